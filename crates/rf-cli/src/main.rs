@@ -1,0 +1,2 @@
+//! The `rf` binary.
+fn main() {}
