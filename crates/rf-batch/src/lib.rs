@@ -1,3 +1,8 @@
-//! `rf-batch`: see docs/architecture.md. Filled in by its issue.
+//! `rf-batch`: a typed client for the Roboflow Data Staging and Batch Processing
+//! APIs, and the orchestration on top of it (ingest, count check, job, wait,
+//! export), resumable and with flat memory. See `docs/library.md`.
 #![deny(missing_docs)]
 #![warn(clippy::unwrap_used)]
+
+pub mod export;
+pub mod ingest;

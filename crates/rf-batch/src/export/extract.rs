@@ -1,0 +1,518 @@
+//! Safe extraction of `.tar` and `.tar.gz` archives.
+//!
+//! `tar::Archive::unpack` is not used: it silently drops `..` entries and does
+//! not check link targets. [`extract_archive`] walks the entries itself and:
+//!
+//! - allows only regular files and directories; symbolic and hard links,
+//!   devices, FIFOs and sparse files are refused;
+//! - refuses absolute paths and any path with a `..` component;
+//! - reports **every** refused entry (path and reason) in the
+//!   [`ExtractReport`], and extracts the rest;
+//! - caps the number of entries and the total bytes written (a gzip bomb stops
+//!   with an error instead of filling the disk);
+//! - unpacks into a fresh temporary directory inside the target, then moves the
+//!   result into place, so a failed extraction leaves nothing half-written, and
+//!   a symbolic link already present in the target is never followed.
+//!
+//! Compression is detected from the first bytes (gzip magic), not the file
+//! name, and multi-member gzip streams are read whole (`MultiGzDecoder`).
+//! A truncated download can end a tar at an entry boundary without an error,
+//! so callers verify the archive's length before extracting (the exporter does).
+
+use std::fs;
+use std::io::{self, BufReader, Read, Seek};
+use std::path::{Component, Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// Bounds on what one archive may unpack to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExtractLimits {
+    /// Most bytes of file content written (default 64 GiB).
+    pub max_total_bytes: u64,
+    /// Most entries read (default 1,000,000).
+    pub max_entries: u64,
+}
+
+impl Default for ExtractLimits {
+    fn default() -> Self {
+        ExtractLimits {
+            max_total_bytes: 64 * 1024 * 1024 * 1024,
+            max_entries: 1_000_000,
+        }
+    }
+}
+
+/// Why an entry was not extracted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RefusalReason {
+    /// The path is absolute (or has a drive prefix).
+    AbsolutePath,
+    /// The path has a `..` component.
+    ParentComponent,
+    /// The path is empty (or only `.`).
+    EmptyPath,
+    /// A symbolic or hard link.
+    Link,
+    /// Not a regular file or directory (device, FIFO, sparse file, ...).
+    UnsupportedType,
+    /// The path collides with something of another kind (a file where a
+    /// directory is needed, or a symbolic link already in the target).
+    Conflict,
+}
+
+impl std::fmt::Display for RefusalReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            RefusalReason::AbsolutePath => "absolute path",
+            RefusalReason::ParentComponent => "path contains '..'",
+            RefusalReason::EmptyPath => "empty path",
+            RefusalReason::Link => "link entries are not extracted",
+            RefusalReason::UnsupportedType => "not a regular file or directory",
+            RefusalReason::Conflict => "conflicts with an existing path of another kind",
+        })
+    }
+}
+
+/// An entry that was not extracted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefusedEntry {
+    /// The entry's path as written in the archive (lossy UTF-8).
+    pub path: String,
+    /// Why it was refused.
+    pub reason: RefusalReason,
+}
+
+/// What an extraction did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExtractReport {
+    /// Regular files written.
+    pub files: u64,
+    /// Directories created.
+    pub directories: u64,
+    /// Bytes of file content written.
+    pub bytes: u64,
+    /// Entries not extracted, with the reason.
+    pub refused: Vec<RefusedEntry>,
+}
+
+/// An extraction that stopped; nothing of it is left in the target.
+#[derive(Debug, thiserror::Error)]
+pub enum ExtractError {
+    /// Reading the archive or writing the target failed.
+    #[error("cannot extract {}: {context}: {source}", archive.display())]
+    Io {
+        /// The archive.
+        archive: PathBuf,
+        /// What was being done.
+        context: String,
+        /// The I/O error (a corrupt or truncated archive shows up here too).
+        #[source]
+        source: io::Error,
+    },
+    /// The archive has more entries than allowed.
+    #[error("{} has more than {limit} entries; refusing to extract it (raise the entry limit if it is trusted)", archive.display())]
+    TooManyEntries {
+        /// The archive.
+        archive: PathBuf,
+        /// The limit.
+        limit: u64,
+    },
+    /// The archive unpacks to more bytes than allowed.
+    #[error("{} unpacks to more than {limit} bytes; refusing to extract it (raise the byte limit if it is trusted)", archive.display())]
+    TooLarge {
+        /// The archive.
+        archive: PathBuf,
+        /// The limit.
+        limit: u64,
+    },
+}
+
+/// Extracts `archive` (`.tar`, or gzip-compressed tar) into `target`
+/// (created if needed). Blocking: call it from `spawn_blocking` in async code.
+pub fn extract_archive(
+    archive: &Path,
+    target: &Path,
+    limits: &ExtractLimits,
+) -> Result<ExtractReport, ExtractError> {
+    let io_err = |context: &str| {
+        let archive = archive.to_path_buf();
+        let context = context.to_string();
+        move |source| ExtractError::Io {
+            archive,
+            context,
+            source,
+        }
+    };
+    fs::create_dir_all(target).map_err(io_err("creating the target directory"))?;
+    let staging = target.join(format!(".rf-extract-{}", uuid::Uuid::new_v4().simple()));
+    fs::create_dir(&staging).map_err(io_err("creating a temporary directory"))?;
+    let result = unpack_into(archive, &staging, limits).and_then(|mut report| {
+        merge(&staging, target, "", &mut report).map_err(io_err("moving files into place"))?;
+        Ok(report)
+    });
+    let _ = fs::remove_dir_all(&staging);
+    result
+}
+
+fn unpack_into(
+    archive: &Path,
+    staging: &Path,
+    limits: &ExtractLimits,
+) -> Result<ExtractReport, ExtractError> {
+    let io_err = |context: String| {
+        let archive = archive.to_path_buf();
+        move |source| ExtractError::Io {
+            archive,
+            context,
+            source,
+        }
+    };
+    let mut file = fs::File::open(archive).map_err(io_err("opening the archive".into()))?;
+    let mut magic = [0u8; 2];
+    let got = read_up_to(&mut file, &mut magic).map_err(io_err("reading the archive".into()))?;
+    file.rewind()
+        .map_err(io_err("reading the archive".into()))?;
+    let reader: Box<dyn Read> = if got == 2 && magic == [0x1f, 0x8b] {
+        Box::new(flate2::read::MultiGzDecoder::new(BufReader::new(file)))
+    } else {
+        Box::new(BufReader::new(file))
+    };
+    let mut tar = tar::Archive::new(reader);
+    let mut report = ExtractReport::default();
+    let mut entries_seen = 0u64;
+    let entries = tar
+        .entries()
+        .map_err(io_err("reading the archive".into()))?;
+    for entry in entries {
+        let mut entry = entry.map_err(io_err("reading an entry header".into()))?;
+        entries_seen += 1;
+        if entries_seen > limits.max_entries {
+            return Err(ExtractError::TooManyEntries {
+                archive: archive.to_path_buf(),
+                limit: limits.max_entries,
+            });
+        }
+        let raw_path = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+        let kind = entry.header().entry_type();
+        let mut refuse = |reason| {
+            report.refused.push(RefusedEntry {
+                path: raw_path.clone(),
+                reason,
+            })
+        };
+        match kind {
+            tar::EntryType::XGlobalHeader | tar::EntryType::XHeader => continue,
+            tar::EntryType::Symlink | tar::EntryType::Link => {
+                refuse(RefusalReason::Link);
+                continue;
+            }
+            tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::Directory => {}
+            _ => {
+                refuse(RefusalReason::UnsupportedType);
+                continue;
+            }
+        }
+        let path = entry
+            .path()
+            .map_err(io_err("reading an entry path".into()))?;
+        let relative = match safe_relative(&path) {
+            Ok(p) => p,
+            Err(reason) => {
+                refuse(reason);
+                continue;
+            }
+        };
+        let dest = staging.join(&relative);
+        if kind == tar::EntryType::Directory {
+            match fs::create_dir_all(&dest) {
+                Ok(()) => report.directories += 1,
+                Err(_) => refuse(RefusalReason::Conflict),
+            }
+            continue;
+        }
+        let size = entry.header().size().unwrap_or(0);
+        if report.bytes.saturating_add(size) > limits.max_total_bytes {
+            return Err(ExtractError::TooLarge {
+                archive: archive.to_path_buf(),
+                limit: limits.max_total_bytes,
+            });
+        }
+        if let Some(parent) = dest.parent() {
+            if fs::create_dir_all(parent).is_err() {
+                refuse(RefusalReason::Conflict);
+                continue;
+            }
+        }
+        if dest.is_dir() {
+            refuse(RefusalReason::Conflict);
+            continue;
+        }
+        let mut out = fs::File::create(&dest).map_err(io_err(format!("creating {raw_path}")))?;
+        let budget = limits.max_total_bytes - report.bytes;
+        let written = io::copy(&mut (&mut entry).take(budget + 1), &mut out)
+            .map_err(io_err(format!("writing {raw_path}")))?;
+        if written > budget {
+            return Err(ExtractError::TooLarge {
+                archive: archive.to_path_buf(),
+                limit: limits.max_total_bytes,
+            });
+        }
+        report.bytes += written;
+        report.files += 1;
+    }
+    Ok(report)
+}
+
+fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..])? {
+            0 => break,
+            k => n += k,
+        }
+    }
+    Ok(n)
+}
+
+/// Checks an entry path: relative, no `..`, not empty; `.` components dropped.
+fn safe_relative(path: &Path) -> Result<PathBuf, RefusalReason> {
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::Normal(part) => out.push(part),
+            Component::CurDir => {}
+            Component::ParentDir => return Err(RefusalReason::ParentComponent),
+            Component::RootDir | Component::Prefix(_) => return Err(RefusalReason::AbsolutePath),
+        }
+    }
+    if out.as_os_str().is_empty() {
+        return Err(RefusalReason::EmptyPath);
+    }
+    Ok(out)
+}
+
+/// Moves everything under `from` into `to`, never following a symbolic link
+/// found in `to`. Existing files are replaced (a re-extraction is idempotent).
+fn merge(from: &Path, to: &Path, rel: &str, report: &mut ExtractReport) -> io::Result<()> {
+    let mut entries: Vec<fs::DirEntry> = fs::read_dir(from)?.collect::<Result<_, _>>()?;
+    entries.sort_by_key(|e| e.file_name());
+    for entry in entries {
+        let name = entry.file_name();
+        let child_rel = if rel.is_empty() {
+            name.to_string_lossy().into_owned()
+        } else {
+            format!("{rel}/{}", name.to_string_lossy())
+        };
+        let src = entry.path();
+        let dest = to.join(&name);
+        let src_is_dir = entry.file_type()?.is_dir();
+        match fs::symlink_metadata(&dest) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => fs::rename(&src, &dest)?,
+            Err(e) => return Err(e),
+            Ok(meta) if meta.file_type().is_symlink() && src_is_dir => {
+                report.refused.push(RefusedEntry {
+                    path: child_rel,
+                    reason: RefusalReason::Conflict,
+                });
+            }
+            Ok(meta) if src_is_dir && meta.is_dir() => merge(&src, &dest, &child_rel, report)?,
+            Ok(meta) if !src_is_dir && !meta.is_dir() => fs::rename(&src, &dest)?,
+            Ok(_) => report.refused.push(RefusedEntry {
+                path: child_rel,
+                reason: RefusalReason::Conflict,
+            }),
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    /// Raw tar header with any path and type, bypassing the tar crate's checks.
+    fn raw_entry(out: &mut Vec<u8>, path: &[u8], kind: u8, data: &[u8], link: &[u8]) {
+        let mut h = [0u8; 512];
+        h[..path.len()].copy_from_slice(path);
+        h[100..107].copy_from_slice(b"0000644");
+        h[108..115].copy_from_slice(b"0000000");
+        h[116..123].copy_from_slice(b"0000000");
+        h[124..135].copy_from_slice(format!("{:011o}", data.len()).as_bytes());
+        h[136..147].copy_from_slice(b"00000000000");
+        h[156] = kind;
+        h[157..157 + link.len()].copy_from_slice(link);
+        h[257..263].copy_from_slice(b"ustar\0");
+        h[263..265].copy_from_slice(b"00");
+        h[148..156].copy_from_slice(b"        ");
+        let sum: u32 = h.iter().map(|&b| b as u32).sum();
+        h[148..155].copy_from_slice(format!("{sum:06o}\0").as_bytes());
+        out.extend_from_slice(&h);
+        out.extend_from_slice(data);
+        out.resize(out.len().div_ceil(512) * 512, 0);
+    }
+
+    fn finish(mut out: Vec<u8>) -> Vec<u8> {
+        out.extend_from_slice(&[0u8; 1024]);
+        out
+    }
+
+    fn write_archive(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
+        let p = dir.join(name);
+        fs::write(&p, bytes).unwrap();
+        p
+    }
+
+    fn gz(bytes: &[u8]) -> Vec<u8> {
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        enc.write_all(bytes).unwrap();
+        enc.finish().unwrap()
+    }
+
+    #[test]
+    fn extracts_files_and_dirs_from_tar_and_multi_member_gzip() {
+        let work = tempfile::tempdir().unwrap();
+        let mut t = Vec::new();
+        raw_entry(&mut t, b"results/", b'5', b"", b"");
+        raw_entry(&mut t, b"results/a.jsonl", b'0', b"{\"a\":1}\n", b"");
+        raw_entry(&mut t, b"./top.csv", b'0', b"x,y\n", b"");
+        let t = finish(t);
+        let plain = write_archive(work.path(), "r.tar", &t);
+        let target = work.path().join("out");
+        let r = extract_archive(&plain, &target, &ExtractLimits::default()).unwrap();
+        assert_eq!((r.files, r.directories, r.bytes), (2, 1, 12));
+        assert!(r.refused.is_empty());
+        assert_eq!(
+            fs::read(target.join("results/a.jsonl")).unwrap(),
+            b"{\"a\":1}\n"
+        );
+        assert_eq!(fs::read(target.join("top.csv")).unwrap(), b"x,y\n");
+
+        // gzip split in two members: MultiGzDecoder must read both
+        let (first, second) = t.split_at(700);
+        let mut multi = gz(first);
+        multi.extend(gz(second));
+        let packed = write_archive(work.path(), "r.bin", &multi);
+        let target2 = work.path().join("out2");
+        let r = extract_archive(&packed, &target2, &ExtractLimits::default()).unwrap();
+        assert_eq!(r.files, 2);
+        assert_eq!(fs::read(target2.join("top.csv")).unwrap(), b"x,y\n");
+        // no temporary directory is left behind
+        let leftovers: Vec<_> = fs::read_dir(&target2)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(leftovers.len(), 2, "{leftovers:?}");
+    }
+
+    #[test]
+    fn hostile_entries_are_refused_and_reported() {
+        let work = tempfile::tempdir().unwrap();
+        let outside = work.path().join("outside");
+        let mut t = Vec::new();
+        raw_entry(&mut t, b"/etc/evil", b'0', b"x", b"");
+        raw_entry(&mut t, b"../escape.txt", b'0', b"x", b"");
+        raw_entry(&mut t, b"a/../../escape2.txt", b'0', b"x", b"");
+        raw_entry(&mut t, b"link", b'2', b"", b"/etc/passwd");
+        raw_entry(&mut t, b"hard", b'1', b"", b"../outside/x");
+        raw_entry(&mut t, b"dev", b'3', b"", b"");
+        raw_entry(&mut t, b"fifo", b'6', b"", b"");
+        raw_entry(&mut t, b"./", b'5', b"", b"");
+        raw_entry(&mut t, b"good.txt", b'0', b"ok", b"");
+        let archive = write_archive(work.path(), "evil.tar", &finish(t));
+        let target = work.path().join("target");
+        let r = extract_archive(&archive, &target, &ExtractLimits::default()).unwrap();
+        let refused: Vec<(&str, &RefusalReason)> = r
+            .refused
+            .iter()
+            .map(|e| (e.path.as_str(), &e.reason))
+            .collect();
+        assert_eq!(
+            refused,
+            [
+                ("/etc/evil", &RefusalReason::AbsolutePath),
+                ("../escape.txt", &RefusalReason::ParentComponent),
+                ("a/../../escape2.txt", &RefusalReason::ParentComponent),
+                ("link", &RefusalReason::Link),
+                ("hard", &RefusalReason::Link),
+                ("dev", &RefusalReason::UnsupportedType),
+                ("fifo", &RefusalReason::UnsupportedType),
+                ("./", &RefusalReason::EmptyPath),
+            ]
+        );
+        assert_eq!(r.files, 1);
+        assert!(!work.path().join("escape.txt").exists());
+        assert!(!outside.exists());
+        let names: Vec<_> = fs::read_dir(&target)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, ["good.txt"]);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn existing_symlink_in_target_is_not_followed() {
+        let work = tempfile::tempdir().unwrap();
+        let target = work.path().join("target");
+        let elsewhere = work.path().join("elsewhere");
+        fs::create_dir_all(&target).unwrap();
+        fs::create_dir_all(&elsewhere).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, target.join("sub")).unwrap();
+        let mut t = Vec::new();
+        raw_entry(&mut t, b"sub/x.txt", b'0', b"x", b"");
+        let archive = write_archive(work.path(), "a.tar", &finish(t));
+        let r = extract_archive(&archive, &target, &ExtractLimits::default()).unwrap();
+        assert_eq!(r.refused[0].reason, RefusalReason::Conflict);
+        assert!(!elsewhere.join("x.txt").exists());
+    }
+
+    #[test]
+    fn caps_entries_and_bytes_and_leaves_nothing() {
+        let work = tempfile::tempdir().unwrap();
+        let mut t = Vec::new();
+        for i in 0..5 {
+            raw_entry(&mut t, format!("f{i}").as_bytes(), b'0', &[7u8; 600], b"");
+        }
+        let archive = write_archive(work.path(), "many.tar.gz", &gz(&finish(t)));
+        let target = work.path().join("t");
+        let err = extract_archive(
+            &archive,
+            &target,
+            &ExtractLimits {
+                max_entries: 3,
+                ..Default::default()
+            },
+        )
+        .unwrap_err();
+        assert!(
+            matches!(err, ExtractError::TooManyEntries { limit: 3, .. }),
+            "{err}"
+        );
+        let err = extract_archive(
+            &archive,
+            &target,
+            &ExtractLimits {
+                max_total_bytes: 1000,
+                ..Default::default()
+            },
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("more than 1000 bytes"), "{err}");
+        assert_eq!(fs::read_dir(&target).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn truncated_gzip_is_an_error() {
+        let work = tempfile::tempdir().unwrap();
+        let mut t = Vec::new();
+        raw_entry(&mut t, b"f", b'0', &[1u8; 5000], b"");
+        let z = gz(&finish(t));
+        let archive = write_archive(work.path(), "cut.tar.gz", &z[..z.len() / 2]);
+        let err = extract_archive(&archive, &work.path().join("t"), &ExtractLimits::default())
+            .unwrap_err();
+        assert!(matches!(err, ExtractError::Io { .. }), "{err}");
+    }
+}

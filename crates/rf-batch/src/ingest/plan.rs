@@ -1,0 +1,322 @@
+//! Upload planning: decides single uploads vs bulk tar shards and cuts shards.
+//!
+//! **Auto mode** uploads images one by one when there are at most
+//! [`PlanOptions::single_max`] (default 32) of them, and in bulk tar shards
+//! otherwise. Why 32 and not the documented "single up to 5,000":
+//!
+//! - a single upload costs one HTTP request per image; a shard costs two requests
+//!   per up to 500 images, so past a few dozen images bulk is much faster (about
+//!   250 times fewer requests at 500 per shard) and cheaper on rate limits;
+//! - single uploads are visible at once, while shards are indexed in the
+//!   background, so for a handful of images single uploads finish sooner;
+//! - 32 is the official client's own threshold (`MIN_IMAGES_TO_FORM_SHARD`):
+//!   a batch that one tool started and the other continues gets the same mode, so
+//!   the server never sees the forbidden mix of single and bulk ingest.
+//!
+//! **Shards** hold at most [`PlanOptions::max_images_per_shard`] images (the
+//! service's limit is 500) and at most [`PlanOptions::max_shard_bytes`] bytes of
+//! tar. The number of shards is the smallest that respects both bounds, and
+//! images are spread evenly across them (1,000 images become 2 × 500, 600 become
+//! 2 × 300, not 500 + 100): each shard is one processing task in the job, so
+//! even shards finish together. Order is the scan order, so the plan is
+//! deterministic.
+//!
+//! **Videos** are always uploaded one by one through signed URLs.
+
+use serde::{Deserialize, Serialize};
+
+use super::names::flat_name;
+use super::scan::{MediaKind, ScannedFile};
+use super::tar_stream::{TAR_END_LEN, member_len};
+
+/// The largest number of images the service accepts in one shard.
+pub const MAX_IMAGES_PER_SHARD: usize = 500;
+
+/// How images are sent to the batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UploadMode {
+    /// One multipart POST per image (a `simple-batch`).
+    Single,
+    /// Tar shards PUT to signed URLs (a `sharded-batch`).
+    Bulk,
+}
+
+/// Which upload mode to use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ModeChoice {
+    /// Single uploads up to [`PlanOptions::single_max`] images, bulk above.
+    #[default]
+    Auto,
+    /// Always single uploads.
+    Single,
+    /// Always bulk shards (even for one image).
+    Bulk,
+}
+
+/// Options of [`plan`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlanOptions {
+    /// Mode choice (default auto).
+    pub mode: ModeChoice,
+    /// Auto mode uses single uploads for at most this many images (default 32).
+    pub single_max: usize,
+    /// Most images per shard (default and maximum 500).
+    pub max_images_per_shard: usize,
+    /// Most bytes of tar per shard (default 256 MiB; a shard with one larger
+    /// image still holds that image).
+    pub max_shard_bytes: u64,
+}
+
+impl Default for PlanOptions {
+    fn default() -> Self {
+        PlanOptions {
+            mode: ModeChoice::Auto,
+            single_max: 32,
+            max_images_per_shard: MAX_IMAGES_PER_SHARD,
+            max_shard_bytes: 256 * 1024 * 1024,
+        }
+    }
+}
+
+impl PlanOptions {
+    /// The mode these options give for `images` images.
+    pub fn mode_for(&self, images: usize) -> UploadMode {
+        match self.mode {
+            ModeChoice::Single => UploadMode::Single,
+            ModeChoice::Bulk => UploadMode::Bulk,
+            ModeChoice::Auto if images <= self.single_max => UploadMode::Single,
+            ModeChoice::Auto => UploadMode::Bulk,
+        }
+    }
+}
+
+/// A file with the name it gets in the batch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlannedItem {
+    /// Path relative to the input root, `/`-separated.
+    pub relative: String,
+    /// Flat item name in the batch ([`flat_name`] of `relative`).
+    pub name: String,
+    /// Image or video.
+    pub kind: MediaKind,
+    /// Size in bytes at planning time.
+    pub size: u64,
+    /// Modification time at planning time (ns since the Unix epoch).
+    pub mtime_ns: i128,
+}
+
+impl PlannedItem {
+    /// Names a scanned file.
+    pub fn from_scanned(file: &ScannedFile) -> Self {
+        PlannedItem {
+            relative: file.relative.clone(),
+            name: flat_name(&file.relative),
+            kind: file.kind,
+            size: file.size,
+            mtime_ns: file.mtime_ns,
+        }
+    }
+}
+
+/// One tar shard: a list of items and the exact size of its tar stream.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShardPlan {
+    /// Position of the shard in the run (0-based, stable across resumes).
+    pub index: usize,
+    /// The images in the shard, in tar order.
+    pub items: Vec<PlannedItem>,
+    /// Exact length of the tar stream in bytes (sent as `Content-Length`).
+    pub tar_bytes: u64,
+}
+
+/// The whole upload plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Plan {
+    /// Mode for the images.
+    pub mode: UploadMode,
+    /// Items uploaded one by one (single-mode images, and every video).
+    pub singles: Vec<PlannedItem>,
+    /// Shards (bulk mode only).
+    pub shards: Vec<ShardPlan>,
+}
+
+impl Plan {
+    /// Number of items the batch will hold once everything is uploaded.
+    pub fn item_count(&self) -> usize {
+        self.singles.len() + self.shards.iter().map(|s| s.items.len()).sum::<usize>()
+    }
+}
+
+/// Plans the upload of `files` (in scan order).
+///
+/// ```
+/// use rf_batch::ingest::{plan, PlanOptions, ScannedFile, MediaKind, UploadMode};
+/// let files: Vec<ScannedFile> = (0..1000)
+///     .map(|i| ScannedFile { relative: format!("d/{i:04}.jpg"), kind: MediaKind::Image, size: 1000, mtime_ns: 0 })
+///     .collect();
+/// let p = plan(&files, &PlanOptions::default());
+/// assert_eq!(p.mode, UploadMode::Bulk);
+/// assert_eq!(p.shards.len(), 2);
+/// assert_eq!(p.shards[1].items[0].name, "d__0500.jpg");
+/// ```
+pub fn plan(files: &[ScannedFile], options: &PlanOptions) -> Plan {
+    let images: Vec<PlannedItem> = files
+        .iter()
+        .filter(|f| f.kind == MediaKind::Image)
+        .map(PlannedItem::from_scanned)
+        .collect();
+    let mut singles: Vec<PlannedItem> = Vec::new();
+    let mode = options.mode_for(images.len());
+    let shards = match mode {
+        UploadMode::Single => {
+            singles.extend(images);
+            Vec::new()
+        }
+        UploadMode::Bulk => cut_shards(images, options, 0),
+    };
+    singles.extend(
+        files
+            .iter()
+            .filter(|f| f.kind == MediaKind::Video)
+            .map(PlannedItem::from_scanned),
+    );
+    Plan {
+        mode,
+        singles,
+        shards,
+    }
+}
+
+/// Cuts `images` into shards numbered from `first_index` (see the module docs).
+pub fn cut_shards(
+    images: Vec<PlannedItem>,
+    options: &PlanOptions,
+    first_index: usize,
+) -> Vec<ShardPlan> {
+    if images.is_empty() {
+        return Vec::new();
+    }
+    let max_images = options.max_images_per_shard.clamp(1, MAX_IMAGES_PER_SHARD);
+    let max_bytes = options.max_shard_bytes.max(1);
+    let total_bytes: u64 = images.iter().map(|i| member_len(i.size)).sum::<u64>();
+    let by_count = images.len().div_ceil(max_images);
+    let by_bytes = usize::try_from(total_bytes.div_ceil(max_bytes)).unwrap_or(usize::MAX);
+    let shard_count = by_count.max(by_bytes).max(1);
+    let target = images.len().div_ceil(shard_count).min(max_images);
+
+    let mut shards = Vec::with_capacity(shard_count);
+    let mut current: Vec<PlannedItem> = Vec::new();
+    let mut current_bytes = TAR_END_LEN;
+    for item in images {
+        let len = member_len(item.size);
+        if !current.is_empty() && (current.len() >= target || current_bytes + len > max_bytes) {
+            shards.push(ShardPlan {
+                index: first_index + shards.len(),
+                items: std::mem::take(&mut current),
+                tar_bytes: current_bytes,
+            });
+            current_bytes = TAR_END_LEN;
+        }
+        current_bytes += len;
+        current.push(item);
+    }
+    shards.push(ShardPlan {
+        index: first_index + shards.len(),
+        items: current,
+        tar_bytes: current_bytes,
+    });
+    shards
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn files(n: usize, size: u64) -> Vec<ScannedFile> {
+        (0..n)
+            .map(|i| ScannedFile {
+                relative: format!("dir/{i:05}.jpg"),
+                kind: MediaKind::Image,
+                size,
+                mtime_ns: 1,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn small_sets_go_single_large_sets_bulk() {
+        let o = PlanOptions::default();
+        assert_eq!(plan(&files(32, 10), &o).mode, UploadMode::Single);
+        assert_eq!(plan(&files(32, 10), &o).singles.len(), 32);
+        let p = plan(&files(33, 10), &o);
+        assert_eq!(p.mode, UploadMode::Bulk);
+        assert_eq!(p.shards.len(), 1);
+        assert_eq!(p.item_count(), 33);
+    }
+
+    #[test]
+    fn forced_modes() {
+        let single = PlanOptions {
+            mode: ModeChoice::Single,
+            ..Default::default()
+        };
+        assert_eq!(plan(&files(5000, 1), &single).mode, UploadMode::Single);
+        let bulk = PlanOptions {
+            mode: ModeChoice::Bulk,
+            ..Default::default()
+        };
+        let p = plan(&files(1, 1), &bulk);
+        assert_eq!(
+            (p.mode, p.shards.len(), p.singles.len()),
+            (UploadMode::Bulk, 1, 0)
+        );
+    }
+
+    #[test]
+    fn shards_are_even_and_bounded_by_count() {
+        let p = plan(&files(1001, 10), &PlanOptions::default());
+        let sizes: Vec<usize> = p.shards.iter().map(|s| s.items.len()).collect();
+        assert_eq!(sizes, [334, 334, 333]);
+        let p = plan(&files(600, 10), &PlanOptions::default());
+        let sizes: Vec<usize> = p.shards.iter().map(|s| s.items.len()).collect();
+        assert_eq!(sizes, [300, 300]);
+        assert_eq!(p.shards[1].index, 1);
+        assert_eq!(p.shards[1].items[0].relative, "dir/00300.jpg");
+    }
+
+    #[test]
+    fn shards_are_bounded_by_bytes() {
+        let o = PlanOptions {
+            max_shard_bytes: 10 * 1024,
+            ..Default::default()
+        };
+        let p = plan(&files(40, 1000), &o);
+        for s in &p.shards {
+            assert!(s.tar_bytes <= 10 * 1024, "{}", s.tar_bytes);
+            let expected: u64 =
+                TAR_END_LEN + s.items.iter().map(|i| member_len(i.size)).sum::<u64>();
+            assert_eq!(s.tar_bytes, expected);
+        }
+        assert_eq!(p.item_count(), 40);
+        // one oversized image still gets its own shard
+        let p = plan(&files(34, 50_000), &o);
+        assert_eq!(p.shards.len(), 34);
+    }
+
+    #[test]
+    fn videos_are_always_single() {
+        let mut f = files(40, 1);
+        f.push(ScannedFile {
+            relative: "v/clip.mp4".into(),
+            kind: MediaKind::Video,
+            size: 9,
+            mtime_ns: 0,
+        });
+        let p = plan(&f, &PlanOptions::default());
+        assert_eq!(p.mode, UploadMode::Bulk);
+        assert_eq!(p.singles.len(), 1);
+        assert_eq!(p.singles[0].name, "v__clip.mp4");
+        assert_eq!(p.item_count(), 41);
+    }
+}

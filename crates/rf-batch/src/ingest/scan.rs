@@ -1,0 +1,512 @@
+//! Directory scan: finds the images and videos under an input directory.
+//!
+//! Rules (all deliberate, all documented in `docs/library.md`):
+//!
+//! - recursive, in a deterministic order (each directory's entries sorted by
+//!   their raw name bytes, depth first), so two scans of the same tree give the
+//!   same list and therefore the same shards;
+//! - extensions are matched without regard to case against the lists the
+//!   official client accepts (API-CONTRACT §3);
+//! - hidden entries (a name starting with `.`) are skipped and not descended
+//!   into; they are counted, not listed one by one, because `.git` alone can hold
+//!   thousands of files;
+//! - symbolic links to files are followed (the file they point at is uploaded
+//!   under the link's name); symbolic links to directories are **not** followed,
+//!   which rules out loops and escapes from the input tree; each one is reported;
+//! - every file that cannot be used (unreadable, not media, name not UTF-8,
+//!   image over the size limit, broken link) is reported with its reason, never
+//!   silently dropped;
+//! - read-only inputs are fine: the scan only reads (opening each media file
+//!   once to prove it is readable).
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::UNIX_EPOCH;
+
+use serde::{Deserialize, Serialize};
+
+/// Image extensions the official client accepts (lower case; matched case-insensitively).
+pub const IMAGE_EXTENSIONS: &[&str] = &["bmp", "dib", "jpeg", "jpg", "jpe", "jp2", "png", "webp"];
+
+/// Video extensions the official client accepts (lower case; matched case-insensitively).
+pub const VIDEO_EXTENSIONS: &[&str] = &[
+    "mp4", "m4a", "m4p", "m4b", "m4r", "m4v", "avi", "mov", "mkv", "flv", "wmv", "mpeg", "mpg",
+    "3gp", "webm", "ogg",
+];
+
+/// Largest single image the service accepts, in bytes (20 MiB).
+pub const MAX_IMAGE_BYTES: u64 = 20_971_520;
+
+/// What kind of media a file is, by its extension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MediaKind {
+    /// A still image (uploaded singly or inside a tar shard).
+    Image,
+    /// A video (always uploaded alone through a signed URL).
+    Video,
+}
+
+impl MediaKind {
+    /// Classifies a file name by its extension, case-insensitively.
+    ///
+    /// ```
+    /// use rf_batch::ingest::{MediaKind, scan::media_kind};
+    /// assert_eq!(media_kind("a/B.JPG"), Some(MediaKind::Image));
+    /// assert_eq!(media_kind("clip.Mp4"), Some(MediaKind::Video));
+    /// assert_eq!(media_kind("notes.txt"), None);
+    /// ```
+    pub fn of(name: &str) -> Option<MediaKind> {
+        media_kind(name)
+    }
+}
+
+/// Classifies a file name by its extension, case-insensitively (see [`MediaKind::of`]).
+pub fn media_kind(name: &str) -> Option<MediaKind> {
+    let base = name.rsplit('/').next().unwrap_or(name);
+    let (_, ext) = base.rsplit_once('.')?;
+    let ext = ext.to_ascii_lowercase();
+    if IMAGE_EXTENSIONS.contains(&ext.as_str()) {
+        Some(MediaKind::Image)
+    } else if VIDEO_EXTENSIONS.contains(&ext.as_str()) {
+        Some(MediaKind::Video)
+    } else {
+        None
+    }
+}
+
+/// One usable media file found by the scan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScannedFile {
+    /// Path relative to the scan root, `/`-separated.
+    pub relative: String,
+    /// Image or video.
+    pub kind: MediaKind,
+    /// Size in bytes at scan time.
+    pub size: u64,
+    /// Modification time at scan time, nanoseconds since the Unix epoch (0 if unknown).
+    pub mtime_ns: i128,
+}
+
+impl ScannedFile {
+    /// The file's full path under `root`.
+    pub fn path(&self, root: &Path) -> PathBuf {
+        root.join(&self.relative)
+    }
+}
+
+/// Why a file or directory was not used.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "reason", content = "detail")]
+pub enum SkipReason {
+    /// The extension is not one of the accepted image or video extensions.
+    NotMedia,
+    /// The file or directory could not be read; the detail is the OS error.
+    Unreadable(String),
+    /// The name is not valid UTF-8, so it cannot be named in the batch.
+    NonUtf8Name,
+    /// A symbolic link to a directory (never followed, see the module docs).
+    DirectorySymlink,
+    /// A symbolic link whose target does not exist.
+    BrokenSymlink,
+    /// Neither a regular file nor a directory (socket, FIFO, device).
+    NotARegularFile,
+    /// An image larger than the service's limit; the detail is its size.
+    TooLarge(u64),
+}
+
+impl std::fmt::Display for SkipReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SkipReason::NotMedia => f.write_str("not an image or video extension"),
+            SkipReason::Unreadable(e) => write!(f, "unreadable: {e}"),
+            SkipReason::NonUtf8Name => f.write_str("name is not valid UTF-8"),
+            SkipReason::DirectorySymlink => {
+                f.write_str("symbolic link to a directory (not followed)")
+            }
+            SkipReason::BrokenSymlink => f.write_str("broken symbolic link"),
+            SkipReason::NotARegularFile => f.write_str("not a regular file"),
+            SkipReason::TooLarge(size) => write!(
+                f,
+                "image is {size} bytes, over the service limit of {MAX_IMAGE_BYTES} bytes"
+            ),
+        }
+    }
+}
+
+/// A file or directory that the scan reports instead of using.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SkippedFile {
+    /// Path relative to the scan root (lossy for non-UTF-8 names).
+    pub relative: String,
+    /// Why it was skipped.
+    #[serde(flatten)]
+    pub reason: SkipReason,
+}
+
+/// Options of [`scan`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScanOptions {
+    /// Keep images (default true).
+    pub images: bool,
+    /// Keep videos (default true).
+    pub videos: bool,
+    /// Also scan hidden files and directories (default false).
+    pub include_hidden: bool,
+    /// Largest image accepted, in bytes (default [`MAX_IMAGE_BYTES`]).
+    pub max_image_bytes: u64,
+}
+
+impl Default for ScanOptions {
+    fn default() -> Self {
+        ScanOptions {
+            images: true,
+            videos: true,
+            include_hidden: false,
+            max_image_bytes: MAX_IMAGE_BYTES,
+        }
+    }
+}
+
+/// The result of a scan: usable files in a deterministic order, and everything skipped.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ScanReport {
+    /// Usable media files, sorted by path.
+    pub files: Vec<ScannedFile>,
+    /// Files and directories not used, with the reason.
+    pub skipped: Vec<SkippedFile>,
+    /// Number of hidden entries skipped (not descended into).
+    pub hidden: u64,
+}
+
+impl ScanReport {
+    /// Number of images found.
+    pub fn image_count(&self) -> usize {
+        self.files
+            .iter()
+            .filter(|f| f.kind == MediaKind::Image)
+            .count()
+    }
+
+    /// Number of videos found.
+    pub fn video_count(&self) -> usize {
+        self.files
+            .iter()
+            .filter(|f| f.kind == MediaKind::Video)
+            .count()
+    }
+}
+
+/// A scan that could not run at all (the root itself is unusable).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot scan input directory {}: {source}; check that it exists and is readable", root.display())]
+pub struct ScanError {
+    /// The directory that was to be scanned.
+    pub root: PathBuf,
+    /// The I/O error.
+    #[source]
+    pub source: io::Error,
+}
+
+/// Scans `root` recursively for media files (blocking; call it from
+/// `spawn_blocking` in async code). See the module docs for the rules.
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let dir = std::env::temp_dir().join(format!("rf-scan-doc-{}", std::process::id()));
+/// std::fs::create_dir_all(dir.join("sub"))?;
+/// std::fs::write(dir.join("sub/a.JPG"), b"x")?;
+/// std::fs::write(dir.join("notes.txt"), b"x")?;
+/// let report = rf_batch::ingest::scan(&dir, &Default::default())?;
+/// assert_eq!(report.files[0].relative, "sub/a.JPG");
+/// assert_eq!(report.skipped[0].relative, "notes.txt");
+/// # std::fs::remove_dir_all(&dir)?;
+/// # Ok(()) }
+/// ```
+pub fn scan(root: &Path, options: &ScanOptions) -> Result<ScanReport, ScanError> {
+    let meta = fs::metadata(root).map_err(|source| ScanError {
+        root: root.to_path_buf(),
+        source,
+    })?;
+    if !meta.is_dir() {
+        return Err(ScanError {
+            root: root.to_path_buf(),
+            source: io::Error::new(io::ErrorKind::InvalidInput, "not a directory"),
+        });
+    }
+    let mut report = ScanReport::default();
+    // Read the root eagerly so that an unreadable root is an error, not a skip.
+    let entries = read_sorted(root).map_err(|source| ScanError {
+        root: root.to_path_buf(),
+        source,
+    })?;
+    walk_entries("", entries, options, &mut report);
+    Ok(report)
+}
+
+fn read_sorted(dir: &Path) -> io::Result<Vec<fs::DirEntry>> {
+    let mut entries = Vec::new();
+    for entry in fs::read_dir(dir)? {
+        entries.push(entry?);
+    }
+    entries.sort_by_key(fs::DirEntry::file_name);
+    Ok(entries)
+}
+
+fn walk_entries(
+    prefix: &str,
+    entries: Vec<fs::DirEntry>,
+    options: &ScanOptions,
+    report: &mut ScanReport,
+) {
+    for entry in entries {
+        let os_name = entry.file_name();
+        let Some(name) = os_name.to_str() else {
+            let lossy = os_name.to_string_lossy();
+            report.skipped.push(SkippedFile {
+                relative: join(prefix, &lossy),
+                reason: SkipReason::NonUtf8Name,
+            });
+            continue;
+        };
+        if name.starts_with('.') && !options.include_hidden {
+            report.hidden += 1;
+            continue;
+        }
+        let relative = join(prefix, name);
+        let path = entry.path();
+        let skip = |report: &mut ScanReport, reason| {
+            report.skipped.push(SkippedFile {
+                relative: relative.clone(),
+                reason,
+            })
+        };
+        let link_meta = match fs::symlink_metadata(&path) {
+            Ok(m) => m,
+            Err(e) => {
+                skip(report, SkipReason::Unreadable(e.to_string()));
+                continue;
+            }
+        };
+        let is_link = link_meta.file_type().is_symlink();
+        let meta = if is_link {
+            match fs::metadata(&path) {
+                Ok(m) => m,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    skip(report, SkipReason::BrokenSymlink);
+                    continue;
+                }
+                Err(e) => {
+                    skip(report, SkipReason::Unreadable(e.to_string()));
+                    continue;
+                }
+            }
+        } else {
+            link_meta
+        };
+        if meta.is_dir() {
+            if is_link {
+                skip(report, SkipReason::DirectorySymlink);
+                continue;
+            }
+            match read_sorted(&path) {
+                Ok(children) => walk_entries(&relative, children, options, report),
+                Err(e) => skip(report, SkipReason::Unreadable(e.to_string())),
+            }
+            continue;
+        }
+        if !meta.is_file() {
+            skip(report, SkipReason::NotARegularFile);
+            continue;
+        }
+        let kind = match media_kind(name) {
+            Some(MediaKind::Image) if options.images => MediaKind::Image,
+            Some(MediaKind::Video) if options.videos => MediaKind::Video,
+            _ => {
+                skip(report, SkipReason::NotMedia);
+                continue;
+            }
+        };
+        if kind == MediaKind::Image && meta.len() > options.max_image_bytes {
+            skip(report, SkipReason::TooLarge(meta.len()));
+            continue;
+        }
+        if let Err(e) = fs::File::open(&path) {
+            skip(report, SkipReason::Unreadable(e.to_string()));
+            continue;
+        }
+        report.files.push(ScannedFile {
+            relative,
+            kind,
+            size: meta.len(),
+            mtime_ns: mtime_ns(&meta),
+        });
+    }
+}
+
+/// Modification time of `meta` in nanoseconds since the Unix epoch (0 if unknown).
+pub(crate) fn mtime_ns(meta: &fs::Metadata) -> i128 {
+    match meta.modified() {
+        Ok(t) => match t.duration_since(UNIX_EPOCH) {
+            Ok(d) => d.as_nanos() as i128,
+            Err(e) => -(e.duration().as_nanos() as i128),
+        },
+        Err(_) => 0,
+    }
+}
+
+fn join(prefix: &str, name: &str) -> String {
+    if prefix.is_empty() {
+        name.to_string()
+    } else {
+        format!("{prefix}/{name}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn touch(root: &Path, rel: &str, bytes: &[u8]) {
+        let p = root.join(rel);
+        if let Some(parent) = p.parent() {
+            fs::create_dir_all(parent).unwrap();
+        }
+        fs::write(p, bytes).unwrap();
+    }
+
+    fn rels(r: &ScanReport) -> Vec<&str> {
+        r.files.iter().map(|f| f.relative.as_str()).collect()
+    }
+
+    #[test]
+    fn recursive_sorted_case_insensitive() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        touch(root, "b/z.PNG", b"1");
+        touch(root, "b/a.jpeg", b"12");
+        touch(root, "a.Jpg", b"123");
+        touch(root, "c/d/e/clip.MOV", b"1234");
+        touch(root, "readme.md", b"x");
+        let r = scan(root, &ScanOptions::default()).unwrap();
+        assert_eq!(rels(&r), ["a.Jpg", "b/a.jpeg", "b/z.PNG", "c/d/e/clip.MOV"]);
+        assert_eq!(r.files[3].kind, MediaKind::Video);
+        assert_eq!(r.files[0].size, 3);
+        assert!(r.files[0].mtime_ns > 0);
+        assert_eq!(r.image_count(), 3);
+        assert_eq!(r.video_count(), 1);
+        assert_eq!(
+            r.skipped,
+            vec![SkippedFile {
+                relative: "readme.md".into(),
+                reason: SkipReason::NotMedia
+            }]
+        );
+    }
+
+    #[test]
+    fn hidden_entries_skipped_and_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        touch(root, ".hidden.jpg", b"1");
+        touch(root, ".git/objects/x.jpg", b"1");
+        touch(root, "ok.jpg", b"1");
+        let r = scan(root, &ScanOptions::default()).unwrap();
+        assert_eq!(rels(&r), ["ok.jpg"]);
+        assert_eq!(r.hidden, 2);
+        let all = scan(
+            root,
+            &ScanOptions {
+                include_hidden: true,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(rels(&all), [".git/objects/x.jpg", ".hidden.jpg", "ok.jpg"]);
+    }
+
+    #[test]
+    fn kind_filters_and_size_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        touch(root, "big.png", &[0u8; 10]);
+        touch(root, "v.mp4", &[0u8; 100]);
+        let r = scan(
+            root,
+            &ScanOptions {
+                videos: false,
+                max_image_bytes: 5,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert!(r.files.is_empty());
+        assert_eq!(r.skipped[0].reason, SkipReason::TooLarge(10));
+        assert_eq!(r.skipped[1].reason, SkipReason::NotMedia);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn symlinks_files_followed_dirs_not() {
+        use std::os::unix::fs::symlink;
+        let dir = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        touch(outside.path(), "secret/x.jpg", b"1");
+        touch(outside.path(), "linked.jpg", b"12345");
+        let root = dir.path();
+        touch(root, "sub/a.jpg", b"1");
+        symlink(outside.path().join("secret"), root.join("dirlink")).unwrap();
+        symlink(root.join("sub"), root.join("sub/loop")).unwrap();
+        symlink(
+            outside.path().join("linked.jpg"),
+            root.join("file-link.jpg"),
+        )
+        .unwrap();
+        symlink(root.join("missing.jpg"), root.join("broken.jpg")).unwrap();
+        let r = scan(root, &ScanOptions::default()).unwrap();
+        assert_eq!(rels(&r), ["file-link.jpg", "sub/a.jpg"]);
+        assert_eq!(r.files[0].size, 5);
+        let reasons: Vec<(&str, &SkipReason)> = r
+            .skipped
+            .iter()
+            .map(|s| (s.relative.as_str(), &s.reason))
+            .collect();
+        assert_eq!(
+            reasons,
+            [
+                ("broken.jpg", &SkipReason::BrokenSymlink),
+                ("dirlink", &SkipReason::DirectorySymlink),
+                ("sub/loop", &SkipReason::DirectorySymlink),
+            ]
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn unreadable_files_are_reported() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        touch(root, "locked.jpg", b"1");
+        touch(root, "lockeddir/x.jpg", b"1");
+        fs::set_permissions(root.join("locked.jpg"), fs::Permissions::from_mode(0o000)).unwrap();
+        fs::set_permissions(root.join("lockeddir"), fs::Permissions::from_mode(0o000)).unwrap();
+        let can_bypass = fs::File::open(root.join("locked.jpg")).is_ok(); // running as root
+        let r = scan(root, &ScanOptions::default()).unwrap();
+        fs::set_permissions(root.join("lockeddir"), fs::Permissions::from_mode(0o755)).unwrap();
+        if can_bypass {
+            assert_eq!(rels(&r), ["locked.jpg", "lockeddir/x.jpg"]);
+        } else {
+            assert!(r.files.is_empty());
+            assert!(matches!(r.skipped[0].reason, SkipReason::Unreadable(_)));
+            assert_eq!(r.skipped[1].relative, "lockeddir");
+        }
+    }
+
+    #[test]
+    fn missing_root_is_an_error() {
+        let err = scan(Path::new("/definitely/not/here"), &ScanOptions::default()).unwrap_err();
+        assert!(err.to_string().contains("/definitely/not/here"));
+    }
+}
