@@ -103,7 +103,7 @@ pub struct PlannedItem {
     /// Size in bytes at planning time.
     pub size: u64,
     /// Modification time at planning time (ns since the Unix epoch).
-    pub mtime_ns: i128,
+    pub mtime_ns: i64,
 }
 
 impl PlannedItem {

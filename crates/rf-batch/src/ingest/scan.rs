@@ -86,7 +86,7 @@ pub struct ScannedFile {
     /// Size in bytes at scan time.
     pub size: u64,
     /// Modification time at scan time, nanoseconds since the Unix epoch (0 if unknown).
-    pub mtime_ns: i128,
+    pub mtime_ns: i64,
 }
 
 impl ScannedFile {
@@ -346,11 +346,11 @@ fn walk_entries(
 }
 
 /// Modification time of `meta` in nanoseconds since the Unix epoch (0 if unknown).
-pub(crate) fn mtime_ns(meta: &fs::Metadata) -> i128 {
+pub(crate) fn mtime_ns(meta: &fs::Metadata) -> i64 {
     match meta.modified() {
         Ok(t) => match t.duration_since(UNIX_EPOCH) {
-            Ok(d) => d.as_nanos() as i128,
-            Err(e) => -(e.duration().as_nanos() as i128),
+            Ok(d) => i64::try_from(d.as_nanos()).unwrap_or(i64::MAX),
+            Err(e) => -i64::try_from(e.duration().as_nanos()).unwrap_or(i64::MAX),
         },
         Err(_) => 0,
     }

@@ -1,0 +1,604 @@
+//! The run manifest: what a run has done, so that re-running resumes it.
+//!
+//! One JSON file per run, kept in the output (or a chosen state) directory and
+//! never in the input directory, which may be read-only. It is rewritten
+//! atomically after every step (write a temporary file beside it, `fsync` it,
+//! rename it over the old one, `fsync` the directory), so a crash or Ctrl-C at
+//! any moment leaves either the old or the new manifest, never a torn one.
+//!
+//! It records: the plan (which file went into which shard, with its size and
+//! modification time), which uploads completed, the expected and confirmed
+//! count, the job ID (saved *before* the job is created, so a re-run finds the
+//! job instead of starting a second one), the export batch and which downloads
+//! completed. [`Manifest::reconcile`] compares it against a fresh scan to find
+//! inputs that changed, appeared or vanished since.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::export::ExtractReport;
+use crate::ingest::plan::{PlanOptions, PlannedItem, ShardPlan, UploadMode, cut_shards};
+use crate::ingest::scan::{MediaKind, ScannedFile, SkippedFile};
+
+/// Manifest format version written by this crate.
+pub const MANIFEST_VERSION: u32 = 1;
+
+/// File name of the manifest inside the state directory.
+pub const MANIFEST_FILE: &str = "rf-run.json";
+
+/// The durable record of one run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// Format version ([`MANIFEST_VERSION`]).
+    pub version: u32,
+    /// What the run is about; a re-run with different answers is refused.
+    pub run: RunIdentity,
+    /// When the run was first started.
+    pub created_at: DateTime<Utc>,
+    /// When the manifest was last written.
+    pub updated_at: DateTime<Utc>,
+    /// Upload progress.
+    pub ingest: IngestState,
+    /// The count the service confirmed, once the count check passed.
+    pub count_confirmed: Option<u64>,
+    /// The job, once its ID was chosen.
+    pub job: Option<JobRecord>,
+    /// Export progress.
+    pub export: ExportState,
+}
+
+/// What identifies a run: the same input, batch and workflow.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunIdentity {
+    /// The input directory (absolute).
+    pub input_dir: PathBuf,
+    /// The staging batch the inputs go to.
+    pub batch_id: String,
+    /// The workflow run over them.
+    pub workflow_id: String,
+    /// Images or videos.
+    pub kind: MediaKind,
+}
+
+/// Upload progress.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IngestState {
+    /// Single or bulk (fixed by the first run so the batch never mixes modes).
+    pub mode: UploadMode,
+    /// Items uploaded one by one.
+    pub singles: Vec<SingleRecord>,
+    /// Tar shards.
+    pub shards: Vec<ShardRecord>,
+    /// Files the scans reported and skipped.
+    pub skipped: Vec<SkippedFile>,
+}
+
+/// One item uploaded alone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SingleRecord {
+    /// The item.
+    #[serde(flatten)]
+    pub item: PlannedItem,
+    /// Whether its upload completed.
+    pub uploaded: bool,
+}
+
+/// One tar shard.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShardRecord {
+    /// The shard's contents.
+    #[serde(flatten)]
+    pub plan: ShardPlan,
+    /// Whether its upload completed.
+    pub uploaded: bool,
+}
+
+/// The job of a run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobRecord {
+    /// The job ID (chosen by the client, saved before creation).
+    pub job_id: String,
+    /// Whether the create call succeeded.
+    pub created: bool,
+    /// Whether the job reached a terminal state.
+    pub terminal: bool,
+    /// Whether it ended in error.
+    pub error: bool,
+}
+
+/// Export progress.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExportState {
+    /// The export stage's output batch, once found.
+    pub output_batch: Option<String>,
+    /// Completed downloads, by [`download_key`].
+    pub downloads: BTreeMap<String, DownloadRecord>,
+    /// Whether every file of the output batch was downloaded.
+    pub complete: bool,
+}
+
+/// One completed download.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DownloadRecord {
+    /// Part of the output batch, if any.
+    pub part: Option<String>,
+    /// File name in the batch.
+    pub file_name: String,
+    /// Where it went: the file, or the directory an archive was unpacked into.
+    pub local_path: PathBuf,
+    /// Bytes downloaded.
+    pub bytes: u64,
+    /// The extraction report, for archives.
+    pub extracted: Option<ExtractReport>,
+}
+
+/// The key of a download in [`ExportState::downloads`].
+pub fn download_key(part: Option<&str>, file_name: &str, shard_id: Option<&str>) -> String {
+    format!(
+        "{}/{}/{}",
+        part.unwrap_or("-"),
+        shard_id.unwrap_or("-"),
+        file_name
+    )
+}
+
+/// What changed in the input since the manifest was written.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Reconciliation {
+    /// Already uploaded, but the file changed since (not re-uploaded: the
+    /// service cannot replace an item of a sharded batch).
+    pub changed_after_upload: Vec<String>,
+    /// Not yet uploaded and changed: re-planned with the new size.
+    pub changed_pending: Vec<String>,
+    /// Not yet uploaded and gone: dropped from the plan.
+    pub vanished_pending: Vec<String>,
+    /// Uploaded and gone locally (harmless: the batch has it).
+    pub vanished_after_upload: Vec<String>,
+    /// New files, added to the plan.
+    pub added: Vec<String>,
+}
+
+impl Reconciliation {
+    /// Whether nothing changed.
+    pub fn is_empty(&self) -> bool {
+        self.changed_after_upload.is_empty()
+            && self.changed_pending.is_empty()
+            && self.vanished_pending.is_empty()
+            && self.vanished_after_upload.is_empty()
+            && self.added.is_empty()
+    }
+}
+
+/// The manifest could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    /// Reading or writing failed.
+    #[error("cannot {action} run manifest {}: {source}", path.display())]
+    Io {
+        /// Read, write, ...
+        action: &'static str,
+        /// The manifest path.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: io::Error,
+    },
+    /// The file is not a manifest this version understands.
+    #[error("run manifest {} is unreadable ({detail}); move it away to start the run afresh", path.display())]
+    Corrupt {
+        /// The manifest path.
+        path: PathBuf,
+        /// What is wrong.
+        detail: String,
+    },
+}
+
+impl Manifest {
+    /// A fresh manifest for `run`.
+    pub fn new(run: RunIdentity, mode: UploadMode) -> Self {
+        let now = Utc::now();
+        Manifest {
+            version: MANIFEST_VERSION,
+            run,
+            created_at: now,
+            updated_at: now,
+            ingest: IngestState {
+                mode,
+                singles: Vec::new(),
+                shards: Vec::new(),
+                skipped: Vec::new(),
+            },
+            count_confirmed: None,
+            job: None,
+            export: ExportState::default(),
+        }
+    }
+
+    /// Reads the manifest at `path`; `Ok(None)` when there is none.
+    pub fn load(path: &Path) -> Result<Option<Manifest>, StateError> {
+        let bytes = match fs::read(path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => {
+                return Err(StateError::Io {
+                    action: "read",
+                    path: path.to_path_buf(),
+                    source,
+                });
+            }
+        };
+        let corrupt = |e: serde_json::Error| StateError::Corrupt {
+            path: path.to_path_buf(),
+            detail: e.to_string(),
+        };
+        #[derive(Deserialize)]
+        struct Probe {
+            version: u32,
+        }
+        let probe: Probe = serde_json::from_slice(&bytes).map_err(corrupt)?;
+        if probe.version != MANIFEST_VERSION {
+            return Err(StateError::Corrupt {
+                path: path.to_path_buf(),
+                detail: format!(
+                    "format version {} but this build reads {MANIFEST_VERSION}",
+                    probe.version
+                ),
+            });
+        }
+        let manifest: Manifest = serde_json::from_slice(&bytes).map_err(corrupt)?;
+        Ok(Some(manifest))
+    }
+
+    /// Writes the manifest to `path` atomically (temp file, fsync, rename, fsync dir).
+    pub fn save(&mut self, path: &Path) -> Result<(), StateError> {
+        self.updated_at = Utc::now();
+        let err = |source| StateError::Io {
+            action: "write",
+            path: path.to_path_buf(),
+            source,
+        };
+        let dir = path.parent().unwrap_or(Path::new("."));
+        fs::create_dir_all(dir).map_err(err)?;
+        let tmp = dir.join(format!(
+            ".{}.tmp-{}",
+            path.file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or("manifest"),
+            std::process::id()
+        ));
+        let write = || -> io::Result<()> {
+            let file = fs::File::create(&tmp)?;
+            let mut w = io::BufWriter::new(file);
+            serde_json::to_writer(&mut w, self).map_err(io::Error::other)?;
+            w.write_all(b"\n")?;
+            let file = w.into_inner().map_err(|e| e.into_error())?;
+            file.sync_all()?;
+            fs::rename(&tmp, path)?;
+            // Make the rename itself durable.
+            if let Ok(d) = fs::File::open(dir) {
+                let _ = d.sync_all();
+            }
+            Ok(())
+        };
+        write().map_err(|e| {
+            let _ = fs::remove_file(&tmp);
+            err(e)
+        })
+    }
+
+    /// Number of items the batch holds once every planned upload completed.
+    pub fn expected_count(&self) -> u64 {
+        (self.ingest.singles.len()
+            + self
+                .ingest
+                .shards
+                .iter()
+                .map(|s| s.plan.items.len())
+                .sum::<usize>()) as u64
+    }
+
+    /// Number of items whose upload completed.
+    pub fn uploaded_count(&self) -> u64 {
+        (self.ingest.singles.iter().filter(|s| s.uploaded).count()
+            + self
+                .ingest
+                .shards
+                .iter()
+                .filter(|s| s.uploaded)
+                .map(|s| s.plan.items.len())
+                .sum::<usize>()) as u64
+    }
+
+    /// Whether every planned upload completed.
+    pub fn ingest_complete(&self) -> bool {
+        self.ingest.singles.iter().all(|s| s.uploaded)
+            && self.ingest.shards.iter().all(|s| s.uploaded)
+    }
+
+    /// Brings the plan in line with a fresh scan (`files`, of this run's kind):
+    /// pending items that changed are re-planned, vanished pending ones are
+    /// dropped, new files are added (shards re-cut from the pending images);
+    /// uploaded items are never touched. Returns what changed.
+    pub fn reconcile(&mut self, files: &[ScannedFile], options: &PlanOptions) -> Reconciliation {
+        let mut rec = Reconciliation::default();
+        let mut current: HashMap<&str, &ScannedFile> =
+            files.iter().map(|f| (f.relative.as_str(), f)).collect();
+        let mut check = |item: &PlannedItem,
+                         uploaded: bool,
+                         rec: &mut Reconciliation|
+         -> Option<PlannedItem> {
+            match current.remove(item.relative.as_str()) {
+                None if uploaded => {
+                    rec.vanished_after_upload.push(item.relative.clone());
+                    None
+                }
+                None => {
+                    rec.vanished_pending.push(item.relative.clone());
+                    None
+                }
+                Some(f) if f.size == item.size && f.mtime_ns == item.mtime_ns => Some(item.clone()),
+                Some(f) => {
+                    if uploaded {
+                        rec.changed_after_upload.push(item.relative.clone());
+                        Some(item.clone())
+                    } else {
+                        rec.changed_pending.push(item.relative.clone());
+                        Some(PlannedItem::from_scanned(f))
+                    }
+                }
+            }
+        };
+        // Singles: keep uploaded ones, refresh pending ones.
+        let singles = std::mem::take(&mut self.ingest.singles);
+        for s in singles {
+            if let Some(item) = check(&s.item, s.uploaded, &mut rec) {
+                self.ingest.singles.push(SingleRecord {
+                    item,
+                    uploaded: s.uploaded,
+                });
+            }
+        }
+        // Shards: uploaded ones stay as they are; pending images are pooled.
+        let shards = std::mem::take(&mut self.ingest.shards);
+        let mut pending_shards = Vec::new();
+        let mut pending_images = Vec::new();
+        for s in shards {
+            if s.uploaded {
+                for item in &s.plan.items {
+                    check(item, true, &mut rec);
+                }
+                self.ingest.shards.push(s);
+            } else {
+                pending_images.extend(
+                    s.plan
+                        .items
+                        .iter()
+                        .filter_map(|i| check(i, false, &mut rec)),
+                );
+                pending_shards.push(s);
+            }
+        }
+        // New files, in scan order.
+        for f in files {
+            if current.remove(f.relative.as_str()).is_some() {
+                rec.added.push(f.relative.clone());
+                let item = PlannedItem::from_scanned(f);
+                match (self.ingest.mode, f.kind) {
+                    (UploadMode::Bulk, MediaKind::Image) => pending_images.push(item),
+                    _ => self.ingest.singles.push(SingleRecord {
+                        item,
+                        uploaded: false,
+                    }),
+                }
+            }
+        }
+        let pending_unchanged = rec.changed_pending.is_empty()
+            && rec.vanished_pending.is_empty()
+            && rec.added.is_empty();
+        if pending_unchanged {
+            // Keep the original cut and indexes.
+            self.ingest.shards.extend(pending_shards);
+        } else {
+            let next_index = self
+                .ingest
+                .shards
+                .iter()
+                .chain(pending_shards.iter())
+                .map(|s| s.plan.index + 1)
+                .max()
+                .unwrap_or(0);
+            let recut = cut_shards(pending_images, options, next_index);
+            self.ingest
+                .shards
+                .extend(recut.into_iter().map(|plan| ShardRecord {
+                    plan,
+                    uploaded: false,
+                }));
+        }
+        self.ingest.shards.sort_by_key(|s| s.plan.index);
+        rec
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ingest::plan::plan;
+
+    fn file(rel: &str, size: u64, kind: MediaKind) -> ScannedFile {
+        ScannedFile {
+            relative: rel.into(),
+            kind,
+            size,
+            mtime_ns: 7,
+        }
+    }
+
+    fn manifest_for(files: &[ScannedFile], options: &PlanOptions) -> Manifest {
+        let p = plan(files, options);
+        let mut m = Manifest::new(
+            RunIdentity {
+                input_dir: "/in".into(),
+                batch_id: "b".into(),
+                workflow_id: "wf".into(),
+                kind: MediaKind::Image,
+            },
+            p.mode,
+        );
+        m.ingest.singles = p
+            .singles
+            .into_iter()
+            .map(|item| SingleRecord {
+                item,
+                uploaded: false,
+            })
+            .collect();
+        m.ingest.shards = p
+            .shards
+            .into_iter()
+            .map(|plan| ShardRecord {
+                plan,
+                uploaded: false,
+            })
+            .collect();
+        m
+    }
+
+    fn images(n: usize) -> Vec<ScannedFile> {
+        (0..n)
+            .map(|i| file(&format!("{i:03}.jpg"), 100, MediaKind::Image))
+            .collect()
+    }
+
+    #[test]
+    fn save_is_atomic_and_round_trips() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state").join(MANIFEST_FILE);
+        assert!(Manifest::load(&path).unwrap().is_none());
+        let mut m = manifest_for(&images(40), &PlanOptions::default());
+        m.job = Some(JobRecord {
+            job_id: "job-1".into(),
+            created: false,
+            terminal: false,
+            error: false,
+        });
+        m.export.downloads.insert(
+            download_key(Some("p"), "a.tar", None),
+            DownloadRecord {
+                part: Some("p".into()),
+                file_name: "a.tar".into(),
+                local_path: "/out/p".into(),
+                bytes: 3,
+                extracted: Some(ExtractReport::default()),
+            },
+        );
+        m.save(&path).unwrap();
+        m.save(&path).unwrap();
+        let back = Manifest::load(&path).unwrap().unwrap();
+        assert_eq!(back, m);
+        // no temporary files left beside it
+        let names: Vec<_> = fs::read_dir(path.parent().unwrap())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, [MANIFEST_FILE]);
+    }
+
+    #[test]
+    fn corrupt_and_foreign_versions_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(MANIFEST_FILE);
+        fs::write(&path, b"{not json").unwrap();
+        let err = Manifest::load(&path).unwrap_err();
+        assert!(err.to_string().contains("move it away"), "{err}");
+        let mut m = manifest_for(&images(1), &PlanOptions::default());
+        m.version = 99;
+        fs::write(&path, serde_json::to_vec(&m).unwrap()).unwrap();
+        assert!(
+            Manifest::load(&path)
+                .unwrap_err()
+                .to_string()
+                .contains("version 99")
+        );
+    }
+
+    #[test]
+    fn counts_track_uploads() {
+        let mut m = manifest_for(&images(40), &PlanOptions::default());
+        assert_eq!((m.expected_count(), m.uploaded_count()), (40, 0));
+        m.ingest.shards[0].uploaded = true;
+        assert_eq!(m.uploaded_count(), 40);
+        assert!(m.ingest_complete());
+    }
+
+    #[test]
+    fn reconcile_without_changes_keeps_the_plan() {
+        let files = images(1200);
+        let mut m = manifest_for(&files, &PlanOptions::default());
+        m.ingest.shards[1].uploaded = true;
+        let before = m.clone();
+        let rec = m.reconcile(&files, &PlanOptions::default());
+        assert!(rec.is_empty(), "{rec:?}");
+        assert_eq!(m.ingest, before.ingest);
+    }
+
+    #[test]
+    fn reconcile_detects_changes_and_replans_pending_only() {
+        let mut files = images(1200);
+        let mut m = manifest_for(&files, &PlanOptions::default());
+        assert_eq!(m.ingest.shards.len(), 3);
+        m.ingest.shards[0].uploaded = true;
+        let uploaded = m.ingest.shards[0].clone();
+        // change one uploaded and one pending file, remove a pending one, add two
+        files[0].size = 1;
+        files[500].mtime_ns = 99;
+        files.remove(900);
+        files.push(file("zz_new.jpg", 5, MediaKind::Image));
+        files.push(file("zz_new2.jpg", 5, MediaKind::Image));
+        let rec = m.reconcile(&files, &PlanOptions::default());
+        assert_eq!(rec.changed_after_upload, ["000.jpg"]);
+        assert_eq!(rec.changed_pending, ["500.jpg"]);
+        assert_eq!(rec.vanished_pending, ["900.jpg"]);
+        assert_eq!(rec.added, ["zz_new.jpg", "zz_new2.jpg"]);
+        assert_eq!(m.ingest.shards[0], uploaded);
+        assert_eq!(m.expected_count(), 1201);
+        // pending shards were re-cut with fresh indexes after the old ones
+        assert!(
+            m.ingest.shards[1..]
+                .iter()
+                .all(|s| s.plan.index >= 3 && !s.uploaded)
+        );
+        let replanned = m.ingest.shards[1..]
+            .iter()
+            .flat_map(|s| s.plan.items.iter())
+            .find(|i| i.relative == "500.jpg")
+            .unwrap();
+        assert_eq!(replanned.mtime_ns, 99);
+    }
+
+    #[test]
+    fn reconcile_in_single_mode_adds_singles() {
+        let files = images(3);
+        let mut m = manifest_for(&files, &PlanOptions::default());
+        m.ingest.singles[0].uploaded = true;
+        let mut more = files.clone();
+        more.push(file("new.jpg", 1, MediaKind::Image));
+        more.remove(1);
+        let rec = m.reconcile(&more, &PlanOptions::default());
+        assert_eq!(rec.vanished_pending, ["001.jpg"]);
+        assert_eq!(rec.added, ["new.jpg"]);
+        let names: Vec<_> = m
+            .ingest
+            .singles
+            .iter()
+            .map(|s| s.item.relative.as_str())
+            .collect();
+        assert_eq!(names, ["000.jpg", "002.jpg", "new.jpg"]);
+        assert_eq!(m.ingest.mode, UploadMode::Single);
+    }
+}
