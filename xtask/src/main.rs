@@ -1,19 +1,24 @@
 //! Project automation, run as `cargo xtask <task>`.
 //!
-//! Tasks: `ci` (fmt check, clippy with warnings denied, tests, docs).
+//! Tasks:
+//! - `ci`: fmt check, clippy with warnings denied, tests, docs (what CI runs);
+//! - `compat`: the official Python client (inference-cli 1.8.3) against our
+//!   emulator (installs it in a virtualenv; minutes, ~800 MB).
 #![allow(clippy::print_stdout, clippy::print_stderr)]
+
+mod compat;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
-fn project_root() -> PathBuf {
+pub(crate) fn project_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from("."))
 }
 
-fn run(program: &str, args: &[&str]) -> Result<(), String> {
+pub(crate) fn run(program: &str, args: &[&str]) -> Result<(), String> {
     eprintln!("xtask: running {program} {}", args.join(" "));
     let status = Command::new(program)
         .args(args)
@@ -44,8 +49,9 @@ fn main() -> ExitCode {
     let task = args.first().map(String::as_str).unwrap_or("help");
     let result = match task {
         "ci" => ci(),
+        "compat" => compat::compat(),
         _ => {
-            eprintln!("usage: cargo xtask <task>\n\ntasks:\n  ci    fmt check, clippy -D warnings, tests, docs");
+            eprintln!("usage: cargo xtask <task>\n\ntasks:\n  ci      fmt check, clippy -D warnings, tests, docs\n  compat  the official inference-cli against the emulator");
             return if task == "help" || task == "--help" {
                 ExitCode::SUCCESS
             } else {

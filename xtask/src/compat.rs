@@ -1,0 +1,337 @@
+//! `cargo xtask compat`: the official Python client (inference-cli 1.8.3)
+//! against our emulator, unchanged.
+//!
+//! Installs `inference-cli` into a virtualenv under `target/compat/venv`
+//! (or uses `RF_COMPAT_VENV`), builds `rf`, starts `rf emulator serve` on a
+//! free loopback port and drives every `inference rf-cloud` command that
+//! does not need the public internet: single and bulk image ingest, batch
+//! details and listings, a workflow job through its processing and export
+//! stages, job details, logs, abort and restart, and the export of the
+//! output batch. Every step must exit 0 and print no Python traceback.
+//!
+//! Kept out of `cargo test`: the install takes minutes and ~800 MB.
+
+use std::fs;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::{project_root, run};
+
+const INFERENCE_CLI: &str = "inference-cli==1.8.3";
+const KEY: &str = "compat-key";
+const WORKSPACE: &str = "compat-ws";
+
+/// Kills the emulator when the task ends, however it ends.
+struct ServerGuard(Child);
+
+impl Drop for ServerGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn venv_dir() -> PathBuf {
+    std::env::var_os("RF_COMPAT_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| project_root().join("target/compat/venv"))
+}
+
+fn ensure_inference_cli() -> Result<PathBuf, String> {
+    let venv = venv_dir();
+    let inference = venv.join("bin/inference");
+    if inference.exists() {
+        return Ok(inference);
+    }
+    let venv_s = venv.to_string_lossy().into_owned();
+    run("python3", &["-m", "venv", &venv_s])?;
+    let pip = venv.join("bin/pip");
+    run(&pip.to_string_lossy(), &["install", "-q", INFERENCE_CLI])?;
+    Ok(inference)
+}
+
+fn free_port() -> Result<u16, String> {
+    let listener =
+        TcpListener::bind("127.0.0.1:0").map_err(|e| format!("cannot bind a port: {e}"))?;
+    listener
+        .local_addr()
+        .map(|a| a.port())
+        .map_err(|e| format!("cannot read the bound port: {e}"))
+}
+
+/// One raw HTTP GET on loopback; returns the status code.
+fn http_status(port: u16, path: &str) -> Option<u16> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    let req = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+    stream.write_all(req.as_bytes()).ok()?;
+    let mut buf = Vec::new();
+    stream.read_to_end(&mut buf).ok()?;
+    let head = String::from_utf8_lossy(&buf);
+    head.split_whitespace().nth(1)?.parse().ok()
+}
+
+fn wait_ready(port: u16) -> Result<(), String> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if http_status(port, &format!("/?api_key={KEY}")) == Some(200) {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Err("the emulator did not answer on its port within 30 s".into())
+}
+
+struct Ctx {
+    inference: PathBuf,
+    rf: PathBuf,
+    base_url: String,
+    work: PathBuf,
+}
+
+impl Ctx {
+    /// Runs `inference rf-cloud <args>`; fails on a non-zero exit or a traceback.
+    fn inference(&self, args: &[&str]) -> Result<String, String> {
+        eprintln!("compat: inference rf-cloud {}", args.join(" "));
+        let out = Command::new(&self.inference)
+            .arg("rf-cloud")
+            .args(args)
+            .env("API_BASE_URL", &self.base_url)
+            .env("ROBOFLOW_API_KEY", KEY)
+            .env("COLUMNS", "200")
+            .current_dir(&self.work)
+            .output()
+            .map_err(|e| format!("cannot start inference: {e}"))?;
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        if !out.status.success() || text.contains("Traceback") || text.contains("Error:") {
+            return Err(format!(
+                "inference rf-cloud {} failed ({}):\n{text}",
+                args.join(" "),
+                out.status
+            ));
+        }
+        Ok(text)
+    }
+
+    /// Runs `rf --json <args>` against the same emulator and returns stdout.
+    fn rf(&self, args: &[&str]) -> Result<String, String> {
+        let out = Command::new(&self.rf)
+            .arg("--json")
+            .args(args)
+            .env("API_BASE_URL", &self.base_url)
+            .env("ROBOFLOW_API_KEY", KEY)
+            .output()
+            .map_err(|e| format!("cannot start rf: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "rf {} failed ({}): {}",
+                args.join(" "),
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// Polls `rf batch count` until it reaches `expected` (deadline 60 s).
+    fn wait_count(&self, batch: &str, expected: u64) -> Result<(), String> {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let out = self.rf(&["batch", "count", batch])?;
+            let count = json_u64(&out, "count");
+            if count == Some(expected) {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(format!(
+                    "batch {batch} holds {count:?} items, expected {expected}"
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+/// Reads `"key": <number>` at the top level of a JSON document.
+fn json_u64(doc: &str, key: &str) -> Option<u64> {
+    let value: serde_json::Value = serde_json::from_str(doc).ok()?;
+    value.get(key)?.as_u64()
+}
+
+fn make_bulk_dataset(dir: &Path, n: usize) -> Result<(), String> {
+    let samples = project_root().join("samples/images");
+    let mut sources = Vec::new();
+    for entry in fs::read_dir(samples.join("street")).map_err(|e| e.to_string())? {
+        let path = entry.map_err(|e| e.to_string())?.path();
+        if path.extension().is_some_and(|e| e == "jpg") {
+            sources.push(path);
+        }
+    }
+    sources.sort();
+    if sources.is_empty() {
+        return Err("samples/images/street holds no jpg".into());
+    }
+    fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+    for i in 0..n {
+        let src = &sources[i % sources.len()];
+        fs::copy(src, dir.join(format!("img_{i:05}.jpg"))).map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+pub(crate) fn compat() -> Result<(), String> {
+    let inference = ensure_inference_cli()?;
+    run("cargo", &["build", "-p", "rf-cli"])?;
+    let rf = project_root().join("target/debug/rf");
+    let work = project_root().join("target/compat/work");
+    let _ = fs::remove_dir_all(&work);
+    fs::create_dir_all(&work).map_err(|e| e.to_string())?;
+
+    let port = free_port()?;
+    let data_dir = work.join("emulator-data");
+    let server = Command::new(&rf)
+        .args(["emulator", "serve", "--addr", &format!("127.0.0.1:{port}")])
+        .args(["--key", &format!("{KEY}={WORKSPACE}")])
+        .arg("--data-dir")
+        .arg(&data_dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|e| format!("cannot start rf emulator serve: {e}"))?;
+    let _guard = ServerGuard(server);
+    wait_ready(port)?;
+
+    let ctx = Ctx {
+        inference,
+        rf,
+        base_url: format!("http://127.0.0.1:{port}"),
+        work: work.clone(),
+    };
+    let samples = project_root().join("samples/images");
+    let samples_s = samples.to_string_lossy().into_owned();
+
+    // Simple batch: 12 images, one multipart POST each.
+    ctx.inference(&[
+        "data-staging",
+        "create-batch-of-images",
+        "--images-dir",
+        &samples_s,
+        "--batch-id",
+        "compat-simple",
+    ])?;
+    ctx.wait_count("compat-simple", 12)?;
+
+    // Sharded batch: > 32 images, tar shards through signed URLs.
+    let bulk = work.join("bulk");
+    make_bulk_dataset(&bulk, 300)?;
+    ctx.inference(&[
+        "data-staging",
+        "create-batch-of-images",
+        "--images-dir",
+        &bulk.to_string_lossy(),
+        "--batch-id",
+        "compat-bulk",
+    ])?;
+    ctx.wait_count("compat-bulk", 300)?;
+
+    ctx.inference(&["data-staging", "show-batch-details", "--batch-id", "compat-bulk"])?;
+    ctx.inference(&["data-staging", "list-batches"])?;
+    ctx.inference(&["data-staging", "list-batch-content", "--batch-id", "compat-simple"])?;
+    ctx.inference(&["data-staging", "list-ingest-details", "--batch-id", "compat-bulk"])?;
+
+    // A job through processing and export.
+    ctx.inference(&[
+        "batch-processing",
+        "process-images-with-workflow",
+        "--batch-id",
+        "compat-bulk",
+        "--workflow-id",
+        "image-properties",
+        "--job-id",
+        "compat-job",
+        "--aggregation-format",
+        "jsonl",
+    ])?;
+    ctx.rf(&["job", "wait", "compat-job"])?;
+    ctx.inference(&["batch-processing", "show-job-details", "--job-id", "compat-job"])?;
+    ctx.inference(&["batch-processing", "list-jobs"])?;
+    ctx.inference(&["batch-processing", "fetch-logs", "--job-id", "compat-job"])?;
+
+    // Export the export stage's output batch with the official client.
+    let stages = ctx.rf(&["job", "stages", "compat-job"])?;
+    let output = export_batch_of(&stages)
+        .ok_or_else(|| format!("no export output batch in: {stages}"))?;
+    let target = work.join("export");
+    ctx.inference(&[
+        "data-staging",
+        "export-batch",
+        "--batch-id",
+        &output,
+        "--target-dir",
+        &target.to_string_lossy(),
+    ])?;
+    let exported = count_files(&target);
+    if exported == 0 {
+        return Err(format!("export-batch wrote no file into {}", target.display()));
+    }
+
+    // Abort and restart.
+    ctx.inference(&[
+        "batch-processing",
+        "process-images-with-workflow",
+        "--batch-id",
+        "compat-simple",
+        "--workflow-id",
+        "mock-detector",
+        "--job-id",
+        "compat-abort",
+    ])?;
+    ctx.inference(&["batch-processing", "abort-job", "--job-id", "compat-abort"])?;
+    ctx.inference(&[
+        "batch-processing",
+        "restart-job",
+        "--job-id",
+        "compat-abort",
+        "--max-parallel-tasks",
+        "2",
+    ])?;
+    ctx.rf(&["job", "wait", "compat-abort"])?;
+
+    eprintln!("compat: inference-cli 1.8.3 passed every step ({exported} files exported)");
+    Ok(())
+}
+
+/// The last `outputBatches` entry of the stage named `export`, from
+/// `rf --json job stages` (either `{"stages": [...]}` or a bare array).
+fn export_batch_of(stages_json: &str) -> Option<String> {
+    let value: serde_json::Value = serde_json::from_str(stages_json).ok()?;
+    let stages = value.get("stages").unwrap_or(&value).as_array()?;
+    stages
+        .iter()
+        .find(|s| s.get("processingStageName").and_then(|n| n.as_str()) == Some("export"))?
+        .get("outputBatches")?
+        .as_array()?
+        .iter()
+        .rev()
+        .find_map(|b| b.as_str().map(str::to_string))
+}
+
+fn count_files(dir: &Path) -> usize {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| {
+            let p = e.path();
+            if p.is_dir() { count_files(&p) } else { 1 }
+        })
+        .sum()
+}
