@@ -241,10 +241,25 @@ pub(crate) fn compat() -> Result<(), String> {
     ])?;
     ctx.wait_count("compat-bulk", 300)?;
 
-    ctx.inference(&["data-staging", "show-batch-details", "--batch-id", "compat-bulk"])?;
+    ctx.inference(&[
+        "data-staging",
+        "show-batch-details",
+        "--batch-id",
+        "compat-bulk",
+    ])?;
     ctx.inference(&["data-staging", "list-batches"])?;
-    ctx.inference(&["data-staging", "list-batch-content", "--batch-id", "compat-simple"])?;
-    ctx.inference(&["data-staging", "list-ingest-details", "--batch-id", "compat-bulk"])?;
+    ctx.inference(&[
+        "data-staging",
+        "list-batch-content",
+        "--batch-id",
+        "compat-simple",
+    ])?;
+    ctx.inference(&[
+        "data-staging",
+        "list-ingest-details",
+        "--batch-id",
+        "compat-bulk",
+    ])?;
 
     // A job through processing and export.
     ctx.inference(&[
@@ -260,14 +275,19 @@ pub(crate) fn compat() -> Result<(), String> {
         "jsonl",
     ])?;
     ctx.rf(&["job", "wait", "compat-job"])?;
-    ctx.inference(&["batch-processing", "show-job-details", "--job-id", "compat-job"])?;
+    ctx.inference(&[
+        "batch-processing",
+        "show-job-details",
+        "--job-id",
+        "compat-job",
+    ])?;
     ctx.inference(&["batch-processing", "list-jobs"])?;
     ctx.inference(&["batch-processing", "fetch-logs", "--job-id", "compat-job"])?;
 
     // Export the export stage's output batch with the official client.
     let stages = ctx.rf(&["job", "stages", "compat-job"])?;
-    let output = export_batch_of(&stages)
-        .ok_or_else(|| format!("no export output batch in: {stages}"))?;
+    let output =
+        export_batch_of(&stages).ok_or_else(|| format!("no export output batch in: {stages}"))?;
     let target = work.join("export");
     ctx.inference(&[
         "data-staging",
@@ -279,7 +299,10 @@ pub(crate) fn compat() -> Result<(), String> {
     ])?;
     let exported = count_files(&target);
     if exported == 0 {
-        return Err(format!("export-batch wrote no file into {}", target.display()));
+        return Err(format!(
+            "export-batch wrote no file into {}",
+            target.display()
+        ));
     }
 
     // Abort and restart.

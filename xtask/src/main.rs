@@ -7,6 +7,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod compat;
+mod tidy;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -37,7 +38,14 @@ fn ci() -> Result<(), String> {
     run("cargo", &["fmt", "--all", "--", "--check"])?;
     run(
         "cargo",
-        &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"],
+        &[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ],
     )?;
     run("cargo", &["test", "--workspace"])?;
     // RUSTDOCFLAGS is inherited: CI sets `-D warnings` for docs too.
@@ -51,7 +59,9 @@ fn main() -> ExitCode {
         "ci" => ci(),
         "compat" => compat::compat(),
         _ => {
-            eprintln!("usage: cargo xtask <task>\n\ntasks:\n  ci      fmt check, clippy -D warnings, tests, docs\n  compat  the official inference-cli against the emulator");
+            eprintln!(
+                "usage: cargo xtask <task>\n\ntasks:\n  ci      fmt check, clippy -D warnings, tests, docs\n  compat  the official inference-cli against the emulator"
+            );
             return if task == "help" || task == "--help" {
                 ExitCode::SUCCESS
             } else {
