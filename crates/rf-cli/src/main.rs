@@ -1,2 +1,61 @@
-//! The `rf` binary.
-fn main() {}
+//! The `rf` binary: Roboflow batch processing from the terminal.
+//!
+//! Shape (after ripgrep): `main` only maps a result to an exit code and is the
+//! one place that prints an error; `args` is the clap tree (no I/O);
+//! `config` resolves it (environment, credentials, client); `commands/*` do
+//! the work and write results through `output`; `progress` renders rf-batch
+//! events. Exit codes are listed in `error.rs` and docs/cli.md.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+#![warn(clippy::unwrap_used)]
+
+mod args;
+mod commands;
+mod config;
+mod error;
+mod logging;
+mod output;
+mod progress;
+mod render;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::error::{CliError, Kind};
+
+fn main() -> ExitCode {
+    let cli = match args::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => {
+            // Help and --version go to stdout with code 0; usage errors to
+            // stderr with code 2. A closed stdout is not worth a message.
+            let _ = err.print();
+            return ExitCode::from(u8::try_from(err.exit_code()).unwrap_or(2));
+        }
+    };
+    logging::init(cli.global.verbose, cli.global.quiet);
+    match run(cli) {
+        Ok(code) => code,
+        Err(err) => {
+            if err.kind() != Kind::BrokenPipe {
+                eprintln!("rf: {err}");
+            }
+            err.kind().exit_code()
+        }
+    }
+}
+
+/// Builds the runtime and runs the command; any error comes back here once.
+fn run(cli: args::Cli) -> Result<ExitCode, CliError> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("rf")
+        .build()
+        .map_err(|e| CliError::local(format!("could not start the async runtime: {e}")))?;
+    let result = runtime.block_on(commands::dispatch(cli));
+    let result = result.map(|()| ExitCode::SUCCESS);
+    // Do not wait for background tasks (an embedded emulator's workers, a
+    // download that was interrupted): everything durable is already on disk.
+    runtime.shutdown_background();
+    result
+}

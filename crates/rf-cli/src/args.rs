@@ -1,0 +1,628 @@
+//! The command line as clap parses it: a derive tree that mirrors what the user
+//! typed and does no I/O. `config.rs` turns it into a resolved configuration.
+//!
+//! Option names follow the official client (`inference rf-cloud ...`) so that
+//! its users find the same flags here.
+
+use std::path::PathBuf;
+
+use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
+
+/// Version string shown by `rf --version`.
+const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// rf: run Roboflow batch jobs from the terminal.
+///
+/// Stage images or videos, run a Workflow over them as a batch job and download
+/// the results. With no API key and no API URL configured, `rf run` starts an
+/// embedded local emulator so the whole pipeline works on a fresh machine.
+#[derive(Debug, Parser)]
+#[command(
+    name = "rf",
+    version = VERSION,
+    max_term_width = 100,
+    after_help = "Environment:\n  ROBOFLOW_API_KEY   API key (same as --api-key)\n  API_BASE_URL       API base URL (same as --api-url)\n  XDG_CACHE_HOME     the embedded emulator keeps its data in $XDG_CACHE_HOME/rf/emulator\n                     (default ~/.cache/rf/emulator)\n  RF_WEBHOOK_TOKEN   token for `rf webhook listen` (same as --token)\n  RF_LOG             log filter for -v output (tracing EnvFilter syntax)\n\nExit codes: 0 ok, 1 local error, 2 usage, 3 auth, 4 not found, 5 remote failure,\n6 partial failure, 130 interrupted. See docs/cli.md."
+)]
+pub(crate) struct Cli {
+    /// Options shared by every command.
+    #[command(flatten)]
+    pub(crate) global: GlobalArgs,
+    /// What to do.
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+/// Options accepted by every command, before or after the subcommand.
+#[derive(Debug, Args)]
+pub(crate) struct GlobalArgs {
+    /// Roboflow API key [env: ROBOFLOW_API_KEY] (prefer the variable: flags show up in `ps`)
+    #[arg(long, global = true, value_name = "KEY", help_heading = "Global options")]
+    pub(crate) api_key: Option<String>,
+
+    /// API base URL [env: API_BASE_URL] [default: https://api.roboflow.com]
+    #[arg(long, global = true, value_name = "URL", help_heading = "Global options")]
+    pub(crate) api_url: Option<String>,
+
+    /// Workspace to use instead of the one the API key belongs to
+    #[arg(long, global = true, value_name = "NAME", help_heading = "Global options")]
+    pub(crate) workspace: Option<String>,
+
+    /// Machine-readable output: one JSON document, or JSON lines for streams
+    #[arg(long, global = true, help_heading = "Global options")]
+    pub(crate) json: bool,
+
+    /// More detail on stderr (-v: info, -vv: debug, -vvv: trace)
+    #[arg(short, long, global = true, action = ArgAction::Count, help_heading = "Global options")]
+    pub(crate) verbose: u8,
+
+    /// Only errors on stderr: no progress, no notes
+    #[arg(short, long, global = true, conflicts_with = "verbose", help_heading = "Global options")]
+    pub(crate) quiet: bool,
+
+    /// Uploads and downloads in flight at once [default: 8]
+    #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256), help_heading = "Global options")]
+    pub(crate) concurrency: Option<u16>,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Ingest a directory, run a workflow over it and download the results
+    ///
+    /// Steps: ingest -> count check -> start job -> wait -> export into --out.
+    /// Re-running the same command resumes where it stopped: nothing is
+    /// uploaded or downloaded twice.
+    Run(RunArgs),
+    /// Data Staging: ingest, list and export batches
+    #[command(subcommand)]
+    Batch(BatchCommand),
+    /// Batch Processing: start, watch and control jobs
+    #[command(subcommand)]
+    Job(JobCommand),
+    /// The local emulator of both APIs
+    #[command(subcommand)]
+    Emulator(EmulatorCommand),
+    /// Receive webhook notifications locally
+    #[command(subcommand)]
+    Webhook(WebhookCommand),
+    /// Print a shell completion script to stdout
+    Completions(CompletionsArgs),
+}
+
+/// Where the media come from: a directory of images or one of videos.
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false)]
+pub(crate) struct MediaSource {
+    /// Directory of images (searched recursively)
+    #[arg(long, value_name = "DIR")]
+    pub(crate) images: Option<PathBuf>,
+    /// Directory of videos (searched recursively)
+    #[arg(long, value_name = "DIR")]
+    pub(crate) videos: Option<PathBuf>,
+}
+
+/// `rf run`.
+#[derive(Debug, Args)]
+pub(crate) struct RunArgs {
+    /// Input media.
+    #[command(flatten)]
+    pub(crate) source: MediaSource,
+    /// Workflow to run (its ID in your workspace)
+    #[arg(long, value_name = "ID")]
+    pub(crate) workflow: String,
+    /// Directory for the results (created if missing; holds the resume manifest)
+    #[arg(long, value_name = "DIR")]
+    pub(crate) out: PathBuf,
+    /// Staging batch ID [default: derived from the input directory]
+    #[arg(long, value_name = "ID")]
+    pub(crate) batch_id: Option<String>,
+    /// Job ID [default: generated, and remembered for resume]
+    #[arg(long, value_name = "ID")]
+    pub(crate) job_id: Option<String>,
+    /// Job options.
+    #[command(flatten)]
+    pub(crate) job: JobOptions,
+}
+
+/// Options of a processing job, named as in the official client.
+#[derive(Debug, Args, Default, Clone)]
+#[command(next_help_heading = "Job options")]
+pub(crate) struct JobOptions {
+    /// JSON file with extra workflow parameters (an object)
+    #[arg(long, value_name = "FILE")]
+    pub(crate) workflow_params: Option<PathBuf>,
+    /// Name of the workflow's image input
+    #[arg(long, value_name = "NAME")]
+    pub(crate) image_input_name: Option<String>,
+    /// Keep the workflow's image outputs
+    #[arg(long)]
+    pub(crate) save_image_outputs: bool,
+    /// Image outputs to keep (repeat or separate with commas)
+    #[arg(long, value_name = "NAME", value_delimiter = ',', action = ArgAction::Append)]
+    pub(crate) image_outputs_to_save: Vec<String>,
+    /// Part of a multipart input batch to process
+    #[arg(long, value_name = "PART")]
+    pub(crate) part_name: Option<String>,
+    /// Machine type
+    #[arg(long, value_enum, value_name = "TYPE")]
+    pub(crate) machine_type: Option<MachineTypeArg>,
+    /// Workers per machine (lower values avoid out-of-memory failures)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) workers_per_machine: Option<u32>,
+    /// Compute budget of the job in seconds, summed over all machines
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) max_runtime_seconds: Option<u64>,
+    /// Most tasks running at once
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) max_parallel_tasks: Option<u32>,
+    /// Share of failed images (0.0-1.0) after which a shard is aborted (images only)
+    #[arg(long, value_name = "RATE", value_parser = parse_rate)]
+    pub(crate) max_image_failure_rate: Option<f64>,
+    /// Format of the aggregated results
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub(crate) aggregation_format: Option<AggregationFormatArg>,
+    /// Frames per second to sample from videos (videos only)
+    #[arg(long, value_name = "FPS", value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) max_video_fps: Option<u32>,
+    /// URL that receives a webhook when the job ends
+    #[arg(long, value_name = "URL")]
+    pub(crate) notifications_url: Option<String>,
+    /// Inference backend
+    #[arg(long, value_enum, value_name = "BACKEND")]
+    pub(crate) inference_backend: Option<InferenceBackendArg>,
+    /// Human-readable job name
+    #[arg(long, value_name = "NAME")]
+    pub(crate) job_name: Option<String>,
+}
+
+/// Options that `rf job restart` may override.
+#[derive(Debug, Args, Default, Clone)]
+#[command(next_help_heading = "Overrides")]
+pub(crate) struct RestartOverrides {
+    /// Machine type
+    #[arg(long, value_enum, value_name = "TYPE")]
+    pub(crate) machine_type: Option<MachineTypeArg>,
+    /// Workers per machine
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) workers_per_machine: Option<u32>,
+    /// Compute budget in seconds
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) max_runtime_seconds: Option<u64>,
+    /// Most tasks running at once
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) max_parallel_tasks: Option<u32>,
+    /// Share of failed images (0.0-1.0) after which a shard is aborted
+    #[arg(long, value_name = "RATE", value_parser = parse_rate)]
+    pub(crate) max_image_failure_rate: Option<f64>,
+}
+
+/// `--machine-type`.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub(crate) enum MachineTypeArg {
+    /// CPU machines
+    Cpu,
+    /// GPU machines
+    Gpu,
+}
+
+/// `--aggregation-format`.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub(crate) enum AggregationFormatArg {
+    /// Comma-separated values
+    Csv,
+    /// JSON lines
+    Jsonl,
+}
+
+/// `--inference-backend`.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub(crate) enum InferenceBackendArg {
+    /// The inference-models backend
+    InferenceModels,
+    /// The previous inference backend
+    OldInference,
+}
+
+/// `rf batch ...`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum BatchCommand {
+    /// Upload a directory of images or videos, or a references file, into a batch
+    Ingest(BatchIngestArgs),
+    /// List batches
+    List(ListArgs),
+    /// Show one batch
+    Show(BatchIdArg),
+    /// Count the indexed items of a batch
+    Count(BatchPartArgs),
+    /// List the files of a batch
+    Files(BatchFilesArgs),
+    /// List the parts of a multipart batch
+    Parts(BatchIdArg),
+    /// List the shards of a bulk-ingested batch with their status
+    Shards(BatchIdArg),
+    /// Download a batch (archives are extracted) into a directory
+    Export(BatchExportArgs),
+}
+
+/// Input of `rf batch ingest`.
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false)]
+pub(crate) struct IngestSource {
+    /// Directory of images (searched recursively)
+    #[arg(long, value_name = "DIR")]
+    pub(crate) images: Option<PathBuf>,
+    /// Directory of videos (searched recursively)
+    #[arg(long, value_name = "DIR")]
+    pub(crate) videos: Option<PathBuf>,
+    /// JSON-lines file of image references (`{"name": ..., "url": ...}` per line)
+    #[arg(long, value_name = "FILE")]
+    pub(crate) references: Option<PathBuf>,
+}
+
+/// `rf batch ingest`.
+#[derive(Debug, Args)]
+pub(crate) struct BatchIngestArgs {
+    /// What to upload.
+    #[command(flatten)]
+    pub(crate) source: IngestSource,
+    /// Batch to upload into (created on first upload)
+    #[arg(long, value_name = "ID")]
+    pub(crate) batch_id: String,
+    /// Upload mode for images: one request per image, tar shards, or chosen by size
+    #[arg(long, value_enum, default_value_t = IngestModeArg::Auto)]
+    pub(crate) mode: IngestModeArg,
+    /// Wait until every item is indexed (count check)
+    #[arg(long)]
+    pub(crate) wait: bool,
+    /// Display name of the batch [default: the batch ID]
+    #[arg(long, value_name = "NAME")]
+    pub(crate) batch_name: Option<String>,
+    /// URL that receives ingest webhooks (bulk and references ingest only)
+    #[arg(long, value_name = "URL")]
+    pub(crate) notifications_url: Option<String>,
+}
+
+/// `--mode`.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub(crate) enum IngestModeArg {
+    /// Bulk shards for large directories, single uploads otherwise
+    Auto,
+    /// One request per image
+    Single,
+    /// Tar shards through signed URLs
+    Bulk,
+}
+
+/// Paging options of listings.
+#[derive(Debug, Args)]
+pub(crate) struct ListArgs {
+    /// Show at most N entries
+    #[arg(long, value_name = "N")]
+    pub(crate) limit: Option<usize>,
+}
+
+/// A batch ID argument.
+#[derive(Debug, Args)]
+pub(crate) struct BatchIdArg {
+    /// Batch ID
+    #[arg(value_name = "BATCH_ID")]
+    pub(crate) batch_id: String,
+}
+
+/// `rf batch count`.
+#[derive(Debug, Args)]
+pub(crate) struct BatchPartArgs {
+    /// Batch ID
+    #[arg(value_name = "BATCH_ID")]
+    pub(crate) batch_id: String,
+    /// Count only this part of a multipart batch
+    #[arg(long, value_name = "PART")]
+    pub(crate) part: Option<String>,
+}
+
+/// `rf batch files`.
+#[derive(Debug, Args)]
+pub(crate) struct BatchFilesArgs {
+    /// Batch ID
+    #[arg(value_name = "BATCH_ID")]
+    pub(crate) batch_id: String,
+    /// List only this part of a multipart batch
+    #[arg(long, value_name = "PART")]
+    pub(crate) part: Option<String>,
+    /// Show at most N files
+    #[arg(long, value_name = "N")]
+    pub(crate) limit: Option<usize>,
+}
+
+/// `rf batch export`.
+#[derive(Debug, Args)]
+pub(crate) struct BatchExportArgs {
+    /// Batch ID
+    #[arg(value_name = "BATCH_ID")]
+    pub(crate) batch_id: String,
+    /// Directory to download into (created if missing)
+    #[arg(long, value_name = "DIR")]
+    pub(crate) out: PathBuf,
+    /// Export only these parts (repeatable) [default: all]
+    #[arg(long, value_name = "PART", action = ArgAction::Append)]
+    pub(crate) part: Vec<String>,
+}
+
+/// `rf job ...`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum JobCommand {
+    /// Start a job over a staged batch
+    Start(JobStartArgs),
+    /// List jobs
+    List(ListArgs),
+    /// Show one job
+    Show(JobIdArg),
+    /// List the stages of a job
+    Stages(JobIdArg),
+    /// List the tasks of a job stage
+    Tasks(JobTasksArgs),
+    /// Print job logs
+    Logs(JobLogsArgs),
+    /// Wait until a job ends, showing progress
+    Wait(JobIdArg),
+    /// Abort a running job
+    Abort(JobIdArg),
+    /// Restart a failed or aborted job, optionally with new limits
+    Restart(JobRestartArgs),
+    /// Download the results of a job's export stage into a directory
+    Export(JobExportArgs),
+}
+
+/// `rf job start`.
+#[derive(Debug, Args)]
+pub(crate) struct JobStartArgs {
+    /// Staged batch to process
+    #[arg(long, value_name = "ID")]
+    pub(crate) batch_id: String,
+    /// Workflow to run
+    #[arg(long, value_name = "ID")]
+    pub(crate) workflow: String,
+    /// The batch holds videos (a video processing job)
+    #[arg(long)]
+    pub(crate) videos: bool,
+    /// Job ID [default: generated]
+    #[arg(long, value_name = "ID")]
+    pub(crate) job_id: Option<String>,
+    /// Job options.
+    #[command(flatten)]
+    pub(crate) job: JobOptions,
+}
+
+/// A job ID argument.
+#[derive(Debug, Args)]
+pub(crate) struct JobIdArg {
+    /// Job ID
+    #[arg(value_name = "JOB_ID")]
+    pub(crate) job_id: String,
+}
+
+/// `rf job tasks`.
+#[derive(Debug, Args)]
+pub(crate) struct JobTasksArgs {
+    /// Job ID
+    #[arg(value_name = "JOB_ID")]
+    pub(crate) job_id: String,
+    /// Stage ID (see `rf job stages`)
+    #[arg(value_name = "STAGE_ID")]
+    pub(crate) stage_id: String,
+}
+
+/// `rf job logs`.
+#[derive(Debug, Args)]
+pub(crate) struct JobLogsArgs {
+    /// Job ID
+    #[arg(value_name = "JOB_ID")]
+    pub(crate) job_id: String,
+    /// Only logs of this severity
+    #[arg(long, value_enum, value_name = "SEVERITY")]
+    pub(crate) severity: Option<SeverityArg>,
+    /// Keep printing new logs until the job ends
+    #[arg(long, short = 'f')]
+    pub(crate) follow: bool,
+}
+
+/// `--severity`.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub(crate) enum SeverityArg {
+    /// Informational
+    Info,
+    /// Warnings
+    Warning,
+    /// Errors
+    Error,
+}
+
+/// `rf job restart`.
+#[derive(Debug, Args)]
+pub(crate) struct JobRestartArgs {
+    /// Job ID
+    #[arg(value_name = "JOB_ID")]
+    pub(crate) job_id: String,
+    /// New limits.
+    #[command(flatten)]
+    pub(crate) overrides: RestartOverrides,
+}
+
+/// `rf job export`.
+#[derive(Debug, Args)]
+pub(crate) struct JobExportArgs {
+    /// Job ID
+    #[arg(value_name = "JOB_ID")]
+    pub(crate) job_id: String,
+    /// Directory to download into (created if missing)
+    #[arg(long, value_name = "DIR")]
+    pub(crate) out: PathBuf,
+}
+
+/// `rf emulator ...`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum EmulatorCommand {
+    /// Serve both APIs locally until Ctrl-C
+    ///
+    /// Point any client at it with API_BASE_URL and ROBOFLOW_API_KEY (both are
+    /// printed on start). The official Python client works against it too.
+    Serve(EmulatorServeArgs),
+}
+
+/// `rf emulator serve`.
+#[derive(Debug, Args)]
+pub(crate) struct EmulatorServeArgs {
+    /// Address to listen on
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8700")]
+    pub(crate) addr: std::net::SocketAddr,
+    /// Directory for the emulator's state [default: the embedded emulator's cache directory]
+    #[arg(long, value_name = "DIR")]
+    pub(crate) data_dir: Option<PathBuf>,
+    /// API key the emulator accepts [default: generated and printed]
+    #[arg(long = "emulator-api-key", value_name = "KEY")]
+    pub(crate) emulator_api_key: Option<String>,
+    /// Workspace name the emulator reports
+    #[arg(long = "emulator-workspace", value_name = "NAME")]
+    pub(crate) emulator_workspace: Option<String>,
+}
+
+/// `rf webhook ...`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum WebhookCommand {
+    /// Print every webhook notification received as a JSON line on stdout
+    ///
+    /// Requests must carry `Authorization: Bearer <token>` when --token is
+    /// given (401 otherwise). Bodies are checked against the documented
+    /// staging and job notification shapes.
+    Listen(WebhookListenArgs),
+}
+
+/// `rf webhook listen`.
+#[derive(Debug, Args)]
+pub(crate) struct WebhookListenArgs {
+    /// Address to listen on
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8787")]
+    pub(crate) addr: std::net::SocketAddr,
+    /// Bearer token senders must present [env: RF_WEBHOOK_TOKEN]
+    #[arg(long, value_name = "TOKEN")]
+    pub(crate) token: Option<String>,
+}
+
+/// `rf completions`.
+#[derive(Debug, Args)]
+pub(crate) struct CompletionsArgs {
+    /// Shell to generate completions for
+    #[arg(value_enum)]
+    pub(crate) shell: ShellArg,
+}
+
+/// Shells `rf completions` supports.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub(crate) enum ShellArg {
+    /// Bash
+    Bash,
+    /// Zsh
+    Zsh,
+    /// Fish
+    Fish,
+}
+
+fn parse_rate(s: &str) -> Result<f64, String> {
+    let rate: f64 = s
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number: use a value from 0.0 to 1.0"))?;
+    if (0.0..=1.0).contains(&rate) {
+        Ok(rate)
+    } else {
+        Err(format!("{s} is out of range: use a value from 0.0 to 1.0"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn command_tree_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn global_options_work_after_the_subcommand() {
+        let cli = Cli::try_parse_from([
+            "rf", "batch", "list", "--json", "--api-url", "http://x", "-vv",
+        ])
+        .unwrap();
+        assert!(cli.global.json);
+        assert_eq!(cli.global.verbose, 2);
+        assert_eq!(cli.global.api_url.as_deref(), Some("http://x"));
+    }
+
+    #[test]
+    fn run_needs_exactly_one_source() {
+        let both = Cli::try_parse_from([
+            "rf", "run", "--images", "a", "--videos", "b", "--workflow", "w", "--out", "o",
+        ]);
+        assert!(both.is_err());
+        let none = Cli::try_parse_from(["rf", "run", "--workflow", "w", "--out", "o"]);
+        assert!(none.is_err());
+    }
+
+    #[test]
+    fn job_options_parse_like_the_official_client() {
+        let cli = Cli::try_parse_from([
+            "rf",
+            "job",
+            "start",
+            "--batch-id",
+            "b",
+            "--workflow",
+            "w",
+            "--image-outputs-to-save",
+            "a,b",
+            "--image-outputs-to-save",
+            "c",
+            "--max-image-failure-rate",
+            "0.25",
+            "--machine-type",
+            "gpu",
+            "--inference-backend",
+            "old-inference",
+        ])
+        .unwrap();
+        let Command::Job(JobCommand::Start(start)) = cli.command else {
+            panic!("wrong command");
+        };
+        assert_eq!(start.job.image_outputs_to_save, ["a", "b", "c"]);
+        assert_eq!(start.job.max_image_failure_rate, Some(0.25));
+        assert_eq!(start.job.machine_type, Some(MachineTypeArg::Gpu));
+        assert_eq!(
+            start.job.inference_backend,
+            Some(InferenceBackendArg::OldInference)
+        );
+    }
+
+    #[test]
+    fn failure_rate_out_of_range_is_a_usage_error() {
+        let err = Cli::try_parse_from([
+            "rf",
+            "job",
+            "start",
+            "--batch-id",
+            "b",
+            "--workflow",
+            "w",
+            "--max-image-failure-rate",
+            "1.5",
+        ])
+        .unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+        assert!(err.to_string().contains("0.0 to 1.0"), "{err}");
+    }
+
+    #[test]
+    fn quiet_and_verbose_conflict() {
+        assert!(Cli::try_parse_from(["rf", "-q", "-v", "batch", "list"]).is_err());
+    }
+}

@@ -1,0 +1,370 @@
+//! Progress on stderr: indicatif bars on a terminal, plain throttled lines
+//! otherwise (logs, CI), nothing with `-q`.
+//!
+//! The library never draws anything: it emits events, and `render.rs` turns
+//! them into calls on [`Progress`] (one track per phase: scan, upload,
+//! indexing, job, download).
+
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::time::{Duration, Instant};
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::output::{Output, human_bytes};
+
+/// How often a plain-line track may print an update.
+const LINE_INTERVAL: Duration = Duration::from_secs(2);
+
+/// How progress is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// indicatif bars (stderr is a terminal).
+    Bars,
+    /// Plain lines, at most one per track every few seconds.
+    Lines,
+    /// Nothing (`-q`).
+    Off,
+}
+
+impl Mode {
+    /// Bars on a terminal, lines otherwise, nothing when quiet.
+    pub(crate) fn detect(quiet: bool) -> Self {
+        if quiet {
+            Mode::Off
+        } else if std::io::stderr().is_terminal() {
+            Mode::Bars
+        } else {
+            Mode::Lines
+        }
+    }
+
+    /// The draw target for the shared [`MultiProgress`].
+    pub(crate) fn multi(self) -> MultiProgress {
+        match self {
+            Mode::Bars => MultiProgress::with_draw_target(ProgressDrawTarget::stderr()),
+            Mode::Lines | Mode::Off => MultiProgress::with_draw_target(ProgressDrawTarget::hidden()),
+        }
+    }
+}
+
+/// A phase of a run, one track each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Phase {
+    /// Walking the input directory.
+    Scan,
+    /// Uploading files or shards.
+    Upload,
+    /// Waiting for the server to index what was uploaded.
+    Index,
+    /// The job running.
+    Job,
+    /// Downloading and extracting results.
+    Download,
+}
+
+impl Phase {
+    fn label(self) -> &'static str {
+        match self {
+            Phase::Scan => "scan",
+            Phase::Upload => "upload",
+            Phase::Index => "indexing",
+            Phase::Job => "job",
+            Phase::Download => "download",
+        }
+    }
+}
+
+/// What a track counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Unit {
+    /// Items, named by the string ("files", "tasks", ...).
+    Items(&'static str),
+    /// Bytes (shown with rate and ETA).
+    Bytes,
+    /// Percent (0..=100) of something without a natural count.
+    Percent,
+}
+
+#[derive(Debug)]
+struct Track {
+    unit: Unit,
+    bar: Option<ProgressBar>,
+    pos: u64,
+    total: Option<u64>,
+    message: String,
+    started: Instant,
+    last_line: Option<Instant>,
+    last_printed: String,
+}
+
+/// The progress display of one command.
+#[derive(Debug)]
+pub(crate) struct Progress {
+    mode: Mode,
+    output: Output,
+    tracks: BTreeMap<Phase, Track>,
+}
+
+impl Progress {
+    /// A display that draws into `output`'s bars (or prints lines) per `mode`.
+    pub(crate) fn new(output: &Output, mode: Mode) -> Self {
+        Progress {
+            mode,
+            output: output.clone(),
+            tracks: BTreeMap::new(),
+        }
+    }
+
+    /// Starts (or restarts) the track of `phase`.
+    pub(crate) fn begin(&mut self, phase: Phase, total: Option<u64>, unit: Unit) {
+        if let Some(old) = self.tracks.remove(&phase) {
+            if let Some(bar) = old.bar {
+                bar.finish_and_clear();
+            }
+        }
+        let bar = (self.mode == Mode::Bars).then(|| {
+            let bar = match total {
+                Some(t) => ProgressBar::new(t),
+                None => ProgressBar::new_spinner(),
+            };
+            let bar = self.output.bars().add(bar);
+            bar.set_style(style(unit, total.is_some()));
+            bar.set_prefix(phase.label());
+            bar.enable_steady_tick(Duration::from_millis(120));
+            bar
+        });
+        self.tracks.insert(
+            phase,
+            Track {
+                unit,
+                bar,
+                pos: 0,
+                total,
+                message: String::new(),
+                started: Instant::now(),
+                last_line: None,
+                last_printed: String::new(),
+            },
+        );
+        self.line_update(phase, true);
+    }
+
+    /// Whether `phase` has a track.
+    pub(crate) fn has(&self, phase: Phase) -> bool {
+        self.tracks.contains_key(&phase)
+    }
+
+    /// Sets the total of `phase` (starting the track if needed).
+    pub(crate) fn set_total(&mut self, phase: Phase, total: u64, unit: Unit) {
+        if !self.has(phase) {
+            self.begin(phase, Some(total), unit);
+            return;
+        }
+        if let Some(track) = self.tracks.get_mut(&phase) {
+            if track.total.is_none() {
+                if let Some(bar) = &track.bar {
+                    bar.set_style(style(track.unit, true));
+                }
+            }
+            track.total = Some(total);
+            if let Some(bar) = &track.bar {
+                bar.set_length(total);
+            }
+        }
+        self.line_update(phase, false);
+    }
+
+    /// Sets the position of `phase`.
+    pub(crate) fn set(&mut self, phase: Phase, pos: u64) {
+        if let Some(track) = self.tracks.get_mut(&phase) {
+            track.pos = pos;
+            if let Some(bar) = &track.bar {
+                bar.set_position(pos);
+            }
+        }
+        self.line_update(phase, false);
+    }
+
+    /// Advances `phase` by `n`.
+    pub(crate) fn inc(&mut self, phase: Phase, n: u64) {
+        let pos = self.tracks.get(&phase).map_or(0, |t| t.pos);
+        self.set(phase, pos.saturating_add(n));
+    }
+
+    /// Sets the text shown after the bar of `phase`.
+    pub(crate) fn message(&mut self, phase: Phase, message: impl Into<String>) {
+        let message = message.into();
+        if let Some(track) = self.tracks.get_mut(&phase) {
+            if track.message == message {
+                return;
+            }
+            if let Some(bar) = &track.bar {
+                bar.set_message(message.clone());
+            }
+            track.message = message;
+        }
+        self.line_update(phase, false);
+    }
+
+    /// Ends the track of `phase`, leaving `summary` as its last line.
+    pub(crate) fn finish(&mut self, phase: Phase, summary: impl Into<String>) {
+        let summary = summary.into();
+        let Some(track) = self.tracks.remove(&phase) else {
+            if self.mode != Mode::Off {
+                self.output
+                    .stderr_line(&format!("rf: {}: {summary}", phase.label()));
+            }
+            return;
+        };
+        let elapsed = track.started.elapsed();
+        let text = format!("{summary} in {}", human_duration(elapsed));
+        match (&track.bar, self.mode) {
+            (Some(bar), _) => {
+                bar.set_style(
+                    ProgressStyle::with_template("{prefix:>9.green} {msg}")
+                        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+                );
+                bar.finish_with_message(text);
+            }
+            (None, Mode::Lines) => self
+                .output
+                .stderr_line(&format!("rf: {}: {text}", phase.label())),
+            _ => {}
+        }
+    }
+
+    /// Removes every bar still drawn (on errors and interrupts), so the
+    /// error line is not mixed with a half-drawn bar.
+    pub(crate) fn clear(&mut self) {
+        for (_, track) in std::mem::take(&mut self.tracks) {
+            if let Some(bar) = track.bar {
+                bar.abandon();
+            }
+        }
+    }
+
+    /// In line mode, prints the state of `phase` if it is due.
+    fn line_update(&mut self, phase: Phase, force: bool) {
+        if self.mode != Mode::Lines {
+            return;
+        }
+        let Some(track) = self.tracks.get_mut(&phase) else {
+            return;
+        };
+        let due = track
+            .last_line
+            .is_none_or(|t| t.elapsed() >= LINE_INTERVAL);
+        if !(force || due) {
+            return;
+        }
+        let text = describe(track);
+        if text == track.last_printed {
+            return;
+        }
+        track.last_line = Some(Instant::now());
+        track.last_printed.clone_from(&text);
+        self.output
+            .stderr_line(&format!("rf: {}: {text}", phase.label()));
+    }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        self.clear();
+    }
+}
+
+/// The plain-line text of a track: `12/40 files`, `3.0 MiB/9.0 MiB`, `40%`.
+fn describe(track: &Track) -> String {
+    let amount = match (track.unit, track.total) {
+        (Unit::Items(what), Some(total)) => format!("{}/{total} {what}", track.pos),
+        (Unit::Items(what), None) => format!("{} {what}", track.pos),
+        (Unit::Bytes, Some(total)) => {
+            format!("{}/{}", human_bytes(track.pos), human_bytes(total))
+        }
+        (Unit::Bytes, None) => human_bytes(track.pos),
+        (Unit::Percent, _) => format!("{}%", track.pos.min(100)),
+    };
+    if track.message.is_empty() {
+        amount
+    } else {
+        format!("{amount} {}", track.message)
+    }
+}
+
+fn style(unit: Unit, bounded: bool) -> ProgressStyle {
+    let template = match (unit, bounded) {
+        (Unit::Items(what), true) => {
+            format!("{{prefix:>9.cyan}} [{{bar:30}}] {{pos}}/{{len}} {what} {{msg}}")
+        }
+        (Unit::Items(what), false) => format!("{{prefix:>9.cyan}} {{spinner}} {{pos}} {what} {{msg}}"),
+        (Unit::Bytes, true) => "{prefix:>9.cyan} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} ETA {eta} {msg}".to_owned(),
+        (Unit::Bytes, false) => "{prefix:>9.cyan} {spinner} {bytes} {bytes_per_sec} {msg}".to_owned(),
+        (Unit::Percent, _) => "{prefix:>9.cyan} [{bar:30}] {pos:>3}% {msg}".to_owned(),
+    };
+    ProgressStyle::with_template(&template)
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ")
+}
+
+/// `1.2s`, `3m04s`.
+pub(crate) fn human_duration(d: Duration) -> String {
+    let secs = d.as_secs();
+    if secs < 60 {
+        format!("{:.1}s", d.as_secs_f64())
+    } else if secs < 3600 {
+        format!("{}m{:02}s", secs / 60, secs % 60)
+    } else {
+        format!("{}h{:02}m", secs / 3600, (secs % 3600) / 60)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn track(unit: Unit, pos: u64, total: Option<u64>, message: &str) -> Track {
+        Track {
+            unit,
+            bar: None,
+            pos,
+            total,
+            message: message.to_owned(),
+            started: Instant::now(),
+            last_line: None,
+            last_printed: String::new(),
+        }
+    }
+
+    #[test]
+    fn plain_lines_describe_the_amount() {
+        assert_eq!(describe(&track(Unit::Items("files"), 3, Some(12), "")), "3/12 files");
+        assert_eq!(
+            describe(&track(Unit::Bytes, 1024, Some(2048), "(2/4 files)")),
+            "1.00 KiB/2.00 KiB (2/4 files)"
+        );
+        assert_eq!(describe(&track(Unit::Percent, 140, None, "export")), "100% export");
+    }
+
+    #[test]
+    fn durations_read_well() {
+        assert_eq!(human_duration(Duration::from_millis(1500)), "1.5s");
+        assert_eq!(human_duration(Duration::from_secs(184)), "3m04s");
+        assert_eq!(human_duration(Duration::from_secs(7260)), "2h01m");
+    }
+
+    #[test]
+    fn tracks_follow_begin_set_finish() {
+        let out = Output::new(false, true, Mode::Off.multi());
+        let mut p = Progress::new(&out, Mode::Off);
+        p.begin(Phase::Upload, None, Unit::Bytes);
+        p.set_total(Phase::Upload, 100, Unit::Bytes);
+        p.inc(Phase::Upload, 40);
+        p.inc(Phase::Upload, 2);
+        assert_eq!(p.tracks[&Phase::Upload].pos, 42);
+        assert_eq!(p.tracks[&Phase::Upload].total, Some(100));
+        p.finish(Phase::Upload, "done");
+        assert!(!p.has(Phase::Upload));
+    }
+}

@@ -1,0 +1,1 @@
+//! Turns API models and rf-batch events into tables, text and progress.
