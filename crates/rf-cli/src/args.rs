@@ -478,12 +478,10 @@ pub(crate) struct EmulatorServeArgs {
     /// Directory for the emulator's state [default: the embedded emulator's cache directory]
     #[arg(long, value_name = "DIR")]
     pub(crate) data_dir: Option<PathBuf>,
-    /// API key the emulator accepts [default: generated and printed]
-    #[arg(long = "emulator-api-key", value_name = "KEY")]
-    pub(crate) emulator_api_key: Option<String>,
-    /// Workspace name the emulator reports
-    #[arg(long = "emulator-workspace", value_name = "NAME")]
-    pub(crate) emulator_workspace: Option<String>,
+    /// An API key the emulator accepts and the workspace it belongs to, as
+    /// KEY=WORKSPACE (repeatable) [default: one generated key, printed on start]
+    #[arg(long = "key", value_name = "KEY=WORKSPACE", value_parser = parse_key_workspace, action = ArgAction::Append)]
+    pub(crate) keys: Vec<(String, String)>,
 }
 
 /// `rf webhook ...`.
@@ -525,6 +523,15 @@ pub(crate) enum ShellArg {
     Zsh,
     /// Fish
     Fish,
+}
+
+fn parse_key_workspace(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((key, ws)) if !key.trim().is_empty() && !ws.trim().is_empty() => {
+            Ok((key.trim().to_owned(), ws.trim().to_owned()))
+        }
+        _ => Err("expected KEY=WORKSPACE, e.g. --key my-key=my-workspace".to_owned()),
+    }
 }
 
 fn parse_rate(s: &str) -> Result<f64, String> {
@@ -619,6 +626,23 @@ mod tests {
         .unwrap_err();
         assert_eq!(err.exit_code(), 2);
         assert!(err.to_string().contains("0.0 to 1.0"), "{err}");
+    }
+
+    #[test]
+    fn emulator_keys_are_key_workspace_pairs() {
+        let cli = Cli::try_parse_from([
+            "rf", "emulator", "serve", "--addr", "127.0.0.1:0", "--key", "k1=ws1", "--key", "k2=ws2",
+        ])
+        .unwrap();
+        let Command::Emulator(EmulatorCommand::Serve(serve)) = cli.command else {
+            panic!("wrong command");
+        };
+        assert_eq!(
+            serve.keys,
+            [("k1".to_owned(), "ws1".to_owned()), ("k2".to_owned(), "ws2".to_owned())]
+        );
+        let err = Cli::try_parse_from(["rf", "emulator", "serve", "--key", "nokey"]).unwrap_err();
+        assert!(err.to_string().contains("KEY=WORKSPACE"));
     }
 
     #[test]

@@ -1,0 +1,8 @@
+//! End-to-end tests of the `rf` binary: it is run as a child process, against
+//! the emulator over real HTTP on loopback, and its stdout, stderr, exit codes
+//! and written files are checked. One harness, one module per area.
+
+mod util;
+
+mod basics;
+mod webhook;

@@ -1,0 +1,260 @@
+//! Helpers: run the built `rf` binary with a clean environment, read its
+//! output, wait for lines with a deadline (never sleeps).
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// How long a test waits for a child process to say something.
+pub const DEADLINE: Duration = Duration::from_secs(30);
+
+/// A temporary home and cache so tests never touch the user's files.
+pub struct Sandbox {
+    pub dir: tempfile::TempDir,
+}
+
+impl Sandbox {
+    pub fn new() -> Self {
+        Sandbox {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn cache(&self) -> PathBuf {
+        self.path().join("cache")
+    }
+
+    /// `rf` with no API configured and the cache inside the sandbox.
+    pub fn rf(&self) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_rf"));
+        cmd.env_remove("ROBOFLOW_API_KEY")
+            .env_remove("API_BASE_URL")
+            .env_remove("RF_WEBHOOK_TOKEN")
+            .env_remove("RF_LOG")
+            .env("HOME", self.path())
+            .env("XDG_CACHE_HOME", self.cache())
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null());
+        cmd
+    }
+}
+
+/// The finished process, with its output as text.
+#[derive(Debug)]
+pub struct Done {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Done {
+    pub fn from_output(out: Output) -> Self {
+        Done {
+            code: out.status.code(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// Panics with the whole output unless the exit code is `code`.
+    #[track_caller]
+    pub fn expect_code(&self, code: i32) -> &Self {
+        assert_eq!(
+            self.code,
+            Some(code),
+            "unexpected exit code\n--- stdout\n{}\n--- stderr\n{}",
+            self.stdout,
+            self.stderr
+        );
+        self
+    }
+
+    /// The stdout as one JSON document.
+    #[track_caller]
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+            panic!("stdout is not one json document: {e}\n{}", self.stdout)
+        })
+    }
+
+    /// The stderr lines that start with `rf: ` and are not progress.
+    pub fn error_line(&self) -> &str {
+        self.stderr
+            .lines()
+            .rev()
+            .find(|l| l.starts_with("rf: "))
+            .unwrap_or("")
+    }
+}
+
+/// Runs a command to completion.
+pub fn run(cmd: &mut Command) -> Done {
+    Done::from_output(cmd.output().unwrap())
+}
+
+/// A running child whose stdout and stderr are read line by line in threads.
+pub struct Running {
+    pub child: Child,
+    out_lines: mpsc::Receiver<String>,
+    err_lines: mpsc::Receiver<String>,
+    pub out_seen: Vec<String>,
+    pub err_seen: Vec<String>,
+}
+
+fn reader(pipe: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(pipe).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// Waits for a line containing `needle` on `rx`, remembering every line seen.
+fn wait_line(
+    rx: &mpsc::Receiver<String>,
+    seen: &mut Vec<String>,
+    needle: &str,
+    what: &str,
+) -> String {
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) => {
+                seen.push(line.clone());
+                if line.contains(needle) {
+                    return line;
+                }
+            }
+            Err(_) => panic!(
+                "no {what} line containing {needle:?} within {DEADLINE:?}; saw:\n{}",
+                seen.join("\n")
+            ),
+        }
+    }
+}
+
+impl Running {
+    pub fn spawn(cmd: &mut Command) -> Self {
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let out_lines = reader(child.stdout.take().unwrap());
+        let err_lines = reader(child.stderr.take().unwrap());
+        Running {
+            child,
+            out_lines,
+            err_lines,
+            out_seen: Vec::new(),
+            err_seen: Vec::new(),
+        }
+    }
+
+    /// Waits (up to the deadline) for a stderr line containing `needle`.
+    pub fn wait_for_stderr(&mut self, needle: &str) -> String {
+        wait_line(&self.err_lines, &mut self.err_seen, needle, "stderr")
+    }
+
+    /// Waits (up to the deadline) for a stdout line containing `needle`.
+    pub fn wait_for_stdout(&mut self, needle: &str) -> String {
+        wait_line(&self.out_lines, &mut self.out_seen, needle, "stdout")
+    }
+
+    /// Sends SIGINT (what Ctrl-C sends) to the child.
+    pub fn interrupt(&self) {
+        let status = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Waits for the child to exit (up to the deadline) and collects the rest
+    /// of its output (the reader threads end when the pipes close).
+    pub fn finish(mut self) -> Done {
+        let deadline = Instant::now() + DEADLINE;
+        let closed = drain(&self.out_lines, &mut self.out_seen, deadline)
+            && drain(&self.err_lines, &mut self.err_seen, deadline);
+        if !closed {
+            let _ = self.child.kill();
+            panic!(
+                "the child did not exit within {DEADLINE:?}; stderr:\n{}",
+                self.err_seen.join("\n")
+            );
+        }
+        let status = self.child.wait().unwrap();
+        Done {
+            code: status.code(),
+            stdout: self.out_seen.join("\n"),
+            stderr: self.err_seen.join("\n"),
+        }
+    }
+}
+
+/// Reads lines until the pipe closes (true) or the deadline passes (false).
+fn drain(rx: &mpsc::Receiver<String>, seen: &mut Vec<String>, deadline: Instant) -> bool {
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) => seen.push(line),
+            Err(mpsc::RecvTimeoutError::Disconnected) => return true,
+            Err(mpsc::RecvTimeoutError::Timeout) => return false,
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// A minimal blocking HTTP/1.1 POST on loopback: returns (status, body).
+pub fn http_post(url: &str, headers: &[(&str, &str)], body: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let rest = url.strip_prefix("http://").expect("http url");
+    let (host, path) = rest.split_once('/').map_or((rest, "/".to_owned()), |(h, p)| {
+        (h, format!("/{p}"))
+    });
+    let mut stream = std::net::TcpStream::connect(host).unwrap();
+    stream.set_read_timeout(Some(DEADLINE)).unwrap();
+    let mut request = format!(
+        "POST {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    request.push_str(body);
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).unwrap();
+    let response = String::from_utf8_lossy(&response).into_owned();
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("not an http response: {response:?}"));
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
