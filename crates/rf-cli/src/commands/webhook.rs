@@ -185,15 +185,29 @@ fn constant_time_eq(a: &str, b: &str) -> bool {
 
 /// Names the notification if it has a documented shape, or says why not.
 fn classify(body: &[u8]) -> Result<String, String> {
-    // TEMPORARY until rf-types lands: look at the outer type only.
-    let v: serde_json::Value = serde_json::from_slice(body).map_err(|e| e.to_string())?;
-    match v.get("type").and_then(|t| t.as_str()) {
-        Some("roboflow-batch-job-notification-v1") => Ok(format!(
-            "job notification: job {}",
-            v.get("job_id").and_then(|t| t.as_str()).unwrap_or("?")
+    use rf_types::{StagingNotificationBody, WebhookPayload};
+    match WebhookPayload::from_slice(body) {
+        Ok(WebhookPayload::Job(job)) => Ok(format!(
+            "job notification: job {} {} (event {}, attempt {})",
+            job.job_id, job.job_state, job.event_id, job.delivery_attempt
         )),
-        Some(t) => Ok(t.to_owned()),
-        None => Err("no type".to_owned()),
+        Ok(WebhookPayload::Staging(staging)) => {
+            let what = match &staging.notification {
+                StagingNotificationBody::IngestStatus(s) => {
+                    format!("ingest {}", if s.success { "succeeded" } else { "failed" })
+                }
+                StagingNotificationBody::FilesStatus(f) => format!(
+                    "{} files ingested, {} failed",
+                    f.ingested_files.len(),
+                    f.failed_files.len()
+                ),
+            };
+            Ok(format!(
+                "staging notification: batch {} ingest {}: {what} (event {}, attempt {})",
+                staging.batch_id, staging.ingest_id, staging.event_id, staging.delivery_attempt
+            ))
+        }
+        Err(e) => Err(e.to_string()),
     }
 }
 
@@ -224,5 +238,8 @@ mod tests {
         let kind = classify(body).unwrap();
         assert!(kind.contains("job-1"), "{kind}");
         assert!(classify(br#"{"hello":1}"#).is_err());
+        let staging = br#"{"type":"roboflow-data-staging-notification-v1","event_id":"e2","ingest_id":"i1","batch_id":"b1","shard_id":null,"notification":{"type":"ingest-status-notification-v1","success":true},"delivery_attempt":2}"#;
+        let kind = classify(staging).unwrap();
+        assert!(kind.contains("batch b1") && kind.contains("succeeded"), "{kind}");
     }
 }
