@@ -1,0 +1,166 @@
+//! Emulator configuration: keys, data directory, delays and speeds.
+//!
+//! Every knob has a default that resembles the real service closely enough to
+//! exercise a client (a short indexing delay, visible job progress); the
+//! [`EmulatorConfig::for_tests`] preset removes every delay.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use url::Url;
+
+/// How fast simulated job work progresses.
+///
+/// Processing a media file really happens (the built-in workflows read and
+/// hash the bytes); these knobs add the *simulated* part: a real pause per
+/// item so progress can be watched, and a simulated compute cost charged
+/// against the job's `processingTimeoutSeconds` budget.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobSpeed {
+    /// Real time spent per processed item (images, video frames count as one
+    /// item per file). Zero in tests.
+    pub item_delay: Duration,
+    /// Simulated machine seconds charged per processed item against the
+    /// per-task share of `processingTimeoutSeconds`.
+    pub simulated_seconds_per_item: f64,
+    /// Tasks of all jobs running at the same time (the worker pool size).
+    pub worker_pool: usize,
+    /// How many input files go into one processing task of a simple batch
+    /// (sharded batches get one task per shard).
+    pub images_per_task: usize,
+    /// How many processing result files go into one export archive.
+    pub results_per_archive: usize,
+}
+
+impl Default for JobSpeed {
+    fn default() -> Self {
+        Self {
+            item_delay: Duration::from_millis(20),
+            simulated_seconds_per_item: 0.5,
+            worker_pool: 4,
+            images_per_task: 500,
+            results_per_archive: 50,
+        }
+    }
+}
+
+/// Webhook delivery settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WebhookConfig {
+    /// Attempts per notification (the first delivery included).
+    pub max_attempts: u32,
+    /// Pause before the second attempt; doubled for every further one.
+    pub initial_backoff: Duration,
+    /// Timeout of one delivery attempt.
+    pub timeout: Duration,
+}
+
+impl Default for WebhookConfig {
+    fn default() -> Self {
+        Self {
+            max_attempts: 4,
+            initial_backoff: Duration::from_millis(500),
+            timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Configuration of one emulator instance.
+///
+/// ```
+/// use rf_emulator::EmulatorConfig;
+/// let config = EmulatorConfig::for_tests();
+/// assert_eq!(config.keys, vec![("test-key".to_string(), "test-ws".to_string())]);
+/// ```
+#[derive(Clone, PartialEq)]
+pub struct EmulatorConfig {
+    /// Where state and blobs live. `None` uses a temporary directory that is
+    /// removed when the emulator shuts down.
+    pub data_dir: Option<PathBuf>,
+    /// API keys and the workspace each one opens, as `(key, workspace)`.
+    /// Empty: one random key is generated for the workspace `local-workspace`.
+    pub keys: Vec<(String, String)>,
+    /// Delay between a shard upload (or reference ingest) and its indexing.
+    pub index_delay: Duration,
+    /// Lifetime of the signed upload and download URLs handed out.
+    pub signed_url_ttl: Duration,
+    /// Lifetime of a batch, counted from its creation.
+    pub batch_ttl: Duration,
+    /// Speed of simulated job work.
+    pub job_speed: JobSpeed,
+    /// Webhook delivery settings.
+    pub webhooks: WebhookConfig,
+    /// Base URL written into signed URLs; defaults to `http://<bound address>`.
+    /// A path prefix here (`http://host/prefix`) is also served by the router.
+    pub public_base_url: Option<Url>,
+}
+
+impl std::fmt::Debug for EmulatorConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let keys: Vec<String> = self
+            .keys
+            .iter()
+            .map(|(_, ws)| format!("<redacted>={ws}"))
+            .collect();
+        f.debug_struct("EmulatorConfig")
+            .field("data_dir", &self.data_dir)
+            .field("keys", &keys)
+            .field("index_delay", &self.index_delay)
+            .field("signed_url_ttl", &self.signed_url_ttl)
+            .field("batch_ttl", &self.batch_ttl)
+            .field("job_speed", &self.job_speed)
+            .field("webhooks", &self.webhooks)
+            .field("public_base_url", &self.public_base_url)
+            .finish()
+    }
+}
+
+impl Default for EmulatorConfig {
+    fn default() -> Self {
+        Self {
+            data_dir: None,
+            keys: Vec::new(),
+            index_delay: Duration::from_millis(500),
+            signed_url_ttl: Duration::from_secs(24 * 3600),
+            batch_ttl: Duration::from_secs(7 * 24 * 3600),
+            job_speed: JobSpeed::default(),
+            webhooks: WebhookConfig::default(),
+            public_base_url: None,
+        }
+    }
+}
+
+impl EmulatorConfig {
+    /// A configuration for tests: one key `test-key` for the workspace
+    /// `test-ws`, a temporary data directory, no indexing delay, instant jobs
+    /// and fast webhook retries.
+    pub fn for_tests() -> Self {
+        Self {
+            keys: vec![("test-key".to_string(), "test-ws".to_string())],
+            index_delay: Duration::ZERO,
+            job_speed: JobSpeed {
+                item_delay: Duration::ZERO,
+                simulated_seconds_per_item: 0.0,
+                ..JobSpeed::default()
+            },
+            webhooks: WebhookConfig {
+                max_attempts: 4,
+                initial_backoff: Duration::from_millis(10),
+                timeout: Duration::from_secs(5),
+            },
+            ..Self::default()
+        }
+    }
+
+    /// Adds a key for a workspace (builder style).
+    pub fn with_key(mut self, key: impl Into<String>, workspace: impl Into<String>) -> Self {
+        self.keys.push((key.into(), workspace.into()));
+        self
+    }
+
+    /// Sets the data directory (builder style).
+    pub fn with_data_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.data_dir = Some(dir.into());
+        self
+    }
+}

@@ -1,0 +1,242 @@
+//! State storage: the in-memory [`Db`] behind a lock, persisted to the data
+//! dir as a JSON snapshot written atomically (temp file, fsync, rename), and
+//! blob files under `blobs/`.
+//!
+//! Writers mark the state dirty; a background persister writes the snapshot
+//! shortly after (coalescing bursts) and once more on shutdown. Blob bytes are
+//! always on disk before the metadata that points at them.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, MutexGuard};
+
+use tokio::sync::Notify;
+
+use crate::error::EmulatorError;
+use crate::model::Db;
+
+const STATE_FILE: &str = "state.json";
+const SECRET_FILE: &str = "signing.key";
+
+/// The emulator's storage.
+#[derive(Debug)]
+pub(crate) struct Store {
+    db: Mutex<Db>,
+    root: PathBuf,
+    blobs: PathBuf,
+    tmp: PathBuf,
+    dirty: AtomicBool,
+    notify: Notify,
+    persist_lock: Mutex<()>,
+    secret: Vec<u8>,
+    _temp: Option<tempfile::TempDir>,
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> EmulatorError + '_ {
+    move |source| EmulatorError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+impl Store {
+    /// Opens (or creates) the data dir; `None` makes a temporary one.
+    pub(crate) fn open(dir: Option<&Path>) -> Result<Self, EmulatorError> {
+        let (root, temp) = match dir {
+            Some(d) => (d.to_path_buf(), None),
+            None => {
+                let t = tempfile::Builder::new()
+                    .prefix("rf-emulator-")
+                    .tempdir()
+                    .map_err(io_err(Path::new("<temp dir>")))?;
+                (t.path().to_path_buf(), Some(t))
+            }
+        };
+        let blobs = root.join("blobs");
+        let tmp = root.join("tmp");
+        for d in [&root, &blobs, &tmp] {
+            std::fs::create_dir_all(d).map_err(io_err(d))?;
+        }
+        // Leftovers of interrupted uploads are garbage.
+        if let Ok(rd) = std::fs::read_dir(&tmp) {
+            for e in rd.flatten() {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+        let state_path = root.join(STATE_FILE);
+        let db = match std::fs::read(&state_path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|source| EmulatorError::State {
+                path: state_path.clone(),
+                source,
+            })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Db::default(),
+            Err(e) => return Err(io_err(&state_path)(e)),
+        };
+        let secret_path = root.join(SECRET_FILE);
+        let secret = match std::fs::read_to_string(&secret_path) {
+            Ok(s) => hex::decode(s.trim()).map_err(|e| {
+                EmulatorError::Config(format!(
+                    "signing key {} is not hex ({e}); delete it to make a new one",
+                    secret_path.display()
+                ))
+            })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let mut key = Vec::with_capacity(32);
+                key.extend_from_slice(uuid::Uuid::new_v4().as_bytes());
+                key.extend_from_slice(uuid::Uuid::new_v4().as_bytes());
+                write_atomic(&secret_path, hex::encode(&key).as_bytes(), &tmp)
+                    .map_err(io_err(&secret_path))?;
+                key
+            }
+            Err(e) => return Err(io_err(&secret_path)(e)),
+        };
+        Ok(Self {
+            db: Mutex::new(db),
+            root,
+            blobs,
+            tmp,
+            dirty: AtomicBool::new(false),
+            notify: Notify::new(),
+            persist_lock: Mutex::new(()),
+            secret,
+            _temp: temp,
+        })
+    }
+
+    /// The HMAC key for signed URLs (kept in the data dir, so URLs survive a restart).
+    pub(crate) fn secret(&self) -> &[u8] {
+        &self.secret
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Db> {
+        self.db.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Reads the state.
+    pub(crate) fn read<R>(&self, f: impl FnOnce(&Db) -> R) -> R {
+        f(&self.lock())
+    }
+
+    /// Changes the state and schedules a snapshot.
+    pub(crate) fn write<R>(&self, f: impl FnOnce(&mut Db) -> R) -> R {
+        let r = f(&mut self.lock());
+        self.dirty.store(true, Ordering::Release);
+        self.notify.notify_one();
+        r
+    }
+
+    /// Waits until some write happened since the last snapshot.
+    pub(crate) async fn changed(&self) {
+        if !self.dirty.load(Ordering::Acquire) {
+            self.notify.notified().await;
+        }
+    }
+
+    /// Writes the snapshot now if anything changed.
+    pub(crate) fn persist(&self) -> Result<(), EmulatorError> {
+        let _one = self.persist_lock.lock().unwrap_or_else(|p| p.into_inner());
+        if !self.dirty.swap(false, Ordering::AcqRel) {
+            return Ok(());
+        }
+        let bytes = {
+            let db = self.lock();
+            serde_json::to_vec(&*db)
+        };
+        let path = self.root.join(STATE_FILE);
+        let bytes = bytes.map_err(|source| EmulatorError::State {
+            path: path.clone(),
+            source,
+        })?;
+        write_atomic(&path, &bytes, &self.tmp).map_err(|e| {
+            self.dirty.store(true, Ordering::Release);
+            io_err(&path)(e)
+        })
+    }
+
+    /// Path of a blob file.
+    pub(crate) fn blob_path(&self, blob: &str) -> PathBuf {
+        self.blobs.join(blob)
+    }
+
+    /// A fresh path in the temp area (same file system as the blobs).
+    pub(crate) fn tmp_path(&self) -> PathBuf {
+        self.tmp.join(uuid::Uuid::new_v4().simple().to_string())
+    }
+
+    /// Moves a finished temp file into the blob store under `blob`.
+    pub(crate) fn commit_blob(&self, tmp: &Path, blob: &str) -> std::io::Result<()> {
+        std::fs::rename(tmp, self.blob_path(blob))
+    }
+
+    /// Deletes a blob file (missing files are fine).
+    pub(crate) fn remove_blob(&self, blob: &str) {
+        let _ = std::fs::remove_file(self.blob_path(blob));
+    }
+}
+
+/// Writes `bytes` to `path` atomically: temp file in `tmp_dir`, fsync, rename.
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8], tmp_dir: &Path) -> std::io::Result<()> {
+    let tmp = tmp_dir.join(format!(".{}.tmp", uuid::Uuid::new_v4().simple()));
+    let result = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Batch, BatchKind, Content};
+
+    #[test]
+    fn snapshot_survives_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let now = chrono::Utc::now();
+        {
+            let store = Store::open(Some(dir.path())).unwrap();
+            store.write(|db| {
+                let seq = db.next_seq();
+                db.ws_mut("ws").batches.insert(
+                    "b1".into(),
+                    Batch::new(
+                        "b1",
+                        None,
+                        BatchKind::SimpleBatch,
+                        Content::Images,
+                        now,
+                        chrono::Duration::days(7),
+                        seq,
+                    ),
+                );
+            });
+            store.persist().unwrap();
+        }
+        let store = Store::open(Some(dir.path())).unwrap();
+        assert!(store.read(|db| db.batch("ws", "b1", now).is_some()));
+        assert!(store.read(|db| db.batch("ws", "b2", now).is_none()));
+    }
+
+    #[test]
+    fn corrupt_state_is_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(STATE_FILE), b"{not json").unwrap();
+        let err = Store::open(Some(dir.path())).unwrap_err();
+        assert!(err.to_string().contains("corrupt"), "{err}");
+    }
+
+    #[test]
+    fn signing_key_is_stable_across_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = Store::open(Some(dir.path())).unwrap().secret().to_vec();
+        let b = Store::open(Some(dir.path())).unwrap().secret().to_vec();
+        assert_eq!(a, b);
+        assert_eq!(a.len(), 32);
+    }
+}
