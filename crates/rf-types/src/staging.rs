@@ -233,25 +233,30 @@ pub enum ReferencesSource {
     Url(String),
 }
 
-/// The wire shape shared by both references ingest bodies, with the
-/// variant-specific keys renamed to `inline` and `url` before reading.
+/// The fields shared by both references ingest bodies (the variant-specific
+/// reference keys are taken out before these are read).
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct ReferencesIngestWire {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    inline: Option<Vec<Reference>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    url: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+struct ReferencesIngestCommon {
+    #[serde(default)]
     ingest_id: Option<IngestId>,
-    #[serde(
-        rename = "notificationsURL",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(rename = "notificationsURL", default)]
     notifications_url: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     notification_categories: Option<Vec<NotificationCategory>>,
+}
+
+/// Reads an optional key taken out of a JSON object (`null` counts as absent).
+fn take_optional<T: serde::de::DeserializeOwned>(
+    map: &mut serde_json::Map<String, serde_json::Value>,
+    key: &str,
+) -> Result<Option<T>, String> {
+    match map.remove(key) {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(value) => serde_json::from_value(value)
+            .map(Some)
+            .map_err(|e| format!("invalid `{key}`: {e}")),
+    }
 }
 
 /// Why a references ingest body could not be read.
@@ -360,23 +365,19 @@ macro_rules! references_ingest_request {
                 use serde::de::Error;
                 let mut map =
                     serde_json::Map::<String, serde_json::Value>::deserialize(deserializer)?;
-                // Rename the variant keys to the shared wire helper's names.
-                if let Some(v) = map.remove($inline) {
-                    map.insert("inline".to_owned(), v);
-                }
-                if let Some(v) = map.remove($url) {
-                    map.insert("url".to_owned(), v);
-                }
-                let wire: ReferencesIngestWire =
+                let inline: Option<Vec<Reference>> =
+                    take_optional(&mut map, $inline).map_err(D::Error::custom)?;
+                let url: Option<String> = take_optional(&mut map, $url).map_err(D::Error::custom)?;
+                let source =
+                    references_source(inline, url, $inline, $url).map_err(D::Error::custom)?;
+                let common: ReferencesIngestCommon =
                     serde_json::from_value(serde_json::Value::Object(map))
                         .map_err(D::Error::custom)?;
-                let source = references_source(wire.inline, wire.url, $inline, $url)
-                    .map_err(D::Error::custom)?;
                 Ok(Self {
                     source,
-                    ingest_id: wire.ingest_id,
-                    notifications_url: wire.notifications_url,
-                    notification_categories: wire.notification_categories,
+                    ingest_id: common.ingest_id,
+                    notifications_url: common.notifications_url,
+                    notification_categories: common.notification_categories,
                 })
             }
         }

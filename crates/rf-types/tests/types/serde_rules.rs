@@ -581,7 +581,10 @@ fn references_body_needs_exactly_one_source() {
         "videoReferencesURL": "https://x"
     }));
     assert!(err.contains("not both"), "{err}");
-    // Keys of the other request kind do not count.
+    // Keys of the other request kind, or of no kind, do not count.
+    parse_err::<ImageReferencesIngestRequest>(json!({"inline": [{"name": "a", "url": "u"}]}));
+    let err = parse_err::<ImageReferencesIngestRequest>(json!({"imageReferences": "nope"}));
+    assert!(err.contains("invalid `imageReferences`"), "{err}");
     parse_err::<VideoReferencesIngestRequest>(json!({"imageReferencesURL": "https://x"}));
     // Extra keys on reference lines are ignored.
     let req: ImageReferencesIngestRequest = parse(json!({
