@@ -165,34 +165,68 @@ macro_rules! plain_id {
     };
 }
 
-/// Serde glue for a struct that carries a constant `type` tag on the wire.
+/// A struct that carries a constant `type` tag on the wire, without a field
+/// for it (so struct literals stay plain).
 ///
-/// The struct itself must derive `Serialize, Deserialize` with
-/// `#[serde(remote = "Self", tag = "type", rename = "<tag>")]`; this macro adds
-/// the real trait impls: serialize emits the tag, deserialize demands it and
+/// Serde is derived on a private mirror (`#[serde(remote = ...)]`) and the
+/// real impls wrap it: serialize writes the tag; deserialize demands it and
 /// checks its value before reading the other fields (unknown fields are
-/// ignored).
-macro_rules! tagged_serde {
-    ($name:ident, $tag:literal) => {
+/// ignored). Field attributes: doc comments first, then `#[serde(...)]`.
+macro_rules! tagged_struct {
+    (
+        $(#[doc = $doc:literal])*
+        #[derive($($derive:ident),* $(,)?)]
+        #[serde(tag = $tag:literal, remote = $remote:literal $(, $($copt:tt)*)?)]
+        pub struct $name:ident {
+            $(
+                $(#[doc = $fdoc:literal])*
+                $(#[serde($($fserde:tt)*)])*
+                pub $field:ident : $ty:ty,
+            )*
+        }
+    ) => {
+        $(#[doc = $doc])*
+        #[derive($($derive),*)]
+        pub struct $name {
+            $(
+                $(#[doc = $fdoc])*
+                pub $field: $ty,
+            )*
+        }
+
         impl $name {
             /// The constant value of this object's `type` field on the wire.
             pub const TYPE: &'static str = $tag;
         }
 
-        impl ::serde::Serialize for $name {
-            fn serialize<S: ::serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-                $name::serialize(self, serializer)
+        const _: () = {
+            #[derive(::serde::Serialize, ::serde::Deserialize)]
+            #[serde(remote = $remote, tag = "type", rename = $tag $(, $($copt)*)?)]
+            struct Wire {
+                $(
+                    $(#[serde($($fserde)*)])*
+                    $field: $ty,
+                )*
             }
-        }
 
-        impl<'de> ::serde::Deserialize<'de> for $name {
-            fn deserialize<D: ::serde::Deserializer<'de>>(
-                deserializer: D,
-            ) -> Result<Self, D::Error> {
-                let map = $crate::tagged::take_tagged_map(deserializer, $tag)?;
-                $name::deserialize(::serde_json::Value::Object(map))
-                    .map_err(<D::Error as ::serde::de::Error>::custom)
+            impl ::serde::Serialize for $name {
+                fn serialize<S: ::serde::Serializer>(
+                    &self,
+                    serializer: S,
+                ) -> Result<S::Ok, S::Error> {
+                    Wire::serialize(self, serializer)
+                }
             }
-        }
+
+            impl<'de> ::serde::Deserialize<'de> for $name {
+                fn deserialize<D: ::serde::Deserializer<'de>>(
+                    deserializer: D,
+                ) -> Result<Self, D::Error> {
+                    let map = $crate::tagged::take_tagged_map(deserializer, $tag)?;
+                    Wire::deserialize(::serde_json::Value::Object(map))
+                        .map_err(<D::Error as ::serde::de::Error>::custom)
+                }
+            }
+        };
     };
 }

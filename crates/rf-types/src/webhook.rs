@@ -82,13 +82,10 @@ pub enum StagingNotificationBody {
     FilesStatus(FilesStatusNotification),
 }
 
+tagged_struct! {
 /// A data staging notification (`roboflow-data-staging-notification-v1`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(
-    remote = "Self",
-    tag = "type",
-    rename = "roboflow-data-staging-notification-v1"
-)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[serde(tag = "roboflow-data-staging-notification-v1", remote = "StagingNotification")]
 pub struct StagingNotification {
     /// Unique per event: the deduplication key.
     pub event_id: EventId,
@@ -105,16 +102,13 @@ pub struct StagingNotification {
     /// Delivery attempt, from 1.
     pub delivery_attempt: u32,
 }
-tagged_serde!(StagingNotification, "roboflow-data-staging-notification-v1");
+}
 
+tagged_struct! {
 /// The batch job notification (`roboflow-batch-job-notification-v1`), sent
 /// when a job reaches a terminal state.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(
-    remote = "Self",
-    tag = "type",
-    rename = "roboflow-batch-job-notification-v1"
-)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[serde(tag = "roboflow-batch-job-notification-v1", remote = "JobNotification")]
 pub struct JobNotification {
     /// Unique per event: the deduplication key.
     pub event_id: EventId,
@@ -125,7 +119,7 @@ pub struct JobNotification {
     /// Delivery attempt, from 1.
     pub delivery_attempt: u32,
 }
-tagged_serde!(JobNotification, "roboflow-batch-job-notification-v1");
+}
 
 /// Any webhook payload, told apart by its outer `type`. Use this in a
 /// receiver that gets both kinds on one URL.

@@ -93,14 +93,10 @@ pub enum JobDefinitionError {
     },
 }
 
+tagged_struct! {
 /// The input of a workflow job: a staging batch (`staging-batch-input-v1`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(
-    remote = "Self",
-    tag = "type",
-    rename = "staging-batch-input-v1",
-    rename_all = "camelCase"
-)]
+#[derive(Debug, Clone, PartialEq)]
+#[serde(tag = "staging-batch-input-v1", remote = "StagingBatchInput", rename_all = "camelCase")]
 pub struct StagingBatchInput {
     /// The staging batch to process.
     pub batch_id: BatchId,
@@ -111,7 +107,7 @@ pub struct StagingBatchInput {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub images_metadata_part: Option<PartName>,
 }
-tagged_serde!(StagingBatchInput, "staging-batch-input-v1");
+}
 
 impl StagingBatchInput {
     /// The whole batch `batch_id` as input.
@@ -124,15 +120,11 @@ impl StagingBatchInput {
     }
 }
 
+tagged_struct! {
 /// Compute settings of a job (`compute-configuration-v2`). The default sends
 /// just the type, leaving the choices to the server.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(
-    remote = "Self",
-    tag = "type",
-    rename = "compute-configuration-v2",
-    rename_all = "camelCase"
-)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[serde(tag = "compute-configuration-v2", remote = "ComputeConfiguration", rename_all = "camelCase")]
 pub struct ComputeConfiguration {
     /// CPU or GPU machines.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -141,7 +133,7 @@ pub struct ComputeConfiguration {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workers_per_machine: Option<u32>,
 }
-tagged_serde!(ComputeConfiguration, "compute-configuration-v2");
+}
 
 impl ComputeConfiguration {
     /// Whether neither machine type nor workers are set.
@@ -150,14 +142,10 @@ impl ComputeConfiguration {
     }
 }
 
+tagged_struct! {
 /// What to run: a Roboflow workflow (`workflows-processing-specification-v1`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(
-    remote = "Self",
-    tag = "type",
-    rename = "workflows-processing-specification-v1",
-    rename_all = "camelCase"
-)]
+#[derive(Debug, Clone, PartialEq)]
+#[serde(tag = "workflows-processing-specification-v1", remote = "WorkflowsProcessingSpecification", rename_all = "camelCase")]
 pub struct WorkflowsProcessingSpecification {
     /// Workspace that owns the workflow.
     pub workspace: String,
@@ -190,10 +178,7 @@ pub struct WorkflowsProcessingSpecification {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub images_metadata_inputs_mapping: Option<BTreeMap<String, String>>,
 }
-tagged_serde!(
-    WorkflowsProcessingSpecification,
-    "workflows-processing-specification-v1"
-);
+}
 
 impl WorkflowsProcessingSpecification {
     /// Runs `workflow_id` of `workspace` with every option unset.
@@ -432,15 +417,11 @@ fn validate_workflow(job: &WorkflowJob, video: bool) -> Result<(), JobDefinition
     Ok(())
 }
 
+tagged_struct! {
 /// The restart body (`parameters-override-v1`). Send no body at all when it
 /// [`is_empty`](Self::is_empty), as the official client does.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(
-    remote = "Self",
-    tag = "type",
-    rename = "parameters-override-v1",
-    rename_all = "camelCase"
-)]
+#[derive(Debug, Clone, Default, PartialEq)]
+#[serde(tag = "parameters-override-v1", remote = "ParametersOverride", rename_all = "camelCase")]
 pub struct ParametersOverride {
     /// New compute settings.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -455,7 +436,7 @@ pub struct ParametersOverride {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_image_failure_rate: Option<f64>,
 }
-tagged_serde!(ParametersOverride, "parameters-override-v1");
+}
 
 impl ParametersOverride {
     /// Whether nothing is overridden (an empty compute configuration counts
