@@ -83,6 +83,7 @@ pub(crate) struct IngestRecord {
 }
 
 /// Batch type.
+#[allow(clippy::enum_variant_names)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub(crate) enum BatchKind {
@@ -113,16 +114,6 @@ pub(crate) enum Content {
 }
 
 impl Content {
-    pub(crate) fn as_str(self) -> &'static str {
-        match self {
-            Self::Images => "images",
-            Self::Videos => "videos",
-            Self::Mixed => "mixed",
-            Self::Metadata => "metadata",
-            Self::Archives => "archives",
-        }
-    }
-
     /// The batch content after adding an item of `other`.
     pub(crate) fn merge(self, other: Content) -> Content {
         if self == other { self } else { Content::Mixed }

@@ -89,6 +89,7 @@ pub(crate) struct Page {
 
 impl Page {
     /// Cuts one page out of `items`, returning it and the next token.
+    #[cfg(test)]
     pub(crate) fn slice<T: Clone>(&self, items: &[T]) -> (Vec<T>, Option<String>) {
         let start = self.offset.min(items.len());
         let end = start.saturating_add(self.size).min(items.len());

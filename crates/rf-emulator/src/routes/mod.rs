@@ -1,0 +1,159 @@
+//! The axum router: every endpoint of the wire contract on one origin, JSON
+//! errors everywhere (extractor rejections included), request logging
+//! without query strings (they carry the API key).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use http::{StatusCode, header};
+
+use crate::app::{Ctx, EmulatorState};
+use crate::error::ApiError;
+
+pub(crate) mod jobs;
+pub(crate) mod signed;
+pub(crate) mod staging;
+
+/// Largest JSON body accepted (reference lists can be long).
+const MAX_JSON_BODY: usize = 64 * 1024 * 1024;
+/// Largest error body rewritten into the JSON error shape.
+const MAX_REWRITTEN_ERROR: usize = 64 * 1024;
+
+/// Builds the emulator's router for `state` (for in-process use; the
+/// [`crate::Emulator`] server uses the same router).
+pub fn router(state: EmulatorState) -> Router {
+    let ctx: Arc<Ctx> = state.0;
+    let prefix = ctx.base_url.path().trim_end_matches('/').to_string();
+    let ds = "/data-staging/v1/external/{ws}/batches";
+    let bp = "/batch-processing/v1/external/{ws}/jobs";
+    let api: Router<Arc<Ctx>> = Router::new()
+        .route("/", get(staging::workspace))
+        .route(ds, get(staging::list_batches))
+        .route(&format!("{ds}/{{batch}}"), get(staging::get_batch))
+        .route(
+            &format!("{ds}/{{batch}}/upload/image"),
+            post(staging::upload_image).layer(DefaultBodyLimit::disable()),
+        )
+        .route(
+            &format!("{ds}/{{batch}}/upload/video"),
+            post(staging::upload_video),
+        )
+        .route(
+            &format!("{ds}/{{batch}}/bulk-upload/image-files"),
+            post(staging::bulk_image_files),
+        )
+        .route(
+            &format!("{ds}/{{batch}}/bulk-upload/image-references"),
+            post(staging::image_references),
+        )
+        .route(
+            &format!("{ds}/{{batch}}/bulk-upload/video-references"),
+            post(staging::video_references),
+        )
+        .route(
+            &format!("{ds}/{{batch}}/roboql-ingest"),
+            post(staging::roboql_ingest),
+        )
+        .route(&format!("{ds}/{{batch}}/count"), get(staging::count))
+        .route(&format!("{ds}/{{batch}}/parts"), get(staging::parts))
+        .route(&format!("{ds}/{{batch}}/list"), get(staging::list_files))
+        .route(&format!("{ds}/{{batch}}/shards"), get(staging::shards))
+        .route(bp, get(jobs::list_jobs))
+        .route(
+            &format!("{bp}/{{job}}"),
+            get(jobs::get_job).post(jobs::create_job),
+        )
+        .route(&format!("{bp}/{{job}}/stages"), get(jobs::stages))
+        .route(
+            &format!("{bp}/{{job}}/stages/{{stage}}/tasks"),
+            get(jobs::tasks),
+        )
+        .route(&format!("{bp}/{{job}}/logs"), get(jobs::logs))
+        .route(&format!("{bp}/{{job}}/abort"), post(jobs::abort))
+        .route(&format!("{bp}/{{job}}/restart"), post(jobs::restart))
+        .route(
+            "/_signed/{token}",
+            get(signed::get)
+                .put(signed::put)
+                .layer(DefaultBodyLimit::disable()),
+        )
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(MAX_JSON_BODY));
+    let app = if prefix.is_empty() {
+        api
+    } else {
+        Router::new()
+            .route(&prefix, get(staging::workspace))
+            .nest(&prefix, api.clone())
+            .merge(api)
+    };
+    app.layer(axum::middleware::from_fn(json_errors_and_log))
+        .with_state(ctx)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("no such endpoint; see the emulator docs for the served paths")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method not allowed on this endpoint",
+    )
+}
+
+/// Logs each request (path only) and rewrites non-JSON error answers
+/// (extractor rejections) into `{"error": "..."}`.
+async fn json_errors_and_log(req: Request, next: Next) -> Response {
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let logged_path = if path.starts_with("/_signed/") {
+        "/_signed/<token>"
+    } else {
+        path.as_str()
+    };
+    let started = Instant::now();
+    let resp = next.run(req).await;
+    let status = resp.status();
+    tracing::info!(
+        method = %method,
+        path = %logged_path,
+        status = status.as_u16(),
+        ms = started.elapsed().as_millis() as u64,
+        "request"
+    );
+    let is_json = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if status.as_u16() < 400 || is_json {
+        return resp;
+    }
+    let (_, body) = resp.into_parts();
+    let text = match axum::body::to_bytes(body, MAX_REWRITTEN_ERROR).await {
+        Ok(b) => String::from_utf8_lossy(&b).trim().to_string(),
+        Err(_) => String::new(),
+    };
+    let message = if text.is_empty() {
+        status
+            .canonical_reason()
+            .unwrap_or("error")
+            .to_ascii_lowercase()
+    } else {
+        text
+    };
+    let mut r = ApiError::new(status, message).into_response();
+    if r.status() != status {
+        *r.status_mut() = status;
+    }
+    let _ = Body::empty();
+    r
+}

@@ -1,0 +1,627 @@
+//! Data Staging handlers: uploads, signed-URL requests, reference ingest,
+//! batch metadata, listings, counts, parts and shard statuses.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Multipart, Path, State};
+use bytes::Bytes;
+use rf_types::{
+    BatchId, BatchMetadata, BatchPart, BatchType, ContentType, CountResponse, FileMetadata,
+    GetBatchResponse, ImageReferencesIngestRequest, ImageReferencesIngestResponse,
+    ListBatchesResponse, ListFilesResponse, ListPartsResponse, ListShardsResponse, MAX_IMAGE_BYTES,
+    PartName, ShardId, ShardStatus, SignedUrlDetails, SignedUrlResponse, StatusOk,
+    VideoReferencesIngestRequest, VideoReferencesIngestResponse, WorkspaceInfo,
+};
+use serde_json::Value;
+
+use crate::app::{Authed, Ctx, authenticate};
+use crate::error::{ApiError, ApiResult};
+use crate::ingest;
+use crate::media::{check_image, check_name, check_video_name};
+use crate::model::{Batch, BatchKind, BlobRef, Content, Db, FileRec, ShardRec};
+use crate::params::Params;
+use crate::signed::{Claims, Grant, upload_headers};
+
+/// Largest shard accepted through a signed URL.
+pub(crate) const MAX_SHARD_BYTES: u64 = 10 * 1024 * 1024 * 1024;
+/// Largest video accepted through a signed URL.
+pub(crate) const MAX_VIDEO_BYTES: u64 = 10 * 1024 * 1024 * 1024;
+
+/// `GET /?api_key=` — the workspace lookup.
+pub(crate) async fn workspace(
+    State(ctx): State<Arc<Ctx>>,
+    parts: http::request::Parts,
+) -> ApiResult<Json<Value>> {
+    let params = Params::parse(parts.uri.query());
+    let ws = authenticate(&ctx, &parts, &params)?;
+    let info = WorkspaceInfo { workspace: ws };
+    let mut v = serde_json::to_value(info).map_err(|e| ApiError::internal(e.to_string()))?;
+    if let Value::Object(m) = &mut v {
+        m.insert(
+            "welcome".into(),
+            "Welcome to the rf emulator of the Roboflow API".into(),
+        );
+        m.insert("status".into(), "ok".into());
+    }
+    Ok(Json(v))
+}
+
+pub(crate) fn check_batch_id(id: &str) -> ApiResult<()> {
+    BatchId::new(id)
+        .map(|_| ())
+        .map_err(|e| ApiError::bad_request(e.to_string()))
+}
+
+fn mixing_error(id: &str, existing: BatchKind, wanted: &str) -> ApiError {
+    ApiError::bad_request(format!(
+        "batch {id:?} is a {} and cannot take {wanted}: single-image/video uploads and bulk ingestion cannot be mixed in one batch; use a new batch id",
+        existing.as_str()
+    ))
+}
+
+/// Finds or creates a user batch of `kind`, refusing a mix of ingest modes.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn ensure_batch<'a>(
+    ctx: &Ctx,
+    db: &'a mut Db,
+    ws: &str,
+    id: &str,
+    kind: BatchKind,
+    content: Content,
+    display_name: Option<&str>,
+    wanted: &str,
+) -> ApiResult<&'a mut Batch> {
+    let now = ctx.now();
+    let seq = db.next_seq();
+    let ttl = ctx.batch_ttl();
+    let batches = &mut db.ws_mut(ws).batches;
+    let fresh = match batches.get(id) {
+        None => true,
+        Some(b) if b.expiry <= now => true,
+        Some(b) if b.kind != kind => return Err(mixing_error(id, b.kind, wanted)),
+        Some(_) => false,
+    };
+    if fresh {
+        batches.insert(
+            id.to_string(),
+            Batch::new(id, display_name, kind, content, now, ttl, seq),
+        );
+    }
+    let batch = batches
+        .get_mut(id)
+        .ok_or_else(|| ApiError::internal("batch vanished"))?;
+    if batch.owner_job.is_some() {
+        return Err(ApiError::bad_request(format!(
+            "batch {id:?} is a job output batch; nothing can be ingested into it"
+        )));
+    }
+    Ok(batch)
+}
+
+/// Quick pre-check of the mode before reading a large body.
+fn precheck_mode(ctx: &Ctx, ws: &str, id: &str, kind: BatchKind, wanted: &str) -> ApiResult<()> {
+    let now = ctx.now();
+    ctx.store.read(|db| match db.batch(ws, id, now) {
+        Some(b) if b.owner_job.is_some() => Err(ApiError::bad_request(format!(
+            "batch {id:?} is a job output batch; nothing can be ingested into it"
+        ))),
+        Some(b) if b.kind != kind => Err(mixing_error(id, b.kind, wanted)),
+        _ => Ok(()),
+    })
+}
+
+/// `POST .../batches/{batchId}/upload/image` (multipart, one file part).
+pub(crate) async fn upload_image(
+    State(ctx): State<Arc<Ctx>>,
+    auth: Authed,
+    Path((_, batch_id)): Path<(String, String)>,
+    mut multipart: Multipart,
+) -> ApiResult<Json<StatusOk>> {
+    check_batch_id(&batch_id)?;
+    let file_name = auth.params.required("fileName")?.to_string();
+    check_name(&file_name).map_err(|f| ApiError::bad_request(f.reason))?;
+    precheck_mode(
+        &ctx,
+        &auth.ws,
+        &batch_id,
+        BatchKind::SimpleBatch,
+        "single-image uploads",
+    )?;
+    let mut chosen: Option<Bytes> = None;
+    let mut chosen_is_file = false;
+    while let Some(mut field) = multipart
+        .next_field()
+        .await
+        .map_err(|e| ApiError::bad_request(format!("malformed multipart body: {e}")))?
+    {
+        let named_file = field.name() == Some("file");
+        let is_file_part = field.file_name().is_some() || named_file;
+        if !is_file_part || (chosen.is_some() && (chosen_is_file || !named_file)) {
+            continue; // drained by the next next_field call
+        }
+        let mut data = Vec::new();
+        while let Some(chunk) = field
+            .chunk()
+            .await
+            .map_err(|e| ApiError::bad_request(format!("malformed multipart body: {e}")))?
+        {
+            if (data.len() + chunk.len()) as u64 > MAX_IMAGE_BYTES {
+                return Err(ApiError::bad_request(format!(
+                    "image {file_name:?} is larger than the limit: Max size of single image is {MAX_IMAGE_BYTES}B."
+                )));
+            }
+            data.extend_from_slice(&chunk);
+        }
+        chosen = Some(Bytes::from(data));
+        chosen_is_file = named_file;
+    }
+    let data = chosen.ok_or_else(|| {
+        ApiError::bad_request("multipart body has no file part: send the image as a part named `file` or named after the file")
+    })?;
+    check_image(&file_name, &data).map_err(|f| ApiError::bad_request(f.reason))?;
+
+    let blob = format!("{}.img", uuid::Uuid::new_v4().simple());
+    let tmp = ctx.store.tmp_path();
+    let len = data.len() as u64;
+    tokio::fs::write(&tmp, &data)
+        .await
+        .map_err(|e| ApiError::internal(format!("cannot store image: {e}")))?;
+    ctx.store
+        .commit_blob(&tmp, &blob)
+        .map_err(|e| ApiError::internal(format!("cannot store image: {e}")))?;
+    let display = auth.params.get("displayName").map(str::to_string);
+    let result = ctx.store.write(|db| {
+        let batch = ensure_batch(
+            &ctx,
+            db,
+            &auth.ws,
+            &batch_id,
+            BatchKind::SimpleBatch,
+            Content::Images,
+            display.as_deref(),
+            "single-image uploads",
+        )?;
+        Ok::<_, ApiError>(put_file(
+            batch,
+            file_name.clone(),
+            BlobRef {
+                blob: blob.clone(),
+                offset: 0,
+                len,
+            },
+            Content::Images,
+        ))
+    });
+    match result {
+        Ok(old) => {
+            if let Some(old) = old {
+                ctx.store.remove_blob(&old);
+            }
+            Ok(Json(StatusOk::ok()))
+        }
+        Err(e) => {
+            ctx.store.remove_blob(&blob);
+            Err(e)
+        }
+    }
+}
+
+/// Whether a blob holds exactly one file (single uploads and videos), so it
+/// can be deleted with it.
+pub(crate) fn owns_blob(blob: &str) -> bool {
+    blob.ends_with(".img") || blob.ends_with(".vid")
+}
+
+/// Adds or replaces (same name) a file of a simple batch; returns the blob
+/// of a replaced file, which the caller deletes.
+pub(crate) fn put_file(
+    batch: &mut Batch,
+    name: String,
+    data: BlobRef,
+    content: Content,
+) -> Option<String> {
+    batch.content = if batch.files.is_empty() {
+        content
+    } else {
+        batch.content.merge(content)
+    };
+    let rec = FileRec {
+        name,
+        data,
+        content,
+        part: None,
+        shard: None,
+        nested: None,
+    };
+    if let Some(existing) = batch.files.iter_mut().find(|f| f.name == rec.name) {
+        let old = std::mem::replace(existing, rec);
+        owns_blob(&old.data.blob).then_some(old.data.blob)
+    } else {
+        batch.files.push(rec);
+        None
+    }
+}
+
+fn signed_response(
+    ctx: &Ctx,
+    ws: &str,
+    batch: &str,
+    grant: Grant,
+    max: u64,
+) -> Json<SignedUrlResponse> {
+    let (wire, checked) = upload_headers(max);
+    let claims = Claims {
+        ws: ws.to_string(),
+        batch: batch.to_string(),
+        grant,
+        exp: ctx.url_expiry(),
+        headers: checked,
+        max_bytes: Some(max),
+    };
+    Json(SignedUrlResponse {
+        signed_url_details: SignedUrlDetails {
+            upload_url: ctx.signed_url(&claims),
+            extension_headers: wire,
+        },
+    })
+}
+
+/// `POST .../batches/{batchId}/upload/video` — hands out a signed PUT URL.
+pub(crate) async fn upload_video(
+    State(ctx): State<Arc<Ctx>>,
+    auth: Authed,
+    Path((_, batch_id)): Path<(String, String)>,
+) -> ApiResult<Json<SignedUrlResponse>> {
+    check_batch_id(&batch_id)?;
+    let file_name = auth.params.required("fileName")?.to_string();
+    check_video_name(&file_name).map_err(|f| ApiError::bad_request(f.reason))?;
+    let display = auth.params.get("displayName").map(str::to_string);
+    ctx.store.write(|db| {
+        ensure_batch(
+            &ctx,
+            db,
+            &auth.ws,
+            &batch_id,
+            BatchKind::SimpleBatch,
+            Content::Videos,
+            display.as_deref(),
+            "video uploads",
+        )
+        .map(|_| ())
+    })?;
+    Ok(signed_response(
+        &ctx,
+        &auth.ws,
+        &batch_id,
+        Grant::UploadVideo {
+            file_name,
+            display_name: display,
+        },
+        MAX_VIDEO_BYTES,
+    ))
+}
+
+/// `POST .../batches/{batchId}/bulk-upload/image-files` — one shard upload slot.
+pub(crate) async fn bulk_image_files(
+    State(ctx): State<Arc<Ctx>>,
+    auth: Authed,
+    Path((_, batch_id)): Path<(String, String)>,
+) -> ApiResult<Json<SignedUrlResponse>> {
+    check_batch_id(&batch_id)?;
+    let display = auth.params.get("displayName").map(str::to_string);
+    ctx.store.write(|db| {
+        ensure_batch(
+            &ctx,
+            db,
+            &auth.ws,
+            &batch_id,
+            BatchKind::ShardedBatch,
+            Content::Images,
+            display.as_deref(),
+            "bulk shard uploads",
+        )
+        .map(|_| ())
+    })?;
+    let shard_id = uuid::Uuid::new_v4().to_string();
+    Ok(signed_response(
+        &ctx,
+        &auth.ws,
+        &batch_id,
+        Grant::UploadShard {
+            shard_id,
+            display_name: display,
+        },
+        MAX_SHARD_BYTES,
+    ))
+}
+
+fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
+    let de = &mut serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if path == "." || path.is_empty() {
+            ApiError::bad_request(format!("invalid JSON body: {inner}"))
+        } else {
+            ApiError::bad_request(format!("invalid JSON body at {path}: {inner}"))
+        }
+    })
+}
+
+/// `POST .../batches/{batchId}/bulk-upload/image-references`.
+pub(crate) async fn image_references(
+    State(ctx): State<Arc<Ctx>>,
+    auth: Authed,
+    Path((_, batch_id)): Path<(String, String)>,
+    body: Bytes,
+) -> ApiResult<Json<ImageReferencesIngestResponse>> {
+    check_batch_id(&batch_id)?;
+    let req: ImageReferencesIngestRequest = parse_json(&body)?;
+    let display = auth.params.get("displayName").map(str::to_string);
+    let accepted = ingest::accept_references(
+        &ctx,
+        &auth.ws,
+        &batch_id,
+        ingest::RefKind::Images,
+        req.source,
+        req.ingest_id.map(|i| i.as_str().to_string()),
+        req.notifications_url,
+        req.notification_categories
+            .map(|c| c.iter().map(|c| c.as_str().to_string()).collect()),
+        display,
+    )
+    .await?;
+    Ok(Json(ImageReferencesIngestResponse {
+        ingest_id: accepted.ingest_id.into(),
+        shard_ids: Some(accepted.shard_ids.into_iter().map(ShardId::from).collect()),
+        duplicated: Some(accepted.duplicated),
+    }))
+}
+
+/// `POST .../batches/{batchId}/bulk-upload/video-references`.
+pub(crate) async fn video_references(
+    State(ctx): State<Arc<Ctx>>,
+    auth: Authed,
+    Path((_, batch_id)): Path<(String, String)>,
+    body: Bytes,
+) -> ApiResult<Json<VideoReferencesIngestResponse>> {
+    check_batch_id(&batch_id)?;
+    let req: VideoReferencesIngestRequest = parse_json(&body)?;
+    let display = auth.params.get("displayName").map(str::to_string);
+    let accepted = ingest::accept_references(
+        &ctx,
+        &auth.ws,
+        &batch_id,
+        ingest::RefKind::Videos,
+        req.source,
+        req.ingest_id.map(|i| i.as_str().to_string()),
+        req.notifications_url,
+        req.notification_categories
+            .map(|c| c.iter().map(|c| c.as_str().to_string()).collect()),
+        display,
+    )
+    .await?;
+    Ok(Json(VideoReferencesIngestResponse {
+        ingest_id: accepted.ingest_id.into(),
+        duplicated: Some(accepted.duplicated),
+    }))
+}
+
+/// `POST .../batches/{batchId}/roboql-ingest` — not emulated.
+pub(crate) async fn roboql_ingest(_auth: Authed) -> ApiError {
+    ApiError::bad_request(
+        "roboql ingest is not supported by the emulator: upload files or ingest references instead",
+    )
+}
+
+pub(crate) fn batch_metadata(b: &Batch) -> BatchMetadata {
+    BatchMetadata {
+        display_name: b.display_name.clone(),
+        batch_id: b.id.clone(),
+        batch_type: batch_type(b.kind),
+        batch_content_type: content_type(b.content),
+        created_date: b.created,
+        expiry_date: b.expiry,
+    }
+}
+
+fn batch_type(k: BatchKind) -> BatchType {
+    match k {
+        BatchKind::SimpleBatch => BatchType::SimpleBatch,
+        BatchKind::ShardedBatch => BatchType::ShardedBatch,
+        BatchKind::MultipartBatch => BatchType::MultipartBatch,
+    }
+}
+
+fn content_type(c: Content) -> ContentType {
+    match c {
+        Content::Images => ContentType::Images,
+        Content::Videos => ContentType::Videos,
+        Content::Mixed => ContentType::Mixed,
+        Content::Metadata => ContentType::Metadata,
+        Content::Archives => ContentType::Archives,
+    }
+}
+
+fn not_found(id: &str) -> ApiError {
+    ApiError::not_found(format!(
+        "batch {id:?} not found (never created, or expired)"
+    ))
+}
+
+fn with_batch<R>(
+    ctx: &Ctx,
+    ws: &str,
+    id: &str,
+    f: impl FnOnce(&Batch) -> ApiResult<R>,
+) -> ApiResult<R> {
+    check_batch_id(id)?;
+    let now = ctx.now();
+    ctx.store.read(|db| match db.batch(ws, id, now) {
+        Some(b) => f(b),
+        None => Err(not_found(id)),
+    })
+}
+
+fn check_part(b: &Batch, part: Option<&str>) -> ApiResult<()> {
+    match part {
+        Some(p) if !b.parts.iter().any(|x| x.name == p) => Err(ApiError::not_found(format!(
+            "batch {:?} has no part {p:?}; list its parts with GET .../parts",
+            b.id
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// `GET .../batches/{batchId}`.
+pub(crate) async fn get_batch(
+    State(ctx): State<Arc<Ctx>>,
+    auth: Authed,
+    Path((_, batch_id)): Path<(String, String)>,
+) -> ApiResult<Json<GetBatchResponse>> {
+    with_batch(&ctx, &auth.ws, &batch_id, |b| {
+        Ok(Json(GetBatchResponse {
+            batch: batch_metadata(b),
+        }))
+    })
+}
+
+/// `GET .../batches` (paginated, creation order).
+pub(crate) async fn list_batches(
+    State(ctx): State<Arc<Ctx>>,
+    auth: Authed,
+) -> ApiResult<Json<ListBatchesResponse>> {
+    let page = auth.params.page()?;
+    let now = ctx.now();
+    let (batches, next_page_token) = ctx.store.read(|db| {
+        let mut all: Vec<&Batch> = db
+            .ws(&auth.ws)
+            .map(|w| w.batches.values().filter(|b| b.expiry > now).collect())
+            .unwrap_or_default();
+        all.sort_by_key(|b| b.seq);
+        let total = all.len();
+        page.take(total, all.into_iter().map(batch_metadata))
+    });
+    Ok(Json(ListBatchesResponse {
+        batches,
+        next_page_token,
+    }))
+}
+
+/// `GET .../batches/{batchId}/count[?partName=]`.
+pub(crate) async fn count(
+    State(ctx): State<Arc<Ctx>>,
+    auth: Authed,
+    Path((_, batch_id)): Path<(String, String)>,
+) -> ApiResult<Json<CountResponse>> {
+    let part = auth.params.get("partName");
+    with_batch(&ctx, &auth.ws, &batch_id, |b| {
+        check_part(b, part)?;
+        Ok(Json(CountResponse {
+            count: b.files_in(part).count() as u64,
+        }))
+    })
+}
+
+/// `GET .../batches/{batchId}/parts`.
+pub(crate) async fn parts(
+    State(ctx): State<Arc<Ctx>>,
+    auth: Authed,
+    Path((_, batch_id)): Path<(String, String)>,
+) -> ApiResult<Json<ListPartsResponse>> {
+    with_batch(&ctx, &auth.ws, &batch_id, |b| {
+        if b.kind != BatchKind::MultipartBatch {
+            return Err(ApiError::bad_request(format!(
+                "batch {batch_id:?} is a {}, only multipart batches have parts",
+                b.kind.as_str()
+            )));
+        }
+        Ok(Json(ListPartsResponse {
+            batch_parts: b
+                .parts
+                .iter()
+                .map(|p| BatchPart {
+                    part_name: PartName::from(p.name.as_str()),
+                    part_type: batch_type(p.part_type),
+                    content_type: content_type(p.content),
+                    part_description: p.description.clone(),
+                    nested_content_type: p.nested.map(content_type),
+                })
+                .collect(),
+        }))
+    })
+}
+
+/// The signed download URL of a stored file.
+pub(crate) fn download_url(ctx: &Ctx, ws: &str, batch: &str, f: &FileRec) -> String {
+    ctx.signed_url(&Claims {
+        ws: ws.to_string(),
+        batch: batch.to_string(),
+        grant: Grant::Download {
+            file_name: f.name.clone(),
+            data: f.data.clone(),
+            content: f.content,
+        },
+        exp: ctx.url_expiry(),
+        headers: Default::default(),
+        max_bytes: None,
+    })
+}
+
+/// `GET .../batches/{batchId}/list[?partName=]` (paginated).
+pub(crate) async fn list_files(
+    State(ctx): State<Arc<Ctx>>,
+    auth: Authed,
+    Path((_, batch_id)): Path<(String, String)>,
+) -> ApiResult<Json<ListFilesResponse>> {
+    let page = auth.params.page()?;
+    let part = auth.params.get("partName");
+    with_batch(&ctx, &auth.ws, &batch_id, |b| {
+        check_part(b, part)?;
+        let total = b.files_in(part).count();
+        let (files_metadata, next_page_token) = page.take(
+            total,
+            b.files_in(part).map(|f| FileMetadata {
+                download_url: download_url(&ctx, &auth.ws, &b.id, f),
+                file_name: f.name.clone(),
+                part_name: f.part.as_deref().map(PartName::from),
+                shard_id: f.shard.as_deref().map(ShardId::from),
+                content_type: content_type(f.content),
+                nested_content_type: f.nested.map(content_type),
+            }),
+        );
+        Ok(Json(ListFilesResponse {
+            files_metadata,
+            next_page_token,
+        }))
+    })
+}
+
+fn shard_status(s: &ShardRec) -> ShardStatus {
+    ShardStatus {
+        shard_id: ShardId::from(s.id.as_str()),
+        status_name: s.status_name.clone(),
+        status_type: s.status_type.clone(),
+        event_timestamp: s.event_ts,
+        shard_objects_count: s.objects,
+        status_metadata: Some(s.metadata.clone()),
+    }
+}
+
+/// `GET .../batches/{batchId}/shards` (paginated).
+pub(crate) async fn shards(
+    State(ctx): State<Arc<Ctx>>,
+    auth: Authed,
+    Path((_, batch_id)): Path<(String, String)>,
+) -> ApiResult<Json<ListShardsResponse>> {
+    let page = auth.params.page()?;
+    with_batch(&ctx, &auth.ws, &batch_id, |b| {
+        let (shards, next_page_token) =
+            page.take(b.shards.len(), b.shards.iter().map(shard_status));
+        Ok(Json(ListShardsResponse {
+            shards,
+            next_page_token,
+        }))
+    })
+}

@@ -1,0 +1,126 @@
+//! The HTTP server: [`Emulator::start`] binds, serves the router in the
+//! background and returns a [`RunningEmulator`] handle.
+
+use std::net::SocketAddr;
+
+use tokio::sync::oneshot;
+use url::Url;
+
+use crate::app::EmulatorState;
+use crate::config::EmulatorConfig;
+use crate::error::EmulatorError;
+use crate::routes::router;
+
+/// Entry point to run an emulator server.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), rf_emulator::EmulatorError> {
+/// use rf_emulator::{Emulator, EmulatorConfig};
+/// let emu = Emulator::start(EmulatorConfig::for_tests(), "127.0.0.1:0".parse().unwrap()).await?;
+/// let base = emu.base_url(); // e.g. http://127.0.0.1:41234/
+/// // ... point a client at `base` with key `emu.api_key()` ...
+/// emu.shutdown().await;
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct Emulator;
+
+/// A running emulator server.
+#[derive(Debug)]
+pub struct RunningEmulator {
+    state: EmulatorState,
+    addr: SocketAddr,
+    base_url: Url,
+    stop: Option<oneshot::Sender<()>>,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Emulator {
+    /// Binds `addr` (port 0 picks a free port), opens the state and serves
+    /// in the background on the current tokio runtime.
+    pub async fn start(
+        config: EmulatorConfig,
+        addr: SocketAddr,
+    ) -> Result<RunningEmulator, EmulatorError> {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|source| EmulatorError::Bind { addr, source })?;
+        let local = listener
+            .local_addr()
+            .map_err(|source| EmulatorError::Bind { addr, source })?;
+        let base_url = match &config.public_base_url {
+            Some(u) => u.clone(),
+            None => Url::parse(&format!("http://{local}/")).map_err(|e| {
+                EmulatorError::Config(format!("cannot form base url from {local}: {e}"))
+            })?,
+        };
+        let state = EmulatorState::open(config, base_url.clone())?;
+        let app = router(state.clone());
+        let (stop, stopped) = oneshot::channel::<()>();
+        let server = tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = stopped.await;
+                })
+                .await
+        });
+        tracing::info!(%base_url, "rf emulator listening");
+        Ok(RunningEmulator {
+            state,
+            addr: local,
+            base_url,
+            stop: Some(stop),
+            server,
+        })
+    }
+}
+
+impl RunningEmulator {
+    /// The base URL to use as `API_BASE_URL` (ends with `/`).
+    pub fn base_url(&self) -> Url {
+        self.base_url.clone()
+    }
+
+    /// The bound socket address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The first configured (or generated) API key.
+    pub fn api_key(&self) -> &str {
+        self.state.api_key()
+    }
+
+    /// The workspace of the first key.
+    pub fn workspace(&self) -> &str {
+        self.state.workspace()
+    }
+
+    /// The shared state (for in-process inspection or a second router).
+    pub fn state(&self) -> &EmulatorState {
+        &self.state
+    }
+
+    /// Stops accepting requests, waits for in-flight ones, stops background
+    /// work and writes the final state snapshot.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        match (&mut self.server).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!("emulator server ended with an error: {e}"),
+            Err(e) => tracing::warn!("emulator server task failed: {e}"),
+        }
+        if let Err(e) = self.state.close() {
+            tracing::error!("cannot write final state snapshot: {e}");
+        }
+    }
+
+    /// Serves until `signal` completes (e.g. `tokio::signal::ctrl_c()`),
+    /// then shuts down gracefully.
+    pub async fn serve_until<F: std::future::Future>(self, signal: F) {
+        signal.await;
+        self.shutdown().await;
+    }
+}

@@ -1,0 +1,118 @@
+//! Webhook delivery: POST the documented payloads with
+//! `Authorization: Bearer rf_<workspace>`, retry non-2xx answers and
+//! connection errors with exponential backoff, keep the `event_id` and count
+//! `delivery_attempt` up. The queue and the number of deliveries in flight
+//! are bounded.
+
+use std::sync::Arc;
+
+use serde_json::Value;
+use tokio::sync::{Semaphore, mpsc};
+
+use crate::config::WebhookConfig;
+
+const QUEUE: usize = 4096;
+const IN_FLIGHT: usize = 32;
+
+/// One notification to deliver.
+#[derive(Debug)]
+struct Delivery {
+    url: String,
+    workspace: String,
+    /// The payload; `delivery_attempt` is set per attempt.
+    body: Value,
+}
+
+/// Handle to the webhook dispatcher.
+#[derive(Debug, Clone)]
+pub(crate) struct Webhooks {
+    tx: mpsc::Sender<Delivery>,
+}
+
+impl Webhooks {
+    /// Starts the dispatcher on the current runtime.
+    pub(crate) fn start(config: WebhookConfig) -> Self {
+        let (tx, mut rx) = mpsc::channel::<Delivery>(QUEUE);
+        let client = reqwest::Client::builder()
+            .no_proxy()
+            .timeout(config.timeout)
+            .build()
+            .unwrap_or_else(|_| reqwest::Client::new());
+        let slots = Arc::new(Semaphore::new(IN_FLIGHT));
+        tokio::spawn(async move {
+            while let Some(d) = rx.recv().await {
+                let Ok(permit) = slots.clone().acquire_owned().await else {
+                    break;
+                };
+                let client = client.clone();
+                let config = config.clone();
+                tokio::spawn(async move {
+                    deliver(&client, &config, d).await;
+                    drop(permit);
+                });
+            }
+        });
+        Self { tx }
+    }
+
+    /// Queues a notification; `body` must be a JSON object.
+    pub(crate) fn send(&self, url: &str, workspace: &str, body: Value) {
+        let d = Delivery {
+            url: url.to_string(),
+            workspace: workspace.to_string(),
+            body,
+        };
+        if let Err(e) = self.tx.try_send(d) {
+            tracing::warn!(url = %redact_url(url), "webhook queue full or closed, notification dropped: {e}");
+        }
+    }
+}
+
+async fn deliver(client: &reqwest::Client, config: &WebhookConfig, mut d: Delivery) {
+    let auth = format!("Bearer rf_{}", d.workspace);
+    let mut backoff = config.initial_backoff;
+    for attempt in 1..=config.max_attempts.max(1) {
+        if let Value::Object(map) = &mut d.body {
+            map.insert("delivery_attempt".into(), Value::from(attempt));
+        }
+        let result = client
+            .post(&d.url)
+            .header(http::header::AUTHORIZATION, &auth)
+            .json(&d.body)
+            .send()
+            .await;
+        match result {
+            Ok(r) if r.status().is_success() => {
+                tracing::debug!(url = %redact_url(&d.url), attempt, "webhook delivered");
+                return;
+            }
+            Ok(r) => tracing::info!(
+                url = %redact_url(&d.url),
+                attempt,
+                status = r.status().as_u16(),
+                "webhook receiver refused the notification"
+            ),
+            Err(e) => {
+                tracing::info!(url = %redact_url(&d.url), attempt, "webhook delivery failed: {e}")
+            }
+        }
+        if attempt < config.max_attempts {
+            tokio::time::sleep(backoff).await;
+            backoff = backoff.saturating_mul(2);
+        }
+    }
+    tracing::warn!(url = %redact_url(&d.url), "webhook given up after {} attempts", config.max_attempts);
+}
+
+/// A URL for logs: scheme, host and path only (query strings may hold secrets).
+pub(crate) fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(u) => format!(
+            "{}://{}{}",
+            u.scheme(),
+            u.host_str().unwrap_or(""),
+            u.path()
+        ),
+        Err(_) => "<invalid url>".to_string(),
+    }
+}
