@@ -961,7 +961,7 @@ fn csv_field(v: &Value) -> String {
 /// Records as CSV: a header of all keys (first-seen order), values as text,
 /// nested values as compact JSON.
 pub(crate) fn to_csv(records: &[Map<String, Value>]) -> Vec<u8> {
-    let mut columns: Vec<String> = Vec::new();
+    let mut columns: Vec<String> = vec!["file_name".to_string()];
     for r in records {
         for k in r.keys() {
             if !columns.contains(k) {

@@ -250,19 +250,19 @@ fn signed_response(
     grant: Grant,
     max: u64,
 ) -> Json<SignedUrlResponse> {
-    let (wire, checked) = upload_headers(max);
+    let headers = upload_headers(max);
     let claims = Claims {
         ws: ws.to_string(),
         batch: batch.to_string(),
         grant,
         exp: ctx.url_expiry(),
-        headers: checked,
+        headers: headers.clone(),
         max_bytes: Some(max),
     };
     Json(SignedUrlResponse {
         signed_url_details: SignedUrlDetails {
             upload_url: ctx.signed_url(&claims),
-            extension_headers: wire,
+            extension_headers: headers,
         },
     })
 }
