@@ -158,6 +158,23 @@ impl EmulatorConfig {
         self
     }
 
+    /// Parses a `KEY=WORKSPACE` binding (the `--key` flag of `rf emulator serve`).
+    ///
+    /// ```
+    /// use rf_emulator::EmulatorConfig;
+    /// let (key, ws) = EmulatorConfig::parse_key_binding("secret=acme").unwrap();
+    /// assert_eq!((key.as_str(), ws.as_str()), ("secret", "acme"));
+    /// assert!(EmulatorConfig::parse_key_binding("no-equals").is_err());
+    /// ```
+    pub fn parse_key_binding(binding: &str) -> Result<(String, String), crate::EmulatorError> {
+        match binding.split_once('=') {
+            Some((k, w)) if !k.is_empty() && !w.is_empty() => Ok((k.to_string(), w.to_string())),
+            _ => Err(crate::EmulatorError::Config(
+                "a key binding must look like KEY=WORKSPACE".to_string(),
+            )),
+        }
+    }
+
     /// Sets the data directory (builder style).
     pub fn with_data_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.data_dir = Some(dir.into());

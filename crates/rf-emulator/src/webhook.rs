@@ -107,12 +107,38 @@ async fn deliver(client: &reqwest::Client, config: &WebhookConfig, mut d: Delive
 /// A URL for logs: scheme, host and path only (query strings may hold secrets).
 pub(crate) fn redact_url(url: &str) -> String {
     match url::Url::parse(url) {
-        Ok(u) => format!(
-            "{}://{}{}",
-            u.scheme(),
-            u.host_str().unwrap_or(""),
-            u.path()
-        ),
+        Ok(u) => match u.port() {
+            Some(p) => format!(
+                "{}://{}:{p}{}",
+                u.scheme(),
+                u.host_str().unwrap_or(""),
+                u.path()
+            ),
+            None => format!(
+                "{}://{}{}",
+                u.scheme(),
+                u.host_str().unwrap_or(""),
+                u.path()
+            ),
+        },
         Err(_) => "<invalid url>".to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redaction_keeps_host_port_path_only() {
+        assert_eq!(
+            redact_url("http://127.0.0.1:9/x?token=secret"),
+            "http://127.0.0.1:9/x"
+        );
+        assert_eq!(
+            redact_url("https://h.example/p#frag"),
+            "https://h.example/p"
+        );
+        assert_eq!(redact_url("::"), "<invalid url>");
     }
 }
