@@ -8,6 +8,9 @@
 //! Prints `API_BASE_URL` and the key, logs each request (without query
 //! strings), and stops gracefully on Ctrl-C.
 
+// A command-line program: printing the address and key is its job.
+#![allow(clippy::print_stdout)]
+
 use std::net::SocketAddr;
 
 use rf_emulator::{Emulator, EmulatorConfig};
