@@ -1,3 +1,45 @@
-//! `rf-transport`: see docs/architecture.md. Filled in by its issue.
+//! `rf-transport`: the pluggable HTTP layer of rf.
+//!
+//! It moves bytes and knows nothing about batches or jobs. The seam is the
+//! [`Transport`] trait — one async method from a [`Request`] to a
+//! [`Response`] — with three implementations:
+//!
+//! * [`ReqwestTransport`]: real HTTP (rustls with the `ring` provider, no
+//!   OpenSSL; pooled connections; timeouts; proxies from the environment;
+//!   user agent `rf/<version>`);
+//! * [`MockTransport`]: scripted answers, a handler-closure fake server, a
+//!   record of every request, loud failure on an unexpected one;
+//! * [`Retrying`]: wraps any transport with exponential backoff, full jitter
+//!   and `Retry-After`.
+//!
+//! Bodies ([`Body`]) are recipes that can be re-created for a retry and are
+//! streamed, so a 10 GB file is never held in memory. Non-2xx answers are
+//! [`Response`]s; a [`TransportError`] means no usable answer and carries an
+//! [`ErrorKind`] that decides retries.
+//!
+//! Secrets — the `api_key` query parameter, `Authorization` headers, URL
+//! signatures — are masked by one function, [`redact_url`] (and
+//! [`redact_header`] on top of it), in every `Debug`/`Display`, error and
+//! tracing event this crate produces.
 #![deny(missing_docs)]
 #![warn(clippy::unwrap_used)]
+
+mod body;
+mod error;
+mod mock;
+mod redact;
+mod request;
+mod response;
+mod transport;
+mod util;
+
+pub use async_trait::async_trait;
+pub use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
+
+pub use body::{Body, FILE_CHUNK, MultipartFile, PRODUCER_QUEUE, StreamBody, StreamFactory};
+pub use error::{BoxError, ErrorKind, TransportError};
+pub use mock::{MockRule, MockTransport, RecordedPart, RecordedRequest};
+pub use redact::{REDACTED, is_secret_header, is_secret_param, redact_header, redact_url};
+pub use request::Request;
+pub use response::{MAX_BUFFERED_BODY, Response, ResponseStream};
+pub use transport::{DynTransport, Transport};
