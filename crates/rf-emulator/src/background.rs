@@ -9,7 +9,7 @@ use crate::app::Ctx;
 use crate::runner;
 
 /// Pause between a burst of writes and the snapshot that records it.
-const PERSIST_DEBOUNCE: Duration = Duration::from_millis(50);
+const PERSIST_DEBOUNCE: Duration = Duration::from_millis(200);
 
 /// Starts the background tasks on the current runtime.
 pub(crate) fn start(ctx: &Arc<Ctx>) {

@@ -77,6 +77,18 @@ fn unsafe_url(url: &str) -> FileFailure {
 
 /// Fetches a loopback URL with a size limit.
 async fn fetch(ctx: &Ctx, url: &str, limit: u64) -> Result<Vec<u8>, FileFailure> {
+    let mut out = Vec::new();
+    fetch_into(ctx, url, limit, &mut out).await?;
+    Ok(out)
+}
+
+/// Streams a loopback URL into `out` with a size limit; returns the length.
+async fn fetch_into<W: Write>(
+    ctx: &Ctx,
+    url: &str,
+    limit: u64,
+    out: &mut W,
+) -> Result<u64, FileFailure> {
     if !is_loopback_url(url) {
         return Err(unsafe_url(url));
     }
@@ -92,14 +104,15 @@ async fn fetch(ctx: &Ctx, url: &str, limit: u64) -> Result<Vec<u8>, FileFailure>
             format!("download answered HTTP {}", resp.status().as_u16()),
         ));
     }
-    let mut out = Vec::new();
+    let mut total = 0u64;
     while let Some(chunk) = resp.chunk().await.map_err(|e| {
         FileFailure::new(
             "download-failed",
             format!("download interrupted: {}", e.without_url()),
         )
     })? {
-        if (out.len() + chunk.len()) as u64 > limit {
+        total += chunk.len() as u64;
+        if total > limit {
             return Err(if limit == MAX_IMAGE_BYTES {
                 FileFailure::too_large()
             } else {
@@ -109,9 +122,10 @@ async fn fetch(ctx: &Ctx, url: &str, limit: u64) -> Result<Vec<u8>, FileFailure>
                 )
             });
         }
-        out.extend_from_slice(&chunk);
+        out.write_all(&chunk)
+            .map_err(|_| FileFailure::new("storage-error", "emulator could not store the file"))?;
     }
-    Ok(out)
+    Ok(total)
 }
 
 fn parse_jsonl(bytes: &[u8]) -> ApiResult<Vec<Reference>> {
@@ -452,6 +466,38 @@ async fn fetch_image_chunk(
     (ok, first_unsafe)
 }
 
+/// Downloads one video reference into `tmp` and checks its container.
+async fn fetch_video(
+    ctx: &Ctx,
+    url: &str,
+    name: &str,
+    tmp: &std::path::Path,
+) -> Result<u64, FileFailure> {
+    let storage = |_| FileFailure::new("storage-error", "emulator could not store the file");
+    let mut file = std::io::BufWriter::new(std::fs::File::create(tmp).map_err(storage)?);
+    let result = fetch_into(ctx, url, MAX_VIDEO_FETCH, &mut file).await;
+    let file = file.into_inner().map_err(|e| storage(e.into_error()));
+    let len = match (result, file) {
+        (Ok(len), Ok(_)) => len,
+        (Err(f), _) | (_, Err(f)) => {
+            let _ = std::fs::remove_file(tmp);
+            return Err(f);
+        }
+    };
+    let mut head = [0u8; 16];
+    let n = std::fs::File::open(tmp)
+        .and_then(|mut f| std::io::Read::read(&mut f, &mut head))
+        .unwrap_or(0);
+    if sniff_video(&head[..n]).is_none() {
+        let _ = std::fs::remove_file(tmp);
+        return Err(FileFailure::new(
+            "invalid-video",
+            format!("{name:?} is not a video container"),
+        ));
+    }
+    Ok(len)
+}
+
 /// Fetches video references into the (simple) batch.
 async fn fetch_videos(
     ctx: &Arc<Ctx>,
@@ -464,24 +510,16 @@ async fn fetch_videos(
     let mut ingested = Vec::new();
     let mut failed = Vec::new();
     for r in refs {
+        let tmp = ctx.store.tmp_path();
         let result = match check_video_name(&r.name) {
             Err(f) => Err(f),
-            Ok(()) => match fetch(ctx, &r.url, MAX_VIDEO_FETCH).await {
-                Ok(bytes) if sniff_video(&bytes).is_some() => Ok(bytes),
-                Ok(_) => Err(FileFailure::new(
-                    "invalid-video",
-                    format!("{:?} is not a video container", r.name),
-                )),
-                Err(f) => Err(f),
-            },
+            Ok(()) => fetch_video(ctx, &r.url, &r.name, &tmp).await,
         };
         match result {
-            Ok(bytes) => {
+            Ok(len) => {
                 let blob = format!("{}.vid", uuid::Uuid::new_v4().simple());
-                let tmp = ctx.store.tmp_path();
-                if std::fs::write(&tmp, &bytes).is_err()
-                    || ctx.store.commit_blob(&tmp, &blob).is_err()
-                {
+                if ctx.store.commit_blob(&tmp, &blob).is_err() {
+                    let _ = std::fs::remove_file(&tmp);
                     failed.push((
                         r.name,
                         FileFailure::new("storage-error", "emulator could not store the file"),
@@ -492,7 +530,7 @@ async fn fetch_videos(
                 let data = BlobRef {
                     blob,
                     offset: 0,
-                    len: bytes.len() as u64,
+                    len,
                 };
                 let old = ctx.store.write(|db| {
                     db.batch_mut(ws, batch_id, now)
