@@ -30,6 +30,12 @@ const MAX_REWRITTEN_ERROR: usize = 64 * 1024;
 pub fn router(state: EmulatorState) -> Router {
     let ctx: Arc<Ctx> = state.0;
     let prefix = ctx.base_url.path().trim_end_matches('/').to_string();
+    // A prefix with route syntax in it cannot be nested; serve at the root only.
+    let prefix = if prefix.contains(['{', '}', '*']) {
+        String::new()
+    } else {
+        prefix
+    };
     let ds = "/data-staging/v1/external/{ws}/batches";
     let bp = "/batch-processing/v1/external/{ws}/jobs";
     let api: Router<Arc<Ctx>> = Router::new()
@@ -90,7 +96,7 @@ pub fn router(state: EmulatorState) -> Router {
         api
     } else {
         Router::new()
-            .route(&prefix, get(staging::workspace))
+            .route(&format!("{prefix}/"), get(staging::workspace))
             .nest(&prefix, api.clone())
             .merge(api)
     };
