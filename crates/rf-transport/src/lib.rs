@@ -29,7 +29,9 @@ mod error;
 mod mock;
 mod redact;
 mod request;
+mod reqwest_transport;
 mod response;
+mod retry;
 mod transport;
 mod util;
 
@@ -41,5 +43,13 @@ pub use error::{BoxError, ErrorKind, TransportError};
 pub use mock::{MockRule, MockTransport, RecordedPart, RecordedRequest};
 pub use redact::{REDACTED, is_secret_header, is_secret_param, redact_header, redact_url};
 pub use request::Request;
+pub use reqwest_transport::{
+    DEFAULT_CONNECT_TIMEOUT, DEFAULT_POOL_IDLE_TIMEOUT, DEFAULT_POOL_MAX_IDLE_PER_HOST,
+    DEFAULT_READ_TIMEOUT, ReqwestTransport, ReqwestTransportBuilder, USER_AGENT,
+};
 pub use response::{MAX_BUFFERED_BODY, Response, ResponseStream};
+pub use retry::{
+    RecordingSleeper, RetryPolicy, RetryStats, Retrying, Sleeper, TokioSleeper,
+    is_retryable_status, parse_retry_after,
+};
 pub use transport::{DynTransport, Transport};

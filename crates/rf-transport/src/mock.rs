@@ -163,7 +163,7 @@ impl MockTransport {
     pub fn requests_to(&self, method: &Method, path: &str) -> Vec<RecordedRequest> {
         lock(&self.state.requests)
             .iter()
-            .filter(|r| &r.method == method && r.path == path)
+            .filter(|r| r.method == *method && r.path == path)
             .cloned()
             .collect()
     }

@@ -52,8 +52,8 @@ pub struct Request {
     pub headers: HeaderMap,
     /// The body.
     pub body: Body,
-    /// Time limit for the whole exchange (until the response headers
-    /// arrive); `None` uses the transport's default.
+    /// Time limit for the whole exchange, from connecting until the response
+    /// body has been read; `None` uses the transport's default.
     pub timeout: Option<Duration>,
     /// Whether sending this request twice is harmless; decides whether
     /// timeouts and interrupted connections are retried.

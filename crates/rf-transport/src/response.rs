@@ -30,7 +30,7 @@ pub type ResponseStream = BoxStream<'static, Result<Bytes, TransportError>>;
 /// use rf_transport::{HeaderMap, Response, StatusCode};
 ///
 /// # async fn demo() -> Result<(), rf_transport::TransportError> {
-/// #[derive(serde::Deserialize)]
+/// #[derive(Debug, serde::Deserialize)]
 /// struct Count { count: u64 }
 ///
 /// let r = Response::from_bytes(StatusCode::OK, HeaderMap::new(), r#"{"count": 3}"#);

@@ -1,0 +1,348 @@
+//! [`ReqwestTransport`]: real HTTP over reqwest and hyper.
+//!
+//! * TLS: rustls with the `ring` crypto provider, installed in the client's
+//!   own TLS configuration (nothing process-wide), certificates checked by
+//!   the platform verifier (the OS trust store); no OpenSSL. HTTP/2 is
+//!   negotiated by ALPN, HTTP/1.1 otherwise.
+//! * Connections are pooled (idle ones kept [`DEFAULT_POOL_IDLE_TIMEOUT`],
+//!   at most [`DEFAULT_POOL_MAX_IDLE_PER_HOST`] per host).
+//! * Timeouts (defaults): connect [`DEFAULT_CONNECT_TIMEOUT`]; a read that
+//!   makes no progress for [`DEFAULT_READ_TIMEOUT`]; no limit on a whole
+//!   request by default, because an upload of a 10 GB file may take hours —
+//!   set one with [`ReqwestTransportBuilder::request_timeout`] or per
+//!   request with [`Request::timeout`](crate::Request::timeout) (it covers the
+//!   whole exchange, response body included).
+//! * Proxies: taken from the environment — `HTTPS_PROXY`, `HTTP_PROXY`,
+//!   `ALL_PROXY` and `NO_PROXY` (upper or lower case), as reqwest does —
+//!   unless [`ReqwestTransportBuilder::no_proxy`] or an explicit
+//!   [`ReqwestTransportBuilder::proxy`] is used. Loopback addresses are not
+//!   exempt unless `NO_PROXY` lists them.
+//! * User agent `rf/<version>`.
+//! * Streamed bodies are handed to hyper chunk by chunk; with a known length
+//!   they are sent with `Content-Length`, otherwise chunked.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures::stream::StreamExt;
+use http::{HeaderValue, Method, header};
+
+use crate::body::Body;
+use crate::error::{ErrorKind, TransportError};
+use crate::request::Request;
+use crate::response::Response;
+use crate::transport::Transport;
+
+/// Default connect timeout (10 s).
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default limit on a read making no progress (60 s).
+pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(60);
+/// Default time an idle pooled connection is kept (90 s).
+pub const DEFAULT_POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+/// Default number of idle pooled connections per host (32).
+pub const DEFAULT_POOL_MAX_IDLE_PER_HOST: usize = 32;
+
+/// The user agent: `rf/<version>`.
+pub const USER_AGENT: &str = concat!("rf/", env!("CARGO_PKG_VERSION"));
+
+/// Real HTTP; see the module docs for TLS, pooling, timeouts and proxies.
+/// Cloning shares the connection pool.
+///
+/// ```no_run
+/// use rf_transport::{ReqwestTransport, Request, Transport};
+/// use std::time::Duration;
+///
+/// # async fn demo() -> Result<(), rf_transport::TransportError> {
+/// let http = ReqwestTransport::builder()
+///     .connect_timeout(Duration::from_secs(5))
+///     .build()?;
+/// let url = url::Url::parse("https://api.roboflow.com/").unwrap();
+/// let answer = http.send(Request::get(url).query("api_key", "...")).await?;
+/// println!("{}", answer.status());
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct ReqwestTransport {
+    client: reqwest::Client,
+    request_timeout: Option<Duration>,
+}
+
+/// Configures a [`ReqwestTransport`].
+#[derive(Debug, Clone)]
+pub struct ReqwestTransportBuilder {
+    connect_timeout: Duration,
+    read_timeout: Option<Duration>,
+    request_timeout: Option<Duration>,
+    user_agent: String,
+    pool_max_idle_per_host: usize,
+    pool_idle_timeout: Option<Duration>,
+    proxy: ProxyChoice,
+}
+
+#[derive(Debug, Clone)]
+enum ProxyChoice {
+    Environment,
+    None,
+    All(String),
+}
+
+impl Default for ReqwestTransportBuilder {
+    fn default() -> Self {
+        ReqwestTransportBuilder {
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            read_timeout: Some(DEFAULT_READ_TIMEOUT),
+            request_timeout: None,
+            user_agent: USER_AGENT.to_string(),
+            pool_max_idle_per_host: DEFAULT_POOL_MAX_IDLE_PER_HOST,
+            pool_idle_timeout: Some(DEFAULT_POOL_IDLE_TIMEOUT),
+            proxy: ProxyChoice::Environment,
+        }
+    }
+}
+
+impl ReqwestTransportBuilder {
+    /// Limit on establishing a connection (default 10 s).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Limit on a read making no progress (default 60 s; `None`: no limit).
+    pub fn read_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.read_timeout = timeout;
+        self
+    }
+
+    /// Limit on every whole request unless it sets its own (default none).
+    pub fn request_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.request_timeout = timeout;
+        self
+    }
+
+    /// The `User-Agent` header (default `rf/<version>`).
+    pub fn user_agent(mut self, user_agent: impl Into<String>) -> Self {
+        self.user_agent = user_agent.into();
+        self
+    }
+
+    /// Idle connections kept per host (default 32).
+    pub fn pool_max_idle_per_host(mut self, n: usize) -> Self {
+        self.pool_max_idle_per_host = n;
+        self
+    }
+
+    /// How long an idle connection is kept (default 90 s; `None`: forever).
+    pub fn pool_idle_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.pool_idle_timeout = timeout;
+        self
+    }
+
+    /// Ignores proxy settings from the environment.
+    pub fn no_proxy(mut self) -> Self {
+        self.proxy = ProxyChoice::None;
+        self
+    }
+
+    /// Sends every request through the proxy at `url` (instead of the
+    /// environment's settings).
+    pub fn proxy(mut self, url: impl Into<String>) -> Self {
+        self.proxy = ProxyChoice::All(url.into());
+        self
+    }
+
+    /// Builds the transport.
+    pub fn build(self) -> Result<ReqwestTransport, TransportError> {
+        let build_err = |what: &str, e: &dyn std::fmt::Display| {
+            TransportError::new(
+                ErrorKind::Other,
+                format!("cannot set up the HTTP client: {what}: {e}"),
+            )
+        };
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let verifier = rustls_platform_verifier::Verifier::new(provider.clone())
+            .map_err(|e| build_err("certificate verifier", &e))?;
+        let mut tls = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| build_err("TLS versions", &e))?
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(verifier))
+            .with_no_client_auth();
+        tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        let mut builder = reqwest::Client::builder()
+            .tls_backend_preconfigured(tls)
+            .connect_timeout(self.connect_timeout)
+            .user_agent(self.user_agent.clone())
+            .pool_max_idle_per_host(self.pool_max_idle_per_host)
+            .pool_idle_timeout(self.pool_idle_timeout);
+        if let Some(t) = self.read_timeout {
+            builder = builder.read_timeout(t);
+        }
+        builder = match &self.proxy {
+            ProxyChoice::Environment => builder,
+            ProxyChoice::None => builder.no_proxy(),
+            ProxyChoice::All(url) => builder.proxy(
+                reqwest::Proxy::all(url.as_str())
+                    .map_err(|e| build_err("invalid proxy URL", &e.without_url()))?,
+            ),
+        };
+        let client = builder
+            .build()
+            .map_err(|e| build_err("reqwest", &error_chain(&e.without_url())))?;
+        Ok(ReqwestTransport {
+            client,
+            request_timeout: self.request_timeout,
+        })
+    }
+}
+
+impl ReqwestTransport {
+    /// A transport with the documented defaults.
+    pub fn new() -> Result<ReqwestTransport, TransportError> {
+        ReqwestTransport::builder().build()
+    }
+
+    /// Starts configuring a transport.
+    pub fn builder() -> ReqwestTransportBuilder {
+        ReqwestTransportBuilder::default()
+    }
+
+    /// Wraps a `reqwest::Client` configured elsewhere (its TLS, proxy and
+    /// timeout settings apply as they are).
+    pub fn from_client(client: reqwest::Client) -> ReqwestTransport {
+        ReqwestTransport {
+            client,
+            request_timeout: None,
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Transport for ReqwestTransport {
+    async fn send(&self, request: Request) -> Result<Response, TransportError> {
+        let url = request.full_url();
+        let redacted = request.redacted_url();
+        let method = request.method.clone();
+        let mut headers = request.headers.clone();
+        if let Some(ct) = request.body.content_type() {
+            if !headers.contains_key(header::CONTENT_TYPE) {
+                let value = HeaderValue::try_from(ct)
+                    .map_err(|e| request.error(ErrorKind::Request, e.to_string()))?;
+                headers.insert(header::CONTENT_TYPE, value);
+            }
+        }
+        let body_failure: Arc<Mutex<Option<String>>> = Arc::default();
+        let body = match &request.body {
+            Body::Empty => {
+                if !matches!(method, Method::GET | Method::HEAD | Method::OPTIONS)
+                    && !headers.contains_key(header::CONTENT_LENGTH)
+                {
+                    headers.insert(header::CONTENT_LENGTH, HeaderValue::from_static("0"));
+                }
+                None
+            }
+            Body::Bytes(b) | Body::Json(b) => Some(reqwest::Body::from(b.clone())),
+            streamed => {
+                if let Some(len) = streamed.content_length() {
+                    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+                }
+                let failure = body_failure.clone();
+                let stream = streamed.stream().map(move |item| {
+                    if let Err(e) = &item {
+                        if let Ok(mut slot) = failure.lock() {
+                            slot.get_or_insert_with(|| e.to_string());
+                        }
+                    }
+                    item
+                });
+                Some(reqwest::Body::wrap_stream(stream))
+            }
+        };
+        let mut builder = self.client.request(method.clone(), url).headers(headers);
+        if let Some(body) = body {
+            builder = builder.body(body);
+        }
+        if let Some(t) = request.timeout.or(self.request_timeout) {
+            builder = builder.timeout(t);
+        }
+        let started = Instant::now();
+        match builder.send().await {
+            Ok(answer) => {
+                let status = answer.status();
+                tracing::debug!(
+                    method = %method,
+                    url = %redacted,
+                    status = status.as_u16(),
+                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    "http response"
+                );
+                let headers = answer.headers().clone();
+                let stream = answer.bytes_stream().map(|item| {
+                    item.map_err(|e| {
+                        let kind = if e.is_timeout() {
+                            ErrorKind::Timeout
+                        } else if e.is_decode() {
+                            ErrorKind::Decode
+                        } else {
+                            ErrorKind::Interrupted
+                        };
+                        TransportError::new(
+                            kind,
+                            format!(
+                                "reading the answer failed: {}",
+                                error_chain(&e.without_url())
+                            ),
+                        )
+                    })
+                });
+                Ok(Response::from_stream(status, headers, stream)
+                    .with_redacted_request(method, redacted))
+            }
+            Err(e) => {
+                let body_error = body_failure.lock().ok().and_then(|mut s| s.take());
+                let e = e.without_url();
+                let (kind, message) = match body_error {
+                    Some(body_error) => (ErrorKind::Body, body_error),
+                    None => (classify(&e), error_chain(&e)),
+                };
+                tracing::debug!(
+                    method = %method,
+                    url = %redacted,
+                    kind = ?kind,
+                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    "http request failed"
+                );
+                Err(TransportError::new(kind, message).with_redacted_request(method, redacted))
+            }
+        }
+    }
+}
+
+fn classify(e: &reqwest::Error) -> ErrorKind {
+    if e.is_connect() {
+        ErrorKind::Connect
+    } else if e.is_timeout() {
+        ErrorKind::Timeout
+    } else if e.is_builder() {
+        ErrorKind::Request
+    } else if e.is_decode() {
+        ErrorKind::Decode
+    } else if e.is_body() || e.is_request() {
+        ErrorKind::Interrupted
+    } else {
+        ErrorKind::Other
+    }
+}
+
+/// An error and its causes, joined by ": ", repeated texts dropped.
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut current = Some(e);
+    while let Some(err) = current {
+        let text = err.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        current = err.source();
+    }
+    parts.join(": ")
+}
