@@ -96,6 +96,12 @@ pub struct ShardRecord {
     pub plan: ShardPlan,
     /// Whether its upload completed.
     pub uploaded: bool,
+    /// Whether a `PUT` of it was started. A shard attempted but not
+    /// uploaded may have reached the service (a connection dropped after the
+    /// body was sent); before sending it again the run checks the batch
+    /// listing for its items, so it is never indexed twice.
+    #[serde(default)]
+    pub attempted: bool,
 }
 
 /// The job of a run.
@@ -368,7 +374,8 @@ impl Manifest {
         let mut pending_shards = Vec::new();
         let mut pending_images = Vec::new();
         for s in shards {
-            if s.uploaded {
+            // A shard that may have reached the service is kept as it is.
+            if s.uploaded || s.attempted {
                 for item in &s.plan.items {
                     check(item, true, &mut rec);
                 }
@@ -418,6 +425,7 @@ impl Manifest {
                 .extend(recut.into_iter().map(|plan| ShardRecord {
                     plan,
                     uploaded: false,
+                    attempted: false,
                 }));
         }
         self.ingest.shards.sort_by_key(|s| s.plan.index);
@@ -464,6 +472,7 @@ mod tests {
             .map(|plan| ShardRecord {
                 plan,
                 uploaded: false,
+                attempted: false,
             })
             .collect();
         m

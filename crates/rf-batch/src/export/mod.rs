@@ -1,7 +1,12 @@
-//! Export: download a job's results and unpack them safely.
+//! Export: find a job's output, download it and unpack it safely.
 
+pub mod download;
 pub mod extract;
 
+pub use download::{
+    DownloadSettings, DownloadSummary, ExportFile, download_one, download_pending,
+    find_export_batch, is_archive, list_export,
+};
 pub use extract::{
     ExtractError, ExtractLimits, ExtractReport, RefusalReason, RefusedEntry, extract_archive,
 };

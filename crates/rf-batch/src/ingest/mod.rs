@@ -1,15 +1,21 @@
-//! Ingest: scan a directory, plan single uploads or tar shards, stream shards.
+//! Ingest: scan a directory, plan single uploads or tar shards, stream and
+//! upload them, or ingest references by URL.
 //!
 //! The pieces are usable alone: [`scan()`] lists media files, [`plan()`] decides
-//! how they travel, [`tar_stream::tar_stream`] builds a shard while it uploads.
+//! how they travel, [`tar_stream::tar_stream`] builds a shard while it uploads,
+//! [`upload_pending`] sends what a manifest still lacks.
 
 pub mod names;
 pub mod plan;
+pub mod references;
 pub mod scan;
 pub mod tar_stream;
+pub mod upload;
 
 pub use names::flat_name;
 pub use plan::{ModeChoice, Plan, PlanOptions, PlannedItem, ShardPlan, UploadMode, plan};
+pub use references::{ReferencesSummary, ingest_references_file};
 pub use scan::{
     MediaKind, ScanError, ScanOptions, ScanReport, ScannedFile, SkipReason, SkippedFile, scan,
 };
+pub use upload::{UploadSettings, UploadSummary, resolve_uncertain_shards, upload_pending};

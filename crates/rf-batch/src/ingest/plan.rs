@@ -29,8 +29,7 @@ use super::names::flat_name;
 use super::scan::{MediaKind, ScannedFile};
 use super::tar_stream::{TAR_END_LEN, member_len};
 
-/// The largest number of images the service accepts in one shard.
-pub const MAX_IMAGES_PER_SHARD: usize = 500;
+pub use rf_types::MAX_IMAGES_PER_SHARD;
 
 /// How images are sent to the batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -203,14 +202,18 @@ pub fn cut_shards(
     let by_count = images.len().div_ceil(max_images);
     let by_bytes = usize::try_from(total_bytes.div_ceil(max_bytes)).unwrap_or(usize::MAX);
     let shard_count = by_count.max(by_bytes).max(1);
-    let target = images.len().div_ceil(shard_count).min(max_images);
+    // Even split: the first `extra` shards take one image more.
+    let (base, extra) = (images.len() / shard_count, images.len() % shard_count);
+    let target = |shard: usize| (base + usize::from(shard < extra)).clamp(1, max_images);
 
     let mut shards = Vec::with_capacity(shard_count);
     let mut current: Vec<PlannedItem> = Vec::new();
     let mut current_bytes = TAR_END_LEN;
     for item in images {
         let len = member_len(item.size);
-        if !current.is_empty() && (current.len() >= target || current_bytes + len > max_bytes) {
+        if !current.is_empty()
+            && (current.len() >= target(shards.len()) || current_bytes + len > max_bytes)
+        {
             shards.push(ShardPlan {
                 index: first_index + shards.len(),
                 items: std::mem::take(&mut current),

@@ -26,17 +26,7 @@ use std::time::UNIX_EPOCH;
 
 use serde::{Deserialize, Serialize};
 
-/// Image extensions the official client accepts (lower case; matched case-insensitively).
-pub const IMAGE_EXTENSIONS: &[&str] = &["bmp", "dib", "jpeg", "jpg", "jpe", "jp2", "png", "webp"];
-
-/// Video extensions the official client accepts (lower case; matched case-insensitively).
-pub const VIDEO_EXTENSIONS: &[&str] = &[
-    "mp4", "m4a", "m4p", "m4b", "m4r", "m4v", "avi", "mov", "mkv", "flv", "wmv", "mpeg", "mpg",
-    "3gp", "webm", "ogg",
-];
-
-/// Largest single image the service accepts, in bytes (20 MiB).
-pub const MAX_IMAGE_BYTES: u64 = 20_971_520;
+pub use rf_types::{IMAGE_EXTENSIONS, MAX_IMAGE_BYTES, VIDEO_EXTENSIONS};
 
 /// What kind of media a file is, by its extension.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -1,0 +1,159 @@
+//! Batch Processing endpoints (API-CONTRACT §2.3).
+
+use futures::stream::BoxStream;
+use rf_transport::{Body, Request};
+use rf_types::{
+    GetJobResponse, JobDefinition, JobId, JobLog, JobLogsResponse, JobMetadata, JobStage,
+    ListJobsResponse, ListStagesResponse, ListTasksResponse, LogSeverity, ParametersOverride,
+    TaskStatus,
+};
+
+use super::staging::{json_request, page_request};
+use super::{BATCH_PREFIX, Client, paginate};
+use crate::error::Result;
+
+/// Batch Processing endpoints; get one with [`Client::jobs`].
+#[derive(Debug, Clone, Copy)]
+pub struct Jobs<'a> {
+    client: &'a Client,
+}
+
+impl<'a> Jobs<'a> {
+    pub(crate) fn new(client: &'a Client) -> Self {
+        Jobs { client }
+    }
+
+    async fn url(&self, segments: &[&str]) -> Result<url::Url> {
+        self.client.api_url(BATCH_PREFIX, segments).await
+    }
+
+    /// `POST .../jobs/{job}`: creates a job. Repeating the call with the same
+    /// definition is harmless (the service answers 200), so it is retried.
+    pub async fn create(
+        &self,
+        job_id: &JobId,
+        definition: &JobDefinition,
+        name: Option<&str>,
+    ) -> Result<()> {
+        let url = self.url(&["jobs", job_id.as_str()]).await?;
+        let mut req =
+            json_request(Request::post(url), definition, "job definition")?.idempotent(true);
+        if let Some(n) = name {
+            req = req.query("name", n);
+        }
+        self.client
+            .call("create job", Some(job_id.as_str()), req)
+            .await?;
+        Ok(())
+    }
+
+    /// `GET .../jobs/{job}`: the job's metadata (and the newer status fields).
+    pub async fn get(&self, job_id: &str) -> Result<GetJobResponse> {
+        let url = self.url(&["jobs", job_id]).await?;
+        self.client
+            .call_json("get job", Some(job_id), Request::get(url).idempotent(true))
+            .await
+    }
+
+    /// `GET .../jobs`: every job of the workspace, page by page.
+    pub fn list(&self, page_size: Option<u32>) -> BoxStream<'static, Result<JobMetadata>> {
+        let client = self.client.clone();
+        paginate(move |token| {
+            let client = client.clone();
+            async move {
+                let url = client.api_url(BATCH_PREFIX, &["jobs"]).await?;
+                let r: ListJobsResponse = client
+                    .call_json("list jobs", None, page_request(url, page_size, token))
+                    .await?;
+                Ok((r.jobs, r.next_page_token))
+            }
+        })
+    }
+
+    /// `GET .../jobs/{job}/stages`: the job's stages (not paginated).
+    pub async fn stages(&self, job_id: &str) -> Result<Vec<JobStage>> {
+        let url = self.url(&["jobs", job_id, "stages"]).await?;
+        let r: ListStagesResponse = self
+            .client
+            .call_json(
+                "list stages",
+                Some(job_id),
+                Request::get(url).idempotent(true),
+            )
+            .await?;
+        Ok(r.stages)
+    }
+
+    /// `GET .../jobs/{job}/stages/{stage}/tasks`: a stage's tasks, page by page.
+    pub fn tasks(&self, job_id: &str, stage_id: &str) -> BoxStream<'static, Result<TaskStatus>> {
+        let client = self.client.clone();
+        let job_id = job_id.to_string();
+        let stage_id = stage_id.to_string();
+        paginate(move |token| {
+            let client = client.clone();
+            let job_id = job_id.clone();
+            let stage_id = stage_id.clone();
+            async move {
+                let url = client
+                    .api_url(
+                        BATCH_PREFIX,
+                        &["jobs", &job_id, "stages", &stage_id, "tasks"],
+                    )
+                    .await?;
+                let r: ListTasksResponse = client
+                    .call_json("list tasks", Some(&job_id), page_request(url, None, token))
+                    .await?;
+                Ok((r.tasks, r.next_page_token))
+            }
+        })
+    }
+
+    /// `GET .../jobs/{job}/logs`: the job's logs, optionally of one severity.
+    pub fn logs(
+        &self,
+        job_id: &str,
+        severity: Option<LogSeverity>,
+    ) -> BoxStream<'static, Result<JobLog>> {
+        let client = self.client.clone();
+        let job_id = job_id.to_string();
+        paginate(move |token| {
+            let client = client.clone();
+            let job_id = job_id.clone();
+            async move {
+                let url = client
+                    .api_url(BATCH_PREFIX, &["jobs", &job_id, "logs"])
+                    .await?;
+                let mut req = page_request(url, None, token);
+                if let Some(s) = severity {
+                    req = req.query("severity", s.as_str());
+                }
+                let r: JobLogsResponse = client.call_json("job logs", Some(&job_id), req).await?;
+                Ok((r.logs, r.next_page_token))
+            }
+        })
+    }
+
+    /// `POST .../jobs/{job}/abort` (no body); returns the server's answer.
+    pub async fn abort(&self, job_id: &str) -> Result<serde_json::Value> {
+        let url = self.url(&["jobs", job_id, "abort"]).await?;
+        let req = Request::post(url).body(Body::Empty).idempotent(true);
+        self.client.call_json("abort job", Some(job_id), req).await
+    }
+
+    /// `POST .../jobs/{job}/restart`; with no override no body is sent.
+    pub async fn restart(
+        &self,
+        job_id: &str,
+        overrides: &ParametersOverride,
+    ) -> Result<serde_json::Value> {
+        let url = self.url(&["jobs", job_id, "restart"]).await?;
+        let req = if overrides.is_empty() {
+            Request::post(url).body(Body::Empty)
+        } else {
+            json_request(Request::post(url), overrides, "restart overrides")?
+        };
+        self.client
+            .call_json("restart job", Some(job_id), req.idempotent(false))
+            .await
+    }
+}

@@ -1,0 +1,261 @@
+//! Errors: the one place where HTTP status codes become domain errors.
+//!
+//! [`ApiError`] is what the service said (status, endpoint, the ID involved and
+//! the server's message); [`Error`] is everything a client call or a pipeline
+//! step can fail with. Messages are lower case, name what failed and say what
+//! to do; none of them contains the API key (URLs are redacted by the
+//! transport, and only the endpoint's name and IDs are quoted here).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use rf_transport::{StatusCode, TransportError};
+
+use crate::export::ExtractError;
+use crate::ingest::ScanError;
+use crate::state::StateError;
+use crate::wait::CountTimeout;
+
+/// Result alias for this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The class of an API error, from its HTTP status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ApiErrorKind {
+    /// 400 (and other 4xx not listed): the request was malformed or refused.
+    BadRequest,
+    /// 401: the API key is missing or invalid.
+    Unauthenticated,
+    /// 403: the key may not do this.
+    Forbidden,
+    /// 404: the batch, job, stage or part does not exist (or expired).
+    NotFound,
+    /// 409: the request conflicts with existing state (e.g. a job ID reused
+    /// with a different definition).
+    Conflict,
+    /// 413: the body was too large.
+    PayloadTooLarge,
+    /// 408 or 429: slow down and retry.
+    RateLimited,
+    /// 5xx: the service failed.
+    Server,
+    /// Any other status (e.g. an unexpected 3xx).
+    Unexpected,
+}
+
+impl ApiErrorKind {
+    /// Classifies an HTTP status.
+    pub fn from_status(status: StatusCode) -> ApiErrorKind {
+        match status.as_u16() {
+            401 => ApiErrorKind::Unauthenticated,
+            403 => ApiErrorKind::Forbidden,
+            404 | 410 => ApiErrorKind::NotFound,
+            409 => ApiErrorKind::Conflict,
+            413 => ApiErrorKind::PayloadTooLarge,
+            408 | 429 => ApiErrorKind::RateLimited,
+            500..=599 => ApiErrorKind::Server,
+            400..=499 => ApiErrorKind::BadRequest,
+            _ => ApiErrorKind::Unexpected,
+        }
+    }
+
+    fn describe(self) -> &'static str {
+        match self {
+            ApiErrorKind::BadRequest => "bad request",
+            ApiErrorKind::Unauthenticated => "unauthenticated",
+            ApiErrorKind::Forbidden => "forbidden",
+            ApiErrorKind::NotFound => "not found",
+            ApiErrorKind::Conflict => "conflict",
+            ApiErrorKind::PayloadTooLarge => "payload too large",
+            ApiErrorKind::RateLimited => "rate limited",
+            ApiErrorKind::Server => "server error",
+            ApiErrorKind::Unexpected => "unexpected status",
+        }
+    }
+
+    fn hint(self) -> &'static str {
+        match self {
+            ApiErrorKind::BadRequest => "check the request's arguments",
+            ApiErrorKind::Unauthenticated => {
+                "check the API key (ROBOFLOW_API_KEY) and the API base URL"
+            }
+            ApiErrorKind::Forbidden => "check that the key belongs to this workspace and plan",
+            ApiErrorKind::NotFound => {
+                "check the ID and the workspace; staged data expires after about 7 days"
+            }
+            ApiErrorKind::Conflict => "use a new ID, or repeat the original request unchanged",
+            ApiErrorKind::PayloadTooLarge => "send smaller files or shards",
+            ApiErrorKind::RateLimited => "wait and retry, or lower the concurrency",
+            ApiErrorKind::Server => "retry later; the service failed",
+            ApiErrorKind::Unexpected => "retry later or report it",
+        }
+    }
+}
+
+/// The service answered with an error status.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{endpoint}{} failed: {} (HTTP {status}): {message}; {}", id.as_ref().map(|i| format!(" {i:?}")).unwrap_or_default(), kind.describe(), kind.hint())]
+pub struct ApiError {
+    /// What class of error.
+    pub kind: ApiErrorKind,
+    /// The HTTP status code.
+    pub status: u16,
+    /// Which endpoint, e.g. `"get job"`.
+    pub endpoint: &'static str,
+    /// The batch, job or file the call was about.
+    pub id: Option<String>,
+    /// What the server said (its `error` field, or the start of the body).
+    pub message: String,
+    /// The `Retry-After` the server asked for, if any.
+    pub retry_after: Option<Duration>,
+}
+
+/// Anything a client call or pipeline step can fail with.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The service answered with an error status.
+    #[error(transparent)]
+    Api(#[from] ApiError),
+    /// The request did not complete (connection, timeout, body stream).
+    #[error("{endpoint}{} failed: {source}", id.as_ref().map(|i| format!(" {i:?}")).unwrap_or_default())]
+    Transport {
+        /// Which endpoint.
+        endpoint: &'static str,
+        /// The batch, job or file the call was about.
+        id: Option<String>,
+        /// The transport error (its URL is redacted).
+        #[source]
+        source: Box<TransportError>,
+    },
+    /// The answer could not be decoded.
+    #[error("{endpoint}{}: could not decode the response: {source}", id.as_ref().map(|i| format!(" {i:?}")).unwrap_or_default())]
+    Decode {
+        /// Which endpoint.
+        endpoint: &'static str,
+        /// The batch, job or file the call was about.
+        id: Option<String>,
+        /// The decode error (names the field and quotes the body).
+        #[source]
+        source: Box<TransportError>,
+    },
+    /// An argument was rejected before anything was sent.
+    #[error("invalid {what}: {detail}")]
+    InvalidInput {
+        /// What was invalid.
+        what: &'static str,
+        /// Why.
+        detail: String,
+    },
+    /// The input directory could not be scanned.
+    #[error(transparent)]
+    Scan(#[from] ScanError),
+    /// The run manifest could not be read or written.
+    #[error(transparent)]
+    State(#[from] StateError),
+    /// An archive could not be extracted.
+    #[error(transparent)]
+    Extract(#[from] ExtractError),
+    /// A local file operation failed.
+    #[error("{context} {}: {source}", path.display())]
+    Io {
+        /// What was being done.
+        context: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The batch did not reach the expected count in time.
+    #[error(transparent)]
+    CountTimeout(Box<CountTimeout>),
+    /// Some uploads failed (after retries); the manifest records which, and
+    /// re-running retries only those.
+    #[error(
+        "{failed} of {total} uploads failed (first: {first}); re-run the same command to retry only the failed ones"
+    )]
+    UploadsFailed {
+        /// Failed uploads.
+        failed: usize,
+        /// Uploads attempted.
+        total: usize,
+        /// The first failure, as text.
+        first: String,
+    },
+    /// Some downloads failed; re-running retries only those.
+    #[error(
+        "{failed} of {total} downloads failed (first: {first}); re-run the same command to retry only the failed ones"
+    )]
+    DownloadsFailed {
+        /// Failed downloads.
+        failed: usize,
+        /// Downloads attempted.
+        total: usize,
+        /// The first failure, as text.
+        first: String,
+    },
+    /// A download's length did not match what the server announced.
+    #[error(
+        "download of {file} is truncated or padded: got {got} bytes, expected {expected}; re-run to download it again"
+    )]
+    LengthMismatch {
+        /// The file name in the batch.
+        file: String,
+        /// Bytes received.
+        got: u64,
+        /// Bytes announced.
+        expected: u64,
+    },
+    /// The job ended in error.
+    #[error("job {job_id:?} failed: {message}; see `logs` for details, or restart it")]
+    JobFailed {
+        /// The job.
+        job_id: String,
+        /// The job's last notification.
+        message: String,
+    },
+    /// The job did not finish in time.
+    #[error("job {job_id:?} is still running after {waited:?}; wait again later or abort it")]
+    JobTimeout {
+        /// The job.
+        job_id: String,
+        /// How long we waited.
+        waited: Duration,
+    },
+    /// The job has no export stage output to download.
+    #[error("job {job_id:?} finished without an export output batch; nothing to download")]
+    NoExportOutput {
+        /// The job.
+        job_id: String,
+    },
+    /// The manifest in the state directory belongs to a different run.
+    #[error("the state directory {} holds a run of {existing}, not {requested}; use another output directory or remove the manifest", path.display())]
+    ForeignRun {
+        /// The manifest.
+        path: PathBuf,
+        /// What the manifest is about.
+        existing: String,
+        /// What was asked for.
+        requested: String,
+    },
+    /// The run was cancelled; the manifest is consistent and a re-run resumes.
+    #[error("cancelled; re-run the same command to resume")]
+    Cancelled,
+}
+
+impl Error {
+    /// The API error inside, if this is one.
+    pub fn api(&self) -> Option<&ApiError> {
+        match self {
+            Error::Api(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// Whether this is an API error of `kind`.
+    pub fn is_api(&self, kind: ApiErrorKind) -> bool {
+        self.api().is_some_and(|e| e.kind == kind)
+    }
+}

@@ -1,0 +1,280 @@
+//! Progress events and the run report.
+//!
+//! The library never prints. A [`crate::Pipeline`] sends [`Event`]s on a
+//! bounded `tokio::sync::mpsc` channel given by the caller (the CLI renders
+//! them as progress bars or JSON lines). Sending waits when the channel is
+//! full, so a consumer must keep draining it; a dropped receiver is fine (events
+//! are then discarded). Every event is `Serialize` (tagged by `"event"`).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio::sync::mpsc;
+
+use crate::export::RefusedEntry;
+use crate::ingest::{SkippedFile, UploadMode};
+use crate::wait::JobProgress;
+
+/// Something that happened during a run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Event {
+    /// The run started (or resumed from its manifest).
+    RunStarted {
+        /// The staging batch.
+        batch_id: String,
+        /// Whether a manifest was found and the run resumes.
+        resumed: bool,
+        /// The manifest file.
+        state_file: PathBuf,
+    },
+    /// The input directory was scanned.
+    Scanned {
+        /// Images found.
+        images: usize,
+        /// Videos found.
+        videos: usize,
+        /// Files skipped (each also sent as [`Event::FileSkipped`]).
+        skipped: usize,
+        /// Hidden entries skipped.
+        hidden: u64,
+    },
+    /// A file was not used.
+    FileSkipped {
+        /// The file and why.
+        file: SkippedFile,
+    },
+    /// Inputs changed since the manifest was written.
+    InputChanged {
+        /// Uploaded, then changed (not re-uploaded).
+        changed_after_upload: Vec<String>,
+        /// Changed before upload (re-planned).
+        changed_pending: Vec<String>,
+        /// Gone before upload (dropped).
+        vanished_pending: Vec<String>,
+        /// New files (added).
+        added: Vec<String>,
+    },
+    /// The upload plan.
+    Planned {
+        /// Single or bulk.
+        mode: UploadMode,
+        /// Items the batch will hold.
+        items: u64,
+        /// Items already uploaded by an earlier attempt.
+        already_uploaded: u64,
+        /// Single uploads still to do.
+        singles_pending: usize,
+        /// Shards still to upload.
+        shards_pending: usize,
+    },
+    /// An upload (one file or one shard) started.
+    UploadStarted {
+        /// What: a file name or `shard N`.
+        unit: String,
+        /// Items in it.
+        items: usize,
+        /// Bytes to send.
+        bytes: u64,
+    },
+    /// An upload completed (and was recorded in the manifest).
+    UploadFinished {
+        /// What.
+        unit: String,
+        /// Items in it.
+        items: usize,
+        /// Bytes sent.
+        bytes: u64,
+        /// Items uploaded so far, including earlier attempts.
+        uploaded: u64,
+        /// Items in the plan.
+        total: u64,
+    },
+    /// An upload failed (the run goes on; the failure is reported at the end).
+    UploadFailed {
+        /// What.
+        unit: String,
+        /// Why.
+        error: String,
+    },
+    /// A count poll.
+    CountPolled {
+        /// Items counted.
+        count: u64,
+        /// Items expected.
+        expected: u64,
+    },
+    /// The batch holds every expected item.
+    CountConfirmed {
+        /// Items counted.
+        count: u64,
+        /// Items expected.
+        expected: u64,
+    },
+    /// The job was created.
+    JobCreated {
+        /// The job.
+        job_id: String,
+    },
+    /// An earlier attempt's job was found and is followed instead of a new one.
+    JobResumed {
+        /// The job.
+        job_id: String,
+    },
+    /// A job progress snapshot.
+    JobProgress(JobProgress),
+    /// The job is terminal.
+    JobFinished {
+        /// The job.
+        job_id: String,
+        /// Whether it failed.
+        error: bool,
+    },
+    /// The export output was listed.
+    ExportListed {
+        /// The output batch.
+        output_batch: String,
+        /// Files in it.
+        files: usize,
+        /// Of which already downloaded by an earlier attempt.
+        already_downloaded: usize,
+    },
+    /// A download started.
+    DownloadStarted {
+        /// File name in the batch.
+        file: String,
+        /// Part, if any.
+        part: Option<String>,
+    },
+    /// A download completed (and was recorded in the manifest).
+    DownloadFinished {
+        /// File name in the batch.
+        file: String,
+        /// Part, if any.
+        part: Option<String>,
+        /// Bytes received.
+        bytes: u64,
+        /// Where it went (for archives: the directory it was unpacked into).
+        path: PathBuf,
+    },
+    /// A download failed (reported at the end; a re-run retries it).
+    DownloadFailed {
+        /// File name in the batch.
+        file: String,
+        /// Why.
+        error: String,
+    },
+    /// An archive was unpacked.
+    Extracted {
+        /// The archive's name in the batch.
+        file: String,
+        /// Where.
+        into: PathBuf,
+        /// Files written.
+        files: u64,
+        /// Entries refused (unsafe paths, links, ...).
+        refused: Vec<RefusedEntry>,
+    },
+    /// Something worth telling the user that does not stop the run.
+    Warning {
+        /// The warning.
+        message: String,
+    },
+}
+
+/// Where events go: an optional bounded channel.
+#[derive(Debug, Clone, Default)]
+pub struct EventSink {
+    tx: Option<mpsc::Sender<Event>>,
+}
+
+impl EventSink {
+    /// Events go to `tx`.
+    pub fn new(tx: mpsc::Sender<Event>) -> Self {
+        EventSink { tx: Some(tx) }
+    }
+
+    /// Events are discarded.
+    pub fn none() -> Self {
+        EventSink { tx: None }
+    }
+
+    /// Sends an event, waiting for room; a closed channel discards it.
+    pub async fn emit(&self, event: Event) {
+        if let Some(tx) = &self.tx {
+            let _ = tx.send(event).await;
+        }
+    }
+}
+
+/// How long each phase took.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Timings {
+    /// Scan and plan.
+    pub scan: Duration,
+    /// Uploads.
+    pub ingest: Duration,
+    /// Count check.
+    pub count: Duration,
+    /// Job creation and wait.
+    pub job: Duration,
+    /// Downloads and extraction.
+    pub export: Duration,
+    /// The whole run.
+    pub total: Duration,
+}
+
+/// What a run did; returned by [`crate::Pipeline::run`].
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct RunReport {
+    /// The staging batch.
+    pub batch_id: String,
+    /// The job.
+    pub job_id: String,
+    /// The export output batch.
+    pub output_batch: Option<String>,
+    /// Where results went.
+    pub output_dir: PathBuf,
+    /// The manifest.
+    pub state_file: PathBuf,
+    /// Whether an earlier attempt was resumed.
+    pub resumed: bool,
+    /// Single or bulk.
+    pub mode: Option<UploadMode>,
+    /// Images found by the scan.
+    pub images_found: usize,
+    /// Videos found by the scan.
+    pub videos_found: usize,
+    /// Files skipped by the scan.
+    pub skipped: Vec<SkippedFile>,
+    /// Items uploaded by this attempt.
+    pub uploaded_now: u64,
+    /// Items uploaded by earlier attempts.
+    pub uploaded_before: u64,
+    /// Shards uploaded by this attempt.
+    pub shards_uploaded_now: usize,
+    /// Items the batch should hold.
+    pub expected_count: u64,
+    /// Items the service counted.
+    pub confirmed_count: u64,
+    /// Final job progress.
+    pub job: Option<JobProgress>,
+    /// Files downloaded by this attempt.
+    pub downloaded_now: usize,
+    /// Files downloaded by earlier attempts.
+    pub downloaded_before: usize,
+    /// Bytes downloaded by this attempt.
+    pub bytes_downloaded: u64,
+    /// Files written by extraction (this attempt).
+    pub extracted_files: u64,
+    /// Archive entries refused (this attempt).
+    pub refused_entries: Vec<RefusedEntry>,
+    /// Retries made by the transport, when it reports them.
+    pub retries: u64,
+    /// Warnings sent during the run.
+    pub warnings: Vec<String>,
+    /// Phase durations.
+    pub timings: Timings,
+}

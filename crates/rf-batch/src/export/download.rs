@@ -1,0 +1,357 @@
+//! Downloading a job's export output: find it, list it, fetch it, unpack it.
+//!
+//! Files go to `<out>/` (simple and sharded batches) or `<out>/<partName>/`
+//! (multipart batches), as the official client lays them out. Each file is
+//! streamed to a temporary file in its destination directory; its length is
+//! checked against `Content-Length` (a truncated tar can otherwise look
+//! complete); archives (`.tar`, `.tar.gz`, `.tgz`) are then unpacked safely
+//! ([`super::extract`]) and the archive removed, other files are renamed into
+//! place. Each completion is recorded in the manifest before it is reported,
+//! so a re-run downloads only what is missing.
+
+use std::path::{Path, PathBuf};
+
+use futures::{StreamExt, TryStreamExt};
+use rf_types::{BatchType, FileMetadata, STAGE_EXPORT};
+use tokio::io::AsyncWriteExt;
+use tokio_util::sync::CancellationToken;
+
+use super::extract::{ExtractLimits, extract_archive};
+use crate::client::Client;
+use crate::error::{Error, Result};
+use crate::events::{Event, EventSink};
+use crate::state::{DownloadRecord, Manifest, download_key};
+
+/// How downloads run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DownloadSettings {
+    /// Downloads in flight at once (default 8).
+    pub concurrency: usize,
+    /// Unpack archives (default true).
+    pub extract: bool,
+    /// Bounds on what one archive may unpack to.
+    pub limits: ExtractLimits,
+}
+
+impl Default for DownloadSettings {
+    fn default() -> Self {
+        DownloadSettings {
+            concurrency: 8,
+            extract: true,
+            limits: ExtractLimits::default(),
+        }
+    }
+}
+
+/// One file of an output batch.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExportFile {
+    /// The part it belongs to (multipart batches).
+    pub part: Option<String>,
+    /// Its metadata and download URL.
+    pub file: FileMetadata,
+}
+
+impl ExportFile {
+    /// Its key in the manifest.
+    pub fn key(&self) -> String {
+        download_key(
+            self.part.as_deref(),
+            &self.file.file_name,
+            self.file.shard_id.as_ref().map(|s| s.as_str()),
+        )
+    }
+}
+
+/// What [`download_pending`] did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DownloadSummary {
+    /// Files downloaded now.
+    pub files: usize,
+    /// Bytes downloaded now.
+    pub bytes: u64,
+    /// Files written by extraction.
+    pub extracted_files: u64,
+    /// Archive entries refused.
+    pub refused: Vec<super::RefusedEntry>,
+    /// Failed downloads, with the error text.
+    pub failures: Vec<(String, String)>,
+    /// Whether it stopped early because of cancellation.
+    pub cancelled: bool,
+}
+
+/// The export stage's output batch of a job (falls back to the last stage
+/// that has an output batch).
+pub async fn find_export_batch(client: &Client, job_id: &str) -> Result<String> {
+    let stages = client.jobs().stages(job_id).await?;
+    let export = stages
+        .iter()
+        .find(|s| s.processing_stage_name == STAGE_EXPORT && !s.output_batches.is_empty())
+        .or_else(|| stages.iter().rev().find(|s| !s.output_batches.is_empty()));
+    export
+        .and_then(|s| s.output_batches.first().cloned())
+        .ok_or_else(|| Error::NoExportOutput {
+            job_id: job_id.to_string(),
+        })
+}
+
+/// Every file of `batch`, part by part for a multipart batch.
+pub async fn list_export(client: &Client, batch: &str) -> Result<Vec<ExportFile>> {
+    let meta = client.staging().batch(batch).await?;
+    let mut files = Vec::new();
+    if meta.batch_type == BatchType::MultipartBatch {
+        for part in client.staging().parts(batch).await? {
+            let name = part.part_name.to_string();
+            let listed: Vec<FileMetadata> = client
+                .staging()
+                .list_files(batch, Some(&name))
+                .try_collect()
+                .await?;
+            files.extend(listed.into_iter().map(|file| ExportFile {
+                part: Some(name.clone()),
+                file,
+            }));
+        }
+    } else {
+        let listed: Vec<FileMetadata> = client
+            .staging()
+            .list_files(batch, None)
+            .try_collect()
+            .await?;
+        files.extend(listed.into_iter().map(|file| ExportFile {
+            part: file.part_name.as_ref().map(|p| p.to_string()),
+            file,
+        }));
+    }
+    Ok(files)
+}
+
+/// Downloads every file of `files` not yet recorded in `manifest`.
+#[allow(clippy::too_many_arguments)]
+pub async fn download_pending(
+    client: &Client,
+    files: &[ExportFile],
+    out_dir: &Path,
+    manifest: &mut Manifest,
+    state_path: &Path,
+    settings: &DownloadSettings,
+    events: &EventSink,
+    cancel: &CancellationToken,
+) -> Result<DownloadSummary> {
+    let pending: Vec<&ExportFile> = files
+        .iter()
+        .filter(|f| {
+            manifest
+                .export
+                .downloads
+                .get(&f.key())
+                .is_none_or(|rec| !rec.local_path.exists())
+        })
+        .collect();
+    let mut summary = DownloadSummary::default();
+    let mut results = futures::stream::iter(pending.into_iter().map(|f| {
+        let cancel = cancel.clone();
+        async move {
+            if cancel.is_cancelled() {
+                return (f, None);
+            }
+            events
+                .emit(Event::DownloadStarted {
+                    file: f.file.file_name.clone(),
+                    part: f.part.clone(),
+                })
+                .await;
+            (f, Some(download_one(client, f, out_dir, settings).await))
+        }
+    }))
+    .buffer_unordered(settings.concurrency.max(1));
+    while let Some((f, result)) = results.next().await {
+        match result {
+            None => summary.cancelled = true,
+            Some(Ok(record)) => {
+                summary.files += 1;
+                summary.bytes += record.bytes;
+                if let Some(report) = &record.extracted {
+                    summary.extracted_files += report.files;
+                    summary.refused.extend(report.refused.iter().cloned());
+                    events
+                        .emit(Event::Extracted {
+                            file: f.file.file_name.clone(),
+                            into: record.local_path.clone(),
+                            files: report.files,
+                            refused: report.refused.clone(),
+                        })
+                        .await;
+                }
+                let path = record.local_path.clone();
+                let bytes = record.bytes;
+                manifest.export.downloads.insert(f.key(), record);
+                manifest.save(state_path)?;
+                events
+                    .emit(Event::DownloadFinished {
+                        file: f.file.file_name.clone(),
+                        part: f.part.clone(),
+                        bytes,
+                        path,
+                    })
+                    .await;
+            }
+            Some(Err(e)) => {
+                let text = e.to_string();
+                events
+                    .emit(Event::DownloadFailed {
+                        file: f.file.file_name.clone(),
+                        error: text.clone(),
+                    })
+                    .await;
+                summary.failures.push((f.file.file_name.clone(), text));
+            }
+        }
+    }
+    Ok(summary)
+}
+
+/// Whether `name` is a single safe path component.
+fn safe_component(name: &str) -> bool {
+    !name.is_empty() && name != "." && name != ".." && !name.contains(['/', '\\', '\0'])
+}
+
+/// Whether a file name is an archive the exporter unpacks.
+pub fn is_archive(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    lower.ends_with(".tar") || lower.ends_with(".tar.gz") || lower.ends_with(".tgz")
+}
+
+/// Downloads one file (see the module docs).
+pub async fn download_one(
+    client: &Client,
+    f: &ExportFile,
+    out_dir: &Path,
+    settings: &DownloadSettings,
+) -> Result<DownloadRecord> {
+    let name = &f.file.file_name;
+    if !safe_component(name) {
+        return Err(Error::InvalidInput {
+            what: "file name in output batch",
+            detail: format!("{name:?} is not a plain file name; refusing to write it"),
+        });
+    }
+    let dest_dir = match &f.part {
+        Some(part) if !safe_component(part) => {
+            return Err(Error::InvalidInput {
+                what: "part name in output batch",
+                detail: format!("{part:?} is not a plain directory name"),
+            });
+        }
+        Some(part) => out_dir.join(part),
+        None => out_dir.to_path_buf(),
+    };
+    tokio::fs::create_dir_all(&dest_dir)
+        .await
+        .map_err(|source| Error::Io {
+            context: "cannot create",
+            path: dest_dir.clone(),
+            source,
+        })?;
+    let tmp = dest_dir.join(format!(".{name}.rf-part-{}", uuid::Uuid::new_v4().simple()));
+    let result = fetch_to(client, f, &tmp).await;
+    let bytes = match result {
+        Ok(b) => b,
+        Err(e) => {
+            let _ = tokio::fs::remove_file(&tmp).await;
+            return Err(e);
+        }
+    };
+    if settings.extract && is_archive(name) {
+        let limits = settings.limits;
+        let (archive, target) = (tmp.clone(), dest_dir.clone());
+        let report =
+            tokio::task::spawn_blocking(move || extract_archive(&archive, &target, &limits))
+                .await
+                .map_err(|e| Error::Io {
+                    context: "extraction task failed for",
+                    path: tmp.clone(),
+                    source: std::io::Error::other(e.to_string()),
+                });
+        let _ = tokio::fs::remove_file(&tmp).await;
+        let report = report??;
+        return Ok(DownloadRecord {
+            part: f.part.clone(),
+            file_name: name.clone(),
+            local_path: dest_dir,
+            bytes,
+            extracted: Some(report),
+        });
+    }
+    let dest: PathBuf = dest_dir.join(name);
+    tokio::fs::rename(&tmp, &dest)
+        .await
+        .map_err(|source| Error::Io {
+            context: "cannot move download into place at",
+            path: dest.clone(),
+            source,
+        })?;
+    Ok(DownloadRecord {
+        part: f.part.clone(),
+        file_name: name.clone(),
+        local_path: dest,
+        bytes,
+        extracted: None,
+    })
+}
+
+/// Streams one download into `tmp`, checks its length, syncs it.
+async fn fetch_to(client: &Client, f: &ExportFile, tmp: &Path) -> Result<u64> {
+    let name = &f.file.file_name;
+    let mut response = client.staging().download(&f.file).await?;
+    let expected = response
+        .headers()
+        .get("content-length")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let io_err = |source| Error::Io {
+        context: "cannot write download",
+        path: tmp.to_path_buf(),
+        source,
+    };
+    let mut out = tokio::fs::File::create(tmp).await.map_err(io_err)?;
+    let mut got = 0u64;
+    loop {
+        let chunk = response.chunk().await.map_err(|source| Error::Transport {
+            endpoint: "download",
+            id: Some(name.clone()),
+            source: Box::new(source),
+        })?;
+        let Some(chunk) = chunk else { break };
+        got += chunk.len() as u64;
+        out.write_all(&chunk).await.map_err(io_err)?;
+    }
+    out.flush().await.map_err(io_err)?;
+    out.sync_all().await.map_err(io_err)?;
+    if let Some(expected) = expected {
+        if got != expected {
+            return Err(Error::LengthMismatch {
+                file: name.clone(),
+                got,
+                expected,
+            });
+        }
+    }
+    Ok(got)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        assert!(safe_component("results_0001.tar.gz"));
+        for bad in ["", ".", "..", "a/b", "..\\x", "a\0"] {
+            assert!(!safe_component(bad), "{bad:?}");
+        }
+        assert!(is_archive("R.TAR.GZ"));
+        assert!(is_archive("x.tgz"));
+        assert!(!is_archive("x.jsonl"));
+    }
+}

@@ -1,0 +1,389 @@
+//! Uploading a plan: single images, videos and tar shards, N in flight.
+//!
+//! [`upload_pending`] sends every unit of the manifest that is not yet marked
+//! uploaded, at most [`UploadSettings::concurrency`] at a time, and records each
+//! completion in the manifest (saved atomically) before reporting it. A unit
+//! whose failure proves nothing reached the service (an error status, or a
+//! connection that never opened) is retried in the same run with a fresh signed
+//! URL; any other failure is recorded as failed, and re-running the command
+//! retries it. On cancellation no new unit starts; units in flight finish, so
+//! the manifest never misses an upload that the service received.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use rf_transport::Body;
+use rf_types::{BatchId, ShardNotificationConfig};
+use tokio_util::sync::CancellationToken;
+
+use super::plan::{PlannedItem, ShardPlan};
+use super::scan::MediaKind;
+use super::tar_stream::{MemberSource, TarMember, tar_len, tar_stream};
+use crate::client::Client;
+use crate::error::{Error, Result};
+use crate::events::{Event, EventSink};
+use crate::state::Manifest;
+use crate::wait::pause;
+
+/// How uploads run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UploadSettings {
+    /// Uploads in flight at once (default 8, like the official client).
+    pub concurrency: usize,
+    /// Batch display name sent with each upload.
+    pub display_name: Option<String>,
+    /// Staging webhook registered through each shard's `notification_config.json`.
+    pub notification: Option<ShardNotificationConfig>,
+    /// Attempts per unit for failures that are safe to retry (default 3).
+    pub attempts: u32,
+    /// Pause before the first retry, doubled each time (default 1 s).
+    pub retry_delay: Duration,
+}
+
+impl Default for UploadSettings {
+    fn default() -> Self {
+        UploadSettings {
+            concurrency: 8,
+            display_name: None,
+            notification: None,
+            attempts: 3,
+            retry_delay: Duration::from_secs(1),
+        }
+    }
+}
+
+/// What [`upload_pending`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UploadSummary {
+    /// Items uploaded now.
+    pub items: u64,
+    /// Shards uploaded now.
+    pub shards: usize,
+    /// Units (single files and shards) uploaded now.
+    pub units: usize,
+    /// Units that failed, with the error text.
+    pub failures: Vec<(String, String)>,
+    /// Whether it stopped early because of cancellation.
+    pub cancelled: bool,
+}
+
+#[derive(Debug, Clone)]
+enum Unit {
+    Single(usize, PlannedItem),
+    Shard(usize, ShardPlan),
+}
+
+impl Unit {
+    fn label(&self) -> String {
+        match self {
+            Unit::Single(_, item) => item.relative.clone(),
+            Unit::Shard(_, s) => format!("shard {}", s.index),
+        }
+    }
+    fn items(&self) -> usize {
+        match self {
+            Unit::Single(..) => 1,
+            Unit::Shard(_, s) => s.items.len(),
+        }
+    }
+    fn bytes(&self) -> u64 {
+        match self {
+            Unit::Single(_, item) => item.size,
+            Unit::Shard(_, s) => s.tar_bytes,
+        }
+    }
+}
+
+/// Uploads every pending unit of `manifest` (see the module docs), saving
+/// the manifest at `state_path` after each completion.
+#[allow(clippy::too_many_arguments)]
+pub async fn upload_pending(
+    client: &Client,
+    input_dir: &Path,
+    batch: &BatchId,
+    manifest: &mut Manifest,
+    state_path: &Path,
+    settings: &UploadSettings,
+    events: &EventSink,
+    cancel: &CancellationToken,
+) -> Result<UploadSummary> {
+    let mut units: Vec<Unit> = Vec::new();
+    for (i, s) in manifest.ingest.singles.iter().enumerate() {
+        if !s.uploaded {
+            units.push(Unit::Single(i, s.item.clone()));
+        }
+    }
+    for (i, s) in manifest.ingest.shards.iter().enumerate() {
+        if !s.uploaded {
+            units.push(Unit::Shard(i, s.plan.clone()));
+        }
+    }
+    let total = manifest.expected_count();
+    let mut summary = UploadSummary::default();
+    // Mark the shards about to be sent before any byte leaves: after a crash
+    // or a dropped connection, a re-run checks the batch for them first.
+    let mut marked = false;
+    for s in manifest.ingest.shards.iter_mut().filter(|s| !s.uploaded) {
+        marked |= !s.attempted;
+        s.attempted = true;
+    }
+    if marked {
+        manifest.save(state_path)?;
+    }
+    let mut results = futures::stream::iter(units.into_iter().map(|unit| {
+        let client = client.clone();
+        let cancel = cancel.clone();
+        let events = events.clone();
+        async move {
+            if cancel.is_cancelled() {
+                return (unit, None);
+            }
+            events
+                .emit(Event::UploadStarted {
+                    unit: unit.label(),
+                    items: unit.items(),
+                    bytes: unit.bytes(),
+                })
+                .await;
+            let result = upload_unit(&client, input_dir, batch, &unit, settings, &cancel).await;
+            (unit, Some(result))
+        }
+    }))
+    .buffer_unordered(settings.concurrency.max(1));
+
+    while let Some((unit, result)) = results.next().await {
+        match result {
+            None => summary.cancelled = true,
+            Some(Ok(())) => {
+                match &unit {
+                    Unit::Single(i, _) => manifest.ingest.singles[*i].uploaded = true,
+                    Unit::Shard(i, _) => {
+                        manifest.ingest.shards[*i].uploaded = true;
+                        summary.shards += 1;
+                    }
+                }
+                manifest.save(state_path)?;
+                summary.units += 1;
+                summary.items += unit.items() as u64;
+                events
+                    .emit(Event::UploadFinished {
+                        unit: unit.label(),
+                        items: unit.items(),
+                        bytes: unit.bytes(),
+                        uploaded: manifest.uploaded_count(),
+                        total,
+                    })
+                    .await;
+            }
+            Some(Err(Error::Cancelled)) => summary.cancelled = true,
+            Some(Err(e)) => {
+                let text = e.to_string();
+                events
+                    .emit(Event::UploadFailed {
+                        unit: unit.label(),
+                        error: text.clone(),
+                    })
+                    .await;
+                summary.failures.push((unit.label(), text));
+            }
+        }
+    }
+    Ok(summary)
+}
+
+/// Settles shards that were sent but not confirmed (see
+/// [`crate::state::ShardRecord::attempted`]): waits until the batch count stops
+/// changing, lists the batch, and marks a shard uploaded when its items are
+/// there, or clears its mark so it is sent again when none are.
+///
+/// Returns how many shards were found already on the service.
+pub async fn resolve_uncertain_shards(
+    client: &Client,
+    batch: &BatchId,
+    manifest: &mut Manifest,
+    state_path: &Path,
+    settle: Duration,
+    events: &EventSink,
+    cancel: &CancellationToken,
+) -> Result<usize> {
+    let uncertain: Vec<usize> = manifest
+        .ingest
+        .shards
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.attempted && !s.uploaded)
+        .map(|(i, _)| i)
+        .collect();
+    if uncertain.is_empty() {
+        return Ok(0);
+    }
+    // Let background indexing settle: two equal counts in a row.
+    let mut last = None;
+    for _ in 0..20 {
+        let count = match client.staging().count(batch.as_str(), None).await {
+            Ok(c) => Some(c),
+            Err(e) if e.is_api(crate::error::ApiErrorKind::NotFound) => Some(0),
+            Err(e) => return Err(e),
+        };
+        if count == last {
+            break;
+        }
+        last = count;
+        pause(settle, cancel).await?;
+    }
+    let mut names = std::collections::HashSet::new();
+    if last != Some(0) {
+        let mut files = client.staging().list_files(batch.as_str(), None);
+        while let Some(file) = futures::TryStreamExt::try_next(&mut files).await? {
+            names.insert(file.file_name);
+        }
+    }
+    let mut found = 0;
+    for i in uncertain {
+        let shard = &mut manifest.ingest.shards[i];
+        let present = shard
+            .plan
+            .items
+            .iter()
+            .filter(|item| names.contains(&item.name))
+            .count();
+        if present == 0 {
+            shard.attempted = false;
+            continue;
+        }
+        shard.uploaded = true;
+        found += 1;
+        let message = if present == shard.plan.items.len() {
+            format!(
+                "shard {} had reached the service before the connection was lost; not sending it again",
+                shard.plan.index
+            )
+        } else {
+            format!(
+                "shard {} reached the service only in part ({present} of {} items indexed); not sending it again to avoid duplicates",
+                shard.plan.index,
+                shard.plan.items.len()
+            )
+        };
+        events.emit(Event::Warning { message }).await;
+    }
+    manifest.save(state_path)?;
+    Ok(found)
+}
+
+/// Whether a failed upload certainly did not reach the service, so that
+/// sending it again cannot duplicate it.
+fn safe_to_resend(e: &Error) -> bool {
+    match e {
+        Error::Api(api) => api.status == 408 || api.status == 429 || api.status >= 500,
+        Error::Transport { source, .. } => source.is_retryable(false),
+        _ => false,
+    }
+}
+
+async fn upload_unit(
+    client: &Client,
+    input_dir: &Path,
+    batch: &BatchId,
+    unit: &Unit,
+    settings: &UploadSettings,
+    cancel: &CancellationToken,
+) -> Result<()> {
+    let mut delay = settings.retry_delay;
+    let mut attempt = 1;
+    loop {
+        let result = match unit {
+            Unit::Single(_, item) => upload_single(client, input_dir, batch, item, settings).await,
+            Unit::Shard(_, shard) => upload_shard(client, input_dir, batch, shard, settings).await,
+        };
+        match result {
+            Err(e) if attempt < settings.attempts && safe_to_resend(&e) => {
+                tracing::debug!(unit = %unit.label(), attempt, error = %e, "retrying upload");
+                pause(delay, cancel).await?;
+                delay = delay.saturating_mul(2);
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+async fn upload_single(
+    client: &Client,
+    input_dir: &Path,
+    batch: &BatchId,
+    item: &PlannedItem,
+    settings: &UploadSettings,
+) -> Result<()> {
+    let path = input_dir.join(&item.relative);
+    let display = settings.display_name.as_deref();
+    match item.kind {
+        MediaKind::Image => {
+            client
+                .staging()
+                .upload_image_file(batch, &item.name, &path, display)
+                .await
+        }
+        MediaKind::Video => {
+            client
+                .staging()
+                .upload_video_file(batch, &item.name, &path, display)
+                .await
+        }
+    }
+}
+
+/// The tar members of a shard (plus the notification config, if any).
+pub fn shard_members(
+    input_dir: &Path,
+    shard: &ShardPlan,
+    notification: Option<&ShardNotificationConfig>,
+) -> Result<Vec<TarMember>> {
+    let mut members: Vec<TarMember> = shard
+        .items
+        .iter()
+        .map(|item| TarMember {
+            name: item.name.clone(),
+            source: MemberSource::File(input_dir.join(&item.relative)),
+            size: item.size,
+            mtime: u64::try_from(item.mtime_ns / 1_000_000_000).unwrap_or(0),
+        })
+        .collect();
+    if let Some(config) = notification {
+        let json = serde_json::to_vec(config).map_err(|e| Error::InvalidInput {
+            what: "notification config",
+            detail: e.to_string(),
+        })?;
+        members.push(TarMember {
+            name: rf_types::NOTIFICATION_CONFIG_MEMBER.to_string(),
+            size: json.len() as u64,
+            source: MemberSource::Bytes(json.into()),
+            mtime: 0,
+        });
+    }
+    Ok(members)
+}
+
+async fn upload_shard(
+    client: &Client,
+    input_dir: &Path,
+    batch: &BatchId,
+    shard: &ShardPlan,
+    settings: &UploadSettings,
+) -> Result<()> {
+    let members: Arc<[TarMember]> =
+        shard_members(input_dir, shard, settings.notification.as_ref())?.into();
+    let len = tar_len(&members);
+    let details = client
+        .staging()
+        .shard_upload_url(batch, settings.display_name.as_deref())
+        .await?;
+    let body = Body::from_stream_factory(Some(len), move || tar_stream(members.clone()));
+    let label = format!("shard {}", shard.index);
+    client
+        .staging()
+        .put_signed(&details, body, &label, false)
+        .await
+}

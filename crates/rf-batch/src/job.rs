@@ -1,0 +1,198 @@
+//! Job definitions from run settings, and the job lifecycle helpers.
+//!
+//! [`JobSettings`] holds every option of a workflow job (API-CONTRACT §2.3.1)
+//! in one plain struct that a CLI can fill from flags; [`build_definition`]
+//! turns it into the wire definition through `rf_types`' validating builder.
+//! Starting, aborting, restarting and reading logs are methods of
+//! [`crate::client::Jobs`]; waiting is [`crate::wait::wait_for_job`].
+
+use rf_types::{
+    AggregationFormat, BatchId, InferenceBackend, JobDefinition, MachineType, WorkflowJob,
+};
+use serde_json::{Map, Value};
+
+use crate::error::{Error, Result};
+use crate::ingest::MediaKind;
+
+/// Every option of a workflow job. `None` leaves the service's default.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct JobSettings {
+    /// Extra workflow inputs (`workflowParameters`).
+    pub workflow_parameters: Option<Map<String, Value>>,
+    /// Name of the workflow's image input (`imageInputName`).
+    pub image_input_name: Option<String>,
+    /// Image outputs to keep (`imagesOutputsToBePersisted`; also sets
+    /// `persistImagesOutputs`).
+    pub outputs_to_persist: Option<Vec<String>>,
+    /// Part of a multipart input batch (`jobInput.partName`).
+    pub part_name: Option<String>,
+    /// `cpu` or `gpu`.
+    pub machine_type: Option<MachineType>,
+    /// Workers per machine.
+    pub workers_per_machine: Option<u32>,
+    /// Compute budget in seconds (`processingTimeoutSeconds`; service default 3600).
+    pub max_runtime_seconds: Option<u64>,
+    /// Most tasks at once.
+    pub max_parallel_tasks: Option<u32>,
+    /// Share of images per shard that may fail (0.0..=1.0, images only).
+    pub max_image_failure_rate: Option<f64>,
+    /// `csv` or `jsonl`.
+    pub aggregation_format: Option<AggregationFormat>,
+    /// Frame sub-sampling cap (videos only).
+    pub max_video_fps: Option<f64>,
+    /// Job webhook (`notificationsURL`).
+    pub notifications_url: Option<String>,
+    /// Inference backend.
+    pub inference_backend: Option<InferenceBackend>,
+}
+
+impl JobSettings {
+    /// Parses workflow parameters from a JSON object text.
+    ///
+    /// ```
+    /// let p = rf_batch::JobSettings::parse_parameters(r#"{"confidence": 0.4}"#).unwrap();
+    /// assert_eq!(p["confidence"], 0.4);
+    /// assert!(rf_batch::JobSettings::parse_parameters("[1]").is_err());
+    /// ```
+    pub fn parse_parameters(json: &str) -> Result<Map<String, Value>> {
+        match serde_json::from_str::<Value>(json) {
+            Ok(Value::Object(map)) => Ok(map),
+            Ok(other) => Err(Error::InvalidInput {
+                what: "workflow parameters",
+                detail: format!("expected a JSON object, got {other}"),
+            }),
+            Err(e) => Err(Error::InvalidInput {
+                what: "workflow parameters",
+                detail: e.to_string(),
+            }),
+        }
+    }
+}
+
+/// The job definition running `workflow_id` of `workspace` over `batch`.
+pub fn build_definition(
+    kind: MediaKind,
+    batch: &BatchId,
+    workspace: &str,
+    workflow_id: &str,
+    s: &JobSettings,
+) -> Result<JobDefinition> {
+    let mut b = match kind {
+        MediaKind::Image => WorkflowJob::image(batch.clone(), workspace, workflow_id),
+        MediaKind::Video => WorkflowJob::video(batch.clone(), workspace, workflow_id),
+    };
+    if let Some(p) = &s.workflow_parameters {
+        b = b.workflow_parameters(p.clone());
+    }
+    if let Some(n) = &s.image_input_name {
+        b = b.image_input_name(n.clone());
+    }
+    if let Some(outputs) = &s.outputs_to_persist {
+        b = b
+            .persist_images_outputs(!outputs.is_empty())
+            .images_outputs_to_be_persisted(outputs.clone());
+    }
+    if let Some(p) = &s.part_name {
+        b = b.part_name(p.as_str());
+    }
+    if let Some(m) = &s.machine_type {
+        b = b.machine_type(m.clone());
+    }
+    if let Some(w) = s.workers_per_machine {
+        b = b.workers_per_machine(w);
+    }
+    if let Some(t) = s.max_runtime_seconds {
+        b = b.processing_timeout_seconds(t);
+    }
+    if let Some(t) = s.max_parallel_tasks {
+        b = b.max_parallel_tasks(t);
+    }
+    if let Some(r) = s.max_image_failure_rate {
+        b = b.max_image_failure_rate(r);
+    }
+    if let Some(f) = &s.aggregation_format {
+        b = b.aggregation_format(f.clone());
+    }
+    if let Some(f) = s.max_video_fps {
+        b = b.max_video_fps(f);
+    }
+    if let Some(u) = &s.notifications_url {
+        b = b.notifications_url(u.clone());
+    }
+    if let Some(i) = &s.inference_backend {
+        b = b.inference_backend(i.clone());
+    }
+    b.build().map_err(|e| Error::InvalidInput {
+        what: "job options",
+        detail: e.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_option_reaches_the_wire() {
+        let s = JobSettings {
+            workflow_parameters: Some(JobSettings::parse_parameters(r#"{"c":0.4}"#).unwrap()),
+            image_input_name: Some("image".into()),
+            outputs_to_persist: Some(vec!["annotated".into()]),
+            part_name: Some("images".into()),
+            machine_type: Some(MachineType::Gpu),
+            workers_per_machine: Some(2),
+            max_runtime_seconds: Some(7200),
+            max_parallel_tasks: Some(8),
+            max_image_failure_rate: Some(0.05),
+            aggregation_format: Some(AggregationFormat::Jsonl),
+            max_video_fps: None,
+            notifications_url: Some("https://hooks.example/jobs".into()),
+            inference_backend: Some(InferenceBackend::InferenceModels),
+        };
+        let batch = BatchId::new("b1").unwrap();
+        let def = build_definition(MediaKind::Image, &batch, "ws", "wf", &s).unwrap();
+        let v = serde_json::to_value(&def).unwrap();
+        assert_eq!(v["type"], "simple-image-processing-v1");
+        assert_eq!(v["jobInput"]["partName"], "images");
+        assert_eq!(v["computeConfiguration"]["machineType"], "gpu");
+        assert_eq!(v["computeConfiguration"]["workersPerMachine"], 2);
+        assert_eq!(v["processingTimeoutSeconds"], 7200);
+        assert_eq!(v["maxParallelTasks"], 8);
+        assert_eq!(v["maxImageFailureRate"], 0.05);
+        assert_eq!(v["notificationsURL"], "https://hooks.example/jobs");
+        assert_eq!(v["inferenceBackend"], "inference-models");
+        let spec = &v["processingSpecification"];
+        assert_eq!(spec["workspace"], "ws");
+        assert_eq!(spec["workflowId"], "wf");
+        assert_eq!(spec["workflowParameters"]["c"], 0.4);
+        assert_eq!(spec["imageInputName"], "image");
+        assert_eq!(spec["persistImagesOutputs"], true);
+        assert_eq!(spec["imagesOutputsToBePersisted"][0], "annotated");
+        assert_eq!(spec["aggregationFormat"], "jsonl");
+    }
+
+    #[test]
+    fn video_options_are_checked() {
+        let batch = BatchId::new("v1").unwrap();
+        let s = JobSettings {
+            max_video_fps: Some(5.0),
+            ..Default::default()
+        };
+        let v = serde_json::to_value(
+            build_definition(MediaKind::Video, &batch, "ws", "wf", &s).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(v["type"], "simple-video-processing-v1");
+        assert!(v["processingSpecification"]["maxVideoFPS"].is_number());
+        let bad = JobSettings {
+            max_image_failure_rate: Some(0.5),
+            ..Default::default()
+        };
+        assert!(build_definition(MediaKind::Video, &batch, "ws", "wf", &bad).is_err());
+        let bad = JobSettings {
+            max_image_failure_rate: Some(1.5),
+            ..Default::default()
+        };
+        assert!(build_definition(MediaKind::Image, &batch, "ws", "wf", &bad).is_err());
+    }
+}

@@ -1,0 +1,719 @@
+//! The whole run: scan → plan → upload → count check → job → wait → export.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), rf_batch::Error> {
+//! use rf_batch::{Client, Pipeline, RunConfig};
+//! let client = Client::builder().api_key("key").build()?;
+//! let config = RunConfig::new("images/", "out/", "my-workflow");
+//! let (tx, mut rx) = tokio::sync::mpsc::channel(64);
+//! let printer = tokio::spawn(async move {
+//!     while let Some(event) = rx.recv().await { let _ = event; /* render it */ }
+//! });
+//! let report = Pipeline::new(client, config).events(tx).run().await?;
+//! printer.await.ok();
+//! println!("{} items, job {}", report.confirmed_count, report.job_id);
+//! # Ok(()) }
+//! ```
+//!
+//! **Resume.** Every step is recorded in the run manifest
+//! (`<state_dir>/rf-run.json`, by default `<output_dir>/.rf-state/`) before it
+//! is reported. Running the same configuration again picks up where the last
+//! attempt stopped: uploaded files and shards are not sent again, an existing
+//! job is followed rather than recreated, downloaded files are not fetched
+//! again. Inputs that changed since are detected by size and modification time
+//! (see [`crate::state::Manifest::reconcile`]).
+//!
+//! **Cancellation.** Cancelling the token stops the run at the next safe
+//! point: no new upload or download starts, those in flight finish and are
+//! recorded, and `run` returns [`Error::Cancelled`]. The job keeps running on
+//! the service; a re-run follows it.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use rf_types::{BatchId, JobId, ShardNotificationConfig};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::client::Client;
+use crate::error::{ApiErrorKind, Error, Result};
+use crate::events::{Event, EventSink, RunReport};
+use crate::export::{DownloadSettings, download_pending, find_export_batch, list_export};
+use crate::ingest::{
+    MediaKind, PlanOptions, ScanOptions, SkipReason, SkippedFile, UploadSettings, plan,
+    resolve_uncertain_shards, scan, upload_pending,
+};
+use crate::job::{JobSettings, build_definition};
+use crate::state::{JobRecord, MANIFEST_FILE, Manifest, RunIdentity, ShardRecord, SingleRecord};
+use crate::wait::{PollOptions, wait_for_count, wait_for_job};
+
+/// Everything a run needs besides the client.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunConfig {
+    /// Directory of images or videos to process (read only).
+    pub input_dir: PathBuf,
+    /// Where results go (created if needed; must not be inside `input_dir`).
+    pub output_dir: PathBuf,
+    /// Where the manifest goes (default `<output_dir>/.rf-state`).
+    pub state_dir: Option<PathBuf>,
+    /// The workflow to run.
+    pub workflow_id: String,
+    /// The staging batch (default: generated once and kept in the manifest).
+    pub batch_id: Option<BatchId>,
+    /// The batch's display name.
+    pub batch_name: Option<String>,
+    /// The job ID (default: generated once and kept in the manifest).
+    pub job_id: Option<JobId>,
+    /// The job's display name.
+    pub job_name: Option<String>,
+    /// Images or videos (default: images if there are any, else videos).
+    pub kind: Option<MediaKind>,
+    /// Scan rules.
+    pub scan: ScanOptions,
+    /// Upload planning.
+    pub plan: PlanOptions,
+    /// Upload concurrency and retries.
+    pub upload: UploadSettings,
+    /// Staging webhook for shards (`notificationsURL`); sent in each shard.
+    pub staging_notifications_url: Option<String>,
+    /// Every option of the job.
+    pub job: JobSettings,
+    /// Count check polling (default: up to 10 minutes).
+    pub count_poll: PollOptions,
+    /// Job polling (default: no deadline).
+    pub job_poll: PollOptions,
+    /// Download concurrency and extraction.
+    pub download: DownloadSettings,
+    /// Stop after the job finished, without downloading (default false).
+    pub skip_export: bool,
+}
+
+impl RunConfig {
+    /// A configuration with every default.
+    pub fn new(
+        input_dir: impl Into<PathBuf>,
+        output_dir: impl Into<PathBuf>,
+        workflow_id: impl Into<String>,
+    ) -> Self {
+        RunConfig {
+            input_dir: input_dir.into(),
+            output_dir: output_dir.into(),
+            state_dir: None,
+            workflow_id: workflow_id.into(),
+            batch_id: None,
+            batch_name: None,
+            job_id: None,
+            job_name: None,
+            kind: None,
+            scan: ScanOptions::default(),
+            plan: PlanOptions::default(),
+            upload: UploadSettings::default(),
+            staging_notifications_url: None,
+            job: JobSettings::default(),
+            count_poll: PollOptions::default(),
+            job_poll: PollOptions {
+                timeout: None,
+                ..PollOptions::default()
+            },
+            download: DownloadSettings::default(),
+            skip_export: false,
+        }
+    }
+
+    /// The manifest path this configuration uses.
+    pub fn state_file(&self) -> PathBuf {
+        self.state_dir
+            .clone()
+            .unwrap_or_else(|| self.output_dir.join(".rf-state"))
+            .join(MANIFEST_FILE)
+    }
+}
+
+/// Runs a [`RunConfig`]; see the module docs.
+#[derive(Debug)]
+pub struct Pipeline {
+    client: Client,
+    config: RunConfig,
+    events: EventSink,
+    cancel: CancellationToken,
+}
+
+impl Pipeline {
+    /// A pipeline over `client`.
+    pub fn new(client: Client, config: RunConfig) -> Self {
+        Pipeline {
+            client,
+            config,
+            events: EventSink::none(),
+            cancel: CancellationToken::new(),
+        }
+    }
+
+    /// Send progress events to `tx` (a bounded channel; keep draining it).
+    pub fn events(mut self, tx: mpsc::Sender<Event>) -> Self {
+        self.events = EventSink::new(tx);
+        self
+    }
+
+    /// Stop cleanly when `token` is cancelled.
+    pub fn cancel_token(mut self, token: CancellationToken) -> Self {
+        self.cancel = token;
+        self
+    }
+
+    /// Runs (or resumes) the whole pipeline and reports what it did.
+    pub async fn run(self) -> Result<RunReport> {
+        let mut run = Run {
+            client: self.client,
+            config: self.config,
+            events: self.events,
+            cancel: self.cancel,
+            report: RunReport::default(),
+            started: Instant::now(),
+        };
+        run.execute().await?;
+        run.report.timings.total = run.started.elapsed();
+        Ok(run.report)
+    }
+}
+
+struct Run {
+    client: Client,
+    config: RunConfig,
+    events: EventSink,
+    cancel: CancellationToken,
+    report: RunReport,
+    started: Instant,
+}
+
+fn io_err(context: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> Error {
+    let path = path.to_path_buf();
+    move |source| Error::Io {
+        context,
+        path,
+        source,
+    }
+}
+
+impl Run {
+    async fn warn(&mut self, message: String) {
+        self.report.warnings.push(message.clone());
+        self.events.emit(Event::Warning { message }).await;
+    }
+
+    fn check_cancel(&self) -> Result<()> {
+        if self.cancel.is_cancelled() {
+            Err(Error::Cancelled)
+        } else {
+            Ok(())
+        }
+    }
+
+    async fn execute(&mut self) -> Result<()> {
+        let phase = Instant::now();
+        let input_dir = std::fs::canonicalize(&self.config.input_dir).map_err(io_err(
+            "cannot open input directory",
+            &self.config.input_dir,
+        ))?;
+        std::fs::create_dir_all(&self.config.output_dir).map_err(io_err(
+            "cannot create output directory",
+            &self.config.output_dir,
+        ))?;
+        let output_dir = std::fs::canonicalize(&self.config.output_dir).map_err(io_err(
+            "cannot open output directory",
+            &self.config.output_dir,
+        ))?;
+        if output_dir.starts_with(&input_dir) {
+            return Err(Error::InvalidInput {
+                what: "output directory",
+                detail: format!(
+                    "{} is inside the input directory {}; results would be uploaded by the next run",
+                    output_dir.display(),
+                    input_dir.display()
+                ),
+            });
+        }
+        let state_path = match &self.config.state_dir {
+            Some(dir) => {
+                std::fs::create_dir_all(dir)
+                    .map_err(io_err("cannot create state directory", dir))?;
+                std::fs::canonicalize(dir)
+                    .map_err(io_err("cannot open state directory", dir))?
+                    .join(MANIFEST_FILE)
+            }
+            None => output_dir.join(".rf-state").join(MANIFEST_FILE),
+        };
+        if state_path.starts_with(&input_dir) {
+            return Err(Error::InvalidInput {
+                what: "state directory",
+                detail: "the run manifest must not be written into the input directory".into(),
+            });
+        }
+        self.report.output_dir = output_dir.clone();
+        self.report.state_file = state_path.clone();
+
+        // Scan (blocking file system walk).
+        let scan_options = self.config.scan.clone();
+        let root = input_dir.clone();
+        let scanned = tokio::task::spawn_blocking(move || scan(&root, &scan_options))
+            .await
+            .map_err(|e| Error::InvalidInput {
+                what: "scan",
+                detail: e.to_string(),
+            })??;
+        let existing = Manifest::load(&state_path)?;
+        let kind = self
+            .config
+            .kind
+            .or(existing.as_ref().map(|m| m.run.kind))
+            .unwrap_or(if scanned.image_count() > 0 || scanned.video_count() == 0 {
+                MediaKind::Image
+            } else {
+                MediaKind::Video
+            });
+        let mut skipped = scanned.skipped.clone();
+        let files: Vec<_> = scanned
+            .files
+            .iter()
+            .filter(|f| {
+                if f.kind == kind {
+                    true
+                } else {
+                    skipped.push(SkippedFile {
+                        relative: f.relative.clone(),
+                        reason: SkipReason::NotMedia,
+                    });
+                    false
+                }
+            })
+            .cloned()
+            .collect();
+        let other = scanned.files.len() - files.len();
+        if other > 0 {
+            let msg = match kind {
+                MediaKind::Image => format!("{other} videos skipped: this run processes images"),
+                MediaKind::Video => format!("{other} images skipped: this run processes videos"),
+            };
+            self.warn(msg).await;
+        }
+        self.report.images_found = scanned.image_count();
+        self.report.videos_found = scanned.video_count();
+
+        let resumed = existing.is_some();
+        let mut manifest = match existing {
+            Some(mut m) => {
+                let requested_batch = self.config.batch_id.as_ref().map(|b| b.to_string());
+                if m.run.input_dir != input_dir
+                    || m.run.workflow_id != self.config.workflow_id
+                    || m.run.kind != kind
+                    || requested_batch.is_some_and(|b| b != m.run.batch_id)
+                {
+                    return Err(Error::ForeignRun {
+                        path: state_path.clone(),
+                        existing: describe(&m.run.input_dir, &m.run.workflow_id, &m.run.batch_id),
+                        requested: describe(
+                            &input_dir,
+                            &self.config.workflow_id,
+                            self.config
+                                .batch_id
+                                .as_ref()
+                                .map(|b| b.as_str())
+                                .unwrap_or(&m.run.batch_id),
+                        ),
+                    });
+                }
+                let rec = m.reconcile(&files, &self.config.plan);
+                if !rec.is_empty() {
+                    if !rec.changed_after_upload.is_empty() {
+                        let msg = format!(
+                            "{} files changed after they were uploaded; the batch keeps the uploaded version (first: {})",
+                            rec.changed_after_upload.len(),
+                            rec.changed_after_upload[0]
+                        );
+                        self.warn(msg).await;
+                    }
+                    self.events
+                        .emit(Event::InputChanged {
+                            changed_after_upload: rec.changed_after_upload,
+                            changed_pending: rec.changed_pending,
+                            vanished_pending: rec.vanished_pending,
+                            added: rec.added,
+                        })
+                        .await;
+                }
+                m
+            }
+            None => {
+                let batch_id = match &self.config.batch_id {
+                    Some(b) => b.clone(),
+                    None => BatchId::generate(),
+                };
+                let p = plan(&files, &self.config.plan);
+                let mut m = Manifest::new(
+                    RunIdentity {
+                        input_dir: input_dir.clone(),
+                        batch_id: batch_id.to_string(),
+                        workflow_id: self.config.workflow_id.clone(),
+                        kind,
+                    },
+                    p.mode,
+                );
+                m.ingest.singles = p
+                    .singles
+                    .into_iter()
+                    .map(|item| SingleRecord {
+                        item,
+                        uploaded: false,
+                    })
+                    .collect();
+                m.ingest.shards = p
+                    .shards
+                    .into_iter()
+                    .map(|plan| ShardRecord {
+                        plan,
+                        uploaded: false,
+                        attempted: false,
+                    })
+                    .collect();
+                m
+            }
+        };
+        manifest.ingest.skipped = skipped.clone();
+        manifest.save(&state_path)?;
+        let batch_id =
+            BatchId::new(manifest.run.batch_id.clone()).map_err(|e| Error::InvalidInput {
+                what: "batch id in manifest",
+                detail: e.to_string(),
+            })?;
+        self.report.batch_id = batch_id.to_string();
+        self.report.resumed = resumed;
+        self.report.mode = Some(manifest.ingest.mode);
+        self.report.skipped = skipped.clone();
+        self.events
+            .emit(Event::RunStarted {
+                batch_id: batch_id.to_string(),
+                resumed,
+                state_file: state_path.clone(),
+            })
+            .await;
+        self.events
+            .emit(Event::Scanned {
+                images: scanned.image_count(),
+                videos: scanned.video_count(),
+                skipped: skipped.len(),
+                hidden: scanned.hidden,
+            })
+            .await;
+        for file in skipped {
+            self.events.emit(Event::FileSkipped { file }).await;
+        }
+        let expected = manifest.expected_count();
+        if expected == 0 {
+            return Err(Error::InvalidInput {
+                what: "input directory",
+                detail: format!(
+                    "no {} found in {}",
+                    match kind {
+                        MediaKind::Image => "images",
+                        MediaKind::Video => "videos",
+                    },
+                    input_dir.display()
+                ),
+            });
+        }
+        self.report.expected_count = expected;
+        self.report.uploaded_before = manifest.uploaded_count();
+        self.events
+            .emit(Event::Planned {
+                mode: manifest.ingest.mode,
+                items: expected,
+                already_uploaded: manifest.uploaded_count(),
+                singles_pending: manifest
+                    .ingest
+                    .singles
+                    .iter()
+                    .filter(|s| !s.uploaded)
+                    .count(),
+                shards_pending: manifest
+                    .ingest
+                    .shards
+                    .iter()
+                    .filter(|s| !s.uploaded)
+                    .count(),
+            })
+            .await;
+        self.report.timings.scan = phase.elapsed();
+
+        // Upload.
+        let phase = Instant::now();
+        self.check_cancel()?;
+        let mut upload = self.config.upload.clone();
+        if upload.display_name.is_none() {
+            upload.display_name = self.config.batch_name.clone();
+        }
+        if let Some(url) = &self.config.staging_notifications_url {
+            upload.notification = Some(ShardNotificationConfig {
+                ingest_id: rf_types::IngestId::from(batch_id.as_str()),
+                notifications_url: url.clone(),
+            });
+        }
+        resolve_uncertain_shards(
+            &self.client,
+            &batch_id,
+            &mut manifest,
+            &state_path,
+            self.config.count_poll.initial_interval,
+            &self.events,
+            &self.cancel,
+        )
+        .await?;
+        let summary = upload_pending(
+            &self.client,
+            &input_dir,
+            &batch_id,
+            &mut manifest,
+            &state_path,
+            &upload,
+            &self.events,
+            &self.cancel,
+        )
+        .await?;
+        self.report.uploaded_now = summary.items;
+        self.report.shards_uploaded_now = summary.shards;
+        self.report.timings.ingest = phase.elapsed();
+        if summary.cancelled {
+            return Err(Error::Cancelled);
+        }
+        if let Some((unit, err)) = summary.failures.first() {
+            return Err(Error::UploadsFailed {
+                failed: summary.failures.len(),
+                total: summary.failures.len() + summary.units,
+                first: format!("{unit}: {err}"),
+            });
+        }
+
+        // Count check.
+        let phase = Instant::now();
+        self.check_cancel()?;
+        let confirmed = match manifest.count_confirmed {
+            Some(c) if c >= expected => c,
+            _ => {
+                let events = self.events.clone();
+                let (ptx, mut prx) = mpsc::unbounded_channel();
+                let forward = async move {
+                    while let Some(count) = prx.recv().await {
+                        events.emit(Event::CountPolled { count, expected }).await;
+                    }
+                };
+                let wait = wait_for_count(
+                    &self.client,
+                    batch_id.as_str(),
+                    expected,
+                    &self.config.count_poll,
+                    &self.cancel,
+                    move |count| {
+                        let _ = ptx.send(count);
+                    },
+                );
+                let (count, ()) = tokio::join!(wait, forward);
+                let count = count?;
+                manifest.count_confirmed = Some(count);
+                manifest.save(&state_path)?;
+                count
+            }
+        };
+        if confirmed > expected {
+            self.warn(format!(
+                "batch {batch_id} holds {confirmed} items but this run uploaded {expected}; another writer may share the batch"
+            ))
+            .await;
+        }
+        self.report.confirmed_count = confirmed;
+        self.events
+            .emit(Event::CountConfirmed {
+                count: confirmed,
+                expected,
+            })
+            .await;
+        self.report.timings.count = phase.elapsed();
+
+        // Job.
+        let phase = Instant::now();
+        self.check_cancel()?;
+        if manifest.job.is_none() {
+            let job_id = match &self.config.job_id {
+                Some(j) => j.clone(),
+                None => JobId::generate(),
+            };
+            manifest.job = Some(JobRecord {
+                job_id: job_id.to_string(),
+                created: false,
+                terminal: false,
+                error: false,
+            });
+            manifest.save(&state_path)?;
+        }
+        let record = manifest.job.clone().ok_or(Error::Cancelled)?;
+        let job_id = JobId::new(record.job_id.clone()).map_err(|e| Error::InvalidInput {
+            what: "job id",
+            detail: e.to_string(),
+        })?;
+        self.report.job_id = job_id.to_string();
+        if !record.created {
+            let exists = match self.client.jobs().get(job_id.as_str()).await {
+                Ok(_) => true,
+                Err(e) if e.is_api(ApiErrorKind::NotFound) => false,
+                Err(e) => return Err(e),
+            };
+            if exists {
+                self.events
+                    .emit(Event::JobResumed {
+                        job_id: job_id.to_string(),
+                    })
+                    .await;
+            } else {
+                let workspace = self.client.workspace().await?;
+                let definition = build_definition(
+                    kind,
+                    &batch_id,
+                    &workspace,
+                    &self.config.workflow_id,
+                    &self.config.job,
+                )?;
+                self.client
+                    .jobs()
+                    .create(&job_id, &definition, self.config.job_name.as_deref())
+                    .await?;
+                self.events
+                    .emit(Event::JobCreated {
+                        job_id: job_id.to_string(),
+                    })
+                    .await;
+            }
+            if let Some(j) = manifest.job.as_mut() {
+                j.created = true;
+            }
+            manifest.save(&state_path)?;
+        } else if !record.terminal {
+            self.events
+                .emit(Event::JobResumed {
+                    job_id: job_id.to_string(),
+                })
+                .await;
+        }
+        if !record.terminal || record.error {
+            let events = self.events.clone();
+            let (ptx, mut prx) = mpsc::unbounded_channel();
+            let forward = async move {
+                while let Some(p) = prx.recv().await {
+                    events.emit(Event::JobProgress(p)).await;
+                }
+            };
+            let wait = wait_for_job(
+                &self.client,
+                job_id.as_str(),
+                &self.config.job_poll,
+                &self.cancel,
+                move |p| {
+                    let _ = ptx.send(p.clone());
+                },
+            );
+            let (outcome, ()) = tokio::join!(wait, forward);
+            let failed = matches!(outcome, Err(Error::JobFailed { .. }));
+            if outcome.is_ok() || failed {
+                if let Some(j) = manifest.job.as_mut() {
+                    j.terminal = true;
+                    j.error = failed;
+                }
+                manifest.save(&state_path)?;
+                self.events
+                    .emit(Event::JobFinished {
+                        job_id: job_id.to_string(),
+                        error: failed,
+                    })
+                    .await;
+            }
+            self.report.job = Some(outcome?);
+        }
+        self.report.timings.job = phase.elapsed();
+        if self.config.skip_export {
+            return Ok(());
+        }
+
+        // Export.
+        let phase = Instant::now();
+        self.check_cancel()?;
+        let output_batch = match manifest.export.output_batch.clone() {
+            Some(b) => b,
+            None => {
+                let b = find_export_batch(&self.client, job_id.as_str()).await?;
+                manifest.export.output_batch = Some(b.clone());
+                manifest.save(&state_path)?;
+                b
+            }
+        };
+        self.report.output_batch = Some(output_batch.clone());
+        let files = list_export(&self.client, &output_batch).await?;
+        let already = files
+            .iter()
+            .filter(|f| {
+                manifest
+                    .export
+                    .downloads
+                    .get(&f.key())
+                    .is_some_and(|r| r.local_path.exists())
+            })
+            .count();
+        self.report.downloaded_before = already;
+        self.events
+            .emit(Event::ExportListed {
+                output_batch: output_batch.clone(),
+                files: files.len(),
+                already_downloaded: already,
+            })
+            .await;
+        let summary = download_pending(
+            &self.client,
+            &files,
+            &output_dir,
+            &mut manifest,
+            &state_path,
+            &self.config.download,
+            &self.events,
+            &self.cancel,
+        )
+        .await?;
+        self.report.downloaded_now = summary.files;
+        self.report.bytes_downloaded = summary.bytes;
+        self.report.extracted_files = summary.extracted_files;
+        self.report.refused_entries = summary.refused.clone();
+        self.report.timings.export = phase.elapsed();
+        if !summary.refused.is_empty() {
+            self.warn(format!(
+                "{} archive entries were refused (unsafe paths or links); see the report",
+                summary.refused.len()
+            ))
+            .await;
+        }
+        if summary.cancelled {
+            return Err(Error::Cancelled);
+        }
+        if let Some((file, err)) = summary.failures.first() {
+            return Err(Error::DownloadsFailed {
+                failed: summary.failures.len(),
+                total: summary.failures.len() + summary.files,
+                first: format!("{file}: {err}"),
+            });
+        }
+        manifest.export.complete = true;
+        manifest.save(&state_path)?;
+        Ok(())
+    }
+}
+
+fn describe(input: &Path, workflow: &str, batch: &str) -> String {
+    format!(
+        "input {} with workflow {workflow:?} into batch {batch:?}",
+        input.display()
+    )
+}
