@@ -171,7 +171,13 @@ impl Pipeline {
             report: RunReport::default(),
             started: Instant::now(),
         };
+        let retries_before = run.client.retry_stats().map_or(0, |s| s.retries());
         run.execute().await?;
+        run.report.retries = run
+            .client
+            .retry_stats()
+            .map_or(0, |s| s.retries())
+            .saturating_sub(retries_before);
         run.report.timings.total = run.started.elapsed();
         Ok(run.report)
     }

@@ -59,6 +59,7 @@ struct Inner {
     api_key: String,
     workspace: tokio::sync::OnceCell<String>,
     timeout: Option<Duration>,
+    retry_stats: Option<rf_transport::RetryStats>,
 }
 
 impl fmt::Debug for Client {
@@ -80,6 +81,7 @@ pub struct ClientBuilder {
     api_key: Option<String>,
     workspace: Option<String>,
     timeout: Option<Duration>,
+    retry_stats: Option<rf_transport::RetryStats>,
 }
 
 impl fmt::Debug for ClientBuilder {
@@ -102,6 +104,14 @@ impl ClientBuilder {
     /// A shared transport.
     pub fn shared_transport(mut self, transport: Arc<dyn Transport>) -> Self {
         self.transport = Some(transport);
+        self
+    }
+
+    /// The retry counters of the transport given (`Retrying::stats()`), so
+    /// [`Client::retry_stats`] and the run report can tell how many retries
+    /// were made. Set automatically for the default transport.
+    pub fn retry_stats(mut self, stats: rf_transport::RetryStats) -> Self {
+        self.retry_stats = Some(stats);
         self
     }
 
@@ -155,9 +165,12 @@ impl ClientBuilder {
                 detail: format!("{raw:?} is not an http(s) URL"),
             });
         }
-        let transport = match self.transport {
-            Some(t) => t,
-            None => default_transport()?,
+        let (transport, retry_stats) = match self.transport {
+            Some(t) => (t, self.retry_stats),
+            None => {
+                let (t, stats) = default_transport()?;
+                (t, Some(stats))
+            }
         };
         let workspace = tokio::sync::OnceCell::new();
         if let Some(ws) = self.workspace {
@@ -170,18 +183,21 @@ impl ClientBuilder {
                 api_key,
                 workspace,
                 timeout: self.timeout,
+                retry_stats,
             }),
         })
     }
 }
 
-fn default_transport() -> Result<Arc<dyn Transport>> {
-    // rf-transport's reqwest implementation has not landed yet: until it
-    // does, a transport must be given explicitly.
-    Err(Error::InvalidInput {
-        what: "client configuration",
-        detail: "no transport given; pass one with ClientBuilder::transport".into(),
-    })
+fn default_transport() -> Result<(Arc<dyn Transport>, rf_transport::RetryStats)> {
+    let reqwest = rf_transport::ReqwestTransport::new().map_err(|source| Error::Transport {
+        endpoint: "create http client",
+        id: None,
+        source: Box::new(source),
+    })?;
+    let retrying = rf_transport::Retrying::new(reqwest, rf_transport::RetryPolicy::default());
+    let stats = retrying.stats();
+    Ok((Arc::new(retrying), stats))
 }
 
 impl Client {
@@ -216,6 +232,11 @@ impl Client {
     /// The transport requests go through.
     pub fn transport(&self) -> &Arc<dyn Transport> {
         &self.inner.transport
+    }
+
+    /// Retry counters of the transport, when known.
+    pub fn retry_stats(&self) -> Option<&rf_transport::RetryStats> {
+        self.inner.retry_stats.as_ref()
     }
 
     /// The API origin.

@@ -77,7 +77,12 @@ pub fn make_video(path: &Path, len: usize) {
 }
 
 /// An emulator on a free loopback port, with no delays.
+///
+/// In a build that also links rf-transport, reqwest has rustls without a
+/// default crypto provider, and the emulator's own reqwest client (webhooks,
+/// reference downloads) needs one: install ring as the process default.
 pub async fn start_emulator() -> RunningEmulator {
+    let _ = rustls::crypto::ring::default_provider().install_default();
     Emulator::start(EmulatorConfig::for_tests(), "127.0.0.1:0".parse().unwrap())
         .await
         .expect("emulator starts")
