@@ -15,14 +15,19 @@ const PERSIST_DEBOUNCE: Duration = Duration::from_millis(200);
 pub(crate) fn start(ctx: &Arc<Ctx>) {
     let c = ctx.clone();
     tokio::spawn(async move {
+        let mut last = Duration::ZERO;
         loop {
             tokio::select! {
                 () = c.closing.cancelled() => break,
                 () = c.store.changed() => {}
             }
-            tokio::time::sleep(PERSIST_DEBOUNCE).await;
+            // Big states take long to serialise (under the lock): keep the
+            // writer's share of the time at about a tenth.
+            tokio::time::sleep(PERSIST_DEBOUNCE.max(last.saturating_mul(10))).await;
             let c2 = c.clone();
+            let started = std::time::Instant::now();
             let result = tokio::task::spawn_blocking(move || c2.store.persist()).await;
+            last = started.elapsed().min(Duration::from_secs(30));
             match result {
                 Ok(Err(e)) => tracing::error!("cannot write state snapshot: {e}"),
                 Err(e) => tracing::error!("snapshot writer failed: {e}"),

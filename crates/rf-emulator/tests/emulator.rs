@@ -475,6 +475,43 @@ mod staging {
     }
 
     #[tokio::test]
+    async fn parts_and_roboql_on_the_wrong_batches_are_4xx() {
+        let env = start().await;
+        env.upload_image("plain", "a.png", png(1, 1, 1), "file")
+            .await;
+        let (s, b) = env.get(&env.ds("batches/plain/parts"), &[]).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST);
+        assert!(b["error"].as_str().unwrap().contains("multipart"), "{b}");
+        let (s, _) = env
+            .get(&env.ds("batches/plain/count"), &[("partName", "results")])
+            .await;
+        assert_eq!(s, StatusCode::NOT_FOUND);
+        let (s, b) = env
+            .post(
+                &env.ds("batches/plain/roboql-ingest"),
+                &[],
+                Some(json!({"query": "x"})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST);
+        assert!(b["error"].as_str().unwrap().contains("roboql"));
+        let (s, _) = env.get(&env.ds("batches/missing/shards"), &[]).await;
+        assert_eq!(s, StatusCode::NOT_FOUND);
+        let (s, _) = env.get(&env.bp("jobs/none/stages"), &[]).await;
+        assert_eq!(s, StatusCode::NOT_FOUND);
+        let r = env
+            .http
+            .delete(env.ds("batches/plain"))
+            .query(&[("api_key", "test-key")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);
+        assert!(r.json::<Value>().await.unwrap()["error"].is_string());
+        env.emu.shutdown().await;
+    }
+
+    #[tokio::test]
     async fn mixing_single_and_bulk_is_rejected() {
         let env = start().await;
         assert_eq!(
@@ -1302,6 +1339,50 @@ mod persistence {
             .await;
         assert_eq!(s, StatusCode::OK);
         assert_eq!(bytes, png(3, 3, 1));
+        env.emu.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn a_job_cut_off_by_a_restart_resumes() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = EmulatorConfig::for_tests().with_data_dir(dir.path());
+        config.job_speed.item_delay = Duration::from_millis(50);
+        let env = start_with(config.clone()).await;
+        for i in 0..20u8 {
+            env.upload_image("resume", &format!("{i}.png"), png(2, 2, i), "file")
+                .await;
+        }
+        env.post(
+            &env.bp("jobs/rj"),
+            &[],
+            Some(image_job("resume", "image-properties", "jsonl")),
+        )
+        .await;
+        let deadline = tokio::time::Instant::now() + DEADLINE;
+        loop {
+            let (_, j) = env.get(&env.bp("jobs/rj"), &[]).await;
+            if j["progress"].as_f64().unwrap() > 0.0 {
+                break;
+            }
+            assert!(tokio::time::Instant::now() < deadline);
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        env.emu.shutdown().await;
+
+        config.job_speed.item_delay = Duration::ZERO;
+        let env = start_with(config).await;
+        let done = env.wait_job("rj").await;
+        assert_eq!(done["job"]["error"], false, "{done}");
+        let (_, stages) = env.get(&env.bp("jobs/rj/stages"), &[]).await;
+        let out = stages["stages"][0]["outputBatches"][0]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let (_, list) = env.get(&env.ds(&format!("batches/{out}/list")), &[]).await;
+        let (_, bytes) = env
+            .download(list["filesMetadata"][0]["downloadURL"].as_str().unwrap())
+            .await;
+        assert_eq!(String::from_utf8(bytes).unwrap().lines().count(), 20);
         env.emu.shutdown().await;
     }
 
