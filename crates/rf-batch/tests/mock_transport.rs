@@ -1,0 +1,229 @@
+//! Orchestration logic over rf-transport's `MockTransport`: count-check
+//! polling and its timeout report, job progress derived from stages and tasks
+//! (API-CONTRACT §2.3.5), job failure, retries through `Retrying`.
+
+use std::time::Duration;
+
+use rf_batch::wait::{PollOptions, wait_for_count, wait_for_job};
+use rf_batch::{CancellationToken, Client, Error};
+use rf_transport::{Method, MockTransport, RecordingSleeper, RetryPolicy, Retrying};
+use serde_json::json;
+
+const DS: &str = "/data-staging/v1/external/ws";
+const BP: &str = "/batch-processing/v1/external/ws";
+
+fn mock() -> MockTransport {
+    let m = MockTransport::new();
+    m.on(Method::GET, "/")
+        .query("api_key", "k")
+        .respond_json(200, &json!({"workspace": "ws"}));
+    m
+}
+
+fn client(m: &MockTransport) -> Client {
+    Client::new(m.clone(), "http://api.test", "k").unwrap()
+}
+
+fn quick(timeout_ms: u64) -> PollOptions {
+    PollOptions {
+        initial_interval: Duration::from_millis(1),
+        max_interval: Duration::from_millis(5),
+        multiplier: 2.0,
+        timeout: Some(Duration::from_millis(timeout_ms)),
+    }
+}
+
+#[tokio::test]
+async fn count_check_polls_until_the_batch_is_complete() {
+    let m = mock();
+    for c in [0, 3] {
+        m.on(Method::GET, format!("{DS}/batches/b1/count"))
+            .times(1)
+            .respond_json(200, &json!({"count": c}));
+    }
+    m.on(Method::GET, format!("{DS}/batches/b1/count"))
+        .respond_json(200, &json!({"count": 5}));
+    let mut seen = Vec::new();
+    let count = wait_for_count(
+        &client(&m),
+        "b1",
+        5,
+        &quick(5_000),
+        &CancellationToken::new(),
+        |c| seen.push(c),
+    )
+    .await
+    .unwrap();
+    assert_eq!(count, 5);
+    assert_eq!(seen, [0, 3, 5]);
+    let counts = m.requests_to(&Method::GET, &format!("{DS}/batches/b1/count"));
+    assert_eq!(counts.len(), 3);
+    assert!(counts.iter().all(|r| r.query_value("api_key") == Some("k")));
+    m.assert_no_unexpected();
+}
+
+#[tokio::test]
+async fn count_timeout_reports_every_shard_and_the_failed_files() {
+    let m = mock();
+    m.on(Method::GET, format!("{DS}/batches/b1/count"))
+        .respond_json(200, &json!({"count": 498}));
+    m.on(Method::GET, format!("{DS}/batches/b1/shards"))
+        .respond_json(
+            200,
+            &json!({"shards": [
+            {"shardId": "s-1", "statusName": "shard-ingested", "statusType": "info",
+             "eventTimestamp": "2025-06-01T02:03:40Z", "shardObjectsCount": 250},
+            {"shardId": "s-2", "statusName": "ingest-failed-partially", "statusType": "error",
+             "eventTimestamp": "2025-06-01T02:03:41Z", "shardObjectsCount": 250,
+             "statusMetadata": {"failedFiles": [
+                {"fileName": "cam__0007.jpg", "reason": "file-size-limit-exceeded"},
+                {"fileName": "cam__0101.jpg", "reason": "decode error"}]}}],
+            "nextPageToken": null}),
+        );
+    let err = wait_for_count(
+        &client(&m),
+        "b1",
+        500,
+        &quick(30),
+        &CancellationToken::new(),
+        |_| {},
+    )
+    .await
+    .unwrap_err();
+    let Error::CountTimeout(t) = &err else {
+        panic!("unexpected {err}");
+    };
+    assert_eq!((t.expected, t.counted), (500, 498));
+    assert_eq!(t.shards.len(), 2);
+    assert_eq!(
+        t.failed_files,
+        [
+            "cam__0007.jpg (file-size-limit-exceeded)",
+            "cam__0101.jpg (decode error)"
+        ]
+    );
+    let text = err.to_string();
+    assert!(text.contains("498 of 500"), "{text}");
+    assert!(text.contains("2 shards (1 failed)"), "{text}");
+    assert!(text.contains("s-2 error/ingest-failed-partially"), "{text}");
+}
+
+fn job(stage: &str, terminal: bool, error: bool) -> serde_json::Value {
+    json!({"job": {"jobId": "j1", "name": "j1", "jobDefinition": {}, "currentStage": stage,
+        "plannedStages": ["processing", "export"], "error": error, "isTerminal": terminal,
+        "lastNotification": if error {"workflow crashed"} else {"ok"},
+        "createdAt": "2025-06-01T03:00:00Z", "lastUpdate": "2025-06-01T03:00:00Z"}})
+}
+
+#[tokio::test]
+async fn job_progress_follows_stages_and_tasks() {
+    let m = mock();
+    m.on(Method::GET, format!("{BP}/jobs/j1"))
+        .times(1)
+        .respond_json(200, &job("processing", false, false));
+    m.on(Method::GET, format!("{BP}/jobs/j1"))
+        .respond_json(200, &job("export", true, false));
+    m.on(Method::GET, format!("{BP}/jobs/j1/stages"))
+        .respond_json(
+            200,
+            &json!({"stages": [{
+            "processingStageId": "st-1", "processingStageName": "processing", "tasksNumber": 4,
+            "outputBatches": [], "startTimestamp": "2025-06-01T03:00:05Z", "notification": {},
+            "statusType": "info", "lastEventTimestamp": "2025-06-01T03:00:05Z"}]}),
+        );
+    m.on(Method::GET, format!("{BP}/jobs/j1/stages/st-1/tasks"))
+        .respond_json(200, &json!({"tasks": [
+            {"taskId": "a", "notification": "", "statusType": "SUCCESS", "progress": 1.0, "eventTimestamp": "2025-06-01T03:00:05Z"},
+            {"taskId": "b", "notification": "", "statusType": "processing-error", "progress": 0.3, "eventTimestamp": "2025-06-01T03:00:05Z"},
+            {"taskId": "c", "notification": "", "statusType": "info", "progress": 0.5, "eventTimestamp": "2025-06-01T03:00:05Z"}],
+            "nextPageToken": null}));
+    let mut snapshots = Vec::new();
+    let last = wait_for_job(
+        &client(&m),
+        "j1",
+        &quick(5_000),
+        &CancellationToken::new(),
+        |p| snapshots.push(p.clone()),
+    )
+    .await
+    .unwrap();
+    let first = &snapshots[0];
+    assert_eq!(first.stage.as_deref(), Some("processing"));
+    assert_eq!(
+        (
+            first.tasks_total,
+            first.tasks_waiting,
+            first.tasks_running,
+            first.tasks_succeeded,
+            first.tasks_failed
+        ),
+        (4, 1, 1, 1, 1)
+    );
+    // (1 + 1 + 0.5) / 4 tasks; processing is the first of two stages
+    assert!((first.stage_progress - 0.625).abs() < 1e-9, "{first:?}");
+    assert!((first.overall - 0.3125).abs() < 1e-9, "{first:?}");
+    assert!(last.is_terminal && !last.error);
+    assert_eq!(last.overall, 1.0);
+    assert_eq!(snapshots.len(), 2);
+}
+
+#[tokio::test]
+async fn failed_job_is_an_error_with_its_message() {
+    let m = mock();
+    m.on(Method::GET, format!("{BP}/jobs/j1"))
+        .respond_json(200, &job("processing", true, true));
+    let err = wait_for_job(
+        &client(&m),
+        "j1",
+        &quick(1_000),
+        &CancellationToken::new(),
+        |_| {},
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, Error::JobFailed { .. }), "{err}");
+    assert!(err.to_string().contains("workflow crashed"), "{err}");
+}
+
+#[tokio::test]
+async fn busy_answers_are_retried_by_the_retry_layer() {
+    let m = mock();
+    m.on(Method::GET, format!("{DS}/batches/b1/count"))
+        .times(2)
+        .respond(503, "busy");
+    m.on(Method::GET, format!("{DS}/batches/b1/count"))
+        .respond_json(200, &json!({"count": 1}));
+    let retrying =
+        Retrying::new(m.clone(), RetryPolicy::default()).with_sleeper(RecordingSleeper::new());
+    let stats = retrying.stats();
+    let c = Client::builder()
+        .transport(retrying)
+        .retry_stats(stats.clone())
+        .base_url("http://api.test")
+        .api_key("k")
+        .build()
+        .unwrap();
+    assert_eq!(c.staging().count("b1", None).await.unwrap(), 1);
+    assert_eq!(stats.retries(), 2);
+    assert_eq!(c.retry_stats().unwrap().retries(), 2);
+}
+
+#[tokio::test]
+async fn cancellation_stops_a_wait_at_once() {
+    let m = mock();
+    m.on(Method::GET, format!("{DS}/batches/b1/count"))
+        .respond_json(200, &json!({"count": 0}));
+    let cancel = CancellationToken::new();
+    cancel.cancel();
+    let err = wait_for_count(
+        &client(&m),
+        "b1",
+        1,
+        &PollOptions::default(),
+        &cancel,
+        |_| {},
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, Error::Cancelled));
+}
