@@ -3,6 +3,7 @@
 #![allow(dead_code, unreachable_pub)]
 
 pub mod fake;
+pub mod inprocess;
 
 use std::path::{Path, PathBuf};
 

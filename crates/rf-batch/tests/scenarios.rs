@@ -1,10 +1,13 @@
-//! The whole pipeline against the emulator over real HTTP on loopback:
-//! images (single and bulk), videos, resume and cancellation. The emulator
-//! counts a resent shard twice, so exact final counts prove nothing was sent
-//! twice.
+//! One scenario suite, run against every backend (object_store's idea):
+//! the emulator over reqwest on loopback, and the emulator in-process (its
+//! axum router called directly through a `Transport`). Each scenario drives
+//! the public API the way a user would; exact final counts prove nothing was
+//! uploaded twice (the emulator counts a resent shard twice). The scenarios
+//! live in this test file only: they are not public API.
 
 mod common;
 
+use common::inprocess::InProcess;
 use common::*;
 use futures::TryStreamExt;
 use rf_batch::ingest::{MediaKind, ModeChoice, UploadMode};
@@ -12,15 +15,71 @@ use rf_batch::{CancellationToken, Client, Error, Event, Pipeline};
 use rf_emulator::RunningEmulator;
 use tokio::sync::mpsc;
 
-/// A client over reqwest on loopback for `emu`.
-fn client_for(emu: &RunningEmulator) -> Client {
-    Client::new(
-        rf_transport::ReqwestTransport::new().unwrap(),
-        emu.base_url().as_str(),
-        emu.api_key(),
-    )
-    .unwrap()
+/// A running emulator and a client speaking to it.
+struct Backend {
+    client: Client,
+    _http: Option<RunningEmulator>,
+    _in_process: Option<InProcess>,
 }
+
+impl Backend {
+    async fn http() -> Backend {
+        let emu = start_emulator().await;
+        let client = Client::new(
+            rf_transport::ReqwestTransport::new().unwrap(),
+            emu.base_url().as_str(),
+            emu.api_key(),
+        )
+        .unwrap();
+        Backend {
+            client,
+            _http: Some(emu),
+            _in_process: None,
+        }
+    }
+
+    fn in_process() -> Backend {
+        let emu = InProcess::start();
+        let client =
+            Client::new(emu.clone(), common::inprocess::IN_PROCESS_BASE, "test-key").unwrap();
+        Backend {
+            client,
+            _http: None,
+            _in_process: Some(emu),
+        }
+    }
+}
+
+/// Runs each scenario against each backend.
+macro_rules! scenarios {
+    ($($name:ident),* $(,)?) => {
+        mod over_http {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(&super::Backend::http().await).await;
+                }
+            )*
+        }
+        mod in_process {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(&super::Backend::in_process()).await;
+                }
+            )*
+        }
+    };
+}
+
+scenarios!(
+    small_image_set_end_to_end_then_resume_sends_nothing,
+    large_set_goes_in_balanced_shards,
+    videos_stream_to_signed_urls_and_run_a_video_job,
+    cancelled_run_resumes_without_duplicates,
+    job_lifecycle_create_wait_logs_restart_abort,
+    forced_kind_and_foreign_state_are_handled,
+);
 
 /// Collects every event of a run in the background.
 fn collector() -> (mpsc::Sender<Event>, tokio::task::JoinHandle<Vec<Event>>) {
@@ -35,13 +94,11 @@ fn collector() -> (mpsc::Sender<Event>, tokio::task::JoinHandle<Vec<Event>>) {
     (tx, handle)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn small_image_set_end_to_end_then_resume_sends_nothing() {
-    let emu = start_emulator().await;
+async fn small_image_set_end_to_end_then_resume_sends_nothing(backend: &Backend) {
     let input = tempfile::tempdir().unwrap();
     let out = tempfile::tempdir().unwrap();
     let n = copy_samples(input.path()) as u64;
-    let client = client_for(&emu);
+    let client = backend.client.clone();
     let cfg = config(input.path(), out.path(), "image-properties");
 
     let (tx, events) = collector();
@@ -109,13 +166,11 @@ async fn small_image_set_end_to_end_then_resume_sends_nothing() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn large_set_goes_in_balanced_shards() {
-    let emu = start_emulator().await;
+async fn large_set_goes_in_balanced_shards(backend: &Backend) {
     let input = tempfile::tempdir().unwrap();
     let out = tempfile::tempdir().unwrap();
     make_images(input.path(), 70);
-    let client = client_for(&emu);
+    let client = backend.client.clone();
     let mut cfg = config(input.path(), out.path(), "mock-detector");
     cfg.plan.max_images_per_shard = 25;
     let report = Pipeline::new(client.clone(), cfg).run().await.unwrap();
@@ -134,15 +189,13 @@ async fn large_set_goes_in_balanced_shards() {
     assert!(report.extracted_files > 0);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn videos_stream_to_signed_urls_and_run_a_video_job() {
-    let emu = start_emulator().await;
+async fn videos_stream_to_signed_urls_and_run_a_video_job(backend: &Backend) {
     let input = tempfile::tempdir().unwrap();
     let out = tempfile::tempdir().unwrap();
     make_video(&input.path().join("cam/a.mp4"), 300_000);
     make_video(&input.path().join("b.MOV"), 1000);
     std::fs::write(input.path().join("notes.txt"), b"not media").unwrap();
-    let client = client_for(&emu);
+    let client = backend.client.clone();
     let mut cfg = config(input.path(), out.path(), "video-properties");
     cfg.job.max_video_fps = Some(2.0);
     let report = Pipeline::new(client.clone(), cfg).run().await.unwrap();
@@ -155,13 +208,11 @@ async fn videos_stream_to_signed_urls_and_run_a_video_job() {
     assert_eq!(batch.batch_content_type, rf_types::ContentType::Videos);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn cancelled_run_resumes_without_duplicates() {
-    let emu = start_emulator().await;
+async fn cancelled_run_resumes_without_duplicates(backend: &Backend) {
     let input = tempfile::tempdir().unwrap();
     let out = tempfile::tempdir().unwrap();
     make_images(input.path(), 60);
-    let client = client_for(&emu);
+    let client = backend.client.clone();
     let mut cfg = config(input.path(), out.path(), "image-properties");
     cfg.plan.mode = ModeChoice::Bulk;
     cfg.plan.max_images_per_shard = 10;
@@ -206,14 +257,12 @@ async fn cancelled_run_resumes_without_duplicates() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn forced_kind_and_foreign_state_are_handled() {
-    let emu = start_emulator().await;
+async fn forced_kind_and_foreign_state_are_handled(backend: &Backend) {
     let input = tempfile::tempdir().unwrap();
     let out = tempfile::tempdir().unwrap();
     make_images(input.path(), 3);
     make_video(&input.path().join("v.mp4"), 500);
-    let client = client_for(&emu);
+    let client = backend.client.clone();
     let mut cfg = config(input.path(), out.path(), "image-properties");
     cfg.kind = Some(MediaKind::Image);
     cfg.skip_export = true;
@@ -247,4 +296,100 @@ async fn forced_kind_and_foreign_state_are_handled() {
         err.to_string().contains("inside the input directory"),
         "{err}"
     );
+}
+
+async fn job_lifecycle_create_wait_logs_restart_abort(backend: &Backend) {
+    use rf_batch::wait::{job_progress, wait_for_count, wait_for_job};
+    use rf_types::{BatchId, JobId, MachineType, ParametersOverride, WorkflowJob};
+    let client = &backend.client;
+    let cancel = CancellationToken::new();
+    let batch = BatchId::new("lifecycle").unwrap();
+    let images = sample_images();
+    for (rel, bytes) in images.iter().take(3) {
+        let name = rf_batch::ingest::flat_name(rel);
+        client
+            .staging()
+            .upload_image(
+                &batch,
+                &name,
+                rf_transport::Body::from_bytes(bytes.clone()),
+                None,
+            )
+            .await
+            .unwrap();
+    }
+    let n = wait_for_count(client, batch.as_str(), 3, &fast_poll(30), &cancel, |_| {})
+        .await
+        .unwrap();
+    assert_eq!(n, 3);
+
+    let job_id = JobId::new("job-lifecycle").unwrap();
+    let ws = client.workspace().await.unwrap();
+    let definition = WorkflowJob::image(batch.clone(), ws, "image-properties")
+        .machine_type(MachineType::Cpu)
+        .workers_per_machine(1)
+        .max_parallel_tasks(2)
+        .processing_timeout_seconds(600)
+        .workflow_parameter("note", "scenario")
+        .build()
+        .unwrap();
+    client
+        .jobs()
+        .create(&job_id, &definition, Some("lifecycle job"))
+        .await
+        .unwrap();
+    // Creating it again with the same definition is harmless.
+    client
+        .jobs()
+        .create(&job_id, &definition, Some("lifecycle job"))
+        .await
+        .unwrap();
+    let done = wait_for_job(client, job_id.as_str(), &fast_poll(60), &cancel, |_| {})
+        .await
+        .unwrap();
+    assert!(done.is_terminal && !done.error);
+    let listed: Vec<_> = client.jobs().list(Some(1)).try_collect().await.unwrap();
+    assert!(listed.iter().any(|j| j.job_id == "job-lifecycle"));
+    let got = client.jobs().get(job_id.as_str()).await.unwrap();
+    assert_eq!(got.job.name, "lifecycle job");
+    let stages = client.jobs().stages(job_id.as_str()).await.unwrap();
+    assert!(stages.iter().any(|s| s.processing_stage_name == "export"));
+    let logs: Vec<_> = client
+        .jobs()
+        .logs(job_id.as_str(), None)
+        .try_collect()
+        .await
+        .unwrap();
+    assert!(!logs.is_empty());
+
+    // Restarting a job that succeeded is refused with the server's reason.
+    let overrides = ParametersOverride {
+        max_parallel_tasks: Some(1),
+        ..Default::default()
+    };
+    let err = client
+        .jobs()
+        .restart(job_id.as_str(), &overrides)
+        .await
+        .unwrap_err();
+    assert!(err.is_api(rf_batch::ApiErrorKind::Conflict), "{err}");
+    assert!(
+        err.to_string().contains("restart job \"job-lifecycle\""),
+        "{err}"
+    );
+    // Aborting a finished job is accepted and changes nothing.
+    client.jobs().abort(job_id.as_str()).await.unwrap();
+    let after = job_progress(client, job_id.as_str()).await.unwrap();
+    assert!(after.is_terminal && !after.error);
+
+    // A different definition under the same ID is a conflict.
+    let other = WorkflowJob::image(batch, client.workspace().await.unwrap(), "mock-detector")
+        .build()
+        .unwrap();
+    let err = client
+        .jobs()
+        .create(&job_id, &other, None)
+        .await
+        .unwrap_err();
+    assert!(err.is_api(rf_batch::ApiErrorKind::Conflict), "{err}");
 }
