@@ -278,10 +278,10 @@ impl Transport for ReqwestTransport {
                 let headers = answer.headers().clone();
                 let stream = answer.bytes_stream().map(|item| {
                     item.map_err(|e| {
+                        // reqwest reports a broken body as a "decode" error;
+                        // we do no content decoding, so it is an interruption.
                         let kind = if e.is_timeout() {
                             ErrorKind::Timeout
-                        } else if e.is_decode() {
-                            ErrorKind::Decode
                         } else {
                             ErrorKind::Interrupted
                         };
