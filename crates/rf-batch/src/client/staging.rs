@@ -100,7 +100,8 @@ impl<'a> Staging<'a> {
         let url = self
             .url(&["batches", batch.as_str(), "bulk-upload", "image-files"])
             .await?;
-        // Not idempotent: each call allocates a slot; a retry only wastes one.
+        // Each call allocates an upload slot; a retried call only leaves an
+        // unused slot behind, so retrying is harmless.
         let mut req = Request::post(url).idempotent(true);
         if let Some(d) = display_name {
             req = req.query("displayName", d);
