@@ -8,6 +8,7 @@ mod transport {
     mod support;
 
     mod custom;
+    mod deps;
     mod proxy;
     mod redaction;
     mod retry;

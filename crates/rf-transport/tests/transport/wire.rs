@@ -356,3 +356,35 @@ async fn retrying_over_http_resends_the_same_streamed_body() {
     assert_eq!(got[0].body.len(), 300_000);
     assert_eq!(got[0].body, got[1].body);
 }
+
+#[tokio::test]
+async fn https_speaks_tls_and_a_failed_handshake_is_a_connect_error() {
+    // A server that answers a TLS ClientHello with plain HTTP.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let (mut sock, _) = listener.accept().await.unwrap();
+        let mut first = [0u8; 5];
+        sock.read_exact(&mut first).await.unwrap();
+        sock.write_all(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n")
+            .await
+            .unwrap();
+        first
+    });
+    let err = http()
+        .send(Request::get(url(&format!(
+            "https://{addr}/?api_key={CANARY}"
+        ))))
+        .await
+        .unwrap_err();
+    let first = server.await.unwrap();
+    // 0x16 = TLS handshake record, 0x03 = TLS major version.
+    assert_eq!(
+        &first[..2],
+        &[0x16, 0x03],
+        "the client did not start a TLS handshake"
+    );
+    assert_eq!(err.kind(), ErrorKind::Connect, "{err}");
+    assert!(!err.to_string().contains(CANARY));
+}
