@@ -44,8 +44,8 @@ pub use mock::{MockRule, MockTransport, RecordedPart, RecordedRequest};
 pub use redact::{REDACTED, is_secret_header, is_secret_param, redact_header, redact_url};
 pub use request::Request;
 pub use reqwest_transport::{
-    DEFAULT_CONNECT_TIMEOUT, DEFAULT_POOL_IDLE_TIMEOUT, DEFAULT_POOL_MAX_IDLE_PER_HOST,
-    DEFAULT_READ_TIMEOUT, ReqwestTransport, ReqwestTransportBuilder, USER_AGENT,
+    DEFAULT_CONNECT_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_POOL_IDLE_TIMEOUT,
+    DEFAULT_POOL_MAX_IDLE_PER_HOST, ReqwestTransport, ReqwestTransportBuilder, USER_AGENT,
 };
 pub use response::{MAX_BUFFERED_BODY, Response, ResponseStream};
 pub use retry::{

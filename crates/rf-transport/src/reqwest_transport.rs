@@ -6,12 +6,17 @@
 //!   negotiated by ALPN, HTTP/1.1 otherwise.
 //! * Connections are pooled (idle ones kept [`DEFAULT_POOL_IDLE_TIMEOUT`],
 //!   at most [`DEFAULT_POOL_MAX_IDLE_PER_HOST`] per host).
-//! * Timeouts (defaults): connect [`DEFAULT_CONNECT_TIMEOUT`]; a read that
-//!   makes no progress for [`DEFAULT_READ_TIMEOUT`]; no limit on a whole
-//!   request by default, because an upload of a 10 GB file may take hours —
-//!   set one with [`ReqwestTransportBuilder::request_timeout`] or per
-//!   request with [`Request::timeout`](crate::Request::timeout) (it covers the
-//!   whole exchange, response body included).
+//! * Timeouts (defaults): connect [`DEFAULT_CONNECT_TIMEOUT`]; an exchange
+//!   that makes no progress for [`DEFAULT_IDLE_TIMEOUT`] fails with
+//!   [`ErrorKind::Timeout`] — progress being hyper taking the next chunk of
+//!   the request body, the response headers arriving, or a chunk of the
+//!   response body arriving; no limit on a whole request by default,
+//!   because an upload of a 10 GB file may take hours — set one with
+//!   [`ReqwestTransportBuilder::request_timeout`] or per request with
+//!   [`Request::timeout`](crate::Request::timeout) (it covers the whole
+//!   exchange, response body included). reqwest's own `read_timeout` is not
+//!   used: it also limits the time until the response headers, counted from
+//!   the start of the upload.
 //! * Proxies: taken from the environment — `HTTPS_PROXY`, `HTTP_PROXY`,
 //!   `ALL_PROXY` and `NO_PROXY` (upper or lower case), as reqwest does —
 //!   unless [`ReqwestTransportBuilder::no_proxy`] or an explicit
@@ -35,8 +40,8 @@ use crate::transport::Transport;
 
 /// Default connect timeout (10 s).
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// Default limit on a read making no progress (60 s).
-pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(60);
+/// Default limit on an exchange making no progress (120 s).
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(120);
 /// Default time an idle pooled connection is kept (90 s).
 pub const DEFAULT_POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 /// Default number of idle pooled connections per host (32).
@@ -65,13 +70,14 @@ pub const USER_AGENT: &str = concat!("rf/", env!("CARGO_PKG_VERSION"));
 pub struct ReqwestTransport {
     client: reqwest::Client,
     request_timeout: Option<Duration>,
+    idle_timeout: Option<Duration>,
 }
 
 /// Configures a [`ReqwestTransport`].
 #[derive(Debug, Clone)]
 pub struct ReqwestTransportBuilder {
     connect_timeout: Duration,
-    read_timeout: Option<Duration>,
+    idle_timeout: Option<Duration>,
     request_timeout: Option<Duration>,
     user_agent: String,
     pool_max_idle_per_host: usize,
@@ -90,7 +96,7 @@ impl Default for ReqwestTransportBuilder {
     fn default() -> Self {
         ReqwestTransportBuilder {
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
-            read_timeout: Some(DEFAULT_READ_TIMEOUT),
+            idle_timeout: Some(DEFAULT_IDLE_TIMEOUT),
             request_timeout: None,
             user_agent: USER_AGENT.to_string(),
             pool_max_idle_per_host: DEFAULT_POOL_MAX_IDLE_PER_HOST,
@@ -107,9 +113,10 @@ impl ReqwestTransportBuilder {
         self
     }
 
-    /// Limit on a read making no progress (default 60 s; `None`: no limit).
-    pub fn read_timeout(mut self, timeout: Option<Duration>) -> Self {
-        self.read_timeout = timeout;
+    /// Limit on an exchange making no progress (default 120 s; `None`: no
+    /// limit); see the module docs for what counts as progress.
+    pub fn idle_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.idle_timeout = timeout;
         self
     }
 
@@ -174,9 +181,6 @@ impl ReqwestTransportBuilder {
             .user_agent(self.user_agent.clone())
             .pool_max_idle_per_host(self.pool_max_idle_per_host)
             .pool_idle_timeout(self.pool_idle_timeout);
-        if let Some(t) = self.read_timeout {
-            builder = builder.read_timeout(t);
-        }
         builder = match &self.proxy {
             ProxyChoice::Environment => builder,
             ProxyChoice::None => builder.no_proxy(),
@@ -191,6 +195,7 @@ impl ReqwestTransportBuilder {
         Ok(ReqwestTransport {
             client,
             request_timeout: self.request_timeout,
+            idle_timeout: self.idle_timeout,
         })
     }
 }
@@ -207,11 +212,12 @@ impl ReqwestTransport {
     }
 
     /// Wraps a `reqwest::Client` configured elsewhere (its TLS, proxy and
-    /// timeout settings apply as they are).
+    /// timeout settings apply as they are; the idle timeout is the default).
     pub fn from_client(client: reqwest::Client) -> ReqwestTransport {
         ReqwestTransport {
             client,
             request_timeout: None,
+            idle_timeout: Some(DEFAULT_IDLE_TIMEOUT),
         }
     }
 }
@@ -231,6 +237,7 @@ impl Transport for ReqwestTransport {
             }
         }
         let body_failure: Arc<Mutex<Option<String>>> = Arc::default();
+        let progress = Progress::new();
         let body = match &request.body {
             Body::Empty => {
                 if !matches!(method, Method::GET | Method::HEAD | Method::OPTIONS)
@@ -246,7 +253,9 @@ impl Transport for ReqwestTransport {
                     headers.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
                 }
                 let failure = body_failure.clone();
+                let pulled = progress.clone();
                 let stream = streamed.stream().map(move |item| {
+                    pulled.touch();
                     if let Err(e) = &item {
                         if let Ok(mut slot) = failure.lock() {
                             slot.get_or_insert_with(|| e.to_string());
@@ -265,7 +274,20 @@ impl Transport for ReqwestTransport {
             builder = builder.timeout(t);
         }
         let started = Instant::now();
-        match builder.send().await {
+        let sent = match self.idle_timeout {
+            Some(idle) => progress.watch(idle, builder.send()).await,
+            None => Some(builder.send().await),
+        };
+        let Some(sent) = sent else {
+            let idle = self.idle_timeout.unwrap_or_default();
+            tracing::debug!(method = %method, url = %redacted, "http request stalled");
+            return Err(TransportError::new(
+                ErrorKind::Timeout,
+                format!("no progress for {}s", idle.as_secs_f64()),
+            )
+            .with_redacted_request(method, redacted));
+        };
+        match sent {
             Ok(answer) => {
                 let status = answer.status();
                 tracing::debug!(
@@ -294,8 +316,13 @@ impl Transport for ReqwestTransport {
                         )
                     })
                 });
-                Ok(Response::from_stream(status, headers, stream)
-                    .with_redacted_request(method, redacted))
+                let response = match self.idle_timeout {
+                    Some(idle) => {
+                        Response::from_stream(status, headers, idle_limited(stream, idle))
+                    }
+                    None => Response::from_stream(status, headers, stream),
+                };
+                Ok(response.with_redacted_request(method, redacted))
             }
             Err(e) => {
                 let body_error = body_failure.lock().ok().and_then(|mut s| s.take());
@@ -315,6 +342,70 @@ impl Transport for ReqwestTransport {
             }
         }
     }
+}
+
+/// When the exchange last made progress.
+#[derive(Clone)]
+struct Progress(Arc<Mutex<tokio::time::Instant>>);
+
+impl Progress {
+    fn new() -> Progress {
+        Progress(Arc::new(Mutex::new(tokio::time::Instant::now())))
+    }
+
+    fn touch(&self) {
+        if let Ok(mut last) = self.0.lock() {
+            *last = tokio::time::Instant::now();
+        }
+    }
+
+    fn last(&self) -> tokio::time::Instant {
+        self.0
+            .lock()
+            .map(|l| *l)
+            .unwrap_or_else(|_| tokio::time::Instant::now())
+    }
+
+    /// Runs `fut`, or gives up (`None`) once nothing progressed for `idle`.
+    async fn watch<F: std::future::Future>(&self, idle: Duration, fut: F) -> Option<F::Output> {
+        let mut fut = std::pin::pin!(fut);
+        loop {
+            let deadline = self.last() + idle;
+            let timer = std::pin::pin!(tokio::time::sleep_until(deadline));
+            match futures::future::select(fut.as_mut(), timer).await {
+                futures::future::Either::Left((out, _)) => return Some(out),
+                futures::future::Either::Right(((), _)) => {
+                    if self.last() + idle <= tokio::time::Instant::now() {
+                        return None;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Fails the body stream with [`ErrorKind::Timeout`] when no chunk arrives for `idle`.
+fn idle_limited(
+    inner: impl futures::Stream<Item = Result<bytes::Bytes, TransportError>> + Send + 'static,
+    idle: Duration,
+) -> impl futures::Stream<Item = Result<bytes::Bytes, TransportError>> + Send + 'static {
+    futures::stream::unfold(Some(inner.boxed()), move |state| async move {
+        let mut inner = state?;
+        match tokio::time::timeout(idle, inner.next()).await {
+            Ok(Some(item)) => Some((item, Some(inner))),
+            Ok(None) => None,
+            Err(_) => Some((
+                Err(TransportError::new(
+                    ErrorKind::Timeout,
+                    format!(
+                        "reading the answer made no progress for {}s",
+                        idle.as_secs_f64()
+                    ),
+                )),
+                None,
+            )),
+        }
+    })
 }
 
 fn classify(e: &reqwest::Error) -> ErrorKind {

@@ -9,6 +9,7 @@ mod transport {
 
     mod custom;
     mod deps;
+    mod idle;
     mod proxy;
     mod redaction;
     mod retry;

@@ -174,3 +174,34 @@ pub(crate) async fn closed_port() -> SocketAddr {
     drop(listener);
     addr
 }
+
+/// Accepts one request, reads its head, then neither reads nor answers
+/// while keeping the connection open (until the runtime ends).
+pub(crate) async fn stalled_reader() -> SocketAddr {
+    let (listener, addr) = listen().await;
+    tokio::spawn(async move {
+        let (mut sock, _) = listener.accept().await?;
+        read_head(&mut sock).await?;
+        std::future::pending::<()>().await;
+        drop(sock);
+        Ok::<_, io::Error>(())
+    });
+    addr
+}
+
+/// Accepts one request, answers a head promising `promised` bytes, sends
+/// `sent` of them, then stalls with the connection open.
+pub(crate) async fn stalled_answer(promised: u64, sent: usize) -> SocketAddr {
+    let (listener, addr) = listen().await;
+    tokio::spawn(async move {
+        let (mut sock, _) = listener.accept().await?;
+        read_head(&mut sock).await?;
+        let head = format!("HTTP/1.1 200 OK\r\ncontent-length: {promised}\r\n\r\n");
+        sock.write_all(head.as_bytes()).await?;
+        sock.write_all(&vec![b'x'; sent]).await?;
+        std::future::pending::<()>().await;
+        drop(sock);
+        Ok::<_, io::Error>(())
+    });
+    addr
+}
