@@ -40,6 +40,7 @@ mod ingest;
 mod media;
 mod model;
 mod params;
+mod pixels;
 mod routes;
 mod runner;
 mod server;

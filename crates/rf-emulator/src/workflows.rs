@@ -4,8 +4,9 @@
 //!
 //! | id | input | output per file |
 //! |----|-------|-----------------|
-//! | `image-properties` | image | `width`, `height`, `format`, `channels`, `bytes`, `sha256` |
-//! | `mock-detector` (alias `color-blobs`) | image | Roboflow object-detection predictions: `{"image": {"width", "height"}, "predictions": [{x, y, width, height, confidence, class, class_id, detection_id}]}` |
+//! | `image-properties` | image | `width`, `height`, `format`, `channels`, `mean_colour` (per channel, JPEG and PNG), `bytes`, `sha256` |
+//! | `color-blobs` | image (JPEG, PNG) | Roboflow object-detection predictions for regions that differ in colour from the background: `{"image": {"width", "height"}, "predictions": [{x, y, width, height, confidence, class, class_id, detection_id}]}` |
+//! | `mock-detector` | image | predictions of the same shape derived from the bytes' hash (any image format) |
 //! | `video-properties` (alias `video-frames`) | video | container, `bytes`, `sha256`, MP4/MOV `duration_seconds`, `width`, `height`, `frame_count`, `fps`, and the sampled `frames` at `maxVideoFPS` |
 //!
 //! ```
@@ -26,8 +27,10 @@ use sha2::{Digest, Sha256};
 pub enum Workflow {
     /// `image-properties`: header facts and a content hash of each image.
     ImageProperties,
-    /// `mock-detector` / `color-blobs`: deterministic detector predictions.
+    /// `mock-detector`: deterministic, hash-derived detector predictions.
     MockDetector,
+    /// `color-blobs`: a real colour-region detector on decoded pixels.
+    ColorBlobs,
     /// `video-properties` / `video-frames`: container facts and sampled frames.
     VideoProperties,
 }
@@ -46,15 +49,22 @@ pub const BUILT_IN: &[&str] = &[
     "video-frames",
 ];
 
-/// Detector class names.
+/// `mock-detector` class names.
 pub const DETECTOR_CLASSES: &[&str] = &["red-blob", "green-blob", "blue-blob"];
+
+/// `color-blobs` class names (by hue; `gray-blob` for unsaturated regions).
+pub const COLOR_BLOB_CLASSES: &[&str] = crate::pixels::BLOB_CLASSES;
+
+/// Most predictions `color-blobs` reports per image.
+pub const MAX_BLOBS: usize = 100;
 
 impl Workflow {
     /// Finds a built-in workflow by id.
     pub fn lookup(id: &str) -> Option<Self> {
         match id {
             "image-properties" => Some(Self::ImageProperties),
-            "mock-detector" | "color-blobs" => Some(Self::MockDetector),
+            "mock-detector" => Some(Self::MockDetector),
+            "color-blobs" => Some(Self::ColorBlobs),
             "video-properties" | "video-frames" => Some(Self::VideoProperties),
             _ => None,
         }
@@ -65,6 +75,7 @@ impl Workflow {
         match self {
             Self::ImageProperties => "image-properties",
             Self::MockDetector => "mock-detector",
+            Self::ColorBlobs => "color-blobs",
             Self::VideoProperties => "video-properties",
         }
     }
@@ -89,6 +100,7 @@ impl Workflow {
         match self {
             Self::ImageProperties => image_properties(bytes),
             Self::MockDetector => detect(bytes, parameters),
+            Self::ColorBlobs => color_blobs(bytes, parameters),
             Self::VideoProperties => Err(WorkflowError(
                 "video-properties needs a video input, not an image".into(),
             )),
@@ -151,19 +163,72 @@ fn image_size(bytes: &[u8]) -> Result<(u64, u64, &'static str), WorkflowError> {
     Ok((info.width, info.height, info.format))
 }
 
-/// `image-properties` over one image.
+/// `image-properties` over one image. JPEG and PNG are decoded (a broken
+/// one is an error) and get their `mean_colour`; other formats report
+/// header facts only.
 pub fn image_properties(bytes: &[u8]) -> Result<Map<String, Value>, WorkflowError> {
     let (width, height, format) = image_size(bytes)?;
+    let raster = crate::pixels::decode(bytes)
+        .map_err(|e| WorkflowError(format!("image cannot be decoded: {e}")))?;
     let mut m = Map::new();
     m.insert("width".into(), width.into());
     m.insert("height".into(), height.into());
     m.insert("format".into(), format.into());
+    let channels = raster
+        .as_ref()
+        .map(|r| u64::from(r.channels))
+        .or_else(|| channels(bytes));
     m.insert(
         "channels".into(),
-        channels(bytes).map(Value::from).unwrap_or(Value::Null),
+        channels.map(Value::from).unwrap_or(Value::Null),
+    );
+    m.insert(
+        "mean_colour".into(),
+        raster.map(|r| json!(r.mean)).unwrap_or(Value::Null),
     );
     m.insert("bytes".into(), (bytes.len() as u64).into());
     m.insert("sha256".into(), sha256_hex(bytes).into());
+    Ok(m)
+}
+
+/// `color-blobs` over one image: regions whose colour differs from the
+/// background, largest first. `workflowParameters.confidence` drops weaker
+/// ones.
+pub fn color_blobs(
+    bytes: &[u8],
+    parameters: &Map<String, Value>,
+) -> Result<Map<String, Value>, WorkflowError> {
+    let raster = crate::pixels::decode(bytes)
+        .map_err(|e| WorkflowError(format!("image cannot be decoded: {e}")))?
+        .ok_or_else(|| WorkflowError("color-blobs decodes JPEG and PNG images only".into()))?;
+    let threshold = parameters
+        .get("confidence")
+        .and_then(Value::as_f64)
+        .unwrap_or(0.0);
+    let digest = Sha256::digest(bytes);
+    let id = hex::encode(&digest[..8]);
+    let predictions: Vec<Value> = crate::pixels::blobs(&raster, MAX_BLOBS)
+        .into_iter()
+        .filter(|b| b.confidence >= threshold)
+        .enumerate()
+        .map(|(i, b)| {
+            json!({
+                "x": b.x,
+                "y": b.y,
+                "width": b.width,
+                "height": b.height,
+                "confidence": b.confidence,
+                "class": b.class,
+                "class_id": COLOR_BLOB_CLASSES.iter().position(|c| *c == b.class).unwrap_or(0),
+                "detection_id": format!("{id}-{i}"),
+            })
+        })
+        .collect();
+    let mut m = Map::new();
+    m.insert(
+        "predictions".into(),
+        json!({"image": {"width": raster.width, "height": raster.height}, "predictions": predictions}),
+    );
     Ok(m)
 }
 
@@ -415,12 +480,18 @@ mod tests {
 
     #[test]
     fn properties_and_detector_are_deterministic() {
-        let img = png(640, 480, 9);
-        let p = image_properties(&img).unwrap();
-        assert_eq!(p["width"], 640);
-        assert_eq!(p["height"], 480);
+        let real = crate::pixels::tests::encode_png(64, 48, |x, _| {
+            if x < 32 { [200, 0, 0] } else { [0, 0, 100] }
+        });
+        let p = image_properties(&real).unwrap();
+        assert_eq!(p["width"], 64);
+        assert_eq!(p["height"], 48);
         assert_eq!(p["channels"], 3);
         assert_eq!(p["format"], "png");
+        assert_eq!(p["mean_colour"], json!([100.0, 0.0, 50.0]));
+        // a PNG header without pixel data cannot be decoded
+        let img = png(640, 480, 9);
+        assert!(image_properties(&img).unwrap_err().0.contains("decoded"));
         let a = detect(&img, &Map::new()).unwrap();
         assert_eq!(a, detect(&img, &Map::new()).unwrap());
         for p in a["predictions"]["predictions"].as_array().unwrap() {
@@ -438,6 +509,49 @@ mod tests {
                 .is_empty()
         );
         assert!(image_properties(b"junk").is_err());
+    }
+
+    #[test]
+    fn color_blobs_on_a_real_sample() {
+        let sample = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../samples/images/park/park_001.png"
+        ))
+        .unwrap();
+        let out = color_blobs(&sample, &Map::new()).unwrap();
+        let preds = out["predictions"]["predictions"].as_array().unwrap();
+        // the sample shows six small rectangles on a plain background
+        assert_eq!(preds.len(), 6, "{out:?}");
+        let red = preds
+            .iter()
+            .find(|p| p["class"] == "red-blob")
+            .expect("a red rectangle");
+        assert!((red["x"].as_f64().unwrap() - 129.0).abs() < 4.0, "{red}");
+        assert!((red["y"].as_f64().unwrap() - 294.0).abs() < 4.0, "{red}");
+        assert!(preds.iter().any(|p| p["class"] == "green-blob"));
+        assert_eq!(out, color_blobs(&sample, &Map::new()).unwrap());
+        assert!(color_blobs(&png(4, 4, 1), &Map::new()).is_err());
+    }
+
+    #[test]
+    fn jpeg_samples_decode() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../samples/images/street");
+        for name in ["street_001.jpg", "street_003.jpg"] {
+            let bytes = std::fs::read(format!("{dir}/{name}")).unwrap();
+            let p = image_properties(&bytes).unwrap();
+            assert_eq!(p["format"], "jpeg");
+            assert_eq!(p["channels"], 3);
+            assert_eq!(p["mean_colour"].as_array().unwrap().len(), 3, "{p:?}");
+            let out = color_blobs(&bytes, &Map::new()).unwrap();
+            let preds = out["predictions"]["predictions"].as_array().unwrap();
+            assert!(!preds.is_empty(), "{out:?}");
+            for pr in preds {
+                assert!(pr["x"].as_f64().unwrap() <= p["width"].as_f64().unwrap());
+            }
+        }
+        let mut broken = std::fs::read(format!("{dir}/street_001.jpg")).unwrap();
+        broken.truncate(300);
+        assert!(image_properties(&broken).is_err());
     }
 
     /// A tiny synthetic MP4: ftyp + moov(mvhd, trak(tkhd, mdia(hdlr, minf(stbl(stsz))))).

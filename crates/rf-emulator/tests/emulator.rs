@@ -177,16 +177,36 @@ impl Env {
     }
 }
 
-/// A minimal PNG header (what the emulator validates) with distinct content.
+/// A real (decodable) RGB PNG; `seed` makes the content distinct.
 fn png(w: u32, h: u32, seed: u8) -> Vec<u8> {
-    let mut v = vec![0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A];
-    v.extend_from_slice(&13u32.to_be_bytes());
-    v.extend_from_slice(b"IHDR");
-    v.extend_from_slice(&w.to_be_bytes());
-    v.extend_from_slice(&h.to_be_bytes());
-    v.extend_from_slice(&[8, 6, 0, 0, 0, 0, 0, 0, 0]);
-    v.extend_from_slice(&[seed; 32]);
-    v
+    use std::io::Write;
+    let mut raw = Vec::new();
+    for y in 0..h {
+        raw.push(0);
+        for x in 0..w {
+            raw.extend_from_slice(&[seed, (x % 256) as u8, (y % 256) as u8]);
+        }
+    }
+    let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
+    z.write_all(&raw).unwrap();
+    let idat = z.finish().unwrap();
+    let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
+    let mut chunk = |kind: &[u8], data: &[u8]| {
+        out.extend_from_slice(&(data.len() as u32).to_be_bytes());
+        let mut crc = flate2::Crc::new();
+        crc.update(kind);
+        crc.update(data);
+        out.extend_from_slice(kind);
+        out.extend_from_slice(data);
+        out.extend_from_slice(&crc.sum().to_be_bytes());
+    };
+    let mut ihdr = w.to_be_bytes().to_vec();
+    ihdr.extend_from_slice(&h.to_be_bytes());
+    ihdr.extend_from_slice(&[8, 2, 0, 0, 0]);
+    chunk(b"IHDR", &ihdr);
+    chunk(b"IDAT", &idat);
+    chunk(b"IEND", &[]);
+    out
 }
 
 fn tar_of(members: &[(&str, Vec<u8>)]) -> Vec<u8> {
@@ -1034,6 +1054,8 @@ mod jobs {
         assert_eq!(rec["width"], 12);
         assert_eq!(rec["height"], 20);
         assert_eq!(rec["format"], "png");
+        assert_eq!(rec["channels"], 3);
+        assert_eq!(rec["mean_colour"][0], 2.0, "{rec}");
         // job webhook: first attempt refused, second accepted, same event
         let calls = rx.wait_for(|c| c.len() >= 2).await;
         assert_eq!(calls[0].1["delivery_attempt"], 1);
@@ -1097,6 +1119,82 @@ mod jobs {
             rows += text.lines().count() - 1;
         }
         assert_eq!(rows, 3);
+        env.emu.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn color_blobs_on_samples_and_undecodable_images_are_logged() {
+        let env = start().await;
+        let samples = concat!(env!("CARGO_MANIFEST_DIR"), "/../../samples/images/park");
+        let sample = std::fs::read(format!("{samples}/park_001.png")).unwrap();
+        assert_eq!(
+            env.upload_image("blobs", "park_001.png", sample, "file")
+                .await
+                .0,
+            StatusCode::OK
+        );
+        // a PNG signature and header without pixel data: accepted at upload, fails to decode
+        let mut broken = png(4, 4, 1);
+        broken.truncate(33);
+        assert_eq!(
+            env.upload_image("blobs", "broken.png", broken, "file")
+                .await
+                .0,
+            StatusCode::OK
+        );
+        let (s, _) = env
+            .post(
+                &env.bp("jobs/blobs"),
+                &[],
+                Some(image_job("blobs", "color-blobs", "jsonl")),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK);
+        let done = env.wait_job("blobs").await;
+        assert_eq!(done["job"]["error"], false, "{done}");
+        let (_, logs) = env
+            .get(&env.bp("jobs/blobs/logs"), &[("severity", "error")])
+            .await;
+        let failed = &logs["logs"][0];
+        assert_eq!(failed["logType"], "image-processing-failed", "{logs}");
+        assert_eq!(failed["payload"]["fileName"], "broken.png");
+        assert_eq!(failed["taskId"], "processing-0001");
+        let (_, stages) = env.get(&env.bp("jobs/blobs/stages"), &[]).await;
+        let out = stages["stages"][0]["outputBatches"][0]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let (_, list) = env.get(&env.ds(&format!("batches/{out}/list")), &[]).await;
+        let (_, bytes) = env
+            .download(list["filesMetadata"][0]["downloadURL"].as_str().unwrap())
+            .await;
+        let lines: Vec<Value> = String::from_utf8(bytes)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines.len(), 1);
+        assert_eq!(lines[0]["file_name"], "park_001.png");
+        let preds = lines[0]["predictions"]["predictions"].as_array().unwrap();
+        assert_eq!(preds.len(), 6);
+        assert_eq!(
+            lines[0]["predictions"]["image"],
+            json!({"width": 640, "height": 480})
+        );
+        for p in preds {
+            for k in [
+                "x",
+                "y",
+                "width",
+                "height",
+                "confidence",
+                "class",
+                "class_id",
+                "detection_id",
+            ] {
+                assert!(p.get(k).is_some(), "{k} missing in {p}");
+            }
+        }
         env.emu.shutdown().await;
     }
 
