@@ -256,6 +256,7 @@ impl Transport for MockTransport {
                 Some(handler) => handler(&recorded),
                 None => {
                     let what = format!("{} {redacted}", request.method);
+                    tracing::error!(request = %what, "mock transport: unexpected request");
                     lock(&self.state.unexpected).push(what.clone());
                     return Err(request.error(
                         ErrorKind::Other,
