@@ -21,6 +21,35 @@
 //! signatures — are masked by one function, [`redact_url`] (and
 //! [`redact_header`] on top of it), in every `Debug`/`Display`, error and
 //! tracing event this crate produces.
+//!
+//! # The usual stack
+//!
+//! ```no_run
+//! use rf_transport::{DynTransport, ReqwestTransport, Request, RetryPolicy, Retrying, Transport};
+//! use std::sync::Arc;
+//!
+//! # async fn demo() -> Result<(), rf_transport::TransportError> {
+//! let transport: DynTransport =
+//!     Arc::new(Retrying::new(ReqwestTransport::new()?, RetryPolicy::default()));
+//! let url = url::Url::parse("https://api.roboflow.com/").expect("static URL");
+//! let answer = transport
+//!     .send(Request::get(url).query("api_key", "..."))
+//!     .await?;
+//! if answer.status().is_success() {
+//!     let info: serde_json::Value = answer.json().await?;
+//! #   let _ = info;
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! # Observability
+//!
+//! Tracing events (target `rf_transport::...`), all with the redacted URL:
+//! `DEBUG "http response"` (method, url, status, elapsed_ms) and
+//! `DEBUG "http request failed"` (kind) from [`ReqwestTransport`];
+//! `INFO "retrying request"` (attempt, delay_ms, reason) and
+//! `DEBUG "giving up: ..."` from [`Retrying`]; `ERROR` for a request a
+//! [`MockTransport`] did not expect.
 #![deny(missing_docs)]
 #![warn(clippy::unwrap_used)]
 
