@@ -41,21 +41,23 @@ async fn upload_the_server_stops_reading_times_out() {
 async fn slow_upload_that_keeps_moving_succeeds() {
     let consumed = Arc::new(AtomicU64::new(0));
     let (addr, server) = support::counting_sink(consumed).await;
-    // 8 chunks, 60 ms apart: 480 ms in all, never 200 ms without progress.
-    let body = Body::from_stream_factory(Some(8 * 1000), || {
-        futures::stream::iter(0..8)
+    // 10 chunks, 70 ms apart: 700 ms in all, never 350 ms without progress.
+    let body = Body::from_stream_factory(Some(10 * 1000), || {
+        futures::stream::iter(0..10)
             .then(|_| async {
-                tokio::time::sleep(Duration::from_millis(60)).await;
+                tokio::time::sleep(Duration::from_millis(70)).await;
                 Ok(Bytes::from(vec![2u8; 1000]))
             })
             .boxed()
     });
-    let answer = with_idle(Duration::from_millis(200))
+    let started = Instant::now();
+    let answer = with_idle(Duration::from_millis(350))
         .send(Request::put(url(&format!("http://{addr}/slow"))).body(body))
         .await
         .unwrap();
     assert_eq!(answer.status(), 200);
-    assert_eq!(server.await.unwrap().unwrap().body_bytes, 8000);
+    assert!(started.elapsed() > Duration::from_millis(350));
+    assert_eq!(server.await.unwrap().unwrap().body_bytes, 10_000);
 }
 
 #[tokio::test]

@@ -205,3 +205,25 @@ pub(crate) async fn stalled_answer(promised: u64, sent: usize) -> SocketAddr {
     });
     addr
 }
+
+/// Accepts one request, reads its head and `keep` body bytes, then closes
+/// the connection without answering.
+pub(crate) async fn cut_off_upload(keep: usize) -> SocketAddr {
+    let (listener, addr) = listen().await;
+    tokio::spawn(async move {
+        let (mut sock, _) = listener.accept().await?;
+        let (_, early) = read_head(&mut sock).await?;
+        let mut got = early.len();
+        let mut buf = vec![0u8; 64 * 1024];
+        while got < keep {
+            let n = sock.read(&mut buf).await?;
+            if n == 0 {
+                break;
+            }
+            got += n;
+        }
+        drop(sock);
+        Ok::<_, io::Error>(())
+    });
+    addr
+}

@@ -388,3 +388,22 @@ async fn https_speaks_tls_and_a_failed_handshake_is_a_connect_error() {
     assert_eq!(err.kind(), ErrorKind::Connect, "{err}");
     assert!(!err.to_string().contains(CANARY));
 }
+
+#[tokio::test]
+async fn upload_cut_off_by_the_server_is_interrupted() {
+    let addr = support::cut_off_upload(100_000).await;
+    const CHUNK: usize = 64 * 1024;
+    let body = Body::from_stream_factory(Some(512 * CHUNK as u64), || {
+        let chunk = bytes::Bytes::from(vec![3u8; CHUNK]);
+        futures::StreamExt::boxed(futures::stream::iter(
+            (0..512).map(move |_| Ok(chunk.clone())),
+        ))
+    });
+    let err = http()
+        .send(Request::put(url(&format!("http://{addr}/shard"))).body(body))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Interrupted, "{err}");
+    // A shard PUT is not idempotent: this must not be retried blindly.
+    assert!(!err.is_retryable(false));
+}
