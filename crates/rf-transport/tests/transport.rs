@@ -11,6 +11,7 @@ mod transport {
     mod deps;
     mod idle;
     mod proxy;
+    mod redact_props;
     mod redaction;
     mod retry;
     mod streaming;
