@@ -20,7 +20,6 @@ use crate::webhook::Webhooks;
 const INDEX_SLOTS: usize = 2;
 
 /// Everything handlers and background tasks share.
-#[derive(Debug)]
 pub(crate) struct Ctx {
     pub(crate) store: Store,
     pub(crate) config: EmulatorConfig,
@@ -34,6 +33,18 @@ pub(crate) struct Ctx {
     pub(crate) index_slots: Arc<Semaphore>,
     /// Cancelled when the emulator shuts down.
     pub(crate) closing: tokio_util::sync::CancellationToken,
+}
+
+impl std::fmt::Debug for Ctx {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // keys are secrets: show only how many there are
+        f.debug_struct("Ctx")
+            .field("config", &self.config)
+            .field("keys", &format_args!("<{} redacted>", self.keys.len()))
+            .field("base_url", &self.base_url.as_str())
+            .field("store", &self.store)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Ctx {

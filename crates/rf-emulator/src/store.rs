@@ -20,7 +20,6 @@ const STATE_FILE: &str = "state.json";
 const SECRET_FILE: &str = "signing.key";
 
 /// The emulator's storage.
-#[derive(Debug)]
 pub(crate) struct Store {
     db: Mutex<Db>,
     root: PathBuf,
@@ -37,6 +36,15 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> EmulatorError + '_ {
     move |source| EmulatorError::Io {
         path: path.to_path_buf(),
         source,
+    }
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("root", &self.root)
+            .field("secret", &"<redacted>")
+            .finish_non_exhaustive()
     }
 }
 

@@ -85,8 +85,7 @@ impl Workflow {
         !matches!(self, Self::VideoProperties)
     }
 
-    /// Whether it runs on videos (every workflow does: image workflows run on
-    /// the video's container facts only through `video-properties`).
+    /// Whether it runs on videos (only `video-properties` does).
     pub fn accepts_videos(self) -> bool {
         matches!(self, Self::VideoProperties)
     }
