@@ -36,15 +36,30 @@ pub(crate) struct Cli {
 #[derive(Debug, Args)]
 pub(crate) struct GlobalArgs {
     /// Roboflow API key [env: ROBOFLOW_API_KEY] (prefer the variable: flags show up in `ps`)
-    #[arg(long, global = true, value_name = "KEY", help_heading = "Global options")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "KEY",
+        help_heading = "Global options"
+    )]
     pub(crate) api_key: Option<String>,
 
     /// API base URL [env: API_BASE_URL] [default: https://api.roboflow.com]
-    #[arg(long, global = true, value_name = "URL", help_heading = "Global options")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "URL",
+        help_heading = "Global options"
+    )]
     pub(crate) api_url: Option<String>,
 
     /// Workspace to use instead of the one the API key belongs to
-    #[arg(long, global = true, value_name = "NAME", help_heading = "Global options")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "NAME",
+        help_heading = "Global options"
+    )]
     pub(crate) workspace: Option<String>,
 
     /// Machine-readable output: one JSON document, or JSON lines for streams
@@ -56,7 +71,13 @@ pub(crate) struct GlobalArgs {
     pub(crate) verbose: u8,
 
     /// Only errors on stderr: no progress, no notes
-    #[arg(short, long, global = true, conflicts_with = "verbose", help_heading = "Global options")]
+    #[arg(
+        short,
+        long,
+        global = true,
+        conflicts_with = "verbose",
+        help_heading = "Global options"
+    )]
     pub(crate) quiet: bool,
 
     /// Uploads and downloads in flight at once [default: 8]
@@ -349,6 +370,8 @@ pub(crate) struct BatchExportArgs {
 }
 
 /// `rf job ...`.
+// Parsed once per process: the size difference between variants is irrelevant.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub(crate) enum JobCommand {
     /// Start a job over a staged batch
@@ -558,7 +581,13 @@ mod tests {
     #[test]
     fn global_options_work_after_the_subcommand() {
         let cli = Cli::try_parse_from([
-            "rf", "batch", "list", "--json", "--api-url", "http://x", "-vv",
+            "rf",
+            "batch",
+            "list",
+            "--json",
+            "--api-url",
+            "http://x",
+            "-vv",
         ])
         .unwrap();
         assert!(cli.global.json);
@@ -569,7 +598,16 @@ mod tests {
     #[test]
     fn run_needs_exactly_one_source() {
         let both = Cli::try_parse_from([
-            "rf", "run", "--images", "a", "--videos", "b", "--workflow", "w", "--out", "o",
+            "rf",
+            "run",
+            "--images",
+            "a",
+            "--videos",
+            "b",
+            "--workflow",
+            "w",
+            "--out",
+            "o",
         ]);
         assert!(both.is_err());
         let none = Cli::try_parse_from(["rf", "run", "--workflow", "w", "--out", "o"]);
@@ -631,7 +669,15 @@ mod tests {
     #[test]
     fn emulator_keys_are_key_workspace_pairs() {
         let cli = Cli::try_parse_from([
-            "rf", "emulator", "serve", "--addr", "127.0.0.1:0", "--key", "k1=ws1", "--key", "k2=ws2",
+            "rf",
+            "emulator",
+            "serve",
+            "--addr",
+            "127.0.0.1:0",
+            "--key",
+            "k1=ws1",
+            "--key",
+            "k2=ws2",
         ])
         .unwrap();
         let Command::Emulator(EmulatorCommand::Serve(serve)) = cli.command else {
@@ -639,7 +685,10 @@ mod tests {
         };
         assert_eq!(
             serve.keys,
-            [("k1".to_owned(), "ws1".to_owned()), ("k2".to_owned(), "ws2".to_owned())]
+            [
+                ("k1".to_owned(), "ws1".to_owned()),
+                ("k2".to_owned(), "ws2".to_owned())
+            ]
         );
         let err = Cli::try_parse_from(["rf", "emulator", "serve", "--key", "nokey"]).unwrap_err();
         assert!(err.to_string().contains("KEY=WORKSPACE"));

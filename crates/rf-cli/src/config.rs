@@ -65,6 +65,8 @@ pub(crate) struct Config {
     pub(crate) output: Output,
     /// `-v` count.
     pub(crate) verbose: u8,
+    /// `$XDG_CACHE_HOME/rf` (or `~/.cache/rf`), if there is one.
+    pub(crate) cache_dir: Option<PathBuf>,
 }
 
 /// The environment as far as `rf` cares, captured once (tests fill it in).
@@ -152,7 +154,35 @@ impl Config {
                 .unwrap_or(DEFAULT_CONCURRENCY),
             output,
             verbose: args.verbose,
+            cache_dir: env.cache_dir().ok(),
         })
+    }
+}
+
+impl Config {
+    /// A file-name-safe label of the API in use (`embedded`, or host and
+    /// port), to keep local state of different APIs apart.
+    pub(crate) fn api_label(&self) -> String {
+        match &self.api {
+            Api::Embedded { .. } => "embedded".to_owned(),
+            Api::Remote { url, .. } => {
+                let host = url.host_str().unwrap_or("api");
+                let label = match url.port_or_known_default() {
+                    Some(port) => format!("{host}-{port}"),
+                    None => host.to_owned(),
+                };
+                label
+                    .chars()
+                    .map(|c| {
+                        if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                            c
+                        } else {
+                            '_'
+                        }
+                    })
+                    .collect()
+            }
+        }
     }
 }
 
@@ -264,8 +294,12 @@ mod tests {
             api_url: Some("http://env:1".into()),
             ..env()
         };
-        let c = Config::resolve(&args(Some("flag-key"), Some("http://flag:2/")), &e, output())
-            .unwrap();
+        let c = Config::resolve(
+            &args(Some("flag-key"), Some("http://flag:2/")),
+            &e,
+            output(),
+        )
+        .unwrap();
         let Api::Remote { url, key } = c.api else {
             panic!()
         };
@@ -281,8 +315,8 @@ mod tests {
 
     #[test]
     fn url_without_key_is_an_auth_error() {
-        let err = Config::resolve(&args(None, Some("http://127.0.0.1:9")), &env(), output())
-            .unwrap_err();
+        let err =
+            Config::resolve(&args(None, Some("http://127.0.0.1:9")), &env(), output()).unwrap_err();
         assert_eq!(err.kind(), Kind::Auth);
         assert!(err.to_string().contains("ROBOFLOW_API_KEY"), "{err}");
     }
@@ -304,9 +338,24 @@ mod tests {
     }
 
     #[test]
+    fn api_labels_are_file_name_safe() {
+        let c = Config::resolve(
+            &args(Some("k"), Some("http://127.0.0.1:8700")),
+            &env(),
+            output(),
+        )
+        .unwrap();
+        assert_eq!(c.api_label(), "127.0.0.1-8700");
+        let c = Config::resolve(&args(Some("k"), None), &env(), output()).unwrap();
+        assert_eq!(c.api_label(), "api.roboflow.com-443");
+        let c = Config::resolve(&args(None, None), &env(), output()).unwrap();
+        assert_eq!(c.api_label(), "embedded");
+    }
+
+    #[test]
     fn path_prefix_is_kept_without_trailing_slash() {
-        let c = Config::resolve(&args(Some("k"), Some("http://h:1/api/")), &env(), output())
-            .unwrap();
+        let c =
+            Config::resolve(&args(Some("k"), Some("http://h:1/api/")), &env(), output()).unwrap();
         let Api::Remote { url, .. } = c.api else {
             panic!()
         };

@@ -15,7 +15,9 @@ pub(crate) fn init(verbose: u8, quiet: bool) {
         (false, 2) => "debug",
         (false, _) => "trace",
     };
-    let directives = std::env::var("RF_LOG").ok().filter(|s| !s.trim().is_empty());
+    let directives = std::env::var("RF_LOG")
+        .ok()
+        .filter(|s| !s.trim().is_empty());
     let filter = match directives {
         Some(d) => EnvFilter::try_new(d).unwrap_or_else(|_| default_filter(level)),
         None => default_filter(level),

@@ -12,6 +12,7 @@ mod args;
 mod commands;
 mod config;
 mod error;
+mod events;
 mod logging;
 mod output;
 mod progress;
@@ -34,6 +35,10 @@ fn main() -> ExitCode {
         }
     };
     logging::init(cli.global.verbose, cli.global.quiet);
+    // One TLS crypto provider for the whole process (ring: no C toolchain
+    // needed). The embedded emulator's HTTP client relies on a process
+    // default; rf-transport configures its own explicitly.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     match run(cli) {
         Ok(code) => code,
         Err(err) => {

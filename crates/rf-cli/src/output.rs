@@ -32,11 +32,6 @@ impl Output {
         self.json
     }
 
-    /// Whether notes are suppressed.
-    pub(crate) fn is_quiet(&self) -> bool {
-        self.quiet
-    }
-
     /// The progress-bar container shared with the progress renderer.
     pub(crate) fn bars(&self) -> &MultiProgress {
         &self.bars
@@ -62,6 +57,14 @@ impl Output {
         let mut out = std::io::stdout().lock();
         out.write_all(text.as_bytes())
             .and_then(|()| out.write_all(b"\n"))
+            .and_then(|()| out.flush())
+            .map_err(CliError::stdout)
+    }
+
+    /// Writes text to stdout as is (no newline added), flushing it.
+    pub(crate) fn stdout_raw(&self, text: &str) -> Result<()> {
+        let mut out = std::io::stdout().lock();
+        out.write_all(text.as_bytes())
             .and_then(|()| out.flush())
             .map_err(CliError::stdout)
     }
@@ -106,6 +109,7 @@ impl Output {
 pub(crate) struct Table {
     headers: Vec<String>,
     rows: Vec<Vec<String>>,
+    show_headers: bool,
 }
 
 impl Table {
@@ -118,6 +122,16 @@ impl Table {
         Table {
             headers: headers.into_iter().map(Into::into).collect(),
             rows: Vec::new(),
+            show_headers: true,
+        }
+    }
+
+    /// A two-column `name  value` block without a header row.
+    pub(crate) fn key_values() -> Self {
+        Table {
+            headers: vec![String::new(), String::new()],
+            rows: Vec::new(),
+            show_headers: false,
         }
     }
 
@@ -137,11 +151,6 @@ impl Table {
         self.rows.push(row);
     }
 
-    /// Number of data rows.
-    pub(crate) fn len(&self) -> usize {
-        self.rows.len()
-    }
-
     /// The table as text, one line per row, each ending in a newline.
     pub(crate) fn render(&self) -> String {
         let columns = self.headers.len();
@@ -155,7 +164,8 @@ impl Table {
             }
         }
         let mut text = String::new();
-        for row in std::iter::once(&self.headers).chain(&self.rows) {
+        let header = self.show_headers.then_some(&self.headers);
+        for row in header.into_iter().chain(&self.rows) {
             let mut line = String::new();
             for (i, (cell, width)) in row.iter().zip(&widths).enumerate() {
                 line.push_str(cell);
@@ -191,7 +201,6 @@ mod tests {
              a          simple-batch  x\n\
              longer-id  sharded\n"
         );
-        assert_eq!(t.len(), 2);
     }
 
     #[test]
@@ -199,6 +208,14 @@ mod tests {
         let mut t = Table::new(["A", "B"]);
         t.row(["multi\nline"]);
         assert_eq!(t.render(), "A           B\nmulti line\n");
+    }
+
+    #[test]
+    fn key_value_blocks_have_no_header() {
+        let mut t = Table::key_values();
+        t.row(["batch", "b1"]);
+        t.row(["output batch", "o1"]);
+        assert_eq!(t.render(), "batch         b1\noutput batch  o1\n");
     }
 
     #[test]

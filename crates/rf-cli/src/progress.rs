@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::output::{Output, human_bytes};
+use crate::output::Output;
 
 /// How often a plain-line track may print an update.
 const LINE_INTERVAL: Duration = Duration::from_secs(2);
@@ -43,7 +43,9 @@ impl Mode {
     pub(crate) fn multi(self) -> MultiProgress {
         match self {
             Mode::Bars => MultiProgress::with_draw_target(ProgressDrawTarget::stderr()),
-            Mode::Lines | Mode::Off => MultiProgress::with_draw_target(ProgressDrawTarget::hidden()),
+            Mode::Lines | Mode::Off => {
+                MultiProgress::with_draw_target(ProgressDrawTarget::hidden())
+            }
         }
     }
 }
@@ -80,8 +82,6 @@ impl Phase {
 pub(crate) enum Unit {
     /// Items, named by the string ("files", "tasks", ...).
     Items(&'static str),
-    /// Bytes (shown with rate and ETA).
-    Bytes,
     /// Percent (0..=100) of something without a natural count.
     Percent,
 }
@@ -153,26 +153,6 @@ impl Progress {
     /// Whether `phase` has a track.
     pub(crate) fn has(&self, phase: Phase) -> bool {
         self.tracks.contains_key(&phase)
-    }
-
-    /// Sets the total of `phase` (starting the track if needed).
-    pub(crate) fn set_total(&mut self, phase: Phase, total: u64, unit: Unit) {
-        if !self.has(phase) {
-            self.begin(phase, Some(total), unit);
-            return;
-        }
-        if let Some(track) = self.tracks.get_mut(&phase) {
-            if track.total.is_none() {
-                if let Some(bar) = &track.bar {
-                    bar.set_style(style(track.unit, true));
-                }
-            }
-            track.total = Some(total);
-            if let Some(bar) = &track.bar {
-                bar.set_length(total);
-            }
-        }
-        self.line_update(phase, false);
     }
 
     /// Sets the position of `phase`.
@@ -252,9 +232,7 @@ impl Progress {
         let Some(track) = self.tracks.get_mut(&phase) else {
             return;
         };
-        let due = track
-            .last_line
-            .is_none_or(|t| t.elapsed() >= LINE_INTERVAL);
+        let due = track.last_line.is_none_or(|t| t.elapsed() >= LINE_INTERVAL);
         if !(force || due) {
             return;
         }
@@ -280,10 +258,6 @@ fn describe(track: &Track) -> String {
     let amount = match (track.unit, track.total) {
         (Unit::Items(what), Some(total)) => format!("{}/{total} {what}", track.pos),
         (Unit::Items(what), None) => format!("{} {what}", track.pos),
-        (Unit::Bytes, Some(total)) => {
-            format!("{}/{}", human_bytes(track.pos), human_bytes(total))
-        }
-        (Unit::Bytes, None) => human_bytes(track.pos),
         (Unit::Percent, _) => format!("{}%", track.pos.min(100)),
     };
     if track.message.is_empty() {
@@ -296,11 +270,11 @@ fn describe(track: &Track) -> String {
 fn style(unit: Unit, bounded: bool) -> ProgressStyle {
     let template = match (unit, bounded) {
         (Unit::Items(what), true) => {
-            format!("{{prefix:>9.cyan}} [{{bar:30}}] {{pos}}/{{len}} {what} {{msg}}")
+            format!("{{prefix:>9.cyan}} [{{bar:30}}] {{pos}}/{{len}} {what} ETA {{eta}} {{msg}}")
         }
-        (Unit::Items(what), false) => format!("{{prefix:>9.cyan}} {{spinner}} {{pos}} {what} {{msg}}"),
-        (Unit::Bytes, true) => "{prefix:>9.cyan} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} ETA {eta} {msg}".to_owned(),
-        (Unit::Bytes, false) => "{prefix:>9.cyan} {spinner} {bytes} {bytes_per_sec} {msg}".to_owned(),
+        (Unit::Items(what), false) => {
+            format!("{{prefix:>9.cyan}} {{spinner}} {{pos}} {what} {{msg}}")
+        }
         (Unit::Percent, _) => "{prefix:>9.cyan} [{bar:30}] {pos:>3}% {msg}".to_owned(),
     };
     ProgressStyle::with_template(&template)
@@ -339,12 +313,18 @@ mod tests {
 
     #[test]
     fn plain_lines_describe_the_amount() {
-        assert_eq!(describe(&track(Unit::Items("files"), 3, Some(12), "")), "3/12 files");
         assert_eq!(
-            describe(&track(Unit::Bytes, 1024, Some(2048), "(2/4 files)")),
-            "1.00 KiB/2.00 KiB (2/4 files)"
+            describe(&track(Unit::Items("files"), 3, Some(12), "")),
+            "3/12 files"
         );
-        assert_eq!(describe(&track(Unit::Percent, 140, None, "export")), "100% export");
+        assert_eq!(
+            describe(&track(Unit::Items("files"), 2, Some(4), "1.00 KiB sent")),
+            "2/4 files 1.00 KiB sent"
+        );
+        assert_eq!(
+            describe(&track(Unit::Percent, 140, None, "export")),
+            "100% export"
+        );
     }
 
     #[test]
@@ -358,8 +338,7 @@ mod tests {
     fn tracks_follow_begin_set_finish() {
         let out = Output::new(false, true, Mode::Off.multi());
         let mut p = Progress::new(&out, Mode::Off);
-        p.begin(Phase::Upload, None, Unit::Bytes);
-        p.set_total(Phase::Upload, 100, Unit::Bytes);
+        p.begin(Phase::Upload, Some(100), Unit::Items("files"));
         p.inc(Phase::Upload, 40);
         p.inc(Phase::Upload, 2);
         assert_eq!(p.tracks[&Phase::Upload].pos, 42);

@@ -63,7 +63,7 @@ pub(crate) fn batches(items: &[BatchMetadata]) -> Table {
 
 /// `rf batch show`.
 pub(crate) fn batch(b: &BatchMetadata) -> Table {
-    let mut t = Table::new(["FIELD", "VALUE"]);
+    let mut t = Table::key_values();
     t.row(["batch id".to_owned(), b.batch_id.clone()]);
     t.row(["name".to_owned(), b.display_name.clone()]);
     t.row(["type".to_owned(), b.batch_type.to_string()]);
@@ -80,8 +80,14 @@ pub(crate) fn files(items: &[FileMetadata]) -> Table {
     for f in items {
         t.row([
             f.file_name.clone(),
-            f.part_name.as_ref().map(ToString::to_string).unwrap_or_default(),
-            f.shard_id.as_ref().map(ToString::to_string).unwrap_or_default(),
+            f.part_name
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
+            f.shard_id
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
             f.content_type.to_string(),
         ]);
     }
@@ -139,7 +145,7 @@ pub(crate) fn jobs(items: &[JobMetadata]) -> Table {
 
 /// `rf job show`.
 pub(crate) fn job(j: &JobMetadata) -> Table {
-    let mut t = Table::new(["FIELD", "VALUE"]);
+    let mut t = Table::key_values();
     t.row(["job id".to_owned(), j.job_id.clone()]);
     t.row(["name".to_owned(), j.name.clone()]);
     t.row(["state".to_owned(), job_state(j).to_owned()]);
@@ -189,7 +195,13 @@ pub(crate) fn job(j: &JobMetadata) -> Table {
 /// `rf job stages`.
 pub(crate) fn stages(items: &[JobStage]) -> Table {
     let mut t = Table::new([
-        "STAGE ID", "NAME", "STATE", "TASKS", "OUTPUT BATCHES", "STARTED", "NOTIFICATION",
+        "STAGE ID",
+        "NAME",
+        "STATE",
+        "TASKS",
+        "OUTPUT BATCHES",
+        "STARTED",
+        "NOTIFICATION",
     ]);
     for s in items {
         t.row([
@@ -258,7 +270,10 @@ mod tests {
 
     #[test]
     fn notifications_render_on_one_line() {
-        assert_eq!(notification(&Notification::Text("3 of 12".into())), "3 of 12");
+        assert_eq!(
+            notification(&Notification::Text("3 of 12".into())),
+            "3 of 12"
+        );
         let mut map = serde_json::Map::new();
         map.insert("message".into(), "done".into());
         assert_eq!(notification(&Notification::Object(map.clone())), "done");

@@ -1,14 +1,33 @@
 //! One module per command group; `dispatch` resolves the configuration and
 //! runs the chosen command, turning Ctrl-C into a clean stop.
+//!
+//! Ctrl-C: the first one cancels the command's token (uploads and downloads
+//! in flight finish and are recorded, nothing new starts) and the command
+//! returns; a second one stops at once. Either way the exit code is 130 and
+//! the message says how to resume (re-run the same command), except for
+//! commands that are meant to be stopped with Ctrl-C (`logs --follow`).
 
+mod batch;
 mod completions;
+mod emulator;
+mod export;
+mod ingest;
+mod job;
+mod listing;
+mod options;
+mod run;
+mod session;
 mod webhook;
 
-use crate::args::{Cli, Command, WebhookCommand};
-use crate::config::Env;
-use crate::error::Result;
+use std::future::Future;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::args::{Cli, Command, EmulatorCommand, WebhookCommand};
+use crate::config::{Config, Env};
+use crate::error::{CliError, Kind, Result};
 use crate::output::Output;
-use crate::progress::Mode;
+use crate::progress::{Mode, Progress};
 
 /// Runs the parsed command line.
 pub(crate) async fn dispatch(cli: Cli) -> Result<()> {
@@ -20,6 +39,62 @@ pub(crate) async fn dispatch(cli: Cli) -> Result<()> {
         Command::Webhook(WebhookCommand::Listen(args)) => {
             webhook::listen(args, env.webhook_token.clone(), &output).await
         }
-        _ => Err(crate::error::CliError::local("not wired yet")),
+        Command::Emulator(EmulatorCommand::Serve(args)) => {
+            emulator::serve(args, &env, &output).await
+        }
+        Command::Run(args) => {
+            let config = Config::resolve(&cli.global, &env, output)?;
+            let progress = Progress::new(&config.output, mode);
+            interruptible(&config.output, |cancel| {
+                run::run(args, &config, progress, cancel)
+            })
+            .await
+        }
+        Command::Batch(command) => {
+            let config = Config::resolve(&cli.global, &env, output)?;
+            let progress = Progress::new(&config.output, mode);
+            interruptible(&config.output, |cancel| {
+                batch::run(command, &config, progress, cancel)
+            })
+            .await
+        }
+        Command::Job(command) => {
+            let config = Config::resolve(&cli.global, &env, output)?;
+            let progress = Progress::new(&config.output, mode);
+            interruptible(&config.output, |cancel| {
+                job::run(command, &config, progress, cancel)
+            })
+            .await
+        }
+    }
+}
+
+/// Runs `command` with a cancellation token that the first Ctrl-C cancels;
+/// a second Ctrl-C abandons it.
+async fn interruptible<F, Fut>(output: &Output, command: F) -> Result<()>
+where
+    F: FnOnce(CancellationToken) -> Fut,
+    Fut: Future<Output = Result<()>>,
+{
+    let cancel = CancellationToken::new();
+    let work = command(cancel.clone());
+    let mut work = std::pin::pin!(work);
+    tokio::select! {
+        result = &mut work => return result,
+        signal = tokio::signal::ctrl_c() => {
+            if signal.is_err() {
+                // No signal handling available: just run to the end.
+                return work.await;
+            }
+        }
+    }
+    cancel.cancel();
+    output.note("stopping: letting transfers in flight finish (Ctrl-C again to quit now)");
+    tokio::select! {
+        result = &mut work => result,
+        _ = tokio::signal::ctrl_c() => Err(CliError::new(
+            Kind::Interrupted,
+            "interrupted; re-run the same command to resume",
+        )),
     }
 }

@@ -64,7 +64,9 @@ pub(crate) async fn listen(
     if shared.token.is_none() {
         output.warn("no --token given: accepting notifications without checking Authorization");
     }
-    let app = Router::new().fallback(receive).with_state(Arc::clone(&shared));
+    let app = Router::new()
+        .fallback(receive)
+        .with_state(Arc::clone(&shared));
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(async move {
         axum::serve(listener, app)
@@ -240,6 +242,9 @@ mod tests {
         assert!(classify(br#"{"hello":1}"#).is_err());
         let staging = br#"{"type":"roboflow-data-staging-notification-v1","event_id":"e2","ingest_id":"i1","batch_id":"b1","shard_id":null,"notification":{"type":"ingest-status-notification-v1","success":true},"delivery_attempt":2}"#;
         let kind = classify(staging).unwrap();
-        assert!(kind.contains("batch b1") && kind.contains("succeeded"), "{kind}");
+        assert!(
+            kind.contains("batch b1") && kind.contains("succeeded"),
+            "{kind}"
+        );
     }
 }

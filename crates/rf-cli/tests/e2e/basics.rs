@@ -69,7 +69,15 @@ fn usage_errors_exit_2() {
     done.expect_code(2);
     assert!(done.stderr.contains("0.0 to 1.0"), "{}", done.stderr);
     run(sb.rf().args([
-        "run", "--images", "a", "--videos", "b", "--workflow", "w", "--out", "o",
+        "run",
+        "--images",
+        "a",
+        "--videos",
+        "b",
+        "--workflow",
+        "w",
+        "--out",
+        "o",
     ]))
     .expect_code(2);
 }
@@ -82,7 +90,11 @@ fn api_url_without_key_is_an_auth_error() {
         .args(["batch", "list"])
         .env("API_BASE_URL", "http://127.0.0.1:9"));
     done.expect_code(3);
-    assert!(done.error_line().contains("ROBOFLOW_API_KEY"), "{}", done.stderr);
+    assert!(
+        done.error_line().contains("ROBOFLOW_API_KEY"),
+        "{}",
+        done.stderr
+    );
 }
 
 #[test]

@@ -2,7 +2,12 @@
 //! the emulator over real HTTP on loopback, and its stdout, stderr, exit codes
 //! and written files are checked. One harness, one module per area.
 
+mod emu;
 mod util;
 
 mod basics;
+mod batch;
+mod job;
+mod run;
+mod secrets;
 mod webhook;

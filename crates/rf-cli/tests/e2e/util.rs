@@ -8,30 +8,30 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 /// How long a test waits for a child process to say something.
-pub const DEADLINE: Duration = Duration::from_secs(30);
+pub(crate) const DEADLINE: Duration = Duration::from_secs(30);
 
 /// A temporary home and cache so tests never touch the user's files.
-pub struct Sandbox {
-    pub dir: tempfile::TempDir,
+pub(crate) struct Sandbox {
+    pub(crate) dir: tempfile::TempDir,
 }
 
 impl Sandbox {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Sandbox {
             dir: tempfile::tempdir().unwrap(),
         }
     }
 
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         self.dir.path()
     }
 
-    pub fn cache(&self) -> PathBuf {
+    pub(crate) fn cache(&self) -> PathBuf {
         self.path().join("cache")
     }
 
     /// `rf` with no API configured and the cache inside the sandbox.
-    pub fn rf(&self) -> Command {
+    pub(crate) fn rf(&self) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_rf"));
         cmd.env_remove("ROBOFLOW_API_KEY")
             .env_remove("API_BASE_URL")
@@ -47,14 +47,14 @@ impl Sandbox {
 
 /// The finished process, with its output as text.
 #[derive(Debug)]
-pub struct Done {
-    pub code: Option<i32>,
-    pub stdout: String,
-    pub stderr: String,
+pub(crate) struct Done {
+    pub(crate) code: Option<i32>,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
 }
 
 impl Done {
-    pub fn from_output(out: Output) -> Self {
+    pub(crate) fn from_output(out: Output) -> Self {
         Done {
             code: out.status.code(),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -64,7 +64,7 @@ impl Done {
 
     /// Panics with the whole output unless the exit code is `code`.
     #[track_caller]
-    pub fn expect_code(&self, code: i32) -> &Self {
+    pub(crate) fn expect_code(&self, code: i32) -> &Self {
         assert_eq!(
             self.code,
             Some(code),
@@ -77,14 +77,13 @@ impl Done {
 
     /// The stdout as one JSON document.
     #[track_caller]
-    pub fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
-            panic!("stdout is not one json document: {e}\n{}", self.stdout)
-        })
+    pub(crate) fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not one json document: {e}\n{}", self.stdout))
     }
 
     /// The stderr lines that start with `rf: ` and are not progress.
-    pub fn error_line(&self) -> &str {
+    pub(crate) fn error_line(&self) -> &str {
         self.stderr
             .lines()
             .rev()
@@ -94,17 +93,17 @@ impl Done {
 }
 
 /// Runs a command to completion.
-pub fn run(cmd: &mut Command) -> Done {
+pub(crate) fn run(cmd: &mut Command) -> Done {
     Done::from_output(cmd.output().unwrap())
 }
 
 /// A running child whose stdout and stderr are read line by line in threads.
-pub struct Running {
-    pub child: Child,
+pub(crate) struct Running {
+    pub(crate) child: Child,
     out_lines: mpsc::Receiver<String>,
     err_lines: mpsc::Receiver<String>,
-    pub out_seen: Vec<String>,
-    pub err_seen: Vec<String>,
+    pub(crate) out_seen: Vec<String>,
+    pub(crate) err_seen: Vec<String>,
 }
 
 fn reader(pipe: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> {
@@ -146,7 +145,7 @@ fn wait_line(
 }
 
 impl Running {
-    pub fn spawn(cmd: &mut Command) -> Self {
+    pub(crate) fn spawn(cmd: &mut Command) -> Self {
         let mut child = cmd
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -164,17 +163,17 @@ impl Running {
     }
 
     /// Waits (up to the deadline) for a stderr line containing `needle`.
-    pub fn wait_for_stderr(&mut self, needle: &str) -> String {
+    pub(crate) fn wait_for_stderr(&mut self, needle: &str) -> String {
         wait_line(&self.err_lines, &mut self.err_seen, needle, "stderr")
     }
 
     /// Waits (up to the deadline) for a stdout line containing `needle`.
-    pub fn wait_for_stdout(&mut self, needle: &str) -> String {
+    pub(crate) fn wait_for_stdout(&mut self, needle: &str) -> String {
         wait_line(&self.out_lines, &mut self.out_seen, needle, "stdout")
     }
 
     /// Sends SIGINT (what Ctrl-C sends) to the child.
-    pub fn interrupt(&self) {
+    pub(crate) fn interrupt(&self) {
         let status = Command::new("kill")
             .args(["-INT", &self.child.id().to_string()])
             .status()
@@ -184,7 +183,7 @@ impl Running {
 
     /// Waits for the child to exit (up to the deadline) and collects the rest
     /// of its output (the reader threads end when the pipes close).
-    pub fn finish(mut self) -> Done {
+    pub(crate) fn finish(mut self) -> Done {
         let deadline = Instant::now() + DEADLINE;
         let closed = drain(&self.out_lines, &mut self.out_seen, deadline)
             && drain(&self.err_lines, &mut self.err_seen, deadline);
@@ -226,12 +225,12 @@ impl Drop for Running {
 }
 
 /// A minimal blocking HTTP/1.1 POST on loopback: returns (status, body).
-pub fn http_post(url: &str, headers: &[(&str, &str)], body: &str) -> (u16, String) {
+pub(crate) fn http_post(url: &str, headers: &[(&str, &str)], body: &str) -> (u16, String) {
     use std::io::{Read, Write};
     let rest = url.strip_prefix("http://").expect("http url");
-    let (host, path) = rest.split_once('/').map_or((rest, "/".to_owned()), |(h, p)| {
-        (h, format!("/{p}"))
-    });
+    let (host, path) = rest
+        .split_once('/')
+        .map_or((rest, "/".to_owned()), |(h, p)| (h, format!("/{p}")));
     let mut stream = std::net::TcpStream::connect(host).unwrap();
     stream.set_read_timeout(Some(DEADLINE)).unwrap();
     let mut request = format!(

@@ -71,5 +71,45 @@ fn a_busy_address_is_a_clear_error() {
     let sb = Sandbox::new();
     let done = crate::util::run(sb.rf().args(["webhook", "listen", "--addr", &addr]));
     done.expect_code(1);
-    assert!(done.error_line().contains("could not listen on"), "{}", done.stderr);
+    assert!(
+        done.error_line().contains("could not listen on"),
+        "{}",
+        done.stderr
+    );
+}
+
+#[test]
+fn receives_the_job_notification_of_a_run() {
+    let emu = crate::emu::TestEmulator::start();
+    let sb = Sandbox::new();
+    let token = format!("rf_{}", crate::emu::WORKSPACE);
+    let mut listener = Running::spawn(sb.rf().args([
+        "webhook",
+        "listen",
+        "--addr",
+        "127.0.0.1:0",
+        "--token",
+        &token,
+    ]));
+    let url = listening_url(&listener.wait_for_stderr("listening for webhooks on"));
+    crate::util::run(emu.rf(&sb).args([
+        "run",
+        "--images",
+        crate::emu::samples().to_str().unwrap(),
+        "--workflow",
+        "image-properties",
+        "--out",
+        sb.path().join("out").to_str().unwrap(),
+        "--job-id",
+        "e2e-hooked",
+        "--notifications-url",
+        &format!("{url}/jobs"),
+    ]))
+    .expect_code(0);
+    let line = listener.wait_for_stdout("e2e-hooked");
+    let n: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(n["type"], "roboflow-batch-job-notification-v1");
+    assert_eq!(n["job_state"], "success");
+    listener.interrupt();
+    listener.finish().expect_code(0);
 }

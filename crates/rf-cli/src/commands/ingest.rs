@@ -1,0 +1,437 @@
+//! `rf batch ingest`: a directory of images or videos (single uploads or tar
+//! shards, resumable), or a JSON-lines references file.
+//!
+//! Directory ingests keep rf-batch's manifest in the cache directory
+//! (`<cache>/rf/ingest/<api>/<batch-id>/rf-run.json`): never in the input
+//! directory, which may be read-only. Re-running the same command sends only
+//! what is missing.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rf_batch::ingest::{
+    MediaKind, ModeChoice, PlanOptions, ScanOptions, SkipReason, SkippedFile, UploadSettings,
+    ingest_references_file, plan, resolve_uncertain_shards, scan, upload_pending,
+};
+use rf_batch::state::{Manifest, RunIdentity, ShardRecord, SingleRecord};
+use rf_batch::wait::{PollOptions, wait_for_count};
+use rf_batch::{Event, EventSink};
+use rf_types::{BatchId, IngestId, ShardNotificationConfig};
+use serde_json::json;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::options;
+use super::session::{Session, map_error};
+use crate::args::{BatchIngestArgs, IngestModeArg};
+use crate::config::Config;
+use crate::error::{CliError, Result};
+use crate::events::Renderer;
+use crate::output::Table;
+use crate::progress::Progress;
+
+/// References sent per request.
+const REFERENCES_CHUNK: usize = rf_batch::ingest::references::MAX_REFERENCES_PER_REQUEST;
+
+/// Runs `rf batch ingest`.
+pub(crate) async fn run(
+    args: &BatchIngestArgs,
+    session: &Session,
+    config: &Config,
+    progress: Progress,
+    cancel: CancellationToken,
+) -> Result<()> {
+    let batch = options::batch_id(&args.batch_id)?;
+    if let Some(path) = &args.source.references {
+        return references(args, &batch, path, session, config).await;
+    }
+    let (dir, kind, flag) = match (&args.source.images, &args.source.videos) {
+        (Some(dir), _) => (dir, MediaKind::Image, "--images"),
+        (None, Some(dir)) => (dir, MediaKind::Video, "--videos"),
+        (None, None) => {
+            return Err(CliError::usage(
+                "pass --images DIR, --videos DIR or --references FILE",
+            ));
+        }
+    };
+    options::input_dir(flag, dir)?;
+    directory(args, &batch, dir, kind, session, config, progress, cancel).await
+}
+
+async fn references(
+    args: &BatchIngestArgs,
+    batch: &BatchId,
+    path: &Path,
+    session: &Session,
+    config: &Config,
+) -> Result<()> {
+    if args.notifications_url.is_some() {
+        config
+            .output
+            .warn("--notifications-url is not supported with --references yet; ignored");
+    }
+    // The batch ID as ingest ID: re-running the same file is recognised by
+    // the service as a repeat instead of ingesting everything twice.
+    let summary = ingest_references_file(
+        session.client(),
+        batch,
+        MediaKind::Image,
+        path,
+        batch.as_str(),
+        REFERENCES_CHUNK,
+        args.batch_name.as_deref(),
+    )
+    .await
+    .map_err(|e| map_error(&e))?;
+    let mut count = None;
+    if args.wait {
+        config.output.note(
+            "reference ingests are indexed in the background; waiting for the count to settle",
+        );
+        let n = wait_count(session, batch.as_str(), summary.references).await?;
+        count = Some(n);
+    }
+    let out = &config.output;
+    if out.is_json() {
+        out.document(&json!({
+            "batchId": batch.as_str(),
+            "references": summary.references,
+            "requests": summary.requests,
+            "ingestIds": summary.ingest_ids,
+            "duplicated": summary.duplicated,
+            "count": count,
+        }))
+    } else {
+        let mut t = Table::key_values();
+        t.row(["batch".to_owned(), batch.to_string()]);
+        t.row([
+            "references".to_owned(),
+            format!(
+                "{} sent in {} requests ({} recognised as repeats)",
+                summary.references, summary.requests, summary.duplicated
+            ),
+        ]);
+        if let Some(n) = count {
+            t.row(["count".to_owned(), n.to_string()]);
+        }
+        out.table(&t)
+    }
+}
+
+/// Polls the count until it reaches `expected` (no progress events).
+async fn wait_count(session: &Session, batch: &str, expected: u64) -> Result<u64> {
+    let cancel = CancellationToken::new();
+    let options = PollOptions {
+        initial_interval: Duration::from_millis(250),
+        ..PollOptions::default()
+    };
+    wait_for_count(session.client(), batch, expected, &options, &cancel, |_| {})
+        .await
+        .map_err(|e| map_error(&e))
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn directory(
+    args: &BatchIngestArgs,
+    batch: &BatchId,
+    dir: &Path,
+    kind: MediaKind,
+    session: &Session,
+    config: &Config,
+    progress: Progress,
+    cancel: CancellationToken,
+) -> Result<()> {
+    let input_dir = std::fs::canonicalize(dir)
+        .map_err(|e| CliError::usage(format!("{}: {}", dir.display(), options::io_reason(&e))))?;
+    let state_path = state_path(config, batch)?;
+    let plan_options = PlanOptions {
+        mode: match args.mode {
+            IngestModeArg::Auto => ModeChoice::Auto,
+            IngestModeArg::Single => ModeChoice::Single,
+            IngestModeArg::Bulk => ModeChoice::Bulk,
+        },
+        ..PlanOptions::default()
+    };
+    let scan_options = ScanOptions {
+        images: kind == MediaKind::Image,
+        videos: kind == MediaKind::Video,
+        ..ScanOptions::default()
+    };
+    let root = input_dir.clone();
+    let scanned = tokio::task::spawn_blocking(move || scan(&root, &scan_options))
+        .await
+        .map_err(|e| CliError::local(format!("the directory scan failed: {e}")))?
+        .map_err(|e| map_error(&e.into()))?;
+    let mut skipped = scanned.skipped.clone();
+    let files: Vec<_> = scanned
+        .files
+        .iter()
+        .filter(|f| {
+            let keep = f.kind == kind;
+            if !keep {
+                skipped.push(SkippedFile {
+                    relative: f.relative.clone(),
+                    reason: SkipReason::NotMedia,
+                });
+            }
+            keep
+        })
+        .cloned()
+        .collect();
+
+    let existing = Manifest::load(&state_path).map_err(|e| map_error(&e.into()))?;
+    let resumed = existing.is_some();
+    let (tx, rx) = mpsc::channel(256);
+    let drawing = tokio::spawn(Renderer::new(progress, &config.output, config.verbose).drain(rx));
+    let sink = EventSink::new(tx);
+    let mut manifest = match existing {
+        Some(mut m) => {
+            if m.run.input_dir != input_dir || m.run.kind != kind {
+                return Err(CliError::usage(format!(
+                    "batch {batch} was filled from {} by an earlier ingest; use another --batch-id (or remove {})",
+                    m.run.input_dir.display(),
+                    state_path.display()
+                )));
+            }
+            let rec = m.reconcile(&files, &plan_options);
+            if !rec.is_empty() {
+                sink.emit(Event::InputChanged {
+                    changed_after_upload: rec.changed_after_upload,
+                    changed_pending: rec.changed_pending,
+                    vanished_pending: rec.vanished_pending,
+                    added: rec.added,
+                })
+                .await;
+            }
+            m
+        }
+        None => {
+            let p = plan(&files, &plan_options);
+            let mut m = Manifest::new(
+                RunIdentity {
+                    input_dir: input_dir.clone(),
+                    batch_id: batch.to_string(),
+                    workflow_id: String::new(),
+                    kind,
+                },
+                p.mode,
+            );
+            m.ingest.singles = p
+                .singles
+                .into_iter()
+                .map(|item| SingleRecord {
+                    item,
+                    uploaded: false,
+                })
+                .collect();
+            m.ingest.shards = p
+                .shards
+                .into_iter()
+                .map(|plan| ShardRecord {
+                    plan,
+                    uploaded: false,
+                    attempted: false,
+                })
+                .collect();
+            m
+        }
+    };
+    manifest.ingest.skipped = skipped.clone();
+    manifest
+        .save(&state_path)
+        .map_err(|e| map_error(&e.into()))?;
+    sink.emit(Event::RunStarted {
+        batch_id: batch.to_string(),
+        resumed,
+        state_file: state_path.clone(),
+    })
+    .await;
+    sink.emit(Event::Scanned {
+        images: scanned.image_count(),
+        videos: scanned.video_count(),
+        skipped: skipped.len(),
+        hidden: scanned.hidden,
+    })
+    .await;
+    for file in skipped {
+        sink.emit(Event::FileSkipped { file }).await;
+    }
+    let expected = manifest.expected_count();
+    if expected == 0 {
+        drop(sink);
+        let _ = drawing.await;
+        return Err(CliError::usage(format!(
+            "no {} found in {}",
+            if kind == MediaKind::Image {
+                "images"
+            } else {
+                "videos"
+            },
+            input_dir.display()
+        )));
+    }
+    let before = manifest.uploaded_count();
+    sink.emit(Event::Planned {
+        mode: manifest.ingest.mode,
+        items: expected,
+        already_uploaded: before,
+        singles_pending: manifest
+            .ingest
+            .singles
+            .iter()
+            .filter(|s| !s.uploaded)
+            .count(),
+        shards_pending: manifest
+            .ingest
+            .shards
+            .iter()
+            .filter(|s| !s.uploaded)
+            .count(),
+    })
+    .await;
+
+    let mut upload = UploadSettings {
+        concurrency: config.concurrency,
+        display_name: args.batch_name.clone(),
+        ..UploadSettings::default()
+    };
+    if let Some(url) = &args.notifications_url {
+        if manifest.ingest.mode == rf_batch::ingest::UploadMode::Bulk {
+            upload.notification = Some(ShardNotificationConfig {
+                ingest_id: IngestId::from(batch.as_str()),
+                notifications_url: url.clone(),
+            });
+        } else {
+            config.output.warn(
+                "--notifications-url is ignored: the service sends no webhooks for single uploads (use --mode bulk)",
+            );
+        }
+    }
+    let client = session.client();
+    let outcome = async {
+        resolve_uncertain_shards(
+            client,
+            batch,
+            &mut manifest,
+            &state_path,
+            Duration::from_millis(500),
+            &sink,
+            &cancel,
+        )
+        .await?;
+        let summary = upload_pending(
+            client,
+            &input_dir,
+            batch,
+            &mut manifest,
+            &state_path,
+            &upload,
+            &sink,
+            &cancel,
+        )
+        .await?;
+        if summary.cancelled {
+            return Err(rf_batch::Error::Cancelled);
+        }
+        if let Some((unit, err)) = summary.failures.first() {
+            return Err(rf_batch::Error::UploadsFailed {
+                failed: summary.failures.len(),
+                total: summary.failures.len() + summary.units,
+                first: format!("{unit}: {err}"),
+            });
+        }
+        let mut count = None;
+        if args.wait {
+            let poll_tx = sink.clone();
+            let (ptx, mut prx) = mpsc::unbounded_channel();
+            let forward = async move {
+                while let Some(n) = prx.recv().await {
+                    poll_tx
+                        .emit(Event::CountPolled { count: n, expected })
+                        .await;
+                }
+            };
+            let options = PollOptions {
+                initial_interval: Duration::from_millis(250),
+                ..PollOptions::default()
+            };
+            let wait = wait_for_count(
+                client,
+                batch.as_str(),
+                expected,
+                &options,
+                &cancel,
+                move |n| {
+                    let _ = ptx.send(n);
+                },
+            );
+            let (n, ()) = tokio::join!(wait, forward);
+            let n = n?;
+            manifest.count_confirmed = Some(n);
+            manifest.save(&state_path)?;
+            sink.emit(Event::CountConfirmed { count: n, expected })
+                .await;
+            count = Some(n);
+        }
+        Ok((summary, count))
+    }
+    .await;
+    drop(sink);
+    let mut renderer = drawing.await.ok();
+    let (summary, count) = match outcome {
+        Ok(done) => done,
+        Err(e) => {
+            if let Some(r) = renderer.as_mut() {
+                r.clear();
+            }
+            return Err(map_error(&e));
+        }
+    };
+    drop(renderer);
+
+    let out = &config.output;
+    if out.is_json() {
+        out.document(&json!({
+            "batchId": batch.as_str(),
+            "mode": manifest.ingest.mode,
+            "items": expected,
+            "uploadedNow": summary.items,
+            "uploadedBefore": before,
+            "shardsUploadedNow": summary.shards,
+            "count": count,
+            "stateFile": state_path,
+        }))
+    } else {
+        let mut t = Table::key_values();
+        t.row(["batch".to_owned(), batch.to_string()]);
+        t.row([
+            "uploaded".to_owned(),
+            format!(
+                "{} of {expected} items now, {before} before ({} mode)",
+                summary.items,
+                match manifest.ingest.mode {
+                    rf_batch::ingest::UploadMode::Single => "single",
+                    rf_batch::ingest::UploadMode::Bulk => "bulk",
+                }
+            ),
+        ]);
+        if let Some(n) = count {
+            t.row(["indexed".to_owned(), n.to_string()]);
+        }
+        out.table(&t)
+    }
+}
+
+/// Where the manifest of a directory ingest into `batch` lives.
+fn state_path(config: &Config, batch: &BatchId) -> Result<PathBuf> {
+    let cache = config.cache_dir.as_ref().ok_or_else(|| {
+        CliError::local(
+            "cannot find a cache directory for the ingest manifest: set XDG_CACHE_HOME or HOME",
+        )
+    })?;
+    Ok(cache
+        .join("ingest")
+        .join(config.api_label())
+        .join(batch.as_str())
+        .join(rf_batch::state::MANIFEST_FILE))
+}

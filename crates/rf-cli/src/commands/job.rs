@@ -1,0 +1,247 @@
+//! `rf job ...`: Batch Processing commands.
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use rf_batch::ingest::MediaKind;
+use rf_batch::wait::{PollOptions, wait_for_job};
+use rf_types::{JobId, LogSeverity};
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+
+use super::session::{Session, map_error};
+use super::{export, listing, options};
+use crate::args::{JobCommand, JobLogsArgs, JobStartArgs, SeverityArg};
+use crate::config::Config;
+use crate::error::{CliError, Kind, Result};
+use crate::events::Renderer;
+use crate::progress::{Phase, Progress};
+use crate::render;
+
+/// Pause between polls of `rf job logs --follow`.
+const FOLLOW_INTERVAL: Duration = Duration::from_secs(2);
+
+/// Runs one `rf job` command.
+pub(crate) async fn run(
+    command: &JobCommand,
+    config: &Config,
+    progress: Progress,
+    cancel: CancellationToken,
+) -> Result<()> {
+    let session = Session::open(config).await?;
+    let result = dispatch(command, &session, config, progress, cancel).await;
+    session.close().await;
+    result
+}
+
+async fn dispatch(
+    command: &JobCommand,
+    session: &Session,
+    config: &Config,
+    progress: Progress,
+    cancel: CancellationToken,
+) -> Result<()> {
+    let jobs = session.client().jobs();
+    let out = &config.output;
+    match command {
+        JobCommand::Start(args) => start(args, session, config).await,
+        JobCommand::List(args) => {
+            listing::print(jobs.list(None), args.limit, out, render::jobs).await
+        }
+        JobCommand::Show(args) => {
+            let job = jobs.get(&args.job_id).await.map_err(|e| map_error(&e))?;
+            if out.is_json() {
+                out.document(&job.job)
+            } else {
+                out.table(&render::job(&job.job))
+            }
+        }
+        JobCommand::Stages(args) => {
+            let stages = jobs.stages(&args.job_id).await.map_err(|e| map_error(&e))?;
+            listing::print_all(&stages, out, render::stages)
+        }
+        JobCommand::Tasks(args) => {
+            listing::print(
+                jobs.tasks(&args.job_id, &args.stage_id),
+                None,
+                out,
+                render::tasks,
+            )
+            .await
+        }
+        JobCommand::Logs(args) => logs(args, session, config, cancel).await,
+        JobCommand::Wait(args) => wait(&args.job_id, session, config, progress, cancel).await,
+        JobCommand::Abort(args) => {
+            let answer = jobs.abort(&args.job_id).await.map_err(|e| map_error(&e))?;
+            if out.is_json() {
+                out.document(&answer)
+            } else {
+                out.stdout_line(&format!("abort requested for job {}", args.job_id))
+            }
+        }
+        JobCommand::Restart(args) => {
+            let overrides = options::restart_override(&args.overrides);
+            overrides
+                .validate()
+                .map_err(|e| CliError::usage(e.to_string()))?;
+            let answer = jobs
+                .restart(&args.job_id, &overrides)
+                .await
+                .map_err(|e| map_error(&e))?;
+            if out.is_json() {
+                out.document(&answer)
+            } else {
+                out.stdout_line(&format!(
+                    "restarted job {} (follow it with: rf job wait {})",
+                    args.job_id, args.job_id
+                ))
+            }
+        }
+        JobCommand::Export(args) => {
+            let batch = rf_batch::export::find_export_batch(session.client(), &args.job_id)
+                .await
+                .map_err(|e| map_error(&e))?;
+            export::run(
+                session,
+                config,
+                progress,
+                cancel,
+                export::Target {
+                    batch_id: batch,
+                    parts: Vec::new(),
+                    out: args.out.clone(),
+                },
+            )
+            .await
+        }
+    }
+}
+
+async fn start(args: &JobStartArgs, session: &Session, config: &Config) -> Result<()> {
+    let batch = options::batch_id(&args.batch_id)?;
+    let job_id = match &args.job_id {
+        Some(id) => options::job_id(id)?,
+        None => JobId::generate(),
+    };
+    let settings = options::job_settings(&args.job)?;
+    let kind = if args.videos {
+        MediaKind::Video
+    } else {
+        MediaKind::Image
+    };
+    let client = session.client();
+    let workspace = client.workspace().await.map_err(|e| map_error(&e))?;
+    let definition =
+        rf_batch::job::build_definition(kind, &batch, &workspace, &args.workflow, &settings)
+            .map_err(|e| map_error(&e))?;
+    client
+        .jobs()
+        .create(&job_id, &definition, args.job.job_name.as_deref())
+        .await
+        .map_err(|e| map_error(&e))?;
+    let out = &config.output;
+    if out.is_json() {
+        out.document(&json!({
+            "jobId": job_id.as_str(),
+            "batchId": batch.as_str(),
+            "workflowId": args.workflow,
+            "jobDefinition": definition,
+        }))
+    } else {
+        out.note(&format!("follow it with: rf job wait {job_id}"));
+        out.stdout_line(job_id.as_str())
+    }
+}
+
+async fn wait(
+    job_id: &str,
+    session: &Session,
+    config: &Config,
+    progress: Progress,
+    cancel: CancellationToken,
+) -> Result<()> {
+    let mut renderer = Renderer::new(progress, &config.output, config.verbose);
+    let options = PollOptions {
+        initial_interval: Duration::from_millis(250),
+        max_interval: Duration::from_secs(5),
+        timeout: None,
+        ..PollOptions::default()
+    };
+    let result = wait_for_job(session.client(), job_id, &options, &cancel, |p| {
+        renderer.job_progress(p);
+    })
+    .await;
+    match result {
+        Ok(snapshot) => {
+            renderer
+                .progress()
+                .finish(Phase::Job, format!("job {job_id} succeeded"));
+            drop(renderer);
+            let out = &config.output;
+            if out.is_json() {
+                out.document(&snapshot)
+            } else {
+                out.stdout_line(&format!("job {job_id} succeeded"))
+            }
+        }
+        Err(rf_batch::Error::Cancelled) => {
+            renderer.clear();
+            Err(CliError::new(
+                Kind::Interrupted,
+                format!(
+                    "interrupted; the job keeps running on the service: `rf job wait {job_id}` to watch it again"
+                ),
+            ))
+        }
+        Err(err) => {
+            renderer.clear();
+            Err(map_error(&err))
+        }
+    }
+}
+
+async fn logs(
+    args: &JobLogsArgs,
+    session: &Session,
+    config: &Config,
+    cancel: CancellationToken,
+) -> Result<()> {
+    let severity = args.severity.map(|s| match s {
+        SeverityArg::Info => LogSeverity::Info,
+        SeverityArg::Warning => LogSeverity::Warning,
+        SeverityArg::Error => LogSeverity::Error,
+    });
+    let jobs = session.client().jobs();
+    let out = &config.output;
+    // Entries already printed; the service lists logs oldest first, so a
+    // follow-up listing skips this many.
+    let mut printed: usize = 0;
+    loop {
+        let terminal = if args.follow {
+            jobs.get(&args.job_id)
+                .await
+                .map_err(|e| map_error(&e))?
+                .job
+                .is_terminal
+        } else {
+            true
+        };
+        let mut stream = std::pin::pin!(jobs.logs(&args.job_id, severity).skip(printed));
+        while let Some(log) = stream.next().await {
+            let log = log.map_err(|e| map_error(&e))?;
+            if out.is_json() {
+                out.json_line(&log)?;
+            } else {
+                out.stdout_line(&render::log_line(&log))?;
+            }
+            printed += 1;
+        }
+        if terminal {
+            return Ok(());
+        }
+        tokio::select! {
+            () = tokio::time::sleep(FOLLOW_INTERVAL) => {}
+            () = cancel.cancelled() => return Ok(()),
+        }
+    }
+}

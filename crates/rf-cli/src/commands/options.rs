@@ -1,0 +1,125 @@
+//! Job options from the command line to rf-batch's `JobSettings` and
+//! `ParametersOverride`, and ID validation with the rules in the message.
+
+use rf_batch::JobSettings;
+use rf_types::{
+    AggregationFormat, BatchId, ComputeConfiguration, InferenceBackend, JobId, MachineType,
+    ParametersOverride,
+};
+
+use crate::args::{
+    AggregationFormatArg, InferenceBackendArg, JobOptions, MachineTypeArg, RestartOverrides,
+};
+use crate::error::{CliError, Result};
+
+/// Validates a batch ID (1-64 of `a-z 0-9 _ -`).
+pub(crate) fn batch_id(text: &str) -> Result<BatchId> {
+    BatchId::new(text).map_err(|e| CliError::usage(e.to_string()))
+}
+
+/// Validates a job ID (1-20 of `a-z 0-9 _ -`).
+pub(crate) fn job_id(text: &str) -> Result<JobId> {
+    JobId::new(text).map_err(|e| CliError::usage(e.to_string()))
+}
+
+/// Checks that `dir` is a directory, naming the flag when it is not.
+pub(crate) fn input_dir(flag: &str, dir: &std::path::Path) -> Result<()> {
+    match std::fs::metadata(dir) {
+        Ok(meta) if meta.is_dir() => Ok(()),
+        Ok(_) => Err(CliError::usage(format!(
+            "{flag} {}: not a directory",
+            dir.display()
+        ))),
+        Err(e) => Err(CliError::usage(format!(
+            "{flag} {}: {}; pass an existing directory",
+            dir.display(),
+            io_reason(&e)
+        ))),
+    }
+}
+
+/// A short lower-case reason for an I/O error.
+pub(crate) fn io_reason(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file or directory".to_owned(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".to_owned(),
+        _ => e.to_string(),
+    }
+}
+
+pub(crate) fn machine_type(arg: MachineTypeArg) -> MachineType {
+    match arg {
+        MachineTypeArg::Cpu => MachineType::Cpu,
+        MachineTypeArg::Gpu => MachineType::Gpu,
+    }
+}
+
+fn aggregation_format(arg: AggregationFormatArg) -> AggregationFormat {
+    match arg {
+        AggregationFormatArg::Csv => AggregationFormat::Csv,
+        AggregationFormatArg::Jsonl => AggregationFormat::Jsonl,
+    }
+}
+
+fn inference_backend(arg: InferenceBackendArg) -> InferenceBackend {
+    match arg {
+        InferenceBackendArg::InferenceModels => InferenceBackend::InferenceModels,
+        InferenceBackendArg::OldInference => InferenceBackend::OldInference,
+    }
+}
+
+/// The job settings the flags ask for (reads `--workflow-params`).
+pub(crate) fn job_settings(opts: &JobOptions) -> Result<JobSettings> {
+    let workflow_parameters = match &opts.workflow_params {
+        None => None,
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                CliError::usage(format!(
+                    "--workflow-params {}: {}",
+                    path.display(),
+                    io_reason(&e)
+                ))
+            })?;
+            let params = JobSettings::parse_parameters(&text).map_err(|e| {
+                CliError::usage(format!("--workflow-params {}: {e}", path.display()))
+            })?;
+            Some(params)
+        }
+    };
+    let outputs_to_persist = if opts.save_image_outputs || !opts.image_outputs_to_save.is_empty() {
+        Some(opts.image_outputs_to_save.clone())
+    } else {
+        None
+    };
+    Ok(JobSettings {
+        workflow_parameters,
+        image_input_name: opts.image_input_name.clone(),
+        outputs_to_persist,
+        part_name: opts.part_name.clone(),
+        machine_type: opts.machine_type.map(machine_type),
+        workers_per_machine: opts.workers_per_machine,
+        max_runtime_seconds: opts.max_runtime_seconds,
+        max_parallel_tasks: opts.max_parallel_tasks,
+        max_image_failure_rate: opts.max_image_failure_rate,
+        aggregation_format: opts.aggregation_format.map(aggregation_format),
+        max_video_fps: opts.max_video_fps.map(f64::from),
+        notifications_url: opts.notifications_url.clone(),
+        inference_backend: opts.inference_backend.map(inference_backend),
+    })
+}
+
+/// The restart body the flags ask for (empty when none is given).
+pub(crate) fn restart_override(o: &RestartOverrides) -> ParametersOverride {
+    let compute = (o.machine_type.is_some() || o.workers_per_machine.is_some()).then(|| {
+        ComputeConfiguration {
+            machine_type: o.machine_type.map(machine_type),
+            workers_per_machine: o.workers_per_machine,
+        }
+    });
+    ParametersOverride {
+        compute_configuration: compute,
+        max_parallel_tasks: o.max_parallel_tasks,
+        processing_timeout_seconds: o.max_runtime_seconds.map(|s| s as f64),
+        max_image_failure_rate: o.max_image_failure_rate,
+    }
+}

@@ -1,0 +1,138 @@
+//! `rf run`: ingest a directory, check the count, run the job, wait, and
+//! export the results, resumably (rf-batch's `Pipeline`).
+
+use rf_batch::events::RunReport;
+use rf_batch::ingest::MediaKind;
+use rf_batch::{Pipeline, RunConfig};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::options;
+use super::session::{Session, map_error};
+use crate::args::RunArgs;
+use crate::config::Config;
+use crate::error::{CliError, Result};
+use crate::events::Renderer;
+use crate::output::{Table, human_bytes};
+use crate::progress::{Progress, human_duration};
+
+/// Events waiting to be drawn; the pipeline waits when the renderer lags.
+const EVENT_QUEUE: usize = 256;
+
+/// Runs (or resumes) the whole pipeline.
+pub(crate) async fn run(
+    args: &RunArgs,
+    config: &Config,
+    progress: Progress,
+    cancel: CancellationToken,
+) -> Result<()> {
+    let (input, kind, flag) = match (&args.source.images, &args.source.videos) {
+        (Some(dir), _) => (dir, MediaKind::Image, "--images"),
+        (None, Some(dir)) => (dir, MediaKind::Video, "--videos"),
+        (None, None) => return Err(CliError::usage("pass --images DIR or --videos DIR")),
+    };
+    options::input_dir(flag, input)?;
+    let mut run_config = RunConfig::new(input, &args.out, &args.workflow);
+    run_config.kind = Some(kind);
+    run_config.batch_id = args
+        .batch_id
+        .as_deref()
+        .map(options::batch_id)
+        .transpose()?;
+    run_config.job_id = args.job_id.as_deref().map(options::job_id).transpose()?;
+    run_config.job_name.clone_from(&args.job.job_name);
+    run_config.job = options::job_settings(&args.job)?;
+    run_config.upload.concurrency = config.concurrency;
+    run_config.download.concurrency = config.concurrency;
+
+    let session = Session::open(config).await?;
+    let (tx, rx) = mpsc::channel(EVENT_QUEUE);
+    let renderer = Renderer::new(progress, &config.output, config.verbose);
+    let drawing = tokio::spawn(renderer.drain(rx));
+    let pipeline = Pipeline::new(session.client().clone(), run_config)
+        .events(tx)
+        .cancel_token(cancel);
+    let result = pipeline.run().await;
+    // The pipeline is gone, so the channel is closed and the renderer ends.
+    let mut renderer = drawing.await.ok();
+    session.close().await;
+    match result {
+        Ok(report) => {
+            if let Some(r) = renderer.as_mut() {
+                r.finish_download(format!(
+                    "{} files ({})",
+                    report.downloaded_now + report.downloaded_before,
+                    human_bytes(report.bytes_downloaded)
+                ));
+            }
+            drop(renderer);
+            print_report(&report, config)
+        }
+        Err(err) => {
+            if let Some(r) = renderer.as_mut() {
+                r.clear();
+            }
+            Err(map_error(&err))
+        }
+    }
+}
+
+fn print_report(report: &RunReport, config: &Config) -> Result<()> {
+    let out = &config.output;
+    if out.is_json() {
+        return out.document(report);
+    }
+    let mut t = Table::key_values();
+    t.row([
+        "batch".to_owned(),
+        format!(
+            "{} ({} items{})",
+            report.batch_id,
+            report.confirmed_count,
+            if report.uploaded_before > 0 {
+                format!(
+                    ", {} uploaded by an earlier attempt",
+                    report.uploaded_before
+                )
+            } else {
+                String::new()
+            }
+        ),
+    ]);
+    let job_state = match &report.job {
+        Some(p) if p.error => "failed",
+        Some(_) => "succeeded",
+        None => "not run",
+    };
+    t.row(["job".to_owned(), format!("{} ({job_state})", report.job_id)]);
+    if let Some(output_batch) = &report.output_batch {
+        t.row(["output batch".to_owned(), output_batch.clone()]);
+    }
+    t.row([
+        "results".to_owned(),
+        format!(
+            "{} ({} files downloaded now, {} before, {} extracted)",
+            report.output_dir.display(),
+            report.downloaded_now,
+            report.downloaded_before,
+            report.extracted_files
+        ),
+    ]);
+    if !report.skipped.is_empty() {
+        t.row([
+            "skipped".to_owned(),
+            format!("{} files", report.skipped.len()),
+        ]);
+    }
+    if !report.refused_entries.is_empty() {
+        t.row([
+            "refused".to_owned(),
+            format!("{} archive entries", report.refused_entries.len()),
+        ]);
+    }
+    if !report.warnings.is_empty() {
+        t.row(["warnings".to_owned(), report.warnings.len().to_string()]);
+    }
+    t.row(["took".to_owned(), human_duration(report.timings.total)]);
+    out.table(&t)
+}

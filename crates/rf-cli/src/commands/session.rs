@@ -1,0 +1,125 @@
+//! A connection to the API for one command: a configured remote API, or the
+//! embedded emulator started in this process when nothing is configured.
+//! Also the mapping of library errors to exit codes.
+
+use std::net::SocketAddr;
+
+use rf_batch::{ApiErrorKind, Client, Error};
+use rf_emulator::{Emulator, EmulatorConfig, RunningEmulator};
+
+use crate::config::{Api, Config};
+use crate::error::{CliError, Kind, Result};
+
+/// The key and workspace of the embedded emulator. Not a secret: the
+/// embedded emulator only listens on loopback inside this process.
+pub(crate) const EMBEDDED_KEY: &str = "rf-embedded-key";
+/// The workspace the embedded emulator reports.
+pub(crate) const EMBEDDED_WORKSPACE: &str = "local";
+
+/// A client, and the emulator behind it when it is embedded (kept alive for
+/// as long as the session).
+#[derive(Debug)]
+pub(crate) struct Session {
+    client: Client,
+    emulator: Option<RunningEmulator>,
+}
+
+impl Session {
+    /// Connects per `config`: builds the client, or starts the embedded
+    /// emulator (and says so in one line on stderr).
+    pub(crate) async fn open(config: &Config) -> Result<Session> {
+        match &config.api {
+            Api::Remote { url, key } => {
+                let mut builder = Client::builder()
+                    .base_url(url.as_str())
+                    .api_key(key.expose());
+                if let Some(ws) = &config.workspace {
+                    builder = builder.workspace(ws.clone());
+                }
+                let client = builder.build().map_err(|e| map_error(&e))?;
+                Ok(Session {
+                    client,
+                    emulator: None,
+                })
+            }
+            Api::Embedded { data_dir } => {
+                std::fs::create_dir_all(data_dir).map_err(|e| {
+                    CliError::local(format!(
+                        "cannot create the embedded emulator's data directory {}: {e}; set XDG_CACHE_HOME to a writable directory",
+                        data_dir.display()
+                    ))
+                })?;
+                let emulator_config = EmulatorConfig::default()
+                    .with_key(EMBEDDED_KEY, EMBEDDED_WORKSPACE)
+                    .with_data_dir(data_dir.clone());
+                let addr = SocketAddr::from(([127, 0, 0, 1], 0));
+                let running = Emulator::start(emulator_config, addr).await.map_err(|e| {
+                    CliError::local(format!(
+                        "cannot start the embedded emulator (data in {}): {e}",
+                        data_dir.display()
+                    ))
+                })?;
+                config.output.note(&format!(
+                    "no ROBOFLOW_API_KEY or API_BASE_URL set: using the embedded emulator at {} (data in {})",
+                    running.base_url(),
+                    data_dir.display()
+                ));
+                let client = Client::builder()
+                    .base_url(running.base_url().to_string())
+                    .api_key(EMBEDDED_KEY)
+                    .workspace(EMBEDDED_WORKSPACE)
+                    .build()
+                    .map_err(|e| map_error(&e))?;
+                Ok(Session {
+                    client,
+                    emulator: Some(running),
+                })
+            }
+        }
+    }
+
+    /// The API client.
+    pub(crate) fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// Stops the embedded emulator, if any, letting it persist its state.
+    pub(crate) async fn close(self) {
+        if let Some(emulator) = self.emulator {
+            emulator.shutdown().await;
+        }
+    }
+}
+
+/// The exit-code class and one-line message of a library error.
+pub(crate) fn map_error(err: &Error) -> CliError {
+    let kind = match err {
+        Error::Api(api) => match api.kind {
+            ApiErrorKind::Unauthenticated | ApiErrorKind::Forbidden => Kind::Auth,
+            ApiErrorKind::NotFound => Kind::NotFound,
+            ApiErrorKind::BadRequest | ApiErrorKind::Conflict | ApiErrorKind::PayloadTooLarge => {
+                Kind::Usage
+            }
+            _ => Kind::Remote,
+        },
+        Error::InvalidInput { .. } | Error::Scan(_) | Error::ForeignRun { .. } => Kind::Usage,
+        Error::Transport { .. }
+        | Error::Decode { .. }
+        | Error::CountTimeout(_)
+        | Error::LengthMismatch { .. }
+        | Error::JobFailed { .. }
+        | Error::JobTimeout { .. }
+        | Error::NoExportOutput { .. } => Kind::Remote,
+        Error::UploadsFailed { .. } | Error::DownloadsFailed { .. } => Kind::Partial,
+        Error::Cancelled => Kind::Interrupted,
+        _ => Kind::Local,
+    };
+    let message = match err {
+        Error::Cancelled => "interrupted; re-run the same command to resume".to_owned(),
+        Error::Transport { .. } => {
+            format!("{err}; check --api-url / API_BASE_URL and your network, then re-run")
+        }
+        _ => err.to_string(),
+    };
+    CliError::new(kind, message)
+}

@@ -1,0 +1,171 @@
+//! `rf job ...` against a separately started emulator.
+
+use crate::emu::{TestEmulator, assert_results_name, sample_names, samples};
+use crate::util::{Sandbox, run};
+
+fn staged(emu: &TestEmulator, sb: &Sandbox, batch: &str) {
+    run(emu.rf(sb).args([
+        "batch",
+        "ingest",
+        "--images",
+        samples().to_str().unwrap(),
+        "--batch-id",
+        batch,
+        "--wait",
+    ]))
+    .expect_code(0);
+}
+
+#[test]
+fn start_wait_inspect_and_export_a_job() {
+    let emu = TestEmulator::start();
+    let sb = Sandbox::new();
+    staged(&emu, &sb, "e2e-job-batch");
+
+    let start = run(emu.rf(&sb).args([
+        "job",
+        "start",
+        "--batch-id",
+        "e2e-job-batch",
+        "--workflow",
+        "mock-detector",
+        "--job-id",
+        "e2e-job-1",
+        "--job-name",
+        "nightly",
+        "--max-parallel-tasks",
+        "2",
+    ]));
+    assert_eq!(start.expect_code(0).stdout.trim(), "e2e-job-1");
+
+    let wait = run(emu.rf(&sb).args(["--json", "job", "wait", "e2e-job-1"]));
+    let snapshot = wait.expect_code(0).json();
+    assert_eq!(snapshot["is_terminal"], true, "{snapshot}");
+    assert_eq!(snapshot["error"], false, "{snapshot}");
+
+    let show = run(emu.rf(&sb).args(["--json", "job", "show", "e2e-job-1"]));
+    let job = show.expect_code(0).json();
+    assert_eq!(job["jobId"], "e2e-job-1");
+    assert_eq!(job["name"], "nightly");
+    assert_eq!(job["jobDefinition"]["maxParallelTasks"], 2);
+    let text = run(emu.rf(&sb).args(["job", "show", "e2e-job-1"]));
+    assert!(
+        text.expect_code(0).stdout.contains("succeeded"),
+        "{}",
+        text.stdout
+    );
+
+    let list = run(emu.rf(&sb).args(["--json", "job", "list"]));
+    let jobs = list.expect_code(0).json();
+    assert!(
+        jobs.as_array()
+            .unwrap()
+            .iter()
+            .any(|j| j["jobId"] == "e2e-job-1")
+    );
+
+    let stages = run(emu.rf(&sb).args(["--json", "job", "stages", "e2e-job-1"]));
+    let stages = stages.expect_code(0).json();
+    let stages = stages.as_array().unwrap();
+    assert!(stages.len() >= 2, "{stages:?}");
+    let stage_id = stages[0]["processingStageId"].as_str().unwrap().to_owned();
+    let tasks = run(emu
+        .rf(&sb)
+        .args(["--json", "job", "tasks", "e2e-job-1", &stage_id]));
+    assert!(!tasks.expect_code(0).json().as_array().unwrap().is_empty());
+    let table = run(emu.rf(&sb).args(["job", "tasks", "e2e-job-1", &stage_id]));
+    assert!(
+        table.expect_code(0).stdout.starts_with("TASK"),
+        "{}",
+        table.stdout
+    );
+
+    let logs = run(emu.rf(&sb).args(["--json", "job", "logs", "e2e-job-1"]));
+    logs.expect_code(0);
+    for line in logs.stdout.lines() {
+        let entry: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert!(entry["severity"].is_string(), "{line}");
+    }
+    let follow = run(emu.rf(&sb).args([
+        "job",
+        "logs",
+        "e2e-job-1",
+        "--follow",
+        "--severity",
+        "error",
+    ]));
+    follow.expect_code(0);
+
+    // The export output batch has parts.
+    let export_batch = stages
+        .iter()
+        .find(|s| s["processingStageName"] == "export")
+        .and_then(|s| s["outputBatches"][0].as_str())
+        .unwrap()
+        .to_owned();
+    let parts = run(emu
+        .rf(&sb)
+        .args(["--json", "batch", "parts", &export_batch]));
+    assert!(!parts.expect_code(0).json().as_array().unwrap().is_empty());
+
+    let out = sb.path().join("results");
+    run(emu
+        .rf(&sb)
+        .args(["job", "export", "e2e-job-1", "--out", out.to_str().unwrap()]))
+    .expect_code(0);
+    assert_results_name(&out, &sample_names());
+}
+
+#[test]
+fn abort_and_restart_with_overrides() {
+    let emu = TestEmulator::slow(std::time::Duration::from_millis(100));
+    let sb = Sandbox::new();
+    staged(&emu, &sb, "e2e-abort-batch");
+    run(emu.rf(&sb).args([
+        "job",
+        "start",
+        "--batch-id",
+        "e2e-abort-batch",
+        "--workflow",
+        "image-properties",
+        "--job-id",
+        "e2e-abort",
+    ]))
+    .expect_code(0);
+    let abort = run(emu.rf(&sb).args(["--json", "job", "abort", "e2e-abort"]));
+    assert!(abort.expect_code(0).json().is_object());
+    // Waiting on an aborted job reports a remote failure.
+    let wait = run(emu.rf(&sb).args(["job", "wait", "e2e-abort"]));
+    wait.expect_code(5);
+    assert!(wait.error_line().contains("e2e-abort"), "{}", wait.stderr);
+
+    let restart = run(emu.rf(&sb).args([
+        "job",
+        "restart",
+        "e2e-abort",
+        "--max-parallel-tasks",
+        "2",
+        "--machine-type",
+        "gpu",
+    ]));
+    restart.expect_code(0);
+    run(emu.rf(&sb).args(["job", "wait", "e2e-abort"])).expect_code(0);
+    let show = run(emu.rf(&sb).args(["--json", "job", "show", "e2e-abort"]));
+    let job = show.expect_code(0).json();
+    let overrides = job["restartParametersOverride"].as_array().unwrap();
+    assert_eq!(overrides.len(), 1, "{job}");
+    assert_eq!(overrides[0]["maxParallelTasks"], 2, "{job}");
+    assert_eq!(
+        overrides[0]["computeConfiguration"]["machineType"], "gpu",
+        "{job}"
+    );
+}
+
+#[test]
+fn unknown_job_is_not_found() {
+    let emu = TestEmulator::start();
+    let sb = Sandbox::new();
+    let done = run(emu.rf(&sb).args(["job", "show", "no-such-job"]));
+    done.expect_code(4);
+    assert!(done.error_line().contains("no-such-job"), "{}", done.stderr);
+}
