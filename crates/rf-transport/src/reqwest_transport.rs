@@ -34,6 +34,7 @@ use http::{HeaderValue, Method, header};
 
 use crate::body::Body;
 use crate::error::{ErrorKind, TransportError};
+use crate::redact::redact_url;
 use crate::request::Request;
 use crate::response::Response;
 use crate::transport::Transport;
@@ -66,7 +67,7 @@ pub const USER_AGENT: &str = concat!("rf/", env!("CARGO_PKG_VERSION"));
 /// println!("{}", answer.status());
 /// # Ok(()) }
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ReqwestTransport {
     client: reqwest::Client,
     request_timeout: Option<Duration>,
@@ -85,11 +86,32 @@ pub struct ReqwestTransportBuilder {
     proxy: ProxyChoice,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 enum ProxyChoice {
     Environment,
     None,
     All(String),
+}
+
+impl std::fmt::Debug for ProxyChoice {
+    /// A proxy URL may carry a password: shown redacted.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ProxyChoice::Environment => f.write_str("Environment"),
+            ProxyChoice::None => f.write_str("None"),
+            ProxyChoice::All(url) => write!(f, "All({:?})", redact_url(url)),
+        }
+    }
+}
+
+impl std::fmt::Debug for ReqwestTransport {
+    /// Only rf's own settings (the client's Debug may show proxy URLs).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReqwestTransport")
+            .field("request_timeout", &self.request_timeout)
+            .field("idle_timeout", &self.idle_timeout)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for ReqwestTransportBuilder {

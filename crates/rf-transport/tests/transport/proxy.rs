@@ -23,6 +23,14 @@ async fn proxy_server() -> MockServer {
     proxy
 }
 
+#[test]
+fn proxy_passwords_are_not_shown() {
+    let builder = ReqwestTransport::builder().proxy("http://bob:hunter2@127.0.0.1:1");
+    let shown = format!("{builder:?} {:?}", builder.clone().build().unwrap());
+    assert!(!shown.contains("hunter2"), "{shown}");
+    assert!(shown.contains("bob:REDACTED@"), "{shown}");
+}
+
 #[tokio::test]
 async fn explicit_proxy_is_used() {
     let proxy = proxy_server().await;
