@@ -8,6 +8,10 @@ use std::time::Duration;
 use crate::app::Ctx;
 use crate::runner;
 
+/// Blob files nothing points at are deleted once they are this old (younger
+/// ones may belong to an upload that is being registered).
+const ORPHAN_AGE: Duration = Duration::from_secs(600);
+
 /// Pause between a burst of writes and the snapshot that records it.
 const PERSIST_DEBOUNCE: Duration = Duration::from_millis(200);
 
@@ -41,12 +45,18 @@ pub(crate) fn start(ctx: &Arc<Ctx>) {
             .config
             .batch_ttl
             .clamp(Duration::from_millis(100), Duration::from_secs(60));
+        let mut last_gc = std::time::Instant::now();
         loop {
             tokio::select! {
                 () = c.closing.cancelled() => break,
                 () = tokio::time::sleep(period) => {}
             }
             sweep_expired(&c);
+            if last_gc.elapsed() >= ORPHAN_AGE {
+                last_gc = std::time::Instant::now();
+                let c2 = c.clone();
+                let _ = tokio::task::spawn_blocking(move || remove_orphans(&c2, ORPHAN_AGE)).await;
+            }
         }
     });
     let jobs: Vec<(String, String)> = ctx.store.read(|db| {
@@ -96,5 +106,103 @@ pub(crate) fn sweep_expired(ctx: &Ctx) {
     });
     for b in blobs {
         ctx.store.remove_blob(&b);
+    }
+}
+
+/// Deletes blob files that no batch, shard or job task refers to and that
+/// are older than `min_age` (e.g. files of a batch that expired and was
+/// replaced by a new one of the same ID). Returns how many were deleted.
+pub(crate) fn remove_orphans(ctx: &Ctx, min_age: Duration) -> usize {
+    let referenced: BTreeSet<String> = ctx.store.read(|db| {
+        let mut set = BTreeSet::new();
+        for w in db.workspaces.values() {
+            for b in w.batches.values() {
+                set.extend(b.files.iter().map(|f| f.data.blob.clone()));
+                for s in &b.shards {
+                    set.insert(format!("{}.tar", s.id));
+                    set.insert(format!("{}.refs", s.id));
+                }
+            }
+            for j in w.jobs.values() {
+                for st in &j.stages {
+                    for t in &st.tasks {
+                        set.extend(t.inputs.iter().map(|i| i.data.blob.clone()));
+                    }
+                }
+            }
+        }
+        set
+    });
+    let Ok(dir) = std::fs::read_dir(ctx.store.blob_path("")) else {
+        return 0;
+    };
+    let mut removed = 0;
+    for entry in dir.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if referenced.contains(&name) {
+            continue;
+        }
+        let old_enough = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age >= min_age);
+        if old_enough && std::fs::remove_file(entry.path()).is_ok() {
+            removed += 1;
+        }
+    }
+    removed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::app::EmulatorState;
+    use crate::config::EmulatorConfig;
+
+    #[tokio::test]
+    async fn orphans_are_removed_referenced_blobs_kept() {
+        let state = EmulatorState::open(
+            EmulatorConfig::for_tests(),
+            "http://127.0.0.1:1/".parse().unwrap(),
+        )
+        .unwrap();
+        let ctx = &state.0;
+        let now = ctx.now();
+        std::fs::write(ctx.store.blob_path("kept.img"), b"x").unwrap();
+        std::fs::write(ctx.store.blob_path("orphan.img"), b"y").unwrap();
+        ctx.store.write(|db| {
+            let seq = db.next_seq();
+            let mut b = crate::model::Batch::new(
+                "b",
+                None,
+                crate::model::BatchKind::SimpleBatch,
+                crate::model::Content::Images,
+                now,
+                chrono::Duration::days(1),
+                seq,
+            );
+            crate::routes::staging::put_file(
+                &mut b,
+                "a.png".into(),
+                crate::model::BlobRef {
+                    blob: "kept.img".into(),
+                    offset: 0,
+                    len: 1,
+                },
+                crate::model::Content::Images,
+            );
+            db.ws_mut("test-ws").batches.insert("b".into(), b);
+        });
+        assert_eq!(
+            remove_orphans(ctx, Duration::from_secs(3600)),
+            0,
+            "young files are kept"
+        );
+        assert_eq!(remove_orphans(ctx, Duration::ZERO), 1);
+        assert!(ctx.store.blob_path("kept.img").exists());
+        assert!(!ctx.store.blob_path("orphan.img").exists());
+        state.close().unwrap();
     }
 }
