@@ -79,7 +79,8 @@ pub enum Event {
         /// Bytes to send.
         bytes: u64,
     },
-    /// An upload completed (and was recorded in the manifest).
+    /// An upload completed (recorded in the manifest, which is saved at
+    /// most every [`crate::ingest::upload::SAVE_INTERVAL`]).
     UploadFinished {
         /// What.
         unit: String,

@@ -2,7 +2,8 @@
 //!
 //! [`upload_pending`] sends every unit of the manifest that is not yet marked
 //! uploaded, at most [`UploadSettings::concurrency`] at a time, and records each
-//! completion in the manifest (saved atomically) before reporting it. A unit
+//! completion in the manifest (saved atomically, at most every
+//! [`SAVE_INTERVAL`], and at the end). A unit
 //! whose failure proves nothing reached the service (an error status, or a
 //! connection that never opened) is retried in the same run with a fresh signed
 //! URL; any other failure is recorded as failed, and re-running the command
@@ -153,6 +154,14 @@ pub async fn upload_pending(
     }))
     .buffer_unordered(settings.concurrency.max(1));
 
+    // Rewriting a manifest of 100k files after every one of hundreds of
+    // shards would dominate the run, so saves are spaced at least
+    // `SAVE_INTERVAL` apart (and always made at the end). This is safe: every
+    // shard was marked `attempted` before sending, so one whose completion
+    // was not saved yet is checked against the batch on resume, never resent
+    // blindly; a single file resent overwrites itself.
+    let mut last_save = std::time::Instant::now();
+    let mut dirty = false;
     while let Some((unit, result)) = results.next().await {
         match result {
             None => summary.cancelled = true,
@@ -164,7 +173,12 @@ pub async fn upload_pending(
                         summary.shards += 1;
                     }
                 }
-                manifest.save(state_path)?;
+                dirty = true;
+                if last_save.elapsed() >= SAVE_INTERVAL {
+                    manifest.save(state_path)?;
+                    last_save = std::time::Instant::now();
+                    dirty = false;
+                }
                 summary.units += 1;
                 summary.items += unit.items() as u64;
                 events
@@ -190,8 +204,15 @@ pub async fn upload_pending(
             }
         }
     }
+    drop(results);
+    if dirty {
+        manifest.save(state_path)?;
+    }
     Ok(summary)
 }
+
+/// Shortest time between two manifest saves during uploads.
+pub const SAVE_INTERVAL: Duration = Duration::from_millis(500);
 
 /// Settles shards that were sent but not confirmed (see
 /// [`crate::state::ShardRecord::attempted`]): waits until the batch count stops
