@@ -89,6 +89,12 @@ impl EmulatorState {
     /// address the router is served on). Must be called inside a tokio
     /// runtime.
     pub fn open(mut config: EmulatorConfig, base_url: Url) -> Result<Self, EmulatorError> {
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(EmulatorError::Config(
+                "the emulator must be opened inside a tokio runtime (it runs background tasks)"
+                    .into(),
+            ));
+        }
         if config.keys.is_empty() {
             config
                 .keys

@@ -161,6 +161,16 @@ mod tests {
     use crate::app::EmulatorState;
     use crate::config::EmulatorConfig;
 
+    #[test]
+    fn opening_outside_a_runtime_is_an_error_not_a_panic() {
+        let err = EmulatorState::open(
+            EmulatorConfig::for_tests(),
+            "http://127.0.0.1:1/".parse().unwrap(),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("tokio runtime"), "{err}");
+    }
+
     #[tokio::test]
     async fn orphans_are_removed_referenced_blobs_kept() {
         let state = EmulatorState::open(

@@ -1198,6 +1198,105 @@ mod jobs {
         env.emu.shutdown().await;
     }
 
+    /// A tiny MP4: ftyp + moov(mvhd, trak(tkhd, mdia(hdlr vide, minf(stbl(stsz))))).
+    fn tiny_mp4(frames: u32, seconds: u32) -> Vec<u8> {
+        fn bx(kind: &[u8; 4], body: &[u8]) -> Vec<u8> {
+            let mut v = ((body.len() + 8) as u32).to_be_bytes().to_vec();
+            v.extend_from_slice(kind);
+            v.extend_from_slice(body);
+            v
+        }
+        let mut mvhd = vec![0u8; 100];
+        mvhd[12..16].copy_from_slice(&1000u32.to_be_bytes());
+        mvhd[16..20].copy_from_slice(&(seconds * 1000).to_be_bytes());
+        let mut tkhd = vec![0u8; 84];
+        tkhd[76..80].copy_from_slice(&(640u32 << 16).to_be_bytes());
+        tkhd[80..84].copy_from_slice(&(360u32 << 16).to_be_bytes());
+        let mut hdlr = vec![0u8; 24];
+        hdlr[8..12].copy_from_slice(b"vide");
+        let mut stsz = vec![0u8; 12];
+        stsz[8..12].copy_from_slice(&frames.to_be_bytes());
+        let minf = bx(b"minf", &bx(b"stbl", &bx(b"stsz", &stsz)));
+        let mdia = bx(b"mdia", &[bx(b"hdlr", &hdlr), minf].concat());
+        let trak = bx(b"trak", &[bx(b"tkhd", &tkhd), mdia].concat());
+        let moov = bx(b"moov", &[bx(b"mvhd", &mvhd), trak].concat());
+        [
+            bx(b"ftyp", b"isom\0\0\0\0isom"),
+            bx(b"mdat", &[7u8; 64]),
+            moov,
+        ]
+        .concat()
+    }
+
+    #[tokio::test]
+    async fn video_job_samples_frames_at_max_fps() {
+        let env = start().await;
+        let (url, headers) = env
+            .signed_url("clips", "upload/video", Some("clip.mp4"))
+            .await;
+        assert_eq!(
+            env.put(&url, &headers, tiny_mp4(90, 3)).await.0,
+            StatusCode::OK
+        );
+        let body = json!({
+            "type": "simple-video-processing-v1",
+            "jobInput": {"type": "staging-batch-input-v1", "batchId": "clips"},
+            "computeConfiguration": {"type": "compute-configuration-v2", "machineType": "gpu"},
+            "processingSpecification": {
+                "type": "workflows-processing-specification-v1",
+                "workspace": "test-ws",
+                "workflowId": "video-properties",
+                "persistImagesOutputs": false,
+                "maxVideoFPS": 5
+            }
+        });
+        assert_eq!(
+            env.post(&env.bp("jobs/vid"), &[], Some(body)).await.0,
+            StatusCode::OK
+        );
+        let done = env.wait_job("vid").await;
+        assert_eq!(done["job"]["error"], false, "{done}");
+        let (_, stages) = env.get(&env.bp("jobs/vid/stages"), &[]).await;
+        assert_eq!(stages["stages"][0]["tasksNumber"], 1, "one task per video");
+        let out = stages["stages"][0]["outputBatches"][0]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let (_, list) = env.get(&env.ds(&format!("batches/{out}/list")), &[]).await;
+        let (_, bytes) = env
+            .download(list["filesMetadata"][0]["downloadURL"].as_str().unwrap())
+            .await;
+        let rec: Value = serde_json::from_slice(
+            String::from_utf8(bytes)
+                .unwrap()
+                .lines()
+                .next()
+                .unwrap()
+                .as_bytes(),
+        )
+        .unwrap();
+        assert_eq!(rec["file_name"], "clip.mp4");
+        assert_eq!(rec["container"], "mp4");
+        assert_eq!(rec["width"], 640);
+        assert_eq!(rec["frame_count"], 90);
+        assert_eq!(rec["fps"], 30.0);
+        assert_eq!(rec["frames"].as_array().unwrap().len(), 15, "3 s at 5 fps");
+        // an image workflow on a video batch fails clearly
+        let mut img = image_job("clips", "image-properties", "jsonl");
+        img["type"] = json!("simple-video-processing-v1");
+        env.post(&env.bp("jobs/vid2"), &[], Some(img)).await;
+        let failed = env.wait_job("vid2").await;
+        assert_eq!(failed["job"]["error"], true);
+        assert!(
+            failed["job"]["lastNotification"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("runs on images"),
+            "{failed}"
+        );
+        env.emu.shutdown().await;
+    }
+
     #[tokio::test]
     async fn unknown_workflow_fails_with_log_and_webhook() {
         let env = start().await;
