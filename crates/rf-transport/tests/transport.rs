@@ -10,6 +10,7 @@ mod transport {
     mod custom;
     mod deps;
     mod idle;
+    mod models;
     mod proxy;
     mod redact_props;
     mod redaction;
