@@ -158,8 +158,10 @@ impl Renderer {
                 self.upload_started = Some(Instant::now());
                 self.upload_bytes = 0;
                 if *already_uploaded == *items {
-                    self.progress
-                        .finish(Phase::Upload, format!("{items} files already uploaded"));
+                    self.progress.finish(
+                        Phase::Upload,
+                        format!("{} already uploaded", plural(*items, "file")),
+                    );
                 }
             }
             Event::UploadStarted { unit, .. } if self.verbose > 1 => {
@@ -182,7 +184,8 @@ impl Renderer {
                     self.progress.finish(
                         Phase::Upload,
                         format!(
-                            "{total} files uploaded ({} this time)",
+                            "{} uploaded ({} this time)",
+                            plural(*total, "file"),
                             human_bytes(self.upload_bytes)
                         ),
                     );
@@ -220,9 +223,9 @@ impl Renderer {
             Event::JobProgress(p) => self.job_progress(p),
             Event::JobFinished { job_id, error } => {
                 let summary = if *error {
-                    format!("job {job_id} failed")
+                    format!("{job_id} failed")
                 } else {
-                    format!("job {job_id} succeeded")
+                    format!("{job_id} succeeded")
                 };
                 if self.progress.has(Phase::Job) {
                     self.progress.set(Phase::Job, 100);
@@ -243,8 +246,10 @@ impl Renderer {
                 self.download_started = Some(Instant::now());
                 self.download_bytes = 0;
                 if already_downloaded == files {
-                    self.progress
-                        .finish(Phase::Download, format!("{files} files already downloaded"));
+                    self.progress.finish(
+                        Phase::Download,
+                        format!("{} already downloaded", plural(*files as u64, "file")),
+                    );
                 }
             }
             Event::DownloadStarted { file, .. } if self.verbose > 1 => {
@@ -304,11 +309,15 @@ impl Renderer {
             (p.overall * 100.0).round().clamp(0.0, 100.0) as u64,
         );
         let stage = p.stage.clone().unwrap_or_else(|| "waiting".to_owned());
-        let mut message = format!(
-            "{stage}: {}/{} tasks done",
-            p.tasks_succeeded + p.tasks_failed,
-            p.tasks_total
-        );
+        let mut message = if p.tasks_total > 0 {
+            format!(
+                "{stage}: {}/{} tasks done",
+                p.tasks_succeeded + p.tasks_failed,
+                p.tasks_total
+            )
+        } else {
+            stage
+        };
         if p.tasks_running > 0 {
             message.push_str(&format!(", {} running", p.tasks_running));
         }
@@ -316,6 +325,15 @@ impl Renderer {
             message.push_str(&format!(", {} failed", p.tasks_failed));
         }
         self.progress.message(Phase::Job, message);
+    }
+}
+
+/// `1 file`, `2 files`.
+pub(crate) fn plural(n: u64, word: &str) -> String {
+    if n == 1 {
+        format!("1 {word}")
+    } else {
+        format!("{n} {word}s")
     }
 }
 

@@ -143,11 +143,12 @@ impl Progress {
                 total,
                 message: String::new(),
                 started: Instant::now(),
-                last_line: None,
+                // The first plain line comes after an interval: short phases
+                // print only their summary.
+                last_line: Some(Instant::now()),
                 last_printed: String::new(),
             },
         );
-        self.line_update(phase, true);
     }
 
     /// Whether `phase` has a track.
@@ -163,7 +164,7 @@ impl Progress {
                 bar.set_position(pos);
             }
         }
-        self.line_update(phase, false);
+        self.line_update(phase);
     }
 
     /// Advances `phase` by `n`.
@@ -184,7 +185,7 @@ impl Progress {
             }
             track.message = message;
         }
-        self.line_update(phase, false);
+        self.line_update(phase);
     }
 
     /// Ends the track of `phase`, leaving `summary` as its last line.
@@ -225,7 +226,7 @@ impl Progress {
     }
 
     /// In line mode, prints the state of `phase` if it is due.
-    fn line_update(&mut self, phase: Phase, force: bool) {
+    fn line_update(&mut self, phase: Phase) {
         if self.mode != Mode::Lines {
             return;
         }
@@ -233,7 +234,7 @@ impl Progress {
             return;
         };
         let due = track.last_line.is_none_or(|t| t.elapsed() >= LINE_INTERVAL);
-        if !(force || due) {
+        if !due {
             return;
         }
         let text = describe(track);

@@ -12,7 +12,7 @@ use super::session::{Session, map_error};
 use crate::args::RunArgs;
 use crate::config::Config;
 use crate::error::{CliError, Result};
-use crate::events::Renderer;
+use crate::events::{Renderer, plural};
 use crate::output::{Table, human_bytes};
 use crate::progress::{Progress, human_duration};
 
@@ -42,6 +42,20 @@ pub(crate) async fn run(
     run_config.job_id = args.job_id.as_deref().map(options::job_id).transpose()?;
     run_config.job_name.clone_from(&args.job.job_name);
     run_config.job = options::job_settings(&args.job)?;
+    // Check the job options now rather than after the upload: the definition
+    // is built the same way later, with the real batch and workspace.
+    let probe_batch = run_config
+        .batch_id
+        .clone()
+        .map_or_else(|| options::batch_id("options-check"), Ok)?;
+    rf_batch::job::build_definition(
+        kind,
+        &probe_batch,
+        "workspace",
+        &args.workflow,
+        &run_config.job,
+    )
+    .map_err(|e| map_error(&e))?;
     run_config.upload.concurrency = config.concurrency;
     run_config.download.concurrency = config.concurrency;
 
@@ -60,8 +74,11 @@ pub(crate) async fn run(
         Ok(report) => {
             if let Some(r) = renderer.as_mut() {
                 r.finish_download(format!(
-                    "{} files ({})",
-                    report.downloaded_now + report.downloaded_before,
+                    "{} ({})",
+                    plural(
+                        (report.downloaded_now + report.downloaded_before) as u64,
+                        "file"
+                    ),
                     human_bytes(report.bytes_downloaded)
                 ));
             }
@@ -102,6 +119,7 @@ fn print_report(report: &RunReport, config: &Config) -> Result<()> {
     let job_state = match &report.job {
         Some(p) if p.error => "failed",
         Some(_) => "succeeded",
+        None if report.resumed => "finished in an earlier attempt",
         None => "not run",
     };
     t.row(["job".to_owned(), format!("{} ({job_state})", report.job_id)]);
@@ -111,9 +129,9 @@ fn print_report(report: &RunReport, config: &Config) -> Result<()> {
     t.row([
         "results".to_owned(),
         format!(
-            "{} ({} files downloaded now, {} before, {} extracted)",
+            "{} ({} downloaded now, {} before, {} extracted)",
             report.output_dir.display(),
-            report.downloaded_now,
+            plural(report.downloaded_now as u64, "file"),
             report.downloaded_before,
             report.extracted_files
         ),

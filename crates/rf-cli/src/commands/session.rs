@@ -61,7 +61,7 @@ impl Session {
                 })?;
                 config.output.note(&format!(
                     "no ROBOFLOW_API_KEY or API_BASE_URL set: using the embedded emulator at {} (data in {})",
-                    running.base_url(),
+                    running.base_url().as_str().trim_end_matches('/'),
                     data_dir.display()
                 ));
                 let client = Client::builder()

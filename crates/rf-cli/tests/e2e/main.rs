@@ -7,6 +7,7 @@ mod util;
 
 mod basics;
 mod batch;
+mod emulator;
 mod job;
 mod run;
 mod secrets;

@@ -210,3 +210,27 @@ fn ctrl_c_stops_cleanly_and_a_rerun_resumes() {
     assert_eq!(report["uploaded_now"], 0, "{report}");
     assert_results_name(&out, &sample_names());
 }
+
+#[test]
+fn job_options_are_checked_before_anything_is_uploaded() {
+    let emu = TestEmulator::start();
+    let sb = Sandbox::new();
+    let done = run(emu.rf(&sb).args([
+        "run",
+        "--images",
+        samples().to_str().unwrap(),
+        "--workflow",
+        "image-properties",
+        "--out",
+        sb.path().join("out").to_str().unwrap(),
+        "--batch-id",
+        "e2e-never",
+        "--max-video-fps",
+        "3",
+    ]));
+    done.expect_code(2);
+    assert_eq!(done.stderr.lines().count(), 1, "{}", done.stderr);
+    assert!(done.error_line().contains("video"), "{}", done.stderr);
+    // Nothing reached the service.
+    run(emu.rf(&sb).args(["batch", "show", "e2e-never"])).expect_code(4);
+}
