@@ -157,7 +157,8 @@ fn decode_jpeg(bytes: &[u8]) -> Result<Raster, String> {
         let row = &pixels[y as usize * stride..(y as usize + 1) * stride];
         acc.row(
             y,
-            row.chunks(channels).map(|p| to_rgb(p, channels, cmyk)),
+            row.chunks_exact(channels)
+                .map(|p| to_rgb(p, channels, cmyk)),
             row,
             channels,
         );
@@ -194,7 +195,8 @@ fn decode_png(bytes: &[u8]) -> Result<Raster, String> {
                 .ok_or("png data is shorter than its size")?;
             acc.row(
                 y,
-                row.chunks(channels).map(|p| to_rgb(p, channels, false)),
+                row.chunks_exact(channels)
+                    .map(|p| to_rgb(p, channels, false)),
                 row,
                 channels,
             );
@@ -205,7 +207,8 @@ fn decode_png(bytes: &[u8]) -> Result<Raster, String> {
             let data = row.data();
             acc.row(
                 y,
-                data.chunks(channels).map(|p| to_rgb(p, channels, false)),
+                data.chunks_exact(channels)
+                    .map(|p| to_rgb(p, channels, false)),
                 data,
                 channels,
             );

@@ -671,8 +671,21 @@ async fn run_stage(ctx: &Arc<Ctx>, key: &Key, stage: usize, work: Work, max_para
         });
     }
     while set.join_next().await.is_some() {}
+    if ctx.closing.is_cancelled() {
+        // shutting down: leave the job as it is, it resumes on the next start
+        return false;
+    }
     let outcome = with_job(ctx, key, |job, now| {
         let stage_rec = job.stages.get_mut(stage)?;
+        // A task that never reached a terminal state (its worker crashed)
+        // is a failed task.
+        for t in &mut stage_rec.tasks {
+            if t.status_type == "info" {
+                t.status_type = "error".into();
+                t.notification = json!({"message": "task stopped unexpectedly"});
+                t.event_ts = now;
+            }
+        }
         let failed: Vec<String> = stage_rec
             .tasks
             .iter()
@@ -826,7 +839,12 @@ fn run_task(ctx: &Ctx, key: &Key, stage: usize, task: usize, work: &Work) {
                     );
                     return;
                 }
-                match process_item(ctx, *workflow, input, parameters, *max_fps) {
+                // A decoder bug on a hostile file must not take the task down.
+                let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    process_item(ctx, *workflow, input, parameters, *max_fps)
+                }))
+                .unwrap_or_else(|_| Err("the workflow crashed on this file".to_string()));
+                match outcome {
                     Ok(mut out) => {
                         let mut rec = Map::new();
                         rec.insert("file_name".into(), input.name.clone().into());
