@@ -458,6 +458,28 @@ pub(crate) mod tests {
         assert!(r.rgb.len() <= (WORK_SIZE * WORK_SIZE) as usize);
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(300))]
+        #[test]
+        fn decoding_hostile_bytes_never_panics(
+            kind in 0u8..3,
+            tail in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..600),
+            flip in 0usize..2000,
+        ) {
+            let mut bytes = match kind {
+                0 => vec![0xFF, 0xD8, 0xFF, 0xE0],
+                1 => b"\x89PNG\r\n\x1a\n".to_vec(),
+                _ => encode_png(8, 8, |x, y| [x as u8 * 20, y as u8 * 20, 7]),
+            };
+            bytes.extend_from_slice(&tail);
+            let i = flip % bytes.len();
+            bytes[i] ^= 0x5A;
+            if let Ok(Some(r)) = decode(&bytes) {
+                let _ = blobs(&r, 10);
+            }
+        }
+    }
+
     #[test]
     fn broken_and_unknown_formats() {
         let mut img = encode_png(10, 10, |_, _| [1, 2, 3]);

@@ -579,6 +579,18 @@ mod tests {
         [bx(b"ftyp", b"isom\0\0\0\0isom"), moov].concat()
     }
 
+    proptest::proptest! {
+        #[test]
+        fn video_probe_never_panics(cut in 0usize..400, flip in 0usize..400, byte in proptest::prelude::any::<u8>()) {
+            let mut v = tiny_mp4(10, 1);
+            let i = flip % v.len();
+            v[i] = byte;
+            v.truncate(cut.max(8).min(v.len()));
+            let len = v.len() as u64;
+            let _ = video_properties(&mut std::io::Cursor::new(v), len, Some(2.0));
+        }
+    }
+
     #[test]
     fn video_probe_and_sampling() {
         let v = tiny_mp4(50, 2); // 25 fps
