@@ -20,8 +20,10 @@
 //! * Proxies: taken from the environment — `HTTPS_PROXY`, `HTTP_PROXY`,
 //!   `ALL_PROXY` and `NO_PROXY` (upper or lower case), as reqwest does —
 //!   unless [`ReqwestTransportBuilder::no_proxy`] or an explicit
-//!   [`ReqwestTransportBuilder::proxy`] is used. Loopback addresses are not
-//!   exempt unless `NO_PROXY` lists them.
+//!   [`ReqwestTransportBuilder::proxy`] is used. Loopback destinations
+//!   (`localhost`, `127.0.0.0/8`, `::1` — the local emulator) are always
+//!   reached directly, since a proxy cannot reach this machine's loopback;
+//!   an explicit proxy is used for everything.
 //! * User agent `rf/<version>`.
 //! * Streamed bodies are handed to hyper chunk by chunk; with a known length
 //!   they are sent with `Content-Length`, otherwise chunked.
@@ -70,6 +72,8 @@ pub const USER_AGENT: &str = concat!("rf/", env!("CARGO_PKG_VERSION"));
 #[derive(Clone)]
 pub struct ReqwestTransport {
     client: reqwest::Client,
+    /// For loopback destinations when proxies come from the environment.
+    direct_loopback: Option<reqwest::Client>,
     request_timeout: Option<Duration>,
     idle_timeout: Option<Duration>,
 }
@@ -181,6 +185,22 @@ impl ReqwestTransportBuilder {
 
     /// Builds the transport.
     pub fn build(self) -> Result<ReqwestTransport, TransportError> {
+        let client = self.client(&self.proxy)?;
+        // A proxy cannot reach this machine's loopback: with proxies from the
+        // environment, loopback destinations use a direct client.
+        let direct = match self.proxy {
+            ProxyChoice::Environment => Some(self.client(&ProxyChoice::None)?),
+            _ => None,
+        };
+        Ok(ReqwestTransport {
+            client,
+            direct_loopback: direct,
+            request_timeout: self.request_timeout,
+            idle_timeout: self.idle_timeout,
+        })
+    }
+
+    fn client(&self, proxy: &ProxyChoice) -> Result<reqwest::Client, TransportError> {
         let build_err = |what: &str, e: &dyn std::fmt::Display| {
             TransportError::new(
                 ErrorKind::Other,
@@ -203,7 +223,7 @@ impl ReqwestTransportBuilder {
             .user_agent(self.user_agent.clone())
             .pool_max_idle_per_host(self.pool_max_idle_per_host)
             .pool_idle_timeout(self.pool_idle_timeout);
-        builder = match &self.proxy {
+        builder = match proxy {
             ProxyChoice::Environment => builder,
             ProxyChoice::None => builder.no_proxy(),
             ProxyChoice::All(url) => builder.proxy(
@@ -211,14 +231,9 @@ impl ReqwestTransportBuilder {
                     .map_err(|e| build_err("invalid proxy URL", &e.without_url()))?,
             ),
         };
-        let client = builder
+        builder
             .build()
-            .map_err(|e| build_err("reqwest", &error_chain(&e.without_url())))?;
-        Ok(ReqwestTransport {
-            client,
-            request_timeout: self.request_timeout,
-            idle_timeout: self.idle_timeout,
-        })
+            .map_err(|e| build_err("reqwest", &error_chain(&e.without_url())))
     }
 }
 
@@ -238,6 +253,7 @@ impl ReqwestTransport {
     pub fn from_client(client: reqwest::Client) -> ReqwestTransport {
         ReqwestTransport {
             client,
+            direct_loopback: None,
             request_timeout: None,
             idle_timeout: Some(DEFAULT_IDLE_TIMEOUT),
         }
@@ -288,7 +304,11 @@ impl Transport for ReqwestTransport {
                 Some(reqwest::Body::wrap_stream(stream))
             }
         };
-        let mut builder = self.client.request(method.clone(), url).headers(headers);
+        let client = match &self.direct_loopback {
+            Some(direct) if is_loopback(&url) => direct,
+            _ => &self.client,
+        };
+        let mut builder = client.request(method.clone(), url).headers(headers);
         if let Some(body) = body {
             builder = builder.body(body);
         }
@@ -430,6 +450,19 @@ fn idle_limited(
     })
 }
 
+/// Whether `url` points at this machine (`localhost`, 127.0.0.0/8, `::1`).
+fn is_loopback(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => {
+            let d = d.trim_end_matches('.').to_ascii_lowercase();
+            d == "localhost" || d.ends_with(".localhost")
+        }
+        None => false,
+    }
+}
+
 fn classify(e: &reqwest::Error) -> ErrorKind {
     if e.is_connect() {
         ErrorKind::Connect
@@ -458,4 +491,51 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
         current = err.source();
     }
     parts.join(": ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_hosts() {
+        let is = |s: &str| is_loopback(&url::Url::parse(s).unwrap());
+        assert!(is("http://127.0.0.1:8080/x"));
+        assert!(is("http://127.1.2.3/"));
+        assert!(is("http://[::1]:9/"));
+        assert!(is("http://localhost/"));
+        assert!(is("http://LOCALHOST./"));
+        assert!(is("http://emu.localhost/"));
+        assert!(!is("https://api.roboflow.com/"));
+        assert!(!is("http://10.0.0.1/"));
+        assert!(!is("http://localhost.example.com/"));
+    }
+
+    #[derive(Debug)]
+    struct Layer(&'static str, Option<Box<Layer>>);
+    impl std::fmt::Display for Layer {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(self.0)
+        }
+    }
+    impl std::error::Error for Layer {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            self.1.as_deref().map(|l| l as _)
+        }
+    }
+
+    #[test]
+    fn error_chains_join_causes_and_drop_repeats() {
+        let e = Layer(
+            "error sending request",
+            Some(Box::new(Layer(
+                "tcp connect error: refused",
+                Some(Box::new(Layer("refused", None))),
+            ))),
+        );
+        assert_eq!(
+            error_chain(&e),
+            "error sending request: tcp connect error: refused"
+        );
+    }
 }

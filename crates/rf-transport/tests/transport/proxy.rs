@@ -1,6 +1,6 @@
-//! Proxies: an explicit proxy is used, and proxy settings from the
-//! environment stay on by default (checked in a child process, because the
-//! environment is process-wide).
+//! Proxies: an explicit proxy is used; proxy settings from the environment
+//! stay on by default, except for loopback destinations (checked in a child
+//! process, because the environment is process-wide).
 
 use rf_transport::{Request, ReqwestTransport, Transport};
 use wiremock::matchers::{method, path};
@@ -47,17 +47,27 @@ async fn explicit_proxy_is_used() {
 /// Runs in a child process with `HTTP_PROXY` set; a no-op otherwise.
 #[tokio::test]
 async fn env_proxy_child() {
-    if std::env::var_os("RF_TRANSPORT_PROXY_CHILD").is_none() {
+    let Some(direct) = std::env::var_os("RF_TRANSPORT_PROXY_CHILD") else {
         return;
-    }
+    };
     let http = ReqwestTransport::new().unwrap();
     let answer = http.send(Request::get(url(NOWHERE))).await.unwrap();
     assert_eq!(answer.text().await.unwrap(), "via proxy");
+    // Loopback is reached directly, not through the proxy.
+    let direct = format!("{}/local", direct.to_string_lossy());
+    let answer = http.send(Request::get(url(&direct))).await.unwrap();
+    assert_eq!(answer.text().await.unwrap(), "direct");
 }
 
 #[tokio::test]
 async fn proxy_from_the_environment_is_honoured_by_default() {
     let proxy = proxy_server().await;
+    let target = MockServer::start().await;
+    Mock::given(path("/local"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("direct"))
+        .expect(1)
+        .mount(&target)
+        .await;
     let exe = std::env::current_exe().unwrap();
     let out = tokio::process::Command::new(exe)
         .args([
@@ -65,7 +75,7 @@ async fn proxy_from_the_environment_is_honoured_by_default() {
             "transport::proxy::env_proxy_child",
             "--nocapture",
         ])
-        .env("RF_TRANSPORT_PROXY_CHILD", "1")
+        .env("RF_TRANSPORT_PROXY_CHILD", target.uri())
         .env("HTTP_PROXY", proxy.uri())
         .env("http_proxy", proxy.uri())
         .env_remove("NO_PROXY")
