@@ -131,9 +131,12 @@ async fn start(args: &JobStartArgs, session: &Session, config: &Config) -> Resul
     };
     let client = session.client();
     let workspace = client.workspace().await.map_err(|e| map_error(&e))?;
-    let definition =
+    let mut definition =
         rf_batch::job::build_definition(kind, &batch, &workspace, &args.workflow, &settings)
             .map_err(|e| map_error(&e))?;
+    if options::keep_all_image_outputs(&args.job) {
+        options::persist_all_image_outputs(&mut definition);
+    }
     client
         .jobs()
         .create(&job_id, &definition, args.job.job_name.as_deref())

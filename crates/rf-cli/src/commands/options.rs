@@ -86,11 +86,8 @@ pub(crate) fn job_settings(opts: &JobOptions) -> Result<JobSettings> {
             Some(params)
         }
     };
-    let outputs_to_persist = if opts.save_image_outputs || !opts.image_outputs_to_save.is_empty() {
-        Some(opts.image_outputs_to_save.clone())
-    } else {
-        None
-    };
+    let outputs_to_persist =
+        (!opts.image_outputs_to_save.is_empty()).then(|| opts.image_outputs_to_save.clone());
     Ok(JobSettings {
         workflow_parameters,
         image_input_name: opts.image_input_name.clone(),
@@ -106,6 +103,25 @@ pub(crate) fn job_settings(opts: &JobOptions) -> Result<JobSettings> {
         notifications_url: opts.notifications_url.clone(),
         inference_backend: opts.inference_backend.map(inference_backend),
     })
+}
+
+/// Whether the flags ask to keep every image output (`--save-image-outputs`
+/// without naming any): rf-batch's `JobSettings` can only express a list, so
+/// the caller sets `persistImagesOutputs` on the built definition.
+pub(crate) fn keep_all_image_outputs(opts: &JobOptions) -> bool {
+    opts.save_image_outputs && opts.image_outputs_to_save.is_empty()
+}
+
+/// Sets `persistImagesOutputs: true` on a workflow job definition.
+pub(crate) fn persist_all_image_outputs(definition: &mut rf_types::JobDefinition) {
+    use rf_types::JobDefinition;
+    match definition {
+        JobDefinition::SimpleImageProcessingV1(job)
+        | JobDefinition::SimpleVideoProcessingV1(job) => {
+            job.processing_specification.persist_images_outputs = Some(true);
+        }
+        JobDefinition::TrtCompilationV1(_) => {}
+    }
 }
 
 /// The restart body the flags ask for (empty when none is given).

@@ -42,6 +42,11 @@ pub(crate) async fn run(
     run_config.job_id = args.job_id.as_deref().map(options::job_id).transpose()?;
     run_config.job_name.clone_from(&args.job.job_name);
     run_config.job = options::job_settings(&args.job)?;
+    if options::keep_all_image_outputs(&args.job) {
+        return Err(CliError::usage(
+            "`rf run --save-image-outputs` needs the outputs named with --image-outputs-to-save NAME,...; to keep every image output, use `rf job start --save-image-outputs`",
+        ));
+    }
     // Check the job options now rather than after the upload: the definition
     // is built the same way later, with the real batch and workspace.
     let probe_batch = run_config

@@ -129,3 +129,132 @@ fn unknown_batch_is_not_found() {
         );
     }
 }
+
+#[test]
+fn references_file_ingest_from_loopback_urls() {
+    let emu = TestEmulator::start();
+    let sb = Sandbox::new();
+    // Stage the samples, then ingest them again by reference to the
+    // emulator's own (loopback) download URLs.
+    run(emu.rf(&sb).args([
+        "batch",
+        "ingest",
+        "--images",
+        samples().to_str().unwrap(),
+        "--batch-id",
+        "e2e-source",
+        "--wait",
+    ]))
+    .expect_code(0);
+    let files = run(emu.rf(&sb).args(["--json", "batch", "files", "e2e-source"]));
+    let files = files.expect_code(0).json();
+    let mut lines = String::new();
+    for f in files.as_array().unwrap() {
+        let line = serde_json::json!({"name": f["fileName"], "url": f["downloadURL"]});
+        lines.push_str(&line.to_string());
+        lines.push('\n');
+    }
+    let refs = sb.path().join("refs.jsonl");
+    std::fs::write(&refs, lines).unwrap();
+    let done = run(emu.rf(&sb).args([
+        "--json",
+        "batch",
+        "ingest",
+        "--references",
+        refs.to_str().unwrap(),
+        "--batch-id",
+        "e2e-refs",
+        "--wait",
+    ]));
+    let summary = done.expect_code(0).json();
+    assert_eq!(summary["references"], 12, "{summary}");
+    assert_eq!(summary["count"], 12, "{summary}");
+    // A broken references file names the line.
+    std::fs::write(&refs, "{\"name\": \"a.jpg\"}\n").unwrap();
+    let bad = run(emu.rf(&sb).args([
+        "batch",
+        "ingest",
+        "--references",
+        refs.to_str().unwrap(),
+        "--batch-id",
+        "e2e-refs-bad",
+    ]));
+    bad.expect_code(2);
+    assert!(bad.error_line().contains("line 1"), "{}", bad.stderr);
+}
+
+#[test]
+fn videos_ingest_and_a_video_job() {
+    let emu = TestEmulator::start();
+    let sb = Sandbox::new();
+    let videos = sb.path().join("videos");
+    let names = crate::emu::make_videos(&videos, 2);
+    run(emu.rf(&sb).args([
+        "batch",
+        "ingest",
+        "--videos",
+        videos.to_str().unwrap(),
+        "--batch-id",
+        "e2e-videos",
+        "--wait",
+    ]))
+    .expect_code(0);
+    let show = run(emu.rf(&sb).args(["--json", "batch", "show", "e2e-videos"]));
+    assert_eq!(show.expect_code(0).json()["batchContentType"], "videos");
+    let start = run(emu.rf(&sb).args([
+        "--json",
+        "job",
+        "start",
+        "--videos",
+        "--batch-id",
+        "e2e-videos",
+        "--workflow",
+        "video-properties",
+        "--max-video-fps",
+        "1",
+    ]));
+    let started = start.expect_code(0).json();
+    assert_eq!(
+        started["jobDefinition"]["type"],
+        "simple-video-processing-v1"
+    );
+    let job_id = started["jobId"].as_str().unwrap().to_owned();
+    run(emu.rf(&sb).args(["job", "wait", &job_id])).expect_code(0);
+    let out = sb.path().join("video-results");
+    run(emu
+        .rf(&sb)
+        .args(["job", "export", &job_id, "--out", out.to_str().unwrap()]))
+    .expect_code(0);
+    assert_results_name(&out, &names);
+}
+
+#[test]
+fn quiet_leaves_stderr_empty() {
+    let emu = TestEmulator::start();
+    let sb = Sandbox::new();
+    let done = run(emu.rf(&sb).args([
+        "-q",
+        "batch",
+        "ingest",
+        "--images",
+        samples().to_str().unwrap(),
+        "--batch-id",
+        "e2e-quiet",
+        "--wait",
+    ]));
+    done.expect_code(0);
+    assert!(done.stderr.is_empty(), "{}", done.stderr);
+    // Re-running resumes: nothing left to upload.
+    let again = run(emu.rf(&sb).args([
+        "--json",
+        "batch",
+        "ingest",
+        "--images",
+        samples().to_str().unwrap(),
+        "--batch-id",
+        "e2e-quiet",
+    ]));
+    let summary = again.expect_code(0).json();
+    assert_eq!(summary["uploadedNow"], 0, "{summary}");
+    assert_eq!(summary["uploadedBefore"], 12, "{summary}");
+}

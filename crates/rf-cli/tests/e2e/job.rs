@@ -169,3 +169,27 @@ fn unknown_job_is_not_found() {
     done.expect_code(4);
     assert!(done.error_line().contains("no-such-job"), "{}", done.stderr);
 }
+
+#[test]
+fn save_image_outputs_without_names_keeps_every_output() {
+    let emu = TestEmulator::start();
+    let sb = Sandbox::new();
+    staged(&emu, &sb, "e2e-persist");
+    let start = run(emu.rf(&sb).args([
+        "--json",
+        "job",
+        "start",
+        "--batch-id",
+        "e2e-persist",
+        "--workflow",
+        "mock-detector",
+        "--save-image-outputs",
+    ]));
+    let started = start.expect_code(0).json();
+    let spec = &started["jobDefinition"]["processingSpecification"];
+    assert_eq!(spec["persistImagesOutputs"], true, "{started}");
+    assert!(
+        spec.get("imagesOutputsToBePersisted").is_none(),
+        "{started}"
+    );
+}
