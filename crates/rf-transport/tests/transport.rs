@@ -9,6 +9,7 @@ mod transport {
 
     mod custom;
     mod deps;
+    mod fidelity;
     mod idle;
     mod models;
     mod proxy;
