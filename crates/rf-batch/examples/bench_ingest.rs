@@ -18,7 +18,7 @@ use std::time::Instant;
 
 use futures::StreamExt;
 use rf_batch::ingest::{PlanOptions, UploadSettings, plan, scan, upload_pending};
-use rf_batch::state::{Manifest, RunIdentity, ShardRecord, SingleRecord};
+use rf_batch::state::{Manifest, RunIdentity};
 use rf_batch::{CancellationToken, Client, EventSink};
 use rf_transport::{
     ErrorKind, HeaderMap, Method, Request, Response, StatusCode, Transport, TransportError,
@@ -116,32 +116,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build()?;
     let report = scan(&input, &Default::default())?;
     let p = plan(&report.files, &PlanOptions::default());
-    let mut manifest = Manifest::new(
+    let mut manifest = Manifest::from_plan(
         RunIdentity {
             input_dir: input.clone(),
             batch_id: "bench".into(),
             workflow_id: "none".into(),
             kind: rf_batch::ingest::MediaKind::Image,
         },
-        p.mode,
+        p,
     );
-    manifest.ingest.singles = p
-        .singles
-        .into_iter()
-        .map(|item| SingleRecord {
-            item,
-            uploaded: false,
-        })
-        .collect();
-    manifest.ingest.shards = p
-        .shards
-        .into_iter()
-        .map(|plan| ShardRecord {
-            plan,
-            uploaded: false,
-            attempted: false,
-        })
-        .collect();
     let state = work.join("state/rf-run.json");
     let summary = upload_pending(
         &client,

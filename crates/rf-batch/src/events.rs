@@ -279,3 +279,32 @@ pub struct RunReport {
     /// Phase durations.
     pub timings: Timings,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_serialize_tagged_for_json_output() {
+        let e = Event::UploadFinished {
+            unit: "shard 3".into(),
+            items: 500,
+            bytes: 1024,
+            uploaded: 1500,
+            total: 2000,
+        };
+        let v = serde_json::to_value(&e).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"event": "upload_finished", "unit": "shard 3", "items": 500,
+                               "bytes": 1024, "uploaded": 1500, "total": 2000})
+        );
+        let w = serde_json::to_value(Event::Warning {
+            message: "m".into(),
+        })
+        .unwrap();
+        assert_eq!(w["event"], "warning");
+        let r = serde_json::to_value(RunReport::default()).unwrap();
+        assert!(r.get("timings").is_some());
+    }
+}

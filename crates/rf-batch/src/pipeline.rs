@@ -44,7 +44,7 @@ use crate::ingest::{
     resolve_uncertain_shards, scan, upload_pending,
 };
 use crate::job::{JobSettings, build_definition};
-use crate::state::{JobRecord, MANIFEST_FILE, Manifest, RunIdentity, ShardRecord, SingleRecord};
+use crate::state::{JobRecord, MANIFEST_FILE, Manifest, RunIdentity};
 use crate::wait::{PollOptions, wait_for_count, wait_for_job};
 
 /// Everything a run needs besides the client.
@@ -354,34 +354,15 @@ impl Run {
                     Some(b) => b.clone(),
                     None => BatchId::generate(),
                 };
-                let p = plan(&files, &self.config.plan);
-                let mut m = Manifest::new(
+                Manifest::from_plan(
                     RunIdentity {
                         input_dir: input_dir.clone(),
                         batch_id: batch_id.to_string(),
                         workflow_id: self.config.workflow_id.clone(),
                         kind,
                     },
-                    p.mode,
-                );
-                m.ingest.singles = p
-                    .singles
-                    .into_iter()
-                    .map(|item| SingleRecord {
-                        item,
-                        uploaded: false,
-                    })
-                    .collect();
-                m.ingest.shards = p
-                    .shards
-                    .into_iter()
-                    .map(|plan| ShardRecord {
-                        plan,
-                        uploaded: false,
-                        attempted: false,
-                    })
-                    .collect();
-                m
+                    plan(&files, &self.config.plan),
+                )
             }
         };
         manifest.ingest.skipped = skipped.clone();

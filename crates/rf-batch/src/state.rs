@@ -225,6 +225,29 @@ impl Manifest {
         }
     }
 
+    /// A fresh manifest holding `plan` (nothing uploaded yet).
+    pub fn from_plan(run: RunIdentity, plan: crate::ingest::Plan) -> Self {
+        let mut m = Manifest::new(run, plan.mode);
+        m.ingest.singles = plan
+            .singles
+            .into_iter()
+            .map(|item| SingleRecord {
+                item,
+                uploaded: false,
+            })
+            .collect();
+        m.ingest.shards = plan
+            .shards
+            .into_iter()
+            .map(|plan| ShardRecord {
+                plan,
+                uploaded: false,
+                attempted: false,
+            })
+            .collect();
+        m
+    }
+
     /// Reads the manifest at `path`; `Ok(None)` when there is none.
     pub fn load(path: &Path) -> Result<Option<Manifest>, StateError> {
         let bytes = match fs::read(path) {

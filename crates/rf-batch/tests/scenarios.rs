@@ -98,6 +98,7 @@ async fn small_image_set_end_to_end_then_resume_sends_nothing(backend: &Backend)
     let input = tempfile::tempdir().unwrap();
     let out = tempfile::tempdir().unwrap();
     let n = copy_samples(input.path()) as u64;
+    let input_before = files_under(input.path());
     let client = backend.client.clone();
     let cfg = config(input.path(), out.path(), "image-properties");
 
@@ -147,6 +148,9 @@ async fn small_image_set_end_to_end_then_resume_sends_nothing(backend: &Backend)
         names.contains(&"street__frame_000.jpg".to_string()),
         "{names:?}"
     );
+
+    // The input directory is only read.
+    assert_eq!(files_under(input.path()), input_before);
 
     // Same command again: resumes, uploads and downloads nothing.
     let again = Pipeline::new(client.clone(), cfg).run().await.unwrap();

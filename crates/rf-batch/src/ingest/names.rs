@@ -163,3 +163,28 @@ mod tests {
         assert_eq!(flat_name("q/__w.png"), flat_name("q/__w.png"));
     }
 }
+
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn path() -> impl Strategy<Value = String> {
+        // components from an alphabet rich in the characters that matter
+        prop::collection::vec("[a_~.x/é]{1,6}", 1..4).prop_map(|parts| parts.join("/"))
+    }
+
+    proptest! {
+        #[test]
+        fn flat_names_are_flat_short_and_injective(a in path(), b in path()) {
+            let (na, nb) = (flat_name(&a), flat_name(&b));
+            prop_assert!(!na.contains('/'));
+            prop_assert!(na.len() <= MAX_NAME_BYTES);
+            prop_assert!(!na.is_empty());
+            let norm = |p: &str| p.split('/').filter(|c| !c.is_empty()).collect::<Vec<_>>().join("/");
+            if norm(&a) != norm(&b) {
+                prop_assert_ne!(na, nb, "{} and {} collide", a, b);
+            }
+        }
+    }
+}
