@@ -100,6 +100,7 @@ pub struct TransportError {
     url: Option<String>,
     message: String,
     attempts: u32,
+    elapsed: Option<std::time::Duration>,
     #[source]
     source: Option<BoxError>,
 }
@@ -113,6 +114,7 @@ impl TransportError {
             url: None,
             message: redact_url(&message.into()),
             attempts: 1,
+            elapsed: None,
             source: None,
         }
     }
@@ -144,6 +146,17 @@ impl TransportError {
     pub fn with_attempts(mut self, attempts: u32) -> Self {
         self.attempts = attempts.max(1);
         self
+    }
+
+    /// Records how long the attempts took in all (set by [`crate::Retrying`]).
+    pub fn with_elapsed(mut self, elapsed: std::time::Duration) -> Self {
+        self.elapsed = Some(elapsed);
+        self
+    }
+
+    /// How long the attempts took in all, if recorded.
+    pub fn elapsed(&self) -> Option<std::time::Duration> {
+        self.elapsed
     }
 
     /// What went wrong.
@@ -198,7 +211,11 @@ impl fmt::Display for TransportError {
             write!(f, ": {}", self.message)?;
         }
         if self.attempts > 1 {
-            write!(f, " (gave up after {} attempts)", self.attempts)?;
+            write!(f, " (gave up after {} attempts", self.attempts)?;
+            if let Some(elapsed) = self.elapsed {
+                write!(f, " in {:.1}s", elapsed.as_secs_f64())?;
+            }
+            f.write_str(")")?;
         }
         write!(f, "; {}", self.kind.hint())
     }
@@ -213,11 +230,12 @@ mod tests {
         let url = url::Url::parse("http://h/p?api_key=canary").unwrap();
         let err = TransportError::new(ErrorKind::Connect, "connection refused")
             .with_request(&Method::POST, &url)
-            .with_attempts(3);
+            .with_attempts(3)
+            .with_elapsed(std::time::Duration::from_millis(1250));
         assert_eq!(
             err.to_string(),
             "cannot connect: POST http://h/p?api_key=REDACTED: connection refused \
-             (gave up after 3 attempts); check the network, the server address and the \
+             (gave up after 3 attempts in 1.2s); check the network, the server address and the \
              proxy settings (HTTPS_PROXY, HTTP_PROXY, NO_PROXY), then retry"
         );
         assert_eq!(err.attempts(), 3);

@@ -349,7 +349,13 @@ impl<T: Transport> Transport for Retrying<T> {
                     parse_retry_after(r.headers(), self.sleeper.wall_clock()),
                 ),
                 Err(e) if e.is_retryable(idempotent) => (e.kind().to_string(), None),
-                _ => return finish(result, attempt),
+                _ => {
+                    return finish(
+                        result,
+                        attempt,
+                        self.sleeper.now().saturating_duration_since(start),
+                    );
+                }
             };
             let delay = match retry_after {
                 Some(wait) => wait.min(self.policy.retry_after_cap),
@@ -377,7 +383,11 @@ impl<T: Transport> Transport for Retrying<T> {
                     reason = %reason,
                     "giving up: {why}"
                 );
-                return finish(result, attempt);
+                return finish(
+                    result,
+                    attempt,
+                    self.sleeper.now().saturating_duration_since(start),
+                );
             }
             drop(result);
             self.stats.retries.fetch_add(1, Ordering::Relaxed);
@@ -397,9 +407,11 @@ impl<T: Transport> Transport for Retrying<T> {
 fn finish(
     result: Result<Response, TransportError>,
     attempts: u32,
+    elapsed: Duration,
 ) -> Result<Response, TransportError> {
     match result {
         Ok(r) => Ok(r.with_attempts(attempts)),
+        Err(e) if attempts > 1 => Err(e.with_attempts(attempts).with_elapsed(elapsed)),
         Err(e) => Err(e.with_attempts(attempts)),
     }
 }

@@ -207,12 +207,16 @@ async fn errors_that_exhaust_retries_say_how_many_attempts() {
         max_attempts: 3,
         ..RetryPolicy::default()
     };
-    let (r, _) = retrying(&mock, policy);
+    let (r, sleeper) = retrying(&mock, policy);
     let err = r.send(get()).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Connect);
     assert_eq!(err.attempts(), 3);
+    assert_eq!(err.elapsed(), Some(sleeper.total()));
     assert!(
-        err.to_string().contains("(gave up after 3 attempts)"),
+        err.to_string().contains(&format!(
+            "(gave up after 3 attempts in {:.1}s)",
+            sleeper.total().as_secs_f64()
+        )),
         "{err}"
     );
     assert!(err.to_string().contains("GET http://api.test/x"), "{err}");
