@@ -69,7 +69,7 @@ async fn dispatch(
             )
             .await
         }
-        JobCommand::Logs(args) => logs(args, session, config, cancel).await,
+        JobCommand::Logs(args) => logs(args, session, config).await,
         JobCommand::Wait(args) => wait(&args.job_id, session, config, progress, cancel).await,
         JobCommand::Abort(args) => {
             let answer = jobs.abort(&args.job_id).await.map_err(|e| map_error(&e))?;
@@ -203,12 +203,7 @@ async fn wait(
     }
 }
 
-async fn logs(
-    args: &JobLogsArgs,
-    session: &Session,
-    config: &Config,
-    cancel: CancellationToken,
-) -> Result<()> {
+async fn logs(args: &JobLogsArgs, session: &Session, config: &Config) -> Result<()> {
     let severity = args.severity.map(|s| match s {
         SeverityArg::Info => LogSeverity::Info,
         SeverityArg::Warning => LogSeverity::Warning,
@@ -242,9 +237,6 @@ async fn logs(
         if terminal {
             return Ok(());
         }
-        tokio::select! {
-            () = tokio::time::sleep(FOLLOW_INTERVAL) => {}
-            () = cancel.cancelled() => return Ok(()),
-        }
+        tokio::time::sleep(FOLLOW_INTERVAL).await;
     }
 }

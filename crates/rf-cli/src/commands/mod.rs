@@ -1,11 +1,12 @@
 //! One module per command group; `dispatch` resolves the configuration and
 //! runs the chosen command, turning Ctrl-C into a clean stop.
 //!
-//! Ctrl-C: the first one cancels the command's token (uploads and downloads
-//! in flight finish and are recorded, nothing new starts) and the command
-//! returns; a second one stops at once. Either way the exit code is 130 and
-//! the message says how to resume (re-run the same command), except for
-//! commands that are meant to be stopped with Ctrl-C (`logs --follow`).
+//! Ctrl-C: for commands that move data or wait (`run`, `batch ingest`,
+//! `batch export`, `job export`, `job wait`) the first one cancels the
+//! command's token (uploads and downloads in flight finish and are recorded,
+//! nothing new starts) and the command returns; a second one stops at once.
+//! Other commands stop at once. The exit code is 130 and the message says
+//! how to go on (re-run the same command to resume).
 
 mod batch;
 mod completions;
@@ -23,7 +24,7 @@ use std::future::Future;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::args::{Cli, Command, EmulatorCommand, WebhookCommand};
+use crate::args::{BatchCommand, Cli, Command, EmulatorCommand, JobCommand, WebhookCommand};
 use crate::config::{Config, Env};
 use crate::error::{CliError, Kind, Result};
 use crate::output::Output;
@@ -45,7 +46,7 @@ pub(crate) async fn dispatch(cli: Cli) -> Result<()> {
         Command::Run(args) => {
             let config = Config::resolve(&cli.global, &env, output)?;
             let progress = Progress::new(&config.output, mode);
-            interruptible(&config.output, |cancel| {
+            interruptible(&config.output, true, |cancel| {
                 run::run(args, &config, progress, cancel)
             })
             .await
@@ -53,7 +54,8 @@ pub(crate) async fn dispatch(cli: Cli) -> Result<()> {
         Command::Batch(command) => {
             let config = Config::resolve(&cli.global, &env, output)?;
             let progress = Progress::new(&config.output, mode);
-            interruptible(&config.output, |cancel| {
+            let graceful = matches!(command, BatchCommand::Ingest(_) | BatchCommand::Export(_));
+            interruptible(&config.output, graceful, |cancel| {
                 batch::run(command, &config, progress, cancel)
             })
             .await
@@ -61,7 +63,8 @@ pub(crate) async fn dispatch(cli: Cli) -> Result<()> {
         Command::Job(command) => {
             let config = Config::resolve(&cli.global, &env, output)?;
             let progress = Progress::new(&config.output, mode);
-            interruptible(&config.output, |cancel| {
+            let graceful = matches!(command, JobCommand::Wait(_) | JobCommand::Export(_));
+            interruptible(&config.output, graceful, |cancel| {
                 job::run(command, &config, progress, cancel)
             })
             .await
@@ -69,9 +72,10 @@ pub(crate) async fn dispatch(cli: Cli) -> Result<()> {
     }
 }
 
-/// Runs `command` with a cancellation token that the first Ctrl-C cancels;
-/// a second Ctrl-C abandons it.
-async fn interruptible<F, Fut>(output: &Output, command: F) -> Result<()>
+/// Runs `command` with a cancellation token. With `graceful`, the first
+/// Ctrl-C cancels the token and lets the command wind down, a second one
+/// abandons it; otherwise the first Ctrl-C abandons it.
+async fn interruptible<F, Fut>(output: &Output, graceful: bool, command: F) -> Result<()>
 where
     F: FnOnce(CancellationToken) -> Fut,
     Fut: Future<Output = Result<()>>,
@@ -87,6 +91,9 @@ where
                 return work.await;
             }
         }
+    }
+    if !graceful {
+        return Err(CliError::new(Kind::Interrupted, "interrupted"));
     }
     cancel.cancel();
     output.note("stopping: letting transfers in flight finish (Ctrl-C again to quit now)");

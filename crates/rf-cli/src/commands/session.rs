@@ -123,3 +123,81 @@ pub(crate) fn map_error(err: &Error) -> CliError {
     };
     CliError::new(kind, message)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rf_batch::ApiError;
+
+    fn api(kind: ApiErrorKind, status: u16) -> Error {
+        Error::Api(ApiError {
+            kind,
+            status,
+            endpoint: "get batch",
+            id: Some("b1".into()),
+            message: "nope".into(),
+            retry_after: None,
+        })
+    }
+
+    #[test]
+    fn library_errors_map_to_the_documented_exit_codes() {
+        let cases = [
+            (api(ApiErrorKind::Unauthenticated, 401), 3),
+            (api(ApiErrorKind::Forbidden, 403), 3),
+            (api(ApiErrorKind::NotFound, 404), 4),
+            (api(ApiErrorKind::BadRequest, 400), 2),
+            (api(ApiErrorKind::Conflict, 409), 2),
+            (api(ApiErrorKind::Server, 503), 5),
+            (api(ApiErrorKind::RateLimited, 429), 5),
+            (
+                Error::UploadsFailed {
+                    failed: 1,
+                    total: 3,
+                    first: "a.jpg: boom".into(),
+                },
+                6,
+            ),
+            (
+                Error::DownloadsFailed {
+                    failed: 1,
+                    total: 3,
+                    first: "r.tar: boom".into(),
+                },
+                6,
+            ),
+            (
+                Error::JobFailed {
+                    job_id: "job-1".into(),
+                    message: "bad".into(),
+                },
+                5,
+            ),
+            (Error::Cancelled, 130),
+            (
+                Error::InvalidInput {
+                    what: "batch id",
+                    detail: "bad".into(),
+                },
+                2,
+            ),
+        ];
+        for (err, code) in cases {
+            let mapped = map_error(&err);
+            assert_eq!(mapped.kind().code(), code, "{err}");
+            assert!(!mapped.to_string().contains('\n'));
+        }
+    }
+
+    #[test]
+    fn messages_say_what_to_do_next() {
+        let msg = map_error(&Error::Cancelled).to_string();
+        assert!(msg.contains("re-run the same command"), "{msg}");
+        let msg = map_error(&Error::JobFailed {
+            job_id: "job-1".into(),
+            message: "bad".into(),
+        })
+        .to_string();
+        assert!(msg.contains("rf job logs job-1"), "{msg}");
+    }
+}
