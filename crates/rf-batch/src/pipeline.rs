@@ -329,6 +329,16 @@ impl Run {
                     });
                 }
                 let rec = m.reconcile(&files, &self.config.plan);
+                if let Some(job) = &m.job {
+                    let late = rec.added.len() + rec.changed_pending.len();
+                    if late > 0 {
+                        let msg = format!(
+                            "{late} new or changed files will be uploaded to batch {} but job {} already started without them; use a new output directory for a new run",
+                            m.run.batch_id, job.job_id
+                        );
+                        self.warn(msg).await;
+                    }
+                }
                 if !rec.is_empty() {
                     if !rec.changed_after_upload.is_empty() {
                         let msg = format!(
