@@ -116,8 +116,8 @@ pub(crate) fn map_error(err: &Error) -> CliError {
     };
     let message = match err {
         Error::Cancelled => "interrupted; re-run the same command to resume".to_owned(),
-        Error::Transport { .. } => {
-            format!("{err}; check --api-url / API_BASE_URL and your network, then re-run")
+        Error::JobFailed { job_id, .. } => {
+            format!("{err} (`rf job logs {job_id}`, `rf job restart {job_id}`)")
         }
         _ => err.to_string(),
     };
