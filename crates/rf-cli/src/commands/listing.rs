@@ -44,7 +44,7 @@ where
     }
 }
 
-/// Prints a list already in memory, like [`print`].
+/// Prints a list already in memory, like [`print()`].
 pub(crate) fn print_all<T: Serialize>(
     items: &[T],
     output: &Output,
