@@ -119,12 +119,12 @@ impl TransportError {
         }
     }
 
-    /// Attaches the underlying cause.
-    ///
-    /// Its `Display` must not contain secrets: strip URLs first (for a
-    /// `reqwest::Error`, `without_url()`).
+    /// Attaches the underlying cause. Its text (and that of its own causes)
+    /// is redacted and kept; the original value is not, so secrets inside it
+    /// cannot leak through `source()` either.
     pub fn with_source(mut self, source: impl Into<BoxError>) -> Self {
-        self.source = Some(source.into());
+        let source: BoxError = source.into();
+        self.source = Some(Box::new(RedactedCause::of(source.as_ref())));
         self
     }
 
@@ -198,6 +198,42 @@ impl TransportError {
     }
 }
 
+/// The redacted text of an error and its causes (see [`TransportError::with_source`]).
+#[derive(Debug)]
+struct RedactedCause {
+    text: String,
+}
+
+impl RedactedCause {
+    fn of(e: &(dyn StdError + 'static)) -> RedactedCause {
+        RedactedCause {
+            text: redact_url(&error_chain(e)),
+        }
+    }
+}
+
+/// An error and its causes, joined by ": ", repeated texts dropped.
+pub(crate) fn error_chain(e: &(dyn StdError + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut current = Some(e);
+    while let Some(err) = current {
+        let text = err.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        current = err.source();
+    }
+    parts.join(": ")
+}
+
+impl fmt::Display for RedactedCause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl StdError for RedactedCause {}
+
 impl fmt::Display for TransportError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.kind.describe())?;
@@ -245,6 +281,15 @@ mod tests {
     fn message_is_redacted() {
         let err = TransportError::new(ErrorKind::Other, "see http://h/?api_key=canary");
         assert!(!err.to_string().contains("canary"));
+        assert!(!format!("{err:?}").contains("canary"));
+    }
+
+    #[test]
+    fn sources_are_redacted() {
+        let cause = std::io::Error::other("GET http://h/?api_key=canary failed");
+        let err = TransportError::new(ErrorKind::Other, "x").with_source(cause);
+        let source = std::error::Error::source(&err).unwrap();
+        assert_eq!(source.to_string(), "GET http://h/?api_key=REDACTED failed");
         assert!(!format!("{err:?}").contains("canary"));
     }
 

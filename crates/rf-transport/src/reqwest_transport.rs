@@ -35,7 +35,7 @@ use futures::stream::StreamExt;
 use http::{HeaderValue, Method, header};
 
 use crate::body::Body;
-use crate::error::{ErrorKind, TransportError};
+use crate::error::{ErrorKind, TransportError, error_chain};
 use crate::redact::redact_url;
 use crate::request::Request;
 use crate::response::Response;
@@ -477,20 +477,6 @@ fn classify(e: &reqwest::Error) -> ErrorKind {
     } else {
         ErrorKind::Other
     }
-}
-
-/// An error and its causes, joined by ": ", repeated texts dropped.
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut current = Some(e);
-    while let Some(err) = current {
-        let text = err.to_string();
-        if !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        current = err.source();
-    }
-    parts.join(": ")
 }
 
 #[cfg(test)]
