@@ -84,9 +84,22 @@ impl Session {
     }
 
     /// Stops the embedded emulator, if any, letting it persist its state.
-    pub(crate) async fn close(self) {
-        if let Some(emulator) = self.emulator {
+    pub(crate) async fn close(mut self) {
+        if let Some(emulator) = self.emulator.take() {
             emulator.shutdown().await;
+        }
+    }
+}
+
+impl Drop for Session {
+    /// A session dropped without [`Session::close`] (a second Ctrl-C abandons
+    /// the command) still writes the embedded emulator's state, so that it
+    /// agrees with the run manifest on the next run.
+    fn drop(&mut self) {
+        if let Some(emulator) = &self.emulator {
+            if let Err(e) = emulator.state().persist() {
+                tracing::warn!("cannot save the embedded emulator's state: {e}");
+            }
         }
     }
 }
