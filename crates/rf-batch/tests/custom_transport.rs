@@ -32,7 +32,8 @@ async fn full_run_over_a_custom_transport() {
     let input = tempfile::tempdir().unwrap();
     let out = tempfile::tempdir().unwrap();
     make_images(input.path(), 40);
-    let cfg = bulk_config(input.path(), out.path(), 15);
+    let mut cfg = bulk_config(input.path(), out.path(), 15);
+    cfg.staging_notifications_url = Some("https://hooks.example/staging".into());
     let report = Pipeline::new(client(&fake), cfg).run().await.unwrap();
     assert_eq!(report.mode, Some(UploadMode::Bulk));
     assert_eq!(
@@ -54,6 +55,10 @@ async fn full_run_over_a_custom_transport() {
         assert_eq!(*announced, Some(*received), "exact length known in advance");
     }
     assert_eq!(st.count(&report.batch_id), 40);
+    assert_eq!(
+        st.notification_configs, 3,
+        "every shard registers the webhook"
+    );
     let (def, _) = &st.jobs[&report.job_id];
     assert_eq!(def["jobInput"]["batchId"], report.batch_id.as_str());
     assert_eq!(def["processingSpecification"]["workflowId"], "wf");

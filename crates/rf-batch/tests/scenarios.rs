@@ -77,6 +77,7 @@ scenarios!(
     large_set_goes_in_balanced_shards,
     videos_stream_to_signed_urls_and_run_a_video_job,
     cancelled_run_resumes_without_duplicates,
+    crash_mid_upload_resumes_without_duplicates,
     job_lifecycle_create_wait_logs_restart_abort,
     forced_kind_and_foreign_state_are_handled,
 );
@@ -396,4 +397,43 @@ async fn job_lifecycle_create_wait_logs_restart_abort(backend: &Backend) {
         .await
         .unwrap_err();
     assert!(err.is_api(rf_batch::ApiErrorKind::Conflict), "{err}");
+}
+
+async fn crash_mid_upload_resumes_without_duplicates(backend: &Backend) {
+    let input = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    make_images(input.path(), 80);
+    let client = backend.client.clone();
+    let mut cfg = config(input.path(), out.path(), "image-properties");
+    cfg.plan.mode = ModeChoice::Bulk;
+    cfg.plan.max_images_per_shard = 10;
+    cfg.upload.concurrency = 4;
+
+    // The whole run is dropped mid-flight, as a killed process would be: no
+    // cooperative cancellation, uploads cut off wherever they were.
+    let (tx, mut rx) = mpsc::channel(16);
+    let run = tokio::spawn(Pipeline::new(client.clone(), cfg.clone()).events(tx).run());
+    let mut finished = 0;
+    while let Some(e) = rx.recv().await {
+        if matches!(e, Event::UploadFinished { .. }) {
+            finished += 1;
+            if finished == 3 {
+                run.abort();
+                break;
+            }
+        }
+    }
+    assert!(run.await.unwrap_err().is_cancelled());
+
+    let report = Pipeline::new(client.clone(), cfg).run().await.unwrap();
+    assert!(report.resumed);
+    assert_eq!(report.confirmed_count, 80);
+    assert_eq!(
+        client
+            .staging()
+            .count(&report.batch_id, None)
+            .await
+            .unwrap(),
+        80
+    );
 }

@@ -138,7 +138,7 @@ pub async fn download_pending(
     events: &EventSink,
     cancel: &CancellationToken,
 ) -> Result<DownloadSummary> {
-    let pending: Vec<&ExportFile> = files
+    let pending: Vec<ExportFile> = files
         .iter()
         .filter(|f| {
             manifest
@@ -147,11 +147,22 @@ pub async fn download_pending(
                 .get(&f.key())
                 .is_none_or(|rec| !rec.local_path.exists())
         })
+        .cloned()
         .collect();
     let mut summary = DownloadSummary::default();
-    let mut results = futures::stream::iter(pending.into_iter().map(|f| {
-        let cancel = cancel.clone();
+    // The per-file futures own everything they use (no borrowed captures),
+    // so the whole run stays `Send` for `tokio::spawn`.
+    let ctx = std::sync::Arc::new((
+        client.clone(),
+        out_dir.to_path_buf(),
+        settings.clone(),
+        events.clone(),
+        cancel.clone(),
+    ));
+    let mut results = futures::stream::iter(pending.into_iter().map(move |f| {
+        let ctx = ctx.clone();
         async move {
+            let (client, out_dir, settings, events, cancel) = &*ctx;
             if cancel.is_cancelled() {
                 return (f, None);
             }
@@ -161,7 +172,8 @@ pub async fn download_pending(
                     part: f.part.clone(),
                 })
                 .await;
-            (f, Some(download_one(client, f, out_dir, settings).await))
+            let result = download_one(client, &f, out_dir, settings).await;
+            (f, Some(result))
         }
     }))
     .buffer_unordered(settings.concurrency.max(1));

@@ -133,11 +133,20 @@ pub async fn upload_pending(
     if marked {
         manifest.save(state_path)?;
     }
-    let mut results = futures::stream::iter(units.into_iter().map(|unit| {
-        let client = client.clone();
-        let cancel = cancel.clone();
-        let events = events.clone();
+    // The per-unit futures own everything they use (no borrowed captures),
+    // so the whole run stays `Send` for `tokio::spawn`.
+    let ctx = Arc::new((
+        client.clone(),
+        input_dir.to_path_buf(),
+        batch.clone(),
+        settings.clone(),
+        events.clone(),
+        cancel.clone(),
+    ));
+    let mut results = futures::stream::iter(units.into_iter().map(move |unit| {
+        let ctx = ctx.clone();
         async move {
+            let (client, input_dir, batch, settings, events, cancel) = &*ctx;
             if cancel.is_cancelled() {
                 return (unit, None);
             }
@@ -148,7 +157,7 @@ pub async fn upload_pending(
                     bytes: unit.bytes(),
                 })
                 .await;
-            let result = upload_unit(&client, input_dir, batch, &unit, settings, &cancel).await;
+            let result = upload_unit(client, input_dir, batch, &unit, settings, cancel).await;
             (unit, Some(result))
         }
     }))

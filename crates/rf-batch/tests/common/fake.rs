@@ -47,6 +47,8 @@ pub struct FakeState {
     pub jobs: BTreeMap<String, (Value, u32)>,
     /// Serve downloads with a wrong Content-Length.
     pub truncate_downloads: bool,
+    /// Shards that carried a `notification_config.json`.
+    pub notification_configs: usize,
 }
 
 impl FakeState {
@@ -163,6 +165,14 @@ impl FakeService {
                 let mut sink = Vec::new();
                 entry.read_to_end(&mut sink).unwrap();
                 names.push(name);
+            }
+            // The notification config is not an image (API-CONTRACT §2.2.4).
+            if let Some(pos) = names
+                .iter()
+                .position(|n| n == rf_types::NOTIFICATION_CONFIG_MEMBER)
+            {
+                names.remove(pos);
+                st.notification_configs += 1;
             }
             for n in &names {
                 *st.items
