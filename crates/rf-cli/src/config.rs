@@ -77,6 +77,7 @@ pub(crate) struct Env {
     pub(crate) xdg_cache_home: Option<PathBuf>,
     pub(crate) home: Option<PathBuf>,
     pub(crate) webhook_token: Option<String>,
+    pub(crate) rf_log: Option<String>,
 }
 
 impl Env {
@@ -91,6 +92,7 @@ impl Env {
             xdg_cache_home: var("XDG_CACHE_HOME").map(PathBuf::from),
             home: var("HOME").map(PathBuf::from),
             webhook_token: var("RF_WEBHOOK_TOKEN"),
+            rf_log: var("RF_LOG"),
         }
     }
 

@@ -36,12 +36,21 @@ fn main() -> ExitCode {
             return ExitCode::from(u8::try_from(err.exit_code()).unwrap_or(2));
         }
     };
-    logging::init(cli.global.verbose, cli.global.quiet);
+    let env = config::Env::from_process();
+    let mode = progress::Mode::detect(cli.global.quiet);
+    let bars = mode.multi();
+    logging::init(
+        cli.global.verbose,
+        cli.global.quiet,
+        env.rf_log.clone(),
+        bars.clone(),
+        mode == progress::Mode::Bars,
+    );
     // One TLS crypto provider for the whole process (ring: no C toolchain
     // needed). The embedded emulator's HTTP client relies on a process
     // default; rf-transport configures its own explicitly.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    match run(cli) {
+    match run(cli, env, mode, bars) {
         Ok(code) => code,
         Err(err) => {
             if err.kind() != Kind::BrokenPipe {
@@ -53,13 +62,18 @@ fn main() -> ExitCode {
 }
 
 /// Builds the runtime and runs the command; any error comes back here once.
-fn run(cli: args::Cli) -> Result<ExitCode, CliError> {
+fn run(
+    cli: args::Cli,
+    env: config::Env,
+    mode: progress::Mode,
+    bars: indicatif::MultiProgress,
+) -> Result<ExitCode, CliError> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("rf")
         .build()
         .map_err(|e| CliError::local(format!("could not start the async runtime: {e}")))?;
-    let result = runtime.block_on(commands::dispatch(cli));
+    let result = runtime.block_on(commands::dispatch(cli, env, mode, bars));
     let result = result.map(|()| ExitCode::SUCCESS);
     // Do not wait for background tasks (an embedded emulator's workers, a
     // download that was interrupted): everything durable is already on disk.

@@ -22,6 +22,7 @@ mod webhook;
 
 use std::future::Future;
 
+use indicatif::MultiProgress;
 use tokio_util::sync::CancellationToken;
 
 use crate::args::{BatchCommand, Cli, Command, EmulatorCommand, JobCommand, WebhookCommand};
@@ -31,10 +32,8 @@ use crate::output::Output;
 use crate::progress::{Mode, Progress};
 
 /// Runs the parsed command line.
-pub(crate) async fn dispatch(cli: Cli) -> Result<()> {
-    let mode = Mode::detect(cli.global.quiet);
-    let output = Output::new(cli.global.json, cli.global.quiet, mode.multi());
-    let env = Env::from_process();
+pub(crate) async fn dispatch(cli: Cli, env: Env, mode: Mode, bars: MultiProgress) -> Result<()> {
+    let output = Output::new(cli.global.json, cli.global.quiet, bars);
     match &cli.command {
         Command::Completions(args) => completions::run(args, &output),
         Command::Webhook(WebhookCommand::Listen(args)) => {
