@@ -1443,6 +1443,44 @@ mod jobs {
     }
 
     #[tokio::test]
+    async fn max_parallel_tasks_is_honoured() {
+        let mut config = EmulatorConfig::for_tests();
+        config.job_speed.images_per_task = 1;
+        config.job_speed.item_delay = Duration::from_millis(30);
+        let env = start_with(config).await;
+        for i in 0..6u8 {
+            env.upload_image("par", &format!("{i}.png"), png(2, 2, i), "file")
+                .await;
+        }
+        let mut body = image_job("par", "image-properties", "jsonl");
+        body["maxParallelTasks"] = json!(1);
+        env.post(&env.bp("jobs/par"), &[], Some(body)).await;
+        let deadline = tokio::time::Instant::now() + DEADLINE;
+        let (mut most, mut seen_running) = (0, false);
+        loop {
+            let (_, tasks) = env
+                .get(&env.bp("jobs/par/stages/processing/tasks"), &[])
+                .await;
+            if let Some(list) = tasks["tasks"].as_array() {
+                let running = list
+                    .iter()
+                    .filter(|t| t["statusType"] == "info" && !t["progress"].is_null())
+                    .count();
+                most = most.max(running);
+                seen_running |= running > 0;
+                if list.len() == 6 && list.iter().all(|t| t["statusType"] == "success") {
+                    break;
+                }
+            }
+            assert!(tokio::time::Instant::now() < deadline, "{tasks}");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert!(seen_running, "never saw a running task");
+        assert_eq!(most, 1, "more than maxParallelTasks tasks ran at once");
+        env.emu.shutdown().await;
+    }
+
+    #[tokio::test]
     async fn abort_stops_a_running_job() {
         let mut config = EmulatorConfig::for_tests();
         config.job_speed.item_delay = Duration::from_millis(100);
