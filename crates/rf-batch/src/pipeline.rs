@@ -221,6 +221,25 @@ impl Run {
             "cannot open input directory",
             &self.config.input_dir,
         ))?;
+        // Refuse an output directory inside the input before creating it.
+        let requested_out = std::path::absolute(&self.config.output_dir).map_err(io_err(
+            "cannot resolve output directory",
+            &self.config.output_dir,
+        ))?;
+        let requested_in = std::path::absolute(&self.config.input_dir).map_err(io_err(
+            "cannot resolve input directory",
+            &self.config.input_dir,
+        ))?;
+        if requested_out.starts_with(&requested_in) || requested_out.starts_with(&input_dir) {
+            return Err(Error::InvalidInput {
+                what: "output directory",
+                detail: format!(
+                    "{} is inside the input directory {}; results would be uploaded by the next run",
+                    requested_out.display(),
+                    input_dir.display()
+                ),
+            });
+        }
         std::fs::create_dir_all(&self.config.output_dir).map_err(io_err(
             "cannot create output directory",
             &self.config.output_dir,

@@ -301,6 +301,10 @@ async fn forced_kind_and_foreign_state_are_handled(backend: &Backend) {
         err.to_string().contains("inside the input directory"),
         "{err}"
     );
+    assert!(
+        !input.path().join("out").exists(),
+        "nothing created in the input"
+    );
 }
 
 async fn job_lifecycle_create_wait_logs_restart_abort(backend: &Backend) {

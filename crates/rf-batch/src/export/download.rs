@@ -265,7 +265,7 @@ pub async fn download_one(
             path: dest_dir.clone(),
             source,
         })?;
-    let tmp = dest_dir.join(format!(".{name}.rf-part-{}", uuid::Uuid::new_v4().simple()));
+    let tmp = dest_dir.join(format!(".rf-part-{}", uuid::Uuid::new_v4().simple()));
     let result = fetch_to(client, f, &tmp).await;
     let bytes = match result {
         Ok(b) => b,

@@ -199,9 +199,11 @@ async fn next_chunk(st: &mut State) -> io::Result<Option<Bytes>> {
                     continue;
                 }
                 let want = (*remaining).min(CHUNK_SIZE as u64) as usize;
-                let mut buf = BytesMut::with_capacity(want);
-                while buf.len() < want {
-                    let n = f.read_buf(&mut buf).await.map_err(|e| {
+                // Read exactly `want` bytes: never past the planned size.
+                let mut buf = vec![0u8; want];
+                let mut filled = 0;
+                while filled < want {
+                    let n = f.read(&mut buf[filled..]).await.map_err(|e| {
                         io::Error::new(
                             e.kind(),
                             format!("cannot read {}: {e}", member_path(member)),
@@ -210,10 +212,10 @@ async fn next_chunk(st: &mut State) -> io::Result<Option<Bytes>> {
                     if n == 0 {
                         return Err(changed(member));
                     }
+                    filled += n;
                 }
-                buf.truncate(want);
                 *remaining -= want as u64;
-                return Ok(Some(buf.freeze()));
+                return Ok(Some(Bytes::from(buf)));
             }
             Phase::Padding => {
                 let member = &st.members[st.index];

@@ -263,11 +263,19 @@ pub async fn resolve_uncertain_shards(
         last = count;
         pause(settle, cancel).await?;
     }
-    let mut names = std::collections::HashSet::new();
+    // Look only for the names of the uncertain shards while streaming the
+    // listing, so memory stays bounded by them, not by the batch.
+    let mut wanted: std::collections::HashMap<String, bool> = uncertain
+        .iter()
+        .flat_map(|&i| manifest.ingest.shards[i].plan.items.iter())
+        .map(|item| (item.name.clone(), false))
+        .collect();
     if last != Some(0) {
         let mut files = client.staging().list_files(batch.as_str(), None);
         while let Some(file) = futures::TryStreamExt::try_next(&mut files).await? {
-            names.insert(file.file_name);
+            if let Some(seen) = wanted.get_mut(&file.file_name) {
+                *seen = true;
+            }
         }
     }
     let mut found = 0;
@@ -277,7 +285,7 @@ pub async fn resolve_uncertain_shards(
             .plan
             .items
             .iter()
-            .filter(|item| names.contains(&item.name))
+            .filter(|item| wanted.get(&item.name).copied().unwrap_or(false))
             .count();
         if present == 0 {
             shard.attempted = false;
