@@ -1446,7 +1446,7 @@ mod jobs {
     async fn max_parallel_tasks_is_honoured() {
         let mut config = EmulatorConfig::for_tests();
         config.job_speed.images_per_task = 1;
-        config.job_speed.item_delay = Duration::from_millis(30);
+        config.job_speed.item_delay = Duration::from_millis(60);
         let env = start_with(config).await;
         for i in 0..6u8 {
             env.upload_image("par", &format!("{i}.png"), png(2, 2, i), "file")
