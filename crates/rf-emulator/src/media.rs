@@ -58,6 +58,17 @@ pub(crate) fn check_name(name: &str) -> Result<(), FileFailure> {
 
 /// Validates an image by name and content.
 pub(crate) fn check_image(name: &str, bytes: &[u8]) -> Result<ImageInfo, FileFailure> {
+    check_image_head(name, bytes, bytes.len() as u64)
+}
+
+/// Validates an image from its first bytes (`head`, enough for the header)
+/// and its total length.
+pub(crate) fn check_image_head(
+    name: &str,
+    head: &[u8],
+    len: u64,
+) -> Result<ImageInfo, FileFailure> {
+    let bytes = head;
     check_name(name)?;
     if !is_image_file_name(name) {
         return Err(FileFailure::new(
@@ -67,10 +78,10 @@ pub(crate) fn check_image(name: &str, bytes: &[u8]) -> Result<ImageInfo, FileFai
             ),
         ));
     }
-    if bytes.len() as u64 > MAX_IMAGE_BYTES {
+    if len > MAX_IMAGE_BYTES {
         return Err(FileFailure::too_large());
     }
-    if bytes.is_empty() {
+    if len == 0 || bytes.is_empty() {
         return Err(FileFailure::new("empty-file", format!("{name:?} is empty")));
     }
     sniff_image(bytes).ok_or_else(|| {

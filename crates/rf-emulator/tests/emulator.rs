@@ -450,7 +450,8 @@ mod staging {
 
     #[tokio::test]
     async fn bad_uploads_are_clear_4xx() {
-        let env = start().await;
+        let dir = tempfile::tempdir().unwrap();
+        let env = start_with(EmulatorConfig::for_tests().with_data_dir(dir.path())).await;
         let (s, b) = env
             .upload_image("b1", "a.png", b"not an image".to_vec(), "file")
             .await;
@@ -491,6 +492,15 @@ mod staging {
         // nothing was created
         let (s, _) = env.get(&env.ds("batches/b1"), &[]).await;
         assert_eq!(s, StatusCode::NOT_FOUND);
+        // and nothing was left behind
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("tmp")).unwrap().count(),
+            0
+        );
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("blobs")).unwrap().count(),
+            0
+        );
         env.emu.shutdown().await;
     }
 

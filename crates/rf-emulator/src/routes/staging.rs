@@ -14,14 +14,18 @@ use rf_types::{
     VideoReferencesIngestRequest, VideoReferencesIngestResponse, WorkspaceInfo,
 };
 use serde_json::Value;
+use tokio::io::AsyncWriteExt;
 
 use crate::app::{Authed, Ctx, authenticate};
 use crate::error::{ApiError, ApiResult};
 use crate::ingest;
-use crate::media::{check_image, check_name, check_video_name};
+use crate::media::{check_image_head, check_name, check_video_name};
 use crate::model::{Batch, BatchKind, BlobRef, Content, Db, FileRec, ShardRec};
 use crate::params::Params;
 use crate::signed::{Claims, Grant, upload_headers};
+
+/// How much of an uploaded image is kept in memory for the content check.
+const IMAGE_HEAD_BYTES: usize = 1024 * 1024;
 
 /// Largest shard accepted through a signed URL.
 pub(crate) const MAX_SHARD_BYTES: u64 = 10 * 1024 * 1024 * 1024;
@@ -128,45 +132,76 @@ pub(crate) async fn upload_image(
         BatchKind::SimpleBatch,
         "single-image uploads",
     )?;
-    let mut chosen: Option<Bytes> = None;
+    // The chosen part is streamed to a temp file; only its head stays in
+    // memory for the content check.
+    let mut chosen: Option<(std::path::PathBuf, Vec<u8>, u64)> = None;
     let mut chosen_is_file = false;
-    while let Some(mut field) = multipart
-        .next_field()
-        .await
-        .map_err(|e| ApiError::bad_request(format!("malformed multipart body: {e}")))?
-    {
-        let named_file = field.name() == Some("file");
-        let is_file_part = field.file_name().is_some() || named_file;
-        if !is_file_part || (chosen.is_some() && (chosen_is_file || !named_file)) {
-            continue; // drained by the next next_field call
-        }
-        let mut data = Vec::new();
-        while let Some(chunk) = field
-            .chunk()
+    let result = async {
+        while let Some(mut field) = multipart
+            .next_field()
             .await
             .map_err(|e| ApiError::bad_request(format!("malformed multipart body: {e}")))?
         {
-            if (data.len() + chunk.len()) as u64 > MAX_IMAGE_BYTES {
-                return Err(ApiError::bad_request(format!(
-                    "image {file_name:?} is larger than the limit: Max size of single image is {MAX_IMAGE_BYTES}B."
-                )));
+            let named_file = field.name() == Some("file");
+            let is_file_part = field.file_name().is_some() || named_file;
+            if !is_file_part || (chosen.is_some() && (chosen_is_file || !named_file)) {
+                continue; // drained by the next next_field call
             }
-            data.extend_from_slice(&chunk);
+            if let Some((old, _, _)) = chosen.take() {
+                let _ = tokio::fs::remove_file(old).await;
+            }
+            let tmp = ctx.store.tmp_path();
+            let mut file = tokio::fs::File::create(&tmp)
+                .await
+                .map_err(|e| ApiError::internal(format!("cannot store image: {e}")))?;
+            chosen = Some((tmp, Vec::new(), 0));
+            let Some((_, head, len)) = chosen.as_mut() else {
+                continue;
+            };
+            while let Some(chunk) = field
+                .chunk()
+                .await
+                .map_err(|e| ApiError::bad_request(format!("malformed multipart body: {e}")))?
+            {
+                *len += chunk.len() as u64;
+                if *len > MAX_IMAGE_BYTES {
+                    return Err(ApiError::bad_request(format!(
+                        "image {file_name:?} is larger than the limit: Max size of single image is {MAX_IMAGE_BYTES}B."
+                    )));
+                }
+                if head.len() < IMAGE_HEAD_BYTES {
+                    let take = (IMAGE_HEAD_BYTES - head.len()).min(chunk.len());
+                    head.extend_from_slice(&chunk[..take]);
+                }
+                file.write_all(&chunk)
+                    .await
+                    .map_err(|e| ApiError::internal(format!("cannot store image: {e}")))?;
+            }
+            file.sync_all()
+                .await
+                .map_err(|e| ApiError::internal(format!("cannot store image: {e}")))?;
+            chosen_is_file = named_file;
         }
-        chosen = Some(Bytes::from(data));
-        chosen_is_file = named_file;
+        let (tmp, head, len) = chosen.take().ok_or_else(|| {
+            ApiError::bad_request("multipart body has no file part: send the image as a part named `file` or named after the file")
+        })?;
+        if let Err(f) = check_image_head(&file_name, &head, len) {
+            let _ = tokio::fs::remove_file(&tmp).await;
+            return Err(ApiError::bad_request(f.reason));
+        }
+        Ok((tmp, len))
     }
-    let data = chosen.ok_or_else(|| {
-        ApiError::bad_request("multipart body has no file part: send the image as a part named `file` or named after the file")
-    })?;
-    check_image(&file_name, &data).map_err(|f| ApiError::bad_request(f.reason))?;
-
+    .await;
+    let (tmp, len) = match result {
+        Ok(v) => v,
+        Err(e) => {
+            if let Some((tmp, _, _)) = chosen {
+                let _ = tokio::fs::remove_file(tmp).await;
+            }
+            return Err(e);
+        }
+    };
     let blob = format!("{}.img", uuid::Uuid::new_v4().simple());
-    let tmp = ctx.store.tmp_path();
-    let len = data.len() as u64;
-    tokio::fs::write(&tmp, &data)
-        .await
-        .map_err(|e| ApiError::internal(format!("cannot store image: {e}")))?;
     ctx.store
         .commit_blob(&tmp, &blob)
         .map_err(|e| ApiError::internal(format!("cannot store image: {e}")))?;
