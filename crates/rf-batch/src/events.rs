@@ -4,7 +4,10 @@
 //! bounded `tokio::sync::mpsc` channel given by the caller (the CLI renders
 //! them as progress bars or JSON lines). Sending waits when the channel is
 //! full, so a consumer must keep draining it; a dropped receiver is fine (events
-//! are then discarded). Every event is `Serialize` (tagged by `"event"`).
+//! are then discarded). The periodic snapshots `CountPolled` and `JobProgress`
+//! are the exception: they are dropped rather than waited for when the channel
+//! is full, since the next one supersedes them. Every event is `Serialize`
+//! (tagged by `"event"`).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -200,6 +203,16 @@ impl EventSink {
     /// Events are discarded.
     pub fn none() -> Self {
         EventSink { tx: None }
+    }
+
+    /// Sends a progress snapshot without waiting; returns false (and drops
+    /// it) when the channel is full or closed. Used for `CountPolled` and
+    /// `JobProgress`, where only the latest state matters.
+    pub fn try_emit(&self, event: Event) -> bool {
+        match &self.tx {
+            Some(tx) => tx.try_send(event).is_ok(),
+            None => false,
+        }
     }
 
     /// Sends an event, waiting for room; a closed channel discards it.

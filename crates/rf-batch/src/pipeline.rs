@@ -515,23 +515,17 @@ impl Run {
             Some(c) if c >= expected => c,
             _ => {
                 let events = self.events.clone();
-                let (ptx, mut prx) = mpsc::unbounded_channel();
-                let forward = async move {
-                    while let Some(count) = prx.recv().await {
-                        events.emit(Event::CountPolled { count, expected }).await;
-                    }
-                };
-                let wait = wait_for_count(
+                let count = wait_for_count(
                     &self.client,
                     batch_id.as_str(),
                     expected,
                     &self.config.count_poll,
                     &self.cancel,
                     move |count| {
-                        let _ = ptx.send(count);
+                        events.try_emit(Event::CountPolled { count, expected });
                     },
-                );
-                let (count, ()) = tokio::join!(wait, forward);
+                )
+                .await;
                 let count = count?;
                 manifest.count_confirmed = Some(count);
                 manifest.save(&state_path)?;
@@ -619,22 +613,16 @@ impl Run {
         }
         if !record.terminal || record.error {
             let events = self.events.clone();
-            let (ptx, mut prx) = mpsc::unbounded_channel();
-            let forward = async move {
-                while let Some(p) = prx.recv().await {
-                    events.emit(Event::JobProgress(p)).await;
-                }
-            };
-            let wait = wait_for_job(
+            let outcome = wait_for_job(
                 &self.client,
                 job_id.as_str(),
                 &self.config.job_poll,
                 &self.cancel,
                 move |p| {
-                    let _ = ptx.send(p.clone());
+                    events.try_emit(Event::JobProgress(p.clone()));
                 },
-            );
-            let (outcome, ()) = tokio::join!(wait, forward);
+            )
+            .await;
             let failed = matches!(outcome, Err(Error::JobFailed { .. }));
             if outcome.is_ok() || failed {
                 if let Some(j) = manifest.job.as_mut() {
