@@ -265,10 +265,14 @@ async fn truncated_download_is_refused_then_fetched_on_rerun() {
     assert!(err.to_string().contains("truncated"), "{err}");
     assert!(!out.path().join("results/results").exists());
 
+    // leftovers of a crashed download are cleaned up by the next run
+    std::fs::create_dir_all(out.path().join("results")).unwrap();
+    std::fs::write(out.path().join("results/.rf-part-deadbeef"), b"partial").unwrap();
     fake.state.lock().unwrap().truncate_downloads = false;
     let report = Pipeline::new(client(&fake), cfg).run().await.unwrap();
     assert_eq!((report.downloaded_now, report.uploaded_now), (1, 0));
     assert_eq!(report.extracted_files, 5);
+    assert!(!out.path().join("results/.rf-part-deadbeef").exists());
     // single mode (5 images): uploads were multipart POSTs, not PUTs
     assert_eq!(report.mode, Some(UploadMode::Single));
     assert_eq!(fake.state.lock().unwrap().puts(), 0);

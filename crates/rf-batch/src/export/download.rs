@@ -149,6 +149,19 @@ pub async fn download_pending(
         })
         .cloned()
         .collect();
+    // A crash mid-download leaves temporary files behind: remove them.
+    let mut dirs: Vec<PathBuf> = vec![out_dir.to_path_buf()];
+    for f in files {
+        if let Some(part) = f.part.as_deref().filter(|p| safe_component(p)) {
+            let dir = out_dir.join(part);
+            if !dirs.contains(&dir) {
+                dirs.push(dir);
+            }
+        }
+    }
+    for dir in &dirs {
+        remove_stale_temporaries(dir).await;
+    }
     let mut summary = DownloadSummary::default();
     // The per-file futures own everything they use (no borrowed captures),
     // so the whole run stays `Send` for `tokio::spawn`.
@@ -221,6 +234,23 @@ pub async fn download_pending(
         }
     }
     Ok(summary)
+}
+
+/// Removes `.rf-part-*` files and `.rf-extract-*` directories (this crate's
+/// temporaries) directly inside `dir`; errors are ignored.
+async fn remove_stale_temporaries(dir: &Path) {
+    let Ok(mut entries) = tokio::fs::read_dir(dir).await else {
+        return;
+    };
+    while let Ok(Some(entry)) = entries.next_entry().await {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with(".rf-part-") {
+            let _ = tokio::fs::remove_file(entry.path()).await;
+        } else if name.starts_with(".rf-extract-") {
+            let _ = tokio::fs::remove_dir_all(entry.path()).await;
+        }
+    }
 }
 
 /// Whether `name` is a single safe path component.
