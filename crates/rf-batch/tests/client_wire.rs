@@ -346,3 +346,168 @@ async fn bad_key_is_unauthenticated() {
     assert!(err.to_string().contains("ROBOFLOW_API_KEY"));
     assert!(matches!(err, Error::Api(_)));
 }
+
+#[tokio::test]
+async fn remaining_endpoints_have_the_contract_shapes() {
+    let (server, client) = setup().await;
+    let batch = BatchId::new("b1").unwrap();
+    Mock::given(method("GET"))
+        .and(path(format!("{DS}/batches")))
+        .and(query_param("api_key", KEY))
+        .and(query_param("pageSize", "50"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"batches": [{
+            "displayName": "B", "batchId": "b1", "batchType": "simple-batch",
+            "batchContentType": "images", "createdDate": "2025-06-01T02:00:11Z",
+            "expiryDate": "2025-06-08T02:00:11Z"}]})),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    let batches: Vec<_> = client
+        .staging()
+        .list_batches(Some(50))
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(batches[0].batch_id, "b1");
+
+    Mock::given(method("GET"))
+        .and(path(format!("{DS}/batches/out-1/parts")))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"batchParts": [
+            {"partName": "results", "partType": "sharded-batch", "contentType": "archives"}]})),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    let parts = client.staging().parts("out-1").await.unwrap();
+    assert_eq!(parts[0].part_name.as_str(), "results");
+
+    Mock::given(method("GET"))
+        .and(path(format!("{DS}/batches/b1/shards")))
+        .and(query_param_is_missing("nextPageToken"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"shards": [
+            {"shardId": "s1", "statusName": "ok", "statusType": "info",
+             "eventTimestamp": "2025-06-01T02:03:40Z", "shardObjectsCount": 3}],
+             "nextPageToken": "p2"})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(format!("{DS}/batches/b1/shards")))
+        .and(query_param("nextPageToken", "p2"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"shards": []})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let shards: Vec<_> = client.staging().shards("b1").try_collect().await.unwrap();
+    assert_eq!(shards.len(), 1);
+
+    Mock::given(method("POST"))
+        .and(path(format!("{DS}/batches/b1/upload/video")))
+        .and(query_param("fileName", "cam__v.mp4"))
+        .and(query_param("displayName", "Videos"))
+        .and(|req: &Request| req.body.is_empty())
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"signedURLDetails": {
+            "uploadURL": "http://127.0.0.1:9/put", "extensionHeaders": {}}})),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    let d = client
+        .staging()
+        .video_upload_url(&batch, "cam__v.mp4", Some("Videos"))
+        .await
+        .unwrap();
+    assert!(d.extension_headers.is_empty());
+
+    Mock::given(method("POST"))
+        .and(path(format!(
+            "{DS}/batches/b1/bulk-upload/image-references"
+        )))
+        .and(query_param("displayName", "Refs"))
+        .and(body_json(json!({
+            "imageReferences": [{"name": "a.jpg", "url": "https://x.example/a.jpg"}],
+            "ingestId": "ing-1"})))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"ingestId": "ing-1", "shardIds": ["s1"]})),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    let mut req = rf_types::ImageReferencesIngestRequest::inline(vec![rf_types::Reference::new(
+        "a.jpg",
+        "https://x.example/a.jpg",
+    )]);
+    req.ingest_id = Some("ing-1".into());
+    let r = client
+        .staging()
+        .ingest_image_references(&batch, &req, Some("Refs"))
+        .await
+        .unwrap();
+    assert_eq!(r.ingest_id.as_str(), "ing-1");
+
+    Mock::given(method("POST"))
+        .and(path(format!(
+            "{DS}/batches/b1/bulk-upload/video-references"
+        )))
+        .and(body_json(
+            json!({"videoReferencesURL": "https://x.example/refs.jsonl"}),
+        ))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"ingestId": "auto", "duplicated": true})),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    let req = rf_types::VideoReferencesIngestRequest::from_url("https://x.example/refs.jsonl");
+    let r = client
+        .staging()
+        .ingest_video_references(&batch, &req, None)
+        .await
+        .unwrap();
+    assert_eq!(r.duplicated, Some(true));
+
+    Mock::given(method("GET"))
+        // server-issued ids are percent-encoded in the path
+        .and(path(format!("{BP}/jobs/job-1/stages/st%201/tasks")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"tasks": [
+            {"taskId": "t", "notification": {"m": 1}, "statusType": "info", "progress": null,
+             "eventTimestamp": "2025-06-01T03:10:00Z"}], "nextPageToken": null})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let tasks: Vec<_> = client
+        .jobs()
+        .tasks("job-1", "st 1")
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(tasks[0].progress, None);
+
+    Mock::given(method("GET"))
+        .and(path("/files/r.tar.gz"))
+        .and(query_param("sig", "x"))
+        .and(query_param_is_missing("api_key"))
+        .respond_with(ResponseTemplate::new(200).set_body_bytes(b"ARCHIVE".to_vec()))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let file: rf_types::FileMetadata = serde_json::from_value(json!({
+        "downloadURL": format!("{}/files/r.tar.gz?sig=x", server.uri()),
+        "fileName": "r.tar.gz", "contentType": "archives"}))
+    .unwrap();
+    let body = client
+        .staging()
+        .download(&file)
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(&body[..], b"ARCHIVE");
+}
