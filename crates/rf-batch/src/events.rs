@@ -289,6 +289,9 @@ pub struct RunReport {
     pub retries: u64,
     /// Warnings sent during the run.
     pub warnings: Vec<String>,
+    /// Uploads and downloads that failed (`"upload shard 3: ..."`); a re-run
+    /// retries exactly these.
+    pub failures: Vec<String>,
     /// Phase durations.
     pub timings: Timings,
 }

@@ -163,6 +163,15 @@ impl Pipeline {
 
     /// Runs (or resumes) the whole pipeline and reports what it did.
     pub async fn run(self) -> Result<RunReport> {
+        let (report, outcome) = self.run_with_report().await;
+        outcome.map(|()| report)
+    }
+
+    /// Like [`Pipeline::run`], but returns the report even when the run
+    /// fails, with what was done up to the failure (IDs, counts, timings,
+    /// and the individual upload and download failures in
+    /// [`RunReport::failures`]).
+    pub async fn run_with_report(self) -> (RunReport, Result<()>) {
         let mut run = Run {
             client: self.client,
             config: self.config,
@@ -172,14 +181,14 @@ impl Pipeline {
             started: Instant::now(),
         };
         let retries_before = run.client.retry_stats().map_or(0, |s| s.retries());
-        run.execute().await?;
+        let outcome = run.execute().await;
         run.report.retries = run
             .client
             .retry_stats()
             .map_or(0, |s| s.retries())
             .saturating_sub(retries_before);
         run.report.timings.total = run.started.elapsed();
-        Ok(run.report)
+        (run.report, outcome)
     }
 }
 
@@ -500,6 +509,12 @@ impl Run {
         if summary.cancelled {
             return Err(Error::Cancelled);
         }
+        self.report.failures.extend(
+            summary
+                .failures
+                .iter()
+                .map(|(unit, err)| format!("upload {unit}: {err}")),
+        );
         if let Some((unit, err)) = summary.failures.first() {
             return Err(Error::UploadsFailed {
                 failed: summary.failures.len(),
@@ -702,6 +717,12 @@ impl Run {
         if summary.cancelled {
             return Err(Error::Cancelled);
         }
+        self.report.failures.extend(
+            summary
+                .failures
+                .iter()
+                .map(|(file, err)| format!("download {file}: {err}")),
+        );
         if let Some((file, err)) = summary.failures.first() {
             return Err(Error::DownloadsFailed {
                 failed: summary.failures.len(),

@@ -109,10 +109,18 @@ async fn resume_after_failures_uploads_only_the_rest() {
     let mut cfg = bulk_config(input.path(), out.path(), 10);
     cfg.upload.concurrency = 1;
     cfg.upload.attempts = 1;
-    let err = Pipeline::new(client(&fake), cfg.clone())
-        .run()
-        .await
-        .unwrap_err();
+    let (partial, outcome) = Pipeline::new(client(&fake), cfg.clone())
+        .run_with_report()
+        .await;
+    let err = outcome.unwrap_err();
+    assert_eq!(partial.uploaded_now, 20);
+    assert_eq!(partial.failures.len(), 3);
+    assert!(
+        partial.failures[0].starts_with("upload shard 2:"),
+        "{:?}",
+        partial.failures
+    );
+    assert!(!partial.batch_id.is_empty());
     match &err {
         Error::UploadsFailed {
             failed,
