@@ -178,7 +178,7 @@ async fn wait(
         Ok(snapshot) => {
             renderer
                 .progress()
-                .finish(Phase::Job, format!("job {job_id} succeeded"));
+                .finish(Phase::Job, format!("{job_id} succeeded"));
             drop(renderer);
             let out = &config.output;
             if out.is_json() {
