@@ -80,6 +80,39 @@ step "export of the results"
 ROWS=$(cat "$WORK"/out/results/*.csv | grep -c "mock-detector" || true)
 [ "$ROWS" = "40" ] || fail "expected 40 result rows, got $ROWS"
 
+step "videos: upload through signed URLs, video job at maxVideoFPS, export"
+if "$PY" - "$WORK" <<'PY'
+import os, sys
+import av, numpy as np  # shipped with inference-cli's dependencies
+work = sys.argv[1]
+os.makedirs(os.path.join(work, "vids"), exist_ok=True)
+out = av.open(os.path.join(work, "vids", "clip.mp4"), mode="w")
+s = out.add_stream("mpeg4", rate=25)
+s.width, s.height, s.pix_fmt = 160, 120, "yuv420p"
+for i in range(50):
+    img = np.zeros((120, 160, 3), dtype=np.uint8)
+    img[:, :, 0] = i * 5
+    for p in s.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+        out.mux(p)
+for p in s.encode():
+    out.mux(p)
+out.close()
+PY
+then
+    "$INF" rf-cloud data-staging create-batch-of-videos --videos-dir "$WORK/vids" --batch-id compat-vids >/dev/null || fail "create-batch-of-videos"
+    has "Files Count.* 1 " "$INF" rf-cloud data-staging show-batch-details --batch-id compat-vids || fail "video batch count"
+    "$INF" rf-cloud batch-processing process-videos-with-workflow --batch-id compat-vids --workflow-id video-properties --job-id job-compatv --max-video-fps 5 >/dev/null || fail "process-videos-with-workflow"
+    for _ in $(seq 1 100); do
+        has "job-succeeded" "$INF" rf-cloud batch-processing fetch-logs --job-id job-compatv && break
+        sleep 0.2
+    done
+    "$INF" rf-cloud data-staging export-batch --batch-id job-compatv-export-output --target-dir "$WORK/vout" >/dev/null || fail "export of the video job"
+    grep -q '"frame_count":50' "$WORK"/vout/results/*.jsonl || fail "video results lack frame_count 50"
+    grep -q '"sampled_fps":5.0' "$WORK"/vout/results/*.jsonl || fail "video results not sampled at 5 fps"
+else
+    echo "compat: (skipped: PyAV could not write a test video)"
+fi
+
 step "unknown workflow, restart, abort, trt"
 "$INF" rf-cloud batch-processing process-images-with-workflow --batch-id compat-small --workflow-id not-a-workflow --job-id job-compat2 >/dev/null || fail "trigger job 2"
 for _ in $(seq 1 50); do
