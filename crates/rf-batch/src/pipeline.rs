@@ -269,6 +269,15 @@ impl Run {
         }
         let state_path = match &self.config.state_dir {
             Some(dir) => {
+                let requested = std::path::absolute(dir)
+                    .map_err(io_err("cannot resolve state directory", dir))?;
+                if requested.starts_with(&requested_in) || requested.starts_with(&input_dir) {
+                    return Err(Error::InvalidInput {
+                        what: "state directory",
+                        detail: "the run manifest must not be written into the input directory"
+                            .into(),
+                    });
+                }
                 std::fs::create_dir_all(dir)
                     .map_err(io_err("cannot create state directory", dir))?;
                 std::fs::canonicalize(dir)
@@ -315,7 +324,7 @@ impl Run {
                 } else {
                     skipped.push(SkippedFile {
                         relative: f.relative.clone(),
-                        reason: SkipReason::NotMedia,
+                        reason: SkipReason::OtherKind(f.kind),
                     });
                     false
                 }

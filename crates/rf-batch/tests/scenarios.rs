@@ -284,6 +284,10 @@ async fn forced_kind_and_foreign_state_are_handled(backend: &Backend) {
         "{:?}",
         report.warnings
     );
+    assert_eq!(
+        report.skipped[0].reason,
+        rf_batch::ingest::SkipReason::OtherKind(MediaKind::Video)
+    );
 
     // The same output directory for another workflow is refused, not mixed.
     let mut other = cfg.clone();

@@ -104,6 +104,9 @@ pub enum SkipReason {
     NotARegularFile,
     /// An image larger than the service's limit; the detail is its size.
     TooLarge(u64),
+    /// Media of the other kind than the run processes (a run is either
+    /// images or videos); the detail is the file's kind.
+    OtherKind(MediaKind),
 }
 
 impl std::fmt::Display for SkipReason {
@@ -117,6 +120,12 @@ impl std::fmt::Display for SkipReason {
             }
             SkipReason::BrokenSymlink => f.write_str("broken symbolic link"),
             SkipReason::NotARegularFile => f.write_str("not a regular file"),
+            SkipReason::OtherKind(MediaKind::Image) => {
+                f.write_str("an image, and this run processes videos")
+            }
+            SkipReason::OtherKind(MediaKind::Video) => {
+                f.write_str("a video, and this run processes images")
+            }
             SkipReason::TooLarge(size) => write!(
                 f,
                 "image is {size} bytes, over the service limit of {MAX_IMAGE_BYTES} bytes"
