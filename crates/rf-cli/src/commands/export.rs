@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 use super::session::{Session, map_error};
 use crate::config::Config;
 use crate::error::{CliError, Kind, Result};
-use crate::events::Renderer;
+use crate::events::{Renderer, plural};
 use crate::output::{Table, human_bytes};
 use crate::progress::Progress;
 
@@ -150,8 +150,8 @@ pub(crate) async fn run(
     }
     if let Some(r) = renderer.as_mut() {
         r.finish_download(format!(
-            "{} files ({} now, {})",
-            files.len(),
+            "{} ({} now, {})",
+            plural(files.len() as u64, "file"),
             summary.files,
             human_bytes(summary.bytes)
         ));

@@ -193,3 +193,47 @@ fn save_image_outputs_without_names_keeps_every_output() {
         "{started}"
     );
 }
+
+#[test]
+fn failed_downloads_are_a_partial_failure_and_a_rerun_retries_them() {
+    let emu = TestEmulator::start();
+    let sb = Sandbox::new();
+    staged(&emu, &sb, "e2e-partial");
+    run(emu.rf(&sb).args([
+        "job",
+        "start",
+        "--batch-id",
+        "e2e-partial",
+        "--workflow",
+        "image-properties",
+        "--job-id",
+        "e2e-partial",
+    ]))
+    .expect_code(0);
+    run(emu.rf(&sb).args(["job", "wait", "e2e-partial"])).expect_code(0);
+    // A file where the archive's part directory must go makes the download fail.
+    let out = sb.path().join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(out.join("results"), b"in the way").unwrap();
+    let done = run(emu.rf(&sb).args([
+        "job",
+        "export",
+        "e2e-partial",
+        "--out",
+        out.to_str().unwrap(),
+    ]));
+    done.expect_code(6);
+    assert!(done.error_line().contains("re-run"), "{}", done.stderr);
+    std::fs::remove_file(out.join("results")).unwrap();
+    let again = run(emu.rf(&sb).args([
+        "--json",
+        "job",
+        "export",
+        "e2e-partial",
+        "--out",
+        out.to_str().unwrap(),
+    ]));
+    let summary = again.expect_code(0).json();
+    assert_eq!(summary["downloadedNow"], 1, "{summary}");
+    assert_results_name(&out, &sample_names());
+}
