@@ -171,7 +171,7 @@ async fn directory(
             if !keep {
                 skipped.push(SkippedFile {
                     relative: f.relative.clone(),
-                    reason: SkipReason::NotMedia,
+                    reason: SkipReason::OtherKind(f.kind),
                 });
             }
             keep
