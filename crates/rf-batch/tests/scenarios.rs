@@ -78,6 +78,7 @@ scenarios!(
     videos_stream_to_signed_urls_and_run_a_video_job,
     cancelled_run_resumes_without_duplicates,
     crash_mid_upload_resumes_without_duplicates,
+    count_timeout_names_the_files_the_service_rejected,
     job_lifecycle_create_wait_logs_restart_abort,
     forced_kind_and_foreign_state_are_handled,
 );
@@ -444,4 +445,29 @@ async fn crash_mid_upload_resumes_without_duplicates(backend: &Backend) {
             .unwrap(),
         80
     );
+}
+
+async fn count_timeout_names_the_files_the_service_rejected(backend: &Backend) {
+    let input = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    make_images(input.path(), 39);
+    std::fs::write(input.path().join("broken.jpg"), b"this is not a jpeg").unwrap();
+    let client = backend.client.clone();
+    let mut cfg = config(input.path(), out.path(), "image-properties");
+    cfg.count_poll = rf_batch::wait::PollOptions {
+        timeout: Some(std::time::Duration::from_millis(800)),
+        ..fast_poll(1)
+    };
+    let err = Pipeline::new(client, cfg).run().await.unwrap_err();
+    let Error::CountTimeout(t) = &err else {
+        panic!("unexpected {err}");
+    };
+    assert_eq!((t.expected, t.counted), (40, 39));
+    assert!(!t.shards.is_empty());
+    assert!(
+        t.failed_files.iter().any(|f| f.starts_with("broken.jpg")),
+        "{:?}",
+        t.failed_files
+    );
+    assert!(err.to_string().contains("broken.jpg"), "{err}");
 }
