@@ -24,7 +24,13 @@ cargo build --quiet -p rf-emulator --example serve
 SERVE="$(cargo metadata --format-version 1 --no-deps | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/debug/examples/serve"
 "$SERVE" --addr "127.0.0.1:$PORT" --data-dir "$WORK/data" --key compat-key=compat-ws >"$WORK/server.log" 2>&1 &
 SERVER_PID=$!
-cleanup() { kill -INT "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; rm -rf "$WORK"; }
+FILES_PID=""
+cleanup() {
+    kill -INT "$SERVER_PID" 2>/dev/null || true
+    wait "$SERVER_PID" 2>/dev/null || true
+    if [ -n "$FILES_PID" ]; then kill "$FILES_PID" 2>/dev/null || true; wait "$FILES_PID" 2>/dev/null || true; fi
+    rm -rf "$WORK"
+}
 trap cleanup EXIT
 for _ in $(seq 1 100); do
     if "$PY" -c "import socket; socket.create_connection(('127.0.0.1', $PORT), 0.2)" 2>/dev/null; then break; fi
@@ -64,6 +70,27 @@ has "Files Count.* 40 " "$INF" rf-cloud data-staging show-batch-details --batch-
 has compat-small "$INF" rf-cloud data-staging list-batches || fail "list-batches"
 has "small0.png" "$INF" rf-cloud data-staging list-batch-content --batch-id compat-small || fail "list-batch-content"
 has "shard-ingested" "$INF" rf-cloud data-staging list-ingest-details --batch-id compat-big || fail "list-ingest-details"
+
+step "references ingest (loopback URLs fetched, others refused)"
+FILES_PORT=$((PORT + 1))
+(cd "$WORK/small" && exec "$PY" -m http.server "$FILES_PORT" --bind 127.0.0.1) >/dev/null 2>&1 &
+FILES_PID=$!
+for _ in $(seq 1 50); do
+    "$PY" -c "import socket; socket.create_connection(('127.0.0.1', $FILES_PORT), 0.2)" 2>/dev/null && break
+    sleep 0.1
+done
+{
+    echo "{\"name\": \"r0.png\", \"url\": \"http://127.0.0.1:$FILES_PORT/small0.png\"}"
+    echo "{\"name\": \"r1.png\", \"url\": \"http://127.0.0.1:$FILES_PORT/small1.png\"}"
+    echo '{"name": "far.png", "url": "https://files.example.net/far.png"}'
+} >"$WORK/refs.jsonl"
+has "Your ingest ID" "$INF" rf-cloud data-staging create-batch-of-images --data-source references-file --references "$WORK/refs.jsonl" --batch-id compat-refs || fail "references ingest"
+for _ in $(seq 1 100); do
+    has "Files Count.* 2 " "$INF" rf-cloud data-staging show-batch-details --batch-id compat-refs && break
+    sleep 0.2
+done
+has "Files Count.* 2 " "$INF" rf-cloud data-staging show-batch-details --batch-id compat-refs || fail "count of compat-refs"
+has "unsafe-url-detected" "$INF" rf-cloud data-staging list-ingest-details --batch-id compat-refs || fail "refused reference not reported"
 
 step "job over the sharded batch, csv"
 "$INF" rf-cloud batch-processing process-images-with-workflow --batch-id compat-big --workflow-id mock-detector --job-id job-compat1 --aggregation-format csv >/dev/null || fail "process-images-with-workflow"
