@@ -37,6 +37,25 @@ fn embedded_default_runs_the_readme_command_and_resumes() {
         "emulator data under the cache dir"
     );
     assert!(first.stdout.contains("results"), "{}", first.stdout);
+    // stderr is not a terminal here: progress comes as plain lines, one
+    // summary per phase.
+    for phase in [
+        "rf: scan:",
+        "rf: upload:",
+        "rf: indexing:",
+        "rf: job:",
+        "rf: download:",
+    ] {
+        assert!(
+            first.stderr.contains(phase),
+            "no {phase:?} line:\n{}",
+            first.stderr
+        );
+    }
+    assert!(
+        !first.stderr.contains('\u{1b}'),
+        "no escape codes off a terminal"
+    );
     assert_results_name(&out, &sample_names());
 
     // The same command again: resumes, nothing uploaded or downloaded twice.

@@ -113,3 +113,39 @@ fn receives_the_job_notification_of_a_run() {
     listener.interrupt();
     listener.finish().expect_code(0);
 }
+
+#[test]
+fn receives_staging_notifications_of_a_bulk_ingest() {
+    let emu = crate::emu::TestEmulator::start();
+    let sb = Sandbox::new();
+    let token = format!("rf_{}", crate::emu::WORKSPACE);
+    let mut listener = Running::spawn(sb.rf().args([
+        "webhook",
+        "listen",
+        "--addr",
+        "127.0.0.1:0",
+        "--token",
+        &token,
+    ]));
+    let url = listening_url(&listener.wait_for_stderr("listening for webhooks on"));
+    crate::util::run(emu.rf(&sb).args([
+        "batch",
+        "ingest",
+        "--images",
+        crate::emu::samples().to_str().unwrap(),
+        "--batch-id",
+        "e2e-hooked-bulk",
+        "--mode",
+        "bulk",
+        "--notifications-url",
+        &format!("{url}/staging"),
+        "--wait",
+    ]))
+    .expect_code(0);
+    let line = listener.wait_for_stdout("e2e-hooked-bulk");
+    let n: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(n["type"], "roboflow-data-staging-notification-v1", "{n}");
+    listener.wait_for_stderr("staging notification");
+    listener.interrupt();
+    listener.finish().expect_code(0);
+}
