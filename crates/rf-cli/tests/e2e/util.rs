@@ -174,8 +174,9 @@ impl Running {
 
     /// Sends SIGINT (what Ctrl-C sends) to the child.
     pub(crate) fn interrupt(&self) {
-        let status = Command::new("kill")
-            .args(["-INT", &self.child.id().to_string()])
+        // The shell's builtin `kill`: no dependency on a `kill` binary.
+        let status = Command::new("sh")
+            .args(["-c", &format!("kill -INT {}", self.child.id())])
             .status()
             .unwrap();
         assert!(status.success());
