@@ -82,6 +82,10 @@ pub struct CountTimeout {
     pub counted: u64,
     /// How long we waited.
     pub waited: Duration,
+    /// Files the service reported as rejected. When these account for every
+    /// missing item the check stops early (waiting longer cannot help) and
+    /// this is non-zero; on a plain timeout it is 0.
+    pub rejected: u64,
     /// Every shard's status (empty for simple batches).
     pub shards: Vec<ShardSummary>,
     /// Files the service reported as failed (from shard status metadata).
@@ -90,14 +94,22 @@ pub struct CountTimeout {
 
 impl fmt::Display for CountTimeout {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "batch {:?} holds {} of {} expected items after {}s",
-            self.batch_id,
-            self.counted,
-            self.expected,
-            self.waited.as_secs()
-        )?;
+        if self.rejected > 0 {
+            write!(
+                f,
+                "batch {:?} holds {} of {} expected items: the service rejected {} files",
+                self.batch_id, self.counted, self.expected, self.rejected
+            )?;
+        } else {
+            write!(
+                f,
+                "batch {:?} holds {} of {} expected items after {}s",
+                self.batch_id,
+                self.counted,
+                self.expected,
+                self.waited.as_secs()
+            )?;
+        }
         if !self.shards.is_empty() {
             let failed = self
                 .shards
@@ -132,7 +144,11 @@ impl fmt::Display for CountTimeout {
             }
             f.write_str(";")?;
         }
-        f.write_str(" wait longer (raise the count timeout) or re-run to resume")
+        if self.rejected > 0 {
+            f.write_str(" fix or remove the rejected files; the rest of the batch is ready")
+        } else {
+            f.write_str(" wait longer (raise the count timeout) or re-run to resume")
+        }
     }
 }
 
@@ -149,6 +165,7 @@ pub async fn wait_for_count(
 ) -> Result<u64> {
     let started = Instant::now();
     let mut interval = options.initial_interval;
+    let mut last = None;
     loop {
         let count = client.staging().count(batch, None).await?;
         on_poll(count);
@@ -158,23 +175,45 @@ pub async fn wait_for_count(
         let waited = started.elapsed();
         if let Some(limit) = options.timeout {
             if waited >= limit {
-                return Err(count_timeout(client, batch, expected, count, waited).await);
+                let (shards, failed_files, _) = shard_report(client, batch).await;
+                return Err(count_error(
+                    batch,
+                    expected,
+                    count,
+                    waited,
+                    shards,
+                    failed_files,
+                    0,
+                ));
             }
             interval = interval.min(limit.saturating_sub(waited).max(Duration::from_millis(1)));
         }
+        // The count stopped moving: if the shards' reported failures account
+        // for every missing item, waiting longer cannot help.
+        if last == Some(count) {
+            let (shards, failed_files, rejected) = shard_report(client, batch).await;
+            if rejected > 0 && count + rejected >= expected {
+                return Err(count_error(
+                    batch,
+                    expected,
+                    count,
+                    waited,
+                    shards,
+                    failed_files,
+                    rejected,
+                ));
+            }
+        }
+        last = Some(count);
         pause(interval, cancel).await?;
         interval = options.next(interval);
     }
 }
 
-async fn count_timeout(
-    client: &Client,
-    batch: &str,
-    expected: u64,
-    counted: u64,
-    waited: Duration,
-) -> Error {
-    // Best effort: a failure to list shards must not hide the timeout itself.
+/// Shard summaries, failed file names, and the number of files the shards
+/// report as failed (numeric `failedFiles` in their status metadata).
+async fn shard_report(client: &Client, batch: &str) -> (Vec<ShardStatus>, Vec<String>, u64) {
+    // Best effort: a failure to list shards must not hide the count problem.
     let shards: Vec<ShardStatus> = client
         .staging()
         .shards(batch)
@@ -182,16 +221,34 @@ async fn count_timeout(
         .await
         .unwrap_or_default();
     let mut failed_files = Vec::new();
+    let mut rejected = 0;
     for s in &shards {
         if let Some(meta) = &s.status_metadata {
             collect_failed_files(meta, false, &mut failed_files);
+            rejected += meta
+                .get("failedFiles")
+                .and_then(serde_json::Value::as_u64)
+                .unwrap_or(0);
         }
     }
+    (shards, failed_files, rejected)
+}
+
+fn count_error(
+    batch: &str,
+    expected: u64,
+    counted: u64,
+    waited: Duration,
+    shards: Vec<ShardStatus>,
+    failed_files: Vec<String>,
+    rejected: u64,
+) -> Error {
     Error::CountTimeout(Box::new(CountTimeout {
         batch_id: batch.to_string(),
         expected,
         counted,
         waited,
+        rejected,
         shards: shards
             .into_iter()
             .map(|s| ShardSummary {
@@ -413,6 +470,7 @@ mod tests {
             expected: 10,
             counted: 7,
             waited: Duration::from_secs(30),
+            rejected: 0,
             shards: vec![ShardSummary {
                 shard_id: "s1".into(),
                 status_name: "shard-failed".into(),

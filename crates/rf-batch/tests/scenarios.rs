@@ -454,16 +454,18 @@ async fn count_timeout_names_the_files_the_service_rejected(backend: &Backend) {
     std::fs::write(input.path().join("broken.jpg"), b"this is not a jpeg").unwrap();
     let client = backend.client.clone();
     let mut cfg = config(input.path(), out.path(), "image-properties");
-    cfg.count_poll = rf_batch::wait::PollOptions {
-        timeout: Some(std::time::Duration::from_millis(800)),
-        ..fast_poll(1)
-    };
+    // A long deadline: the check must stop as soon as the rejection
+    // explains the missing item, not wait it out.
+    cfg.count_poll = fast_poll(600);
+    let started = std::time::Instant::now();
     let err = Pipeline::new(client, cfg).run().await.unwrap_err();
+    assert!(started.elapsed() < std::time::Duration::from_secs(60));
     let Error::CountTimeout(t) = &err else {
         panic!("unexpected {err}");
     };
-    assert_eq!((t.expected, t.counted), (40, 39));
+    assert_eq!((t.expected, t.counted, t.rejected), (40, 39, 1));
     assert!(!t.shards.is_empty());
+    assert!(err.to_string().contains("rejected 1 files"), "{err}");
     assert!(
         t.failed_files.iter().any(|f| f.starts_with("broken.jpg")),
         "{:?}",
