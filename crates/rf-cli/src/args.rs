@@ -134,10 +134,10 @@ pub(crate) struct RunArgs {
     /// Directory for the results (created if missing; holds the resume manifest)
     #[arg(long, value_name = "DIR")]
     pub(crate) out: PathBuf,
-    /// Staging batch ID [default: derived from the input directory]
+    /// Staging batch ID [default: generated, and kept in the run manifest]
     #[arg(long, value_name = "ID")]
     pub(crate) batch_id: Option<String>,
-    /// Job ID [default: generated, and remembered for resume]
+    /// Job ID [default: generated, and kept in the run manifest]
     #[arg(long, value_name = "ID")]
     pub(crate) job_id: Option<String>,
     /// Job options.
@@ -298,7 +298,7 @@ pub(crate) struct BatchIngestArgs {
     /// Display name of the batch [default: the batch ID]
     #[arg(long, value_name = "NAME")]
     pub(crate) batch_name: Option<String>,
-    /// URL that receives ingest webhooks (bulk and references ingest only)
+    /// URL that receives ingest webhooks (bulk mode only: single uploads get none)
     #[arg(long, value_name = "URL")]
     pub(crate) notifications_url: Option<String>,
 }
