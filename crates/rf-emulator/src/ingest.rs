@@ -291,7 +291,7 @@ pub(crate) async fn accept_references(
         tokio::time::sleep(ctx2.config.index_delay).await;
         let mut first_unsafe = ingest_failure.map(|f| f.reason);
         for (shard_id, chunk) in work {
-            let (_ok, unsafe_reason) = match kind {
+            let unsafe_reason = match kind {
                 RefKind::Images => {
                     fetch_image_chunk(&ctx2, &ws, &batch_id, &shard_id, chunk, hook.as_ref()).await
                 }
@@ -379,8 +379,8 @@ fn failure_details(failed: &[(String, FileFailure)]) -> Value {
     )
 }
 
-/// Fetches one chunk of image references into one blob; returns
-/// (anything ingested, first unsafe-url reason).
+/// Fetches one chunk of image references into one blob; returns the first
+/// unsafe-url reason.
 async fn fetch_image_chunk(
     ctx: &Arc<Ctx>,
     ws: &str,
@@ -388,9 +388,9 @@ async fn fetch_image_chunk(
     shard_id: &str,
     chunk: Vec<Reference>,
     hook: Option<&Hook>,
-) -> (bool, Option<String>) {
+) -> Option<String> {
     let Ok(_slot) = ctx.index_slots.clone().acquire_owned().await else {
-        return (false, None);
+        return None;
     };
     let blob = format!("{shard_id}.refs");
     let tmp = ctx.store.tmp_path();
@@ -398,7 +398,7 @@ async fn fetch_image_chunk(
         Ok(f) => std::io::BufWriter::new(f),
         Err(e) => {
             tracing::warn!("cannot create blob for shard {shard_id}: {e}");
-            return (false, None);
+            return None;
         }
     };
     let mut offset = 0u64;
@@ -451,7 +451,6 @@ async fn fetch_image_chunk(
         notification: None,
         error: (!stored).then(|| "emulator could not store the shard".to_string()),
     };
-    let ok = !index.files.is_empty();
     record_index(ctx, ws, batch_id, shard_id, &blob, &index);
     if let Some(h) = hook.filter(|h| h.files_status) {
         let names: Vec<String> = index.files.iter().map(|f| f.name.clone()).collect();
@@ -463,7 +462,7 @@ async fn fetch_image_chunk(
         );
         send_staging(ctx, ws, batch_id, h, Some(shard_id), body);
     }
-    (ok, first_unsafe)
+    first_unsafe
 }
 
 /// Downloads one video reference into `tmp` and checks its container.
@@ -505,7 +504,7 @@ async fn fetch_videos(
     batch_id: &str,
     refs: Vec<Reference>,
     hook: Option<&Hook>,
-) -> (bool, Option<String>) {
+) -> Option<String> {
     let mut first_unsafe = None;
     let mut ingested = Vec::new();
     let mut failed = Vec::new();
@@ -553,7 +552,7 @@ async fn fetch_videos(
         let body = files_status(&ingested, &failed, failed.len() as u64, true);
         send_staging(ctx, ws, batch_id, h, None, body);
     }
-    (!ingested.is_empty(), first_unsafe)
+    first_unsafe
 }
 
 /// Writes an index result into the batch: files and shard status.
