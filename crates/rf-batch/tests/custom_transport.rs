@@ -271,6 +271,16 @@ async fn truncated_download_is_refused_then_fetched_on_rerun() {
         "{err}"
     );
     assert!(err.to_string().contains("truncated"), "{err}");
+    let gets = |fake: &FakeService| {
+        fake.state
+            .lock()
+            .unwrap()
+            .requests
+            .iter()
+            .filter(|(m, p)| m == "GET" && p.starts_with("/download/"))
+            .count()
+    };
+    assert_eq!(gets(&fake), 3, "three attempts, like the official client");
     assert!(!out.path().join("results/results").exists());
 
     // leftovers of a crashed download are cleaned up by the next run

@@ -31,6 +31,11 @@ pub struct DownloadSettings {
     pub extract: bool,
     /// Bounds on what one archive may unpack to.
     pub limits: ExtractLimits,
+    /// Attempts per file when the transfer breaks or comes back short
+    /// (default 3, like the official client).
+    pub attempts: u32,
+    /// Pause before the second attempt, doubled after each (default 1 s).
+    pub retry_delay: std::time::Duration,
 }
 
 impl Default for DownloadSettings {
@@ -39,6 +44,8 @@ impl Default for DownloadSettings {
             concurrency: 8,
             extract: true,
             limits: ExtractLimits::default(),
+            attempts: 3,
+            retry_delay: std::time::Duration::from_secs(1),
         }
     }
 }
@@ -185,7 +192,21 @@ pub async fn download_pending(
                     part: f.part.clone(),
                 })
                 .await;
-            let result = download_one(client, &f, out_dir, settings).await;
+            let mut delay = settings.retry_delay;
+            let mut attempt = 1;
+            let result = loop {
+                match download_one(client, &f, out_dir, settings).await {
+                    Err(e) if attempt < settings.attempts && transfer_failed(&e) => {
+                        tracing::debug!(file = %f.file.file_name, attempt, error = %e, "retrying download");
+                        if crate::wait::pause(delay, cancel).await.is_err() {
+                            break Err(Error::Cancelled);
+                        }
+                        delay = delay.saturating_mul(2);
+                        attempt += 1;
+                    }
+                    other => break other,
+                }
+            };
             (f, Some(result))
         }
     }))
@@ -221,6 +242,7 @@ pub async fn download_pending(
                     })
                     .await;
             }
+            Some(Err(Error::Cancelled)) => summary.cancelled = true,
             Some(Err(e)) => {
                 let text = e.to_string();
                 events
@@ -250,6 +272,16 @@ async fn remove_stale_temporaries(dir: &Path) {
         } else if name.starts_with(".rf-extract-") {
             let _ = tokio::fs::remove_dir_all(entry.path()).await;
         }
+    }
+}
+
+/// Whether a download failed in transfer (worth another attempt), as
+/// opposed to a refusal that will not change.
+fn transfer_failed(e: &Error) -> bool {
+    match e {
+        Error::Transport { .. } | Error::LengthMismatch { .. } => true,
+        Error::Api(api) => api.status == 408 || api.status == 429 || api.status >= 500,
+        _ => false,
     }
 }
 

@@ -105,6 +105,7 @@ pub fn config(input: &Path, output: &Path, workflow: &str) -> rf_batch::RunConfi
     c.count_poll = fast_poll(60);
     c.job_poll = fast_poll(120);
     c.upload.retry_delay = std::time::Duration::from_millis(10);
+    c.download.retry_delay = std::time::Duration::from_millis(10);
     c
 }
 
