@@ -45,7 +45,7 @@ impl Default for JobSpeed {
 }
 
 /// Webhook delivery settings.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct WebhookConfig {
     /// Attempts per notification (the first delivery included).
     pub max_attempts: u32,
@@ -53,6 +53,23 @@ pub struct WebhookConfig {
     pub initial_backoff: Duration,
     /// Timeout of one delivery attempt.
     pub timeout: Duration,
+    /// `Authorization` header value sent with every webhook; `None` sends
+    /// `Bearer rf_<workspace>` (what the service documents).
+    pub authorization: Option<String>,
+}
+
+impl std::fmt::Debug for WebhookConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookConfig")
+            .field("max_attempts", &self.max_attempts)
+            .field("initial_backoff", &self.initial_backoff)
+            .field("timeout", &self.timeout)
+            .field(
+                "authorization",
+                &self.authorization.as_ref().map(|_| "<redacted>"),
+            )
+            .finish()
+    }
 }
 
 impl Default for WebhookConfig {
@@ -61,6 +78,7 @@ impl Default for WebhookConfig {
             max_attempts: 4,
             initial_backoff: Duration::from_millis(500),
             timeout: Duration::from_secs(10),
+            authorization: None,
         }
     }
 }
@@ -147,6 +165,7 @@ impl EmulatorConfig {
                 max_attempts: 4,
                 initial_backoff: Duration::from_millis(10),
                 timeout: Duration::from_secs(5),
+                authorization: None,
             },
             ..Self::default()
         }

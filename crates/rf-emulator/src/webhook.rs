@@ -69,7 +69,10 @@ impl Webhooks {
 }
 
 async fn deliver(client: &reqwest::Client, config: &WebhookConfig, mut d: Delivery) {
-    let auth = format!("Bearer rf_{}", d.workspace);
+    let auth = config
+        .authorization
+        .clone()
+        .unwrap_or_else(|| format!("Bearer rf_{}", d.workspace));
     let mut backoff = config.initial_backoff;
     for attempt in 1..=config.max_attempts.max(1) {
         if let Value::Object(map) = &mut d.body {

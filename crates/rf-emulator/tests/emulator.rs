@@ -1309,7 +1309,9 @@ mod jobs {
 
     #[tokio::test]
     async fn unknown_workflow_fails_with_log_and_webhook() {
-        let env = start().await;
+        let mut config = EmulatorConfig::for_tests();
+        config.webhooks.authorization = Some("Bearer custom-secret".into());
+        let env = start_with(config).await;
         let (rx, hook) = Receiver::start(0).await;
         env.upload_image("in2", "a.png", png(2, 2, 1), "file").await;
         let mut body = image_job("in2", "no-such-flow", "jsonl");
@@ -1340,6 +1342,20 @@ mod jobs {
         assert_eq!(s, StatusCode::BAD_REQUEST);
         let calls = rx.wait_for(|c| !c.is_empty()).await;
         assert_eq!(calls[0].1["job_state"], "fail");
+        assert_eq!(calls[0].0.as_deref(), Some("Bearer custom-secret"));
+        assert!(
+            !format!(
+                "{:?}",
+                EmulatorConfig {
+                    webhooks: rf_emulator::WebhookConfig {
+                        authorization: Some("Bearer custom-secret".into()),
+                        ..Default::default()
+                    },
+                    ..EmulatorConfig::for_tests()
+                }
+            )
+            .contains("custom-secret")
+        );
         env.emu.shutdown().await;
     }
 
