@@ -538,6 +538,14 @@ mod staging {
             .unwrap();
         assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);
         assert!(r.json::<Value>().await.unwrap()["error"].is_string());
+        // an API_BASE_URL with a trailing slash gets a hint
+        let url = format!("{}/data-staging/v1/external/test-ws/batches", env.base());
+        let (s, b) = env.get(&url, &[]).await;
+        assert_eq!(s, StatusCode::NOT_FOUND);
+        assert!(
+            b["error"].as_str().unwrap().contains("trailing slash"),
+            "{b}"
+        );
         env.emu.shutdown().await;
     }
 

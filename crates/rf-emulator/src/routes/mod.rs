@@ -104,8 +104,13 @@ pub fn router(state: EmulatorState) -> Router {
         .with_state(ctx)
 }
 
-async fn not_found() -> ApiError {
-    ApiError::not_found("no such endpoint; see the emulator docs for the served paths")
+async fn not_found(uri: http::Uri) -> ApiError {
+    if uri.path().contains("//") {
+        return ApiError::not_found(
+            "no such endpoint: the path has an empty segment (`//`); if API_BASE_URL ends with `/`, remove the trailing slash",
+        );
+    }
+    ApiError::not_found("no such endpoint; see docs/emulator.md for the served paths")
 }
 
 async fn method_not_allowed() -> ApiError {
