@@ -158,6 +158,12 @@ impl EmulatorState {
             .unwrap_or("")
     }
 
+    /// The data directory in use (a temporary one, removed when the
+    /// emulator is gone, unless `data_dir` was configured).
+    pub fn data_dir(&self) -> &std::path::Path {
+        self.0.store.root()
+    }
+
     /// The base URL used in signed URLs.
     pub fn base_url(&self) -> &Url {
         &self.0.base_url

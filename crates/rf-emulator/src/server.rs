@@ -75,6 +75,20 @@ impl Emulator {
     }
 }
 
+impl Drop for RunningEmulator {
+    /// Dropping without [`RunningEmulator::shutdown`] still stops the server
+    /// and the background work (so a temporary data dir is removed once the
+    /// last request finishes) and writes a final snapshot.
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Err(e) = self.state.close() {
+            tracing::error!("cannot write final state snapshot: {e}");
+        }
+    }
+}
+
 impl RunningEmulator {
     /// The base URL to use as `API_BASE_URL` (ends with `/`).
     pub fn base_url(&self) -> Url {
@@ -112,9 +126,7 @@ impl RunningEmulator {
             Ok(Err(e)) => tracing::warn!("emulator server ended with an error: {e}"),
             Err(e) => tracing::warn!("emulator server task failed: {e}"),
         }
-        if let Err(e) = self.state.close() {
-            tracing::error!("cannot write final state snapshot: {e}");
-        }
+        // Drop closes the state and writes the final snapshot.
     }
 
     /// Serves until `signal` completes (e.g. `tokio::signal::ctrl_c()`),

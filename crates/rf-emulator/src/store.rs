@@ -112,6 +112,11 @@ impl Store {
         })
     }
 
+    /// The data directory.
+    pub(crate) fn root(&self) -> &Path {
+        &self.root
+    }
+
     /// The HMAC key for signed URLs (kept in the data dir, so URLs survive a restart).
     pub(crate) fn secret(&self) -> &[u8] {
         &self.secret

@@ -1710,6 +1710,24 @@ mod persistence {
     }
 
     #[tokio::test]
+    async fn dropping_the_emulator_removes_its_temporary_data_dir() {
+        let env = start().await;
+        env.upload_image("tmp", "a.png", png(2, 2, 1), "file").await;
+        let dir = env.emu.state().data_dir().to_path_buf();
+        assert!(dir.join("blobs").exists());
+        drop(env);
+        let deadline = tokio::time::Instant::now() + DEADLINE;
+        while dir.exists() {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{} still exists",
+                dir.display()
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    #[tokio::test]
     async fn expired_batches_disappear() {
         let mut config = EmulatorConfig::for_tests();
         config.batch_ttl = Duration::from_millis(300);
