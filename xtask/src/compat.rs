@@ -189,7 +189,10 @@ fn make_bulk_dataset(dir: &Path, n: usize) -> Result<(), String> {
 pub(crate) fn compat() -> Result<(), String> {
     let inference = ensure_inference_cli()?;
     run("cargo", &["build", "-p", "rf-cli"])?;
-    let rf = project_root().join("target/debug/rf");
+    let target_dir = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| project_root().join("target"));
+    let rf = target_dir.join("debug/rf");
     let work = project_root().join("target/compat/work");
     let _ = fs::remove_dir_all(&work);
     fs::create_dir_all(&work).map_err(|e| e.to_string())?;

@@ -41,6 +41,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let per_shard = args.get(1).copied().unwrap_or(500);
     let image_bytes = args.get(2).copied().unwrap_or(20 * 1024);
     let emu = Emulator::start(EmulatorConfig::for_tests(), "127.0.0.1:0".parse()?).await?;
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let http = reqwest::Client::builder().no_proxy().build()?;
     let base = emu.base_url();
     let ds = format!("{base}data-staging/v1/external/test-ws/batches/bench");

@@ -116,8 +116,7 @@ impl EmulatorState {
         }
         let store = Store::open(config.data_dir.as_deref())?;
         let keys = config.keys.iter().cloned().collect();
-        let http = reqwest::Client::builder()
-            .no_proxy()
+        let http = crate::http_client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(std::time::Duration::from_secs(60))
             .build()
@@ -125,7 +124,9 @@ impl EmulatorState {
         let workers = Arc::new(Semaphore::new(config.job_speed.worker_pool.max(1)));
         let ctx = Arc::new(Ctx {
             store,
-            webhooks: Webhooks::start(config.webhooks.clone()),
+            webhooks: Webhooks::start(config.webhooks.clone()).map_err(|e| {
+                EmulatorError::Config(format!("cannot build webhook http client: {e}"))
+            })?,
             config,
             keys,
             base_url,

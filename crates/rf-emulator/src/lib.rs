@@ -36,6 +36,7 @@ mod app;
 mod background;
 mod config;
 mod error;
+mod http_client;
 mod ingest;
 mod media;
 mod model;

@@ -31,13 +31,11 @@ pub(crate) struct Webhooks {
 
 impl Webhooks {
     /// Starts the dispatcher on the current runtime.
-    pub(crate) fn start(config: WebhookConfig) -> Self {
+    pub(crate) fn start(config: WebhookConfig) -> Result<Self, reqwest::Error> {
         let (tx, mut rx) = mpsc::channel::<Delivery>(QUEUE);
-        let client = reqwest::Client::builder()
-            .no_proxy()
+        let client = crate::http_client::builder()
             .timeout(config.timeout)
-            .build()
-            .unwrap_or_else(|_| reqwest::Client::new());
+            .build()?;
         let slots = Arc::new(Semaphore::new(IN_FLIGHT));
         tokio::spawn(async move {
             while let Some(d) = rx.recv().await {
@@ -52,7 +50,7 @@ impl Webhooks {
                 });
             }
         });
-        Self { tx }
+        Ok(Self { tx })
     }
 
     /// Queues a notification; `body` must be a JSON object.

@@ -21,6 +21,7 @@ async fn start_with(config: EmulatorConfig) -> Env {
     let emu = Emulator::start(config, "127.0.0.1:0".parse().unwrap())
         .await
         .unwrap();
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let http = reqwest::Client::builder().no_proxy().build().unwrap();
     Env { emu, http }
 }
@@ -1992,6 +1993,7 @@ mod prefix {
         drop(probe);
         config.public_base_url = Some(format!("http://{addr}/api/").parse().unwrap());
         let emu = Emulator::start(config, addr).await.unwrap();
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let http = reqwest::Client::builder().no_proxy().build().unwrap();
         for root in [
             format!("http://{addr}/api"),
