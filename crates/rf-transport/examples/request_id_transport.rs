@@ -3,7 +3,7 @@
 //! wrapped around any other transport (here a `MockTransport` acting as a
 //! tiny fake server), with `Retrying` on top.
 //!
-//! Run with `cargo run -p rf-transport --example custom_transport`.
+//! Run with `cargo run -p rf-transport --example request_id_transport`.
 #![allow(clippy::print_stdout)]
 
 use std::sync::atomic::{AtomicU64, Ordering};
