@@ -471,34 +471,15 @@ mod tests {
     }
 
     fn manifest_for(files: &[ScannedFile], options: &PlanOptions) -> Manifest {
-        let p = plan(files, options);
-        let mut m = Manifest::new(
+        Manifest::from_plan(
             RunIdentity {
                 input_dir: "/in".into(),
                 batch_id: "b".into(),
                 workflow_id: "wf".into(),
                 kind: MediaKind::Image,
             },
-            p.mode,
-        );
-        m.ingest.singles = p
-            .singles
-            .into_iter()
-            .map(|item| SingleRecord {
-                item,
-                uploaded: false,
-            })
-            .collect();
-        m.ingest.shards = p
-            .shards
-            .into_iter()
-            .map(|plan| ShardRecord {
-                plan,
-                uploaded: false,
-                attempted: false,
-            })
-            .collect();
-        m
+            plan(files, options),
+        )
     }
 
     fn images(n: usize) -> Vec<ScannedFile> {

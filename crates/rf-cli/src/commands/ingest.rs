@@ -13,7 +13,7 @@ use rf_batch::ingest::{
     MediaKind, ModeChoice, PlanOptions, ScanOptions, SkipReason, SkippedFile, UploadSettings,
     ingest_references_file, plan, resolve_uncertain_shards, scan, upload_pending,
 };
-use rf_batch::state::{Manifest, RunIdentity, ShardRecord, SingleRecord};
+use rf_batch::state::{Manifest, RunIdentity};
 use rf_batch::wait::{PollOptions, wait_for_count};
 use rf_batch::{Event, EventSink};
 use rf_types::{BatchId, IngestId, ShardNotificationConfig};
@@ -205,36 +205,15 @@ async fn directory(
             }
             m
         }
-        None => {
-            let p = plan(&files, &plan_options);
-            let mut m = Manifest::new(
-                RunIdentity {
-                    input_dir: input_dir.clone(),
-                    batch_id: batch.to_string(),
-                    workflow_id: String::new(),
-                    kind,
-                },
-                p.mode,
-            );
-            m.ingest.singles = p
-                .singles
-                .into_iter()
-                .map(|item| SingleRecord {
-                    item,
-                    uploaded: false,
-                })
-                .collect();
-            m.ingest.shards = p
-                .shards
-                .into_iter()
-                .map(|plan| ShardRecord {
-                    plan,
-                    uploaded: false,
-                    attempted: false,
-                })
-                .collect();
-            m
-        }
+        None => Manifest::from_plan(
+            RunIdentity {
+                input_dir: input_dir.clone(),
+                batch_id: batch.to_string(),
+                workflow_id: String::new(),
+                kind,
+            },
+            plan(&files, &plan_options),
+        ),
     };
     manifest.ingest.skipped = skipped.clone();
     manifest
