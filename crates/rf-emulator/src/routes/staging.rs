@@ -8,10 +8,11 @@ use axum::extract::{Multipart, Path, State};
 use bytes::Bytes;
 use rf_types::{
     BatchId, BatchMetadata, BatchPart, BatchType, ContentType, CountResponse, FileMetadata,
-    GetBatchResponse, ImageReferencesIngestRequest, ImageReferencesIngestResponse,
+    GetBatchResponse, ImageReferencesIngestRequest, ImageReferencesIngestResponse, IngestId,
     ListBatchesResponse, ListFilesResponse, ListPartsResponse, ListShardsResponse, MAX_IMAGE_BYTES,
-    PartName, ShardId, ShardStatus, SignedUrlDetails, SignedUrlResponse, StatusOk,
-    VideoReferencesIngestRequest, VideoReferencesIngestResponse, WorkspaceInfo,
+    NotificationCategory, PartName, ReferencesSource, ShardId, ShardStatus, SignedUrlDetails,
+    SignedUrlResponse, StatusOk, VideoReferencesIngestRequest, VideoReferencesIngestResponse,
+    WorkspaceInfo,
 };
 use serde_json::Value;
 use tokio::io::AsyncWriteExt;
@@ -384,6 +385,34 @@ fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
     })
 }
 
+/// What both references endpoints share: the `displayName` query parameter
+/// and the hand-off to the ingest module (the batch ID is checked by the
+/// handler, before the body is parsed).
+#[allow(clippy::too_many_arguments)]
+async fn accept_references(
+    ctx: &Arc<Ctx>,
+    auth: &Authed,
+    batch_id: &str,
+    kind: ingest::RefKind,
+    source: ReferencesSource,
+    ingest_id: Option<IngestId>,
+    notifications_url: Option<String>,
+    categories: Option<Vec<NotificationCategory>>,
+) -> ApiResult<ingest::Accepted> {
+    ingest::accept_references(
+        ctx,
+        &auth.ws,
+        batch_id,
+        kind,
+        source,
+        ingest_id.map(|i| i.as_str().to_string()),
+        notifications_url,
+        categories.map(|c| c.iter().map(|c| c.as_str().to_string()).collect()),
+        auth.params.get("displayName").map(str::to_string),
+    )
+    .await
+}
+
 /// `POST .../batches/{batchId}/bulk-upload/image-references`.
 pub(crate) async fn image_references(
     State(ctx): State<Arc<Ctx>>,
@@ -393,18 +422,15 @@ pub(crate) async fn image_references(
 ) -> ApiResult<Json<ImageReferencesIngestResponse>> {
     check_batch_id(&batch_id)?;
     let req: ImageReferencesIngestRequest = parse_json(&body)?;
-    let display = auth.params.get("displayName").map(str::to_string);
-    let accepted = ingest::accept_references(
+    let accepted = accept_references(
         &ctx,
-        &auth.ws,
+        &auth,
         &batch_id,
         ingest::RefKind::Images,
         req.source,
-        req.ingest_id.map(|i| i.as_str().to_string()),
+        req.ingest_id,
         req.notifications_url,
-        req.notification_categories
-            .map(|c| c.iter().map(|c| c.as_str().to_string()).collect()),
-        display,
+        req.notification_categories,
     )
     .await?;
     Ok(Json(ImageReferencesIngestResponse {
@@ -423,18 +449,15 @@ pub(crate) async fn video_references(
 ) -> ApiResult<Json<VideoReferencesIngestResponse>> {
     check_batch_id(&batch_id)?;
     let req: VideoReferencesIngestRequest = parse_json(&body)?;
-    let display = auth.params.get("displayName").map(str::to_string);
-    let accepted = ingest::accept_references(
+    let accepted = accept_references(
         &ctx,
-        &auth.ws,
+        &auth,
         &batch_id,
         ingest::RefKind::Videos,
         req.source,
-        req.ingest_id.map(|i| i.as_str().to_string()),
+        req.ingest_id,
         req.notifications_url,
-        req.notification_categories
-            .map(|c| c.iter().map(|c| c.as_str().to_string()).collect()),
-        display,
+        req.notification_categories,
     )
     .await?;
     Ok(Json(VideoReferencesIngestResponse {
