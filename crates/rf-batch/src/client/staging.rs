@@ -168,16 +168,7 @@ impl<'a> Staging<'a> {
         request: &ImageReferencesIngestRequest,
         display_name: Option<&str>,
     ) -> Result<ImageReferencesIngestResponse> {
-        let url = self
-            .url(&["batches", batch.as_str(), "bulk-upload", "image-references"])
-            .await?;
-        let mut req =
-            json_request(Request::post(url), request, "image references")?.idempotent(true);
-        if let Some(d) = display_name {
-            req = req.query("displayName", d);
-        }
-        self.client
-            .call_json("ingest image references", Some(batch.as_str()), req)
+        self.ingest_references(batch, false, request, display_name)
             .await
     }
 
@@ -188,16 +179,44 @@ impl<'a> Staging<'a> {
         request: &VideoReferencesIngestRequest,
         display_name: Option<&str>,
     ) -> Result<VideoReferencesIngestResponse> {
+        self.ingest_references(batch, true, request, display_name)
+            .await
+    }
+
+    /// What both references endpoints share.
+    async fn ingest_references<B, R>(
+        &self,
+        batch: &BatchId,
+        videos: bool,
+        request: &B,
+        display_name: Option<&str>,
+    ) -> Result<R>
+    where
+        B: serde::Serialize,
+        R: serde::de::DeserializeOwned,
+    {
+        let (segment, what, endpoint) = if videos {
+            (
+                "video-references",
+                "video references",
+                "ingest video references",
+            )
+        } else {
+            (
+                "image-references",
+                "image references",
+                "ingest image references",
+            )
+        };
         let url = self
-            .url(&["batches", batch.as_str(), "bulk-upload", "video-references"])
+            .url(&["batches", batch.as_str(), "bulk-upload", segment])
             .await?;
-        let mut req =
-            json_request(Request::post(url), request, "video references")?.idempotent(true);
+        let mut req = json_request(Request::post(url), request, what)?.idempotent(true);
         if let Some(d) = display_name {
             req = req.query("displayName", d);
         }
         self.client
-            .call_json("ingest video references", Some(batch.as_str()), req)
+            .call_json(endpoint, Some(batch.as_str()), req)
             .await
     }
 
