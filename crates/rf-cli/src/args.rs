@@ -505,6 +505,10 @@ pub(crate) struct EmulatorServeArgs {
     /// KEY=WORKSPACE (repeatable) [default: one generated key, printed on start]
     #[arg(long = "key", value_name = "KEY=WORKSPACE", value_parser = parse_key_workspace, action = ArgAction::Append)]
     pub(crate) keys: Vec<(String, String)>,
+    /// Index uploads at once and run jobs at machine speed, without the
+    /// simulated per-item delays (benchmarks, scripted tests)
+    #[arg(long)]
+    pub(crate) no_delays: bool,
 }
 
 /// `rf webhook ...`.

@@ -1,6 +1,9 @@
 //! `rf emulator serve`: the local emulator of both APIs as a server, until
 //! Ctrl-C.
 
+use std::path::PathBuf;
+use std::time::Duration;
+
 use rf_emulator::{Emulator, EmulatorConfig};
 use serde_json::json;
 
@@ -21,10 +24,7 @@ pub(crate) async fn serve(args: &EmulatorServeArgs, env: &Env, output: &Output) 
             data_dir.display()
         ))
     })?;
-    let mut config = EmulatorConfig::default().with_data_dir(data_dir.clone());
-    for (key, workspace) in &args.keys {
-        config = config.with_key(key.clone(), workspace.clone());
-    }
+    let config = config_for(args, data_dir.clone());
     let keys_given = !args.keys.is_empty();
     let running = Emulator::start(config, args.addr).await.map_err(|e| {
         CliError::local(format!(
@@ -66,4 +66,46 @@ pub(crate) async fn serve(args: &EmulatorServeArgs, env: &Env, output: &Output) 
     output.note("stopping the emulator");
     running.shutdown().await;
     stopped.map_err(|e| CliError::local(format!("could not wait for ctrl-c: {e}")))
+}
+
+/// The emulator configuration `args` ask for, with state in `data_dir`.
+fn config_for(args: &EmulatorServeArgs, data_dir: PathBuf) -> EmulatorConfig {
+    let mut config = EmulatorConfig::default().with_data_dir(data_dir);
+    for (key, workspace) in &args.keys {
+        config = config.with_key(key.clone(), workspace.clone());
+    }
+    if args.no_delays {
+        config.index_delay = Duration::ZERO;
+        config.job_speed.item_delay = Duration::ZERO;
+        config.job_speed.simulated_seconds_per_item = 0.0;
+    }
+    config
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(no_delays: bool) -> EmulatorServeArgs {
+        EmulatorServeArgs {
+            addr: "127.0.0.1:0".parse().expect("address"),
+            data_dir: None,
+            keys: vec![("k".into(), "ws".into())],
+            no_delays,
+        }
+    }
+
+    #[test]
+    fn no_delays_removes_the_simulated_delays_only() {
+        let realistic = config_for(&args(false), PathBuf::from("/d"));
+        assert_eq!(realistic.index_delay, EmulatorConfig::default().index_delay);
+        assert!(realistic.job_speed.item_delay > Duration::ZERO);
+        let fast = config_for(&args(true), PathBuf::from("/d"));
+        assert_eq!(fast.index_delay, Duration::ZERO);
+        assert_eq!(fast.job_speed.item_delay, Duration::ZERO);
+        assert_eq!(fast.job_speed.simulated_seconds_per_item, 0.0);
+        assert_eq!(fast.keys, vec![("k".to_string(), "ws".to_string())]);
+        assert_eq!(fast.data_dir, Some(PathBuf::from("/d")));
+        assert_eq!(fast.job_speed.worker_pool, realistic.job_speed.worker_pool);
+    }
 }
