@@ -430,7 +430,7 @@ fn dataset_label(spec: &Spec) -> String {
     };
     let what = match spec.kind {
         Kind::Images => "JPEG",
-        Kind::Videos => "MP4",
+        Kind::Videos => "AVI",
     };
     format!("{} × {size} {what}", thousands(spec.count as u64))
 }
@@ -985,7 +985,7 @@ mod tests {
             dataset_label(&Spec::small_images(20_000)),
             "20,000 × 4 KB JPEG"
         );
-        assert_eq!(dataset_label(&Spec::videos()), "3 × 48 MiB MP4");
+        assert_eq!(dataset_label(&Spec::videos()), "3 × 48 MiB AVI");
         assert_eq!(command_line(&args(&["--peer"])), "cargo xtask bench --peer");
     }
 
