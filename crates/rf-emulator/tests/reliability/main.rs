@@ -4,4 +4,5 @@
 //! isolation, signed-URL reuse and job-start idempotency.
 
 mod chaos;
+mod hostile;
 mod util;
