@@ -5,4 +5,6 @@
 
 mod chaos;
 mod hostile;
+mod idempotency;
+mod isolation;
 mod util;
