@@ -126,7 +126,7 @@ impl FromStr for ChaosKind {
 /// assert!(only.validate().is_ok());
 /// assert!(ChaosConfig::new(1, 1.5).validate().is_err());
 /// ```
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ChaosConfig {
     /// Seed of the per-request decisions.
     pub seed: u64,
@@ -265,6 +265,14 @@ impl Chaos {
         Some(fault)
     }
 
+    /// The settings in force (`None`: off).
+    pub(crate) fn config(&self) -> Option<ChaosConfig> {
+        self.config
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
     /// Faults injected so far, per kind.
     pub(crate) fn injected(&self, kind: ChaosKind) -> u64 {
         self.injected[kind.index()].load(Ordering::Relaxed)
@@ -306,6 +314,14 @@ fn aborted() -> std::io::Error {
 pub(crate) fn drop_before_head() -> Response {
     let body = Body::from_stream(futures::stream::once(async { Err::<Bytes, _>(aborted()) }));
     (StatusCode::INTERNAL_SERVER_ERROR, body).into_response()
+}
+
+/// Reads and discards a request body, so the client (still sending an
+/// upload) surely gets to read the error answer instead of a reset
+/// connection. Memory stays flat; a broken body just ends the drain.
+pub(crate) async fn drain(body: Body) {
+    let mut stream = body.into_data_stream();
+    while let Some(Ok(_)) = stream.next().await {}
 }
 
 /// The answer of a throttled request.

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::{Deserialize, Serialize};
 
-use crate::chaos::{Chaos, ChaosKind};
+use crate::chaos::{Chaos, ChaosConfig, ChaosKind};
 use crate::model::Db;
 
 /// What the emulator has seen since it started (counters are not persisted;
@@ -21,6 +21,8 @@ pub struct EmulatorStats {
     /// Requests received on every route except `/_emulator/stats` (faulted
     /// ones included).
     pub requests: u64,
+    /// The chaos settings in force (`null` when chaos mode is off).
+    pub chaos: Option<ChaosConfig>,
     /// Faults injected by chaos mode, per kind (`throttle`, `error`,
     /// `drop-request`, `drop-response`, `delay`; every kind is listed).
     pub faults: BTreeMap<ChaosKind, u64>,
@@ -170,6 +172,7 @@ impl Counters {
             .collect();
         EmulatorStats {
             requests: load(&self.requests),
+            chaos: chaos.config(),
             faults: ChaosKind::ALL
                 .into_iter()
                 .map(|k| (k, chaos.injected(k)))

@@ -142,8 +142,14 @@ async fn count_and_inject_faults(
     };
     tracing::info!(method = %req.method(), path = %logged_path, fault = ?fault, "chaos: injecting a fault");
     match fault {
-        Fault::Throttle { retry_after_secs } => chaos::throttled(retry_after_secs),
-        Fault::ServerError(status) => chaos::server_error(status),
+        Fault::Throttle { retry_after_secs } => {
+            chaos::drain(req.into_body()).await;
+            chaos::throttled(retry_after_secs)
+        }
+        Fault::ServerError(status) => {
+            chaos::drain(req.into_body()).await;
+            chaos::server_error(status)
+        }
         Fault::DropRequest => chaos::drop_before_head(),
         Fault::DropResponse => chaos::cut_response(next.run(req).await),
         Fault::Delay(pause) => {
