@@ -3,7 +3,8 @@
 //!
 //! Builds `rf` in release mode, generates deterministic datasets under
 //! `<target>/bench/data` (see [`crate::bench_data`]), starts
-//! `rf emulator serve --no-delays` on a free loopback port with its own data
+//! `rf emulator serve --item-delay-ms 0 --index-delay-ms 0` on a free
+//! loopback port with its own data
 //! directory, and measures, for each dataset:
 //!
 //! - ingest: `rf batch ingest`, the raw limit (the files as one tar, or the
@@ -269,12 +270,13 @@ fn command_line(args: &[String]) -> String {
     s
 }
 
-/// Starts `rf emulator serve --no-delays` on a free port; waits for its URL.
+/// Starts the emulator without simulated delays on a free port; waits for its URL.
 fn start_emulator(rf: &Path, run_dir: &Path) -> Result<Server, String> {
     let log = run_dir.join("emulator.log");
     let log_file = fs::File::create(&log).map_err(io("create", &log))?;
     let mut child = Command::new(rf)
-        .args(["emulator", "serve", "--addr", "127.0.0.1:0", "--no-delays"])
+        .args(["emulator", "serve", "--addr", "127.0.0.1:0"])
+        .args(["--item-delay-ms", "0", "--index-delay-ms", "0"])
         .args(["--key", &format!("{KEY}={WORKSPACE}")])
         .arg("--data-dir")
         .arg(run_dir.join("emulator-data"))
@@ -617,6 +619,9 @@ fn run_job(ctx: &Ctx, spec: &Spec) -> Result<String, String> {
             &job_id,
             "--aggregation-format",
             "jsonl",
+            // The emulator charges simulated compute against this budget.
+            "--max-runtime-seconds",
+            "10000000",
         ],
         "cache-jobs",
     );
@@ -887,7 +892,7 @@ fn render_section(machine: &str, command: &str, rows: &[Row], startup: &Startup)
     format!(
         "### Latest run: {}\n\n\
          Machine: {machine}.\n\n\
-         Command: `{command}` (release build; `rf emulator serve --no-delays` on a loopback port; \
+         Command: `{command}` (release build; `rf emulator serve --item-delay-ms 0 --index-delay-ms 0` on a loopback port; \
          datasets under `target/bench/data`, read once before the runs so all of them start \
          from the page cache).\n\n\
          {}\n\
