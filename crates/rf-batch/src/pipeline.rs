@@ -43,9 +43,14 @@ use crate::ingest::{
     MediaKind, PlanOptions, ScanOptions, SkipReason, SkippedFile, UploadSettings, plan,
     resolve_uncertain_shards, scan, upload_pending,
 };
-use crate::job::{JobSettings, build_definition};
+use crate::job::{JobSettings, JobStart, build_definition, check_same_job, start_job};
 use crate::state::{JobRecord, MANIFEST_FILE, Manifest, RunIdentity};
 use crate::wait::{PollOptions, wait_for_count, wait_for_job};
+
+/// Upload rounds of one run: after a round whose failures may all succeed
+/// later (broken transfers, a busy service), the batch is checked and what is
+/// missing is sent again, up to this many rounds in all.
+pub const UPLOAD_ROUNDS: u32 = 4;
 
 /// Everything a run needs besides the client.
 #[derive(Debug, Clone, PartialEq)]
@@ -182,11 +187,13 @@ impl Pipeline {
         };
         let retries_before = run.client.retry_stats().map_or(0, |s| s.retries());
         let outcome = run.execute().await;
-        run.report.retries = run
+        run.report.transport_retries = run
             .client
             .retry_stats()
             .map_or(0, |s| s.retries())
             .saturating_sub(retries_before);
+        run.report.retries =
+            run.report.transport_retries + run.report.upload_retries + run.report.download_retries;
         run.report.timings.total = run.started.elapsed();
         (run.report, outcome)
     }
@@ -491,33 +498,60 @@ impl Run {
                 notifications_url: url.clone(),
             });
         }
-        resolve_uncertain_shards(
-            &self.client,
-            &batch_id,
-            &mut manifest,
-            &state_path,
-            self.config.count_poll.initial_interval,
-            &self.events,
-            &self.cancel,
-        )
-        .await?;
-        let summary = upload_pending(
-            &self.client,
-            &input_dir,
-            &batch_id,
-            &mut manifest,
-            &state_path,
-            &upload,
-            &self.events,
-            &self.cancel,
-        )
-        .await?;
-        self.report.uploaded_now = summary.items;
-        self.report.shards_uploaded_now = summary.shards;
+        // A unit whose transfer broke may or may not have reached the
+        // service: each round first checks the batch for such shards (they
+        // were marked before sending), then sends what is still missing.
+        let mut round = 0;
+        let mut units_done = 0;
+        let mut broken = 0u64;
+        let summary = loop {
+            round += 1;
+            let found = resolve_uncertain_shards(
+                &self.client,
+                &batch_id,
+                &mut manifest,
+                &state_path,
+                self.config.count_poll.initial_interval,
+                &self.events,
+                &self.cancel,
+            )
+            .await?;
+            // Broken transfers of the last round that did not arrive go again.
+            self.report.upload_retries += broken.saturating_sub(found as u64);
+            let summary = upload_pending(
+                &self.client,
+                &input_dir,
+                &batch_id,
+                &mut manifest,
+                &state_path,
+                &upload,
+                &self.events,
+                &self.cancel,
+            )
+            .await?;
+            self.report.uploaded_now += summary.items;
+            self.report.shards_uploaded_now += summary.shards;
+            self.report.upload_retries += summary.resent;
+            units_done += summary.units;
+            if summary.cancelled {
+                self.report.timings.ingest = phase.elapsed();
+                return Err(Error::Cancelled);
+            }
+            let failed = summary.failures.len();
+            if failed > 0 && summary.retryable_failures == failed && round < UPLOAD_ROUNDS {
+                broken = failed as u64;
+                self.events
+                    .emit(Event::Warning {
+                        message: format!(
+                            "{failed} uploads broke off; checking the batch for them and sending again only what is missing"
+                        ),
+                    })
+                    .await;
+                continue;
+            }
+            break summary;
+        };
         self.report.timings.ingest = phase.elapsed();
-        if summary.cancelled {
-            return Err(Error::Cancelled);
-        }
         self.report.failures.extend(
             summary
                 .failures
@@ -527,7 +561,7 @@ impl Run {
         if let Some((unit, err)) = summary.failures.first() {
             return Err(Error::UploadsFailed {
                 failed: summary.failures.len(),
-                total: summary.failures.len() + summary.units,
+                total: summary.failures.len() + units_done,
                 first: format!("{unit}: {err}"),
             });
         }
@@ -594,36 +628,46 @@ impl Run {
         })?;
         self.report.job_id = job_id.to_string();
         if !record.created {
-            let exists = match self.client.jobs().get(job_id.as_str()).await {
-                Ok(_) => true,
-                Err(e) if e.is_api(ApiErrorKind::NotFound) => false,
+            // The ID was saved before the job was created: a job under it may
+            // come from an earlier attempt whose answer was lost. Follow it
+            // only if it runs this run's definition.
+            let workspace = self.client.workspace().await?;
+            let definition = build_definition(
+                kind,
+                &batch_id,
+                &workspace,
+                &self.config.workflow_id,
+                &self.config.job,
+            )?;
+            let existing = match self.client.jobs().get(job_id.as_str()).await {
+                Ok(job) => Some(job),
+                Err(e) if e.is_api(ApiErrorKind::NotFound) => None,
                 Err(e) => return Err(e),
             };
-            if exists {
-                self.events
-                    .emit(Event::JobResumed {
-                        job_id: job_id.to_string(),
-                    })
-                    .await;
-            } else {
-                let workspace = self.client.workspace().await?;
-                let definition = build_definition(
-                    kind,
-                    &batch_id,
-                    &workspace,
-                    &self.config.workflow_id,
-                    &self.config.job,
-                )?;
-                self.client
-                    .jobs()
-                    .create(&job_id, &definition, self.config.job_name.as_deref())
-                    .await?;
-                self.events
-                    .emit(Event::JobCreated {
-                        job_id: job_id.to_string(),
-                    })
-                    .await;
-            }
+            let outcome = match existing {
+                Some(job) => {
+                    check_same_job(&job_id, &job.job.job_definition, &definition)?;
+                    JobStart::Existing
+                }
+                None => {
+                    start_job(
+                        &self.client,
+                        &job_id,
+                        &definition,
+                        self.config.job_name.as_deref(),
+                    )
+                    .await?
+                }
+            };
+            let event = match outcome {
+                JobStart::Created => Event::JobCreated {
+                    job_id: job_id.to_string(),
+                },
+                JobStart::Existing => Event::JobResumed {
+                    job_id: job_id.to_string(),
+                },
+            };
+            self.events.emit(event).await;
             if let Some(j) = manifest.job.as_mut() {
                 j.created = true;
             }
@@ -711,6 +755,7 @@ impl Run {
             &self.cancel,
         )
         .await?;
+        self.report.download_retries += summary.retried;
         self.report.downloaded_now = summary.files;
         self.report.bytes_downloaded = summary.bytes;
         self.report.extracted_files = summary.extracted_files;

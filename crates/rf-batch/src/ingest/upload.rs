@@ -66,6 +66,12 @@ pub struct UploadSummary {
     pub units: usize,
     /// Units that failed, with the error text.
     pub failures: Vec<(String, String)>,
+    /// How many of `failures` another attempt may fix: the transfer broke
+    /// (the unit may or may not have arrived) or the service was busy.
+    pub retryable_failures: usize,
+    /// Units sent again within this call after a failure that proved nothing
+    /// arrived (on top of the transport's own retries).
+    pub resent: u64,
     /// Whether it stopped early because of cancellation.
     pub cancelled: bool,
 }
@@ -157,8 +163,9 @@ pub async fn upload_pending(
                     bytes: unit.bytes(),
                 })
                 .await;
-            let result = upload_unit(client, input_dir, batch, &unit, settings, cancel).await;
-            (unit, Some(result))
+            let (result, resent) =
+                upload_unit(client, input_dir, batch, &unit, settings, cancel).await;
+            (unit, Some((result, resent)))
         }
     }))
     .buffer_unordered(settings.concurrency.max(1));
@@ -172,6 +179,10 @@ pub async fn upload_pending(
     let mut last_save = std::time::Instant::now();
     let mut dirty = false;
     while let Some((unit, result)) = results.next().await {
+        let result = result.map(|(result, resent)| {
+            summary.resent += resent;
+            result
+        });
         match result {
             None => summary.cancelled = true,
             Some(Ok(())) => {
@@ -203,6 +214,9 @@ pub async fn upload_pending(
             Some(Err(Error::Cancelled)) => summary.cancelled = true,
             Some(Err(e)) => {
                 let text = e.to_string();
+                if may_succeed_later(&e) {
+                    summary.retryable_failures += 1;
+                }
                 events
                     .emit(Event::UploadFailed {
                         unit: unit.label(),
@@ -321,6 +335,24 @@ fn safe_to_resend(e: &Error) -> bool {
     }
 }
 
+/// Whether a failed upload may succeed if tried again: the transfer broke
+/// (whether it arrived is unknown until the batch is checked) or the service
+/// was busy. A refusal (4xx) or a local problem will not change.
+pub(crate) fn may_succeed_later(e: &Error) -> bool {
+    match e {
+        Error::Api(api) => api.status == 408 || api.status == 429 || api.status >= 500,
+        Error::Transport { source, .. } => matches!(
+            source.kind(),
+            rf_transport::ErrorKind::Connect
+                | rf_transport::ErrorKind::Timeout
+                | rf_transport::ErrorKind::Interrupted
+        ),
+        _ => false,
+    }
+}
+
+/// Uploads one unit, resending it while that is safe; returns the outcome
+/// and how many times it was resent.
 async fn upload_unit(
     client: &Client,
     input_dir: &Path,
@@ -328,7 +360,7 @@ async fn upload_unit(
     unit: &Unit,
     settings: &UploadSettings,
     cancel: &CancellationToken,
-) -> Result<()> {
+) -> (Result<()>, u64) {
     let mut delay = settings.retry_delay;
     let mut attempt = 1;
     loop {
@@ -339,11 +371,13 @@ async fn upload_unit(
         match result {
             Err(e) if attempt < settings.attempts && safe_to_resend(&e) => {
                 tracing::debug!(unit = %unit.label(), attempt, error = %e, "retrying upload");
-                pause(delay, cancel).await?;
+                if let Err(cancelled) = pause(delay, cancel).await {
+                    return (Err(cancelled), u64::from(attempt - 1));
+                }
                 delay = delay.saturating_mul(2);
                 attempt += 1;
             }
-            other => return other,
+            other => return (other, u64::from(attempt - 1)),
         }
     }
 }

@@ -153,6 +153,16 @@ fn print_report(report: &RunReport, config: &Config) -> Result<()> {
             format!("{} archive entries", report.refused_entries.len()),
         ]);
     }
+    t.row([
+        "retries".to_owned(),
+        format!(
+            "{} ({} requests, {} uploads, {} downloads sent again)",
+            report.retries,
+            report.transport_retries,
+            report.upload_retries,
+            report.download_retries
+        ),
+    ]);
     if !report.warnings.is_empty() {
         t.row(["warnings".to_owned(), report.warnings.len().to_string()]);
     }

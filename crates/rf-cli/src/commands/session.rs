@@ -115,7 +115,10 @@ pub(crate) fn map_error(err: &Error) -> CliError {
             }
             _ => Kind::Remote,
         },
-        Error::InvalidInput { .. } | Error::Scan(_) | Error::ForeignRun { .. } => Kind::Usage,
+        Error::InvalidInput { .. }
+        | Error::Scan(_)
+        | Error::ForeignRun { .. }
+        | Error::JobConflict { .. } => Kind::Usage,
         Error::Transport { .. }
         | Error::Decode { .. }
         | Error::CountTimeout(_)
