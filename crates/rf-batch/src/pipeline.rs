@@ -47,9 +47,10 @@ use crate::job::{JobSettings, JobStart, build_definition, check_same_job, start_
 use crate::state::{JobRecord, MANIFEST_FILE, Manifest, RunIdentity};
 use crate::wait::{PollOptions, wait_for_count, wait_for_job};
 
-/// Upload rounds of one run: after a round whose failures may all succeed
-/// later (broken transfers, a busy service), the batch is checked and what is
-/// missing is sent again, up to this many rounds in all.
+/// Upload rounds of one run: after a round that made progress but whose
+/// failures may all succeed later (broken transfers, a busy service), the
+/// batch is checked and what is missing is sent again, up to this many
+/// rounds in all.
 pub const UPLOAD_ROUNDS: u32 = 4;
 
 /// Everything a run needs besides the client.
@@ -485,9 +486,12 @@ impl Run {
             .await;
         self.report.timings.scan = phase.elapsed();
 
-        // Upload.
+        // Upload. Resolve the workspace first: a service that is down or a
+        // key it refuses stops the run here with one clear error, rather
+        // than once per file.
         let phase = Instant::now();
         self.check_cancel()?;
+        self.client.workspace().await?;
         let mut upload = self.config.upload.clone();
         if upload.display_name.is_none() {
             upload.display_name = self.config.batch_name.clone();
@@ -538,7 +542,14 @@ impl Run {
                 return Err(Error::Cancelled);
             }
             let failed = summary.failures.len();
-            if failed > 0 && summary.retryable_failures == failed && round < UPLOAD_ROUNDS {
+            // Another round only while rounds make progress: a service that
+            // fails everything is reported, not hammered.
+            let progress = summary.units > 0 || found > 0;
+            if failed > 0
+                && summary.retryable_failures == failed
+                && progress
+                && round < UPLOAD_ROUNDS
+            {
                 broken = failed as u64;
                 self.events
                     .emit(Event::Warning {

@@ -83,6 +83,10 @@ pub(crate) struct GlobalArgs {
     /// Uploads and downloads in flight at once [default: 8]
     #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256), help_heading = "Global options")]
     pub(crate) concurrency: Option<u16>,
+
+    /// Give up on an API call (not an upload or download) after SECS, then retry it
+    #[arg(long, global = true, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..), help_heading = "Global options")]
+    pub(crate) timeout: Option<u64>,
 }
 
 /// The commands.

@@ -36,6 +36,9 @@ impl Session {
                 if let Some(ws) = &config.workspace {
                     builder = builder.workspace(ws.clone());
                 }
+                if let Some(t) = config.timeout {
+                    builder = builder.timeout(t);
+                }
                 let client = builder.build().map_err(|e| map_error(&e))?;
                 Ok(Session {
                     client,
