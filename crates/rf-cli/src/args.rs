@@ -509,6 +509,26 @@ pub(crate) struct EmulatorServeArgs {
     /// KEY=WORKSPACE (repeatable) [default: one generated key, printed on start]
     #[arg(long = "key", value_name = "KEY=WORKSPACE", value_parser = parse_key_workspace, action = ArgAction::Append)]
     pub(crate) keys: Vec<(String, String)>,
+    /// Chaos mode: inject a fault into this share of requests, from 0.0 to
+    /// 1.0 (0 = off); see docs/emulator.md
+    #[arg(long, value_name = "RATE", default_value_t = 0.0, value_parser = parse_rate)]
+    pub(crate) chaos_rate: f64,
+    /// Seed of the fault decisions: the same seed and the same requests give
+    /// the same faults [default: a random seed, printed on start]
+    #[arg(long, value_name = "SEED")]
+    pub(crate) chaos_seed: Option<u64>,
+    /// Fault kinds to inject, comma-separated: throttle, error, drop-request,
+    /// drop-response, delay [default: all]
+    #[arg(long, value_name = "KINDS", value_delimiter = ',', value_parser = parse_chaos_kind)]
+    pub(crate) chaos_kinds: Vec<rf_emulator::ChaosKind>,
+    /// Real time a job spends on each item, in milliseconds (raise it to
+    /// watch or interrupt jobs mid-run) [default: 20]
+    #[arg(long, value_name = "MS")]
+    pub(crate) item_delay_ms: Option<u64>,
+    /// Pause between a shard upload and its indexing, in milliseconds
+    /// [default: 500]
+    #[arg(long, value_name = "MS")]
+    pub(crate) index_delay_ms: Option<u64>,
 }
 
 /// `rf webhook ...`.
@@ -559,6 +579,11 @@ fn parse_key_workspace(s: &str) -> Result<(String, String), String> {
         }
         _ => Err("expected KEY=WORKSPACE, e.g. --key my-key=my-workspace".to_owned()),
     }
+}
+
+fn parse_chaos_kind(s: &str) -> Result<rf_emulator::ChaosKind, String> {
+    s.parse()
+        .map_err(|e: rf_emulator::EmulatorError| e.to_string())
 }
 
 fn parse_rate(s: &str) -> Result<f64, String> {

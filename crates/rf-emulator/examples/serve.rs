@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! cargo run -p rf-emulator --example serve -- [--addr 127.0.0.1:9001] [--data-dir DIR] [--key KEY=WORKSPACE]...
+//!     [--chaos-rate R --chaos-seed N --chaos-kinds K,...] [--item-delay-ms MS] [--index-delay-ms MS]
 //! ```
 //!
 //! Prints `API_BASE_URL` and the key, logs each request (without query
@@ -12,8 +13,9 @@
 #![allow(clippy::print_stdout)]
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
-use rf_emulator::{Emulator, EmulatorConfig};
+use rf_emulator::{ChaosConfig, Emulator, EmulatorConfig};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -24,6 +26,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .init();
     let mut config = EmulatorConfig::default();
     let mut addr: SocketAddr = "127.0.0.1:9001".parse()?;
+    let mut chaos = ChaosConfig::new(0, 0.0);
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let mut value = || args.next().ok_or_else(|| format!("{a} needs a value"));
@@ -34,8 +37,22 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 let (key, ws) = EmulatorConfig::parse_key_binding(&value()?)?;
                 config.keys.push((key, ws));
             }
+            "--chaos-rate" => chaos.rate = value()?.parse()?,
+            "--chaos-seed" => chaos.seed = value()?.parse()?,
+            "--chaos-kinds" => chaos.kinds = ChaosConfig::parse_kinds(&value()?)?,
+            "--item-delay-ms" => {
+                config.job_speed.item_delay = Duration::from_millis(value()?.parse()?)
+            }
+            "--index-delay-ms" => config.index_delay = Duration::from_millis(value()?.parse()?),
             other => return Err(format!("unknown argument {other}").into()),
         }
+    }
+    if chaos.rate > 0.0 {
+        println!(
+            "chaos mode: rate {}, seed {}, kinds {:?}",
+            chaos.rate, chaos.seed, chaos.kinds
+        );
+        config.chaos = Some(chaos);
     }
     let generated = config.keys.is_empty();
     let emu = Emulator::start(config, addr).await?;

@@ -9,10 +9,12 @@ use http::request::Parts;
 use tokio::sync::Semaphore;
 use url::Url;
 
+use crate::chaos::{Chaos, ChaosConfig};
 use crate::config::EmulatorConfig;
 use crate::error::{ApiError, EmulatorError};
 use crate::params::Params;
 use crate::signed::{self, Claims};
+use crate::stats::{Counters, EmulatorStats};
 use crate::store::Store;
 use crate::webhook::Webhooks;
 
@@ -33,6 +35,10 @@ pub(crate) struct Ctx {
     pub(crate) index_slots: Arc<Semaphore>,
     /// Cancelled when the emulator shuts down.
     pub(crate) closing: tokio_util::sync::CancellationToken,
+    /// Fault injection (inactive unless configured).
+    pub(crate) chaos: Chaos,
+    /// Counters served at `/_emulator/stats`.
+    pub(crate) counters: Counters,
 }
 
 impl std::fmt::Debug for Ctx {
@@ -114,6 +120,9 @@ impl EmulatorState {
                 )));
             }
         }
+        if let Some(chaos) = &config.chaos {
+            chaos.validate()?;
+        }
         let store = Store::open(config.data_dir.as_deref())?;
         let keys = config.keys.iter().cloned().collect();
         let http = crate::http_client::builder()
@@ -127,6 +136,8 @@ impl EmulatorState {
             webhooks: Webhooks::start(config.webhooks.clone()).map_err(|e| {
                 EmulatorError::Config(format!("cannot build webhook http client: {e}"))
             })?,
+            chaos: Chaos::new(config.chaos.clone()),
+            counters: Counters::default(),
             config,
             keys,
             base_url,
@@ -168,6 +179,25 @@ impl EmulatorState {
     /// The base URL used in signed URLs.
     pub fn base_url(&self) -> &Url {
         &self.0.base_url
+    }
+
+    /// What the emulator has seen so far (the `GET /_emulator/stats` answer).
+    pub fn stats(&self) -> EmulatorStats {
+        let now = self.0.now();
+        self.0
+            .store
+            .read(|db| self.0.counters.snapshot(&self.0.chaos, db, now))
+    }
+
+    /// Turns chaos mode on, changes it, or (`None`) turns it off while the
+    /// emulator runs; the request sequence of the seed restarts at 0.
+    /// Tests use it to set up state cleanly, then inject faults.
+    pub fn set_chaos(&self, chaos: Option<ChaosConfig>) -> Result<(), EmulatorError> {
+        if let Some(c) = &chaos {
+            c.validate()?;
+        }
+        self.0.chaos.set(chaos);
+        Ok(())
     }
 
     /// Writes the state snapshot now (also done automatically).

@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use url::Url;
 
+use crate::chaos::ChaosConfig;
+
 /// How fast simulated job work progresses.
 ///
 /// Processing a media file really happens (the built-in workflows read and
@@ -111,6 +113,8 @@ pub struct EmulatorConfig {
     /// Base URL written into signed URLs; defaults to `http://<bound address>`.
     /// A path prefix here (`http://host/prefix`) is also served by the router.
     pub public_base_url: Option<Url>,
+    /// Fault injection ([`ChaosConfig`]); `None` (the default) injects none.
+    pub chaos: Option<ChaosConfig>,
 }
 
 impl std::fmt::Debug for EmulatorConfig {
@@ -129,6 +133,7 @@ impl std::fmt::Debug for EmulatorConfig {
             .field("job_speed", &self.job_speed)
             .field("webhooks", &self.webhooks)
             .field("public_base_url", &self.public_base_url)
+            .field("chaos", &self.chaos)
             .finish()
     }
 }
@@ -144,6 +149,7 @@ impl Default for EmulatorConfig {
             job_speed: JobSpeed::default(),
             webhooks: WebhookConfig::default(),
             public_base_url: None,
+            chaos: None,
         }
     }
 }
@@ -192,6 +198,12 @@ impl EmulatorConfig {
                 "a key binding must look like KEY=WORKSPACE".to_string(),
             )),
         }
+    }
+
+    /// Turns chaos mode on (builder style).
+    pub fn with_chaos(mut self, chaos: ChaosConfig) -> Self {
+        self.chaos = Some(chaos);
+        self
     }
 
     /// Sets the data directory (builder style).

@@ -34,6 +34,7 @@
 
 mod app;
 mod background;
+mod chaos;
 mod config;
 mod error;
 mod http_client;
@@ -47,12 +48,15 @@ mod runner;
 mod server;
 mod shard;
 mod signed;
+mod stats;
 mod store;
 mod webhook;
 pub mod workflows;
 
 pub use app::EmulatorState;
+pub use chaos::{ChaosConfig, ChaosKind};
 pub use config::{EmulatorConfig, JobSpeed, WebhookConfig};
 pub use error::EmulatorError;
 pub use routes::router;
 pub use server::{Emulator, RunningEmulator};
+pub use stats::{BatchStats, EmulatorStats, JobStats, WorkspaceStats};

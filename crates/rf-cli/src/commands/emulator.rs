@@ -1,7 +1,11 @@
 //! `rf emulator serve`: the local emulator of both APIs as a server, until
-//! Ctrl-C.
+//! Ctrl-C (or SIGTERM), optionally in chaos mode (seeded fault injection)
+//! and with slowed-down jobs for tests.
 
-use rf_emulator::{Emulator, EmulatorConfig};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use rf_emulator::{ChaosConfig, ChaosKind, Emulator, EmulatorConfig};
 use serde_json::json;
 
 use crate::args::EmulatorServeArgs;
@@ -21,10 +25,8 @@ pub(crate) async fn serve(args: &EmulatorServeArgs, env: &Env, output: &Output) 
             data_dir.display()
         ))
     })?;
-    let mut config = EmulatorConfig::default().with_data_dir(data_dir.clone());
-    for (key, workspace) in &args.keys {
-        config = config.with_key(key.clone(), workspace.clone());
-    }
+    let config = config_for(args, data_dir.clone());
+    let chaos = config.chaos.clone();
     let keys_given = !args.keys.is_empty();
     let running = Emulator::start(config, args.addr).await.map_err(|e| {
         CliError::local(format!(
@@ -48,6 +50,12 @@ pub(crate) async fn serve(args: &EmulatorServeArgs, env: &Env, output: &Output) 
             "workspace": workspace,
             "apiKey": key_shown,
             "dataDir": data_dir,
+            "statsUrl": format!("{base_url}/_emulator/stats"),
+            "chaos": chaos.as_ref().map(|c| json!({
+                "rate": c.rate,
+                "seed": c.seed,
+                "kinds": c.kinds.iter().map(|k| k.as_str()).collect::<Vec<_>>(),
+            })),
         }))?;
     } else {
         output.stdout_line(&format!("API_BASE_URL={base_url}"))?;
@@ -62,8 +70,157 @@ pub(crate) async fn serve(args: &EmulatorServeArgs, env: &Env, output: &Output) 
     if keys_given {
         output.note("clients authenticate with the key(s) given by --key");
     }
-    let stopped = tokio::signal::ctrl_c().await;
+    if let Some(c) = &chaos {
+        let kinds: Vec<&str> = c.kinds.iter().map(|k| k.as_str()).collect();
+        output.note(&format!(
+            "chaos mode: a fault in {:.0}% of requests ({}), seed {} (pass --chaos-seed {} to replay); counts at {base_url}/_emulator/stats",
+            c.rate * 100.0,
+            kinds.join(","),
+            c.seed,
+            c.seed
+        ));
+    }
+    let stopped = stop_signal().await;
     output.note("stopping the emulator");
     running.shutdown().await;
     stopped.map_err(|e| CliError::local(format!("could not wait for ctrl-c: {e}")))
+}
+
+/// The emulator configuration `args` ask for, with state in `data_dir`.
+fn config_for(args: &EmulatorServeArgs, data_dir: PathBuf) -> EmulatorConfig {
+    let mut config = EmulatorConfig::default().with_data_dir(data_dir);
+    for (key, workspace) in &args.keys {
+        config = config.with_key(key.clone(), workspace.clone());
+    }
+    if let Some(ms) = args.item_delay_ms {
+        config.job_speed.item_delay = Duration::from_millis(ms);
+    }
+    if let Some(ms) = args.index_delay_ms {
+        config.index_delay = Duration::from_millis(ms);
+    }
+    config.chaos = chaos_config(args);
+    config
+}
+
+/// The chaos settings asked for, or `None` when the rate is 0.
+fn chaos_config(args: &EmulatorServeArgs) -> Option<ChaosConfig> {
+    if args.chaos_rate <= 0.0 {
+        return None;
+    }
+    let kinds = if args.chaos_kinds.is_empty() {
+        ChaosKind::ALL.to_vec()
+    } else {
+        let mut kinds: Vec<ChaosKind> = Vec::new();
+        for k in &args.chaos_kinds {
+            if !kinds.contains(k) {
+                kinds.push(*k);
+            }
+        }
+        kinds
+    };
+    Some(ChaosConfig {
+        seed: args.chaos_seed.unwrap_or_else(rand_seed),
+        rate: args.chaos_rate,
+        kinds,
+    })
+}
+
+/// A seed from the clock and the process ID (printed, so a run can be replayed).
+fn rand_seed() -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    nanos ^ (u64::from(std::process::id()) << 32)
+}
+
+/// Resolves on Ctrl-C, or on SIGTERM on Unix.
+async fn stop_signal() -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r,
+            _ = term.recv() => Ok(()),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::args::{Cli, Command, EmulatorCommand};
+    use clap::Parser;
+
+    fn serve_args(extra: &[&str]) -> EmulatorServeArgs {
+        let mut argv = vec!["rf", "emulator", "serve"];
+        argv.extend_from_slice(extra);
+        match Cli::try_parse_from(argv).expect("valid arguments").command {
+            Command::Emulator(EmulatorCommand::Serve(args)) => args,
+            _ => unreachable!("parsed as emulator serve"),
+        }
+    }
+
+    #[test]
+    fn chaos_and_speed_flags_reach_the_config() {
+        let plain = config_for(&serve_args(&[]), PathBuf::from("/d"));
+        assert_eq!(plain.chaos, None);
+        assert_eq!(plain.job_speed, EmulatorConfig::default().job_speed);
+        assert_eq!(plain.index_delay, EmulatorConfig::default().index_delay);
+
+        let c = config_for(
+            &serve_args(&[
+                "--chaos-rate",
+                "0.25",
+                "--chaos-seed",
+                "9",
+                "--chaos-kinds",
+                "delay,throttle,delay",
+                "--item-delay-ms",
+                "300",
+                "--index-delay-ms",
+                "0",
+            ]),
+            PathBuf::from("/d"),
+        );
+        assert_eq!(
+            c.chaos,
+            Some(ChaosConfig {
+                seed: 9,
+                rate: 0.25,
+                kinds: vec![ChaosKind::Delay, ChaosKind::Throttle],
+            })
+        );
+        assert_eq!(c.job_speed.item_delay, Duration::from_millis(300));
+        assert_eq!(c.index_delay, Duration::ZERO);
+        assert_eq!(c.data_dir, Some(PathBuf::from("/d")));
+
+        let all = config_for(&serve_args(&["--chaos-rate", "1"]), PathBuf::from("/d"));
+        assert_eq!(all.chaos.expect("on").kinds, ChaosKind::ALL.to_vec());
+        let off = config_for(
+            &serve_args(&["--chaos-rate", "0", "--chaos-seed", "3"]),
+            PathBuf::from("/d"),
+        );
+        assert_eq!(off.chaos, None, "rate 0 is off");
+    }
+
+    #[test]
+    fn bad_chaos_flags_are_refused() {
+        for bad in [
+            &["--chaos-rate", "1.5"][..],
+            &["--chaos-rate", "-0.1"],
+            &["--chaos-rate", "x"],
+            &["--chaos-kinds", "boom"],
+            &["--chaos-seed", "-1"],
+            &["--item-delay-ms", "-5"],
+        ] {
+            let mut argv = vec!["rf", "emulator", "serve"];
+            argv.extend_from_slice(bad);
+            assert!(Cli::try_parse_from(argv).is_err(), "{bad:?} accepted");
+        }
+    }
 }

@@ -1,5 +1,5 @@
 //! `rf emulator serve`: prints where it listens, serves other `rf`
-//! processes, stops on Ctrl-C with exit 0.
+//! processes, stops on Ctrl-C with exit 0; chaos flags and the stats endpoint.
 
 use crate::util::{Running, Sandbox, run};
 
@@ -35,4 +35,97 @@ fn serves_until_ctrl_c() {
     assert!(!done.stdout.contains("serve-key"), "{}", done.stdout);
     assert!(!done.stderr.contains("serve-key"), "{}", done.stderr);
     assert!(data.is_dir());
+}
+
+/// A minimal blocking HTTP/1.1 GET on loopback: returns the body.
+fn http_get(url: &str) -> String {
+    use std::io::{Read, Write};
+    let rest = url.strip_prefix("http://").expect("http url");
+    let (host, path) = rest.split_once('/').expect("a path");
+    let mut stream = std::net::TcpStream::connect(host).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(15)))
+        .unwrap();
+    let request = format!("GET /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).unwrap();
+    let response = String::from_utf8_lossy(&response).into_owned();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default()
+}
+
+#[test]
+fn chaos_flags_inject_faults_and_the_stats_count_them() {
+    let sb = Sandbox::new();
+    let data = sb.path().join("emulator-data");
+    let mut server = Running::spawn(sb.rf().args([
+        "--json",
+        "emulator",
+        "serve",
+        "--addr",
+        "127.0.0.1:0",
+        "--key",
+        "chaos-key=chaos-ws",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--chaos-rate",
+        "1",
+        "--chaos-seed",
+        "7",
+        "--chaos-kinds",
+        "delay",
+        "--item-delay-ms",
+        "5",
+        "--index-delay-ms",
+        "0",
+    ]));
+    let line = server.wait_for_stdout("baseUrl");
+    let start: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(
+        start["chaos"],
+        serde_json::json!({"rate": 1.0, "seed": 7, "kinds": ["delay"]})
+    );
+    let base_url = start["baseUrl"].as_str().unwrap().to_owned();
+    assert_eq!(start["statsUrl"], format!("{base_url}/_emulator/stats"));
+
+    // Every request is delayed, and still answered correctly.
+    let list = run(sb
+        .rf()
+        .env("API_BASE_URL", &base_url)
+        .env("ROBOFLOW_API_KEY", "chaos-key")
+        .args(["--json", "batch", "list"]));
+    assert_eq!(list.expect_code(0).json(), serde_json::json!([]));
+
+    let stats: serde_json::Value =
+        serde_json::from_str(&http_get(&format!("{base_url}/_emulator/stats"))).unwrap();
+    let delays = stats["faults"]["delay"].as_u64().unwrap();
+    assert!(delays >= 1, "{stats}");
+    assert_eq!(stats["requests"].as_u64().unwrap(), delays, "{stats}");
+    assert_eq!(stats["faults"]["throttle"], 0, "{stats}");
+
+    server.interrupt();
+    server.finish().expect_code(0);
+}
+
+#[test]
+fn an_unknown_chaos_kind_is_a_usage_error() {
+    let sb = Sandbox::new();
+    let done = run(sb.rf().args([
+        "emulator",
+        "serve",
+        "--chaos-rate",
+        "0.2",
+        "--chaos-kinds",
+        "throttle,explode",
+    ]));
+    done.expect_code(2);
+    assert!(
+        done.stderr.contains("unknown chaos kind"),
+        "{}",
+        done.stderr
+    );
 }

@@ -19,6 +19,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::model::{Job, JobParams, JobPhase};
 use crate::routes::staging::check_batch_id;
 use crate::runner::{self, push_log, send_job_webhook};
+use crate::stats::Counters;
 
 fn notification(v: &Value) -> Notification {
     match v {
@@ -213,7 +214,10 @@ pub(crate) async fn create_job(
         Ok(true)
     })?;
     if created {
+        Counters::bump(&ctx.counters.jobs_created);
         runner::spawn(&ctx, &auth.ws, &job_id);
+    } else {
+        Counters::bump(&ctx.counters.job_starts_repeated);
     }
     Ok(Json(StatusOk::ok()))
 }

@@ -5,16 +5,19 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::Router;
 use axum::body::Body;
+use axum::extract::State;
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use axum::{Json, Router};
 use http::{StatusCode, header};
 
 use crate::app::{Ctx, EmulatorState};
+use crate::chaos::{self, Fault};
 use crate::error::ApiError;
+use crate::stats::{Counters, EmulatorStats};
 
 pub(crate) mod jobs;
 pub(crate) mod signed;
@@ -83,6 +86,7 @@ pub fn router(state: EmulatorState) -> Router {
         .route(&format!("{bp}/{{job}}/logs"), get(jobs::logs))
         .route(&format!("{bp}/{{job}}/abort"), post(jobs::abort))
         .route(&format!("{bp}/{{job}}/restart"), post(jobs::restart))
+        .route(STATS_PATH, get(stats))
         .route(
             "/_signed/{token}",
             get(signed::get)
@@ -100,8 +104,59 @@ pub fn router(state: EmulatorState) -> Router {
             .nest(&prefix, api.clone())
             .merge(api)
     };
+    let stats_paths = [STATS_PATH.to_string(), format!("{prefix}{STATS_PATH}")];
     app.layer(axum::middleware::from_fn(json_errors_and_log))
+        .layer(axum::middleware::from_fn_with_state(
+            (ctx.clone(), Arc::new(stats_paths)),
+            count_and_inject_faults,
+        ))
         .with_state(ctx)
+}
+
+/// The emulator's own statistics endpoint (never faulted, no key needed).
+const STATS_PATH: &str = "/_emulator/stats";
+
+/// `GET /_emulator/stats`.
+async fn stats(State(ctx): State<Arc<Ctx>>) -> Json<EmulatorStats> {
+    Json(EmulatorState(ctx).stats())
+}
+
+/// Counts every request but the stats ones and, in chaos mode, injects the
+/// fault drawn for it (outermost layer: a dropped answer stays dropped).
+async fn count_and_inject_faults(
+    State((ctx, stats_paths)): State<(Arc<Ctx>, Arc<[String; 2]>)>,
+    req: Request,
+    next: Next,
+) -> Response {
+    if stats_paths.iter().any(|p| p == req.uri().path()) {
+        return next.run(req).await;
+    }
+    Counters::bump(&ctx.counters.requests);
+    let Some(fault) = ctx.chaos.next() else {
+        return next.run(req).await;
+    };
+    let logged_path = if req.uri().path().starts_with(crate::signed::SIGNED_PREFIX) {
+        "/_signed/<token>"
+    } else {
+        req.uri().path()
+    };
+    tracing::info!(method = %req.method(), path = %logged_path, fault = ?fault, "chaos: injecting a fault");
+    match fault {
+        Fault::Throttle { retry_after_secs } => {
+            chaos::drain(req.into_body()).await;
+            chaos::throttled(retry_after_secs)
+        }
+        Fault::ServerError(status) => {
+            chaos::drain(req.into_body()).await;
+            chaos::server_error(status)
+        }
+        Fault::DropRequest => chaos::drop_before_head(),
+        Fault::DropResponse => chaos::cut_response(next.run(req).await),
+        Fault::Delay(pause) => {
+            tokio::time::sleep(pause).await;
+            next.run(req).await
+        }
+    }
 }
 
 async fn not_found(uri: http::Uri) -> ApiError {

@@ -18,6 +18,7 @@ use crate::ingest;
 use crate::media::sniff_video;
 use crate::model::Content;
 use crate::signed::{self, Claims, Grant};
+use crate::stats::Counters;
 
 fn authorize(ctx: &Ctx, token: &str, method: &Method, headers: &HeaderMap) -> ApiResult<Claims> {
     let claims = signed::verify(ctx.store.secret(), token, ctx.now())
@@ -63,6 +64,7 @@ pub(crate) async fn put(
                 .commit_blob(&tmp, &blob)
                 .map_err(|e| ApiError::internal(format!("cannot store shard: {e}")))?;
             ingest::shard_uploaded(&ctx, &claims.ws, &claims.batch, &shard_id, &blob);
+            ctx.counters.shard_uploaded(&claims.batch);
         }
         Grant::UploadVideo { file_name, .. } => {
             let mut head = [0u8; 16];
@@ -86,6 +88,7 @@ pub(crate) async fn put(
                 ctx.store.remove_blob(&blob);
                 return Err(e);
             }
+            Counters::bump(&ctx.counters.video_uploads);
         }
         Grant::Download { .. } => {
             let _ = tokio::fs::remove_file(&tmp).await;

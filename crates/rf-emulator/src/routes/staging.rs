@@ -24,6 +24,7 @@ use crate::media::{check_image_head, check_name, check_video_name};
 use crate::model::{Batch, BatchKind, BlobRef, Content, Db, FileRec, ShardRec};
 use crate::params::Params;
 use crate::signed::{Claims, Grant, upload_headers};
+use crate::stats::Counters;
 
 /// How much of an uploaded image is kept in memory for the content check.
 const IMAGE_HEAD_BYTES: usize = 1024 * 1024;
@@ -234,6 +235,7 @@ pub(crate) async fn upload_image(
             if let Some(old) = old {
                 ctx.store.remove_blob(&old);
             }
+            Counters::bump(&ctx.counters.image_uploads);
             Ok(Json(StatusOk::ok()))
         }
         Err(e) => {

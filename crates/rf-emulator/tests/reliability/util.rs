@@ -1,0 +1,271 @@
+//! Shared helpers: a started emulator with a client, request shortcuts that
+//! tell a dropped connection from an answer, fixtures (PNG, tar, job
+//! definitions) and polling with a deadline.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use rf_emulator::{
+    ChaosConfig, ChaosKind, Emulator, EmulatorConfig, EmulatorStats, RunningEmulator,
+};
+use serde_json::{Value, json};
+
+/// How long any poll waits before the test fails.
+pub(crate) const DEADLINE: Duration = Duration::from_secs(15);
+
+/// What a request came back with.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Outcome {
+    /// A complete answer: status, `Retry-After` header, body.
+    Answer(StatusCode, Option<String>, Vec<u8>),
+    /// The connection dropped before the head arrived.
+    NoAnswer,
+    /// The head arrived, then the body was cut.
+    CutBody(StatusCode),
+}
+
+impl Outcome {
+    pub(crate) fn status(&self) -> Option<StatusCode> {
+        match self {
+            Outcome::Answer(s, _, _) | Outcome::CutBody(s) => Some(*s),
+            Outcome::NoAnswer => None,
+        }
+    }
+    pub(crate) fn json(&self) -> Value {
+        match self {
+            Outcome::Answer(_, _, b) => serde_json::from_slice(b).unwrap_or(Value::Null),
+            _ => Value::Null,
+        }
+    }
+    /// A short label, for comparing runs.
+    pub(crate) fn label(&self) -> String {
+        match self {
+            Outcome::Answer(s, _, _) => s.as_u16().to_string(),
+            Outcome::NoAnswer => "no-answer".into(),
+            Outcome::CutBody(s) => format!("cut-{}", s.as_u16()),
+        }
+    }
+}
+
+/// A started emulator plus a client.
+pub(crate) struct Env {
+    pub(crate) emu: RunningEmulator,
+    pub(crate) http: reqwest::Client,
+}
+
+pub(crate) async fn start_with(config: EmulatorConfig) -> Env {
+    let emu = Emulator::start(config, "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    Env { emu, http }
+}
+
+pub(crate) async fn start() -> Env {
+    start_with(EmulatorConfig::for_tests()).await
+}
+
+/// Chaos of one kind on every request.
+pub(crate) fn always(kind: ChaosKind, seed: u64) -> Option<ChaosConfig> {
+    Some(ChaosConfig {
+        seed,
+        rate: 1.0,
+        kinds: vec![kind],
+    })
+}
+
+impl Env {
+    pub(crate) fn base(&self) -> String {
+        self.emu.base_url().to_string()
+    }
+    pub(crate) fn ds(&self, path: &str) -> String {
+        format!("{}data-staging/v1/external/test-ws/{path}", self.base())
+    }
+    pub(crate) fn bp(&self, path: &str) -> String {
+        format!("{}batch-processing/v1/external/test-ws/{path}", self.base())
+    }
+    pub(crate) fn chaos(&self, chaos: Option<ChaosConfig>) {
+        self.emu.state().set_chaos(chaos).unwrap();
+    }
+
+    /// Sends `req` and reads the whole answer, telling drops apart.
+    pub(crate) async fn send(&self, req: reqwest::RequestBuilder) -> Outcome {
+        let r = match req.send().await {
+            Ok(r) => r,
+            Err(e) => {
+                assert!(!e.is_builder(), "bad request built: {e}");
+                return Outcome::NoAnswer;
+            }
+        };
+        let status = r.status();
+        let retry_after = r
+            .headers()
+            .get("retry-after")
+            .map(|v| v.to_str().unwrap().to_string());
+        match r.bytes().await {
+            Ok(b) => Outcome::Answer(status, retry_after, b.to_vec()),
+            Err(_) => Outcome::CutBody(status),
+        }
+    }
+
+    pub(crate) async fn get(&self, url: &str, query: &[(&str, &str)]) -> Outcome {
+        let mut q: Vec<(&str, &str)> = vec![("api_key", "test-key")];
+        q.extend_from_slice(query);
+        self.send(self.http.get(url).query(&q)).await
+    }
+
+    pub(crate) async fn post(&self, url: &str, body: Option<Value>) -> Outcome {
+        let mut req = self.http.post(url).query(&[("api_key", "test-key")]);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        self.send(req).await
+    }
+
+    /// GET that must answer 200 with JSON.
+    pub(crate) async fn get_ok(&self, url: &str, query: &[(&str, &str)]) -> Value {
+        let o = self.get(url, query).await;
+        assert_eq!(o.status(), Some(StatusCode::OK), "{url}: {o:?}");
+        o.json()
+    }
+
+    /// Asks for a shard upload URL and its headers (chaos must be off).
+    pub(crate) async fn shard_url(&self, batch: &str) -> (String, BTreeMap<String, String>) {
+        let o = self
+            .post(
+                &self.ds(&format!("batches/{batch}/bulk-upload/image-files")),
+                None,
+            )
+            .await;
+        assert_eq!(o.status(), Some(StatusCode::OK), "{o:?}");
+        let b = o.json();
+        let d = &b["signedURLDetails"];
+        let headers = d["extensionHeaders"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()))
+            .collect();
+        (d["uploadURL"].as_str().unwrap().to_string(), headers)
+    }
+
+    pub(crate) async fn put(
+        &self,
+        url: &str,
+        headers: &BTreeMap<String, String>,
+        body: Vec<u8>,
+    ) -> Outcome {
+        let mut req = self.http.put(url).body(body);
+        for (k, v) in headers {
+            req = req.header(k, v);
+        }
+        self.send(req).await
+    }
+
+    /// The stats endpoint, over HTTP (never faulted).
+    pub(crate) async fn stats(&self) -> EmulatorStats {
+        let r = self
+            .http
+            .get(format!("{}_emulator/stats", self.base()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        r.json().await.unwrap()
+    }
+
+    /// Polls the stats until `pred` holds.
+    pub(crate) async fn wait_stats(
+        &self,
+        what: &str,
+        pred: impl Fn(&EmulatorStats) -> bool,
+    ) -> EmulatorStats {
+        let deadline = tokio::time::Instant::now() + DEADLINE;
+        loop {
+            let s = self.stats().await;
+            if pred(&s) {
+                return s;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "waited for {what}; stats: {s:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
+
+/// A real (decodable) RGB PNG; `seed` makes the content distinct.
+pub(crate) fn png(w: u32, h: u32, seed: u8) -> Vec<u8> {
+    use std::io::Write;
+    let mut raw = Vec::new();
+    for y in 0..h {
+        raw.push(0);
+        for x in 0..w {
+            raw.extend_from_slice(&[seed, (x % 256) as u8, (y % 256) as u8]);
+        }
+    }
+    let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
+    z.write_all(&raw).unwrap();
+    let idat = z.finish().unwrap();
+    let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
+    let mut chunk = |kind: &[u8], data: &[u8]| {
+        out.extend_from_slice(&(data.len() as u32).to_be_bytes());
+        let mut crc = flate2::Crc::new();
+        crc.update(kind);
+        crc.update(data);
+        out.extend_from_slice(kind);
+        out.extend_from_slice(data);
+        out.extend_from_slice(&crc.sum().to_be_bytes());
+    };
+    let mut ihdr = w.to_be_bytes().to_vec();
+    ihdr.extend_from_slice(&h.to_be_bytes());
+    ihdr.extend_from_slice(&[8, 2, 0, 0, 0]);
+    chunk(b"IHDR", &ihdr);
+    chunk(b"IDAT", &idat);
+    chunk(b"IEND", &[]);
+    out
+}
+
+/// A tar of `(name, bytes)` members.
+pub(crate) fn tar_of(members: &[(&str, Vec<u8>)]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    for (name, data) in members {
+        let mut h = tar::Header::new_ustar();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        b.append_data(&mut h, name, &data[..]).unwrap();
+    }
+    b.into_inner().unwrap()
+}
+
+/// A tar of `n` distinct small PNGs named `img-<i>.png`.
+pub(crate) fn shard_of(n: u8) -> Vec<u8> {
+    let members: Vec<(String, Vec<u8>)> = (0..n)
+        .map(|i| (format!("img-{i}.png"), png(2, 2, i)))
+        .collect();
+    let refs: Vec<(&str, Vec<u8>)> = members
+        .iter()
+        .map(|(n, b)| (n.as_str(), b.clone()))
+        .collect();
+    tar_of(&refs)
+}
+
+/// A valid image job over `batch`.
+pub(crate) fn image_job(batch: &str, workflow: &str) -> Value {
+    json!({
+        "type": "simple-image-processing-v1",
+        "jobInput": {"type": "staging-batch-input-v1", "batchId": batch},
+        "computeConfiguration": {"type": "compute-configuration-v2"},
+        "processingSpecification": {
+            "type": "workflows-processing-specification-v1",
+            "workspace": "test-ws",
+            "workflowId": workflow,
+            "persistImagesOutputs": false,
+            "aggregationFormat": "jsonl"
+        }
+    })
+}
