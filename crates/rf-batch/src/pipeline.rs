@@ -40,18 +40,12 @@ use crate::error::{ApiErrorKind, Error, Result};
 use crate::events::{Event, EventSink, RunReport};
 use crate::export::{DownloadSettings, download_pending, find_export_batch, list_export};
 use crate::ingest::{
-    MediaKind, PlanOptions, ScanOptions, SkipReason, SkippedFile, UploadSettings, plan,
-    resolve_uncertain_shards, scan, upload_pending,
+    MediaKind, PlanOptions, ScanOptions, SkipReason, SkippedFile, UploadSettings, plan, scan,
+    upload_all,
 };
 use crate::job::{JobSettings, JobStart, build_definition, check_same_job, start_job};
 use crate::state::{JobRecord, MANIFEST_FILE, Manifest, RunIdentity};
 use crate::wait::{PollOptions, wait_for_count, wait_for_job};
-
-/// Upload rounds of one run: after a round that made progress but whose
-/// failures may all succeed later (broken transfers, a busy service), the
-/// batch is checked and what is missing is sent again, up to this many
-/// rounds in all.
-pub const UPLOAD_ROUNDS: u32 = 4;
 
 /// Everything a run needs besides the client.
 #[derive(Debug, Clone, PartialEq)]
@@ -502,66 +496,25 @@ impl Run {
                 notifications_url: url.clone(),
             });
         }
-        // A unit whose transfer broke may or may not have reached the
-        // service: each round first checks the batch for such shards (they
-        // were marked before sending), then sends what is still missing.
-        let mut round = 0;
-        let mut units_done = 0;
-        let mut broken = 0u64;
-        let summary = loop {
-            round += 1;
-            let found = resolve_uncertain_shards(
-                &self.client,
-                &batch_id,
-                &mut manifest,
-                &state_path,
-                self.config.count_poll.initial_interval,
-                &self.events,
-                &self.cancel,
-            )
-            .await?;
-            // Broken transfers of the last round that did not arrive go again.
-            self.report.upload_retries += broken.saturating_sub(found as u64);
-            let summary = upload_pending(
-                &self.client,
-                &input_dir,
-                &batch_id,
-                &mut manifest,
-                &state_path,
-                &upload,
-                &self.events,
-                &self.cancel,
-            )
-            .await?;
-            self.report.uploaded_now += summary.items;
-            self.report.shards_uploaded_now += summary.shards;
-            self.report.upload_retries += summary.resent;
-            units_done += summary.units;
-            if summary.cancelled {
-                self.report.timings.ingest = phase.elapsed();
-                return Err(Error::Cancelled);
-            }
-            let failed = summary.failures.len();
-            // Another round only while rounds make progress: a service that
-            // fails everything is reported, not hammered.
-            let progress = summary.units > 0 || found > 0;
-            if failed > 0
-                && summary.retryable_failures == failed
-                && progress
-                && round < UPLOAD_ROUNDS
-            {
-                broken = failed as u64;
-                self.events
-                    .emit(Event::Warning {
-                        message: format!(
-                            "{failed} uploads broke off; checking the batch for them and sending again only what is missing"
-                        ),
-                    })
-                    .await;
-                continue;
-            }
-            break summary;
-        };
+        let summary = upload_all(
+            &self.client,
+            &input_dir,
+            &batch_id,
+            &mut manifest,
+            &state_path,
+            &upload,
+            self.config.count_poll.initial_interval,
+            &self.events,
+            &self.cancel,
+        )
+        .await?;
+        self.report.uploaded_now = summary.items;
+        self.report.shards_uploaded_now = summary.shards;
+        self.report.upload_retries = summary.resent;
+        if summary.cancelled {
+            self.report.timings.ingest = phase.elapsed();
+            return Err(Error::Cancelled);
+        }
         self.report.timings.ingest = phase.elapsed();
         self.report.failures.extend(
             summary
@@ -572,7 +525,7 @@ impl Run {
         if let Some((unit, err)) = summary.failures.first() {
             return Err(Error::UploadsFailed {
                 failed: summary.failures.len(),
-                total: summary.failures.len() + units_done,
+                total: summary.failures.len() + summary.units,
                 first: format!("{unit}: {err}"),
             });
         }

@@ -234,6 +234,76 @@ pub async fn upload_pending(
     Ok(summary)
 }
 
+/// Upload rounds of [`upload_all`]: after a round that made progress but
+/// whose failures may all succeed later (broken transfers, a busy service),
+/// the batch is checked and what is missing is sent again, up to this many
+/// rounds in all.
+pub const UPLOAD_ROUNDS: u32 = 4;
+
+/// Uploads everything `manifest` still lacks, in rounds: each round first
+/// settles the shards whose transfer broke ([`resolve_uncertain_shards`]:
+/// found in the batch means done, absent means send again), then runs
+/// [`upload_pending`]. Another round follows while the last one made progress
+/// and all its failures may succeed later, up to [`UPLOAD_ROUNDS`]. So a lost
+/// answer or a dropped connection neither fails the run nor duplicates a
+/// shard, and a service that fails everything is reported, not hammered.
+///
+/// The summary adds up the rounds (`items`, `shards`, `units`, `resent`,
+/// which also counts broken units sent again); `failures` are those of the
+/// last round.
+#[allow(clippy::too_many_arguments)]
+pub async fn upload_all(
+    client: &Client,
+    input_dir: &Path,
+    batch: &BatchId,
+    manifest: &mut Manifest,
+    state_path: &Path,
+    settings: &UploadSettings,
+    settle: Duration,
+    events: &EventSink,
+    cancel: &CancellationToken,
+) -> Result<UploadSummary> {
+    let mut total = UploadSummary::default();
+    let mut broken = 0u64;
+    for round in 1..=UPLOAD_ROUNDS {
+        let found =
+            resolve_uncertain_shards(client, batch, manifest, state_path, settle, events, cancel)
+                .await?;
+        // Broken transfers of the last round that did not arrive go again.
+        total.resent += broken.saturating_sub(found as u64);
+        let summary = upload_pending(
+            client, input_dir, batch, manifest, state_path, settings, events, cancel,
+        )
+        .await?;
+        total.items += summary.items;
+        total.shards += summary.shards;
+        total.units += summary.units;
+        total.resent += summary.resent;
+        total.failures = summary.failures;
+        total.retryable_failures = summary.retryable_failures;
+        total.cancelled = summary.cancelled;
+        let failed = total.failures.len();
+        let progress = summary.units > 0 || found > 0;
+        if total.cancelled
+            || failed == 0
+            || total.retryable_failures < failed
+            || !progress
+            || round == UPLOAD_ROUNDS
+        {
+            break;
+        }
+        broken = failed as u64;
+        events
+            .emit(Event::Warning {
+                message: format!(
+                    "{failed} uploads broke off; checking the batch for them and sending again only what is missing"
+                ),
+            })
+            .await;
+    }
+    Ok(total)
+}
+
 /// Shortest time between two manifest saves during uploads.
 pub const SAVE_INTERVAL: Duration = Duration::from_millis(500);
 

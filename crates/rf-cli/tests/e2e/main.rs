@@ -8,6 +8,7 @@ mod util;
 mod basics;
 mod batch;
 mod emulator;
+mod faults;
 mod job;
 mod run;
 mod secrets;
