@@ -4,10 +4,13 @@
 //! - `ci`: fmt check, clippy with warnings denied, tests, docs (what CI runs);
 //! - `compat`: the official Python client (inference-cli 1.8.3) against our
 //!   emulator (installs it in a virtualenv; minutes, ~800 MB);
-//! - `bench`: component benchmarks in release mode (see docs/benchmarks.md).
+//! - `bench`: component benchmarks in release mode (see docs/benchmarks.md);
+//! - `soak`: `kill -9` the CLI at random points of a run and re-run it, many
+//!   seeds (see docs/reliability.md; `soak.rs` lists the options).
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod compat;
+mod soak;
 mod tidy;
 
 use std::path::{Path, PathBuf};
@@ -89,9 +92,10 @@ fn main() -> ExitCode {
         "ci" => ci(),
         "compat" => compat::compat(),
         "bench" => bench(),
+        "soak" => soak::soak(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask <task>\n\ntasks:\n  ci      fmt check, clippy -D warnings, tests, docs\n  compat  the official inference-cli against the emulator\n  bench   ingest memory (100k files, 1 GiB video) and emulator indexing, release mode"
+                "usage: cargo xtask <task>\n\ntasks:\n  ci      fmt check, clippy -D warnings, tests, docs\n  compat  the official inference-cli against the emulator\n  bench   ingest memory (100k files, 1 GiB video) and emulator indexing, release mode\n  soak    kill -9 the CLI at random points and re-run it [--seeds N] [--files N] [--chaos-rate R]"
             );
             return if task == "help" || task == "--help" {
                 ExitCode::SUCCESS

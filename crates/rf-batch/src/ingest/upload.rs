@@ -333,19 +333,23 @@ pub async fn resolve_uncertain_shards(
     if uncertain.is_empty() {
         return Ok(0);
     }
-    // Let background indexing settle: two equal counts in a row.
+    // Let background indexing settle: two equal counts in a row, and no
+    // shard of the batch still waiting to be indexed (a shard stored but not
+    // yet indexed is not in the listing, and would be sent twice).
     let mut last = None;
+    let mut wait = settle;
     for _ in 0..20 {
         let count = match client.staging().count(batch.as_str(), None).await {
             Ok(c) => Some(c),
             Err(e) if e.is_api(crate::error::ApiErrorKind::NotFound) => Some(0),
             Err(e) => return Err(e),
         };
-        if count == last {
+        if count == last && !shards_pending(client, batch).await {
             break;
         }
         last = count;
-        pause(settle, cancel).await?;
+        pause(wait, cancel).await?;
+        wait = wait.mul_f64(1.5).min(Duration::from_secs(5));
     }
     // Look only for the names of the uncertain shards while streaming the
     // listing, so memory stays bounded by them, not by the batch.
@@ -393,6 +397,24 @@ pub async fn resolve_uncertain_shards(
     }
     manifest.save(state_path)?;
     Ok(found)
+}
+
+/// Whether the batch has a shard the service has not finished indexing
+/// (neither ingested nor failed). Best effort: `false` when the shard
+/// listing cannot be read (a simple batch has none).
+async fn shards_pending(client: &Client, batch: &BatchId) -> bool {
+    let mut shards = client.staging().shards(batch.as_str());
+    while let Some(next) = shards.next().await {
+        let Ok(shard) = next else { return false };
+        let name = shard.status_name.to_ascii_lowercase();
+        let settled = name.contains("ingested")
+            || name.contains("fail")
+            || shard.status_type.to_ascii_lowercase().contains("error");
+        if !settled {
+            return true;
+        }
+    }
+    false
 }
 
 /// Whether a failed upload certainly did not reach the service, so that

@@ -113,7 +113,11 @@ fn run_under_twenty_percent_faults_loses_and_duplicates_nothing() {
                 .and_then(|c| c.parse().ok())
                 .unwrap_or_else(|| panic!("{retries}"));
             assert!(count > 0, "{retries}");
-            let batch_line = done.stdout.lines().find(|l| l.starts_with("batch")).unwrap();
+            let batch_line = done
+                .stdout
+                .lines()
+                .find(|l| l.starts_with("batch"))
+                .unwrap();
             assert!(batch_line.contains(&format!("({n} items")), "{batch_line}");
             batch_line.split_whitespace().nth(1).unwrap().to_owned()
         };
@@ -132,9 +136,94 @@ fn run_under_twenty_percent_faults_loses_and_duplicates_nothing() {
     }
     let stats = get_json(&format!("{base}/_emulator/stats"));
     let faults = &stats["faults"];
-    for kind in ["throttle", "error", "drop-request", "drop-response", "delay"] {
-        assert!(faults[kind].as_u64().unwrap() > 0, "no {kind} fault: {stats}");
+    for kind in [
+        "throttle",
+        "error",
+        "drop-request",
+        "drop-response",
+        "delay",
+    ] {
+        assert!(
+            faults[kind].as_u64().unwrap() > 0,
+            "no {kind} fault: {stats}"
+        );
     }
     server.interrupt();
     server.finish().expect_code(0);
+}
+
+/// `kill -9` the CLI when `marker` shows on its stderr (`-vv` progress),
+/// re-run the same command, and check the batch, the job and the results.
+fn kill_at_and_rerun(marker: &str) {
+    let sb = Sandbox::new();
+    let (server, base) = serve(
+        &sb,
+        &sb.path().join("emulator-data"),
+        &["--item-delay-ms", "150", "--index-delay-ms", "20"],
+    );
+    let names = sample_names();
+    let n = names.len() as u64;
+    let out = sb.path().join("out");
+    let command = |sb: &Sandbox| {
+        let mut cmd = sb.rf();
+        cmd.args([
+            "--api-url",
+            &base,
+            "--api-key",
+            KEY,
+            "-vv",
+            "--concurrency",
+            "2",
+        ])
+        .args(["run", "--images", samples().to_str().unwrap()])
+        .args([
+            "--workflow",
+            "image-properties",
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .args([
+            "--mode",
+            "bulk",
+            "--shard-size",
+            "2",
+            "--batch-id",
+            "killed",
+        ]);
+        cmd
+    };
+    let mut first = Running::spawn(&mut command(&sb));
+    first.wait_for_stderr(marker);
+    first.child.kill().unwrap(); // SIGKILL: no cleanup at all
+    first.child.wait().unwrap();
+
+    let done = run(command(&sb).arg("--json"));
+    done.expect_code(0);
+    let report = done.json();
+    assert_eq!(report["confirmed_count"], n, "{report}");
+    assert_eq!(report["resumed"], true, "{report}");
+    assert_results_name(&out, &names);
+    let stats = get_json(&format!("{base}/_emulator/stats"));
+    let content = &stats["workspaces"]["chaos-ws"]["batches"]["killed"];
+    assert_eq!(content["files"], n, "{stats}");
+    assert_eq!(content["distinctNames"], n, "{stats}");
+    let shards = n.div_ceil(2);
+    let uploads = stats["shardUploadsByBatch"]["killed"].as_u64().unwrap();
+    // At most the two shards in flight at the kill were sent again.
+    assert!(
+        (shards..=shards + 2).contains(&uploads),
+        "{uploads}: {stats}"
+    );
+    assert_eq!(stats["jobsCreated"], 1, "{stats}");
+    drop(server);
+}
+
+#[test]
+fn kill_9_during_ingest_then_rerun_completes_exactly() {
+    kill_at_and_rerun("uploading shard 1");
+}
+
+#[test]
+fn kill_9_during_job_wait_then_rerun_follows_the_same_job() {
+    kill_at_and_rerun("started job");
 }
