@@ -311,3 +311,129 @@ async fn an_invalid_chaos_config_is_refused() {
     assert!(started.is_err());
     env.emu.shutdown().await;
 }
+
+/// Retries `attempt` until it gets a complete answer that is not a 429 or
+/// a 5xx (ambiguous outcomes, lost answers included, are simply retried:
+/// every call below is idempotent on the emulator).
+async fn until_answered<F, Fut>(what: &str, mut attempt: F) -> Outcome
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Outcome>,
+{
+    for _ in 0..60 {
+        let o = attempt().await;
+        match o.status() {
+            Some(s) if s == StatusCode::TOO_MANY_REQUESTS || s.is_server_error() => {}
+            Some(_) if matches!(o, Outcome::Answer(..)) => return o,
+            _ => {}
+        }
+    }
+    panic!("{what}: no answer in 60 attempts");
+}
+
+#[tokio::test]
+async fn a_retrying_client_ends_with_exact_counts_under_30_percent_faults() {
+    let env = start().await;
+    env.chaos(Some(ChaosConfig {
+        seed: 2024,
+        rate: 0.3,
+        kinds: vec![
+            ChaosKind::Throttle,
+            ChaosKind::ServerError,
+            ChaosKind::DropRequest,
+            ChaosKind::DropResponse,
+        ],
+    }));
+    let (shards, per_shard) = (20u8, 3u8);
+    for i in 0..shards {
+        let slot_url = env.ds("batches/exact/bulk-upload/image-files");
+        let slot = until_answered("upload url", || env.post(&slot_url, None)).await;
+        let d = slot.json()["signedURLDetails"].clone();
+        let url = d["uploadURL"].as_str().unwrap().to_string();
+        let headers: std::collections::BTreeMap<String, String> = d["extensionHeaders"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()))
+            .collect();
+        let members: Vec<(String, Vec<u8>)> = (0..per_shard)
+            .map(|j| {
+                (
+                    format!("s{i}-img{j}.png"),
+                    png(2, 2, i.wrapping_mul(7).wrapping_add(j)),
+                )
+            })
+            .collect();
+        let refs: Vec<(&str, Vec<u8>)> = members
+            .iter()
+            .map(|(n, b)| (n.as_str(), b.clone()))
+            .collect();
+        let tar = crate::util::tar_of(&refs);
+        let put = until_answered("shard put", || env.put(&url, &headers, tar.clone())).await;
+        assert_eq!(put.status(), Some(StatusCode::OK), "{put:?}");
+    }
+    let want = u64::from(shards) * u64::from(per_shard);
+    env.wait_stats("every image indexed", |s| {
+        let b = &s.workspaces["test-ws"].batches["exact"];
+        b.files == want && b.shards_pending == 0
+    })
+    .await;
+    let count_url = env.ds("batches/exact/count");
+    let count = until_answered("count", || env.get(&count_url, &[])).await;
+    assert_eq!(count.json()["count"], json!(want));
+
+    let job = image_job("exact", "image-properties");
+    let job_url = env.bp("jobs/exact-job");
+    let start = until_answered("job start", || env.post(&job_url, Some(job.clone()))).await;
+    assert_eq!(start.status(), Some(StatusCode::OK), "{start:?}");
+    let stats = env
+        .wait_stats("the job done", |s| {
+            s.workspaces["test-ws"].jobs["exact-job"].phase == "succeeded"
+        })
+        .await;
+
+    let b = &stats.workspaces["test-ws"].batches["exact"];
+    assert_eq!(
+        (b.files, b.distinct_names),
+        (want, want),
+        "no loss, no duplicate"
+    );
+    assert_eq!(b.shards, u64::from(shards), "one shard per uploaded slot");
+    assert!(stats.shard_uploads >= u64::from(shards));
+    assert_eq!(
+        stats.jobs_created, 1,
+        "one job, however often the start was sent"
+    );
+    assert_eq!(stats.workspaces["test-ws"].jobs.len(), 1);
+    // Every result downloads whole in the end.
+    let output = stats.workspaces["test-ws"]
+        .batches
+        .iter()
+        .filter(|(_, b)| b.output_of_job.is_some() && b.files > 0)
+        .map(|(id, _)| id.clone())
+        .collect::<Vec<_>>();
+    assert!(!output.is_empty(), "{stats:?}");
+    for batch in output {
+        let list_url = env.ds(&format!("batches/{batch}/list"));
+        let list = until_answered("list", || env.get(&list_url, &[])).await;
+        for f in list.json()["filesMetadata"].as_array().unwrap() {
+            let url = f["downloadURL"].as_str().unwrap().to_string();
+            let o = until_answered("download", || env.send(env.http.get(&url))).await;
+            let Outcome::Answer(status, _, body) = o else {
+                unreachable!()
+            };
+            assert_eq!(status, StatusCode::OK);
+            assert!(!body.is_empty());
+        }
+    }
+    let stats = env.stats().await;
+    for kind in [
+        ChaosKind::Throttle,
+        ChaosKind::ServerError,
+        ChaosKind::DropRequest,
+        ChaosKind::DropResponse,
+    ] {
+        assert!(stats.faults[&kind] > 0, "{kind} never injected: {stats:?}");
+    }
+    env.emu.shutdown().await;
+}

@@ -278,7 +278,10 @@ const NASTY: &[&str] = &[
     "pg-ffffffffffffffff",
     "pg--1",
     "http://127.0.0.1:1/x.png",
-    "https://example.invalid/x.png",
+    // URLs stay on loopback: webhooks go wherever a body says, and no test
+    // may reach (or even resolve a name) beyond this machine.
+    "https://127.0.0.1:1/x.png",
+    "http://[::1]:1/x.png",
     "file:///etc/passwd",
     "simple-image-processing-v1",
     "simple-video-processing-v1",
