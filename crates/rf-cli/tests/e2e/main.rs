@@ -5,6 +5,7 @@
 mod emu;
 mod util;
 
+mod archives;
 mod basics;
 mod batch;
 mod emulator;

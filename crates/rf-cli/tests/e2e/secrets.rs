@@ -239,7 +239,7 @@ fn canary_never_leaks_from_any_command_at_any_verbosity() {
 /// A loopback HTTP server answering every request with `respond(head)`;
 /// `None` holds the connection open without answering until the client
 /// gives up. Returns its base URL.
-fn serve(respond: fn(&str) -> Option<String>) -> String {
+pub(crate) fn serve(respond: fn(&str) -> Option<String>) -> String {
     use std::io::{Read, Write};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
@@ -268,7 +268,7 @@ fn serve(respond: fn(&str) -> Option<String>) -> String {
     url
 }
 
-fn http_answer(status: &str, content_type: &str, body: &str) -> String {
+pub(crate) fn http_answer(status: &str, content_type: &str, body: &str) -> String {
     format!(
         "HTTP/1.1 {status}\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
         body.len()
