@@ -72,6 +72,12 @@ async fn pipeline_under_twenty_percent_faults_loses_and_duplicates_nothing() {
         (4, ModeChoice::Single, 12),
         (5, ModeChoice::Bulk, 60),
         (6, ModeChoice::Bulk, 30),
+        (7, ModeChoice::Single, 8),
+        (8, ModeChoice::Bulk, 60),
+        (9, ModeChoice::Bulk, 24),
+        (10, ModeChoice::Bulk, 60),
+        (11, ModeChoice::Single, 10),
+        (12, ModeChoice::Bulk, 42),
     ] {
         let fake = FakeService::new();
         let input = tempfile::tempdir().unwrap();
@@ -354,4 +360,79 @@ async fn wire_create_is_resent_unchanged_after_a_server_error() {
         serde_json::from_slice::<serde_json::Value>(&posts[1].body).unwrap(),
         serde_json::to_value(&def).unwrap()
     );
+}
+
+/// Turns the emulator's `drop-response` chaos on for exactly the first job
+/// create, so the emulator itself creates the job and cuts the answer.
+#[derive(Debug)]
+struct LoseFirstJobStart {
+    inner: rf_transport::ReqwestTransport,
+    state: rf_emulator::EmulatorState,
+    done: std::sync::atomic::AtomicBool,
+}
+
+#[async_trait::async_trait]
+impl Transport for LoseFirstJobStart {
+    async fn send(&self, request: Request) -> Result<Response, TransportError> {
+        let is_create = request.method == Method::POST
+            && request.url.path().contains("/batch-processing/")
+            && request.url.path().split('/').count() == 7;
+        if !is_create || self.done.swap(true, Ordering::SeqCst) {
+            return self.inner.send(request).await;
+        }
+        let mut lose = rf_emulator::ChaosConfig::new(1, 1.0);
+        lose.kinds = vec![rf_emulator::ChaosKind::DropResponse];
+        self.state.set_chaos(Some(lose)).unwrap();
+        let result = self.inner.send(request).await;
+        // The answer (or its loss) has been seen: turn the faults off.
+        let result = match result {
+            Ok(r) => {
+                let (status, headers) = (r.status(), r.headers().clone());
+                r.bytes()
+                    .await
+                    .map(|b| Response::from_bytes(status, headers, b))
+            }
+            Err(e) => Err(e),
+        };
+        self.state.set_chaos(None).unwrap();
+        result
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn emulator_drop_response_on_job_start_creates_one_job() {
+    let emu = common::start_emulator().await;
+    let retrying = Retrying::new(
+        LoseFirstJobStart {
+            inner: rf_transport::ReqwestTransport::new().unwrap(),
+            state: emu.state().clone(),
+            done: std::sync::atomic::AtomicBool::new(false),
+        },
+        fast_policy(),
+    );
+    let stats = retrying.stats();
+    let client = Client::builder()
+        .transport(retrying)
+        .retry_stats(stats)
+        .base_url(emu.base_url().as_str())
+        .api_key(emu.api_key())
+        .build()
+        .unwrap();
+    let input = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    make_images(input.path(), 6);
+    let mut cfg = config(input.path(), out.path(), "image-properties");
+    cfg.job_id = Some(JobId::new("job-dropped").unwrap());
+    let report = Pipeline::new(client, cfg).run().await.unwrap();
+    let s = emu.state().stats();
+    assert_eq!(s.faults[&rf_emulator::ChaosKind::DropResponse], 1, "{s:?}");
+    assert_eq!(s.jobs_created, 1, "one job: {s:?}");
+    assert_eq!(
+        s.job_starts_repeated, 1,
+        "the resend was answered as a repeat"
+    );
+    assert_eq!(report.job_id, "job-dropped");
+    assert!(report.transport_retries >= 1);
+    assert_eq!(report.confirmed_count, 6);
+    assert!(report.extracted_files > 0);
 }
