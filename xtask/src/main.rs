@@ -5,7 +5,9 @@
 //! - `compat`: the official Python client (inference-cli 1.8.3) against our
 //!   emulator (installs it in a virtualenv; minutes, ~800 MB);
 //! - `bench`: rf against the raw loopback limit and the official client,
-//!   release mode; results into docs/benchmarks.md (`bench --help`).
+//!   release mode; results into docs/benchmarks.md (`bench --help`);
+//! - `soak`: `kill -9` the CLI at random points of a run and re-run it, many
+//!   seeds (see docs/reliability.md; `soak.rs` lists the options).
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod bench;
@@ -13,6 +15,7 @@ mod bench_data;
 mod bench_measure;
 mod bench_report;
 mod compat;
+mod soak;
 mod tidy;
 
 use std::path::{Path, PathBuf};
@@ -69,9 +72,10 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         "bench" => bench::bench(&args[1..]),
+        "soak" => soak::soak(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask <task>\n\ntasks:\n  ci      fmt check, clippy -D warnings, tests, docs\n  compat  the official inference-cli against the emulator\n  bench   rf vs the raw limit and inference-cli, release mode (bench --help)"
+                "usage: cargo xtask <task>\n\ntasks:\n  ci      fmt check, clippy -D warnings, tests, docs\n  compat  the official inference-cli against the emulator\n  bench   rf vs the raw limit and inference-cli, release mode (bench --help)\n  soak    kill -9 the CLI at random points and re-run it [--seeds N] [--files N] [--chaos-rate R]"
             );
             return if task == "help" || task == "--help" {
                 ExitCode::SUCCESS

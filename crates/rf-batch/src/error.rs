@@ -240,6 +240,18 @@ pub enum Error {
         /// What was asked for.
         requested: String,
     },
+    /// A job with this ID already exists and runs something else.
+    #[error(
+        "job {job_id:?} already exists and runs {existing}, not {requested}; choose another job id (or a new output directory for a new run)"
+    )]
+    JobConflict {
+        /// The job.
+        job_id: String,
+        /// What the existing job runs.
+        existing: String,
+        /// What was asked for.
+        requested: String,
+    },
     /// The run was cancelled; the manifest is consistent and a re-run resumes.
     #[error("cancelled; re-run the same command to resume")]
     Cancelled,

@@ -285,8 +285,17 @@ pub struct RunReport {
     pub extracted_files: u64,
     /// Archive entries refused (this attempt).
     pub refused_entries: Vec<RefusedEntry>,
-    /// Retries made by the transport, when it reports them.
+    /// Every retry of this attempt: `transport_retries + upload_retries +
+    /// download_retries`.
     pub retries: u64,
+    /// Requests the transport sent again (429, 5xx, connection errors), when
+    /// it reports them ([`crate::ClientBuilder::retry_stats`]).
+    pub transport_retries: u64,
+    /// Uploads sent again by the run: after a failure that proved nothing
+    /// arrived, or after a broken transfer once the batch showed it missing.
+    pub upload_retries: u64,
+    /// Downloads fetched again after a broken or short transfer.
+    pub download_retries: u64,
     /// Warnings sent during the run.
     pub warnings: Vec<String>,
     /// Uploads and downloads that failed (`"upload shard 3: ..."`); a re-run

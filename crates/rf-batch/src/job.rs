@@ -3,15 +3,17 @@
 //! [`JobSettings`] holds every option of a workflow job (API-CONTRACT §2.3.1)
 //! in one plain struct that a CLI can fill from flags; [`build_definition`]
 //! turns it into the wire definition through `rf_types`' validating builder.
-//! Starting, aborting, restarting and reading logs are methods of
+//! [`start_job`] starts a job so that a retried start never makes a second
+//! one (see its docs). Aborting, restarting and reading logs are methods of
 //! [`crate::client::Jobs`]; waiting is [`crate::wait::wait_for_job`].
 
 use rf_types::{
-    AggregationFormat, BatchId, InferenceBackend, JobDefinition, MachineType, WorkflowJob,
+    AggregationFormat, BatchId, InferenceBackend, JobDefinition, JobId, MachineType, WorkflowJob,
 };
 use serde_json::{Map, Value};
 
-use crate::error::{Error, Result};
+use crate::client::Client;
+use crate::error::{ApiErrorKind, Error, Result};
 use crate::ingest::MediaKind;
 
 /// Every option of a workflow job. `None` leaves the service's default.
@@ -125,6 +127,104 @@ pub fn build_definition(
     b.build().map_err(|e| Error::InvalidInput {
         what: "job options",
         detail: e.to_string(),
+    })
+}
+
+/// How [`start_job`] ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobStart {
+    /// The service created the job (or answered a repeated create with the
+    /// same definition as a success).
+    Created,
+    /// The job already existed with the same definition (an earlier attempt
+    /// whose answer was lost created it); nothing new was started.
+    Existing,
+}
+
+/// Starts job `job_id` running `definition`, safely under retries.
+///
+/// The create request is marked idempotent, so the transport resends it after
+/// a timeout or a lost answer; the job ID is chosen by the client, so a resend
+/// names the same job and cannot start a second one. The service answers a
+/// repeated create with the same definition with `200` ([`JobStart::Created`]).
+/// A `409 Conflict` is answered by reading the job: the same definition means
+/// an earlier attempt created it ([`JobStart::Existing`]); a different one is
+/// [`Error::JobConflict`], naming both.
+pub async fn start_job(
+    client: &Client,
+    job_id: &JobId,
+    definition: &JobDefinition,
+    name: Option<&str>,
+) -> Result<JobStart> {
+    match client.jobs().create(job_id, definition, name).await {
+        Ok(()) => Ok(JobStart::Created),
+        Err(e) if e.is_api(ApiErrorKind::Conflict) => {
+            let existing = client.jobs().get(job_id.as_str()).await?;
+            check_same_job(job_id, &existing.job.job_definition, definition)?;
+            Ok(JobStart::Existing)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Checks that an existing job's definition (as the service returns it) is
+/// the one this client would submit.
+///
+/// Equal JSON matches. Otherwise what identifies the work must agree: the
+/// job type, the input (`jobInput`), and the workspace, workflow and
+/// workflow parameters; other fields may differ only by defaults the service
+/// filled in. A mismatch is [`Error::JobConflict`].
+///
+/// ```
+/// use rf_batch::job::{JobSettings, build_definition, check_same_job};
+/// use rf_batch::ingest::MediaKind;
+/// use rf_types::{BatchId, JobId};
+///
+/// let job = JobId::new("job-1").unwrap();
+/// let def = |batch| build_definition(MediaKind::Image, &BatchId::new(batch).unwrap(),
+///     "ws", "wf", &JobSettings::default()).unwrap();
+/// let mut served = serde_json::to_value(def("b1")).unwrap();
+/// served["processingTimeoutSeconds"] = 3600.into(); // a default filled in
+/// assert!(check_same_job(&job, &served, &def("b1")).is_ok());
+/// let err = check_same_job(&job, &served, &def("b2")).unwrap_err();
+/// assert!(err.to_string().contains("b2"), "{err}");
+/// ```
+pub fn check_same_job(job_id: &JobId, existing: &Value, requested: &JobDefinition) -> Result<()> {
+    let requested = serde_json::to_value(requested).map_err(|e| Error::InvalidInput {
+        what: "job definition",
+        detail: e.to_string(),
+    })?;
+    if existing == &requested {
+        return Ok(());
+    }
+    let identity = |v: &Value| {
+        let spec = &v["processingSpecification"];
+        let field = |v: &Value| match v {
+            Value::Null => Value::Null,
+            Value::Object(m) if m.is_empty() => Value::Null,
+            other => other.clone(),
+        };
+        [
+            field(&v["type"]),
+            field(&v["jobInput"]),
+            field(&spec["workspace"]),
+            field(&spec["workflowId"]),
+            field(&spec["workflowParameters"]),
+        ]
+    };
+    if identity(existing) == identity(&requested) {
+        return Ok(());
+    }
+    let describe = |v: &Value| {
+        format!(
+            "batch {} with workflow {}",
+            v["jobInput"]["batchId"], v["processingSpecification"]["workflowId"]
+        )
+    };
+    Err(Error::JobConflict {
+        job_id: job_id.to_string(),
+        existing: describe(existing),
+        requested: describe(&requested),
     })
 }
 

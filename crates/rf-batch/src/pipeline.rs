@@ -40,10 +40,10 @@ use crate::error::{ApiErrorKind, Error, Result};
 use crate::events::{Event, EventSink, RunReport};
 use crate::export::{DownloadSettings, download_pending, find_export_batch, list_export};
 use crate::ingest::{
-    MediaKind, PlanOptions, ScanOptions, SkipReason, SkippedFile, UploadSettings, plan,
-    resolve_uncertain_shards, scan, upload_pending,
+    MediaKind, PlanOptions, ScanOptions, SkipReason, SkippedFile, UploadSettings, plan, scan,
+    upload_all,
 };
-use crate::job::{JobSettings, build_definition};
+use crate::job::{JobSettings, JobStart, build_definition, check_same_job, start_job};
 use crate::state::{JobRecord, MANIFEST_FILE, Manifest, RunIdentity};
 use crate::wait::{PollOptions, wait_for_count, wait_for_job};
 
@@ -182,11 +182,13 @@ impl Pipeline {
         };
         let retries_before = run.client.retry_stats().map_or(0, |s| s.retries());
         let outcome = run.execute().await;
-        run.report.retries = run
+        run.report.transport_retries = run
             .client
             .retry_stats()
             .map_or(0, |s| s.retries())
             .saturating_sub(retries_before);
+        run.report.retries =
+            run.report.transport_retries + run.report.upload_retries + run.report.download_retries;
         run.report.timings.total = run.started.elapsed();
         (run.report, outcome)
     }
@@ -478,9 +480,12 @@ impl Run {
             .await;
         self.report.timings.scan = phase.elapsed();
 
-        // Upload.
+        // Upload. Resolve the workspace first: a service that is down or a
+        // key it refuses stops the run here with one clear error, rather
+        // than once per file.
         let phase = Instant::now();
         self.check_cancel()?;
+        self.client.workspace().await?;
         let mut upload = self.config.upload.clone();
         if upload.display_name.is_none() {
             upload.display_name = self.config.batch_name.clone();
@@ -491,33 +496,26 @@ impl Run {
                 notifications_url: url.clone(),
             });
         }
-        resolve_uncertain_shards(
-            &self.client,
-            &batch_id,
-            &mut manifest,
-            &state_path,
-            self.config.count_poll.initial_interval,
-            &self.events,
-            &self.cancel,
-        )
-        .await?;
-        let summary = upload_pending(
+        let summary = upload_all(
             &self.client,
             &input_dir,
             &batch_id,
             &mut manifest,
             &state_path,
             &upload,
+            self.config.count_poll.initial_interval,
             &self.events,
             &self.cancel,
         )
         .await?;
         self.report.uploaded_now = summary.items;
         self.report.shards_uploaded_now = summary.shards;
-        self.report.timings.ingest = phase.elapsed();
+        self.report.upload_retries = summary.resent;
         if summary.cancelled {
+            self.report.timings.ingest = phase.elapsed();
             return Err(Error::Cancelled);
         }
+        self.report.timings.ingest = phase.elapsed();
         self.report.failures.extend(
             summary
                 .failures
@@ -594,36 +592,46 @@ impl Run {
         })?;
         self.report.job_id = job_id.to_string();
         if !record.created {
-            let exists = match self.client.jobs().get(job_id.as_str()).await {
-                Ok(_) => true,
-                Err(e) if e.is_api(ApiErrorKind::NotFound) => false,
+            // The ID was saved before the job was created: a job under it may
+            // come from an earlier attempt whose answer was lost. Follow it
+            // only if it runs this run's definition.
+            let workspace = self.client.workspace().await?;
+            let definition = build_definition(
+                kind,
+                &batch_id,
+                &workspace,
+                &self.config.workflow_id,
+                &self.config.job,
+            )?;
+            let existing = match self.client.jobs().get(job_id.as_str()).await {
+                Ok(job) => Some(job),
+                Err(e) if e.is_api(ApiErrorKind::NotFound) => None,
                 Err(e) => return Err(e),
             };
-            if exists {
-                self.events
-                    .emit(Event::JobResumed {
-                        job_id: job_id.to_string(),
-                    })
-                    .await;
-            } else {
-                let workspace = self.client.workspace().await?;
-                let definition = build_definition(
-                    kind,
-                    &batch_id,
-                    &workspace,
-                    &self.config.workflow_id,
-                    &self.config.job,
-                )?;
-                self.client
-                    .jobs()
-                    .create(&job_id, &definition, self.config.job_name.as_deref())
-                    .await?;
-                self.events
-                    .emit(Event::JobCreated {
-                        job_id: job_id.to_string(),
-                    })
-                    .await;
-            }
+            let outcome = match existing {
+                Some(job) => {
+                    check_same_job(&job_id, &job.job.job_definition, &definition)?;
+                    JobStart::Existing
+                }
+                None => {
+                    start_job(
+                        &self.client,
+                        &job_id,
+                        &definition,
+                        self.config.job_name.as_deref(),
+                    )
+                    .await?
+                }
+            };
+            let event = match outcome {
+                JobStart::Created => Event::JobCreated {
+                    job_id: job_id.to_string(),
+                },
+                JobStart::Existing => Event::JobResumed {
+                    job_id: job_id.to_string(),
+                },
+            };
+            self.events.emit(event).await;
             if let Some(j) = manifest.job.as_mut() {
                 j.created = true;
             }
@@ -711,6 +719,7 @@ impl Run {
             &self.cancel,
         )
         .await?;
+        self.report.download_retries += summary.retried;
         self.report.downloaded_now = summary.files;
         self.report.bytes_downloaded = summary.bytes;
         self.report.extracted_files = summary.extracted_files;

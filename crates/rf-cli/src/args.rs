@@ -83,6 +83,10 @@ pub(crate) struct GlobalArgs {
     /// Uploads and downloads in flight at once [default: 8]
     #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256), help_heading = "Global options")]
     pub(crate) concurrency: Option<u16>,
+
+    /// Give up on an API call (not an upload or download) after SECS, then retry it
+    #[arg(long, global = true, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..), help_heading = "Global options")]
+    pub(crate) timeout: Option<u64>,
 }
 
 /// The commands.
@@ -140,6 +144,12 @@ pub(crate) struct RunArgs {
     /// Job ID [default: generated, and kept in the run manifest]
     #[arg(long, value_name = "ID")]
     pub(crate) job_id: Option<String>,
+    /// Upload mode for images: one request per image, tar shards, or chosen by size
+    #[arg(long, value_enum, default_value_t = IngestModeArg::Auto)]
+    pub(crate) mode: IngestModeArg,
+    /// Most images per tar shard in bulk mode [default: 500]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=500))]
+    pub(crate) shard_size: Option<u16>,
     /// Job options.
     #[command(flatten)]
     pub(crate) job: JobOptions,

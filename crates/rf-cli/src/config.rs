@@ -61,6 +61,8 @@ pub(crate) struct Config {
     pub(crate) workspace: Option<String>,
     /// Uploads/downloads in flight.
     pub(crate) concurrency: usize,
+    /// `--timeout`: per-request timeout of API calls.
+    pub(crate) timeout: Option<std::time::Duration>,
     /// How to write results and notes.
     pub(crate) output: Output,
     /// `-v` count.
@@ -154,6 +156,7 @@ impl Config {
                 .concurrency
                 .map(usize::from)
                 .unwrap_or(DEFAULT_CONCURRENCY),
+            timeout: args.timeout.map(std::time::Duration::from_secs),
             output,
             verbose: args.verbose,
             cache_dir: env.cache_dir().ok(),
@@ -244,6 +247,7 @@ mod tests {
             verbose: 0,
             quiet: false,
             concurrency: None,
+            timeout: None,
         }
     }
 

@@ -10,6 +10,9 @@ use tokio::sync::mpsc;
 use crate::output::{Output, human_bytes};
 use crate::progress::{Phase, Progress, Unit};
 
+/// Refused archive entries named one by one per archive; the rest are counted.
+const REFUSED_SHOWN: usize = 20;
+
 /// Skipped files listed one by one up to this many (the rest are counted).
 const MAX_SKIPPED_SHOWN: usize = 10;
 
@@ -280,10 +283,16 @@ impl Renderer {
                         into.display()
                     ));
                 }
-                for entry in refused {
+                for entry in refused.iter().take(REFUSED_SHOWN) {
                     self.output.warn(&format!(
                         "refused archive entry {:?} in {file}: {}",
                         entry.path, entry.reason
+                    ));
+                }
+                if refused.len() > REFUSED_SHOWN {
+                    self.output.warn(&format!(
+                        "{} more archive entries of {file} were refused; --json lists them all",
+                        refused.len() - REFUSED_SHOWN
                     ));
                 }
             }

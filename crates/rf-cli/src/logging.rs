@@ -82,6 +82,7 @@ impl Drop for EventWriter {
     fn drop(&mut self) {
         let buffer = std::mem::take(&mut self.buffer);
         if !buffer.is_empty() {
+            let buffer = crate::secrets::scrub_bytes(&buffer);
             self.bars.suspend(|| {
                 let _ = std::io::stderr().lock().write_all(&buffer);
             });

@@ -19,6 +19,7 @@ mod logging;
 mod output;
 mod progress;
 mod render;
+mod secrets;
 
 use std::process::ExitCode;
 
@@ -37,6 +38,20 @@ fn main() -> ExitCode {
         }
     };
     let env = config::Env::from_process();
+    let webhook_token = match &cli.command {
+        args::Command::Webhook(args::WebhookCommand::Listen(a)) => a.token.clone(),
+        _ => None,
+    };
+    secrets::register(
+        [
+            cli.global.api_key.clone(),
+            env.api_key.clone(),
+            env.webhook_token.clone(),
+            webhook_token,
+        ]
+        .into_iter()
+        .flatten(),
+    );
     let mode = progress::Mode::detect(cli.global.quiet);
     let bars = mode.multi();
     logging::init(
@@ -54,7 +69,7 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(err) => {
             if err.kind() != Kind::BrokenPipe {
-                eprintln!("rf: {err}");
+                eprintln!("rf: {}", secrets::scrub(&err.to_string()));
             }
             err.kind().exit_code()
         }

@@ -54,6 +54,7 @@ impl Output {
 
     /// Writes a line of text to stdout.
     pub(crate) fn stdout_line(&self, text: &str) -> Result<()> {
+        let text = crate::secrets::scrub(text);
         let mut out = std::io::stdout().lock();
         out.write_all(text.as_bytes())
             .and_then(|()| out.write_all(b"\n"))
@@ -63,6 +64,7 @@ impl Output {
 
     /// Writes text to stdout as is (no newline added), flushing it.
     pub(crate) fn stdout_raw(&self, text: &str) -> Result<()> {
+        let text = crate::secrets::scrub(text);
         let mut out = std::io::stdout().lock();
         out.write_all(text.as_bytes())
             .and_then(|()| out.flush())
@@ -75,6 +77,7 @@ impl Output {
         if text.is_empty() {
             return Ok(());
         }
+        let text = crate::secrets::scrub(&text);
         let mut out = std::io::stdout().lock();
         out.write_all(text.as_bytes())
             .and_then(|()| out.flush())
@@ -97,6 +100,7 @@ impl Output {
 
     /// Prints a line on stderr above any progress bars.
     pub(crate) fn stderr_line(&self, line: &str) {
+        let line = crate::secrets::scrub(line);
         self.bars.suspend(|| {
             let mut err = std::io::stderr().lock();
             let _ = writeln!(err, "{line}");

@@ -2,7 +2,7 @@
 //!
 //! It moves bytes and knows nothing about batches or jobs. The seam is the
 //! [`Transport`] trait — one async method from a [`Request`] to a
-//! [`Response`] — with three implementations:
+//! [`Response`] — with these implementations:
 //!
 //! * [`ReqwestTransport`]: real HTTP (rustls with the `ring` provider, no
 //!   OpenSSL; pooled connections; timeouts; proxies from the environment;
@@ -10,7 +10,9 @@
 //! * [`MockTransport`]: scripted answers, a handler-closure fake server, a
 //!   record of every request, loud failure on an unexpected one;
 //! * [`Retrying`]: wraps any transport with exponential backoff, full jitter
-//!   and `Retry-After`.
+//!   and `Retry-After`;
+//! * [`FaultInjecting`]: wraps any transport and fails a seeded share of
+//!   requests (429, 5xx, dropped requests, lost answers, delays), for tests.
 //!
 //! Bodies ([`Body`]) are recipes that can be re-created for a retry and are
 //! streamed, so a 10 GB file is never held in memory. Non-2xx answers are
@@ -55,6 +57,7 @@
 
 mod body;
 mod error;
+mod faults;
 mod mock;
 mod redact;
 mod request;
@@ -69,6 +72,7 @@ pub use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 
 pub use body::{Body, FILE_CHUNK, MultipartFile, PRODUCER_QUEUE, StreamBody, StreamFactory};
 pub use error::{BoxError, ErrorKind, TransportError};
+pub use faults::{Fault, FaultCounts, FaultInjecting, FaultPlan};
 pub use mock::{MockRule, MockTransport, RecordedPart, RecordedRequest};
 pub use redact::{REDACTED, is_secret_header, is_secret_param, redact_header, redact_url};
 pub use request::Request;
@@ -78,7 +82,7 @@ pub use reqwest_transport::{
 };
 pub use response::{MAX_BUFFERED_BODY, Response, ResponseStream};
 pub use retry::{
-    RecordingSleeper, RetryPolicy, RetryStats, Retrying, Sleeper, TokioSleeper,
+    BUFFER_LIMIT, RecordingSleeper, RetryPolicy, RetryStats, Retrying, Sleeper, TokioSleeper,
     is_retryable_status, parse_retry_after,
 };
 pub use transport::{DynTransport, Transport};

@@ -98,6 +98,11 @@ impl Response {
         self
     }
 
+    /// The (redacted) request this answers, if known.
+    pub(crate) fn origin(&self) -> Option<(Method, String)> {
+        Some((self.method.clone()?, self.url.clone()?))
+    }
+
     /// Records how many attempts produced this response (set by [`crate::Retrying`]).
     pub fn with_attempts(mut self, attempts: u32) -> Response {
         self.attempts = attempts.max(1);

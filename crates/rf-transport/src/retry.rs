@@ -11,6 +11,12 @@
 //! * never any other 4xx, decode, body or request error, and never a request
 //!   whose body is a one-shot stream.
 //!
+//! A successful answer to an idempotent request whose body is small (at most
+//! [`BUFFER_LIMIT`] announced, or JSON) is read whole inside the retry loop,
+//! so an answer cut mid-body (a connection closed after the headers) is
+//! retried like a failed request instead of surfacing as a decode error.
+//! Larger bodies (downloads) stream untouched; their readers check lengths.
+//!
 //! The delay before retry `n` (1-based) is `Retry-After` when the server sent
 //! one (seconds or an HTTP date, capped at [`RetryPolicy::retry_after_cap`]),
 //! otherwise a uniformly random duration in
@@ -91,6 +97,38 @@ impl RetryPolicy {
         let factor = 1u32 << retry.saturating_sub(1).min(30);
         self.base_delay.saturating_mul(factor).min(self.max_delay)
     }
+}
+
+/// Largest announced body [`Retrying`] reads whole inside its retry loop
+/// (JSON answers are read whole up to [`crate::MAX_BUFFERED_BODY`]).
+pub const BUFFER_LIMIT: u64 = 1024 * 1024;
+
+/// Whether an answer is small enough to read inside the retry loop.
+fn should_buffer(r: &Response) -> bool {
+    if !r.status().is_success() {
+        return false;
+    }
+    if let Some(len) = r.content_length() {
+        return len <= BUFFER_LIMIT;
+    }
+    r.headers()
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.contains("json"))
+}
+
+/// Reads a response's body whole and rebuilds the response around it.
+async fn buffered(r: Response) -> Result<Response, TransportError> {
+    let status = r.status();
+    let headers = r.headers().clone();
+    let attempts = r.attempts();
+    let origin = r.origin();
+    let body = r.bytes().await?;
+    let rebuilt = Response::from_bytes(status, headers, body).with_attempts(attempts);
+    Ok(match origin {
+        Some((method, url)) => rebuilt.with_redacted_request(method, url),
+        None => rebuilt,
+    })
 }
 
 /// Whether a status is worth retrying: 408, 429, 500, 502, 503, 504.
@@ -342,7 +380,10 @@ impl<T: Transport> Transport for Retrying<T> {
             if attempt < max_attempts {
                 next = current.try_clone();
             }
-            let result = self.inner.send(current).await;
+            let result = match self.inner.send(current).await {
+                Ok(r) if idempotent && should_buffer(&r) => buffered(r).await,
+                other => other,
+            };
             let (reason, retry_after) = match &result {
                 Ok(r) if is_retryable_status(r.status()) => (
                     format!("status {}", r.status().as_u16()),
@@ -457,6 +498,46 @@ mod tests {
                 "{s}"
             );
         }
+    }
+
+    /// Answers with a JSON body cut after the headers, then a whole one.
+    #[derive(Debug, Default)]
+    struct CutOnce(std::sync::atomic::AtomicU32);
+
+    #[async_trait::async_trait]
+    impl Transport for CutOnce {
+        async fn send(&self, request: Request) -> Result<Response, TransportError> {
+            let mut h = HeaderMap::new();
+            h.insert("content-type", "application/json".parse().unwrap());
+            if self.0.fetch_add(1, Ordering::SeqCst) == 0 {
+                let cut = request.error(ErrorKind::Interrupted, "cut");
+                let body =
+                    futures::stream::iter([Ok(bytes::Bytes::from_static(b"{\"a\"")), Err(cut)]);
+                return Ok(Response::from_stream(StatusCode::OK, h, body));
+            }
+            Ok(Response::from_bytes(StatusCode::OK, h, r#"{"a":1}"#))
+        }
+    }
+
+    #[test]
+    fn an_answer_cut_mid_body_is_retried_for_idempotent_requests() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let url = url::Url::parse("http://api.test/x").unwrap();
+        let r = Retrying::new(CutOnce::default(), RetryPolicy::default())
+            .with_sleeper(RecordingSleeper::new());
+        let answer = rt.block_on(r.send(Request::get(url.clone()))).unwrap();
+        assert_eq!(answer.attempts(), 2);
+        let v: serde_json::Value = rt.block_on(answer.json()).unwrap();
+        assert_eq!(v["a"], 1);
+        assert_eq!(r.stats().retries(), 1);
+        // Not idempotent: the answer is handed over as it is.
+        let r = Retrying::new(CutOnce::default(), RetryPolicy::default())
+            .with_sleeper(RecordingSleeper::new());
+        let answer = rt.block_on(r.send(Request::post(url))).unwrap();
+        assert_eq!(answer.attempts(), 1);
+        assert!(rt.block_on(answer.bytes()).is_err());
     }
 
     #[test]

@@ -315,7 +315,22 @@ impl Client {
                 id: id.map(str::to_string),
                 source: Box::new(source),
             })?;
-        check_status(endpoint, id, response).await
+        check_status(endpoint, id, response)
+            .await
+            .map_err(|e| self.scrub(e))
+    }
+
+    /// Masks the API key wherever a server quoted it back in an error body
+    /// (in any form, not only as a URL parameter).
+    fn scrub(&self, error: Error) -> Error {
+        let key = self.inner.api_key.as_str();
+        match error {
+            Error::Api(mut api) if key.len() >= 4 && api.message.contains(key) => {
+                api.message = api.message.replace(key, rf_transport::REDACTED);
+                Error::Api(api)
+            }
+            other => other,
+        }
     }
 
     /// [`Client::call`] and decode the JSON answer.
@@ -366,8 +381,13 @@ pub async fn check_status(
     }))
 }
 
-/// The `error` field of a JSON error body, or the start of the raw body.
+/// The `error` field of a JSON error body, or the start of the raw body,
+/// with secrets in quoted URLs masked (servers echo request URLs).
 fn server_message(body: &str) -> String {
+    rf_transport::redact_url(&quoted_message(body))
+}
+
+fn quoted_message(body: &str) -> String {
     #[derive(serde::Deserialize)]
     struct ErrorBody {
         error: serde_json::Value,
@@ -406,6 +426,10 @@ mod tests {
         assert_eq!(server_message("  "), "no error message");
         assert_eq!(server_message("<html>oops</html>"), "<html>oops</html>");
         assert!(server_message(&"x".repeat(2000)).len() < 600);
+        assert_eq!(
+            server_message(r#"{"error":"bad GET /b?api_key=k3y&x=1"}"#),
+            "bad GET /b?api_key=REDACTED&x=1"
+        );
     }
 
     #[test]

@@ -85,6 +85,8 @@ pub struct DownloadSummary {
     pub refused: Vec<super::RefusedEntry>,
     /// Failed downloads, with the error text.
     pub failures: Vec<(String, String)>,
+    /// Downloads fetched again after a broken or short transfer.
+    pub retried: u64,
     /// Whether it stopped early because of cancellation.
     pub cancelled: bool,
 }
@@ -209,7 +211,7 @@ pub async fn download_pending(
                     other => break other,
                 }
             };
-            (f, Some(result))
+            (f, Some((result, u64::from(attempt - 1))))
         }
     }))
     .buffer_unordered(settings.concurrency.max(1));
@@ -221,6 +223,10 @@ pub async fn download_pending(
     let mut last_save = std::time::Instant::now();
     let mut dirty = false;
     while let Some((f, result)) = results.next().await {
+        let result = result.map(|(result, retried)| {
+            summary.retried += retried;
+            result
+        });
         match result {
             None => summary.cancelled = true,
             Some(Ok(record)) => {

@@ -8,8 +8,14 @@
 //! - refuses absolute paths and any path with a `..` component;
 //! - reports **every** refused entry (path and reason) in the
 //!   [`ExtractReport`], and extracts the rest;
-//! - caps the number of entries and the total bytes written (a gzip bomb stops
-//!   with an error instead of filling the disk);
+//! - extracts the first of several entries with the same path and refuses
+//!   the others ([`RefusalReason::Duplicate`]), so a later entry can never
+//!   replace an earlier one;
+//! - caps the number of entries, the total bytes written, and the expansion
+//!   ratio (bytes written per byte of archive, checked past a floor), so a
+//!   decompression bomb stops with an error instead of filling the disk;
+//! - treats an archive that ends before its end-of-archive marker, or inside
+//!   an entry, as truncated: an error, nothing extracted;
 //! - unpacks into a fresh temporary directory inside the target, then moves the
 //!   result into place, so a failed extraction leaves nothing half-written, and
 //!   a symbolic link already present in the target is never followed.
@@ -32,6 +38,12 @@ pub struct ExtractLimits {
     pub max_total_bytes: u64,
     /// Most entries read (default 1,000,000).
     pub max_entries: u64,
+    /// Most bytes written per byte of archive (default 200; export results
+    /// compress far less, a gzip bomb ~1000:1) ...
+    pub max_ratio: u64,
+    /// ... once more than this many bytes were written (default 256 MiB), so
+    /// small archives of very repetitive text are never refused.
+    pub ratio_floor: u64,
 }
 
 impl Default for ExtractLimits {
@@ -39,7 +51,19 @@ impl Default for ExtractLimits {
         ExtractLimits {
             max_total_bytes: 64 * 1024 * 1024 * 1024,
             max_entries: 1_000_000,
+            max_ratio: 200,
+            ratio_floor: 256 * 1024 * 1024,
         }
+    }
+}
+
+impl ExtractLimits {
+    /// The most bytes an archive of `archive_len` bytes may unpack to.
+    pub fn budget(&self, archive_len: u64) -> u64 {
+        let by_ratio = archive_len
+            .saturating_mul(self.max_ratio)
+            .max(self.ratio_floor);
+        self.max_total_bytes.min(by_ratio)
     }
 }
 
@@ -60,6 +84,8 @@ pub enum RefusalReason {
     /// The path collides with something of another kind (a file where a
     /// directory is needed, or a symbolic link already in the target).
     Conflict,
+    /// An earlier entry had the same path (the first one is kept).
+    Duplicate,
 }
 
 impl std::fmt::Display for RefusalReason {
@@ -71,6 +97,7 @@ impl std::fmt::Display for RefusalReason {
             RefusalReason::Link => "link entries are not extracted",
             RefusalReason::UnsupportedType => "not a regular file or directory",
             RefusalReason::Conflict => "conflicts with an existing path of another kind",
+            RefusalReason::Duplicate => "an earlier entry has the same path",
         })
     }
 }
@@ -119,13 +146,22 @@ pub enum ExtractError {
         /// The limit.
         limit: u64,
     },
-    /// The archive unpacks to more bytes than allowed.
+    /// The archive unpacks to more bytes than allowed (the byte cap, or the
+    /// expansion ratio past its floor).
     #[error("{} unpacks to more than {limit} bytes; refusing to extract it (raise the byte limit if it is trusted)", archive.display())]
     TooLarge {
         /// The archive.
         archive: PathBuf,
         /// The limit.
         limit: u64,
+    },
+    /// The archive ends early: inside an entry, or without its end marker.
+    #[error("{} is truncated ({detail}); nothing was extracted; download it again", archive.display())]
+    Truncated {
+        /// The archive.
+        archive: PathBuf,
+        /// Where it ends.
+        detail: String,
     },
 }
 
@@ -170,6 +206,11 @@ fn unpack_into(
         }
     };
     let mut file = fs::File::open(archive).map_err(io_err("opening the archive".into()))?;
+    let archive_len = file
+        .metadata()
+        .map_err(io_err("reading the archive".into()))?
+        .len();
+    let max_bytes = limits.budget(archive_len);
     let mut magic = [0u8; 2];
     let got = read_up_to(&mut file, &mut magic).map_err(io_err("reading the archive".into()))?;
     file.rewind()
@@ -179,9 +220,18 @@ fn unpack_into(
     } else {
         Box::new(BufReader::new(file))
     };
-    let mut tar = tar::Archive::new(reader);
+    let hit_end = std::rc::Rc::new(std::cell::Cell::new(false));
+    let mut tar = tar::Archive::new(EndWatch {
+        inner: reader,
+        hit_end: hit_end.clone(),
+    });
+    let truncated = |detail: String| ExtractError::Truncated {
+        archive: archive.to_path_buf(),
+        detail,
+    };
     let mut report = ExtractReport::default();
     let mut entries_seen = 0u64;
+    let mut seen_files = std::collections::HashSet::new();
     let entries = tar
         .entries()
         .map_err(io_err("reading the archive".into()))?;
@@ -232,11 +282,15 @@ fn unpack_into(
             }
             continue;
         }
+        if !seen_files.insert(relative.clone()) {
+            refuse(RefusalReason::Duplicate);
+            continue;
+        }
         let size = entry.header().size().unwrap_or(0);
-        if report.bytes.saturating_add(size) > limits.max_total_bytes {
+        if report.bytes.saturating_add(size) > max_bytes {
             return Err(ExtractError::TooLarge {
                 archive: archive.to_path_buf(),
-                limit: limits.max_total_bytes,
+                limit: max_bytes,
             });
         }
         if let Some(parent) = dest.parent() {
@@ -250,19 +304,48 @@ fn unpack_into(
             continue;
         }
         let mut out = fs::File::create(&dest).map_err(io_err(format!("creating {raw_path}")))?;
-        let budget = limits.max_total_bytes - report.bytes;
+        let budget = max_bytes - report.bytes;
         let written = io::copy(&mut (&mut entry).take(budget + 1), &mut out)
             .map_err(io_err(format!("writing {raw_path}")))?;
         if written > budget {
             return Err(ExtractError::TooLarge {
                 archive: archive.to_path_buf(),
-                limit: limits.max_total_bytes,
+                limit: max_bytes,
             });
+        }
+        if written < size {
+            return Err(truncated(format!(
+                "entry {raw_path:?} has {written} of its {size} bytes"
+            )));
         }
         report.bytes += written;
         report.files += 1;
     }
+    // A complete archive ends with a block of zeros, which stops the reader
+    // before the end of the data; running into the end of the data instead
+    // means the archive was cut at an entry boundary.
+    if hit_end.get() {
+        return Err(truncated(
+            "it ends without the end-of-archive marker".to_string(),
+        ));
+    }
     Ok(report)
+}
+
+/// A reader that notes when it reached the end of its data.
+struct EndWatch<R> {
+    inner: R,
+    hit_end: std::rc::Rc<std::cell::Cell<bool>>,
+}
+
+impl<R: Read> Read for EndWatch<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if n == 0 && !buf.is_empty() {
+            self.hit_end.set(true);
+        }
+        Ok(n)
+    }
 }
 
 fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
@@ -505,6 +588,99 @@ mod tests {
     }
 
     #[test]
+    fn duplicate_names_keep_the_first_and_are_reported() {
+        let work = tempfile::tempdir().unwrap();
+        let mut t = Vec::new();
+        raw_entry(&mut t, b"r/a.json", b'0', b"first", b"");
+        raw_entry(&mut t, b"r/a.json", b'0', b"second", b"");
+        raw_entry(&mut t, b"./r//a.json", b'0', b"third", b"");
+        raw_entry(&mut t, b"r/b.json", b'0', b"b", b"");
+        raw_entry(&mut t, b"r/b.json/", b'5', b"", b"");
+        let archive = write_archive(work.path(), "dup.tar", &finish(t));
+        let target = work.path().join("t");
+        let r = extract_archive(&archive, &target, &ExtractLimits::default()).unwrap();
+        assert_eq!(fs::read(target.join("r/a.json")).unwrap(), b"first");
+        assert_eq!(fs::read(target.join("r/b.json")).unwrap(), b"b");
+        let refused: Vec<(&str, &RefusalReason)> = r
+            .refused
+            .iter()
+            .map(|e| (e.path.as_str(), &e.reason))
+            .collect();
+        assert_eq!(
+            refused,
+            [
+                ("r/a.json", &RefusalReason::Duplicate),
+                ("./r//a.json", &RefusalReason::Duplicate),
+                ("r/b.json/", &RefusalReason::Conflict),
+            ]
+        );
+        assert_eq!(r.files, 2);
+    }
+
+    #[test]
+    fn a_decompression_bomb_stops_at_the_ratio_and_leaves_nothing() {
+        let work = tempfile::tempdir().unwrap();
+        // 8 MiB of zeros in one entry: the gzip is a few KiB.
+        let mut t = Vec::new();
+        raw_entry(&mut t, b"ok.txt", b'0', b"fine", b"");
+        raw_entry(&mut t, b"bomb.bin", b'0', &vec![0u8; 8 << 20], b"");
+        let z = gz(&finish(t));
+        assert!(z.len() < 64 * 1024, "{}", z.len());
+        let archive = write_archive(work.path(), "bomb.tar.gz", &z);
+        let target = work.path().join("t");
+        let limits = ExtractLimits {
+            max_ratio: 20,
+            ratio_floor: 1 << 20,
+            ..ExtractLimits::default()
+        };
+        assert!(limits.budget(z.len() as u64) < 8 << 20);
+        let err = extract_archive(&archive, &target, &limits).unwrap_err();
+        assert!(matches!(err, ExtractError::TooLarge { .. }), "{err}");
+        assert!(err.to_string().contains("refusing to extract"), "{err}");
+        assert_eq!(fs::read_dir(&target).unwrap().count(), 0, "nothing left");
+        // The defaults leave room for it (8 MiB is under the 256 MiB floor).
+        let r = extract_archive(&archive, &target, &ExtractLimits::default()).unwrap();
+        assert_eq!(r.bytes, (8 << 20) + 4);
+        // The ratio is enforced past the floor.
+        let d = ExtractLimits::default();
+        assert_eq!(d.budget(1 << 20), 256 << 20);
+        assert_eq!(d.budget(10 << 20), 2000 << 20);
+    }
+
+    #[test]
+    fn truncated_plain_tar_is_an_error_and_leaves_nothing() {
+        let work = tempfile::tempdir().unwrap();
+        let mut t = Vec::new();
+        raw_entry(&mut t, b"a.json", b'0', &[b'a'; 700], b"");
+        raw_entry(&mut t, b"b.json", b'0', &[b'b'; 700], b"");
+        let whole = finish(t);
+        let target = work.path().join("t");
+        // Cut inside the second entry's data (header 512, data 1024 each).
+        let cut = write_archive(work.path(), "cut.tar", &whole[..1536 + 512 + 100]);
+        let err = extract_archive(&cut, &target, &ExtractLimits::default()).unwrap_err();
+        assert!(matches!(err, ExtractError::Truncated { .. }), "{err}");
+        assert!(err.to_string().contains("b.json"), "{err}");
+        assert_eq!(fs::read_dir(&target).unwrap().count(), 0);
+        // Cut exactly after the first entry: no end marker.
+        let cut = write_archive(work.path(), "cut2.tar", &whole[..1536]);
+        let err = extract_archive(&cut, &target, &ExtractLimits::default()).unwrap_err();
+        assert!(err.to_string().contains("end-of-archive marker"), "{err}");
+        assert_eq!(fs::read_dir(&target).unwrap().count(), 0);
+        // The same cut, compressed: also refused.
+        let cut = write_archive(work.path(), "cut3.tar.gz", &gz(&whole[..1536]));
+        let err = extract_archive(&cut, &target, &ExtractLimits::default()).unwrap_err();
+        assert!(matches!(err, ExtractError::Truncated { .. }), "{err}");
+        // Whole, it extracts.
+        let ok = write_archive(work.path(), "ok.tar", &whole);
+        assert_eq!(
+            extract_archive(&ok, &target, &ExtractLimits::default())
+                .unwrap()
+                .files,
+            2
+        );
+    }
+
+    #[test]
     fn truncated_gzip_is_an_error() {
         let work = tempfile::tempdir().unwrap();
         let mut t = Vec::new();
@@ -513,6 +689,13 @@ mod tests {
         let archive = write_archive(work.path(), "cut.tar.gz", &z[..z.len() / 2]);
         let err = extract_archive(&archive, &work.path().join("t"), &ExtractLimits::default())
             .unwrap_err();
-        assert!(matches!(err, ExtractError::Io { .. }), "{err}");
+        assert!(
+            matches!(
+                err,
+                ExtractError::Io { .. } | ExtractError::Truncated { .. }
+            ),
+            "{err}"
+        );
+        assert_eq!(fs::read_dir(work.path().join("t")).unwrap().count(), 0);
     }
 }

@@ -3,7 +3,8 @@
 //!
 //! The pieces are usable alone: [`scan()`] lists media files, [`plan()`] decides
 //! how they travel, [`tar_stream::tar_stream`] builds a shard while it uploads,
-//! [`upload_pending`] sends what a manifest still lacks.
+//! [`upload_pending`] sends what a manifest still lacks, and [`upload_all`]
+//! does so in rounds that settle broken transfers without duplicating them.
 
 pub mod names;
 pub mod plan;
@@ -18,4 +19,7 @@ pub use references::{ReferencesSummary, ingest_references_file};
 pub use scan::{
     MediaKind, ScanError, ScanOptions, ScanReport, ScannedFile, SkipReason, SkippedFile, scan,
 };
-pub use upload::{UploadSettings, UploadSummary, resolve_uncertain_shards, upload_pending};
+pub use upload::{
+    UPLOAD_ROUNDS, UploadSettings, UploadSummary, resolve_uncertain_shards, upload_all,
+    upload_pending,
+};

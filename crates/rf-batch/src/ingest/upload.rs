@@ -66,6 +66,12 @@ pub struct UploadSummary {
     pub units: usize,
     /// Units that failed, with the error text.
     pub failures: Vec<(String, String)>,
+    /// How many of `failures` another attempt may fix: the transfer broke
+    /// (the unit may or may not have arrived) or the service was busy.
+    pub retryable_failures: usize,
+    /// Units sent again within this call after a failure that proved nothing
+    /// arrived (on top of the transport's own retries).
+    pub resent: u64,
     /// Whether it stopped early because of cancellation.
     pub cancelled: bool,
 }
@@ -157,8 +163,9 @@ pub async fn upload_pending(
                     bytes: unit.bytes(),
                 })
                 .await;
-            let result = upload_unit(client, input_dir, batch, &unit, settings, cancel).await;
-            (unit, Some(result))
+            let (result, resent) =
+                upload_unit(client, input_dir, batch, &unit, settings, cancel).await;
+            (unit, Some((result, resent)))
         }
     }))
     .buffer_unordered(settings.concurrency.max(1));
@@ -172,6 +179,10 @@ pub async fn upload_pending(
     let mut last_save = std::time::Instant::now();
     let mut dirty = false;
     while let Some((unit, result)) = results.next().await {
+        let result = result.map(|(result, resent)| {
+            summary.resent += resent;
+            result
+        });
         match result {
             None => summary.cancelled = true,
             Some(Ok(())) => {
@@ -203,6 +214,9 @@ pub async fn upload_pending(
             Some(Err(Error::Cancelled)) => summary.cancelled = true,
             Some(Err(e)) => {
                 let text = e.to_string();
+                if may_succeed_later(&e) {
+                    summary.retryable_failures += 1;
+                }
                 events
                     .emit(Event::UploadFailed {
                         unit: unit.label(),
@@ -218,6 +232,76 @@ pub async fn upload_pending(
         manifest.save(state_path)?;
     }
     Ok(summary)
+}
+
+/// Upload rounds of [`upload_all`]: after a round that made progress but
+/// whose failures may all succeed later (broken transfers, a busy service),
+/// the batch is checked and what is missing is sent again, up to this many
+/// rounds in all.
+pub const UPLOAD_ROUNDS: u32 = 4;
+
+/// Uploads everything `manifest` still lacks, in rounds: each round first
+/// settles the shards whose transfer broke ([`resolve_uncertain_shards`]:
+/// found in the batch means done, absent means send again), then runs
+/// [`upload_pending`]. Another round follows while the last one made progress
+/// and all its failures may succeed later, up to [`UPLOAD_ROUNDS`]. So a lost
+/// answer or a dropped connection neither fails the run nor duplicates a
+/// shard, and a service that fails everything is reported, not hammered.
+///
+/// The summary adds up the rounds (`items`, `shards`, `units`, `resent`,
+/// which also counts broken units sent again); `failures` are those of the
+/// last round.
+#[allow(clippy::too_many_arguments)]
+pub async fn upload_all(
+    client: &Client,
+    input_dir: &Path,
+    batch: &BatchId,
+    manifest: &mut Manifest,
+    state_path: &Path,
+    settings: &UploadSettings,
+    settle: Duration,
+    events: &EventSink,
+    cancel: &CancellationToken,
+) -> Result<UploadSummary> {
+    let mut total = UploadSummary::default();
+    let mut broken = 0u64;
+    for round in 1..=UPLOAD_ROUNDS {
+        let found =
+            resolve_uncertain_shards(client, batch, manifest, state_path, settle, events, cancel)
+                .await?;
+        // Broken transfers of the last round that did not arrive go again.
+        total.resent += broken.saturating_sub(found as u64);
+        let summary = upload_pending(
+            client, input_dir, batch, manifest, state_path, settings, events, cancel,
+        )
+        .await?;
+        total.items += summary.items;
+        total.shards += summary.shards;
+        total.units += summary.units;
+        total.resent += summary.resent;
+        total.failures = summary.failures;
+        total.retryable_failures = summary.retryable_failures;
+        total.cancelled = summary.cancelled;
+        let failed = total.failures.len();
+        let progress = summary.units > 0 || found > 0;
+        if total.cancelled
+            || failed == 0
+            || total.retryable_failures < failed
+            || !progress
+            || round == UPLOAD_ROUNDS
+        {
+            break;
+        }
+        broken = failed as u64;
+        events
+            .emit(Event::Warning {
+                message: format!(
+                    "{failed} uploads broke off; checking the batch for them and sending again only what is missing"
+                ),
+            })
+            .await;
+    }
+    Ok(total)
 }
 
 /// Shortest time between two manifest saves during uploads.
@@ -249,19 +333,23 @@ pub async fn resolve_uncertain_shards(
     if uncertain.is_empty() {
         return Ok(0);
     }
-    // Let background indexing settle: two equal counts in a row.
+    // Let background indexing settle: two equal counts in a row, and no
+    // shard of the batch still waiting to be indexed (a shard stored but not
+    // yet indexed is not in the listing, and would be sent twice).
     let mut last = None;
+    let mut wait = settle;
     for _ in 0..20 {
         let count = match client.staging().count(batch.as_str(), None).await {
             Ok(c) => Some(c),
             Err(e) if e.is_api(crate::error::ApiErrorKind::NotFound) => Some(0),
             Err(e) => return Err(e),
         };
-        if count == last {
+        if count == last && !shards_pending(client, batch).await {
             break;
         }
         last = count;
-        pause(settle, cancel).await?;
+        pause(wait, cancel).await?;
+        wait = wait.mul_f64(1.5).min(Duration::from_secs(5));
     }
     // Look only for the names of the uncertain shards while streaming the
     // listing, so memory stays bounded by them, not by the batch.
@@ -311,6 +399,24 @@ pub async fn resolve_uncertain_shards(
     Ok(found)
 }
 
+/// Whether the batch has a shard the service has not finished indexing
+/// (neither ingested nor failed). Best effort: `false` when the shard
+/// listing cannot be read (a simple batch has none).
+async fn shards_pending(client: &Client, batch: &BatchId) -> bool {
+    let mut shards = client.staging().shards(batch.as_str());
+    while let Some(next) = shards.next().await {
+        let Ok(shard) = next else { return false };
+        let name = shard.status_name.to_ascii_lowercase();
+        let settled = name.contains("ingested")
+            || name.contains("fail")
+            || shard.status_type.to_ascii_lowercase().contains("error");
+        if !settled {
+            return true;
+        }
+    }
+    false
+}
+
 /// Whether a failed upload certainly did not reach the service, so that
 /// sending it again cannot duplicate it.
 fn safe_to_resend(e: &Error) -> bool {
@@ -321,6 +427,24 @@ fn safe_to_resend(e: &Error) -> bool {
     }
 }
 
+/// Whether a failed upload may succeed if tried again: the transfer broke
+/// (whether it arrived is unknown until the batch is checked) or the service
+/// was busy. A refusal (4xx) or a local problem will not change.
+pub(crate) fn may_succeed_later(e: &Error) -> bool {
+    match e {
+        Error::Api(api) => api.status == 408 || api.status == 429 || api.status >= 500,
+        Error::Transport { source, .. } => matches!(
+            source.kind(),
+            rf_transport::ErrorKind::Connect
+                | rf_transport::ErrorKind::Timeout
+                | rf_transport::ErrorKind::Interrupted
+        ),
+        _ => false,
+    }
+}
+
+/// Uploads one unit, resending it while that is safe; returns the outcome
+/// and how many times it was resent.
 async fn upload_unit(
     client: &Client,
     input_dir: &Path,
@@ -328,7 +452,7 @@ async fn upload_unit(
     unit: &Unit,
     settings: &UploadSettings,
     cancel: &CancellationToken,
-) -> Result<()> {
+) -> (Result<()>, u64) {
     let mut delay = settings.retry_delay;
     let mut attempt = 1;
     loop {
@@ -339,11 +463,13 @@ async fn upload_unit(
         match result {
             Err(e) if attempt < settings.attempts && safe_to_resend(&e) => {
                 tracing::debug!(unit = %unit.label(), attempt, error = %e, "retrying upload");
-                pause(delay, cancel).await?;
+                if let Err(cancelled) = pause(delay, cancel).await {
+                    return (Err(cancelled), u64::from(attempt - 1));
+                }
                 delay = delay.saturating_mul(2);
                 attempt += 1;
             }
-            other => return other,
+            other => return (other, u64::from(attempt - 1)),
         }
     }
 }

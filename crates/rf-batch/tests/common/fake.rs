@@ -47,6 +47,8 @@ pub struct FakeState {
     pub jobs: BTreeMap<String, (Value, u32)>,
     /// Serve downloads with a wrong Content-Length.
     pub truncate_downloads: bool,
+    /// Serve these bytes as the job's results archive instead of the real one.
+    pub export_archive: Option<Vec<u8>>,
     /// Shards that carried a `notification_config.json`.
     pub notification_configs: usize,
 }
@@ -208,7 +210,10 @@ impl FakeService {
                 .get(&batch)
                 .map(|m| m.keys().cloned().collect())
                 .unwrap_or_default();
-            let bytes = results_archive(&names);
+            let bytes = st
+                .export_archive
+                .clone()
+                .unwrap_or_else(|| results_archive(&names));
             let mut headers = rf_transport::HeaderMap::new();
             let announced = if st.truncate_downloads {
                 bytes.len() + 100

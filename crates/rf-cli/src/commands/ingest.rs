@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use rf_batch::ingest::{
     MediaKind, ModeChoice, PlanOptions, ScanOptions, SkipReason, SkippedFile, UploadSettings,
-    ingest_references_file, plan, resolve_uncertain_shards, scan, upload_pending,
+    ingest_references_file, plan, scan, upload_all,
 };
 use rf_batch::state::{Manifest, RunIdentity};
 use rf_batch::wait::{PollOptions, wait_for_count};
@@ -288,23 +288,14 @@ async fn directory(
     }
     let client = session.client();
     let outcome = async {
-        resolve_uncertain_shards(
-            client,
-            batch,
-            &mut manifest,
-            &state_path,
-            Duration::from_millis(500),
-            &sink,
-            &cancel,
-        )
-        .await?;
-        let summary = upload_pending(
+        let summary = upload_all(
             client,
             &input_dir,
             batch,
             &mut manifest,
             &state_path,
             &upload,
+            Duration::from_millis(500),
             &sink,
             &cancel,
         )

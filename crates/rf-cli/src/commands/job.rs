@@ -137,11 +137,11 @@ async fn start(args: &JobStartArgs, session: &Session, config: &Config) -> Resul
     if options::keep_all_image_outputs(&args.job) {
         options::persist_all_image_outputs(&mut definition);
     }
-    client
-        .jobs()
-        .create(&job_id, &definition, args.job.job_name.as_deref())
-        .await
-        .map_err(|e| map_error(&e))?;
+    let started =
+        rf_batch::job::start_job(client, &job_id, &definition, args.job.job_name.as_deref())
+            .await
+            .map_err(|e| map_error(&e))?;
+    let existed = started == rf_batch::job::JobStart::Existing;
     let out = &config.output;
     if out.is_json() {
         out.document(&json!({
@@ -149,8 +149,14 @@ async fn start(args: &JobStartArgs, session: &Session, config: &Config) -> Resul
             "batchId": batch.as_str(),
             "workflowId": args.workflow,
             "jobDefinition": definition,
+            "alreadyExisted": existed,
         }))
     } else {
+        if existed {
+            out.note(&format!(
+                "job {job_id} already existed with this definition; nothing new was started"
+            ));
+        }
         out.note(&format!("follow it with: rf job wait {job_id}"));
         out.stdout_line(job_id.as_str())
     }

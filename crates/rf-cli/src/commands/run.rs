@@ -2,14 +2,14 @@
 //! export the results, resumably (rf-batch's `Pipeline`).
 
 use rf_batch::events::RunReport;
-use rf_batch::ingest::MediaKind;
+use rf_batch::ingest::{MediaKind, ModeChoice};
 use rf_batch::{Pipeline, RunConfig};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::options;
 use super::session::{Session, map_error};
-use crate::args::RunArgs;
+use crate::args::{IngestModeArg, RunArgs};
 use crate::config::Config;
 use crate::error::{CliError, Result};
 use crate::events::{Renderer, plural};
@@ -61,6 +61,14 @@ pub(crate) async fn run(
         &run_config.job,
     )
     .map_err(|e| map_error(&e))?;
+    run_config.plan.mode = match args.mode {
+        IngestModeArg::Auto => ModeChoice::Auto,
+        IngestModeArg::Single => ModeChoice::Single,
+        IngestModeArg::Bulk => ModeChoice::Bulk,
+    };
+    if let Some(n) = args.shard_size {
+        run_config.plan.max_images_per_shard = usize::from(n);
+    }
     run_config.upload.concurrency = config.concurrency;
     run_config.download.concurrency = config.concurrency;
 
@@ -153,6 +161,16 @@ fn print_report(report: &RunReport, config: &Config) -> Result<()> {
             format!("{} archive entries", report.refused_entries.len()),
         ]);
     }
+    t.row([
+        "retries".to_owned(),
+        format!(
+            "{} ({} requests, {} uploads, {} downloads sent again)",
+            report.retries,
+            report.transport_retries,
+            report.upload_retries,
+            report.download_retries
+        ),
+    ]);
     if !report.warnings.is_empty() {
         t.row(["warnings".to_owned(), report.warnings.len().to_string()]);
     }

@@ -36,6 +36,9 @@ impl Session {
                 if let Some(ws) = &config.workspace {
                     builder = builder.workspace(ws.clone());
                 }
+                if let Some(t) = config.timeout {
+                    builder = builder.timeout(t);
+                }
                 let client = builder.build().map_err(|e| map_error(&e))?;
                 Ok(Session {
                     client,
@@ -115,7 +118,10 @@ pub(crate) fn map_error(err: &Error) -> CliError {
             }
             _ => Kind::Remote,
         },
-        Error::InvalidInput { .. } | Error::Scan(_) | Error::ForeignRun { .. } => Kind::Usage,
+        Error::InvalidInput { .. }
+        | Error::Scan(_)
+        | Error::ForeignRun { .. }
+        | Error::JobConflict { .. } => Kind::Usage,
         Error::Transport { .. }
         | Error::Decode { .. }
         | Error::CountTimeout(_)

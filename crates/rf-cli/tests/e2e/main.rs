@@ -5,9 +5,11 @@
 mod emu;
 mod util;
 
+mod archives;
 mod basics;
 mod batch;
 mod emulator;
+mod faults;
 mod job;
 mod run;
 mod secrets;

@@ -1,0 +1,229 @@
+//! `rf run` against `rf emulator serve` in chaos mode (20% of requests
+//! throttled, failed, dropped before the handler, answered and then cut, or
+//! delayed; signed uploads and downloads included): the run completes with
+//! the exact count and every result, says how many retries it took, creates
+//! one job, and the emulator's stats show no duplicated item and no shard
+//! sent again beyond those whose answer was lost.
+
+use std::path::Path;
+
+use crate::emu::{assert_results_name, sample_names, samples};
+use crate::util::{Running, Sandbox, run};
+
+const KEY: &str = "chaos-run-key";
+
+/// A blocking HTTP/1.1 GET on loopback: returns the JSON body.
+pub(crate) fn get_json(url: &str) -> serde_json::Value {
+    use std::io::{Read, Write};
+    let rest = url.strip_prefix("http://").expect("http url");
+    let (host, path) = rest.split_once('/').expect("a path");
+    let mut stream = std::net::TcpStream::connect(host).unwrap();
+    stream
+        .set_read_timeout(Some(crate::util::DEADLINE))
+        .unwrap();
+    let request = format!("GET /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).unwrap();
+    let response = String::from_utf8_lossy(&response).into_owned();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    let body = response.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("not json ({e}): {body}"))
+}
+
+/// Starts `rf emulator serve` with `extra` flags; returns it and its base URL.
+pub(crate) fn serve(sb: &Sandbox, data: &Path, extra: &[&str]) -> (Running, String) {
+    let mut server = Running::spawn(
+        sb.rf()
+            .args([
+                "--json",
+                "emulator",
+                "serve",
+                "--addr",
+                "127.0.0.1:0",
+                "--key",
+                &format!("{KEY}=chaos-ws"),
+                "--data-dir",
+                data.to_str().unwrap(),
+            ])
+            .args(extra),
+    );
+    let line = server.wait_for_stdout("baseUrl");
+    let start: serde_json::Value = serde_json::from_str(&line).unwrap();
+    let base = start["baseUrl"].as_str().unwrap().to_owned();
+    (server, base)
+}
+
+#[test]
+fn run_under_twenty_percent_faults_loses_and_duplicates_nothing() {
+    let sb = Sandbox::new();
+    let (server, base) = serve(
+        &sb,
+        &sb.path().join("emulator-data"),
+        &["--chaos-rate", "0.2", "--chaos-seed", "42"],
+    );
+    let names = sample_names();
+    let n = names.len() as u64;
+    let shards = n.div_ceil(2);
+    for (i, json) in [(0, false), (1, true)] {
+        let out = sb.path().join(format!("out-{i}"));
+        let mut cmd = sb.rf();
+        cmd.args(["--api-url", &base, "--api-key", KEY]);
+        if json {
+            cmd.arg("--json");
+        }
+        let done = run(cmd.args([
+            "run",
+            "--images",
+            samples().to_str().unwrap(),
+            "--workflow",
+            "image-properties",
+            "--out",
+            out.to_str().unwrap(),
+            "--mode",
+            "bulk",
+            "--shard-size",
+            "2",
+        ]));
+        done.expect_code(0);
+        assert_results_name(&out, &names);
+        let batch = if json {
+            let report = done.json();
+            assert_eq!(report["expected_count"], n, "{report}");
+            assert_eq!(report["confirmed_count"], n, "{report}");
+            let retries = report["retries"].as_u64().unwrap();
+            assert!(retries > 0, "{report}");
+            assert_eq!(
+                retries,
+                report["transport_retries"].as_u64().unwrap()
+                    + report["upload_retries"].as_u64().unwrap()
+                    + report["download_retries"].as_u64().unwrap()
+            );
+            assert_eq!(report["failures"], serde_json::json!([]));
+            report["batch_id"].as_str().unwrap().to_owned()
+        } else {
+            let retries = done
+                .stdout
+                .lines()
+                .find(|l| l.starts_with("retries"))
+                .unwrap_or_else(|| panic!("no retries line:\n{}", done.stdout));
+            let count: u64 = retries
+                .split_whitespace()
+                .nth(1)
+                .and_then(|c| c.parse().ok())
+                .unwrap_or_else(|| panic!("{retries}"));
+            assert!(count > 0, "{retries}");
+            let batch_line = done
+                .stdout
+                .lines()
+                .find(|l| l.starts_with("batch"))
+                .unwrap();
+            assert!(batch_line.contains(&format!("({n} items")), "{batch_line}");
+            batch_line.split_whitespace().nth(1).unwrap().to_owned()
+        };
+        let stats = get_json(&format!("{base}/_emulator/stats"));
+        let content = &stats["workspaces"]["chaos-ws"]["batches"][&batch];
+        assert_eq!(content["files"], n, "{stats}");
+        assert_eq!(content["distinctNames"], n, "no duplicates: {stats}");
+        assert_eq!(content["shards"], shards, "{stats}");
+        let uploads = stats["shardUploadsByBatch"][&batch].as_u64().unwrap();
+        let lost = stats["faults"]["drop-response"].as_u64().unwrap();
+        assert!(
+            (shards..=shards + lost).contains(&uploads),
+            "{uploads} shard uploads for {shards} shards with {lost} lost answers: {stats}"
+        );
+        assert_eq!(stats["jobsCreated"], i + 1, "one job per run: {stats}");
+    }
+    let stats = get_json(&format!("{base}/_emulator/stats"));
+    let faults = &stats["faults"];
+    for kind in [
+        "throttle",
+        "error",
+        "drop-request",
+        "drop-response",
+        "delay",
+    ] {
+        assert!(
+            faults[kind].as_u64().unwrap() > 0,
+            "no {kind} fault: {stats}"
+        );
+    }
+    server.interrupt();
+    server.finish().expect_code(0);
+}
+
+/// `kill -9` the CLI when `marker` shows on its stderr (`-vv` progress),
+/// re-run the same command, and check the batch, the job and the results.
+fn kill_at_and_rerun(marker: &str) {
+    let sb = Sandbox::new();
+    let (server, base) = serve(
+        &sb,
+        &sb.path().join("emulator-data"),
+        &["--item-delay-ms", "150", "--index-delay-ms", "20"],
+    );
+    let names = sample_names();
+    let n = names.len() as u64;
+    let out = sb.path().join("out");
+    let command = |sb: &Sandbox| {
+        let mut cmd = sb.rf();
+        cmd.args([
+            "--api-url",
+            &base,
+            "--api-key",
+            KEY,
+            "-vv",
+            "--concurrency",
+            "2",
+        ])
+        .args(["run", "--images", samples().to_str().unwrap()])
+        .args([
+            "--workflow",
+            "image-properties",
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .args([
+            "--mode",
+            "bulk",
+            "--shard-size",
+            "2",
+            "--batch-id",
+            "killed",
+        ]);
+        cmd
+    };
+    let mut first = Running::spawn(&mut command(&sb));
+    first.wait_for_stderr(marker);
+    first.child.kill().unwrap(); // SIGKILL: no cleanup at all
+    first.child.wait().unwrap();
+
+    let done = run(command(&sb).arg("--json"));
+    done.expect_code(0);
+    let report = done.json();
+    assert_eq!(report["confirmed_count"], n, "{report}");
+    assert_eq!(report["resumed"], true, "{report}");
+    assert_results_name(&out, &names);
+    let stats = get_json(&format!("{base}/_emulator/stats"));
+    let content = &stats["workspaces"]["chaos-ws"]["batches"]["killed"];
+    assert_eq!(content["files"], n, "{stats}");
+    assert_eq!(content["distinctNames"], n, "{stats}");
+    let shards = n.div_ceil(2);
+    let uploads = stats["shardUploadsByBatch"]["killed"].as_u64().unwrap();
+    // At most the two shards in flight at the kill were sent again.
+    assert!(
+        (shards..=shards + 2).contains(&uploads),
+        "{uploads}: {stats}"
+    );
+    assert_eq!(stats["jobsCreated"], 1, "{stats}");
+    drop(server);
+}
+
+#[test]
+fn kill_9_during_ingest_then_rerun_completes_exactly() {
+    kill_at_and_rerun("uploading shard 1");
+}
+
+#[test]
+fn kill_9_during_job_wait_then_rerun_follows_the_same_job() {
+    kill_at_and_rerun("started job");
+}
