@@ -34,13 +34,13 @@ impl Drop for ServerGuard {
     }
 }
 
-fn venv_dir() -> PathBuf {
+pub(crate) fn venv_dir() -> PathBuf {
     std::env::var_os("RF_COMPAT_VENV")
         .map(PathBuf::from)
         .unwrap_or_else(|| project_root().join("target/compat/venv"))
 }
 
-fn ensure_inference_cli() -> Result<PathBuf, String> {
+pub(crate) fn ensure_inference_cli() -> Result<PathBuf, String> {
     let venv = venv_dir();
     let inference = venv.join("bin/inference");
     if inference.exists() {
@@ -362,7 +362,7 @@ pub(crate) fn compat() -> Result<(), String> {
 
 /// The last `outputBatches` entry of the stage named `export`, from
 /// `rf --json job stages` (either `{"stages": [...]}` or a bare array).
-fn export_batch_of(stages_json: &str) -> Option<String> {
+pub(crate) fn export_batch_of(stages_json: &str) -> Option<String> {
     let value: serde_json::Value = serde_json::from_str(stages_json).ok()?;
     let stages = value.get("stages").unwrap_or(&value).as_array()?;
     stages

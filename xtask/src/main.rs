@@ -4,11 +4,16 @@
 //! - `ci`: fmt check, clippy with warnings denied, tests, docs (what CI runs);
 //! - `compat`: the official Python client (inference-cli 1.8.3) against our
 //!   emulator (installs it in a virtualenv; minutes, ~800 MB);
-//! - `bench`: component benchmarks in release mode (see docs/benchmarks.md);
+//! - `bench`: rf against the raw loopback limit and the official client,
+//!   release mode; results into docs/benchmarks.md (`bench --help`);
 //! - `soak`: `kill -9` the CLI at random points of a run and re-run it, many
 //!   seeds (see docs/reliability.md; `soak.rs` lists the options).
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+mod bench;
+mod bench_data;
+mod bench_measure;
+mod bench_report;
 mod compat;
 mod soak;
 mod tidy;
@@ -56,46 +61,21 @@ fn ci() -> Result<(), String> {
     run("cargo", &["doc", "--workspace", "--no-deps"])
 }
 
-/// Component benchmarks, in release mode: ingest memory at 100k files and
-/// for a 1 GiB video (rf-batch), and emulator indexing throughput. Each
-/// prints its own JSON/table; figures are recorded in docs/benchmarks.md.
-/// (The side-by-side comparison with the official client is issue 7.)
-fn bench() -> Result<(), String> {
-    let ingest = [
-        "run",
-        "--release",
-        "-p",
-        "rf-batch",
-        "--example",
-        "bench_ingest",
-        "--",
-    ];
-    run("cargo", &[&ingest[..], &["files", "100000"]].concat())?;
-    run("cargo", &[&ingest[..], &["video", "1024"]].concat())?;
-    run(
-        "cargo",
-        &[
-            "run",
-            "--release",
-            "-p",
-            "rf-emulator",
-            "--example",
-            "bench_index",
-        ],
-    )
-}
-
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let task = args.first().map(String::as_str).unwrap_or("help");
     let result = match task {
         "ci" => ci(),
         "compat" => compat::compat(),
-        "bench" => bench(),
+        "bench" if args.iter().any(|a| a == "--help" || a == "-h") => {
+            eprintln!("{}", bench::USAGE);
+            return ExitCode::SUCCESS;
+        }
+        "bench" => bench::bench(&args[1..]),
         "soak" => soak::soak(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask <task>\n\ntasks:\n  ci      fmt check, clippy -D warnings, tests, docs\n  compat  the official inference-cli against the emulator\n  bench   ingest memory (100k files, 1 GiB video) and emulator indexing, release mode\n  soak    kill -9 the CLI at random points and re-run it [--seeds N] [--files N] [--chaos-rate R]"
+                "usage: cargo xtask <task>\n\ntasks:\n  ci      fmt check, clippy -D warnings, tests, docs\n  compat  the official inference-cli against the emulator\n  bench   rf vs the raw limit and inference-cli, release mode (bench --help)\n  soak    kill -9 the CLI at random points and re-run it [--seeds N] [--files N] [--chaos-rate R]"
             );
             return if task == "help" || task == "--help" {
                 ExitCode::SUCCESS

@@ -264,6 +264,7 @@ async fn listings_follow_page_tokens() {
     Mock::given(method("GET"))
         .and(path(format!("{DS}/batches/out-1/list")))
         .and(query_param("partName", "results"))
+        .and(query_param("pageSize", "1000"))
         .respond_with(
             ResponseTemplate::new(200).set_body_json(json!({"filesMetadata": [
             {"downloadURL": "http://x/d/1", "fileName": "r_1.tar.gz", "partName": "results",

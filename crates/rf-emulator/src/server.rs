@@ -57,6 +57,14 @@ impl Emulator {
         let state = EmulatorState::open(config, base_url.clone())?;
         let app = router(state.clone());
         let (stop, stopped) = oneshot::channel::<()>();
+        // Responses go out as a header write and body writes: without
+        // TCP_NODELAY, Nagle's algorithm holds the body of a small download
+        // until the client's delayed ACK (40 ms a file on Linux).
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!("cannot set TCP_NODELAY: {e}");
+            }
+        });
         let server = tokio::spawn(async move {
             axum::serve(listener, app)
                 .with_graceful_shutdown(async move {

@@ -6,14 +6,16 @@
 //! checked against `Content-Length` (a truncated tar can otherwise look
 //! complete); archives (`.tar`, `.tar.gz`, `.tgz`) are then unpacked safely
 //! ([`super::extract`]) and the archive removed, other files are renamed into
-//! place. Each completion is recorded in the manifest before it is reported,
-//! so a re-run downloads only what is missing.
+//! place. Completions are recorded in the manifest (saved at most every
+//! [`crate::ingest::upload::SAVE_INTERVAL`] and at the end), so a re-run
+//! downloads only what is missing.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use futures::{StreamExt, TryStreamExt};
 use rf_types::{BatchType, FileMetadata, STAGE_EXPORT};
-use tokio::io::AsyncWriteExt;
 use tokio_util::sync::CancellationToken;
 
 use super::extract::{ExtractLimits, extract_archive};
@@ -213,6 +215,13 @@ pub async fn download_pending(
         }
     }))
     .buffer_unordered(settings.concurrency.max(1));
+    // Rewriting a manifest that lists thousands of downloads after each one
+    // would make the run quadratic, so saves are spaced at least
+    // `SAVE_INTERVAL` apart and always made at the end. A download finished
+    // but not yet saved is downloaded again on resume (it lands in place by
+    // rename, so nothing is duplicated or lost).
+    let mut last_save = std::time::Instant::now();
+    let mut dirty = false;
     while let Some((f, result)) = results.next().await {
         let result = result.map(|(result, retried)| {
             summary.retried += retried;
@@ -238,7 +247,12 @@ pub async fn download_pending(
                 let path = record.local_path.clone();
                 let bytes = record.bytes;
                 manifest.export.downloads.insert(f.key(), record);
-                manifest.save(state_path)?;
+                dirty = true;
+                if last_save.elapsed() >= crate::ingest::upload::SAVE_INTERVAL {
+                    manifest.save(state_path)?;
+                    last_save = std::time::Instant::now();
+                    dirty = false;
+                }
                 events
                     .emit(Event::DownloadFinished {
                         file: f.file.file_name.clone(),
@@ -260,6 +274,10 @@ pub async fn download_pending(
                 summary.failures.push((f.file.file_name.clone(), text));
             }
         }
+    }
+    drop(results);
+    if dirty {
+        manifest.save(state_path)?;
     }
     Ok(summary)
 }
@@ -326,34 +344,24 @@ pub async fn download_one(
         Some(part) => out_dir.join(part),
         None => out_dir.to_path_buf(),
     };
-    tokio::fs::create_dir_all(&dest_dir)
-        .await
-        .map_err(|source| Error::Io {
-            context: "cannot create",
-            path: dest_dir.clone(),
-            source,
-        })?;
     let tmp = dest_dir.join(format!(".rf-part-{}", uuid::Uuid::new_v4().simple()));
-    let result = fetch_to(client, f, &tmp).await;
-    let bytes = match result {
-        Ok(b) => b,
-        Err(e) => {
-            let _ = tokio::fs::remove_file(&tmp).await;
-            return Err(e);
-        }
-    };
-    if settings.extract && is_archive(name) {
+    let archive = settings.extract && is_archive(name);
+    let dest: PathBuf = dest_dir.join(name);
+    let bytes = fetch_to(client, f, &dest_dir, &tmp, (!archive).then_some(&dest)).await?;
+    if archive {
         let limits = settings.limits;
         let (archive, target) = (tmp.clone(), dest_dir.clone());
-        let report =
-            tokio::task::spawn_blocking(move || extract_archive(&archive, &target, &limits))
-                .await
-                .map_err(|e| Error::Io {
-                    context: "extraction task failed for",
-                    path: tmp.clone(),
-                    source: std::io::Error::other(e.to_string()),
-                });
-        let _ = tokio::fs::remove_file(&tmp).await;
+        let report = tokio::task::spawn_blocking(move || {
+            let report = extract_archive(&archive, &target, &limits);
+            let _ = std::fs::remove_file(&archive);
+            report
+        })
+        .await
+        .map_err(|e| Error::Io {
+            context: "extraction task failed for",
+            path: tmp.clone(),
+            source: std::io::Error::other(e.to_string()),
+        });
         let report = report??;
         return Ok(DownloadRecord {
             part: f.part.clone(),
@@ -363,14 +371,6 @@ pub async fn download_one(
             extracted: Some(report),
         });
     }
-    let dest: PathBuf = dest_dir.join(name);
-    tokio::fs::rename(&tmp, &dest)
-        .await
-        .map_err(|source| Error::Io {
-            context: "cannot move download into place at",
-            path: dest.clone(),
-            source,
-        })?;
     Ok(DownloadRecord {
         part: f.part.clone(),
         file_name: name.clone(),
@@ -380,8 +380,23 @@ pub async fn download_one(
     })
 }
 
-/// Streams one download into `tmp`, checks its length, syncs it.
-async fn fetch_to(client: &Client, f: &ExportFile, tmp: &Path) -> Result<u64> {
+/// Chunks of one download queued for its writer.
+const WRITE_QUEUE: usize = 4;
+
+/// Streams one download into `tmp` (in `dir`, created if missing), checks
+/// its length, syncs it and, with `rename_to`, moves it into place; on any
+/// failure `tmp` is removed.
+///
+/// The file is written by one blocking task fed through a short bounded
+/// queue: one hand-off to the blocking pool per file, not one per
+/// filesystem call, which is what dominated exports of many small files.
+async fn fetch_to(
+    client: &Client,
+    f: &ExportFile,
+    dir: &Path,
+    tmp: &Path,
+    rename_to: Option<&Path>,
+) -> Result<u64> {
     let name = &f.file.file_name;
     let mut response = client.staging().download(&f.file).await?;
     let expected = response
@@ -389,35 +404,116 @@ async fn fetch_to(client: &Client, f: &ExportFile, tmp: &Path) -> Result<u64> {
         .get("content-length")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    let io_err = |source| Error::Io {
-        context: "cannot write download",
-        path: tmp.to_path_buf(),
-        source,
+    let (tx, rx) = std::sync::mpsc::sync_channel::<bytes::Bytes>(WRITE_QUEUE);
+    let broken = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let (dir, tmp) = (dir.to_path_buf(), tmp.to_path_buf());
+        let rename_to = rename_to.map(Path::to_path_buf);
+        let name = name.clone();
+        let broken = broken.clone();
+        tokio::task::spawn_blocking(move || {
+            write_file(&dir, &tmp, rx, &broken, expected, rename_to, &name)
+        })
     };
-    let mut out = tokio::fs::File::create(tmp).await.map_err(io_err)?;
-    let mut got = 0u64;
+    // Feeding the writer: a full queue parks this task on the blocking
+    // pool's thread only for as long as the disk is behind.
+    let mut sent = Ok(());
     loop {
-        let chunk = response.chunk().await.map_err(|source| Error::Transport {
-            endpoint: "download",
-            id: Some(name.clone()),
-            source: Box::new(source),
-        })?;
-        let Some(chunk) = chunk else { break };
-        got += chunk.len() as u64;
-        out.write_all(&chunk).await.map_err(io_err)?;
-    }
-    out.flush().await.map_err(io_err)?;
-    out.sync_all().await.map_err(io_err)?;
-    if let Some(expected) = expected {
-        if got != expected {
-            return Err(Error::LengthMismatch {
-                file: name.clone(),
-                got,
-                expected,
-            });
+        let chunk = match response.chunk().await {
+            Ok(Some(chunk)) => chunk,
+            Ok(None) => break,
+            Err(source) => {
+                sent = Err(Error::Transport {
+                    endpoint: "download",
+                    id: Some(name.clone()),
+                    source: Box::new(source),
+                });
+                break;
+            }
+        };
+        let tx2 = tx.clone();
+        let pushed = match tx.try_send(chunk) {
+            Ok(()) => true,
+            Err(std::sync::mpsc::TrySendError::Full(chunk)) => {
+                tokio::task::spawn_blocking(move || tx2.send(chunk).is_ok())
+                    .await
+                    .unwrap_or(false)
+            }
+            Err(std::sync::mpsc::TrySendError::Disconnected(_)) => false,
+        };
+        if !pushed {
+            // The writer stopped early: its result says why.
+            break;
         }
     }
-    Ok(got)
+    if sent.is_err() {
+        // Tell the writer the transfer broke, so it removes `tmp`.
+        broken.store(true, Ordering::SeqCst);
+    }
+    drop(tx);
+    let written = writer.await.map_err(|e| Error::Io {
+        context: "download writer failed for",
+        path: tmp.to_path_buf(),
+        source: std::io::Error::other(e.to_string()),
+    })?;
+    sent?;
+    written
+}
+
+/// The blocking half of [`fetch_to`].
+fn write_file(
+    dir: &Path,
+    tmp: &Path,
+    rx: std::sync::mpsc::Receiver<bytes::Bytes>,
+    broken: &AtomicBool,
+    expected: Option<u64>,
+    rename_to: Option<PathBuf>,
+    name: &str,
+) -> Result<u64> {
+    use std::io::Write;
+    let io_err = |context, path: &Path| {
+        let path = path.to_path_buf();
+        move |source| Error::Io {
+            context,
+            path,
+            source,
+        }
+    };
+    std::fs::create_dir_all(dir).map_err(io_err("cannot create", dir))?;
+    let result = (|| {
+        let mut out = std::fs::File::create(tmp).map_err(io_err("cannot write download", tmp))?;
+        let mut got = 0u64;
+        for chunk in rx {
+            got += chunk.len() as u64;
+            out.write_all(&chunk)
+                .map_err(io_err("cannot write download", tmp))?;
+        }
+        // The queue is closed: by the end of the body, or by a broken
+        // transfer (the caller reports that error; this one is not shown).
+        if broken.load(Ordering::SeqCst) {
+            return Err(Error::Cancelled);
+        }
+        if let Some(expected) = expected {
+            if got != expected {
+                return Err(Error::LengthMismatch {
+                    file: name.to_string(),
+                    got,
+                    expected,
+                });
+            }
+        }
+        out.sync_all()
+            .map_err(io_err("cannot write download", tmp))?;
+        if let Some(dest) = &rename_to {
+            std::fs::rename(tmp, dest)
+                .map_err(io_err("cannot move download into place at", dest))?;
+        }
+        Ok(got)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(tmp);
+    }
+    result
 }
 
 #[cfg(test)]

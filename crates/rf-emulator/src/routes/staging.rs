@@ -640,17 +640,20 @@ pub(crate) async fn list_files(
     with_batch(&ctx, &auth.ws, &batch_id, |b| {
         check_part(b, part)?;
         let total = b.files_in(part).count();
-        let (files_metadata, next_page_token) = page.take(
-            total,
-            b.files_in(part).map(|f| FileMetadata {
+        // Cut the page first, then sign: signing every skipped file made
+        // each page cost as much as all the pages before it.
+        let (files, next_page_token) = page.take(total, b.files_in(part));
+        let files_metadata = files
+            .into_iter()
+            .map(|f| FileMetadata {
                 download_url: download_url(&ctx, &auth.ws, &b.id, f),
                 file_name: f.name.clone(),
                 part_name: f.part.as_deref().map(PartName::from),
                 shard_id: f.shard.as_deref().map(ShardId::from),
                 content_type: content_type(f.content),
                 nested_content_type: f.nested.map(content_type),
-            }),
-        );
+            })
+            .collect();
         Ok(Json(ListFilesResponse {
             files_metadata,
             next_page_token,
