@@ -8,8 +8,9 @@
 //! seed. For seed `s`: phase `s % 3` is targeted (0 ingest, 1 job wait,
 //! 2 export); `rf -vv --json run ... --batch-id soak-<s> --job-id soak-<s>`
 //! is started, the task waits for the phase's first progress line, then for a
-//! delay drawn from a generator seeded with `s`, and kills the process. The
-//! same command then runs to completion. Checked per seed, from the run
+//! delay drawn from a generator seeded with `s`, and kills the process (with
+//! `--kills K`, K times, each aimed at the same or a later phase). The same
+//! command then runs to completion. Checked per seed, from the run
 //! report, the files on disk and `GET /_emulator/stats`:
 //!
 //! * exit 0, `confirmed_count` = `expected_count` = the number of inputs;
@@ -21,8 +22,9 @@
 //!
 //! Options: `--seeds N` (default 12), `--first-seed S` (1), `--files N` (120),
 //! `--shard-size N` (10), `--concurrency N` (4), `--chaos-rate R` (0.05),
-//! `--item-delay-ms MS` (50). A failing seed is named with the command that
-//! replays it.
+//! `--item-delay-ms MS` (50), `--kills K` (1: kills per seed, each aimed at
+//! the same or a later phase; the shard bound grows by `--concurrency` per
+//! kill). A failing seed is named with the command that replays it.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -50,6 +52,7 @@ struct Options {
     concurrency: usize,
     chaos_rate: f64,
     item_delay_ms: u64,
+    kills: u64,
 }
 
 impl Options {
@@ -62,6 +65,7 @@ impl Options {
             concurrency: 4,
             chaos_rate: 0.05,
             item_delay_ms: 50,
+            kills: 1,
         };
         let mut it = args.iter();
         while let Some(flag) = it.next() {
@@ -78,6 +82,7 @@ impl Options {
                 "--shard-size" => o.shard_size = num("--shard-size")?.clamp(1, 500) as usize,
                 "--concurrency" => o.concurrency = num("--concurrency")?.clamp(1, 256) as usize,
                 "--item-delay-ms" => o.item_delay_ms = num("--item-delay-ms")?,
+                "--kills" => o.kills = num("--kills")?.clamp(1, 10),
                 "--chaos-rate" => {
                     o.chaos_rate = value
                         .parse::<f64>()
@@ -249,9 +254,9 @@ struct Soak {
 struct SeedOutcome {
     /// The phase the kill aimed at.
     targeted: &'static str,
-    /// Where the kill landed ("ingest", "job", "export", or "none" when the
+    /// Where each kill landed ("ingest", "job", "export", or "none" when the
     /// run finished first).
-    killed_in: &'static str,
+    killed_in: Vec<&'static str>,
     /// Shard uploads beyond the number of shards.
     extra_uploads: u64,
     /// Retries the completing run reported.
@@ -281,22 +286,25 @@ impl Soak {
         cmd
     }
 
-    fn seed(&self, seed: u64) -> Result<SeedOutcome, String> {
-        let started = Instant::now();
-        let out = self.work.join(format!("out-{seed}"));
-        let _ = fs::remove_dir_all(&out);
-        let before = get_json(&self.base, "/_emulator/stats")?;
-        let mut rng = Rng(seed);
-        let (target, marker, max_delay_ms) = match seed % 3 {
-            0 => ("ingest", "uploading shard", 400),
-            1 => ("job", "job soak-", 2000),
-            _ => ("export", "downloading", 8),
+    /// Starts the run, waits for the first progress line of `phase` (0
+    /// ingest, 1 job wait, 2 export), then a seeded delay, and kills it with
+    /// SIGKILL. Returns where the kill landed, or "none" when the run ended
+    /// first.
+    fn kill_once(
+        &self,
+        seed: u64,
+        out: &Path,
+        phase: u64,
+        rng: &mut Rng,
+    ) -> Result<&'static str, String> {
+        let (marker, max_delay_ms) = match phase {
+            0 => ("uploading shard", 400),
+            1 => ("job soak-", 2000),
+            _ => ("downloading", 8),
         };
         let delay = Duration::from_millis(rng.below(max_delay_ms));
-
-        // First attempt: killed with SIGKILL once the target phase began.
         let mut child = self
-            .command(seed, &out)
+            .command(seed, out)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -331,9 +339,32 @@ impl Soak {
                 killed_in = phase_of(&seen, &lines);
             }
         } else {
+            // The phase never began (the run ended, or did not get there).
             let _ = child.kill();
         }
         let _ = child.wait();
+        Ok(killed_in)
+    }
+
+    fn seed(&self, seed: u64) -> Result<SeedOutcome, String> {
+        let started = Instant::now();
+        let out = self.work.join(format!("out-{seed}"));
+        let _ = fs::remove_dir_all(&out);
+        let before = get_json(&self.base, "/_emulator/stats")?;
+        let mut rng = Rng(seed);
+        let first = seed % 3;
+        let target = ["ingest", "job", "export"][first as usize];
+        // Killed attempts, each aimed at the same or a later phase.
+        let mut killed_in = Vec::new();
+        for k in 0..self.options.kills {
+            let landed = self.kill_once(seed, &out, (first + k).min(2), &mut rng)?;
+            killed_in.push(landed);
+            if landed == "none" {
+                break;
+            }
+        }
+        let kills = killed_in.iter().filter(|k| **k != "none").count() as u64;
+        let delay = format!("kills {killed_in:?}");
 
         // Second attempt: the same command, to completion.
         let mut child = self
@@ -356,7 +387,7 @@ impl Soak {
         if !status.success() {
             let stderr: Vec<String> = err_lines.try_iter().collect();
             return Err(format!(
-                "the re-run exited with {status} (killed in {killed_in} after {delay:?}); stderr:\n{}",
+                "the re-run exited with {status} ({delay}); stderr:\n{}",
                 stderr.join("\n")
             ));
         }
@@ -387,11 +418,11 @@ impl Soak {
         let lost = after["faults"]["drop-response"].as_u64().unwrap_or(0)
             - before["faults"]["drop-response"].as_u64().unwrap_or(0);
         let shards = self.options.shards();
-        let bound = shards + self.options.concurrency as u64 + lost;
+        let bound = shards + kills * self.options.concurrency as u64 + lost;
         check(
             uploads >= shards && uploads <= bound,
             format!(
-                "{uploads} shard uploads for {shards} shards (bound {bound}: {} in flight + {lost} lost answers)",
+                "{uploads} shard uploads for {shards} shards (bound {bound}: {kills} kills x {} in flight + {lost} lost answers)",
                 self.options.concurrency
             ),
         )?;
@@ -477,9 +508,10 @@ pub(crate) fn soak(args: &[String]) -> Result<(), String> {
         options: options.clone(),
     };
     eprintln!(
-        "soak: {} seeds from {}, {} files in {} shards, concurrency {}, chaos rate {}, item delay {} ms",
+        "soak: {} seeds from {}, {} kill(s) each, {} files in {} shards, concurrency {}, chaos rate {}, item delay {} ms",
         options.seeds,
         options.first_seed,
+        options.kills,
         options.files,
         options.shards(),
         options.concurrency,
@@ -494,9 +526,15 @@ pub(crate) fn soak(args: &[String]) -> Result<(), String> {
             Ok(o) => {
                 eprintln!(
                     "soak: seed {seed}: aimed at {}, killed in {}, {} extra shard uploads, {} retries, {:.1} s",
-                    o.targeted, o.killed_in, o.extra_uploads, o.retries, o.seconds
+                    o.targeted,
+                    o.killed_in.join(", "),
+                    o.extra_uploads,
+                    o.retries,
+                    o.seconds
                 );
-                *phases.entry(o.killed_in).or_default() += 1;
+                for k in &o.killed_in {
+                    *phases.entry(k).or_default() += 1;
+                }
                 extra += o.extra_uploads;
                 retries += o.retries;
             }

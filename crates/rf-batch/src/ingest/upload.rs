@@ -317,7 +317,7 @@ pub async fn upload_all(
         events
             .emit(Event::Warning {
                 message: format!(
-                    "{failed} uploads broke off; checking the batch for them and sending again only what is missing"
+                    "{failed} uploads failed in a way another attempt may fix; checking the batch for any that arrived and sending again only what is missing"
                 ),
             })
             .await;

@@ -237,3 +237,60 @@ fn failed_downloads_are_a_partial_failure_and_a_rerun_retries_them() {
     assert_eq!(summary["downloadedNow"], 1, "{summary}");
     assert_results_name(&out, &sample_names());
 }
+
+#[test]
+fn starting_an_existing_job_id_is_idempotent_or_a_clear_conflict() {
+    let emu = TestEmulator::start();
+    let sb = Sandbox::new();
+    staged(&emu, &sb, "e2e-idem-batch");
+    staged(&emu, &sb, "e2e-other-batch");
+    let start = |batch: &str| {
+        run(emu.rf(&sb).args([
+            "job",
+            "start",
+            "--batch-id",
+            batch,
+            "--workflow",
+            "image-properties",
+            "--job-id",
+            "e2e-idem",
+        ]))
+    };
+    let first = start("e2e-idem-batch");
+    assert_eq!(first.expect_code(0).stdout.trim(), "e2e-idem");
+    assert!(
+        !first.stderr.contains("already existed"),
+        "{}",
+        first.stderr
+    );
+    // The same command again: the same job, nothing new started.
+    let again = start("e2e-idem-batch");
+    assert_eq!(again.expect_code(0).stdout.trim(), "e2e-idem");
+    assert!(
+        again
+            .stderr
+            .contains("job e2e-idem already existed with this definition"),
+        "{}",
+        again.stderr
+    );
+    // The same ID for another batch: refused, naming both.
+    let other = start("e2e-other-batch");
+    other.expect_code(2);
+    let line = other.error_line();
+    assert!(
+        line.contains("e2e-idem-batch") && line.contains("e2e-other-batch"),
+        "{line}"
+    );
+    assert!(line.contains("choose another job id"), "{line}");
+    let jobs = run(emu.rf(&sb).args(["--json", "job", "list"]))
+        .expect_code(0)
+        .json();
+    let ids: Vec<&str> = jobs
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|j| j["jobId"].as_str())
+        .filter(|id| *id == "e2e-idem")
+        .collect();
+    assert_eq!(ids.len(), 1, "{jobs}");
+}

@@ -221,9 +221,11 @@ fn canary_never_leaks_from_any_command_at_any_verbosity() {
                 c
             };
             if json {
-                cmd.arg("--json").env("RF_LOG", "trace");
+                cmd.args(["--json", "-v"])
+                    .env("RF_LOG", "trace")
+                    .env("RUST_LOG", "trace");
             } else {
-                cmd.arg("-vvv");
+                cmd.arg(["-vv", "-vvv"][i % 2]);
             }
             let done = run(cmd.args(args));
             if let Some(code) = code {
