@@ -7,8 +7,9 @@
 //! [`Body::from_stream_once`], which wraps a stream that exists once; a request
 //! carrying it is never retried.
 //!
-//! Nothing here buffers a whole streamed body: a file is read in 64 KiB
-//! chunks, a producer writes into a channel of [`PRODUCER_QUEUE`] chunks.
+//! Nothing here buffers a whole streamed body: a file is read in
+//! [`FILE_CHUNK`] chunks (on a blocking thread, at most two ahead of the
+//! network), a producer writes into a channel of [`PRODUCER_QUEUE`] chunks.
 
 use std::fmt;
 use std::future::Future;
@@ -20,7 +21,7 @@ use bytes::{Bytes, BytesMut};
 use futures::stream::{self, BoxStream, StreamExt};
 
 /// Size of the chunks a file body is read in.
-pub const FILE_CHUNK: usize = 64 * 1024;
+pub const FILE_CHUNK: usize = 256 * 1024;
 
 /// How many chunks a producer may write ahead of the network.
 pub const PRODUCER_QUEUE: usize = 4;
@@ -451,30 +452,60 @@ fn escape_quoted(s: &str) -> String {
         .replace('\n', "%0A")
 }
 
+/// Chunks of a file read ahead of the network.
+const FILE_QUEUE: usize = 2;
+
+/// A file read on one blocking thread in [`FILE_CHUNK`] chunks, handed over
+/// through a queue of [`FILE_QUEUE`] chunks (one hand-off to the blocking
+/// pool per file, not one per read). The reader stops when the stream is
+/// dropped.
 fn file_stream(path: Arc<PathBuf>) -> BoxStream<'static, io::Result<Bytes>> {
-    let open_path = path.clone();
-    stream::once(async move { tokio::fs::File::open(open_path.as_path()).await })
-        .map(move |opened| match opened {
-            Ok(file) => {
-                let read_path = path.clone();
-                tokio_util::io::ReaderStream::with_capacity(file, FILE_CHUNK)
-                    .map(move |r| {
-                        r.map_err(|e| {
-                            io::Error::new(
-                                e.kind(),
-                                format!("cannot read {}: {e}", read_path.display()),
-                            )
-                        })
-                    })
-                    .boxed()
-            }
-            Err(e) => {
-                let e = io::Error::new(e.kind(), format!("cannot open {}: {e}", path.display()));
-                stream::once(async move { Err(e) }).boxed()
-            }
+    stream::once(async move {
+        let (tx, rx) = tokio::sync::mpsc::channel(FILE_QUEUE);
+        tokio::task::spawn_blocking(move || read_file_into(&path, &tx));
+        stream::unfold(rx, |mut rx| async move {
+            let item = rx.recv().await?;
+            Some((item, rx))
         })
-        .flatten()
-        .boxed()
+    })
+    .flatten()
+    .boxed()
+}
+
+fn read_file_into(path: &Path, tx: &tokio::sync::mpsc::Sender<io::Result<Bytes>>) {
+    use std::io::Read;
+    let mut file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) => {
+            let e = io::Error::new(e.kind(), format!("cannot open {}: {e}", path.display()));
+            let _ = tx.blocking_send(Err(e));
+            return;
+        }
+    };
+    loop {
+        let mut buf = BytesMut::zeroed(FILE_CHUNK);
+        let mut filled = 0;
+        while filled < FILE_CHUNK {
+            match file.read(&mut buf[filled..]) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    let e =
+                        io::Error::new(e.kind(), format!("cannot read {}: {e}", path.display()));
+                    let _ = tx.blocking_send(Err(e));
+                    return;
+                }
+            }
+        }
+        if filled == 0 {
+            return;
+        }
+        buf.truncate(filled);
+        if tx.blocking_send(Ok(buf.freeze())).is_err() || filled < FILE_CHUNK {
+            return;
+        }
+    }
 }
 
 fn producer_stream(
