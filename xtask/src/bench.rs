@@ -11,10 +11,10 @@
 //!   videos as they are, streamed by `tar | curl` into signed upload URLs
 //!   handed out beforehand) and, with `--peer`, `inference rf-cloud
 //!   data-staging create-batch-of-images|videos`;
-//! - export: a job with an export stage runs over the rf batch; then
-//!   `rf batch export` of its output batch, the raw limit (`curl` of the
-//!   same archive URLs, listed beforehand, 8 at a time, no extraction) and
-//!   `inference rf-cloud data-staging export-batch`.
+//! - export: every staged batch rf made, and the output batch of a job's
+//!   export stage (run over the rf batch): `rf batch export`, the raw limit
+//!   (`curl` of the same URLs, listed beforehand, 8 at a time, no
+//!   extraction) and `inference rf-cloud data-staging export-batch`.
 //!
 //! After every ingest the batch count must equal the file count, and every
 //! export must hold the expected files, so a fast but wrong run fails.
@@ -683,23 +683,42 @@ fn export_all(ctx: &Ctx, batch: &str, label: String, expect: Expect) -> Result<V
     fs::write(&cfg, config).map_err(io("write", &cfg))?;
 
     let mut rows = Vec::new();
-    let job = Job::new(
-        "curl",
-        [
-            "-sS",
-            "--fail",
-            "--parallel",
-            "--parallel-max",
-            RAW_PARALLEL,
-            "-K",
-            &cfg.to_string_lossy(),
-        ],
-    );
-    let (m, server, _) = ctx.measure(&job)?;
-    let (n, bytes) = tree_stats(&raw_dir);
-    if n != listed {
-        return Err(format!("raw export wrote {n} files, expected {listed}"));
-    }
+    let (m, server, bytes) = match expect {
+        Expect::Files(_) => {
+            let job = Job::new(
+                "curl",
+                [
+                    "-sS",
+                    "--fail",
+                    "--parallel",
+                    "--parallel-max",
+                    RAW_PARALLEL,
+                    "-K",
+                    &cfg.to_string_lossy(),
+                ],
+            );
+            let (m, server, _) = ctx.measure(&job)?;
+            let (n, bytes) = tree_stats(&raw_dir);
+            if n != listed {
+                return Err(format!("raw export wrote {n} files, expected {listed}"));
+            }
+            (m, server, bytes)
+        }
+        Expect::Archives => {
+            // What the clients deliver: the archives unpacked.
+            let job = raw_unpack_job(ctx, &files, &raw_dir, batch)?;
+            let (m, server, out) = ctx.measure(&job)?;
+            let sizes: Vec<u64> = out.lines().filter_map(|l| l.trim().parse().ok()).collect();
+            let (n, _) = tree_stats(&raw_dir);
+            if sizes.len() as u64 != listed || n < listed {
+                return Err(format!(
+                    "raw export fetched {} of {listed} archives and unpacked {n} files",
+                    sizes.len()
+                ));
+            }
+            (m, server, sizes.iter().sum())
+        }
+    };
     let row = |tool, m, server_cpu| Row {
         op: Op::Export,
         dataset: label.clone(),
@@ -754,6 +773,33 @@ fn export_all(ctx: &Ctx, batch: &str, label: String, expect: Expect) -> Result<V
         rows.push(row(Tool::Peer, m, server));
     }
     Ok(rows)
+}
+
+/// The raw export of archives: `curl` each one and unpack it with `tar`,
+/// eight at a time; prints each archive's size.
+fn raw_unpack_job(ctx: &Ctx, files: &[Value], dir: &Path, batch: &str) -> Result<Job, String> {
+    let mut script = String::from("set -uo pipefail\n");
+    let dir_s = dir.to_string_lossy();
+    for (i, f) in files.iter().enumerate() {
+        let url = f
+            .get("downloadURL")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let archive = format!("{dir_s}/.archive-{i}");
+        script.push_str(&format!(
+            "{{ curl -sS --fail -w '%{{size_download}}\\n' -o {a} {u} && tar -xzf {a} -C {d} && rm {a}; }} &\n",
+            a = sh_quote(&archive),
+            u = sh_quote(url),
+            d = sh_quote(&dir_s),
+        ));
+        if (i + 1) % 8 == 0 {
+            script.push_str("wait\n");
+        }
+    }
+    script.push_str("wait\n");
+    let path = ctx.run_dir.join(format!("export-{batch}.sh"));
+    fs::write(&path, script).map_err(io("write", &path))?;
+    Ok(Job::new("bash", [path.into_os_string()]))
 }
 
 /// `rf --help`: median wall of 21 runs, peak RSS of 3.
@@ -902,8 +948,8 @@ fn render_section(machine: &str, command: &str, rows: &[Row], startup: &Startup)
          compares the official client with rf. CPU is user+system of the client and its \
          children (GNU time); *Server CPU* is what the emulator spent meanwhile. Ingest times \
          end when the client exits (no count wait; the count is verified afterwards and must \
-         equal the file count). rf and inference-cli extract the exported archives; raw only \
-         downloads them.\n",
+         equal the file count). Every export delivers the same files: raw, rf and inference-cli \
+         all unpack the job's archives (raw with `curl | tar`).\n",
         today(),
         bench_report::render_table(rows),
         bench_report::render_goals(rows),
@@ -913,7 +959,7 @@ fn render_section(machine: &str, command: &str, rows: &[Row], startup: &Startup)
 
 fn render_scaling_section(machine: &str, points: &[ScalePoint]) -> String {
     format!(
-        "### Latest scaling run: {}\n\n\
+        "#### Latest scaling run: {}\n\n\
          Machine: {machine}. Command: `cargo xtask bench --scaling`; rf and raw ingest of \
          4 KB JPEGs into the same emulator.\n\n{}",
         today(),
