@@ -697,7 +697,7 @@ impl Run {
                     .export
                     .downloads
                     .get(&f.key())
-                    .is_some_and(|r| r.local_path.exists())
+                    .is_some_and(|r| r.is_on_disk())
             })
             .count();
         self.report.downloaded_before = already;

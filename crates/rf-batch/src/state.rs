@@ -143,6 +143,22 @@ pub struct DownloadRecord {
     pub extracted: Option<ExtractReport>,
 }
 
+impl DownloadRecord {
+    /// Whether the download is still there: an unpacked archive's directory
+    /// exists, a plain file exists with the recorded length. Downloads are
+    /// not synced one by one (that cost more than the transfer for small
+    /// files), so after an operating-system crash a recorded file may come
+    /// back empty or short: the length check finds it and it is downloaded
+    /// again.
+    pub fn is_on_disk(&self) -> bool {
+        match &self.extracted {
+            Some(_) => self.local_path.exists(),
+            None => std::fs::metadata(&self.local_path)
+                .is_ok_and(|m| m.is_file() && m.len() == self.bytes),
+        }
+    }
+}
+
 /// The key of a download in [`ExportState::downloads`].
 pub fn download_key(part: Option<&str>, file_name: &str, shard_id: Option<&str>) -> String {
     format!(
@@ -486,6 +502,32 @@ mod tests {
         (0..n)
             .map(|i| file(&format!("{i:03}.jpg"), 100, MediaKind::Image))
             .collect()
+    }
+
+    #[test]
+    fn download_records_check_what_is_on_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("a.jpg");
+        std::fs::write(&file, b"12345").unwrap();
+        let mut rec = DownloadRecord {
+            part: None,
+            file_name: "a.jpg".into(),
+            local_path: file.clone(),
+            bytes: 5,
+            extracted: None,
+        };
+        assert!(rec.is_on_disk());
+        // Short after a crash, or gone: downloaded again.
+        std::fs::write(&file, b"").unwrap();
+        assert!(!rec.is_on_disk());
+        std::fs::remove_file(&file).unwrap();
+        assert!(!rec.is_on_disk());
+        // An unpacked archive: its directory is enough.
+        rec.local_path = dir.path().to_path_buf();
+        rec.extracted = Some(ExtractReport::default());
+        assert!(rec.is_on_disk());
+        rec.local_path = dir.path().join("missing");
+        assert!(!rec.is_on_disk());
     }
 
     #[test]

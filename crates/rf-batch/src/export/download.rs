@@ -4,7 +4,8 @@
 //! (multipart batches), as the official client lays them out. Each file is
 //! streamed to a temporary file in its destination directory; its length is
 //! checked against `Content-Length` (a truncated tar can otherwise look
-//! complete); archives (`.tar`, `.tar.gz`, `.tgz`) are then unpacked safely
+//! complete; a resume checks the length of what is recorded again, see
+//! [`DownloadRecord::is_on_disk`]); archives (`.tar`, `.tar.gz`, `.tgz`) are then unpacked safely
 //! ([`super::extract`]) and the archive removed, other files are renamed into
 //! place. Completions are recorded in the manifest (saved at most every
 //! [`crate::ingest::upload::SAVE_INTERVAL`] and at the end), so a re-run
@@ -156,7 +157,7 @@ pub async fn download_pending(
                 .export
                 .downloads
                 .get(&f.key())
-                .is_none_or(|rec| !rec.local_path.exists())
+                .is_none_or(|rec| !rec.is_on_disk())
         })
         .cloned()
         .collect();
@@ -382,14 +383,20 @@ pub async fn download_one(
 
 /// Chunks of one download queued for its writer.
 const WRITE_QUEUE: usize = 4;
+/// Files up to this size are received whole before they are written.
+const SMALL_FILE: u64 = 1024 * 1024;
+/// Small files written at once, in the whole process.
+static FS_WRITERS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
 
 /// Streams one download into `tmp` (in `dir`, created if missing), checks
-/// its length, syncs it and, with `rename_to`, moves it into place; on any
-/// failure `tmp` is removed.
+/// its length and, with `rename_to`, moves it into place; on any failure
+/// `tmp` is removed. Files are not synced one by one (see
+/// [`DownloadRecord::is_on_disk`] for how a resume finds one a crash lost).
 ///
-/// The file is written by one blocking task fed through a short bounded
-/// queue: one hand-off to the blocking pool per file, not one per
-/// filesystem call, which is what dominated exports of many small files.
+/// The file is written by one blocking task (fed through a short bounded
+/// queue, or, for a small file, given the whole body): one hand-off to the
+/// blocking pool per file, not one per filesystem call, which is what
+/// dominated exports of many small files.
 async fn fetch_to(
     client: &Client,
     f: &ExportFile,
@@ -404,6 +411,41 @@ async fn fetch_to(
         .get("content-length")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
+    if expected.is_some_and(|n| n <= SMALL_FILE) {
+        // Small files are received whole, then written in one go by one of
+        // at most `FS_WRITERS` blocking tasks: parallel creates and renames
+        // in one directory otherwise spend more CPU contending for the
+        // directory's lock than writing.
+        let mut chunks = Vec::new();
+        loop {
+            match response.chunk().await {
+                Ok(Some(chunk)) => chunks.push(chunk),
+                Ok(None) => break,
+                Err(source) => {
+                    return Err(Error::Transport {
+                        endpoint: "download",
+                        id: Some(name.clone()),
+                        source: Box::new(source),
+                    });
+                }
+            }
+        }
+        let permit = FS_WRITERS.acquire().await.map_err(|_| Error::Cancelled)?;
+        let (dir, tmp_path) = (dir.to_path_buf(), tmp.to_path_buf());
+        let rename_to = rename_to.map(Path::to_path_buf);
+        let name = name.clone();
+        let written = tokio::task::spawn_blocking(move || {
+            let done = AtomicBool::new(false);
+            write_file(&dir, &tmp_path, chunks, &done, expected, rename_to, &name)
+        })
+        .await;
+        drop(permit);
+        return written.map_err(|e| Error::Io {
+            context: "download writer failed for",
+            path: tmp.to_path_buf(),
+            source: std::io::Error::other(e.to_string()),
+        })?;
+    }
     let (tx, rx) = std::sync::mpsc::sync_channel::<bytes::Bytes>(WRITE_QUEUE);
     let broken = Arc::new(AtomicBool::new(false));
     let writer = {
@@ -464,7 +506,7 @@ async fn fetch_to(
 fn write_file(
     dir: &Path,
     tmp: &Path,
-    rx: std::sync::mpsc::Receiver<bytes::Bytes>,
+    chunks: impl IntoIterator<Item = bytes::Bytes>,
     broken: &AtomicBool,
     expected: Option<u64>,
     rename_to: Option<PathBuf>,
@@ -483,7 +525,7 @@ fn write_file(
     let result = (|| {
         let mut out = std::fs::File::create(tmp).map_err(io_err("cannot write download", tmp))?;
         let mut got = 0u64;
-        for chunk in rx {
+        for chunk in chunks {
             got += chunk.len() as u64;
             out.write_all(&chunk)
                 .map_err(io_err("cannot write download", tmp))?;
@@ -502,8 +544,6 @@ fn write_file(
                 });
             }
         }
-        out.sync_all()
-            .map_err(io_err("cannot write download", tmp))?;
         if let Some(dest) = &rename_to {
             std::fs::rename(tmp, dest)
                 .map_err(io_err("cannot move download into place at", dest))?;

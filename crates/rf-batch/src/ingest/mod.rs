@@ -14,7 +14,9 @@ pub mod tar_stream;
 pub mod upload;
 
 pub use names::flat_name;
-pub use plan::{ModeChoice, Plan, PlanOptions, PlannedItem, ShardPlan, UploadMode, plan};
+pub use plan::{
+    ModeChoice, Plan, PlanOptions, PlannedItem, ShardPlan, UploadMode, plan, plan_owned,
+};
 pub use references::{ReferencesSummary, ingest_references_file};
 pub use scan::{
     MediaKind, ScanError, ScanOptions, ScanReport, ScannedFile, SkipReason, SkippedFile, scan,

@@ -116,15 +116,17 @@ pub async fn upload_pending(
     events: &EventSink,
     cancel: &CancellationToken,
 ) -> Result<UploadSummary> {
-    let mut units: Vec<Unit> = Vec::new();
+    // Only positions here: a unit's items are copied out of the manifest
+    // when it starts, so memory holds the plan once, not twice.
+    let mut pending: Vec<(bool, usize)> = Vec::new();
     for (i, s) in manifest.ingest.singles.iter().enumerate() {
         if !s.uploaded {
-            units.push(Unit::Single(i, s.item.clone()));
+            pending.push((false, i));
         }
     }
     for (i, s) in manifest.ingest.shards.iter().enumerate() {
         if !s.uploaded {
-            units.push(Unit::Shard(i, s.plan.clone()));
+            pending.push((true, i));
         }
     }
     let total = manifest.expected_count();
@@ -149,7 +151,19 @@ pub async fn upload_pending(
         events.clone(),
         cancel.clone(),
     ));
-    let mut results = futures::stream::iter(units.into_iter().map(move |unit| {
+    // The stream reads the manifest when it starts a unit and the loop
+    // below updates it between polls; the lock is never held across an await.
+    let shared = std::sync::Mutex::new(manifest);
+    let shared_ref = &shared;
+    let mut results = futures::stream::iter(pending.into_iter().map(move |(shard, i)| {
+        let unit = {
+            let m = lock(shared_ref);
+            if shard {
+                Unit::Shard(i, m.ingest.shards[i].plan.clone())
+            } else {
+                Unit::Single(i, m.ingest.singles[i].item.clone())
+            }
+        };
         let ctx = ctx.clone();
         async move {
             let (client, input_dir, batch, settings, events, cancel) = &*ctx;
@@ -186,19 +200,23 @@ pub async fn upload_pending(
         match result {
             None => summary.cancelled = true,
             Some(Ok(())) => {
-                match &unit {
-                    Unit::Single(i, _) => manifest.ingest.singles[*i].uploaded = true,
-                    Unit::Shard(i, _) => {
-                        manifest.ingest.shards[*i].uploaded = true;
-                        summary.shards += 1;
+                let uploaded = {
+                    let mut m = lock(&shared);
+                    match &unit {
+                        Unit::Single(i, _) => m.ingest.singles[*i].uploaded = true,
+                        Unit::Shard(i, _) => {
+                            m.ingest.shards[*i].uploaded = true;
+                            summary.shards += 1;
+                        }
                     }
-                }
-                dirty = true;
-                if last_save.elapsed() >= SAVE_INTERVAL {
-                    manifest.save(state_path)?;
-                    last_save = std::time::Instant::now();
-                    dirty = false;
-                }
+                    dirty = true;
+                    if last_save.elapsed() >= SAVE_INTERVAL {
+                        m.save(state_path)?;
+                        last_save = std::time::Instant::now();
+                        dirty = false;
+                    }
+                    m.uploaded_count()
+                };
                 summary.units += 1;
                 summary.items += unit.items() as u64;
                 events
@@ -206,7 +224,7 @@ pub async fn upload_pending(
                         unit: unit.label(),
                         items: unit.items(),
                         bytes: unit.bytes(),
-                        uploaded: manifest.uploaded_count(),
+                        uploaded,
                         total,
                     })
                     .await;
@@ -228,6 +246,9 @@ pub async fn upload_pending(
         }
     }
     drop(results);
+    let manifest = shared
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     if dirty {
         manifest.save(state_path)?;
     }
@@ -302,6 +323,12 @@ pub async fn upload_all(
             .await;
     }
     Ok(total)
+}
+
+/// Locks `m`; a panic while it was held cannot have left the manifest
+/// half-updated (plain field writes), so a poisoned lock is used as it is.
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Shortest time between two manifest saves during uploads.

@@ -93,7 +93,7 @@ pub(crate) async fn run(
                 .export
                 .downloads
                 .get(&f.key())
-                .is_some_and(|r| r.local_path.exists())
+                .is_some_and(|r| r.is_on_disk())
         })
         .count();
 

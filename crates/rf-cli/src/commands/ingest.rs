@@ -11,9 +11,9 @@ use std::time::Duration;
 
 use rf_batch::ingest::{
     MediaKind, ModeChoice, PlanOptions, ScanOptions, SkipReason, SkippedFile, UploadSettings,
-    ingest_references_file, plan, scan, upload_all,
+    ingest_references_file, plan_owned, scan, upload_all,
 };
-use rf_batch::state::{Manifest, RunIdentity};
+use rf_batch::state::{Manifest, Reconciliation, RunIdentity};
 use rf_batch::wait::{PollOptions, wait_for_count};
 use rf_batch::{Event, EventSink};
 use rf_types::{BatchId, IngestId, ShardNotificationConfig};
@@ -157,64 +157,46 @@ async fn directory(
         videos: kind == MediaKind::Video,
         ..ScanOptions::default()
     };
-    let root = input_dir.clone();
-    let scanned = tokio::task::spawn_blocking(move || scan(&root, &scan_options))
-        .await
-        .map_err(|e| CliError::local(format!("the directory scan failed: {e}")))?
-        .map_err(|e| map_error(&e.into()))?;
-    let mut skipped = scanned.skipped.clone();
-    let files: Vec<_> = scanned
-        .files
-        .iter()
-        .filter(|f| {
-            let keep = f.kind == kind;
-            if !keep {
-                skipped.push(SkippedFile {
-                    relative: f.relative.clone(),
-                    reason: SkipReason::OtherKind(f.kind),
-                });
-            }
-            keep
+    // Scan and plan on one blocking thread, where the scan's memory is
+    // freed and reused for the plan: with 100,000s of files, every copy of
+    // the list (and every allocator arena holding one) counts in the peak.
+    let prepared = {
+        let (root, state_path, batch) = (input_dir.clone(), state_path.clone(), batch.clone());
+        let plan_options = plan_options.clone();
+        tokio::task::spawn_blocking(move || {
+            prepare(
+                &root,
+                &state_path,
+                &batch,
+                kind,
+                &scan_options,
+                &plan_options,
+            )
         })
-        .cloned()
-        .collect();
-
-    let existing = Manifest::load(&state_path).map_err(|e| map_error(&e.into()))?;
-    let resumed = existing.is_some();
+        .await
+        .map_err(|e| CliError::local(format!("the directory scan failed: {e}")))??
+    };
+    let Prepared {
+        mut manifest,
+        resumed,
+        changes,
+        images,
+        videos,
+        hidden,
+        skipped,
+    } = prepared;
     let (tx, rx) = mpsc::channel(256);
     let drawing = tokio::spawn(Renderer::new(progress, &config.output, config.verbose).drain(rx));
     let sink = EventSink::new(tx);
-    let mut manifest = match existing {
-        Some(mut m) => {
-            if m.run.input_dir != input_dir || m.run.kind != kind {
-                return Err(CliError::usage(format!(
-                    "batch {batch} was filled from {} by an earlier ingest; use another --batch-id (or remove {})",
-                    m.run.input_dir.display(),
-                    state_path.display()
-                )));
-            }
-            let rec = m.reconcile(&files, &plan_options);
-            if !rec.is_empty() {
-                sink.emit(Event::InputChanged {
-                    changed_after_upload: rec.changed_after_upload,
-                    changed_pending: rec.changed_pending,
-                    vanished_pending: rec.vanished_pending,
-                    added: rec.added,
-                })
-                .await;
-            }
-            m
-        }
-        None => Manifest::from_plan(
-            RunIdentity {
-                input_dir: input_dir.clone(),
-                batch_id: batch.to_string(),
-                workflow_id: String::new(),
-                kind,
-            },
-            plan(&files, &plan_options),
-        ),
-    };
+    if let Some(rec) = changes.filter(|r| !r.is_empty()) {
+        sink.emit(Event::InputChanged {
+            changed_after_upload: rec.changed_after_upload,
+            changed_pending: rec.changed_pending,
+            vanished_pending: rec.vanished_pending,
+            added: rec.added,
+        })
+        .await;
+    }
     manifest.ingest.skipped = skipped.clone();
     manifest
         .save(&state_path)
@@ -226,10 +208,10 @@ async fn directory(
     })
     .await;
     sink.emit(Event::Scanned {
-        images: scanned.image_count(),
-        videos: scanned.video_count(),
+        images,
+        videos,
         skipped: skipped.len(),
-        hidden: scanned.hidden,
+        hidden,
     })
     .await;
     for file in skipped {
@@ -390,6 +372,82 @@ async fn directory(
         }
         out.table(&t)
     }
+}
+
+/// What [`prepare`] found and planned.
+struct Prepared {
+    manifest: Manifest,
+    resumed: bool,
+    changes: Option<Reconciliation>,
+    images: usize,
+    videos: usize,
+    hidden: u64,
+    skipped: Vec<SkippedFile>,
+}
+
+/// Scans `input_dir`, then plans a new manifest or reconciles the one a
+/// previous run left (blocking).
+fn prepare(
+    input_dir: &Path,
+    state_path: &Path,
+    batch: &BatchId,
+    kind: MediaKind,
+    scan_options: &ScanOptions,
+    plan_options: &PlanOptions,
+) -> Result<Prepared> {
+    let scanned = scan(input_dir, scan_options).map_err(|e| map_error(&e.into()))?;
+    let (images, videos, hidden) = (scanned.image_count(), scanned.video_count(), scanned.hidden);
+    let mut skipped = scanned.skipped;
+    let files: Vec<_> = scanned
+        .files
+        .into_iter()
+        .filter(|f| {
+            let keep = f.kind == kind;
+            if !keep {
+                skipped.push(SkippedFile {
+                    relative: f.relative.clone(),
+                    reason: SkipReason::OtherKind(f.kind),
+                });
+            }
+            keep
+        })
+        .collect();
+    let existing = Manifest::load(state_path).map_err(|e| map_error(&e.into()))?;
+    let resumed = existing.is_some();
+    let (manifest, changes) = match existing {
+        Some(mut m) => {
+            if m.run.input_dir != input_dir || m.run.kind != kind {
+                return Err(CliError::usage(format!(
+                    "batch {batch} was filled from {} by an earlier ingest; use another --batch-id (or remove {})",
+                    m.run.input_dir.display(),
+                    state_path.display()
+                )));
+            }
+            let rec = m.reconcile(&files, plan_options);
+            (m, Some(rec))
+        }
+        None => (
+            Manifest::from_plan(
+                RunIdentity {
+                    input_dir: input_dir.to_path_buf(),
+                    batch_id: batch.to_string(),
+                    workflow_id: String::new(),
+                    kind,
+                },
+                plan_owned(files, plan_options),
+            ),
+            None,
+        ),
+    };
+    Ok(Prepared {
+        manifest,
+        resumed,
+        changes,
+        images,
+        videos,
+        hidden,
+        skipped,
+    })
 }
 
 /// Where the manifest of a directory ingest into `batch` lives.
