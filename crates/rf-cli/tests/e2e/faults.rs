@@ -227,3 +227,8 @@ fn kill_9_during_ingest_then_rerun_completes_exactly() {
 fn kill_9_during_job_wait_then_rerun_follows_the_same_job() {
     kill_at_and_rerun("started job");
 }
+
+#[test]
+fn kill_9_during_export_then_rerun_downloads_what_is_missing() {
+    kill_at_and_rerun("downloading");
+}
