@@ -227,3 +227,41 @@ fn kill_9_during_ingest_then_rerun_completes_exactly() {
 fn kill_9_during_job_wait_then_rerun_follows_the_same_job() {
     kill_at_and_rerun("started job");
 }
+
+#[test]
+fn kill_9_during_export_then_rerun_downloads_what_is_missing() {
+    kill_at_and_rerun("downloading");
+}
+
+#[test]
+fn batch_ingest_under_twenty_percent_faults_is_exact() {
+    let sb = Sandbox::new();
+    let (server, base) = serve(
+        &sb,
+        &sb.path().join("emulator-data"),
+        &["--chaos-rate", "0.2", "--chaos-seed", "7"],
+    );
+    let n = sample_names().len() as u64;
+    for (batch, mode) in [("chaos-bulk", "bulk"), ("chaos-single", "single")] {
+        let done = run(sb
+            .rf()
+            .args(["--api-url", &base, "--api-key", KEY, "--json"])
+            .args([
+                "batch",
+                "ingest",
+                "--images",
+                samples().to_str().unwrap(),
+                "--batch-id",
+                batch,
+                "--mode",
+                mode,
+                "--wait",
+            ]));
+        done.expect_code(0);
+        let stats = get_json(&format!("{base}/_emulator/stats"));
+        let content = &stats["workspaces"]["chaos-ws"]["batches"][batch];
+        assert_eq!(content["files"], n, "{batch}: {stats}");
+        assert_eq!(content["distinctNames"], n, "{batch}: {stats}");
+    }
+    drop(server);
+}
