@@ -78,7 +78,7 @@ pub(crate) const USAGE: &str = "usage: cargo xtask bench [--sizes N,N] [--peer] 
 
   --sizes N,N    small-JPEG dataset sizes (default 2000,20000)
   --peer         also run inference-cli 1.8.3 (RF_COMPAT_VENV or target/compat/venv)
-  --scaling      rf and raw ingest at 2,000, 20,000 and 200,000 files
+  --scaling      rf and raw ingest and export at 2,000, 20,000 and 200,000 files
   --no-media     skip the large images and videos
   --no-export    skip the job and the export runs
   --no-write     print only; leave docs/benchmarks.md alone
@@ -220,6 +220,7 @@ pub(crate) fn bench(args: &[String]) -> Result<(), String> {
                 &batch,
                 label,
                 Expect::Files(spec.count as u64),
+                true,
             )?);
         }
         // ... and of a job's export stage output (archives of results).
@@ -230,7 +231,7 @@ pub(crate) fn bench(args: &[String]) -> Result<(), String> {
         {
             let out = run_job(&ctx, spec)?;
             let label = format!("job output of {} images", thousands(spec.count as u64));
-            rows.extend(export_all(&ctx, &out, label, Expect::Archives)?);
+            rows.extend(export_all(&ctx, &out, label, Expect::Archives, true)?);
         }
     }
     let startup = startup(&ctx)?;
@@ -645,7 +646,13 @@ enum Expect {
 }
 
 /// Raw, rf and peer downloads of every file of `batch`.
-fn export_all(ctx: &Ctx, batch: &str, label: String, expect: Expect) -> Result<Vec<Row>, String> {
+fn export_all(
+    ctx: &Ctx,
+    batch: &str,
+    label: String,
+    expect: Expect,
+    with_peer: bool,
+) -> Result<Vec<Row>, String> {
     let (_, listing) = bench_measure::run_measured(
         &ctx.rf_job(["--json", "batch", "files", batch], "cache-jobs"),
         &ctx.run_dir,
@@ -755,14 +762,19 @@ fn export_all(ctx: &Ctx, batch: &str, label: String, expect: Expect) -> Result<V
     rows.push(row(Tool::Rf, m, server));
 
     let peer_dir = ctx.run_dir.join(format!("export-peer-{batch}"));
-    if let Some(job) = ctx.peer_job([
-        "data-staging".into(),
-        "export-batch".into(),
-        "--batch-id".into(),
-        std::ffi::OsString::from(batch),
-        "--target-dir".into(),
-        peer_dir.clone().into_os_string(),
-    ]) {
+    if let Some(job) = with_peer
+        .then(|| {
+            ctx.peer_job([
+                "data-staging".into(),
+                "export-batch".into(),
+                "--batch-id".into(),
+                std::ffi::OsString::from(batch),
+                "--target-dir".into(),
+                peer_dir.clone().into_os_string(),
+            ])
+        })
+        .flatten()
+    {
         let (m, server, _) = ctx.measure(&job)?;
         let (peer_files, _) = tree_stats(&peer_dir);
         if peer_files != rf_files {
@@ -836,7 +848,7 @@ fn startup(ctx: &Ctx) -> Result<Startup, String> {
     })
 }
 
-/// rf and raw ingest at 2,000, 20,000 and 200,000 files.
+/// rf and raw ingest, then export, at 2,000, 20,000 and 200,000 files.
 fn scaling(ctx: &Ctx, cache: &Path) -> Result<Vec<ScalePoint>, String> {
     let mut points = Vec::new();
     for n in [2000, 20_000, 200_000] {
@@ -864,11 +876,21 @@ fn scaling(ctx: &Ctx, cache: &Path) -> Result<Vec<ScalePoint>, String> {
         );
         let (rf, _, _) = ctx.measure(&job)?;
         ctx.verify_count(&rf_batch, n as u64)?;
+        let rows = export_all(
+            ctx,
+            &rf_batch,
+            String::new(),
+            Expect::Files(n as u64),
+            false,
+        )?;
+        let pick = |tool| rows.iter().find(|r| r.tool == tool).map(|r| r.m);
         points.push(ScalePoint {
             files: n as u64,
             bytes: spec.total_bytes(),
             rf,
             raw: Some(raw),
+            export_rf: pick(Tool::Rf),
+            export_raw: pick(Tool::Raw),
         });
     }
     Ok(points)
@@ -961,7 +983,7 @@ fn render_scaling_section(machine: &str, points: &[ScalePoint]) -> String {
     format!(
         "#### Latest scaling run: {}\n\n\
          Machine: {machine}. Command: `cargo xtask bench --scaling`; rf and raw ingest of \
-         4 KB JPEGs into the same emulator.\n\n{}",
+         4 KB JPEGs into the same emulator, then rf and raw export of the batch rf made.\n\n{}",
         today(),
         bench_report::render_scaling(points)
     )

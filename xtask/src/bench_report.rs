@@ -229,6 +229,10 @@ pub(crate) struct ScalePoint {
     pub(crate) rf: Measured,
     /// The raw baseline's run, if measured.
     pub(crate) raw: Option<Measured>,
+    /// rf's export of the same files, if measured.
+    pub(crate) export_rf: Option<Measured>,
+    /// The raw export, if measured.
+    pub(crate) export_raw: Option<Measured>,
 }
 
 /// The scaling table and the linearity verdict (time per file and peak
@@ -236,22 +240,30 @@ pub(crate) struct ScalePoint {
 /// dominated by start-up).
 pub(crate) fn render_scaling(points: &[ScalePoint]) -> String {
     let mut s = String::new();
-    s.push_str("| Files | MB | rf wall s | rf µs/file | rf CPU s | rf peak RSS MiB | raw wall s | rf/raw |\n");
-    s.push_str("|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    s.push_str("| Files | MB | Ingest: rf wall s | rf µs/file | rf CPU s | rf peak RSS MiB | raw wall s | rf/raw | Export: rf wall s | rf µs/file | rf peak RSS MiB | raw wall s | rf/raw |\n");
+    s.push_str("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    let na = || "n/a".to_string();
     for p in points {
+        let per_file = |m: &Measured| format!("{:.1}", m.wall / p.files as f64 * 1e6);
         let _ = writeln!(
             s,
-            "| {} | {:.0} | {:.3} | {:.1} | {} | {} | {} | {} |",
+            "| {} | {:.0} | {:.3} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             p.files,
             p.bytes as f64 / 1e6,
             p.rf.wall,
-            p.rf.wall / p.files as f64 * 1e6,
+            per_file(&p.rf),
             opt(p.rf.cpu, 3),
             opt(p.rf.rss_mib(), 1),
+            p.raw.map_or_else(na, |r| format!("{:.3}", r.wall)),
             p.raw
-                .map_or_else(|| "n/a".into(), |r| format!("{:.3}", r.wall)),
-            p.raw
-                .map_or_else(|| "n/a".into(), |r| format!("{:.2}", p.rf.wall / r.wall)),
+                .map_or_else(na, |r| format!("{:.2}", p.rf.wall / r.wall)),
+            p.export_rf.map_or_else(na, |m| format!("{:.3}", m.wall)),
+            p.export_rf.as_ref().map_or_else(na, per_file),
+            opt(p.export_rf.and_then(|m| m.rss_mib()), 1),
+            p.export_raw.map_or_else(na, |r| format!("{:.3}", r.wall)),
+            p.export_rf
+                .zip(p.export_raw)
+                .map_or_else(na, |(a, b)| format!("{:.2}", a.wall / b.wall)),
         );
     }
     if let Some(v) = scaling_verdict(points) {
@@ -263,29 +275,35 @@ pub(crate) fn render_scaling(points: &[ScalePoint]) -> String {
 }
 
 /// Linearity: time per file may not grow by more than half and peak RSS
-/// may not double from the second point to the last.
+/// may not double from the second point to the last (ingest, and export
+/// where measured).
 pub(crate) fn scaling_verdict(points: &[ScalePoint]) -> Option<String> {
     if points.len() < 3 {
         return None;
     }
     let (a, b) = (&points[1], &points[points.len() - 1]);
-    let per_a = a.rf.wall / a.files as f64;
-    let per_b = b.rf.wall / b.files as f64;
-    let growth = per_b / per_a;
+    let mut s = one_verdict("Ingest", a.files, b.files, &a.rf, &b.rf);
+    if let (Some(ea), Some(eb)) = (&a.export_rf, &b.export_rf) {
+        s.push(' ');
+        s.push_str(&one_verdict("Export", a.files, b.files, ea, eb));
+    }
+    Some(s)
+}
+
+fn one_verdict(what: &str, na: u64, nb: u64, a: &Measured, b: &Measured) -> String {
+    let growth = (b.wall / nb as f64) / (a.wall / na as f64);
     let mut s = format!(
-        "Time per file from {} to {} files: ×{growth:.2} (linear if ≤ 1.5): {}.",
-        a.files,
-        b.files,
+        "{what}: time per file from {na} to {nb} files ×{growth:.2} (linear if ≤ 1.5): {}.",
         verdict(growth <= 1.5)
     );
-    if let (Some(ra), Some(rb)) = (a.rf.rss_mib(), b.rf.rss_mib()) {
+    if let (Some(ra), Some(rb)) = (a.rss_mib(), b.rss_mib()) {
         let _ = write!(
             s,
             " Peak RSS {ra:.1} → {rb:.1} MiB (flat if < ×2 and < {MAX_RSS_MIB} MiB): {}.",
             verdict(rb < 2.0 * ra && rb < MAX_RSS_MIB)
         );
     }
-    Some(s)
+    s
 }
 
 /// Replaces the text between `<!-- {name}:begin -->` and `<!-- {name}:end -->`
@@ -412,9 +430,12 @@ mod tests {
             bytes: files * 4096,
             rf: m(wall, wall, rss * 1024),
             raw: None,
+            export_rf: None,
+            export_raw: None,
         };
         let linear = [p(2000, 0.1, 20), p(20_000, 0.5, 25), p(200_000, 5.5, 30)];
         let v = scaling_verdict(&linear).unwrap();
+        assert!(v.starts_with("Ingest: time per file"), "{v}");
         assert!(v.contains("×1.10 (linear if ≤ 1.5): met"), "{v}");
         assert!(v.contains("Peak RSS 25.0 → 30.0 MiB"), "{v}");
         assert!(v.ends_with(": met."), "{v}");
@@ -424,6 +445,23 @@ mod tests {
         assert_eq!(scaling_verdict(&linear[..2]), None);
         let t = render_scaling(&linear);
         assert!(t.contains("| 200000 | 819 | 5.500 | 27.5 |"), "{t}");
+        assert!(t.contains("| n/a | n/a | n/a | n/a | n/a |"), "{t}");
+        // With exports: their own verdict, and rf/raw of the export.
+        let mut with_export = linear.to_vec();
+        for (pt, wall) in with_export.iter_mut().zip([0.2, 2.0, 40.0]) {
+            pt.export_rf = Some(m(wall, wall, 20 * 1024));
+            pt.export_raw = Some(m(wall / 2.0, 1.0, 10 * 1024));
+        }
+        let v = scaling_verdict(&with_export).unwrap();
+        assert!(
+            v.contains("Export: time per file from 20000 to 200000 files ×2.00 (linear if ≤ 1.5): **missed**"),
+            "{v}"
+        );
+        let t = render_scaling(&with_export);
+        assert!(
+            t.contains("| 40.000 | 200.0 | 20.0 | 20.000 | 2.00 |"),
+            "{t}"
+        );
     }
 
     #[test]

@@ -150,16 +150,19 @@ pub async fn download_pending(
     events: &EventSink,
     cancel: &CancellationToken,
 ) -> Result<DownloadSummary> {
-    let pending: Vec<ExportFile> = files
+    // Positions only: a file's metadata (with its long signed URL) is
+    // copied when its download starts, not all at once.
+    let pending: Vec<usize> = files
         .iter()
-        .filter(|f| {
+        .enumerate()
+        .filter(|(_, f)| {
             manifest
                 .export
                 .downloads
                 .get(&f.key())
                 .is_none_or(|rec| !rec.is_on_disk())
         })
-        .cloned()
+        .map(|(i, _)| i)
         .collect();
     // A crash mid-download leaves temporary files behind: remove them.
     let mut dirs: Vec<PathBuf> = vec![out_dir.to_path_buf()];
@@ -184,7 +187,8 @@ pub async fn download_pending(
         events.clone(),
         cancel.clone(),
     ));
-    let mut results = futures::stream::iter(pending.into_iter().map(move |f| {
+    let mut results = futures::stream::iter(pending.into_iter().map(move |i| {
+        let f = files[i].clone();
         let ctx = ctx.clone();
         async move {
             let (client, out_dir, settings, events, cancel) = &*ctx;
