@@ -225,7 +225,7 @@ pub async fn download_pending(
     // `SAVE_INTERVAL` apart and always made at the end. A download finished
     // but not yet saved is downloaded again on resume (it lands in place by
     // rename, so nothing is duplicated or lost).
-    let mut last_save = std::time::Instant::now();
+    let mut pacer = crate::ingest::upload::SavePacer::new();
     let mut dirty = false;
     while let Some((f, result)) = results.next().await {
         let result = result.map(|(result, retried)| {
@@ -253,9 +253,8 @@ pub async fn download_pending(
                 let bytes = record.bytes;
                 manifest.export.downloads.insert(f.key(), record);
                 dirty = true;
-                if last_save.elapsed() >= crate::ingest::upload::SAVE_INTERVAL {
-                    manifest.save(state_path)?;
-                    last_save = std::time::Instant::now();
+                if pacer.due() {
+                    pacer.save(manifest, state_path)?;
                     dirty = false;
                 }
                 events

@@ -186,11 +186,12 @@ pub async fn upload_pending(
 
     // Rewriting a manifest of 100k files after every one of hundreds of
     // shards would dominate the run, so saves are spaced at least
-    // `SAVE_INTERVAL` apart (and always made at the end). This is safe: every
+    // `SAVE_INTERVAL` apart, more for a manifest slow to write (`SavePacer`),
+    // and always made at the end. This is safe: every
     // shard was marked `attempted` before sending, so one whose completion
     // was not saved yet is checked against the batch on resume, never resent
     // blindly; a single file resent overwrites itself.
-    let mut last_save = std::time::Instant::now();
+    let mut pacer = SavePacer::new();
     let mut dirty = false;
     while let Some((unit, result)) = results.next().await {
         let result = result.map(|(result, resent)| {
@@ -210,9 +211,8 @@ pub async fn upload_pending(
                         }
                     }
                     dirty = true;
-                    if last_save.elapsed() >= SAVE_INTERVAL {
-                        m.save(state_path)?;
-                        last_save = std::time::Instant::now();
+                    if pacer.due() {
+                        pacer.save(&mut m, state_path)?;
                         dirty = false;
                     }
                     m.uploaded_count()
@@ -331,8 +331,46 @@ fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// Shortest time between two manifest saves during uploads.
+/// Shortest time between two manifest saves during uploads and downloads.
 pub const SAVE_INTERVAL: Duration = Duration::from_millis(500);
+
+/// Paces manifest saves during a transfer: at least [`SAVE_INTERVAL`]
+/// apart, and at least four times as long apart as the last save took, so
+/// rewriting the manifest of a run over 100,000s of files never takes more
+/// than about a fifth of the run (a fixed interval made that quadratic).
+#[derive(Debug)]
+pub(crate) struct SavePacer {
+    last: std::time::Instant,
+    cost: Duration,
+}
+
+impl SavePacer {
+    /// A pacer whose first save is due after [`SAVE_INTERVAL`].
+    pub(crate) fn new() -> Self {
+        SavePacer {
+            last: std::time::Instant::now(),
+            cost: Duration::ZERO,
+        }
+    }
+
+    /// Whether a save is due.
+    pub(crate) fn due(&self) -> bool {
+        self.last.elapsed() >= SAVE_INTERVAL.max(self.cost.saturating_mul(4))
+    }
+
+    /// Saves `manifest` at `path` and notes how long that took.
+    pub(crate) fn save(
+        &mut self,
+        manifest: &mut Manifest,
+        path: &Path,
+    ) -> std::result::Result<(), crate::state::StateError> {
+        let start = std::time::Instant::now();
+        manifest.save(path)?;
+        self.last = std::time::Instant::now();
+        self.cost = self.last - start;
+        Ok(())
+    }
+}
 
 /// Settles shards that were sent but not confirmed (see
 /// [`crate::state::ShardRecord::attempted`]): waits until the batch count stops
@@ -577,4 +615,47 @@ async fn upload_shard(
         .staging()
         .put_signed(&details, body, &label, false)
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn save_pacing_grows_with_the_cost_of_a_save() {
+        assert!(!SavePacer::new().due());
+        let Some(past) = std::time::Instant::now().checked_sub(Duration::from_secs(2)) else {
+            return;
+        };
+        let cheap = SavePacer {
+            last: past,
+            cost: Duration::from_millis(10),
+        };
+        assert!(cheap.due());
+        // A save that took 1 s waits 4 s before the next one.
+        let slow = SavePacer {
+            last: past,
+            cost: Duration::from_secs(1),
+        };
+        assert!(!slow.due());
+    }
+
+    #[test]
+    fn pacer_records_what_a_save_cost() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(crate::state::MANIFEST_FILE);
+        let mut manifest = Manifest::new(
+            crate::state::RunIdentity {
+                input_dir: dir.path().to_path_buf(),
+                batch_id: "b".into(),
+                workflow_id: String::new(),
+                kind: MediaKind::Image,
+            },
+            crate::ingest::UploadMode::Bulk,
+        );
+        let mut pacer = SavePacer::new();
+        pacer.save(&mut manifest, &path).unwrap();
+        assert!(path.exists());
+        assert!(!pacer.due());
+    }
 }
