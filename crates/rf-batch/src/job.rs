@@ -4,11 +4,15 @@
 //! in one plain struct that a CLI can fill from flags; [`build_definition`]
 //! turns it into the wire definition through `rf_types`' validating builder.
 //! [`start_job`] starts a job so that a retried start never makes a second
-//! one (see its docs). Aborting, restarting and reading logs are methods of
-//! [`crate::client::Jobs`]; waiting is [`crate::wait::wait_for_job`].
+//! one (see its docs); [`restart_job`] restarts one so that a lost answer
+//! neither fails the command nor restarts twice. Aborting and reading logs
+//! are methods of [`crate::client::Jobs`]; waiting is
+//! [`crate::wait::wait_for_job`].
 
+use rf_transport::ErrorKind;
 use rf_types::{
-    AggregationFormat, BatchId, InferenceBackend, JobDefinition, JobId, MachineType, WorkflowJob,
+    AggregationFormat, BatchId, InferenceBackend, JobDefinition, JobId, MachineType,
+    ParametersOverride, WorkflowJob,
 };
 use serde_json::{Map, Value};
 
@@ -164,6 +168,81 @@ pub async fn start_job(
             Ok(JobStart::Existing)
         }
         Err(e) => Err(e),
+    }
+}
+
+/// How [`restart_job`] ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum JobRestart {
+    /// The service answered the restart (its answer inside).
+    Restarted(Value),
+    /// The answer to a restart was lost (connection cut, timeout, an
+    /// undecodable or `5xx` answer), but reading the job back shows that it
+    /// was restarted: nothing was sent again.
+    RestartedAnswerLost,
+}
+
+/// How many times [`restart_job`] sends the restart when reading the job
+/// back shows an earlier attempt did not take effect.
+const RESTART_ATTEMPTS: usize = 3;
+
+/// Restarts job `job_id` (optionally with `overrides`), safely under lost
+/// answers.
+///
+/// A restart is not idempotent: once it is applied, sending it again is
+/// answered `409` (the job is running again). So the transport does not resend
+/// it after a cut connection or a timeout, and this function decides instead:
+/// it reads the job's `restartParametersOverride` list (which grows by one
+/// with every applied restart) before sending, and after any failure other
+/// than a plain refusal reads it again. A longer list means the restart was
+/// applied ([`JobRestart::RestartedAnswerLost`]); an unchanged one means it
+/// was not, and the restart is sent again (at most three times in all). A
+/// refusal (`4xx`, e.g. restarting a running or succeeded job) with an
+/// unchanged list is returned as it is.
+pub async fn restart_job(
+    client: &Client,
+    job_id: &str,
+    overrides: &ParametersOverride,
+) -> Result<JobRestart> {
+    let restarts = |job: &rf_types::GetJobResponse| job.job.restart_parameters_override.len();
+    let before = restarts(&client.jobs().get(job_id).await?);
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let error = match client.jobs().restart(job_id, overrides).await {
+            Ok(answer) => return Ok(JobRestart::Restarted(answer)),
+            Err(e) => e,
+        };
+        // Read the job back; if even that fails, the restart's own error is
+        // the one worth reporting.
+        let Ok(now) = client.jobs().get(job_id).await else {
+            return Err(error);
+        };
+        if restarts(&now) > before {
+            tracing::info!(
+                job = job_id,
+                "the restart's answer was lost, but the job was restarted"
+            );
+            return Ok(JobRestart::RestartedAnswerLost);
+        }
+        if !outcome_unknown(&error) || attempt >= RESTART_ATTEMPTS {
+            return Err(error);
+        }
+        tracing::info!(job = job_id, %error, "the restart did not take effect; sending it again");
+    }
+}
+
+/// Whether a failed request may or may not have been acted on (as opposed to
+/// a definite refusal by the service).
+fn outcome_unknown(error: &Error) -> bool {
+    match error {
+        Error::Api(api) => api.status >= 500 || api.status == 429 || api.status == 408,
+        Error::Decode { .. } => true,
+        Error::Transport { source, .. } => matches!(
+            source.kind(),
+            ErrorKind::Connect | ErrorKind::Timeout | ErrorKind::Interrupted
+        ),
+        _ => false,
     }
 }
 

@@ -362,22 +362,44 @@ async fn wire_create_is_resent_unchanged_after_a_server_error() {
     );
 }
 
-/// Turns the emulator's `drop-response` chaos on for exactly the first job
-/// create, so the emulator itself creates the job and cuts the answer.
+/// Turns the emulator's `drop-response` chaos on for exactly the first
+/// request that `matches`, so the emulator itself applies it and cuts the
+/// answer.
 #[derive(Debug)]
-struct LoseFirstJobStart {
+struct LoseFirst {
     inner: rf_transport::ReqwestTransport,
     state: rf_emulator::EmulatorState,
+    matches: fn(&Request) -> bool,
     done: std::sync::atomic::AtomicBool,
 }
 
+impl LoseFirst {
+    fn new(state: &rf_emulator::EmulatorState, matches: fn(&Request) -> bool) -> LoseFirst {
+        LoseFirst {
+            inner: rf_transport::ReqwestTransport::new().unwrap(),
+            state: state.clone(),
+            matches,
+            done: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+}
+
+/// `POST BP/{ws}/jobs/{id}` (the job create).
+fn is_job_create(request: &Request) -> bool {
+    request.method == Method::POST
+        && request.url.path().contains("/batch-processing/")
+        && request.url.path().split('/').count() == 7
+}
+
+/// `POST BP/{ws}/jobs/{id}/restart`.
+fn is_job_restart(request: &Request) -> bool {
+    request.method == Method::POST && request.url.path().ends_with("/restart")
+}
+
 #[async_trait::async_trait]
-impl Transport for LoseFirstJobStart {
+impl Transport for LoseFirst {
     async fn send(&self, request: Request) -> Result<Response, TransportError> {
-        let is_create = request.method == Method::POST
-            && request.url.path().contains("/batch-processing/")
-            && request.url.path().split('/').count() == 7;
-        if !is_create || self.done.swap(true, Ordering::SeqCst) {
+        if !(self.matches)(&request) || self.done.swap(true, Ordering::SeqCst) {
             return self.inner.send(request).await;
         }
         let mut lose = rf_emulator::ChaosConfig::new(1, 1.0);
@@ -402,14 +424,7 @@ impl Transport for LoseFirstJobStart {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn emulator_drop_response_on_job_start_creates_one_job() {
     let emu = common::start_emulator().await;
-    let retrying = Retrying::new(
-        LoseFirstJobStart {
-            inner: rf_transport::ReqwestTransport::new().unwrap(),
-            state: emu.state().clone(),
-            done: std::sync::atomic::AtomicBool::new(false),
-        },
-        fast_policy(),
-    );
+    let retrying = Retrying::new(LoseFirst::new(emu.state(), is_job_create), fast_policy());
     let stats = retrying.stats();
     let client = Client::builder()
         .transport(retrying)
@@ -435,4 +450,100 @@ async fn emulator_drop_response_on_job_start_creates_one_job() {
     assert!(report.transport_retries >= 1);
     assert_eq!(report.confirmed_count, 6);
     assert!(report.extracted_files > 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn emulator_drop_response_on_restart_restarts_once_and_says_so() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut config = rf_emulator::EmulatorConfig::for_tests();
+    // Slow enough that the job is still running when it is aborted.
+    config.job_speed.item_delay = Duration::from_secs(5);
+    let emu = rf_emulator::Emulator::start(config, "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let client = Client::builder()
+        .transport(Retrying::new(
+            LoseFirst::new(emu.state(), is_job_restart),
+            fast_policy(),
+        ))
+        .base_url(emu.base_url().as_str())
+        .api_key(emu.api_key())
+        .build()
+        .unwrap();
+    let batch = BatchId::new("restart-in").unwrap();
+    let input = tempfile::tempdir().unwrap();
+    make_images(input.path(), 1);
+    let image = walk_one(input.path());
+    client
+        .staging()
+        .upload_image_file(
+            &batch,
+            &image.file_name().unwrap().to_string_lossy(),
+            &image,
+            None,
+        )
+        .await
+        .unwrap();
+    let job_id = JobId::new("job-restarted").unwrap();
+    let def = build_definition(
+        MediaKind::Image,
+        &batch,
+        "test-ws",
+        "image-properties",
+        &JobSettings::default(),
+    )
+    .unwrap();
+    start_job(&client, &job_id, &def, None).await.unwrap();
+    client.jobs().abort(job_id.as_str()).await.unwrap();
+    let aborted = wait_for_phase(&emu, job_id.as_str(), "aborted").await;
+
+    let outcome = rf_batch::job::restart_job(
+        &client,
+        job_id.as_str(),
+        &rf_types::ParametersOverride::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(outcome, rf_batch::job::JobRestart::RestartedAnswerLost);
+    let s = emu.state().stats();
+    assert_eq!(s.faults[&rf_emulator::ChaosKind::DropResponse], 1, "{s:?}");
+    let job = &s.workspaces["test-ws"].jobs[job_id.as_str()];
+    assert_eq!(job.generation, aborted + 1, "restarted exactly once: {s:?}");
+    let served = client.jobs().get(job_id.as_str()).await.unwrap();
+    assert_eq!(served.job.restart_parameters_override.len(), 1);
+}
+
+/// The one file under `dir` (what `make_images(dir, 1)` wrote).
+fn walk_one(dir: &std::path::Path) -> std::path::PathBuf {
+    let sub = std::fs::read_dir(dir)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    std::fs::read_dir(sub)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path()
+}
+
+/// Polls the emulator's stats until job `id` is in `phase`; returns its
+/// generation then.
+async fn wait_for_phase(emu: &rf_emulator::RunningEmulator, id: &str, phase: &str) -> u64 {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let s = emu.state().stats();
+        if let Some(j) = s.workspaces.get("test-ws").and_then(|w| w.jobs.get(id))
+            && j.phase == phase
+        {
+            return j.generation;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "job {id} never reached {phase}: {s:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }

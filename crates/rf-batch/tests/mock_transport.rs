@@ -227,3 +227,97 @@ async fn cancellation_stops_a_wait_at_once() {
     .unwrap_err();
     assert!(matches!(err, Error::Cancelled));
 }
+
+/// A failed job as `GET .../jobs/j1` answers it, after `restarts` restarts.
+fn failed_job(restarts: usize) -> serde_json::Value {
+    let mut j = job("processing", true, true);
+    j["job"]["restartParametersOverride"] = json!(vec![json!({}); restarts]);
+    j
+}
+
+#[tokio::test]
+async fn restart_whose_answer_is_lost_is_confirmed_by_reading_the_job_not_resent() {
+    let m = mock();
+    m.on(Method::GET, format!("{BP}/jobs/j1"))
+        .times(1)
+        .respond_json(200, &failed_job(0));
+    m.on(Method::POST, format!("{BP}/jobs/j1/restart"))
+        .fail(rf_transport::ErrorKind::Interrupted);
+    m.on(Method::GET, format!("{BP}/jobs/j1"))
+        .respond_json(200, &failed_job(1));
+    let outcome =
+        rf_batch::job::restart_job(&client(&m), "j1", &rf_types::ParametersOverride::default())
+            .await
+            .unwrap();
+    assert_eq!(outcome, rf_batch::job::JobRestart::RestartedAnswerLost);
+    let posts = m.requests_to(&Method::POST, &format!("{BP}/jobs/j1/restart"));
+    assert_eq!(
+        posts.len(),
+        1,
+        "a restart that took effect is not sent again"
+    );
+    m.assert_no_unexpected();
+}
+
+#[tokio::test]
+async fn restart_that_did_not_take_effect_is_sent_again() {
+    let m = mock();
+    m.on(Method::POST, format!("{BP}/jobs/j1/restart"))
+        .times(1)
+        .fail(rf_transport::ErrorKind::Timeout);
+    m.on(Method::POST, format!("{BP}/jobs/j1/restart"))
+        .respond_json(200, &json!({"status": "restarted"}));
+    m.on(Method::GET, format!("{BP}/jobs/j1"))
+        .respond_json(200, &failed_job(0));
+    let outcome =
+        rf_batch::job::restart_job(&client(&m), "j1", &rf_types::ParametersOverride::default())
+            .await
+            .unwrap();
+    assert_eq!(
+        outcome,
+        rf_batch::job::JobRestart::Restarted(json!({"status": "restarted"}))
+    );
+    let posts = m.requests_to(&Method::POST, &format!("{BP}/jobs/j1/restart"));
+    assert_eq!(posts.len(), 2);
+    // Before, and after the failed attempt.
+    assert_eq!(
+        m.requests_to(&Method::GET, &format!("{BP}/jobs/j1")).len(),
+        2
+    );
+}
+
+#[tokio::test]
+async fn restart_refused_by_the_service_is_reported_once() {
+    let m = mock();
+    m.on(Method::GET, format!("{BP}/jobs/j1"))
+        .respond_json(200, &failed_job(2));
+    m.on(Method::POST, format!("{BP}/jobs/j1/restart"))
+        .respond_json(
+            409,
+            &json!({"error": "job \"j1\" is still running; abort it before restarting"}),
+        );
+    let err =
+        rf_batch::job::restart_job(&client(&m), "j1", &rf_types::ParametersOverride::default())
+            .await
+            .unwrap_err();
+    assert!(err.is_api(rf_batch::ApiErrorKind::Conflict), "{err}");
+    assert!(err.to_string().contains("still running"), "{err}");
+    let posts = m.requests_to(&Method::POST, &format!("{BP}/jobs/j1/restart"));
+    assert_eq!(posts.len(), 1, "a refusal is not retried");
+}
+
+#[tokio::test]
+async fn restart_that_keeps_failing_stops_after_three_attempts() {
+    let m = mock();
+    m.on(Method::GET, format!("{BP}/jobs/j1"))
+        .respond_json(200, &failed_job(0));
+    m.on(Method::POST, format!("{BP}/jobs/j1/restart"))
+        .fail(rf_transport::ErrorKind::Interrupted);
+    let err =
+        rf_batch::job::restart_job(&client(&m), "j1", &rf_types::ParametersOverride::default())
+            .await
+            .unwrap_err();
+    assert!(err.to_string().contains("restart job"), "{err}");
+    let posts = m.requests_to(&Method::POST, &format!("{BP}/jobs/j1/restart"));
+    assert_eq!(posts.len(), 3);
+}

@@ -84,15 +84,28 @@ async fn dispatch(
             overrides
                 .validate()
                 .map_err(|e| CliError::usage(e.to_string()))?;
-            let answer = jobs
-                .restart(&args.job_id, &overrides)
+            let restart = rf_batch::job::restart_job(session.client(), &args.job_id, &overrides)
                 .await
                 .map_err(|e| map_error(&e))?;
+            let (answer, answer_lost) = match restart {
+                rf_batch::job::JobRestart::Restarted(answer) => (answer, false),
+                rf_batch::job::JobRestart::RestartedAnswerLost => (serde_json::Value::Null, true),
+            };
             if out.is_json() {
-                out.document(&answer)
+                out.document(&serde_json::json!({
+                    "jobId": args.job_id,
+                    "restarted": true,
+                    "answerLost": answer_lost,
+                    "answer": answer,
+                }))
             } else {
+                let lost = if answer_lost {
+                    " (its answer was lost; the job shows the restart)"
+                } else {
+                    ""
+                };
                 out.stdout_line(&format!(
-                    "restarted job {} (follow it with: rf job wait {})",
+                    "restarted job {}{lost} (follow it with: rf job wait {})",
                     args.job_id, args.job_id
                 ))
             }
