@@ -259,6 +259,13 @@ pub(crate) fn bench(args: &[String]) -> Result<(), String> {
         fs::write(&path, doc).map_err(io("write", &path))?;
         eprintln!("bench: results written into {}", path.display());
     }
+    // The run's batches and exports take gigabytes after --scaling: remove
+    // them once the emulator is stopped (a failed run keeps them to look at).
+    let run_dir = ctx.run_dir.clone();
+    drop(ctx);
+    if let Err(e) = fs::remove_dir_all(&run_dir) {
+        eprintln!("bench: cannot remove {}: {e}", run_dir.display());
+    }
     Ok(())
 }
 
