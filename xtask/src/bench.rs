@@ -57,6 +57,8 @@ pub(crate) struct Options {
     pub(crate) export: bool,
     /// The component benchmarks instead.
     pub(crate) components: bool,
+    /// Runs of each measurement; the table shows the median.
+    pub(crate) repeat: usize,
 }
 
 impl Default for Options {
@@ -69,16 +71,18 @@ impl Default for Options {
             media: true,
             export: true,
             components: false,
+            repeat: 1,
         }
     }
 }
 
 /// The usage text of `cargo xtask bench`.
-pub(crate) const USAGE: &str = "usage: cargo xtask bench [--sizes N,N] [--peer] [--scaling] [--no-media] [--no-export] [--no-write] | --components
+pub(crate) const USAGE: &str = "usage: cargo xtask bench [--sizes N,N] [--peer] [--scaling] [--repeat N] [--no-media] [--no-export] [--no-write] | --components
 
   --sizes N,N    small-JPEG dataset sizes (default 2000,20000)
   --peer         also run inference-cli 1.8.3 (RF_COMPAT_VENV or target/compat/venv)
   --scaling      rf and raw ingest and export at 2,000, 20,000 and 200,000 files
+  --repeat N     run every measurement N times and report the median run (default 1)
   --no-media     skip the large images and videos
   --no-export    skip the job and the export runs
   --no-write     print only; leave docs/benchmarks.md alone
@@ -96,6 +100,13 @@ pub(crate) fn parse_options(args: &[String]) -> Result<Options, String> {
             "--no-media" => o.media = false,
             "--no-export" => o.export = false,
             "--components" => o.components = true,
+            "--repeat" => {
+                let v = it.next().ok_or("--repeat needs a number, e.g. 3")?;
+                o.repeat = match v.parse::<usize>() {
+                    Ok(n) if n > 0 => n,
+                    _ => return Err(format!("--repeat: {v:?} is not a positive number")),
+                };
+            }
             "--sizes" => {
                 let v = it.next().ok_or("--sizes needs a value, e.g. 2000,20000")?;
                 o.sizes = v
@@ -206,34 +217,50 @@ pub(crate) fn bench(args: &[String]) -> Result<(), String> {
         ticks: bench_measure::clock_ticks(),
     };
     let mut rows = Vec::new();
-    for (spec, dir) in specs.iter().zip(&dirs) {
-        bench_data::warm(dir, spec)?;
-        rows.extend(ingest_all(&ctx, spec, dir)?);
+    for dir_spec in specs.iter().zip(&dirs) {
+        bench_data::warm(dir_spec.1, dir_spec.0)?;
     }
-    if options.export {
-        // Downloads of the staged batches (every file as it was uploaded) ...
-        for spec in &specs {
-            let batch = format!("rf-{}", spec.name);
-            let label = format!("{} batch", dataset_label(spec));
-            rows.extend(export_all(
-                &ctx,
-                &batch,
-                label,
-                Expect::Files(spec.count as u64),
-                true,
-            )?);
-        }
-        // ... and of a job's export stage output (archives of results).
-        if let Some(spec) = specs
+    for rep in 0..options.repeat {
+        // Every repetition has its own batches (same files).
+        let named: Vec<Spec> = specs
             .iter()
-            .filter(|s| s.kind == Kind::Images)
-            .max_by_key(|s| s.count)
-        {
-            let out = run_job(&ctx, spec)?;
-            let label = format!("job output of {} images", thousands(spec.count as u64));
-            rows.extend(export_all(&ctx, &out, label, Expect::Archives, true)?);
+            .map(|spec| {
+                let mut s = spec.clone();
+                if rep > 0 {
+                    s.name = format!("{}-r{rep}", spec.name);
+                }
+                s
+            })
+            .collect();
+        for (spec, dir) in named.iter().zip(&dirs) {
+            rows.extend(ingest_all(&ctx, spec, dir)?);
+        }
+        if options.export {
+            // Downloads of the staged batches (every file as it was uploaded) ...
+            for spec in &named {
+                let batch = format!("rf-{}", spec.name);
+                let label = format!("{} batch", dataset_label(spec));
+                rows.extend(export_all(
+                    &ctx,
+                    &batch,
+                    label,
+                    Expect::Files(spec.count as u64),
+                    true,
+                )?);
+            }
+            // ... and of a job's export stage output (archives of results).
+            if let Some(spec) = named
+                .iter()
+                .filter(|s| s.kind == Kind::Images)
+                .max_by_key(|s| s.count)
+            {
+                let out = run_job(&ctx, spec)?;
+                let label = format!("job output of {} images", thousands(spec.count as u64));
+                rows.extend(export_all(&ctx, &out, label, Expect::Archives, true)?);
+            }
         }
     }
+    let rows = bench_report::median_rows(&rows);
     let startup = startup(&ctx)?;
     let scaling = if options.scaling {
         Some(scaling(&ctx, &cache)?)
@@ -614,7 +641,8 @@ fn tree_stats(dir: &Path) -> (u64, u64) {
 /// the export stage's output batch.
 fn run_job(ctx: &Ctx, spec: &Spec) -> Result<String, String> {
     let batch = format!("rf-{}", spec.name);
-    let job_id = format!("bench-{}", spec.count);
+    // At most 20 characters: "job-200000-r10".
+    let job_id = format!("job-{}", spec.name.trim_start_matches("small-"));
     let start = ctx.rf_job(
         [
             "job",
@@ -973,7 +1001,7 @@ fn render_section(machine: &str, command: &str, rows: &[Row], startup: &Startup)
          {}\n\
          Goals (issue 7):\n\n\
          {}{}\n\
-         How to read it: *Wall ×raw* is the run's wall time over the raw limit's; *Peer/rf* \
+         How to read it: with `--repeat N` each line is the median of N runs. *Wall ×raw* is the run's wall time over the raw limit's; *Peer/rf* \
          compares the official client with rf. CPU is user+system of the client and its \
          children (GNU time); *Server CPU* is what the emulator spent meanwhile. Ingest times \
          end when the client exits (no count wait; the count is verified afterwards and must \
@@ -1053,6 +1081,9 @@ mod tests {
         ]))
         .unwrap();
         assert!(!o.media && !o.export && o.scaling && o.components);
+        assert_eq!(parse_options(&args(&["--repeat", "3"])).unwrap().repeat, 3);
+        assert!(parse_options(&args(&["--repeat", "0"])).is_err());
+        assert!(parse_options(&args(&["--repeat"])).is_err());
     }
 
     #[test]
