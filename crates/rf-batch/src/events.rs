@@ -140,9 +140,11 @@ pub enum Event {
     ExportListed {
         /// The output batch.
         output_batch: String,
-        /// Files in it.
+        /// Files in it, as the count endpoint tells before the listing is
+        /// streamed (`0` when the count could not be read).
         files: usize,
-        /// Of which already downloaded by an earlier attempt.
+        /// Files already downloaded by an earlier attempt (as the manifest
+        /// records them).
         already_downloaded: usize,
     },
     /// A download started.

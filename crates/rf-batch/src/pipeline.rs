@@ -38,7 +38,9 @@ use tokio_util::sync::CancellationToken;
 use crate::client::Client;
 use crate::error::{ApiErrorKind, Error, Result};
 use crate::events::{Event, EventSink, RunReport};
-use crate::export::{DownloadSettings, download_pending, find_export_batch, list_export};
+use crate::export::{
+    DownloadSettings, download_stream, export_count, export_files, find_export_batch,
+};
 use crate::ingest::{
     MediaKind, PlanOptions, ScanOptions, SkipReason, SkippedFile, UploadSettings, plan, scan,
     upload_all,
@@ -689,28 +691,26 @@ impl Run {
             }
         };
         self.report.output_batch = Some(output_batch.clone());
-        let files = list_export(&self.client, &output_batch).await?;
-        let already = files
-            .iter()
-            .filter(|f| {
-                manifest
-                    .export
-                    .downloads
-                    .get(&f.key())
-                    .is_some_and(|r| r.is_on_disk())
-            })
+        // The total for progress comes from the count endpoint; the listing
+        // itself is streamed into the downloads (memory: one page of it).
+        let total = export_count(&self.client, &output_batch, &[]).await;
+        let already = manifest
+            .export
+            .downloads
+            .values()
+            .filter(|r| r.is_on_disk())
             .count();
         self.report.downloaded_before = already;
         self.events
             .emit(Event::ExportListed {
                 output_batch: output_batch.clone(),
-                files: files.len(),
+                files: usize::try_from(total).unwrap_or(usize::MAX),
                 already_downloaded: already,
             })
             .await;
-        let summary = download_pending(
+        let summary = download_stream(
             &self.client,
-            &files,
+            export_files(&self.client, &output_batch, &[]),
             &output_dir,
             &mut manifest,
             &state_path,
@@ -719,6 +719,7 @@ impl Run {
             &self.cancel,
         )
         .await?;
+        self.report.downloaded_before = summary.already;
         self.report.download_retries += summary.retried;
         self.report.downloaded_now = summary.files;
         self.report.bytes_downloaded = summary.bytes;

@@ -321,3 +321,135 @@ async fn restart_that_keeps_failing_stops_after_three_attempts() {
     let posts = m.requests_to(&Method::POST, &format!("{BP}/jobs/j1/restart"));
     assert_eq!(posts.len(), 3);
 }
+
+/// A simple output batch `out` listed in two pages (`a`, `b`; then `c`),
+/// each file served at `http://files.test/d/<name>`.
+fn export_mock(second_page_fails: bool) -> MockTransport {
+    let m = mock();
+    m.on(Method::GET, format!("{DS}/batches/out")).respond_json(
+        200,
+        &json!({"batch": {"displayName": "out", "batchId": "out", "batchType": "simple-batch",
+            "batchContentType": "images", "createdDate": "2025-06-01T02:00:11Z",
+            "expiryDate": "2025-06-08T02:00:11Z"}}),
+    );
+    let entry = |name: &str| {
+        json!({"downloadURL": format!("http://files.test/d/{name}"), "fileName": name,
+            "contentType": "application/json"})
+    };
+    m.on(Method::GET, format!("{DS}/batches/out/list"))
+        .query("nextPageToken", "p2")
+        .respond_json(
+            if second_page_fails { 404 } else { 200 },
+            &if second_page_fails {
+                json!({"error": "page token expired"})
+            } else {
+                json!({"filesMetadata": [entry("c.json")], "nextPageToken": null})
+            },
+        );
+    m.on(Method::GET, format!("{DS}/batches/out/list"))
+        .respond_json(
+            200,
+            &json!({"filesMetadata": [entry("a.json"), entry("b.json")], "nextPageToken": "p2"}),
+        );
+    for name in ["a.json", "b.json", "c.json"] {
+        m.on(Method::GET, format!("/d/{name}"))
+            .respond(200, format!("{{\"file\": \"{name}\"}}"));
+    }
+    m
+}
+
+fn export_manifest() -> rf_batch::state::Manifest {
+    rf_batch::state::Manifest::new(
+        rf_batch::state::RunIdentity {
+            input_dir: std::path::PathBuf::new(),
+            batch_id: "out".into(),
+            workflow_id: String::new(),
+            kind: rf_batch::ingest::MediaKind::Image,
+        },
+        rf_batch::ingest::UploadMode::Single,
+    )
+}
+
+#[tokio::test]
+async fn export_streams_the_listing_into_the_downloads() {
+    let m = export_mock(false);
+    let client = client(&m);
+    let out = tempfile::tempdir().unwrap();
+    let state = out.path().join("state.json");
+    let mut manifest = export_manifest();
+    let settings = rf_batch::export::DownloadSettings {
+        concurrency: 1,
+        ..Default::default()
+    };
+    let summary = rf_batch::export::download_stream(
+        &client,
+        rf_batch::export::export_files(&client, "out", &[]),
+        out.path(),
+        &mut manifest,
+        &state,
+        &settings,
+        &rf_batch::events::EventSink::none(),
+        &CancellationToken::new(),
+    )
+    .await
+    .unwrap();
+    assert_eq!((summary.listed, summary.files, summary.already), (3, 3, 0));
+    for name in ["a.json", "b.json", "c.json"] {
+        assert!(out.path().join(name).is_file(), "{name}");
+    }
+    // The second page is asked for only once the first page's files are
+    // being downloaded: the listing is never held whole.
+    let order: Vec<String> = m
+        .requests()
+        .iter()
+        .map(|r| r.url.path().to_string())
+        .filter(|p| p.ends_with("/list") || p.starts_with("/d/"))
+        .collect();
+    let second_page = order.iter().rposition(|p| p.ends_with("/list")).unwrap();
+    let first_download = order.iter().position(|p| p == "/d/a.json").unwrap();
+    assert!(first_download < second_page, "{order:?}");
+
+    // A re-run downloads nothing and lists what is there.
+    let summary = rf_batch::export::download_stream(
+        &client,
+        rf_batch::export::export_files(&client, "out", &[]),
+        out.path(),
+        &mut manifest,
+        &state,
+        &settings,
+        &rf_batch::events::EventSink::none(),
+        &CancellationToken::new(),
+    )
+    .await
+    .unwrap();
+    assert_eq!((summary.listed, summary.files, summary.already), (3, 0, 3));
+}
+
+#[tokio::test]
+async fn a_listing_error_mid_export_keeps_what_was_downloaded() {
+    let m = export_mock(true);
+    let client = client(&m);
+    let out = tempfile::tempdir().unwrap();
+    let state = out.path().join("state.json");
+    let mut manifest = export_manifest();
+    let err = rf_batch::export::download_stream(
+        &client,
+        rf_batch::export::export_files(&client, "out", &[]),
+        out.path(),
+        &mut manifest,
+        &state,
+        &rf_batch::export::DownloadSettings::default(),
+        &rf_batch::events::EventSink::none(),
+        &CancellationToken::new(),
+    )
+    .await
+    .unwrap_err();
+    assert!(err.to_string().contains("page token expired"), "{err}");
+    // The first page's files are on disk and saved in the manifest, so a
+    // re-run fetches only the rest.
+    let saved = rf_batch::state::Manifest::load(&state).unwrap().unwrap();
+    let mut keys: Vec<_> = saved.export.downloads.keys().cloned().collect();
+    keys.sort();
+    assert_eq!(keys.len(), 2, "{keys:?}");
+    assert!(out.path().join("a.json").is_file() && out.path().join("b.json").is_file());
+}

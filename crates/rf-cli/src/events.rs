@@ -240,8 +240,11 @@ impl Renderer {
                 files,
                 already_downloaded,
             } => {
-                self.progress
-                    .begin(Phase::Download, Some(*files as u64), Unit::Items("files"));
+                self.progress.begin(
+                    Phase::Download,
+                    (*files > 0).then_some(*files as u64),
+                    Unit::Items("files"),
+                );
                 self.progress
                     .set(Phase::Download, *already_downloaded as u64);
                 self.progress

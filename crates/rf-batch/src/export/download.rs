@@ -15,6 +15,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use std::collections::HashSet;
+
+use futures::stream::BoxStream;
 use futures::{StreamExt, TryStreamExt};
 use rf_types::{BatchType, FileMetadata, STAGE_EXPORT};
 use tokio_util::sync::CancellationToken;
@@ -76,6 +79,10 @@ impl ExportFile {
 /// What [`download_pending`] did.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct DownloadSummary {
+    /// Files the listing held (downloaded now, before, or failed).
+    pub listed: usize,
+    /// Files of the listing already on disk from an earlier run.
+    pub already: usize,
     /// Files downloaded now.
     pub files: usize,
     /// Bytes downloaded now.
@@ -107,38 +114,98 @@ pub async fn find_export_batch(client: &Client, job_id: &str) -> Result<String> 
         })
 }
 
-/// Every file of `batch`, part by part for a multipart batch.
-pub async fn list_export(client: &Client, batch: &str) -> Result<Vec<ExportFile>> {
-    let meta = client.staging().batch(batch).await?;
-    let mut files = Vec::new();
-    if meta.batch_type == BatchType::MultipartBatch {
-        for part in client.staging().parts(batch).await? {
-            let name = part.part_name.to_string();
-            let listed: Vec<FileMetadata> = client
-                .staging()
-                .list_files(batch, Some(&name))
-                .try_collect()
-                .await?;
-            files.extend(listed.into_iter().map(|file| ExportFile {
-                part: Some(name.clone()),
-                file,
-            }));
-        }
-    } else {
-        let listed: Vec<FileMetadata> = client
-            .staging()
-            .list_files(batch, None)
-            .try_collect()
-            .await?;
-        files.extend(listed.into_iter().map(|file| ExportFile {
-            part: file.part_name.as_ref().map(|p| p.to_string()),
-            file,
-        }));
-    }
-    Ok(files)
+/// Every file of `batch`, part by part for a multipart batch, as a stream
+/// that fetches the next page of the listing only when the previous one is
+/// used up: memory holds one page (each entry carries a signed URL of about
+/// 1 KB), however large the batch. `parts`, when not empty, keeps only the
+/// files of those parts (multipart batches).
+pub fn export_files(
+    client: &Client,
+    batch: &str,
+    parts: &[String],
+) -> BoxStream<'static, Result<ExportFile>> {
+    let client = client.clone();
+    let batch = batch.to_string();
+    let wanted = parts.to_vec();
+    futures::stream::once(async move {
+        let meta = client.staging().batch(&batch).await?;
+        let files: BoxStream<'static, Result<ExportFile>> =
+            if meta.batch_type == BatchType::MultipartBatch {
+                let mut names: Vec<String> = client
+                    .staging()
+                    .parts(&batch)
+                    .await?
+                    .into_iter()
+                    .map(|p| p.part_name.to_string())
+                    .collect();
+                if !wanted.is_empty() {
+                    names.retain(|n| wanted.contains(n));
+                }
+                futures::stream::iter(names)
+                    .flat_map(move |name| {
+                        client
+                            .staging()
+                            .list_files(&batch, Some(&name))
+                            .map_ok(move |file| ExportFile {
+                                part: Some(name.clone()),
+                                file,
+                            })
+                    })
+                    .boxed()
+            } else {
+                client
+                    .staging()
+                    .list_files(&batch, None)
+                    .map_ok(|file| ExportFile {
+                        part: file.part_name.as_ref().map(|p| p.to_string()),
+                        file,
+                    })
+                    .try_filter(move |f| {
+                        let keep = wanted.is_empty()
+                            || f.part.as_ref().is_some_and(|p| wanted.contains(p));
+                        std::future::ready(keep)
+                    })
+                    .boxed()
+            };
+        Ok::<_, Error>(files)
+    })
+    .try_flatten()
+    .boxed()
 }
 
-/// Downloads every file of `files` not yet recorded in `manifest`.
+/// Every file of `batch`, part by part for a multipart batch, collected
+/// (see [`export_files`] for the streaming form, which keeps memory flat).
+pub async fn list_export(client: &Client, batch: &str) -> Result<Vec<ExportFile>> {
+    export_files(client, batch, &[]).try_collect().await
+}
+
+/// How many files [`export_files`] will yield for `batch` (and `parts`),
+/// from the count endpoint: the total of a progress display, without
+/// listing anything. Best effort: `0` when the count cannot be read (the
+/// download itself does not depend on it).
+pub async fn export_count(client: &Client, batch: &str, parts: &[String]) -> u64 {
+    match try_export_count(client, batch, parts).await {
+        Ok(n) => n,
+        Err(e) => {
+            tracing::debug!(batch, error = %e, "could not count the export batch");
+            0
+        }
+    }
+}
+
+async fn try_export_count(client: &Client, batch: &str, parts: &[String]) -> Result<u64> {
+    if parts.is_empty() {
+        return client.staging().count(batch, None).await;
+    }
+    let mut total = 0;
+    for part in parts {
+        total += client.staging().count(batch, Some(part)).await?;
+    }
+    Ok(total)
+}
+
+/// Downloads every file of `files` not yet recorded in `manifest` (see
+/// [`download_stream`]).
 #[allow(clippy::too_many_arguments)]
 pub async fn download_pending(
     client: &Client,
@@ -150,33 +217,89 @@ pub async fn download_pending(
     events: &EventSink,
     cancel: &CancellationToken,
 ) -> Result<DownloadSummary> {
-    // Positions only: a file's metadata (with its long signed URL) is
-    // copied when its download starts, not all at once.
-    let pending: Vec<usize> = files
+    // The stream must own its items (`'static`): a copy of the slice.
+    let owned: Vec<Result<ExportFile>> = files.iter().cloned().map(Ok).collect();
+    let files = futures::stream::iter(owned).boxed();
+    download_stream(
+        client, files, out_dir, manifest, state_path, settings, events, cancel,
+    )
+    .await
+}
+
+/// Downloads every file `files` yields that is not yet recorded in
+/// `manifest` (or whose recorded copy is no longer on disk), `settings.concurrency`
+/// at a time, reading the listing only as fast as downloads start: memory
+/// holds the manifest and a page of the listing, not the whole batch.
+///
+/// A listing error ends the run after the downloads already started have
+/// finished and been recorded; it is returned then.
+#[allow(clippy::too_many_arguments)]
+pub async fn download_stream(
+    client: &Client,
+    files: BoxStream<'static, Result<ExportFile>>,
+    out_dir: &Path,
+    manifest: &mut Manifest,
+    state_path: &Path,
+    settings: &DownloadSettings,
+    events: &EventSink,
+    cancel: &CancellationToken,
+) -> Result<DownloadSummary> {
+    // What is already here (empty on a first run).
+    let done: HashSet<String> = manifest
+        .export
+        .downloads
         .iter()
-        .enumerate()
-        .filter(|(_, f)| {
-            manifest
-                .export
-                .downloads
-                .get(&f.key())
-                .is_none_or(|rec| !rec.is_on_disk())
-        })
-        .map(|(i, _)| i)
+        .filter(|(_, rec)| rec.is_on_disk())
+        .map(|(key, _)| key.clone())
         .collect();
-    // A crash mid-download leaves temporary files behind: remove them.
-    let mut dirs: Vec<PathBuf> = vec![out_dir.to_path_buf()];
-    for f in files {
-        if let Some(part) = f.part.as_deref().filter(|p| safe_component(p)) {
-            let dir = out_dir.join(part);
-            if !dirs.contains(&dir) {
-                dirs.push(dir);
+    // A crash mid-download leaves temporary files behind: remove them, in
+    // `out_dir` now and in a part's directory before its first download.
+    remove_stale_temporaries(out_dir).await;
+    let listing_error: Arc<std::sync::Mutex<Option<Error>>> = Arc::default();
+    let listed = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let already = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (listed_count, already_count) = (listed.clone(), already.clone());
+    let error_slot = listing_error.clone();
+    let stop = cancel.clone();
+    let mut seen_parts: HashSet<String> = HashSet::new();
+    let parts_root = out_dir.to_path_buf();
+    let pending = files
+        .scan((), move |_, item| {
+            let next = match item {
+                _ if stop.is_cancelled() => None,
+                Ok(f) => {
+                    listed_count.fetch_add(1, Ordering::Relaxed);
+                    Some(f)
+                }
+                Err(e) => {
+                    if let Ok(mut slot) = error_slot.lock() {
+                        *slot = Some(e);
+                    }
+                    None
+                }
+            };
+            std::future::ready(next)
+        })
+        .filter(move |f| {
+            let here = done.contains(&f.key());
+            if here {
+                already_count.fetch_add(1, Ordering::Relaxed);
             }
-        }
-    }
-    for dir in &dirs {
-        remove_stale_temporaries(dir).await;
-    }
+            std::future::ready(!here)
+        })
+        .then(move |f| {
+            let fresh_dir = f
+                .part
+                .as_deref()
+                .filter(|p| safe_component(p) && seen_parts.insert((*p).to_string()))
+                .map(|p| parts_root.join(p));
+            async move {
+                if let Some(dir) = fresh_dir {
+                    remove_stale_temporaries(&dir).await;
+                }
+                f
+            }
+        });
     let mut summary = DownloadSummary::default();
     // The per-file futures own everything they use (no borrowed captures),
     // so the whole run stays `Send` for `tokio::spawn`.
@@ -187,39 +310,40 @@ pub async fn download_pending(
         events.clone(),
         cancel.clone(),
     ));
-    let mut results = futures::stream::iter(pending.into_iter().map(move |i| {
-        let f = files[i].clone();
-        let ctx = ctx.clone();
-        async move {
-            let (client, out_dir, settings, events, cancel) = &*ctx;
-            if cancel.is_cancelled() {
-                return (f, None);
-            }
-            events
-                .emit(Event::DownloadStarted {
-                    file: f.file.file_name.clone(),
-                    part: f.part.clone(),
-                })
-                .await;
-            let mut delay = settings.retry_delay;
-            let mut attempt = 1;
-            let result = loop {
-                match download_one(client, &f, out_dir, settings).await {
-                    Err(e) if attempt < settings.attempts && transfer_failed(&e) => {
-                        tracing::debug!(file = %f.file.file_name, attempt, error = %e, "retrying download");
-                        if crate::wait::pause(delay, cancel).await.is_err() {
-                            break Err(Error::Cancelled);
-                        }
-                        delay = delay.saturating_mul(2);
-                        attempt += 1;
-                    }
-                    other => break other,
+    let mut results = pending
+        .map(move |f| {
+            let ctx = ctx.clone();
+            async move {
+                let (client, out_dir, settings, events, cancel) = &*ctx;
+                if cancel.is_cancelled() {
+                    return (f, None);
                 }
-            };
-            (f, Some((result, u64::from(attempt - 1))))
-        }
-    }))
-    .buffer_unordered(settings.concurrency.max(1));
+                events
+                    .emit(Event::DownloadStarted {
+                        file: f.file.file_name.clone(),
+                        part: f.part.clone(),
+                    })
+                    .await;
+                let mut delay = settings.retry_delay;
+                let mut attempt = 1;
+                let result = loop {
+                    match download_one(client, &f, out_dir, settings).await {
+                        Err(e) if attempt < settings.attempts && transfer_failed(&e) => {
+                            tracing::debug!(file = %f.file.file_name, attempt, error = %e, "retrying download");
+                            if crate::wait::pause(delay, cancel).await.is_err() {
+                                break Err(Error::Cancelled);
+                            }
+                            delay = delay.saturating_mul(2);
+                            attempt += 1;
+                        }
+                        other => break other,
+                    }
+                };
+                (f, Some((result, u64::from(attempt - 1))))
+            }
+        })
+        .buffer_unordered(settings.concurrency.max(1))
+        .boxed();
     // Rewriting a manifest that lists thousands of downloads after each one
     // would make the run quadratic, so saves are spaced at least
     // `SAVE_INTERVAL` apart and always made at the end. A download finished
@@ -283,7 +407,16 @@ pub async fn download_pending(
     if dirty {
         manifest.save(state_path)?;
     }
-    Ok(summary)
+    if cancel.is_cancelled() {
+        summary.cancelled = true;
+    }
+    summary.listed = listed.load(Ordering::Relaxed);
+    summary.already = already.load(Ordering::Relaxed);
+    let listing_error = listing_error.lock().ok().and_then(|mut slot| slot.take());
+    match listing_error {
+        Some(e) => Err(e),
+        None => Ok(summary),
+    }
 }
 
 /// Removes `.rf-part-*` files and `.rf-extract-*` directories (this crate's

@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
-use rf_batch::export::{DownloadSettings, download_pending, list_export};
+use rf_batch::export::{DownloadSettings, download_stream, export_count, export_files};
 use rf_batch::ingest::{MediaKind, UploadMode};
 use rf_batch::state::{Manifest, RunIdentity};
 use rf_batch::{Event, EventSink};
@@ -68,11 +68,15 @@ pub(crate) async fn run(
     };
 
     let client = session.client();
-    let mut files = list_export(client, &target.batch_id)
-        .await
-        .map_err(|e| map_error(&e))?;
     if !target.parts.is_empty() {
-        let known: Vec<String> = files.iter().filter_map(|f| f.part.clone()).collect();
+        let known: Vec<String> = client
+            .staging()
+            .parts(&target.batch_id)
+            .await
+            .map_err(|e| map_error(&e))?
+            .into_iter()
+            .map(|p| p.part_name.to_string())
+            .collect();
         for part in &target.parts {
             if !known.contains(part) {
                 return Err(CliError::new(
@@ -84,17 +88,15 @@ pub(crate) async fn run(
                 ));
             }
         }
-        files.retain(|f| f.part.as_ref().is_some_and(|p| target.parts.contains(p)));
     }
-    let already = files
-        .iter()
-        .filter(|f| {
-            manifest
-                .export
-                .downloads
-                .get(&f.key())
-                .is_some_and(|r| r.is_on_disk())
-        })
+    // The total for progress comes from the count endpoint; the listing is
+    // streamed into the downloads, so memory holds one page of it.
+    let total = export_count(client, &target.batch_id, &target.parts).await;
+    let already = manifest
+        .export
+        .downloads
+        .values()
+        .filter(|r| r.is_on_disk())
         .count();
 
     let (tx, rx) = mpsc::channel(256);
@@ -102,7 +104,7 @@ pub(crate) async fn run(
     let sink = EventSink::new(tx);
     sink.emit(Event::ExportListed {
         output_batch: target.batch_id.clone(),
-        files: files.len(),
+        files: usize::try_from(total).unwrap_or(usize::MAX),
         already_downloaded: already,
     })
     .await;
@@ -110,9 +112,9 @@ pub(crate) async fn run(
         concurrency: config.concurrency,
         ..DownloadSettings::default()
     };
-    let result = download_pending(
+    let result = download_stream(
         client,
-        &files,
+        export_files(client, &target.batch_id, &target.parts),
         &out_dir,
         &mut manifest,
         &state_path,
@@ -144,14 +146,14 @@ pub(crate) async fn run(
         }
         return Err(map_error(&rf_batch::Error::DownloadsFailed {
             failed: summary.failures.len(),
-            total: files.len() - already,
+            total: summary.listed - summary.already,
             first: format!("{file}: {why}"),
         }));
     }
     if let Some(r) = renderer.as_mut() {
         r.finish_download(format!(
             "{} ({} now, {})",
-            plural(files.len() as u64, "file"),
+            plural(summary.listed as u64, "file"),
             summary.files,
             human_bytes(summary.bytes)
         ));
@@ -163,9 +165,9 @@ pub(crate) async fn run(
         out.document(&json!({
             "batchId": target.batch_id,
             "outputDir": out_dir,
-            "files": files.len(),
+            "files": summary.listed,
             "downloadedNow": summary.files,
-            "downloadedBefore": already,
+            "downloadedBefore": summary.already,
             "bytes": summary.bytes,
             "extractedFiles": summary.extracted_files,
             "refusedEntries": summary.refused,
@@ -178,9 +180,9 @@ pub(crate) async fn run(
             format!(
                 "{} ({} files: {} downloaded now, {} before, {} extracted)",
                 out_dir.display(),
-                files.len(),
+                summary.listed,
                 summary.files,
-                already,
+                summary.already,
                 summary.extracted_files
             ),
         ]);
