@@ -79,6 +79,11 @@ pub(crate) async fn listen(
         "listening for webhooks on http://{addr}/ (Ctrl-C to stop)"
     ));
 
+    // One Ctrl-C listener for the whole loop: a fresh `ctrl_c()` per
+    // iteration would miss a signal that arrives while a notification is
+    // being printed.
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
     let result = loop {
         tokio::select! {
             received = rx.recv() => {
@@ -91,7 +96,7 @@ pub(crate) async fn listen(
                     break Err(e);
                 }
             }
-            signal = tokio::signal::ctrl_c() => {
+            signal = &mut ctrl_c => {
                 break match signal {
                     Ok(()) => {
                         output.note("stopped");
