@@ -370,29 +370,39 @@ fn export_manifest() -> rf_batch::state::Manifest {
     )
 }
 
+/// Streams batch `out` into `dir` (manifest saved as `dir/state.json`).
+async fn export_out(
+    client: &Client,
+    dir: &std::path::Path,
+    manifest: &mut rf_batch::state::Manifest,
+    settings: &rf_batch::export::DownloadSettings,
+) -> Result<rf_batch::export::DownloadSummary, Error> {
+    rf_batch::export::download_stream(
+        client,
+        rf_batch::export::export_files(client, "out", &[]),
+        dir,
+        manifest,
+        &dir.join("state.json"),
+        settings,
+        &rf_batch::events::EventSink::none(),
+        &CancellationToken::new(),
+    )
+    .await
+}
+
 #[tokio::test]
 async fn export_streams_the_listing_into_the_downloads() {
     let m = export_mock(false);
     let client = client(&m);
     let out = tempfile::tempdir().unwrap();
-    let state = out.path().join("state.json");
     let mut manifest = export_manifest();
     let settings = rf_batch::export::DownloadSettings {
         concurrency: 1,
         ..Default::default()
     };
-    let summary = rf_batch::export::download_stream(
-        &client,
-        rf_batch::export::export_files(&client, "out", &[]),
-        out.path(),
-        &mut manifest,
-        &state,
-        &settings,
-        &rf_batch::events::EventSink::none(),
-        &CancellationToken::new(),
-    )
-    .await
-    .unwrap();
+    let summary = export_out(&client, out.path(), &mut manifest, &settings)
+        .await
+        .unwrap();
     assert_eq!((summary.listed, summary.files, summary.already), (3, 3, 0));
     for name in ["a.json", "b.json", "c.json"] {
         assert!(out.path().join(name).is_file(), "{name}");
@@ -410,18 +420,9 @@ async fn export_streams_the_listing_into_the_downloads() {
     assert!(first_download < second_page, "{order:?}");
 
     // A re-run downloads nothing and lists what is there.
-    let summary = rf_batch::export::download_stream(
-        &client,
-        rf_batch::export::export_files(&client, "out", &[]),
-        out.path(),
-        &mut manifest,
-        &state,
-        &settings,
-        &rf_batch::events::EventSink::none(),
-        &CancellationToken::new(),
-    )
-    .await
-    .unwrap();
+    let summary = export_out(&client, out.path(), &mut manifest, &settings)
+        .await
+        .unwrap();
     assert_eq!((summary.listed, summary.files, summary.already), (3, 0, 3));
 }
 
@@ -432,18 +433,9 @@ async fn a_listing_error_mid_export_keeps_what_was_downloaded() {
     let out = tempfile::tempdir().unwrap();
     let state = out.path().join("state.json");
     let mut manifest = export_manifest();
-    let err = rf_batch::export::download_stream(
-        &client,
-        rf_batch::export::export_files(&client, "out", &[]),
-        out.path(),
-        &mut manifest,
-        &state,
-        &rf_batch::export::DownloadSettings::default(),
-        &rf_batch::events::EventSink::none(),
-        &CancellationToken::new(),
-    )
-    .await
-    .unwrap_err();
+    let err = export_out(&client, out.path(), &mut manifest, &Default::default())
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("page token expired"), "{err}");
     // The first page's files are on disk and saved in the manifest, so a
     // re-run fetches only the rest.
