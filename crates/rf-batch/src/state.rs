@@ -12,6 +12,16 @@
 //! job instead of starting a second one), the export batch and which downloads
 //! completed. [`Manifest::reconcile`] compares it against a fresh scan to find
 //! inputs that changed, appeared or vanished since.
+//!
+//! Completed downloads are not added to the manifest while an export runs:
+//! rewriting a manifest with one record per file after each file would be
+//! quadratic, and holding every record in memory would make memory grow with
+//! the batch. They are appended, one JSON line each, to a journal beside it
+//! ([`DownloadJournal`], `<manifest>.downloads`), and [`Manifest::load`]
+//! merges the journal back into [`ExportState::downloads`]. Each line names
+//! the manifest it belongs to (its creation time), so a journal left behind
+//! by an older manifest is ignored; a line torn by a crash is skipped (that
+//! file is downloaded again).
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs;
@@ -159,6 +169,96 @@ impl DownloadRecord {
     }
 }
 
+/// One line of the downloads journal.
+#[derive(Serialize, Deserialize)]
+struct JournalEntry {
+    /// The creation time of the manifest the record belongs to.
+    manifest: DateTime<Utc>,
+    /// Its [`download_key`].
+    key: String,
+    /// The record.
+    record: DownloadRecord,
+}
+
+/// The append-only journal of completed downloads beside a manifest (see the
+/// module docs): one JSON line per download, written through to the page
+/// cache as each completes and synced to disk by [`DownloadJournal::finish`].
+#[derive(Debug)]
+pub struct DownloadJournal {
+    path: PathBuf,
+    manifest: DateTime<Utc>,
+    out: io::BufWriter<fs::File>,
+}
+
+impl DownloadJournal {
+    /// Where the journal of the manifest at `manifest_path` lives.
+    pub fn path_for(manifest_path: &Path) -> PathBuf {
+        let mut name = manifest_path
+            .file_name()
+            .map(|n| n.to_os_string())
+            .unwrap_or_else(|| MANIFEST_FILE.into());
+        name.push(".downloads");
+        manifest_path.with_file_name(name)
+    }
+
+    /// Opens (creating if needed) the journal of `manifest`, saved at
+    /// `manifest_path`, for appending.
+    pub fn open(manifest_path: &Path, manifest: &Manifest) -> Result<Self, StateError> {
+        let path = Self::path_for(manifest_path);
+        let file = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(|source| StateError::Io {
+                action: "open",
+                path: path.clone(),
+                source,
+            })?;
+        Ok(DownloadJournal {
+            path,
+            manifest: manifest.created_at,
+            out: io::BufWriter::new(file),
+        })
+    }
+
+    /// Appends one completed download (written through to the file, so a
+    /// `kill -9` right after loses nothing).
+    pub fn append(&mut self, key: &str, record: &DownloadRecord) -> Result<(), StateError> {
+        #[derive(Serialize)]
+        struct Entry<'a> {
+            manifest: &'a DateTime<Utc>,
+            key: &'a str,
+            record: &'a DownloadRecord,
+        }
+        let entry = Entry {
+            manifest: &self.manifest,
+            key,
+            record,
+        };
+        let write = |out: &mut io::BufWriter<fs::File>| -> io::Result<()> {
+            serde_json::to_writer(&mut *out, &entry).map_err(io::Error::other)?;
+            out.write_all(b"\n")?;
+            out.flush()
+        };
+        write(&mut self.out).map_err(|source| StateError::Io {
+            action: "append to",
+            path: self.path.clone(),
+            source,
+        })
+    }
+
+    /// Flushes and syncs the journal to disk.
+    pub fn finish(mut self) -> Result<(), StateError> {
+        let err = |source| StateError::Io {
+            action: "write",
+            path: self.path.clone(),
+            source,
+        };
+        self.out.flush().map_err(err)?;
+        self.out.get_ref().sync_all().map_err(err)
+    }
+}
+
 /// The key of a download in [`ExportState::downloads`].
 pub fn download_key(part: Option<&str>, file_name: &str, shard_id: Option<&str>) -> String {
     format!(
@@ -295,8 +395,41 @@ impl Manifest {
                 ),
             });
         }
-        let manifest: Manifest = serde_json::from_slice(&bytes).map_err(corrupt)?;
+        let mut manifest: Manifest = serde_json::from_slice(&bytes).map_err(corrupt)?;
+        manifest.merge_journal(&DownloadJournal::path_for(path))?;
         Ok(Some(manifest))
+    }
+
+    /// Adds the records of the downloads journal at `journal` that belong to
+    /// this manifest to [`ExportState::downloads`].
+    fn merge_journal(&mut self, journal: &Path) -> Result<(), StateError> {
+        let file = match fs::File::open(journal) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(source) => {
+                return Err(StateError::Io {
+                    action: "read",
+                    path: journal.to_path_buf(),
+                    source,
+                });
+            }
+        };
+        for line in io::BufRead::lines(io::BufReader::new(file)) {
+            let line = line.map_err(|source| StateError::Io {
+                action: "read",
+                path: journal.to_path_buf(),
+                source,
+            })?;
+            // A line torn by a crash (or not ours) is skipped: that file is
+            // simply downloaded again.
+            let Ok(entry) = serde_json::from_str::<JournalEntry>(&line) else {
+                continue;
+            };
+            if entry.manifest == self.created_at {
+                self.export.downloads.insert(entry.key, entry.record);
+            }
+        }
+        Ok(())
     }
 
     /// Writes the manifest to `path` atomically (temp file, fsync, rename, fsync dir).
@@ -502,6 +635,43 @@ mod tests {
         (0..n)
             .map(|i| file(&format!("{i:03}.jpg"), 100, MediaKind::Image))
             .collect()
+    }
+
+    #[test]
+    fn the_downloads_journal_is_merged_on_load_and_only_its_own_lines_count() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(MANIFEST_FILE);
+        let mut m = manifest_for(&images(3), &PlanOptions::default());
+        m.save(&path).unwrap();
+        let record = |name: &str| DownloadRecord {
+            part: None,
+            file_name: name.into(),
+            local_path: dir.path().join(name),
+            bytes: 1,
+            extracted: None,
+        };
+        let mut journal = DownloadJournal::open(&path, &m).unwrap();
+        journal.append("-/-/a.json", &record("a.json")).unwrap();
+        journal.append("-/-/b.json", &record("b.json")).unwrap();
+        journal.finish().unwrap();
+        // A line of an older manifest and a line torn by a crash.
+        let mut older = m.clone();
+        older.created_at = m.created_at - chrono::Duration::seconds(60);
+        let mut stale = DownloadJournal::open(&path, &older).unwrap();
+        stale.append("-/-/old.json", &record("old.json")).unwrap();
+        stale.finish().unwrap();
+        let journal_path = DownloadJournal::path_for(&path);
+        assert_eq!(journal_path, dir.path().join("rf-run.json.downloads"));
+        let mut text = std::fs::read_to_string(&journal_path).unwrap();
+        text.push_str("{\"manifest\": \"2026-");
+        std::fs::write(&journal_path, text).unwrap();
+
+        let loaded = Manifest::load(&path).unwrap().unwrap();
+        let keys: Vec<&str> = loaded.export.downloads.keys().map(String::as_str).collect();
+        assert_eq!(keys, ["-/-/a.json", "-/-/b.json"]);
+        assert_eq!(loaded.export.downloads["-/-/a.json"], record("a.json"));
+        // The in-memory manifest that wrote the journal holds no record.
+        assert!(m.export.downloads.is_empty());
     }
 
     #[test]

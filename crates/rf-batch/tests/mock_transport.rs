@@ -419,7 +419,12 @@ async fn export_streams_the_listing_into_the_downloads() {
     let first_download = order.iter().position(|p| p == "/d/a.json").unwrap();
     assert!(first_download < second_page, "{order:?}");
 
-    // A re-run downloads nothing and lists what is there.
+    // Nothing per file was kept in memory: the records are in the journal,
+    // and a re-run (which loads the manifest) downloads nothing.
+    assert!(manifest.export.downloads.is_empty());
+    let state = out.path().join("state.json");
+    let mut manifest = rf_batch::state::Manifest::load(&state).unwrap().unwrap();
+    assert_eq!(manifest.export.downloads.len(), 3);
     let summary = export_out(&client, out.path(), &mut manifest, &settings)
         .await
         .unwrap();

@@ -7,9 +7,10 @@
 //! complete; a resume checks the length of what is recorded again, see
 //! [`DownloadRecord::is_on_disk`]); archives (`.tar`, `.tar.gz`, `.tgz`) are then unpacked safely
 //! ([`super::extract`]) and the archive removed, other files are renamed into
-//! place. Completions are recorded in the manifest (saved at most every
-//! [`crate::ingest::upload::SAVE_INTERVAL`] and at the end), so a re-run
-//! downloads only what is missing.
+//! place. Completions are appended to the manifest's journal
+//! ([`DownloadJournal`]) as they happen, so a re-run downloads only what is
+//! missing, and memory holds neither the whole listing nor a record per
+//! downloaded file.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -26,7 +27,7 @@ use super::extract::{ExtractLimits, extract_archive};
 use crate::client::Client;
 use crate::error::{Error, Result};
 use crate::events::{Event, EventSink};
-use crate::state::{DownloadRecord, Manifest, download_key};
+use crate::state::{DownloadJournal, DownloadRecord, Manifest, download_key};
 
 /// How downloads run.
 #[derive(Debug, Clone, PartialEq)]
@@ -344,13 +345,12 @@ pub async fn download_stream(
         })
         .buffer_unordered(settings.concurrency.max(1))
         .boxed();
-    // Rewriting a manifest that lists thousands of downloads after each one
-    // would make the run quadratic, so saves are spaced at least
-    // `SAVE_INTERVAL` apart and always made at the end. A download finished
-    // but not yet saved is downloaded again on resume (it lands in place by
-    // rename, so nothing is duplicated or lost).
-    let mut pacer = crate::ingest::upload::SavePacer::new();
-    let mut dirty = false;
+    // Each completed download is appended to the manifest's journal, not
+    // kept in memory: memory does not grow with the batch, and nothing is
+    // rewritten per file. The manifest itself is saved first, so that the
+    // journal belongs to a manifest on disk.
+    manifest.save(state_path)?;
+    let mut journal = DownloadJournal::open(state_path, manifest)?;
     while let Some((f, result)) = results.next().await {
         let result = result.map(|(result, retried)| {
             summary.retried += retried;
@@ -375,12 +375,7 @@ pub async fn download_stream(
                 }
                 let path = record.local_path.clone();
                 let bytes = record.bytes;
-                manifest.export.downloads.insert(f.key(), record);
-                dirty = true;
-                if pacer.due() {
-                    pacer.save(manifest, state_path)?;
-                    dirty = false;
-                }
+                journal.append(&f.key(), &record)?;
                 events
                     .emit(Event::DownloadFinished {
                         file: f.file.file_name.clone(),
@@ -404,9 +399,7 @@ pub async fn download_stream(
         }
     }
     drop(results);
-    if dirty {
-        manifest.save(state_path)?;
-    }
+    journal.finish()?;
     if cancel.is_cancelled() {
         summary.cancelled = true;
     }

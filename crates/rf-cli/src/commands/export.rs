@@ -2,8 +2,9 @@
 //! export` and `rf job export`).
 //!
 //! The download records live in `<out>/.rf-state/rf-export.json` (rf-batch's
-//! manifest format; `rf run` uses `rf-run.json` beside it), so re-running the
-//! same export skips files already there.
+//! manifest format; `rf run` uses `rf-run.json` beside it) and its journal
+//! `rf-export.json.downloads` (one line per completed download), so
+//! re-running the same export skips files already there.
 
 use std::path::{Path, PathBuf};
 
