@@ -650,9 +650,17 @@ fn write_file(
             source,
         }
     };
-    std::fs::create_dir_all(dir).map_err(io_err("cannot create", dir))?;
     let result = (|| {
-        let mut out = std::fs::File::create(tmp).map_err(io_err("cannot write download", tmp))?;
+        // The directory almost always exists: create it only when needed
+        // (one `mkdir` per file is measurable on exports of small files).
+        let mut out = match std::fs::File::create(tmp) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                std::fs::create_dir_all(dir).map_err(io_err("cannot create", dir))?;
+                std::fs::File::create(tmp)
+            }
+            other => other,
+        }
+        .map_err(io_err("cannot write download", tmp))?;
         let mut got = 0u64;
         for chunk in chunks {
             got += chunk.len() as u64;
