@@ -257,7 +257,33 @@ pub enum Error {
     Cancelled,
 }
 
+impl ApiError {
+    /// Whether the service was busy or failing (408, 429, 5xx): the same
+    /// request may succeed later, as opposed to a refusal that will not
+    /// change.
+    pub fn is_transient(&self) -> bool {
+        self.status == 408 || self.status == 429 || self.status >= 500
+    }
+}
+
 impl Error {
+    /// Whether a failed request may succeed if tried again: the service was
+    /// busy or failing ([`ApiError::is_transient`]), or the transfer broke
+    /// (whether the service acted on it is unknown until checked). A refusal
+    /// (4xx) or a local problem will not change.
+    pub(crate) fn may_succeed_later(&self) -> bool {
+        match self {
+            Error::Api(api) => api.is_transient(),
+            Error::Transport { source, .. } => matches!(
+                source.kind(),
+                rf_transport::ErrorKind::Connect
+                    | rf_transport::ErrorKind::Timeout
+                    | rf_transport::ErrorKind::Interrupted
+            ),
+            _ => false,
+        }
+    }
+
     /// The API error inside, if this is one.
     pub fn api(&self) -> Option<&ApiError> {
         match self {

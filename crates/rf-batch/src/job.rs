@@ -9,7 +9,6 @@
 //! are methods of [`crate::client::Jobs`]; waiting is
 //! [`crate::wait::wait_for_job`].
 
-use rf_transport::ErrorKind;
 use rf_types::{
     AggregationFormat, BatchId, InferenceBackend, JobDefinition, JobId, MachineType,
     ParametersOverride, WorkflowJob,
@@ -225,24 +224,10 @@ pub async fn restart_job(
             );
             return Ok(JobRestart::RestartedAnswerLost);
         }
-        if !outcome_unknown(&error) || attempt >= RESTART_ATTEMPTS {
+        if !error.may_succeed_later() || attempt >= RESTART_ATTEMPTS {
             return Err(error);
         }
         tracing::info!(job = job_id, %error, "the restart did not take effect; sending it again");
-    }
-}
-
-/// Whether a failed request may or may not have been acted on (as opposed to
-/// a definite refusal by the service).
-fn outcome_unknown(error: &Error) -> bool {
-    match error {
-        Error::Api(api) => api.status >= 500 || api.status == 429 || api.status == 408,
-        Error::Decode { .. } => true,
-        Error::Transport { source, .. } => matches!(
-            source.kind(),
-            ErrorKind::Connect | ErrorKind::Timeout | ErrorKind::Interrupted
-        ),
-        _ => false,
     }
 }
 

@@ -694,18 +694,13 @@ impl Run {
         // The total for progress comes from the count endpoint; the listing
         // itself is streamed into the downloads (memory: one page of it).
         let total = export_count(&self.client, &output_batch, &[]).await;
-        let already = manifest
-            .export
-            .downloads
-            .values()
-            .filter(|r| r.is_on_disk())
-            .count();
-        self.report.downloaded_before = already;
+        // The progress starts from what the manifest records; the download
+        // checks each record against the disk (`summary.already`).
         self.events
             .emit(Event::ExportListed {
                 output_batch: output_batch.clone(),
                 files: usize::try_from(total).unwrap_or(usize::MAX),
-                already_downloaded: already,
+                already_downloaded: manifest.export.downloads.len(),
             })
             .await;
         let summary = download_stream(

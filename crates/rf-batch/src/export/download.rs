@@ -434,7 +434,7 @@ async fn remove_stale_temporaries(dir: &Path) {
 fn transfer_failed(e: &Error) -> bool {
     match e {
         Error::Transport { .. } | Error::LengthMismatch { .. } => true,
-        Error::Api(api) => api.status == 408 || api.status == 429 || api.status >= 500,
+        Error::Api(api) => api.is_transient(),
         _ => false,
     }
 }

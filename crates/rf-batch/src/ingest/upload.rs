@@ -232,7 +232,7 @@ pub async fn upload_pending(
             Some(Err(Error::Cancelled)) => summary.cancelled = true,
             Some(Err(e)) => {
                 let text = e.to_string();
-                if may_succeed_later(&e) {
+                if e.may_succeed_later() {
                     summary.retryable_failures += 1;
                 }
                 events
@@ -486,24 +486,8 @@ async fn shards_pending(client: &Client, batch: &BatchId) -> bool {
 /// sending it again cannot duplicate it.
 fn safe_to_resend(e: &Error) -> bool {
     match e {
-        Error::Api(api) => api.status == 408 || api.status == 429 || api.status >= 500,
+        Error::Api(api) => api.is_transient(),
         Error::Transport { source, .. } => source.is_retryable(false),
-        _ => false,
-    }
-}
-
-/// Whether a failed upload may succeed if tried again: the transfer broke
-/// (whether it arrived is unknown until the batch is checked) or the service
-/// was busy. A refusal (4xx) or a local problem will not change.
-pub(crate) fn may_succeed_later(e: &Error) -> bool {
-    match e {
-        Error::Api(api) => api.status == 408 || api.status == 429 || api.status >= 500,
-        Error::Transport { source, .. } => matches!(
-            source.kind(),
-            rf_transport::ErrorKind::Connect
-                | rf_transport::ErrorKind::Timeout
-                | rf_transport::ErrorKind::Interrupted
-        ),
         _ => false,
     }
 }

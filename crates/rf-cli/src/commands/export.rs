@@ -93,12 +93,9 @@ pub(crate) async fn run(
     // The total for progress comes from the count endpoint; the listing is
     // streamed into the downloads, so memory holds one page of it.
     let total = export_count(client, &target.batch_id, &target.parts).await;
-    let already = manifest
-        .export
-        .downloads
-        .values()
-        .filter(|r| r.is_on_disk())
-        .count();
+    // The progress starts from what the manifest records; the download
+    // checks each record against the disk (`summary.already`).
+    let already = manifest.export.downloads.len();
 
     let (tx, rx) = mpsc::channel(256);
     let drawing = tokio::spawn(Renderer::new(progress, &config.output, config.verbose).drain(rx));
