@@ -7,4 +7,6 @@ mod chaos;
 mod hostile;
 mod idempotency;
 mod isolation;
+#[path = "../support/mod.rs"]
+mod support;
 mod util;
