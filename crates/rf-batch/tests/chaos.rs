@@ -35,20 +35,25 @@ fn fast_policy() -> RetryPolicy {
     }
 }
 
+/// A client over `retrying`, counting its retries in the run report.
+fn client_over<T: Transport + 'static>(retrying: Retrying<T>, base_url: &str, key: &str) -> Client {
+    let stats = retrying.stats();
+    Client::builder()
+        .transport(retrying)
+        .retry_stats(stats)
+        .base_url(base_url)
+        .api_key(key)
+        .build()
+        .unwrap()
+}
+
 fn chaos_client(fake: &FakeService, seed: u64, rate: f64) -> (Client, rf_transport::FaultCounts) {
     let mut plan = FaultPlan::new(seed, rate, Fault::ALL.into());
     plan.delay = Duration::from_millis(1);
     let chaos = FaultInjecting::new(fake.clone(), plan);
     let counts = chaos.counts();
     let retrying = Retrying::new(chaos, fast_policy()).with_rng_seed(seed);
-    let stats = retrying.stats();
-    let client = Client::builder()
-        .transport(retrying)
-        .retry_stats(stats)
-        .base_url(fake.base_url())
-        .api_key("fake-key")
-        .build()
-        .unwrap();
+    let client = client_over(retrying, fake.base_url(), "fake-key");
     (client, counts)
 }
 
@@ -167,14 +172,7 @@ async fn job_start_after_a_lost_answer_follows_the_one_job() {
         creates: Arc::new(AtomicUsize::new(0)),
     };
     let retrying = Retrying::new(strict.clone(), fast_policy());
-    let stats = retrying.stats();
-    let client = Client::builder()
-        .transport(retrying)
-        .retry_stats(stats)
-        .base_url(fake.base_url())
-        .api_key("fake-key")
-        .build()
-        .unwrap();
+    let client = client_over(retrying, fake.base_url(), "fake-key");
     let input = tempfile::tempdir().unwrap();
     let out = tempfile::tempdir().unwrap();
     make_images(input.path(), 8);
@@ -425,14 +423,7 @@ impl Transport for LoseFirst {
 async fn emulator_drop_response_on_job_start_creates_one_job() {
     let emu = common::start_emulator().await;
     let retrying = Retrying::new(LoseFirst::new(emu.state(), is_job_create), fast_policy());
-    let stats = retrying.stats();
-    let client = Client::builder()
-        .transport(retrying)
-        .retry_stats(stats)
-        .base_url(emu.base_url().as_str())
-        .api_key(emu.api_key())
-        .build()
-        .unwrap();
+    let client = client_over(retrying, emu.base_url().as_str(), emu.api_key());
     let input = tempfile::tempdir().unwrap();
     let out = tempfile::tempdir().unwrap();
     make_images(input.path(), 6);
@@ -461,15 +452,8 @@ async fn emulator_drop_response_on_restart_restarts_once_and_says_so() {
     let emu = rf_emulator::Emulator::start(config, "127.0.0.1:0".parse().unwrap())
         .await
         .unwrap();
-    let client = Client::builder()
-        .transport(Retrying::new(
-            LoseFirst::new(emu.state(), is_job_restart),
-            fast_policy(),
-        ))
-        .base_url(emu.base_url().as_str())
-        .api_key(emu.api_key())
-        .build()
-        .unwrap();
+    let retrying = Retrying::new(LoseFirst::new(emu.state(), is_job_restart), fast_policy());
+    let client = client_over(retrying, emu.base_url().as_str(), emu.api_key());
     let batch = BatchId::new("restart-in").unwrap();
     let input = tempfile::tempdir().unwrap();
     make_images(input.path(), 1);
