@@ -11,6 +11,7 @@ mod batch;
 mod emulator;
 mod faults;
 mod job;
+mod json_style;
 mod run;
 mod secrets;
 mod webhook;
