@@ -14,4 +14,5 @@ mod job;
 mod json_style;
 mod run;
 mod secrets;
+mod shared_data;
 mod webhook;
