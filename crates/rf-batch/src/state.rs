@@ -394,7 +394,9 @@ impl Manifest {
         match self.ingest.shards.get(position) {
             Some(shard) => shard.load(self.items_file()),
             None => Err(StateError::Corrupt {
-                path: self.items_file().map_or_else(|| MANIFEST_FILE.into(), Path::to_path_buf),
+                path: self
+                    .items_file()
+                    .map_or_else(|| MANIFEST_FILE.into(), Path::to_path_buf),
                 detail: format!("no shard at position {position}"),
             }),
         }
@@ -903,7 +905,10 @@ mod tests {
         // The next save moves the items out.
         loaded.save(&path).unwrap();
         let again = Manifest::load(&path).unwrap().unwrap();
-        assert!(matches!(again.ingest.shards[1].items, ShardItems::Stored(_)));
+        assert!(matches!(
+            again.ingest.shards[1].items,
+            ShardItems::Stored(_)
+        ));
         assert_eq!(again.shard_plan(1).unwrap(), expected.shards[1]);
         assert_eq!(again.uploaded_count(), 350);
     }
@@ -976,7 +981,10 @@ mod tests {
         for (i, shard) in expected.shards.iter().enumerate() {
             assert_eq!(&m.shard_plan(i).unwrap(), shard);
         }
-        assert_eq!((summary.images, summary.videos, summary.other_kind), (1234, 1, 1));
+        assert_eq!(
+            (summary.images, summary.videos, summary.other_kind),
+            (1234, 1, 1)
+        );
         let reasons: Vec<_> = summary.skipped.iter().map(|s| &s.relative).collect();
         assert_eq!(reasons, ["notes.txt", "clip.mp4"]);
         assert_eq!(

@@ -439,10 +439,9 @@ impl Manifest {
             return Ok((manifest, summary));
         };
         let (count, tar_bytes) = (kept.count, kept.tar_bytes);
-        let result = kept
-            .writer
-            .finish(true)
-            .and_then(|()| fs::rename(&kept.path, &items_path).map_err(io_error("write", &items_path)));
+        let result = kept.writer.finish(true).and_then(|()| {
+            fs::rename(&kept.path, &items_path).map_err(io_error("write", &items_path))
+        });
         if let Err(e) = result {
             let _ = fs::remove_file(&kept.path);
             return Err(e.into());
@@ -591,7 +590,9 @@ fn for_each_item(
     let mut first = true;
     loop {
         line.clear();
-        let len = reader.read_line(&mut line).map_err(io_error("read", path))? as u64;
+        let len = reader
+            .read_line(&mut line)
+            .map_err(io_error("read", path))? as u64;
         if len == 0 {
             return Ok(());
         }
