@@ -311,8 +311,9 @@ pub fn scan_each(
 /// buffer (a `Vec<DirEntry>` costs about four times as much per entry).
 struct SortedNames {
     bytes: Vec<u8>,
-    /// (start, length) of each name in `bytes`, in sorted order.
-    spans: Vec<(usize, usize)>,
+    /// (start, length) of each name in `bytes`, in sorted order (32 bits
+    /// each: a directory whose names take over 4 GiB is refused).
+    spans: Vec<(u32, u32)>,
 }
 
 impl SortedNames {
@@ -324,13 +325,16 @@ impl SortedNames {
         for entry in fs::read_dir(dir)? {
             let name = entry?.file_name();
             let raw = name.as_encoded_bytes();
-            names.spans.push((names.bytes.len(), raw.len()));
+            // The end must fit too, so `start + len` never overflows.
+            let too_large = || io::Error::other("directory listing over 4 GiB");
+            u32::try_from(names.bytes.len() + raw.len()).map_err(|_| too_large())?;
+            let span = (names.bytes.len() as u32, raw.len() as u32);
+            names.spans.push(span);
             names.bytes.extend_from_slice(raw);
         }
         let bytes = &names.bytes;
-        names
-            .spans
-            .sort_unstable_by(|a, b| bytes[a.0..a.0 + a.1].cmp(&bytes[b.0..b.0 + b.1]));
+        let name = |&(start, len): &(u32, u32)| &bytes[start as usize..(start + len) as usize];
+        names.spans.sort_unstable_by(|a, b| name(a).cmp(name(b)));
         names.bytes.shrink_to_fit();
         names.spans.shrink_to_fit();
         Ok(names)
@@ -339,7 +343,7 @@ impl SortedNames {
     /// Each name: as UTF-8, or (not valid UTF-8) a lossy rendering of it.
     fn iter(&self) -> impl Iterator<Item = Result<&str, String>> {
         self.spans.iter().map(|&(start, len)| {
-            let raw = &self.bytes[start..start + len];
+            let raw = &self.bytes[start as usize..(start + len) as usize];
             std::str::from_utf8(raw).map_err(|_| String::from_utf8_lossy(raw).into_owned())
         })
     }
