@@ -305,7 +305,13 @@ fn kill_9_during_batch_export_then_rerun_fetches_only_what_is_missing() {
     ]))
     .expect_code(0);
     let out = sb.path().join("out");
-    let export = ["batch", "export", "exported", "--out", out.to_str().unwrap()];
+    let export = [
+        "batch",
+        "export",
+        "exported",
+        "--out",
+        out.to_str().unwrap(),
+    ];
     let mut first = Running::spawn(rf(&sb).args(["-vv", "--concurrency", "1"]).args(export));
     // One download at a time: the third starts only once the first two are
     // on disk and recorded.
