@@ -396,7 +396,7 @@ impl Soak {
         let n = self.names.len() as u64;
         let check = |ok: bool, what: String| if ok { Ok(()) } else { Err(what) };
         check(
-            report["confirmed_count"] == n && report["expected_count"] == n,
+            report["confirmedCount"] == n && report["expectedCount"] == n,
             format!("counts in the report: {report}"),
         )?;
         let results = results_text(&out);

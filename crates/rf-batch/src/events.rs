@@ -21,7 +21,11 @@ use crate::wait::JobProgress;
 
 /// Something that happened during a run.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(tag = "event", rename_all = "snake_case")]
+#[serde(
+    tag = "event",
+    rename_all = "snake_case",
+    rename_all_fields = "camelCase"
+)]
 #[non_exhaustive]
 pub enum Event {
     /// The run started (or resumed from its manifest).
@@ -227,6 +231,7 @@ impl EventSink {
 
 /// How long each phase took.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Timings {
     /// Scan and plan.
     pub scan: Duration,
@@ -244,6 +249,7 @@ pub struct Timings {
 
 /// What a run did; returned by [`crate::Pipeline::run`].
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct RunReport {
     /// The staging batch.
     pub batch_id: String,
@@ -333,5 +339,19 @@ mod tests {
         assert_eq!(w["event"], "warning");
         let r = serde_json::to_value(RunReport::default()).unwrap();
         assert!(r.get("timings").is_some());
+        // camelCase like every JSON document rf prints.
+        assert!(r.get("confirmedCount").is_some(), "{r}");
+        assert!(r.get("confirmed_count").is_none(), "{r}");
+        let started = serde_json::to_value(Event::RunStarted {
+            batch_id: "b".into(),
+            resumed: false,
+            state_file: PathBuf::from("m.json"),
+        })
+        .unwrap();
+        assert_eq!(
+            started,
+            serde_json::json!({"event": "run_started", "batchId": "b", "resumed": false,
+                               "stateFile": "m.json"})
+        );
     }
 }

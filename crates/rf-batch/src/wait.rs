@@ -60,6 +60,7 @@ pub(crate) async fn pause(d: Duration, cancel: &CancellationToken) -> Result<()>
 
 /// One shard's status, as reported on a count timeout.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ShardSummary {
     /// Server-issued shard ID.
     pub shard_id: String,
@@ -73,6 +74,7 @@ pub struct ShardSummary {
 
 /// The count check ran out of time.
 #[derive(Debug, Clone, PartialEq, Serialize, thiserror::Error)]
+#[serde(rename_all = "camelCase")]
 pub struct CountTimeout {
     /// The batch.
     pub batch_id: String,
@@ -299,6 +301,7 @@ fn collect_failed_files(value: &serde_json::Value, in_failed: bool, out: &mut Ve
 /// A snapshot of a job's progress, derived from its stages and tasks
 /// (API-CONTRACT §2.3.5).
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct JobProgress {
     /// The job.
     pub job_id: String,

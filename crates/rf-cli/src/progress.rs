@@ -118,10 +118,10 @@ impl Progress {
 
     /// Starts (or restarts) the track of `phase`.
     pub(crate) fn begin(&mut self, phase: Phase, total: Option<u64>, unit: Unit) {
-        if let Some(old) = self.tracks.remove(&phase) {
-            if let Some(bar) = old.bar {
-                bar.finish_and_clear();
-            }
+        if let Some(old) = self.tracks.remove(&phase)
+            && let Some(bar) = old.bar
+        {
+            bar.finish_and_clear();
         }
         let bar = (self.mode == Mode::Bars).then(|| {
             let bar = match total {

@@ -123,7 +123,12 @@ impl EmulatorState {
         if let Some(chaos) = &config.chaos {
             chaos.validate()?;
         }
-        let store = Store::open(config.data_dir.as_deref())?;
+        let holder = config.lock_data_dir.then(|| crate::LockHolder {
+            pid: Some(std::process::id()),
+            owner: Some(config.owner.clone().unwrap_or_else(program_name)),
+            base_url: Some(base_url.to_string()),
+        });
+        let store = Store::open(config.data_dir.as_deref(), holder.as_ref())?;
         let keys = config.keys.iter().cloned().collect();
         let http = crate::http_client::builder()
             .redirect(reqwest::redirect::Policy::none())
@@ -205,14 +210,24 @@ impl EmulatorState {
         self.0.store.persist()
     }
 
-    /// Stops background work (jobs stop at their next step) and writes a
-    /// final snapshot. The router keeps answering requests.
+    /// Stops background work (jobs stop at their next step), writes a final
+    /// snapshot and releases the data directory's lock (another emulator can
+    /// open it at once). The router keeps answering requests, but what they
+    /// change is no longer written.
     pub fn close(&self) -> Result<(), EmulatorError> {
         self.0.closing.cancel();
         self.0.workers.close();
         self.0.index_slots.close();
-        self.0.store.persist()
+        self.0.store.release()
     }
+}
+
+/// This program's file name (the default owner in the data dir's lock file).
+fn program_name() -> String {
+    std::env::current_exe()
+        .ok()
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "another emulator".to_owned())
 }
 
 /// A random API key (`rfemu_` + 32 hex characters).

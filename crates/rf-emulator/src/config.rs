@@ -115,6 +115,18 @@ pub struct EmulatorConfig {
     pub public_base_url: Option<Url>,
     /// Fault injection ([`ChaosConfig`]); `None` (the default) injects none.
     pub chaos: Option<ChaosConfig>,
+    /// What runs this emulator (`rf run`, `rf emulator serve`, ...), written
+    /// into the data directory's lock file so that a second emulator refused
+    /// the directory can name it. `None`: the program's file name.
+    pub owner: Option<String>,
+    /// Hold an exclusive lock on the data directory while running (the
+    /// default): a second emulator on the same directory, in this process or
+    /// another, fails to start with [`crate::EmulatorError::DataDirInUse`]
+    /// instead of both overwriting each other's state. The lock goes when the
+    /// emulator closes or its process ends. Turn it off only to simulate a
+    /// crash inside one process (an emulator leaked with `mem::forget` keeps
+    /// its lock until the process ends).
+    pub lock_data_dir: bool,
 }
 
 impl std::fmt::Debug for EmulatorConfig {
@@ -134,6 +146,8 @@ impl std::fmt::Debug for EmulatorConfig {
             .field("webhooks", &self.webhooks)
             .field("public_base_url", &self.public_base_url)
             .field("chaos", &self.chaos)
+            .field("owner", &self.owner)
+            .field("lock_data_dir", &self.lock_data_dir)
             .finish()
     }
 }
@@ -150,6 +164,8 @@ impl Default for EmulatorConfig {
             webhooks: WebhookConfig::default(),
             public_base_url: None,
             chaos: None,
+            owner: None,
+            lock_data_dir: true,
         }
     }
 }
@@ -183,6 +199,13 @@ impl EmulatorConfig {
         self
     }
 
+    /// Adds a freshly generated random key (`rfemu_` + 32 hex characters)
+    /// for a workspace (builder style); [`crate::RunningEmulator::api_key`]
+    /// tells it when it is the first key.
+    pub fn with_generated_key(self, workspace: impl Into<String>) -> Self {
+        self.with_key(crate::app::generate_key(), workspace)
+    }
+
     /// Parses a `KEY=WORKSPACE` binding (the `--key` flag of `rf emulator serve`).
     ///
     /// ```
@@ -203,6 +226,13 @@ impl EmulatorConfig {
     /// Turns chaos mode on (builder style).
     pub fn with_chaos(mut self, chaos: ChaosConfig) -> Self {
         self.chaos = Some(chaos);
+        self
+    }
+
+    /// Names what runs this emulator, for the data directory's lock file
+    /// (builder style; see [`EmulatorConfig::owner`]).
+    pub fn with_owner(mut self, owner: impl Into<String>) -> Self {
+        self.owner = Some(owner.into());
         self
     }
 

@@ -166,15 +166,14 @@ pub(crate) async fn accept_references(
             ApiError::bad_request(format!("notificationsURL {u:?} is not a URL: {e}"))
         })?;
     }
-    if let Some(cats) = &categories {
-        if let Some(bad) = cats
+    if let Some(cats) = &categories
+        && let Some(bad) = cats
             .iter()
             .find(|c| *c != "ingest-status" && *c != "files-status")
-        {
-            return Err(ApiError::bad_request(format!(
-                "unknown notification category {bad:?}: use ingest-status or files-status"
-            )));
-        }
+    {
+        return Err(ApiError::bad_request(format!(
+            "unknown notification category {bad:?}: use ingest-status or files-status"
+        )));
     }
     let (batch_kind, content, wanted) = match kind {
         RefKind::Images => (BatchKind::ShardedBatch, Content::Images, "image references"),
@@ -217,17 +216,17 @@ pub(crate) async fn accept_references(
     };
     let now = ctx.now();
     let accepted = ctx.store.write(|db| {
-        if let Some(rec) = db.ws(ws).and_then(|w| w.ingests.get(&dedup_key)) {
-            if db.batch(ws, batch_id, now).is_some() {
-                return Ok((
-                    Accepted {
-                        ingest_id: rec.ingest_id.clone(),
-                        shard_ids: rec.shard_ids.clone(),
-                        duplicated: true,
-                    },
-                    Vec::new(),
-                ));
-            }
+        if let Some(rec) = db.ws(ws).and_then(|w| w.ingests.get(&dedup_key))
+            && db.batch(ws, batch_id, now).is_some()
+        {
+            return Ok((
+                Accepted {
+                    ingest_id: rec.ingest_id.clone(),
+                    shard_ids: rec.shard_ids.clone(),
+                    duplicated: true,
+                },
+                Vec::new(),
+            ));
         }
         let batch = ensure_batch(
             ctx,

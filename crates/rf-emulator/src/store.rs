@@ -14,6 +14,7 @@ use std::sync::{Mutex, MutexGuard};
 use tokio::sync::Notify;
 
 use crate::error::EmulatorError;
+use crate::lock::LockHolder;
 use crate::model::Db;
 
 const STATE_FILE: &str = "state.json";
@@ -29,6 +30,11 @@ pub(crate) struct Store {
     notify: Notify,
     persist_lock: Mutex<()>,
     secret: Vec<u8>,
+    /// The data directory's lock ([`crate::lock`]) while held; `None` once
+    /// released by [`Store::release`] (or when no lock was asked for).
+    dir_lock: Mutex<Option<std::fs::File>>,
+    /// Whether a lock was taken: once it is released, nothing more is written.
+    locked: bool,
     _temp: Option<tempfile::TempDir>,
 }
 
@@ -49,8 +55,13 @@ impl std::fmt::Debug for Store {
 }
 
 impl Store {
-    /// Opens (or creates) the data dir; `None` makes a temporary one.
-    pub(crate) fn open(dir: Option<&Path>) -> Result<Self, EmulatorError> {
+    /// Opens (or creates) the data dir; `None` makes a temporary one. With
+    /// `lock`, a given directory is locked for that holder first (see
+    /// [`crate::lock`]): nothing in it is read or cleaned up before.
+    pub(crate) fn open(
+        dir: Option<&Path>,
+        lock: Option<&LockHolder>,
+    ) -> Result<Self, EmulatorError> {
         let (root, temp) = match dir {
             Some(d) => (d.to_path_buf(), None),
             None => {
@@ -61,9 +72,14 @@ impl Store {
                 (t.path().to_path_buf(), Some(t))
             }
         };
+        std::fs::create_dir_all(&root).map_err(io_err(&root))?;
+        let dir_lock = match (lock, &temp) {
+            (Some(me), None) => Some(crate::lock::acquire(&root, me)?),
+            _ => None,
+        };
         let blobs = root.join("blobs");
         let tmp = root.join("tmp");
-        for d in [&root, &blobs, &tmp] {
+        for d in [&blobs, &tmp] {
             std::fs::create_dir_all(d).map_err(io_err(d))?;
         }
         // Leftovers of interrupted uploads are garbage.
@@ -108,6 +124,8 @@ impl Store {
             notify: Notify::new(),
             persist_lock: Mutex::new(()),
             secret,
+            locked: dir_lock.is_some(),
+            dir_lock: Mutex::new(dir_lock),
             _temp: temp,
         })
     }
@@ -146,9 +164,15 @@ impl Store {
         }
     }
 
-    /// Writes the snapshot now if anything changed.
+    /// Writes the snapshot now if anything changed (and the data dir's lock,
+    /// if one was taken, is still held: after [`Store::release`] another
+    /// emulator may own the directory).
     pub(crate) fn persist(&self) -> Result<(), EmulatorError> {
         let _one = self.persist_lock.lock().unwrap_or_else(|p| p.into_inner());
+        if self.locked && self.dir_lock_guard().is_none() {
+            tracing::debug!("state changed after the emulator closed; not written");
+            return Ok(());
+        }
         if !self.dirty.swap(false, Ordering::AcqRel) {
             return Ok(());
         }
@@ -165,6 +189,20 @@ impl Store {
             self.dirty.store(true, Ordering::Release);
             io_err(&path)(e)
         })
+    }
+
+    fn dir_lock_guard(&self) -> MutexGuard<'_, Option<std::fs::File>> {
+        self.dir_lock.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Writes the last snapshot and lets go of the data dir's lock, so that
+    /// another emulator can open the directory at once; nothing is written
+    /// after this.
+    pub(crate) fn release(&self) -> Result<(), EmulatorError> {
+        let written = self.persist();
+        let _one = self.persist_lock.lock().unwrap_or_else(|p| p.into_inner());
+        self.dir_lock_guard().take();
+        written
     }
 
     /// Path of a blob file.
@@ -213,7 +251,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let now = chrono::Utc::now();
         {
-            let store = Store::open(Some(dir.path())).unwrap();
+            let store = Store::open(Some(dir.path()), None).unwrap();
             store.write(|db| {
                 let seq = db.next_seq();
                 db.ws_mut("ws").batches.insert(
@@ -231,7 +269,7 @@ mod tests {
             });
             store.persist().unwrap();
         }
-        let store = Store::open(Some(dir.path())).unwrap();
+        let store = Store::open(Some(dir.path()), None).unwrap();
         assert!(store.read(|db| db.batch("ws", "b1", now).is_some()));
         assert!(store.read(|db| db.batch("ws", "b2", now).is_none()));
     }
@@ -240,15 +278,21 @@ mod tests {
     fn corrupt_state_is_reported() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join(STATE_FILE), b"{not json").unwrap();
-        let err = Store::open(Some(dir.path())).unwrap_err();
+        let err = Store::open(Some(dir.path()), None).unwrap_err();
         assert!(err.to_string().contains("corrupt"), "{err}");
     }
 
     #[test]
     fn signing_key_is_stable_across_reopen() {
         let dir = tempfile::tempdir().unwrap();
-        let a = Store::open(Some(dir.path())).unwrap().secret().to_vec();
-        let b = Store::open(Some(dir.path())).unwrap().secret().to_vec();
+        let a = Store::open(Some(dir.path()), None)
+            .unwrap()
+            .secret()
+            .to_vec();
+        let b = Store::open(Some(dir.path()), None)
+            .unwrap()
+            .secret()
+            .to_vec();
         assert_eq!(a, b);
         assert_eq!(a.len(), 32);
     }

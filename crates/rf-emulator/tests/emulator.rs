@@ -1620,7 +1620,10 @@ mod persistence {
     #[test]
     fn state_survives_a_crash_without_shutdown() {
         let dir = tempfile::tempdir().unwrap();
-        let config = EmulatorConfig::for_tests().with_data_dir(dir.path());
+        let mut config = EmulatorConfig::for_tests().with_data_dir(dir.path());
+        // A real crash ends the process and with it the data dir's lock; the
+        // emulator leaked below would keep it.
+        config.lock_data_dir = false;
         {
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
@@ -2064,10 +2067,10 @@ mod conformance {
                 check(s, v, root, at, errs);
             }
         }
-        if let Some(values) = schema.get("enum").and_then(Value::as_array) {
-            if !values.contains(v) {
-                errs.push(format!("{at}: {v} not in {values:?}"));
-            }
+        if let Some(values) = schema.get("enum").and_then(Value::as_array)
+            && !values.contains(v)
+        {
+            errs.push(format!("{at}: {v} not in {values:?}"));
         }
         let ty = schema.get("type").and_then(Value::as_str);
         let ok = match ty {

@@ -18,10 +18,24 @@ pub(crate) async fn run(
     progress: Progress,
     cancel: CancellationToken,
 ) -> Result<()> {
-    let session = Session::open(config).await?;
+    let session = Session::open(config, name(command)).await?;
     let result = dispatch(command, &session, config, progress, cancel).await;
     session.close().await;
     result
+}
+
+/// The command as typed (names this process in the embedded emulator's lock).
+fn name(command: &BatchCommand) -> &'static str {
+    match command {
+        BatchCommand::Ingest(_) => "rf batch ingest",
+        BatchCommand::List(_) => "rf batch list",
+        BatchCommand::Show(_) => "rf batch show",
+        BatchCommand::Count(_) => "rf batch count",
+        BatchCommand::Files(_) => "rf batch files",
+        BatchCommand::Parts(_) => "rf batch parts",
+        BatchCommand::Shards(_) => "rf batch shards",
+        BatchCommand::Export(_) => "rf batch export",
+    }
 }
 
 async fn dispatch(

@@ -5,9 +5,10 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use rf_emulator::{ChaosConfig, ChaosKind, Emulator, EmulatorConfig};
+use rf_emulator::{ChaosConfig, ChaosKind, Emulator, EmulatorConfig, EmulatorError};
 use serde_json::json;
 
+use super::session::{EMBEDDED_WORKSPACE, SERVE_OWNER};
 use crate::args::EmulatorServeArgs;
 use crate::config::Env;
 use crate::error::{CliError, Result};
@@ -28,12 +29,20 @@ pub(crate) async fn serve(args: &EmulatorServeArgs, env: &Env, output: &Output) 
     let config = config_for(args, data_dir.clone());
     let chaos = config.chaos.clone();
     let keys_given = !args.keys.is_empty();
-    let running = Emulator::start(config, args.addr).await.map_err(|e| {
-        CliError::local(format!(
-            "cannot start the emulator on {}: {e}; choose another --addr",
-            args.addr
-        ))
-    })?;
+    let running = Emulator::start(config, args.addr)
+        .await
+        .map_err(|e| match e {
+            EmulatorError::DataDirInUse { holder, .. } => CliError::local(format!(
+                "the data directory {} is in use by {holder}; stop that one first, or pass another --data-dir",
+                data_dir.display()
+            )),
+            // Names the address and says to pick another (`--addr`).
+            EmulatorError::Bind { .. } => CliError::local(e.to_string()),
+            other => CliError::local(format!(
+                "cannot start the emulator (data in {}): {other}",
+                data_dir.display()
+            )),
+        })?;
     let base_url = running.base_url().to_string();
     let base_url = base_url.trim_end_matches('/').to_owned();
     let workspace = running.workspace().to_string();
@@ -88,9 +97,17 @@ pub(crate) async fn serve(args: &EmulatorServeArgs, env: &Env, output: &Output) 
 
 /// The emulator configuration `args` ask for, with state in `data_dir`.
 fn config_for(args: &EmulatorServeArgs, data_dir: PathBuf) -> EmulatorConfig {
-    let mut config = EmulatorConfig::default().with_data_dir(data_dir);
+    let mut config = EmulatorConfig::default()
+        .with_data_dir(data_dir)
+        .with_owner(SERVE_OWNER);
     for (key, workspace) in &args.keys {
         config = config.with_key(key.clone(), workspace.clone());
+    }
+    if args.keys.is_empty() {
+        // The embedded emulator's workspace: a server on its data directory
+        // shows what `rf run` did without a key (its batches and jobs are
+        // kept per workspace). The key is new each time and printed.
+        config = config.with_generated_key(EMBEDDED_WORKSPACE);
     }
     if let Some(ms) = args.item_delay_ms {
         config.job_speed.item_delay = Duration::from_millis(ms);
@@ -171,6 +188,14 @@ mod tests {
         assert_eq!(plain.chaos, None);
         assert_eq!(plain.job_speed, EmulatorConfig::default().job_speed);
         assert_eq!(plain.index_delay, EmulatorConfig::default().index_delay);
+        // Without --key: a new key for the embedded emulator's workspace, so
+        // the server shows what embedded runs did in its data directory.
+        assert_eq!(plain.keys.len(), 1);
+        assert_eq!(plain.keys[0].1, EMBEDDED_WORKSPACE);
+        assert!(plain.keys[0].0.starts_with("rfemu_"), "{:?}", plain.keys);
+        assert_eq!(plain.owner.as_deref(), Some(SERVE_OWNER));
+        let keyed = config_for(&serve_args(&["--key", "k=ws"]), PathBuf::from("/d"));
+        assert_eq!(keyed.keys, [("k".to_owned(), "ws".to_owned())]);
 
         let c = config_for(
             &serve_args(&[

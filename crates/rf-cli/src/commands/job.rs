@@ -28,10 +28,26 @@ pub(crate) async fn run(
     progress: Progress,
     cancel: CancellationToken,
 ) -> Result<()> {
-    let session = Session::open(config).await?;
+    let session = Session::open(config, name(command)).await?;
     let result = dispatch(command, &session, config, progress, cancel).await;
     session.close().await;
     result
+}
+
+/// The command as typed (names this process in the embedded emulator's lock).
+fn name(command: &JobCommand) -> &'static str {
+    match command {
+        JobCommand::Start(_) => "rf job start",
+        JobCommand::List(_) => "rf job list",
+        JobCommand::Show(_) => "rf job show",
+        JobCommand::Stages(_) => "rf job stages",
+        JobCommand::Tasks(_) => "rf job tasks",
+        JobCommand::Logs(_) => "rf job logs",
+        JobCommand::Wait(_) => "rf job wait",
+        JobCommand::Abort(_) => "rf job abort",
+        JobCommand::Restart(_) => "rf job restart",
+        JobCommand::Export(_) => "rf job export",
+    }
 }
 
 async fn dispatch(

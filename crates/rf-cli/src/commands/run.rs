@@ -72,7 +72,7 @@ pub(crate) async fn run(
     run_config.upload.concurrency = config.concurrency;
     run_config.download.concurrency = config.concurrency;
 
-    let session = Session::open(config).await?;
+    let session = Session::open(config, "rf run").await?;
     let (tx, rx) = mpsc::channel(EVENT_QUEUE);
     let renderer = Renderer::new(progress, &config.output, config.verbose);
     let drawing = tokio::spawn(renderer.drain(rx));

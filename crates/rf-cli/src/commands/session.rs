@@ -3,9 +3,10 @@
 //! Also the mapping of library errors to exit codes.
 
 use std::net::SocketAddr;
+use std::path::Path;
 
 use rf_batch::{ApiErrorKind, Client, Error};
-use rf_emulator::{Emulator, EmulatorConfig, RunningEmulator};
+use rf_emulator::{Emulator, EmulatorConfig, EmulatorError, RunningEmulator};
 
 use crate::config::{Api, Config};
 use crate::error::{CliError, Kind, Result};
@@ -26,8 +27,10 @@ pub(crate) struct Session {
 
 impl Session {
     /// Connects per `config`: builds the client, or starts the embedded
-    /// emulator (and says so in one line on stderr).
-    pub(crate) async fn open(config: &Config) -> Result<Session> {
+    /// emulator (and says so in one line on stderr). `command` (`rf run`,
+    /// `rf batch list`, ...) names this process to another `rf` refused the
+    /// embedded emulator's data directory while this one holds it.
+    pub(crate) async fn open(config: &Config, command: &str) -> Result<Session> {
         match &config.api {
             Api::Remote { url, key } => {
                 let mut builder = Client::builder()
@@ -54,14 +57,12 @@ impl Session {
                 })?;
                 let emulator_config = EmulatorConfig::default()
                     .with_key(EMBEDDED_KEY, EMBEDDED_WORKSPACE)
-                    .with_data_dir(data_dir.clone());
+                    .with_data_dir(data_dir.clone())
+                    .with_owner(command);
                 let addr = SocketAddr::from(([127, 0, 0, 1], 0));
-                let running = Emulator::start(emulator_config, addr).await.map_err(|e| {
-                    CliError::local(format!(
-                        "cannot start the embedded emulator (data in {}): {e}",
-                        data_dir.display()
-                    ))
-                })?;
+                let running = Emulator::start(emulator_config, addr)
+                    .await
+                    .map_err(|e| embedded_start_error(&e, data_dir))?;
                 config.output.note(&format!(
                     "no ROBOFLOW_API_KEY or API_BASE_URL set: using the embedded emulator at {} (data in {})",
                     running.base_url().as_str().trim_end_matches('/'),
@@ -99,13 +100,45 @@ impl Drop for Session {
     /// the command) still writes the embedded emulator's state, so that it
     /// agrees with the run manifest on the next run.
     fn drop(&mut self) {
-        if let Some(emulator) = &self.emulator {
-            if let Err(e) = emulator.state().persist() {
-                tracing::warn!("cannot save the embedded emulator's state: {e}");
-            }
+        if let Some(emulator) = &self.emulator
+            && let Err(e) = emulator.state().persist()
+        {
+            tracing::warn!("cannot save the embedded emulator's state: {e}");
         }
     }
 }
+
+/// Why the embedded emulator did not start, and what to do about it.
+fn embedded_start_error(err: &EmulatorError, data_dir: &Path) -> CliError {
+    let EmulatorError::DataDirInUse { holder, .. } = err else {
+        return CliError::local(format!(
+            "cannot start the embedded emulator (data in {}): {err}",
+            data_dir.display()
+        ));
+    };
+    let owner = holder.owner.as_deref().unwrap_or("another program");
+    let pid = holder
+        .pid
+        .map(|p| format!(" (pid {p})"))
+        .unwrap_or_default();
+    let what = format!(
+        "the embedded emulator's data directory {} is in use by {owner}{pid}",
+        data_dir.display()
+    );
+    let serve_url = holder.base_url.as_deref().filter(|_| owner == SERVE_OWNER);
+    let todo = match serve_url {
+        // A server on this directory: use it instead of a second emulator.
+        Some(url) => format!(
+            "point rf at that server: export API_BASE_URL={} and ROBOFLOW_API_KEY=<its key> (printed when it started, or the one passed with --key)",
+            url.trim_end_matches('/')
+        ),
+        None => "wait for it to finish, or, to run several commands at once, start `rf emulator serve` and point each rf at it (API_BASE_URL and ROBOFLOW_API_KEY, as it prints)".to_owned(),
+    };
+    CliError::local(format!("{what}; {todo}"))
+}
+
+/// The owner `rf emulator serve` writes into the data directory's lock.
+pub(crate) const SERVE_OWNER: &str = "rf emulator serve";
 
 /// The exit-code class and one-line message of a library error.
 pub(crate) fn map_error(err: &Error) -> CliError {

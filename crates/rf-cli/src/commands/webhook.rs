@@ -128,13 +128,13 @@ async fn receive(
             "webhooks are delivered with POST",
         );
     }
-    if let Some(token) = &shared.token {
-        if !authorized(&headers, token) {
-            return reply(
-                StatusCode::UNAUTHORIZED,
-                "missing or wrong bearer token in the Authorization header",
-            );
-        }
+    if let Some(token) = &shared.token
+        && !authorized(&headers, token)
+    {
+        return reply(
+            StatusCode::UNAUTHORIZED,
+            "missing or wrong bearer token in the Authorization header",
+        );
     }
     let value: serde_json::Value = match serde_json::from_slice(&body) {
         Ok(v) => v,

@@ -96,10 +96,10 @@ fn collect(dir: &Path, names: &mut Vec<String>) {
         let path = entry.unwrap().path();
         if path.is_dir() {
             collect(&path, names);
-        } else if let Some(ext) = path.extension().and_then(|e| e.to_str()) {
-            if ["jpg", "png"].contains(&ext) {
-                names.push(path.file_name().unwrap().to_string_lossy().into_owned());
-            }
+        } else if let Some(ext) = path.extension().and_then(|e| e.to_str())
+            && ["jpg", "png"].contains(&ext)
+        {
+            names.push(path.file_name().unwrap().to_string_lossy().into_owned());
         }
     }
 }

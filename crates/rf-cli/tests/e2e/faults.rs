@@ -91,18 +91,18 @@ fn run_under_twenty_percent_faults_loses_and_duplicates_nothing() {
         assert_results_name(&out, &names);
         let batch = if json {
             let report = done.json();
-            assert_eq!(report["expected_count"], n, "{report}");
-            assert_eq!(report["confirmed_count"], n, "{report}");
+            assert_eq!(report["expectedCount"], n, "{report}");
+            assert_eq!(report["confirmedCount"], n, "{report}");
             let retries = report["retries"].as_u64().unwrap();
             assert!(retries > 0, "{report}");
             assert_eq!(
                 retries,
-                report["transport_retries"].as_u64().unwrap()
-                    + report["upload_retries"].as_u64().unwrap()
-                    + report["download_retries"].as_u64().unwrap()
+                report["transportRetries"].as_u64().unwrap()
+                    + report["uploadRetries"].as_u64().unwrap()
+                    + report["downloadRetries"].as_u64().unwrap()
             );
             assert_eq!(report["failures"], serde_json::json!([]));
-            report["batch_id"].as_str().unwrap().to_owned()
+            report["batchId"].as_str().unwrap().to_owned()
         } else {
             let retries = done
                 .stdout
@@ -202,7 +202,7 @@ fn kill_at_and_rerun(marker: &str) {
     let done = run(command(&sb).arg("--json"));
     done.expect_code(0);
     let report = done.json();
-    assert_eq!(report["confirmed_count"], n, "{report}");
+    assert_eq!(report["confirmedCount"], n, "{report}");
     assert_eq!(report["resumed"], true, "{report}");
     assert_results_name(&out, &names);
     let stats = get_json(&format!("{base}/_emulator/stats"));

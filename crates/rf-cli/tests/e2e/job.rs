@@ -40,7 +40,7 @@ fn start_wait_inspect_and_export_a_job() {
 
     let wait = run(emu.rf(&sb).args(["--json", "job", "wait", "e2e-job-1"]));
     let snapshot = wait.expect_code(0).json();
-    assert_eq!(snapshot["is_terminal"], true, "{snapshot}");
+    assert_eq!(snapshot["isTerminal"], true, "{snapshot}");
     assert_eq!(snapshot["error"], false, "{snapshot}");
 
     let show = run(emu.rf(&sb).args(["--json", "job", "show", "e2e-job-1"]));

@@ -11,6 +11,8 @@ mod batch;
 mod emulator;
 mod faults;
 mod job;
+mod json_style;
 mod run;
 mod secrets;
+mod shared_data;
 mod webhook;

@@ -63,9 +63,9 @@ fn embedded_default_runs_the_readme_command_and_resumes() {
     again.expect_code(0);
     let report = again.json();
     assert_eq!(report["resumed"], true, "{report}");
-    assert_eq!(report["uploaded_now"], 0, "{report}");
-    assert_eq!(report["downloaded_now"], 0, "{report}");
-    assert_eq!(report["confirmed_count"], 12, "{report}");
+    assert_eq!(report["uploadedNow"], 0, "{report}");
+    assert_eq!(report["downloadedNow"], 0, "{report}");
+    assert_eq!(report["confirmedCount"], 12, "{report}");
     assert_results_name(&out, &sample_names());
 }
 
@@ -93,10 +93,10 @@ fn separately_started_emulator_with_json_report() {
     done.expect_code(0);
     assert!(!done.stderr.contains("embedded"), "{}", done.stderr);
     let report = done.json();
-    assert_eq!(report["batch_id"], "e2e-images");
-    assert_eq!(report["job_id"], "e2e-job");
-    assert_eq!(report["confirmed_count"], 12);
-    assert!(report["output_batch"].is_string(), "{report}");
+    assert_eq!(report["batchId"], "e2e-images");
+    assert_eq!(report["jobId"], "e2e-job");
+    assert_eq!(report["confirmedCount"], 12);
+    assert!(report["outputBatch"].is_string(), "{report}");
     assert_results_name(&out, &sample_names());
     // Nothing was written into the input directory.
     assert!(!samples().join(".rf-state").exists());
@@ -226,7 +226,7 @@ fn ctrl_c_stops_cleanly_and_a_rerun_resumes() {
     again.expect_code(0);
     let report = again.json();
     assert_eq!(report["resumed"], true);
-    assert_eq!(report["uploaded_now"], 0, "{report}");
+    assert_eq!(report["uploadedNow"], 0, "{report}");
     assert_results_name(&out, &sample_names());
 }
 
