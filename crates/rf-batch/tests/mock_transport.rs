@@ -450,3 +450,121 @@ async fn a_listing_error_mid_export_keeps_what_was_downloaded() {
     assert_eq!(keys.len(), 2, "{keys:?}");
     assert!(out.path().join("a.json").is_file() && out.path().join("b.json").is_file());
 }
+
+/// A simple output batch `out` of one page: each file served at
+/// `http://files.test/d/<name>` with its body and an announced
+/// `Content-Length` (a length above the body's is a transfer cut short).
+fn export_mock_of(files: &[(&str, Vec<u8>, usize)]) -> MockTransport {
+    let m = mock();
+    m.on(Method::GET, format!("{DS}/batches/out")).respond_json(
+        200,
+        &json!({"batch": {"displayName": "out", "batchId": "out", "batchType": "simple-batch",
+            "batchContentType": "images", "createdDate": "2025-06-01T02:00:11Z",
+            "expiryDate": "2025-06-08T02:00:11Z"}}),
+    );
+    let entries: Vec<_> = files
+        .iter()
+        .map(|(name, _, _)| {
+            json!({"downloadURL": format!("http://files.test/d/{name}"), "fileName": name,
+                "contentType": "application/octet-stream"})
+        })
+        .collect();
+    m.on(Method::GET, format!("{DS}/batches/out/list"))
+        .respond_json(
+            200,
+            &json!({"filesMetadata": entries, "nextPageToken": null}),
+        );
+    for (name, body, announced) in files {
+        m.on(Method::GET, format!("/d/{name}"))
+            .response_header("content-length", &announced.to_string())
+            .respond(200, body.clone());
+    }
+    m
+}
+
+/// The names directly in `dir`, sorted.
+fn names_in(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[tokio::test]
+async fn small_and_large_files_land_whole_and_a_short_one_never_gets_its_name() {
+    // Small files are written where they are received, larger ones stream
+    // to a blocking writer: both keep the same guarantees.
+    let small = b"{\"small\": true}".to_vec();
+    let large: Vec<u8> = (0..700 * 1024).map(|i| (i % 251) as u8).collect();
+    let good = [
+        ("small.json", small.clone(), small.len()),
+        ("large.bin", large.clone(), large.len()),
+    ];
+    let mut all = good.to_vec();
+    all.push(("short-small.json", small.clone(), small.len() + 10));
+    all.push(("short-large.bin", large.clone(), large.len() + 1));
+    let m = export_mock_of(&all);
+    let client = client(&m);
+    let out = tempfile::tempdir().unwrap();
+    let settings = rf_batch::export::DownloadSettings {
+        attempts: 2,
+        retry_delay: Duration::ZERO,
+        ..Default::default()
+    };
+    let mut manifest = export_manifest();
+    let summary = export_out(&client, out.path(), &mut manifest, &settings)
+        .await
+        .unwrap();
+    assert_eq!((summary.listed, summary.files), (4, 2));
+    let mut failed: Vec<_> = summary.failures.iter().map(|(f, _)| f.clone()).collect();
+    failed.sort();
+    assert_eq!(failed, ["short-large.bin", "short-small.json"]);
+    assert_eq!(summary.retried, 2, "each short file was fetched twice");
+    assert_eq!(std::fs::read(out.path().join("small.json")).unwrap(), small);
+    assert_eq!(std::fs::read(out.path().join("large.bin")).unwrap(), large);
+    // No temporary left, and the short files have no name at all.
+    assert_eq!(
+        names_in(out.path()),
+        [
+            "large.bin",
+            "small.json",
+            "state.json",
+            "state.json.downloads"
+        ]
+    );
+
+    // Served whole now: the re-run fetches only the two that failed.
+    let m = export_mock_of(&[
+        good[0].clone(),
+        good[1].clone(),
+        ("short-small.json", small.clone(), small.len()),
+        ("short-large.bin", large.clone(), large.len()),
+    ]);
+    let client = rf_batch::Client::new(m.clone(), "http://api.test", "k").unwrap();
+    let mut manifest = rf_batch::state::Manifest::load(&out.path().join("state.json"))
+        .unwrap()
+        .unwrap();
+    let summary = export_out(&client, out.path(), &mut manifest, &settings)
+        .await
+        .unwrap();
+    assert_eq!((summary.listed, summary.files, summary.already), (4, 2, 2));
+    assert!(summary.failures.is_empty(), "{:?}", summary.failures);
+    let fetched: Vec<String> = m
+        .requests()
+        .iter()
+        .map(|r| r.url.path().to_string())
+        .filter(|p| p.starts_with("/d/"))
+        .collect();
+    assert_eq!(fetched.len(), 2, "{fetched:?}");
+    assert!(fetched.iter().all(|p| p.contains("short-")), "{fetched:?}");
+    assert_eq!(
+        std::fs::read(out.path().join("short-large.bin")).unwrap(),
+        large
+    );
+    assert_eq!(
+        std::fs::read(out.path().join("short-small.json")).unwrap(),
+        small
+    );
+}

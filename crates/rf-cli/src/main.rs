@@ -76,6 +76,20 @@ fn main() -> ExitCode {
     }
 }
 
+/// Whether `command` runs on a single-threaded runtime. Exports are network
+/// and filesystem bound: on one thread, the HTTP connections, the downloads
+/// and the progress display hand work to each other without waking other
+/// threads, which for many small files cost more CPU than the transfers
+/// themselves (filesystem work that blocks for long still goes to tokio's
+/// blocking pool). Commands that pack, upload or serve keep a thread per core.
+fn single_threaded(command: &args::Command) -> bool {
+    matches!(
+        command,
+        args::Command::Batch(args::BatchCommand::Export(_))
+            | args::Command::Job(args::JobCommand::Export(_))
+    )
+}
+
 /// Builds the runtime and runs the command; any error comes back here once.
 fn run(
     cli: args::Cli,
@@ -83,7 +97,12 @@ fn run(
     mode: progress::Mode,
     bars: indicatif::MultiProgress,
 ) -> Result<ExitCode, CliError> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    let mut builder = if single_threaded(&cli.command) {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+    };
+    let runtime = builder
         .enable_all()
         .thread_name("rf")
         .build()

@@ -2,15 +2,22 @@
 //!
 //! Files go to `<out>/` (simple and sharded batches) or `<out>/<partName>/`
 //! (multipart batches), as the official client lays them out. Each file is
-//! streamed to a temporary file in its destination directory; its length is
+//! written to a temporary file in its destination directory; its length is
 //! checked against `Content-Length` (a truncated tar can otherwise look
 //! complete; a resume checks the length of what is recorded again, see
 //! [`DownloadRecord::is_on_disk`]); archives (`.tar`, `.tar.gz`, `.tgz`) are then unpacked safely
 //! ([`super::extract`]) and the archive removed, other files are renamed into
-//! place. Completions are appended to the manifest's journal
-//! ([`DownloadJournal`]) as they happen, so a re-run downloads only what is
-//! missing, and memory holds neither the whole listing nor a record per
-//! downloaded file.
+//! place, so a partial file never has its final name. Completions are
+//! appended to the manifest's journal ([`DownloadJournal`]) as they happen,
+//! so a re-run downloads only what is missing, and memory holds neither the
+//! whole listing nor a record per downloaded file.
+//!
+//! Small files (up to 256 KiB) are received whole and written where they
+//! are received, on the task that downloads them: a create, one write and a
+//! rename against the page cache take microseconds, less than handing the
+//! file to the blocking thread pool and back (two thread wake-ups), which
+//! dominated exports of many small files. Larger files stream to a blocking
+//! writer task through a short bounded queue.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -474,7 +481,7 @@ pub async fn download_one(
         Some(part) => out_dir.join(part),
         None => out_dir.to_path_buf(),
     };
-    let tmp = dest_dir.join(format!(".rf-part-{}", uuid::Uuid::new_v4().simple()));
+    let tmp = dest_dir.join(temporary_name());
     let archive = settings.extract && is_archive(name);
     let dest: PathBuf = dest_dir.join(name);
     let bytes = fetch_to(client, f, &dest_dir, &tmp, (!archive).then_some(&dest)).await?;
@@ -510,22 +517,34 @@ pub async fn download_one(
     })
 }
 
+/// A fresh name for a download's temporary file: `.rf-part-` (what
+/// [`remove_stale_temporaries`] looks for), a random tag drawn once per
+/// process and a counter. Unique among the downloads of this process and
+/// of any other one writing to the same directory, without asking the
+/// system for randomness per file.
+fn temporary_name() -> String {
+    static TAG: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let tag = TAG.get_or_init(|| uuid::Uuid::new_v4().simple().to_string());
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    format!(".rf-part-{tag}-{n}")
+}
+
 /// Chunks of one download queued for its writer.
 const WRITE_QUEUE: usize = 4;
-/// Files up to this size are received whole before they are written.
-const SMALL_FILE: u64 = 1024 * 1024;
-/// Small files written at once, in the whole process.
-static FS_WRITERS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
+/// Files up to this size are received whole and written in place (see the
+/// module docs); larger ones stream to a blocking writer.
+const INLINE_FILE: u64 = 256 * 1024;
 
 /// Streams one download into `tmp` (in `dir`, created if missing), checks
 /// its length and, with `rename_to`, moves it into place; on any failure
 /// `tmp` is removed. Files are not synced one by one (see
 /// [`DownloadRecord::is_on_disk`] for how a resume finds one a crash lost).
 ///
-/// The file is written by one blocking task (fed through a short bounded
-/// queue, or, for a small file, given the whole body): one hand-off to the
-/// blocking pool per file, not one per filesystem call, which is what
-/// dominated exports of many small files.
+/// A small file is written right here once received whole (see the module
+/// docs); a larger one by one blocking task, fed through a short bounded
+/// queue: one hand-off to the blocking pool per file, not one per
+/// filesystem call.
 async fn fetch_to(
     client: &Client,
     f: &ExportFile,
@@ -540,11 +559,7 @@ async fn fetch_to(
         .get("content-length")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if expected.is_some_and(|n| n <= SMALL_FILE) {
-        // Small files are received whole, then written in one go by one of
-        // at most `FS_WRITERS` blocking tasks: parallel creates and renames
-        // in one directory otherwise spend more CPU contending for the
-        // directory's lock than writing.
+    if expected.is_some_and(|n| n <= INLINE_FILE) {
         let mut chunks = Vec::new();
         loop {
             match response.chunk().await {
@@ -559,21 +574,14 @@ async fn fetch_to(
                 }
             }
         }
-        let permit = FS_WRITERS.acquire().await.map_err(|_| Error::Cancelled)?;
-        let (dir, tmp_path) = (dir.to_path_buf(), tmp.to_path_buf());
-        let rename_to = rename_to.map(Path::to_path_buf);
-        let name = name.clone();
-        let written = tokio::task::spawn_blocking(move || {
-            let done = AtomicBool::new(false);
-            write_file(&dir, &tmp_path, chunks, &done, expected, rename_to, &name)
-        })
-        .await;
-        drop(permit);
-        return written.map_err(|e| Error::Io {
-            context: "download writer failed for",
-            path: tmp.to_path_buf(),
-            source: std::io::Error::other(e.to_string()),
-        })?;
+        // One write, whatever the number of chunks it came in.
+        let body = match chunks.len() {
+            0 | 1 => chunks,
+            _ => vec![bytes::Bytes::from(chunks.concat())],
+        };
+        // The whole body is here: the transfer did not break.
+        let broken = AtomicBool::new(false);
+        return write_file(dir, tmp, body, &broken, expected, rename_to, name);
     }
     let (tx, rx) = std::sync::mpsc::sync_channel::<bytes::Bytes>(WRITE_QUEUE);
     let broken = Arc::new(AtomicBool::new(false));
@@ -583,7 +591,15 @@ async fn fetch_to(
         let name = name.clone();
         let broken = broken.clone();
         tokio::task::spawn_blocking(move || {
-            write_file(&dir, &tmp, rx, &broken, expected, rename_to, &name)
+            write_file(
+                &dir,
+                &tmp,
+                rx,
+                &broken,
+                expected,
+                rename_to.as_deref(),
+                &name,
+            )
         })
     };
     // Feeding the writer: a full queue parks this task on the blocking
@@ -631,14 +647,15 @@ async fn fetch_to(
     written
 }
 
-/// The blocking half of [`fetch_to`].
+/// Writes a download's chunks to `tmp`, checks the length and renames it
+/// into place (the filesystem half of [`fetch_to`]; blocking).
 fn write_file(
     dir: &Path,
     tmp: &Path,
     chunks: impl IntoIterator<Item = bytes::Bytes>,
     broken: &AtomicBool,
     expected: Option<u64>,
-    rename_to: Option<PathBuf>,
+    rename_to: Option<&Path>,
     name: &str,
 ) -> Result<u64> {
     use std::io::Write;
@@ -681,7 +698,7 @@ fn write_file(
                 });
             }
         }
-        if let Some(dest) = &rename_to {
+        if let Some(dest) = rename_to {
             std::fs::rename(tmp, dest)
                 .map_err(io_err("cannot move download into place at", dest))?;
         }
@@ -706,5 +723,23 @@ mod tests {
         assert!(is_archive("R.TAR.GZ"));
         assert!(is_archive("x.tgz"));
         assert!(!is_archive("x.jsonl"));
+    }
+
+    #[tokio::test]
+    async fn temporary_names_are_distinct_and_cleaned_up_as_stale() {
+        let dir = tempfile::tempdir().unwrap();
+        let names: HashSet<String> = (0..1000).map(|_| temporary_name()).collect();
+        assert_eq!(names.len(), 1000);
+        for name in names.iter().take(3) {
+            assert!(safe_component(name), "{name}");
+            std::fs::write(dir.path().join(name), b"partial").unwrap();
+        }
+        std::fs::write(dir.path().join("kept.json"), b"{}").unwrap();
+        remove_stale_temporaries(dir.path()).await;
+        let left: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(left, ["kept.json"]);
     }
 }

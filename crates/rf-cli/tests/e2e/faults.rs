@@ -3,7 +3,9 @@
 //! delayed; signed uploads and downloads included): the run completes with
 //! the exact count and every result, says how many retries it took, creates
 //! one job, and the emulator's stats show no duplicated item and no shard
-//! sent again beyond those whose answer was lost.
+//! sent again beyond those whose answer was lost. And `kill -9` at each
+//! phase of `rf run` and in the middle of `rf batch export`: the re-run
+//! completes, fetching only what is missing.
 
 use std::path::Path;
 
@@ -262,6 +264,87 @@ fn batch_ingest_under_twenty_percent_faults_is_exact() {
         let content = &stats["workspaces"]["chaos-ws"]["batches"][batch];
         assert_eq!(content["files"], n, "{batch}: {stats}");
         assert_eq!(content["distinctNames"], n, "{batch}: {stats}");
+    }
+    drop(server);
+}
+
+#[test]
+fn kill_9_during_batch_export_then_rerun_fetches_only_what_is_missing() {
+    let sb = Sandbox::new();
+    // Half of the requests delayed by 50-500 ms: the export is slow enough
+    // to be killed in the middle.
+    let (server, base) = serve(
+        &sb,
+        &sb.path().join("emulator-data"),
+        &[
+            "--chaos-rate",
+            "0.5",
+            "--chaos-seed",
+            "11",
+            "--chaos-kinds",
+            "delay",
+            "--index-delay-ms",
+            "0",
+        ],
+    );
+    let names = sample_names();
+    let n = names.len() as u64;
+    let rf = |sb: &Sandbox| {
+        let mut cmd = sb.rf();
+        cmd.args(["--api-url", &base, "--api-key", KEY]);
+        cmd
+    };
+    run(rf(&sb).args([
+        "batch",
+        "ingest",
+        "--images",
+        samples().to_str().unwrap(),
+        "--batch-id",
+        "exported",
+        "--wait",
+    ]))
+    .expect_code(0);
+    let out = sb.path().join("out");
+    let export = [
+        "batch",
+        "export",
+        "exported",
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    let mut first = Running::spawn(rf(&sb).args(["-vv", "--concurrency", "1"]).args(export));
+    // One download at a time: the third starts only once the first two are
+    // on disk and recorded.
+    for _ in 0..3 {
+        first.wait_for_stderr("downloading ");
+    }
+    first.child.kill().unwrap(); // SIGKILL: no cleanup at all
+    first.child.wait().unwrap();
+
+    let done = run(rf(&sb).arg("--json").args(export));
+    done.expect_code(0);
+    let report = done.json();
+    assert_eq!(report["files"], n, "{report}");
+    let before = report["downloadedBefore"].as_u64().unwrap();
+    let now = report["downloadedNow"].as_u64().unwrap();
+    assert!(before >= 2, "the first two downloads were kept: {report}");
+    assert_eq!(before + now, n, "nothing fetched twice: {report}");
+    // Every image whole under its name (`park__park_000.png` is
+    // `park/park_000.png`), and nothing else: no temporary left.
+    let mut exported: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name != ".rf-state")
+        .collect();
+    exported.sort();
+    assert_eq!(exported.len(), names.len(), "{exported:?}");
+    for name in &exported {
+        let source = samples().join(name.replace("__", "/"));
+        assert_eq!(
+            std::fs::read(out.join(name)).unwrap(),
+            std::fs::read(&source).unwrap(),
+            "{name}"
+        );
     }
     drop(server);
 }
