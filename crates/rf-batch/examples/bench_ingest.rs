@@ -7,8 +7,10 @@
 //! cargo run --release -p rf-batch --example bench_ingest -- video 4096   # MiB
 //! ```
 //!
-//! Peak RSS (Linux `VmHWM`) stays flat because shards are streamed from disk
-//! in 128 KiB chunks and at most `concurrency` uploads are in flight.
+//! Peak RSS (Linux `VmHWM`) stays flat because the plan is written to the
+//! items file as the scan goes (the file list is never held), shards are
+//! streamed from disk in 256 KiB chunks and at most `concurrency` uploads are
+//! in flight.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::io::Write;
@@ -17,8 +19,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use futures::StreamExt;
-use rf_batch::ingest::{PlanOptions, UploadSettings, plan, scan, upload_pending};
-use rf_batch::state::{Manifest, RunIdentity};
+use rf_batch::ingest::{PlanOptions, ScanOptions, UploadSettings, upload_pending};
+use rf_batch::state::{FreshRun, Manifest};
 use rf_batch::{CancellationToken, Client, EventSink};
 use rf_transport::{
     ErrorKind, HeaderMap, Method, Request, Response, StatusCode, Transport, TransportError,
@@ -114,18 +116,23 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .base_url("http://sink.test")
         .api_key("bench")
         .build()?;
-    let report = scan(&input, &Default::default())?;
-    let p = plan(&report.files, &PlanOptions::default());
-    let mut manifest = Manifest::from_plan(
-        RunIdentity {
-            input_dir: input.clone(),
+    // The pipeline's own path: the scan is written to the items file as it
+    // goes and the shards are cut from it, so the list is never in memory.
+    let state = work.join("state/rf-run.json");
+    let scan_options = ScanOptions::default();
+    let plan_options = PlanOptions::default();
+    let (mut manifest, _) = Manifest::scan_and_plan(
+        &state,
+        FreshRun {
+            input_dir: &input,
             batch_id: "bench".into(),
             workflow_id: "none".into(),
-            kind: rf_batch::ingest::MediaKind::Image,
+            kind: None,
+            scan: &scan_options,
+            plan: &plan_options,
         },
-        p,
-    );
-    let state = work.join("state/rf-run.json");
+    )?;
+    manifest.save(&state)?;
     let summary = upload_pending(
         &client,
         &input,

@@ -41,12 +41,9 @@ use crate::events::{Event, EventSink, RunReport};
 use crate::export::{
     DownloadSettings, download_stream, export_count, export_files, find_export_batch,
 };
-use crate::ingest::{
-    MediaKind, PlanOptions, ScanOptions, SkipReason, SkippedFile, UploadSettings, plan, scan,
-    upload_all,
-};
+use crate::ingest::{MediaKind, PlanOptions, ScanOptions, UploadSettings, upload_all};
 use crate::job::{JobSettings, JobStart, build_definition, check_same_job, start_job};
-use crate::state::{JobRecord, MANIFEST_FILE, Manifest, RunIdentity};
+use crate::state::{FreshRun, JobRecord, MANIFEST_FILE, Manifest, Prepared};
 use crate::wait::{PollOptions, wait_for_count, wait_for_job};
 
 /// Everything a run needs besides the client.
@@ -299,123 +296,113 @@ impl Run {
         self.report.output_dir = output_dir.clone();
         self.report.state_file = state_path.clone();
 
-        // Scan (blocking file system walk).
+        // Scan and plan (blocking file system walk). A fresh run writes its
+        // plan to disk as it scans; a resumed one reconciles its manifest
+        // with a fresh scan.
         let scan_options = self.config.scan.clone();
+        let plan_options = self.config.plan.clone();
         let root = input_dir.clone();
-        let scanned = tokio::task::spawn_blocking(move || scan(&root, &scan_options))
-            .await
-            .map_err(|e| Error::InvalidInput {
-                what: "scan",
-                detail: e.to_string(),
-            })??;
-        let existing = Manifest::load(&state_path)?;
-        let kind = self
-            .config
-            .kind
-            .or(existing.as_ref().map(|m| m.run.kind))
-            .unwrap_or(if scanned.image_count() > 0 || scanned.video_count() == 0 {
-                MediaKind::Image
-            } else {
-                MediaKind::Video
-            });
-        let mut skipped = scanned.skipped.clone();
-        let files: Vec<_> = scanned
-            .files
-            .iter()
-            .filter(|f| {
-                if f.kind == kind {
-                    true
-                } else {
-                    skipped.push(SkippedFile {
-                        relative: f.relative.clone(),
-                        reason: SkipReason::OtherKind(f.kind),
-                    });
-                    false
-                }
-            })
-            .cloned()
-            .collect();
-        let other = scanned.files.len() - files.len();
-        if other > 0 {
+        let path = state_path.clone();
+        let workflow_id = self.config.workflow_id.clone();
+        let requested_kind = self.config.kind;
+        let requested_batch = self.config.batch_id.clone();
+        let prepared = tokio::task::spawn_blocking(move || {
+            let batch_id = requested_batch
+                .clone()
+                .unwrap_or_else(BatchId::generate)
+                .to_string();
+            Manifest::open_or_plan(
+                &path,
+                FreshRun {
+                    input_dir: &root,
+                    batch_id,
+                    workflow_id: workflow_id.clone(),
+                    kind: requested_kind,
+                    scan: &scan_options,
+                    plan: &plan_options,
+                },
+                |m| {
+                    if m.run.input_dir != root
+                        || m.run.workflow_id != workflow_id
+                        || requested_kind.is_some_and(|k| k != m.run.kind)
+                        || requested_batch
+                            .as_ref()
+                            .is_some_and(|b| b.as_str() != m.run.batch_id)
+                    {
+                        return Err(Error::ForeignRun {
+                            path: path.clone(),
+                            existing: describe(
+                                &m.run.input_dir,
+                                &m.run.workflow_id,
+                                &m.run.batch_id,
+                            ),
+                            requested: describe(
+                                &root,
+                                &workflow_id,
+                                requested_batch
+                                    .as_ref()
+                                    .map(|b| b.as_str())
+                                    .unwrap_or(&m.run.batch_id),
+                            ),
+                        });
+                    }
+                    Ok(())
+                },
+            )
+        })
+        .await
+        .map_err(|e| Error::InvalidInput {
+            what: "scan",
+            detail: e.to_string(),
+        })??;
+        let Prepared {
+            mut manifest,
+            scan: scanned,
+            changes,
+        } = prepared;
+        let kind = manifest.run.kind;
+        if scanned.other_kind > 0 {
+            let other = scanned.other_kind;
             let msg = match kind {
                 MediaKind::Image => format!("{other} videos skipped: this run processes images"),
                 MediaKind::Video => format!("{other} images skipped: this run processes videos"),
             };
             self.warn(msg).await;
         }
-        self.report.images_found = scanned.image_count();
-        self.report.videos_found = scanned.video_count();
-
-        let resumed = existing.is_some();
-        let mut manifest = match existing {
-            Some(mut m) => {
-                let requested_batch = self.config.batch_id.as_ref().map(|b| b.to_string());
-                if m.run.input_dir != input_dir
-                    || m.run.workflow_id != self.config.workflow_id
-                    || m.run.kind != kind
-                    || requested_batch.is_some_and(|b| b != m.run.batch_id)
-                {
-                    return Err(Error::ForeignRun {
-                        path: state_path.clone(),
-                        existing: describe(&m.run.input_dir, &m.run.workflow_id, &m.run.batch_id),
-                        requested: describe(
-                            &input_dir,
-                            &self.config.workflow_id,
-                            self.config
-                                .batch_id
-                                .as_ref()
-                                .map(|b| b.as_str())
-                                .unwrap_or(&m.run.batch_id),
-                        ),
-                    });
+        self.report.images_found = scanned.images;
+        self.report.videos_found = scanned.videos;
+        let resumed = changes.is_some();
+        if let Some(rec) = changes {
+            if let Some(job) = &manifest.job {
+                let late = rec.added.len() + rec.changed_pending.len();
+                if late > 0 {
+                    let msg = format!(
+                        "{late} new or changed files will be uploaded to batch {} but job {} already started without them; use a new output directory for a new run",
+                        manifest.run.batch_id, job.job_id
+                    );
+                    self.warn(msg).await;
                 }
-                let rec = m.reconcile(&files, &self.config.plan);
-                if let Some(job) = &m.job {
-                    let late = rec.added.len() + rec.changed_pending.len();
-                    if late > 0 {
-                        let msg = format!(
-                            "{late} new or changed files will be uploaded to batch {} but job {} already started without them; use a new output directory for a new run",
-                            m.run.batch_id, job.job_id
-                        );
-                        self.warn(msg).await;
-                    }
-                }
-                if !rec.is_empty() {
-                    if !rec.changed_after_upload.is_empty() {
-                        let msg = format!(
-                            "{} files changed after they were uploaded; the batch keeps the uploaded version (first: {})",
-                            rec.changed_after_upload.len(),
-                            rec.changed_after_upload[0]
-                        );
-                        self.warn(msg).await;
-                    }
-                    self.events
-                        .emit(Event::InputChanged {
-                            changed_after_upload: rec.changed_after_upload,
-                            changed_pending: rec.changed_pending,
-                            vanished_pending: rec.vanished_pending,
-                            added: rec.added,
-                        })
-                        .await;
-                }
-                m
             }
-            None => {
-                let batch_id = match &self.config.batch_id {
-                    Some(b) => b.clone(),
-                    None => BatchId::generate(),
-                };
-                Manifest::from_plan(
-                    RunIdentity {
-                        input_dir: input_dir.clone(),
-                        batch_id: batch_id.to_string(),
-                        workflow_id: self.config.workflow_id.clone(),
-                        kind,
-                    },
-                    plan(&files, &self.config.plan),
-                )
+            if !rec.is_empty() {
+                if !rec.changed_after_upload.is_empty() {
+                    let msg = format!(
+                        "{} files changed after they were uploaded; the batch keeps the uploaded version (first: {})",
+                        rec.changed_after_upload.len(),
+                        rec.changed_after_upload[0]
+                    );
+                    self.warn(msg).await;
+                }
+                self.events
+                    .emit(Event::InputChanged {
+                        changed_after_upload: rec.changed_after_upload,
+                        changed_pending: rec.changed_pending,
+                        vanished_pending: rec.vanished_pending,
+                        added: rec.added,
+                    })
+                    .await;
             }
-        };
+        }
+        let skipped = scanned.skipped;
         manifest.ingest.skipped = skipped.clone();
         manifest.save(&state_path)?;
         let batch_id =
@@ -436,8 +423,8 @@ impl Run {
             .await;
         self.events
             .emit(Event::Scanned {
-                images: scanned.image_count(),
-                videos: scanned.video_count(),
+                images: scanned.images,
+                videos: scanned.videos,
                 skipped: skipped.len(),
                 hidden: scanned.hidden,
             })

@@ -7,7 +7,8 @@
 //! any moment leaves either the old or the new manifest, never a torn one.
 //!
 //! It records: the plan (which file went into which shard, with its size and
-//! modification time), which uploads completed, the expected and confirmed
+//! modification time; the shards' items themselves live in the items file
+//! beside it, see [`items`]), which uploads completed, the expected and confirmed
 //! count, the job ID (saved *before* the job is created, so a re-run finds the
 //! job instead of starting a second one), the export batch and which downloads
 //! completed. [`Manifest::reconcile`] compares it against a fresh scan to find
@@ -32,11 +33,17 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::export::ExtractReport;
-use crate::ingest::plan::{PlanOptions, PlannedItem, ShardPlan, UploadMode, cut_shards};
+use crate::ingest::plan::{PlanOptions, PlannedItem, UploadMode, cut_shards};
 use crate::ingest::scan::{MediaKind, ScannedFile, SkippedFile};
 
-/// Manifest format version written by this crate.
-pub const MANIFEST_VERSION: u32 = 1;
+pub mod items;
+
+pub use items::{FreshRun, ItemRange, Prepared, ScanSummary, items_path_for};
+
+/// Manifest format version written by this crate. Version 1 (shard items
+/// held in the manifest itself) is still read; its items move to the items
+/// file at the next save.
+pub const MANIFEST_VERSION: u32 = 2;
 
 /// File name of the manifest inside the state directory.
 pub const MANIFEST_FILE: &str = "rf-run.json";
@@ -60,6 +67,11 @@ pub struct Manifest {
     pub job: Option<JobRecord>,
     /// Export progress.
     pub export: ExportState,
+    /// The items file the stored shards point into (set by
+    /// [`Manifest::load`], [`Manifest::save`] and
+    /// [`Manifest::scan_and_plan`]).
+    #[serde(skip)]
+    items_file: Option<PathBuf>,
 }
 
 /// What identifies a run: the same input, batch and workflow.
@@ -101,9 +113,14 @@ pub struct SingleRecord {
 /// One tar shard.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ShardRecord {
-    /// The shard's contents.
-    #[serde(flatten)]
-    pub plan: ShardPlan,
+    /// Position of the shard in the run (0-based, stable across resumes).
+    pub index: usize,
+    /// Its images, in tar order: where they are in the items file, or (a
+    /// plan made in memory, not saved yet) the items themselves. Read them
+    /// with [`ShardRecord::load`].
+    pub items: ShardItems,
+    /// Exact length of the shard's tar stream in bytes.
+    pub tar_bytes: u64,
     /// Whether its upload completed.
     pub uploaded: bool,
     /// Whether a `PUT` of it was started. A shard attempted but not
@@ -112,6 +129,26 @@ pub struct ShardRecord {
     /// listing for its items, so it is never indexed twice.
     #[serde(default)]
     pub attempted: bool,
+}
+
+/// Where the items of a shard are.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ShardItems {
+    /// Lines of the run's items file ([`items_path_for`]).
+    Stored(ItemRange),
+    /// Held in memory; [`Manifest::save`] moves them to the items file.
+    Inline(Vec<PlannedItem>),
+}
+
+impl ShardItems {
+    /// Number of items.
+    pub fn count(&self) -> usize {
+        match self {
+            ShardItems::Stored(range) => range.count,
+            ShardItems::Inline(items) => items.len(),
+        }
+    }
 }
 
 /// The job of a run.
@@ -338,6 +375,30 @@ impl Manifest {
             count_confirmed: None,
             job: None,
             export: ExportState::default(),
+            items_file: None,
+        }
+    }
+
+    /// The items file the manifest's stored shards point into, once it was
+    /// saved or loaded.
+    pub fn items_file(&self) -> Option<&Path> {
+        self.items_file.as_deref()
+    }
+
+    /// The `position`-th shard of the plan, with its items (read from the
+    /// items file when they are stored there).
+    pub fn shard_plan(
+        &self,
+        position: usize,
+    ) -> Result<crate::ingest::plan::ShardPlan, StateError> {
+        match self.ingest.shards.get(position) {
+            Some(shard) => shard.load(self.items_file()),
+            None => Err(StateError::Corrupt {
+                path: self
+                    .items_file()
+                    .map_or_else(|| MANIFEST_FILE.into(), Path::to_path_buf),
+                detail: format!("no shard at position {position}"),
+            }),
         }
     }
 
@@ -356,7 +417,9 @@ impl Manifest {
             .shards
             .into_iter()
             .map(|plan| ShardRecord {
-                plan,
+                index: plan.index,
+                tar_bytes: plan.tar_bytes,
+                items: ShardItems::Inline(plan.items),
                 uploaded: false,
                 attempted: false,
             })
@@ -386,7 +449,7 @@ impl Manifest {
             version: u32,
         }
         let probe: Probe = serde_json::from_slice(&bytes).map_err(corrupt)?;
-        if probe.version != MANIFEST_VERSION {
+        if !(1..=MANIFEST_VERSION).contains(&probe.version) {
             return Err(StateError::Corrupt {
                 path: path.to_path_buf(),
                 detail: format!(
@@ -396,6 +459,17 @@ impl Manifest {
             });
         }
         let mut manifest: Manifest = serde_json::from_slice(&bytes).map_err(corrupt)?;
+        manifest.version = MANIFEST_VERSION;
+        let items_file = items_path_for(path);
+        if manifest
+            .ingest
+            .shards
+            .iter()
+            .any(|s| matches!(s.items, ShardItems::Stored(_)))
+        {
+            items::check_header(&items_file, manifest.created_at)?;
+        }
+        manifest.items_file = Some(items_file);
         manifest.merge_journal(&DownloadJournal::path_for(path))?;
         Ok(Some(manifest))
     }
@@ -432,8 +506,11 @@ impl Manifest {
         Ok(())
     }
 
-    /// Writes the manifest to `path` atomically (temp file, fsync, rename, fsync dir).
+    /// Writes the manifest to `path` atomically (temp file, fsync, rename,
+    /// fsync dir), after moving the items of shards held in memory to the
+    /// items file beside it (appended and synced first).
     pub fn save(&mut self, path: &Path) -> Result<(), StateError> {
+        self.store_inline_items(path)?;
         self.updated_at = Utc::now();
         let err = |source| StateError::Io {
             action: "write",
@@ -471,13 +548,7 @@ impl Manifest {
 
     /// Number of items the batch holds once every planned upload completed.
     pub fn expected_count(&self) -> u64 {
-        (self.ingest.singles.len()
-            + self
-                .ingest
-                .shards
-                .iter()
-                .map(|s| s.plan.items.len())
-                .sum::<usize>()) as u64
+        (self.ingest.singles.len() + self.ingest.shard_items()) as u64
     }
 
     /// Number of items whose upload completed.
@@ -488,7 +559,7 @@ impl Manifest {
                 .shards
                 .iter()
                 .filter(|s| s.uploaded)
-                .map(|s| s.plan.items.len())
+                .map(|s| s.items.count())
                 .sum::<usize>()) as u64
     }
 
@@ -502,7 +573,15 @@ impl Manifest {
     /// pending items that changed are re-planned, vanished pending ones are
     /// dropped, new files are added (shards re-cut from the pending images);
     /// uploaded items are never touched. Returns what changed.
-    pub fn reconcile(&mut self, files: &[ScannedFile], options: &PlanOptions) -> Reconciliation {
+    ///
+    /// Reads the shards' items from the items file one shard at a time; the
+    /// re-cut shards are held in memory until the next [`Manifest::save`]
+    /// appends them to it.
+    pub fn reconcile(
+        &mut self,
+        files: &[ScannedFile],
+        options: &PlanOptions,
+    ) -> Result<Reconciliation, StateError> {
         let mut rec = Reconciliation::default();
         let mut current: HashMap<&str, &ScannedFile> =
             files.iter().map(|f| (f.relative.as_str(), f)).collect();
@@ -545,20 +624,27 @@ impl Manifest {
         let shards = std::mem::take(&mut self.ingest.shards);
         let mut pending_shards = Vec::new();
         let mut pending_images = Vec::new();
-        for s in shards {
+        let mut shards = shards.into_iter();
+        while let Some(s) = shards.next() {
+            let items = match s.load(self.items_file.as_deref()) {
+                Ok(plan) => plan.items,
+                Err(e) => {
+                    // Keep every shard record as it was.
+                    self.ingest.shards.extend(pending_shards);
+                    self.ingest.shards.push(s);
+                    self.ingest.shards.extend(shards);
+                    self.ingest.shards.sort_by_key(|s| s.index);
+                    return Err(e);
+                }
+            };
             // A shard that may have reached the service is kept as it is.
             if s.uploaded || s.attempted {
-                for item in &s.plan.items {
+                for item in &items {
                     check(item, true, &mut rec);
                 }
                 self.ingest.shards.push(s);
             } else {
-                pending_images.extend(
-                    s.plan
-                        .items
-                        .iter()
-                        .filter_map(|i| check(i, false, &mut rec)),
-                );
+                pending_images.extend(items.iter().filter_map(|i| check(i, false, &mut rec)));
                 pending_shards.push(s);
             }
         }
@@ -588,20 +674,22 @@ impl Manifest {
                 .shards
                 .iter()
                 .chain(pending_shards.iter())
-                .map(|s| s.plan.index + 1)
+                .map(|s| s.index + 1)
                 .max()
                 .unwrap_or(0);
             let recut = cut_shards(pending_images, options, next_index);
             self.ingest
                 .shards
                 .extend(recut.into_iter().map(|plan| ShardRecord {
-                    plan,
+                    index: plan.index,
+                    tar_bytes: plan.tar_bytes,
+                    items: ShardItems::Inline(plan.items),
                     uploaded: false,
                     attempted: false,
                 }));
         }
-        self.ingest.shards.sort_by_key(|s| s.plan.index);
-        rec
+        self.ingest.shards.sort_by_key(|s| s.index);
+        Ok(rec)
     }
 }
 
@@ -726,12 +814,212 @@ mod tests {
         m.save(&path).unwrap();
         let back = Manifest::load(&path).unwrap().unwrap();
         assert_eq!(back, m);
-        // no temporary files left beside it
-        let names: Vec<_> = fs::read_dir(path.parent().unwrap())
+        // no temporary files left beside it: the manifest and its items
+        let mut names: Vec<_> = fs::read_dir(path.parent().unwrap())
             .unwrap()
             .map(|e| e.unwrap().file_name())
             .collect();
-        assert_eq!(names, [MANIFEST_FILE]);
+        names.sort();
+        assert_eq!(names, [MANIFEST_FILE, "rf-run.json.items"]);
+        // The manifest holds ranges, not the items.
+        let text = fs::read_to_string(&path).unwrap();
+        assert!(!text.contains("000.jpg"), "{text}");
+        assert_eq!(back.shard_plan(0).unwrap().items.len(), 40);
+    }
+
+    #[test]
+    fn shard_items_move_to_the_items_file_and_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(MANIFEST_FILE);
+        let files = images(1200);
+        let options = PlanOptions::default();
+        let in_memory = plan(&files, &options);
+        let mut m = manifest_for(&files, &options);
+        assert!(matches!(m.ingest.shards[0].items, ShardItems::Inline(_)));
+        m.save(&path).unwrap();
+        assert!(
+            m.ingest
+                .shards
+                .iter()
+                .all(|s| matches!(s.items, ShardItems::Stored(_)))
+        );
+        let back = Manifest::load(&path).unwrap().unwrap();
+        for (i, shard) in in_memory.shards.iter().enumerate() {
+            assert_eq!(&m.shard_plan(i).unwrap(), shard);
+            assert_eq!(&back.shard_plan(i).unwrap(), shard);
+        }
+        assert_eq!(back.expected_count(), 1200);
+        // Saved elsewhere, the items come along.
+        let moved = dir.path().join("elsewhere").join(MANIFEST_FILE);
+        let mut copy = back.clone();
+        copy.save(&moved).unwrap();
+        fs::remove_file(items_path_for(&path)).unwrap();
+        let again = Manifest::load(&moved).unwrap().unwrap();
+        assert_eq!(&again.shard_plan(2).unwrap(), &in_memory.shards[2]);
+        // The original manifest without its items file is refused clearly.
+        let err = Manifest::load(&path).unwrap_err().to_string();
+        assert!(err.contains("items file is missing"), "{err}");
+    }
+
+    #[test]
+    fn an_items_file_of_another_run_or_cut_short_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(MANIFEST_FILE);
+        let mut m = manifest_for(&images(600), &PlanOptions::default());
+        m.save(&path).unwrap();
+        let items = items_path_for(&path);
+        let original = fs::read(&items).unwrap();
+        // Another run's items file beside this manifest.
+        let mut other = manifest_for(&images(600), &PlanOptions::default());
+        other.created_at = m.created_at - chrono::Duration::seconds(5);
+        let other_path = dir.path().join("other").join(MANIFEST_FILE);
+        other.save(&other_path).unwrap();
+        fs::copy(items_path_for(&other_path), &items).unwrap();
+        let err = Manifest::load(&path).unwrap_err().to_string();
+        assert!(err.contains("belongs to another run"), "{err}");
+        assert!(err.contains("move it away"), "{err}");
+        // Cut short (a disk that filled up): the shard past the end is refused.
+        fs::write(&items, &original[..original.len() - 10]).unwrap();
+        let loaded = Manifest::load(&path).unwrap().unwrap();
+        assert!(loaded.shard_plan(0).is_ok());
+        let err = loaded.shard_plan(1).unwrap_err().to_string();
+        assert!(err.contains("ends before byte"), "{err}");
+    }
+
+    #[test]
+    fn version_1_manifests_with_inline_items_still_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(MANIFEST_FILE);
+        let files = images(700);
+        let m = manifest_for(&files, &PlanOptions::default());
+        // What rf wrote before the items file: every item inline, version 1.
+        let mut v1 = serde_json::to_value(&m).unwrap();
+        v1["version"] = 1.into();
+        v1["ingest"]["shards"][0]["uploaded"] = true.into();
+        fs::write(&path, serde_json::to_vec(&v1).unwrap()).unwrap();
+        let mut loaded = Manifest::load(&path).unwrap().unwrap();
+        assert_eq!(loaded.version, MANIFEST_VERSION);
+        assert_eq!(loaded.uploaded_count(), 350);
+        let expected = plan(&files, &PlanOptions::default());
+        assert_eq!(loaded.shard_plan(1).unwrap(), expected.shards[1]);
+        // The next save moves the items out.
+        loaded.save(&path).unwrap();
+        let again = Manifest::load(&path).unwrap().unwrap();
+        assert!(matches!(
+            again.ingest.shards[1].items,
+            ShardItems::Stored(_)
+        ));
+        assert_eq!(again.shard_plan(1).unwrap(), expected.shards[1]);
+        assert_eq!(again.uploaded_count(), 350);
+    }
+
+    #[test]
+    fn a_replan_appends_to_the_items_file_and_keeps_uploaded_ranges() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(MANIFEST_FILE);
+        let mut files = images(1200);
+        let options = PlanOptions::default();
+        let mut m = manifest_for(&files, &options);
+        m.ingest.shards[0].uploaded = true;
+        m.save(&path).unwrap();
+        let uploaded = m.ingest.shards[0].clone();
+        let before = fs::metadata(items_path_for(&path)).unwrap().len();
+        files.push(file("zz_new.jpg", 5, MediaKind::Image));
+        let mut m = Manifest::load(&path).unwrap().unwrap();
+        let rec = m.reconcile(&files, &options).unwrap();
+        assert_eq!(rec.added, ["zz_new.jpg"]);
+        m.save(&path).unwrap();
+        assert!(fs::metadata(items_path_for(&path)).unwrap().len() > before);
+        let m = Manifest::load(&path).unwrap().unwrap();
+        assert_eq!(m.ingest.shards[0], uploaded);
+        assert_eq!(m.expected_count(), 1201);
+        let last = m.shard_plan(m.ingest.shards.len() - 1).unwrap();
+        assert_eq!(last.items.last().unwrap().relative, "zz_new.jpg");
+    }
+
+    #[test]
+    fn scan_and_plan_writes_the_same_plan_as_planning_in_memory() {
+        let input = tempfile::tempdir().unwrap();
+        for i in 0..1234 {
+            let sub = if i % 3 == 0 { "a" } else { "b/c" };
+            let dir = input.path().join(sub);
+            fs::create_dir_all(&dir).unwrap();
+            fs::write(dir.join(format!("{i:05}.jpg")), vec![1u8; i % 700]).unwrap();
+        }
+        fs::write(input.path().join("clip.mp4"), b"v").unwrap();
+        fs::write(input.path().join("notes.txt"), b"n").unwrap();
+        let state = tempfile::tempdir().unwrap();
+        let path = state.path().join(MANIFEST_FILE);
+        let options = PlanOptions {
+            max_shard_bytes: 200 * 1024,
+            ..PlanOptions::default()
+        };
+        let scan_options = crate::ingest::ScanOptions::default();
+        let (mut m, summary) = Manifest::scan_and_plan(
+            &path,
+            FreshRun {
+                input_dir: input.path(),
+                batch_id: "b".into(),
+                workflow_id: "wf".into(),
+                kind: None,
+                scan: &scan_options,
+                plan: &options,
+            },
+        )
+        .unwrap();
+        let report = crate::ingest::scan(input.path(), &scan_options).unwrap();
+        let images: Vec<ScannedFile> = report
+            .files
+            .iter()
+            .filter(|f| f.kind == MediaKind::Image)
+            .cloned()
+            .collect();
+        let expected = plan(&images, &options);
+        assert_eq!(m.ingest.mode, UploadMode::Bulk);
+        assert_eq!(m.ingest.shards.len(), expected.shards.len());
+        assert!(expected.shards.len() > 3, "bounded by bytes and count");
+        for (i, shard) in expected.shards.iter().enumerate() {
+            assert_eq!(&m.shard_plan(i).unwrap(), shard);
+        }
+        assert_eq!(
+            (summary.images, summary.videos, summary.other_kind),
+            (1234, 1, 1)
+        );
+        let reasons: Vec<_> = summary.skipped.iter().map(|s| &s.relative).collect();
+        assert_eq!(reasons, ["notes.txt", "clip.mp4"]);
+        assert_eq!(
+            summary.skipped[1].reason,
+            crate::ingest::SkipReason::OtherKind(MediaKind::Video)
+        );
+        // Saved and loaded, the stored plan is the same; no temporary files.
+        m.save(&path).unwrap();
+        let back = Manifest::load(&path).unwrap().unwrap();
+        assert_eq!(back.shard_plan(3).unwrap(), expected.shards[3]);
+        let mut names: Vec<_> = fs::read_dir(state.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        names.sort();
+        assert_eq!(names, [MANIFEST_FILE, "rf-run.json.items"]);
+
+        // A video run of the same directory: one single, images reported.
+        let path = state.path().join("v").join(MANIFEST_FILE);
+        let (m, summary) = Manifest::scan_and_plan(
+            &path,
+            FreshRun {
+                input_dir: input.path(),
+                batch_id: "v".into(),
+                workflow_id: "wf".into(),
+                kind: Some(MediaKind::Video),
+                scan: &scan_options,
+                plan: &options,
+            },
+        )
+        .unwrap();
+        assert_eq!(m.ingest.singles.len(), 1);
+        assert_eq!(m.ingest.singles[0].item.name, "clip.mp4");
+        assert!(m.ingest.shards.is_empty());
+        assert_eq!(summary.other_kind, 1234);
     }
 
     #[test]
@@ -767,7 +1055,7 @@ mod tests {
         let mut m = manifest_for(&files, &PlanOptions::default());
         m.ingest.shards[1].uploaded = true;
         let before = m.clone();
-        let rec = m.reconcile(&files, &PlanOptions::default());
+        let rec = m.reconcile(&files, &PlanOptions::default()).unwrap();
         assert!(rec.is_empty(), "{rec:?}");
         assert_eq!(m.ingest, before.ingest);
     }
@@ -785,7 +1073,7 @@ mod tests {
         files.remove(900);
         files.push(file("zz_new.jpg", 5, MediaKind::Image));
         files.push(file("zz_new2.jpg", 5, MediaKind::Image));
-        let rec = m.reconcile(&files, &PlanOptions::default());
+        let rec = m.reconcile(&files, &PlanOptions::default()).unwrap();
         assert_eq!(rec.changed_after_upload, ["000.jpg"]);
         assert_eq!(rec.changed_pending, ["500.jpg"]);
         assert_eq!(rec.vanished_pending, ["900.jpg"]);
@@ -796,11 +1084,11 @@ mod tests {
         assert!(
             m.ingest.shards[1..]
                 .iter()
-                .all(|s| s.plan.index >= 3 && !s.uploaded)
+                .all(|s| s.index >= 3 && !s.uploaded)
         );
         let replanned = m.ingest.shards[1..]
             .iter()
-            .flat_map(|s| s.plan.items.iter())
+            .flat_map(|s| s.load(None).unwrap().items)
             .find(|i| i.relative == "500.jpg")
             .unwrap();
         assert_eq!(replanned.mtime_ns, 99);
@@ -814,7 +1102,7 @@ mod tests {
         let mut more = files.clone();
         more.push(file("new.jpg", 1, MediaKind::Image));
         more.remove(1);
-        let rec = m.reconcile(&more, &PlanOptions::default());
+        let rec = m.reconcile(&more, &PlanOptions::default()).unwrap();
         assert_eq!(rec.vanished_pending, ["001.jpg"]);
         assert_eq!(rec.added, ["new.jpg"]);
         let names: Vec<_> = m

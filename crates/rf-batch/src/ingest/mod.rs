@@ -15,11 +15,13 @@ pub mod upload;
 
 pub use names::flat_name;
 pub use plan::{
-    ModeChoice, Plan, PlanOptions, PlannedItem, ShardPlan, UploadMode, plan, plan_owned,
+    ModeChoice, Plan, PlanOptions, PlannedItem, ShardCutter, ShardPlan, UploadMode, plan,
+    plan_owned,
 };
 pub use references::{ReferencesSummary, ingest_references_file};
 pub use scan::{
-    MediaKind, ScanError, ScanOptions, ScanReport, ScannedFile, SkipReason, SkippedFile, scan,
+    MediaKind, ScanError, ScanOptions, ScanReport, ScanTally, ScannedFile, SkipReason, SkippedFile,
+    scan, scan_each,
 };
 pub use upload::{
     UPLOAD_ROUNDS, UploadSettings, UploadSummary, resolve_uncertain_shards, upload_all,

@@ -230,39 +230,116 @@ fn cut(
     if count == 0 {
         return Vec::new();
     }
-    let max_images = options.max_images_per_shard.clamp(1, MAX_IMAGES_PER_SHARD);
-    let max_bytes = options.max_shard_bytes.max(1);
-    let by_count = count.div_ceil(max_images);
-    let by_bytes = usize::try_from(total_bytes.div_ceil(max_bytes)).unwrap_or(usize::MAX);
-    let shard_count = by_count.max(by_bytes).max(1);
-    // Even split: the first `extra` shards take one image more.
-    let (base, extra) = (count / shard_count, count % shard_count);
-    let target = |shard: usize| (base + usize::from(shard < extra)).clamp(1, max_images);
-
-    let mut shards = Vec::with_capacity(shard_count);
+    let mut cutter = ShardCutter::new(count, total_bytes, options);
+    let mut shards = Vec::with_capacity(cutter.shard_count());
     let mut current: Vec<PlannedItem> = Vec::new();
-    let mut current_bytes = TAR_END_LEN;
     for item in images {
-        let len = member_len(item.size);
-        if !current.is_empty()
-            && (current.len() >= target(shards.len()) || current_bytes + len > max_bytes)
-        {
+        if let Some(tar_bytes) = cutter.push(item.size) {
             shards.push(ShardPlan {
                 index: first_index + shards.len(),
                 items: std::mem::take(&mut current),
-                tar_bytes: current_bytes,
+                tar_bytes,
             });
-            current_bytes = TAR_END_LEN;
         }
-        current_bytes += len;
         current.push(item);
     }
-    shards.push(ShardPlan {
-        index: first_index + shards.len(),
-        items: current,
-        tar_bytes: current_bytes,
-    });
+    if let Some(tar_bytes) = cutter.finish() {
+        shards.push(ShardPlan {
+            index: first_index + shards.len(),
+            items: current,
+            tar_bytes,
+        });
+    }
     shards
+}
+
+/// The shard-cutting rule of [`plan`] as a state machine over image sizes,
+/// so that a plan too large to hold in memory can be cut while it is read
+/// from disk: feed each image's size in order to [`ShardCutter::push`], which
+/// says when the shard before that image is complete.
+///
+/// ```
+/// use rf_batch::ingest::{PlanOptions, plan::ShardCutter};
+/// // 1,000 images of 1 KB: two shards of 500.
+/// let mut cutter = ShardCutter::new(1000, 1000 * 1536, &PlanOptions::default());
+/// let closed: Vec<usize> = (0..1000).filter(|_| cutter.push(1024).is_some()).collect();
+/// assert_eq!(closed.len(), 1); // the first shard closes before image 500
+/// assert!(cutter.finish().is_some()); // and the second at the end
+/// ```
+#[derive(Debug, Clone)]
+pub struct ShardCutter {
+    max_images: usize,
+    max_bytes: u64,
+    base: usize,
+    extra: usize,
+    shard_count: usize,
+    closed: usize,
+    in_shard: usize,
+    shard_bytes: u64,
+}
+
+impl ShardCutter {
+    /// A cutter for `count` images whose tar members take `total_bytes`
+    /// ([`member_len`] of each size, summed).
+    pub fn new(count: usize, total_bytes: u64, options: &PlanOptions) -> Self {
+        let max_images = options.max_images_per_shard.clamp(1, MAX_IMAGES_PER_SHARD);
+        let max_bytes = options.max_shard_bytes.max(1);
+        let by_count = count.div_ceil(max_images);
+        let by_bytes = usize::try_from(total_bytes.div_ceil(max_bytes)).unwrap_or(usize::MAX);
+        let shard_count = by_count.max(by_bytes).max(1);
+        // Even split: the first `extra` shards take one image more.
+        ShardCutter {
+            max_images,
+            max_bytes,
+            base: count / shard_count,
+            extra: count % shard_count,
+            shard_count,
+            closed: 0,
+            in_shard: 0,
+            shard_bytes: TAR_END_LEN,
+        }
+    }
+
+    /// The number of shards the even split aims at (more may come when
+    /// sizes push shards over the byte bound).
+    pub fn shard_count(&self) -> usize {
+        self.shard_count
+    }
+
+    fn target(&self) -> usize {
+        (self.base + usize::from(self.closed < self.extra)).clamp(1, self.max_images)
+    }
+
+    /// Adds the next image, of `size` bytes. Returns the tar length of the
+    /// shard that closes *before* this image (which then starts the next
+    /// shard), or `None` when it joins the current one.
+    pub fn push(&mut self, size: u64) -> Option<u64> {
+        let len = member_len(size);
+        let mut closed = None;
+        if self.in_shard > 0
+            && (self.in_shard >= self.target() || self.shard_bytes + len > self.max_bytes)
+        {
+            closed = Some(self.shard_bytes);
+            self.closed += 1;
+            self.in_shard = 0;
+            self.shard_bytes = TAR_END_LEN;
+        }
+        self.in_shard += 1;
+        self.shard_bytes += len;
+        closed
+    }
+
+    /// Closes the last shard: its tar length, or `None` if no image came.
+    pub fn finish(&mut self) -> Option<u64> {
+        if self.in_shard == 0 {
+            return None;
+        }
+        let bytes = self.shard_bytes;
+        self.closed += 1;
+        self.in_shard = 0;
+        self.shard_bytes = TAR_END_LEN;
+        Some(bytes)
+    }
 }
 
 #[cfg(test)]

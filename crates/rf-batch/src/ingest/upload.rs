@@ -25,7 +25,7 @@ use super::tar_stream::{MemberSource, TarMember, tar_len, tar_stream};
 use crate::client::Client;
 use crate::error::{Error, Result};
 use crate::events::{Event, EventSink};
-use crate::state::Manifest;
+use crate::state::{Manifest, ShardRecord};
 use crate::wait::pause;
 
 /// How uploads run.
@@ -76,10 +76,12 @@ pub struct UploadSummary {
     pub cancelled: bool,
 }
 
+/// One upload. A shard is described by its record; its items are read
+/// from the items file only while it uploads.
 #[derive(Debug, Clone)]
 enum Unit {
     Single(usize, PlannedItem),
-    Shard(usize, ShardPlan),
+    Shard(usize, ShardRecord),
 }
 
 impl Unit {
@@ -92,7 +94,7 @@ impl Unit {
     fn items(&self) -> usize {
         match self {
             Unit::Single(..) => 1,
-            Unit::Shard(_, s) => s.items.len(),
+            Unit::Shard(_, s) => s.items.count(),
         }
     }
     fn bytes(&self) -> u64 {
@@ -150,6 +152,7 @@ pub async fn upload_pending(
         settings.clone(),
         events.clone(),
         cancel.clone(),
+        manifest.items_file().map(Path::to_path_buf),
     ));
     // The stream reads the manifest when it starts a unit and the loop
     // below updates it between polls; the lock is never held across an await.
@@ -159,14 +162,14 @@ pub async fn upload_pending(
         let unit = {
             let m = lock(shared_ref);
             if shard {
-                Unit::Shard(i, m.ingest.shards[i].plan.clone())
+                Unit::Shard(i, m.ingest.shards[i].clone())
             } else {
                 Unit::Single(i, m.ingest.singles[i].item.clone())
             }
         };
         let ctx = ctx.clone();
         async move {
-            let (client, input_dir, batch, settings, events, cancel) = &*ctx;
+            let (client, input_dir, batch, settings, events, cancel, items_file) = &*ctx;
             if cancel.is_cancelled() {
                 return (unit, None);
             }
@@ -177,8 +180,16 @@ pub async fn upload_pending(
                     bytes: unit.bytes(),
                 })
                 .await;
-            let (result, resent) =
-                upload_unit(client, input_dir, batch, &unit, settings, cancel).await;
+            let (result, resent) = upload_unit(
+                client,
+                input_dir,
+                batch,
+                &unit,
+                items_file.as_deref(),
+                settings,
+                cancel,
+            )
+            .await;
             (unit, Some((result, resent)))
         }
     }))
@@ -418,27 +429,30 @@ pub async fn resolve_uncertain_shards(
     }
     // Look only for the names of the uncertain shards while streaming the
     // listing, so memory stays bounded by them, not by the batch.
-    let mut wanted: std::collections::HashMap<String, bool> = uncertain
+    let mut names: Vec<Vec<String>> = Vec::with_capacity(uncertain.len());
+    for &i in &uncertain {
+        let plan = manifest.shard_plan(i)?;
+        names.push(plan.items.into_iter().map(|item| item.name).collect());
+    }
+    let mut wanted: std::collections::HashMap<&str, bool> = names
         .iter()
-        .flat_map(|&i| manifest.ingest.shards[i].plan.items.iter())
-        .map(|item| (item.name.clone(), false))
+        .flatten()
+        .map(|name| (name.as_str(), false))
         .collect();
     if last != Some(0) {
         let mut files = client.staging().list_files(batch.as_str(), None);
         while let Some(file) = futures::TryStreamExt::try_next(&mut files).await? {
-            if let Some(seen) = wanted.get_mut(&file.file_name) {
+            if let Some(seen) = wanted.get_mut(file.file_name.as_str()) {
                 *seen = true;
             }
         }
     }
     let mut found = 0;
-    for i in uncertain {
+    for (i, names) in uncertain.into_iter().zip(&names) {
         let shard = &mut manifest.ingest.shards[i];
-        let present = shard
-            .plan
-            .items
+        let present = names
             .iter()
-            .filter(|item| wanted.get(&item.name).copied().unwrap_or(false))
+            .filter(|name| wanted.get(name.as_str()).copied().unwrap_or(false))
             .count();
         if present == 0 {
             shard.attempted = false;
@@ -446,16 +460,16 @@ pub async fn resolve_uncertain_shards(
         }
         shard.uploaded = true;
         found += 1;
-        let message = if present == shard.plan.items.len() {
+        let message = if present == names.len() {
             format!(
                 "shard {} had reached the service before the connection was lost; not sending it again",
-                shard.plan.index
+                shard.index
             )
         } else {
             format!(
                 "shard {} reached the service only in part ({present} of {} items indexed); not sending it again to avoid duplicates",
-                shard.plan.index,
-                shard.plan.items.len()
+                shard.index,
+                names.len()
             )
         };
         events.emit(Event::Warning { message }).await;
@@ -499,15 +513,28 @@ async fn upload_unit(
     input_dir: &Path,
     batch: &BatchId,
     unit: &Unit,
+    items_file: Option<&Path>,
     settings: &UploadSettings,
     cancel: &CancellationToken,
 ) -> (Result<()>, u64) {
+    // A shard's items are read from the items file once, for all attempts.
+    enum Loaded<'a> {
+        Single(&'a PlannedItem),
+        Shard(ShardPlan),
+    }
+    let loaded = match unit {
+        Unit::Single(_, item) => Loaded::Single(item),
+        Unit::Shard(_, record) => match record.load(items_file) {
+            Ok(plan) => Loaded::Shard(plan),
+            Err(e) => return (Err(e.into()), 0),
+        },
+    };
     let mut delay = settings.retry_delay;
     let mut attempt = 1;
     loop {
-        let result = match unit {
-            Unit::Single(_, item) => upload_single(client, input_dir, batch, item, settings).await,
-            Unit::Shard(_, shard) => upload_shard(client, input_dir, batch, shard, settings).await,
+        let result = match &loaded {
+            Loaded::Single(item) => upload_single(client, input_dir, batch, item, settings).await,
+            Loaded::Shard(shard) => upload_shard(client, input_dir, batch, shard, settings).await,
         };
         match result {
             Err(e) if attempt < settings.attempts && safe_to_resend(&e) => {

@@ -10,10 +10,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rf_batch::ingest::{
-    MediaKind, ModeChoice, PlanOptions, ScanOptions, SkipReason, SkippedFile, UploadSettings,
-    ingest_references_file, plan_owned, scan, upload_all,
+    MediaKind, ModeChoice, PlanOptions, ScanOptions, SkippedFile, UploadSettings,
+    ingest_references_file, upload_all,
 };
-use rf_batch::state::{Manifest, Reconciliation, RunIdentity};
+use rf_batch::state::{FreshRun, Manifest, Reconciliation};
 use rf_batch::wait::{PollOptions, wait_for_count};
 use rf_batch::{Event, EventSink};
 use rf_types::{BatchId, IngestId, ShardNotificationConfig};
@@ -157,9 +157,9 @@ async fn directory(
         videos: kind == MediaKind::Video,
         ..ScanOptions::default()
     };
-    // Scan and plan on one blocking thread, where the scan's memory is
-    // freed and reused for the plan: with 100,000s of files, every copy of
-    // the list (and every allocator arena holding one) counts in the peak.
+    // Scan and plan on one blocking thread. A fresh ingest writes its plan
+    // to the items file beside the manifest as the scan goes, so the list of
+    // 100,000s of files is never held in memory.
     let prepared = {
         let (root, state_path, batch) = (input_dir.clone(), state_path.clone(), batch.clone());
         let plan_options = plan_options.clone();
@@ -385,8 +385,9 @@ struct Prepared {
     skipped: Vec<SkippedFile>,
 }
 
-/// Scans `input_dir`, then plans a new manifest or reconciles the one a
-/// previous run left (blocking).
+/// Scans `input_dir`, then plans a new manifest (written to disk as the scan
+/// goes, so memory stays flat) or reconciles the one a previous run left
+/// (blocking).
 fn prepare(
     input_dir: &Path,
     state_path: &Path,
@@ -395,58 +396,39 @@ fn prepare(
     scan_options: &ScanOptions,
     plan_options: &PlanOptions,
 ) -> Result<Prepared> {
-    let scanned = scan(input_dir, scan_options).map_err(|e| map_error(&e.into()))?;
-    let (images, videos, hidden) = (scanned.image_count(), scanned.video_count(), scanned.hidden);
-    let mut skipped = scanned.skipped;
-    let files: Vec<_> = scanned
-        .files
-        .into_iter()
-        .filter(|f| {
-            let keep = f.kind == kind;
-            if !keep {
-                skipped.push(SkippedFile {
-                    relative: f.relative.clone(),
-                    reason: SkipReason::OtherKind(f.kind),
+    let prepared = Manifest::open_or_plan(
+        state_path,
+        FreshRun {
+            input_dir,
+            batch_id: batch.to_string(),
+            workflow_id: String::new(),
+            kind: Some(kind),
+            scan: scan_options,
+            plan: plan_options,
+        },
+        |m| {
+            if m.run.input_dir != input_dir || m.run.kind != kind {
+                return Err(rf_batch::Error::InvalidInput {
+                    what: "--batch-id",
+                    detail: format!(
+                        "batch {batch} was filled from {} by an earlier ingest; use another --batch-id (or remove {})",
+                        m.run.input_dir.display(),
+                        state_path.display()
+                    ),
                 });
             }
-            keep
-        })
-        .collect();
-    let existing = Manifest::load(state_path).map_err(|e| map_error(&e.into()))?;
-    let resumed = existing.is_some();
-    let (manifest, changes) = match existing {
-        Some(mut m) => {
-            if m.run.input_dir != input_dir || m.run.kind != kind {
-                return Err(CliError::usage(format!(
-                    "batch {batch} was filled from {} by an earlier ingest; use another --batch-id (or remove {})",
-                    m.run.input_dir.display(),
-                    state_path.display()
-                )));
-            }
-            let rec = m.reconcile(&files, plan_options);
-            (m, Some(rec))
-        }
-        None => (
-            Manifest::from_plan(
-                RunIdentity {
-                    input_dir: input_dir.to_path_buf(),
-                    batch_id: batch.to_string(),
-                    workflow_id: String::new(),
-                    kind,
-                },
-                plan_owned(files, plan_options),
-            ),
-            None,
-        ),
-    };
+            Ok(())
+        },
+    )
+    .map_err(|e| map_error(&e))?;
     Ok(Prepared {
-        manifest,
-        resumed,
-        changes,
-        images,
-        videos,
-        hidden,
-        skipped,
+        manifest: prepared.manifest,
+        resumed: prepared.changes.is_some(),
+        changes: prepared.changes,
+        images: prepared.scan.images,
+        videos: prepared.scan.videos,
+        hidden: prepared.scan.hidden,
+        skipped: prepared.scan.skipped,
     })
 }
 

@@ -1,0 +1,664 @@
+//! The items file: the plan of a run's shards, on disk beside its manifest.
+//!
+//! A run over 200,000 images plans 400 shards of 500 images. Holding every
+//! planned item in memory (and rewriting all of them with each manifest save)
+//! made memory and save time grow with the input. So the items live in
+//! `<manifest>.items`, one JSON line per item ([`PlannedItem`]) after a
+//! header line naming the manifest they belong to (its creation time), and a
+//! shard record in the manifest holds only the byte range of its lines
+//! ([`ItemRange`]). A shard's items are read back when it is uploaded.
+//!
+//! The file is append-only while a manifest refers to it: a re-plan (inputs
+//! changed before upload) appends the new shards' lines and saves a manifest
+//! pointing at them, so a crash between the two leaves only unused lines at
+//! the end. It is synced to disk before any manifest that points into it.
+//!
+//! [`Manifest::scan_and_plan`] scans an input directory straight into this
+//! file and cuts the shards while reading it back, so a fresh run never
+//! holds the list of its files.
+
+use std::fs;
+use std::io::{self, BufRead, Read, Seek, Write};
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::{
+    IngestState, Manifest, RunIdentity, ShardItems, ShardRecord, SingleRecord, StateError,
+};
+use crate::ingest::plan::{PlanOptions, PlannedItem, ShardCutter, ShardPlan, UploadMode};
+use crate::ingest::scan::{
+    MediaKind, ScanError, ScanOptions, ScanTally, SkipReason, SkippedFile, scan_each,
+};
+use crate::ingest::tar_stream::member_len;
+
+/// Format version of the items file's header.
+const ITEMS_VERSION: u32 = 1;
+
+/// Where a shard's items are in the items file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ItemRange {
+    /// Byte offset of the shard's first line.
+    pub offset: u64,
+    /// Length in bytes of its lines (each ending in `\n`).
+    pub len: u64,
+    /// Number of items (lines).
+    pub count: usize,
+}
+
+/// The first line of an items file.
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Header {
+    rf_items: u32,
+    manifest: DateTime<Utc>,
+}
+
+/// Where the items file of the manifest at `manifest_path` lives.
+pub fn items_path_for(manifest_path: &Path) -> PathBuf {
+    let mut name = manifest_path
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_else(|| super::MANIFEST_FILE.into());
+    name.push(".items");
+    manifest_path.with_file_name(name)
+}
+
+fn io_error<'a>(action: &'static str, path: &'a Path) -> impl Fn(io::Error) -> StateError + 'a {
+    move |source| StateError::Io {
+        action,
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Writes items, one line each, tracking byte offsets.
+pub(crate) struct ItemsWriter {
+    path: PathBuf,
+    out: io::BufWriter<fs::File>,
+    offset: u64,
+    line: Vec<u8>,
+}
+
+impl ItemsWriter {
+    /// Creates (or truncates) `path` and writes the header for the manifest
+    /// created at `manifest`.
+    pub(crate) fn create(path: &Path, manifest: DateTime<Utc>) -> Result<Self, StateError> {
+        let file = fs::File::create(path).map_err(io_error("create", path))?;
+        let mut writer = ItemsWriter {
+            path: path.to_path_buf(),
+            out: io::BufWriter::with_capacity(64 * 1024, file),
+            offset: 0,
+            line: Vec::with_capacity(256),
+        };
+        let header = Header {
+            rf_items: ITEMS_VERSION,
+            manifest,
+        };
+        writer.write_line(&header)?;
+        Ok(writer)
+    }
+
+    /// Opens `path` for appending after the lines already there.
+    pub(crate) fn append(path: &Path) -> Result<Self, StateError> {
+        let file = fs::OpenOptions::new()
+            .append(true)
+            .open(path)
+            .map_err(io_error("open", path))?;
+        let offset = file.metadata().map_err(io_error("read", path))?.len();
+        Ok(ItemsWriter {
+            path: path.to_path_buf(),
+            out: io::BufWriter::with_capacity(64 * 1024, file),
+            offset,
+            line: Vec::with_capacity(256),
+        })
+    }
+
+    fn write_line(&mut self, value: &impl Serialize) -> Result<u64, StateError> {
+        self.line.clear();
+        serde_json::to_writer(&mut self.line, value)
+            .map_err(|e| io_error("write", &self.path)(io::Error::other(e)))?;
+        self.line.push(b'\n');
+        self.out
+            .write_all(&self.line)
+            .map_err(io_error("write", &self.path))?;
+        let len = self.line.len() as u64;
+        self.offset += len;
+        Ok(len)
+    }
+
+    /// The byte offset the next line starts at.
+    pub(crate) fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    /// Appends one item.
+    pub(crate) fn push(&mut self, item: &PlannedItem) -> Result<(), StateError> {
+        self.write_line(item).map(drop)
+    }
+
+    /// Flushes and, with `sync`, syncs the file to disk.
+    pub(crate) fn finish(self, sync: bool) -> Result<(), StateError> {
+        let err = io_error("write", &self.path);
+        let file = self.out.into_inner().map_err(|e| err(e.into_error()))?;
+        if sync {
+            file.sync_all().map_err(err)?;
+        }
+        Ok(())
+    }
+}
+
+/// Checks that the items file at `path` belongs to the manifest created at
+/// `manifest`.
+pub(crate) fn check_header(path: &Path, manifest: DateTime<Utc>) -> Result<(), StateError> {
+    let file = match fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Err(StateError::Corrupt {
+                path: path.to_path_buf(),
+                detail: "the run's items file is missing".into(),
+            });
+        }
+        Err(e) => return Err(io_error("read", path)(e)),
+    };
+    let mut line = String::new();
+    io::BufReader::new(file)
+        .take(4096)
+        .read_line(&mut line)
+        .map_err(io_error("read", path))?;
+    match serde_json::from_str::<Header>(&line) {
+        Ok(h) if h.rf_items == ITEMS_VERSION && h.manifest == manifest => Ok(()),
+        Ok(h) if h.rf_items != ITEMS_VERSION => Err(StateError::Corrupt {
+            path: path.to_path_buf(),
+            detail: format!(
+                "items file format {} but this build reads {ITEMS_VERSION}",
+                h.rf_items
+            ),
+        }),
+        Ok(_) => Err(StateError::Corrupt {
+            path: path.to_path_buf(),
+            detail: "the items file belongs to another run than the manifest beside it".into(),
+        }),
+        Err(e) => Err(StateError::Corrupt {
+            path: path.to_path_buf(),
+            detail: format!("items file header: {e}"),
+        }),
+    }
+}
+
+/// Reads the items in `range` of the items file at `path`.
+pub(crate) fn read_range(path: &Path, range: &ItemRange) -> Result<Vec<PlannedItem>, StateError> {
+    let corrupt = |detail: String| StateError::Corrupt {
+        path: path.to_path_buf(),
+        detail,
+    };
+    let mut file = fs::File::open(path).map_err(io_error("read", path))?;
+    file.seek(io::SeekFrom::Start(range.offset))
+        .map_err(io_error("read", path))?;
+    let len = usize::try_from(range.len).map_err(|_| corrupt("range too large".into()))?;
+    let mut bytes = vec![0; len];
+    file.read_exact(&mut bytes).map_err(|e| match e.kind() {
+        io::ErrorKind::UnexpectedEof => corrupt(format!(
+            "items file ends before byte {}",
+            range.offset + range.len
+        )),
+        _ => io_error("read", path)(e),
+    })?;
+    let mut items = Vec::with_capacity(range.count);
+    for line in bytes.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+        let item = serde_json::from_slice::<PlannedItem>(line)
+            .map_err(|e| corrupt(format!("item at byte {}: {e}", range.offset)))?;
+        items.push(item);
+    }
+    if items.len() != range.count {
+        return Err(corrupt(format!(
+            "{} items at byte {} where the manifest records {}",
+            items.len(),
+            range.offset,
+            range.count
+        )));
+    }
+    Ok(items)
+}
+
+impl ShardRecord {
+    /// The shard with its items, read from the items file at `items_file`
+    /// when they are stored there (see [`Manifest::items_file`]).
+    pub fn load(&self, items_file: Option<&Path>) -> Result<ShardPlan, StateError> {
+        let items = match &self.items {
+            ShardItems::Inline(items) => items.clone(),
+            ShardItems::Stored(range) => {
+                let path = items_file.ok_or_else(|| StateError::Corrupt {
+                    path: PathBuf::from(super::MANIFEST_FILE),
+                    detail: format!(
+                        "shard {} is stored in an items file, and the manifest was never saved or loaded",
+                        self.index
+                    ),
+                })?;
+                read_range(path, range)?
+            }
+        };
+        Ok(ShardPlan {
+            index: self.index,
+            items,
+            tar_bytes: self.tar_bytes,
+        })
+    }
+}
+
+/// Where [`Manifest::scan_and_plan`] scans and what it plans for.
+#[derive(Debug, Clone)]
+pub struct FreshRun<'a> {
+    /// The input directory (absolute).
+    pub input_dir: &'a Path,
+    /// The staging batch.
+    pub batch_id: String,
+    /// The workflow (empty for an ingest without a job).
+    pub workflow_id: String,
+    /// Images or videos; `None` picks images if there are any, else videos.
+    pub kind: Option<MediaKind>,
+    /// Scan rules.
+    pub scan: &'a ScanOptions,
+    /// Planning rules.
+    pub plan: &'a PlanOptions,
+}
+
+/// What [`Manifest::scan_and_plan`] found besides the plan.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ScanSummary {
+    /// Images found (of either kind of run).
+    pub images: usize,
+    /// Videos found.
+    pub videos: usize,
+    /// Hidden entries skipped.
+    pub hidden: u64,
+    /// Files not used, with the reason; files of the other kind than the
+    /// run's come last, as [`SkipReason::OtherKind`].
+    pub skipped: Vec<SkippedFile>,
+    /// How many of `skipped` are of the other kind.
+    pub other_kind: usize,
+}
+
+/// What [`Manifest::open_or_plan`] gives.
+#[derive(Debug)]
+pub struct Prepared {
+    /// The manifest: loaded and reconciled, or freshly planned. Not saved
+    /// yet.
+    pub manifest: Manifest,
+    /// What the scan found.
+    pub scan: ScanSummary,
+    /// For a resumed run, what changed in the input since the manifest was
+    /// written; `None` for a fresh run.
+    pub changes: Option<super::Reconciliation>,
+}
+
+/// Scan output for one kind, written as it arrives.
+struct KindFile {
+    path: PathBuf,
+    writer: ItemsWriter,
+    count: usize,
+    tar_bytes: u64,
+}
+
+impl Manifest {
+    /// A fresh manifest, saved at `manifest_path` (not yet: the caller saves
+    /// it), planned from a scan of `run.input_dir` without ever holding the
+    /// list of files: each file found is written to the items file
+    /// ([`items_path_for`]) as the scan goes, and the shards are cut while the
+    /// file is read back. Memory stays flat however many files there are
+    /// (single uploads, which are few unless forced, are held in the
+    /// manifest).
+    ///
+    /// Blocking; call it from `spawn_blocking` in async code.
+    pub fn scan_and_plan(
+        manifest_path: &Path,
+        run: FreshRun<'_>,
+    ) -> Result<(Manifest, ScanSummary), crate::Error> {
+        let created_at = Utc::now();
+        let items_path = items_path_for(manifest_path);
+        let dir = manifest_path.parent().unwrap_or(Path::new("."));
+        fs::create_dir_all(dir).map_err(io_error("create the directory of", manifest_path))?;
+        let temp = |kind: &str| {
+            let mut name = items_path.file_name().unwrap_or_default().to_os_string();
+            name.push(format!(".{kind}.tmp"));
+            items_path.with_file_name(name)
+        };
+        let mut files: [Option<KindFile>; 2] = [None, None];
+        let mut failed: Option<StateError> = None;
+        let slot = |kind: MediaKind| usize::from(kind == MediaKind::Video);
+        let tally: ScanTally = scan_each(run.input_dir, run.scan, |file| {
+            let kind = file.kind;
+            let entry = &mut files[slot(kind)];
+            if entry.is_none() {
+                let path = temp(if kind == MediaKind::Image {
+                    "images"
+                } else {
+                    "videos"
+                });
+                match ItemsWriter::create(&path, created_at) {
+                    Ok(writer) => {
+                        *entry = Some(KindFile {
+                            path,
+                            writer,
+                            count: 0,
+                            tar_bytes: 0,
+                        })
+                    }
+                    Err(e) => {
+                        failed = Some(e);
+                        return std::ops::ControlFlow::Break(());
+                    }
+                }
+            }
+            let Some(out) = entry.as_mut() else {
+                return std::ops::ControlFlow::Break(());
+            };
+            out.count += 1;
+            out.tar_bytes += member_len(file.size);
+            match out.writer.push(&PlannedItem::from_owned(file)) {
+                Ok(()) => std::ops::ControlFlow::Continue(()),
+                Err(e) => {
+                    failed = Some(e);
+                    std::ops::ControlFlow::Break(())
+                }
+            }
+        })
+        .map_err(|e: ScanError| {
+            for f in files.iter().flatten() {
+                let _ = fs::remove_file(&f.path);
+            }
+            crate::Error::from(e)
+        })?;
+        let [images, videos] = files;
+        let cleanup = |f: &Option<KindFile>| {
+            if let Some(f) = f {
+                let _ = fs::remove_file(&f.path);
+            }
+        };
+        if let Some(e) = failed {
+            cleanup(&images);
+            cleanup(&videos);
+            return Err(e.into());
+        }
+        let kind = run
+            .kind
+            .unwrap_or(if tally.images > 0 || tally.videos == 0 {
+                MediaKind::Image
+            } else {
+                MediaKind::Video
+            });
+        let (kept, other) = match kind {
+            MediaKind::Image => (images, videos),
+            MediaKind::Video => (videos, images),
+        };
+        let mut summary = ScanSummary {
+            images: tally.images,
+            videos: tally.videos,
+            hidden: tally.hidden,
+            skipped: tally.skipped,
+            other_kind: 0,
+        };
+        // Files of the other kind are reported, not planned.
+        if let Some(other) = other {
+            let path = other.path.clone();
+            let read = other.writer.finish(false).and_then(|()| {
+                for_each_item(&path, |item, _, _| {
+                    summary.skipped.push(SkippedFile {
+                        relative: item.relative,
+                        reason: SkipReason::OtherKind(item.kind),
+                    });
+                    summary.other_kind += 1;
+                    Ok(())
+                })
+            });
+            let _ = fs::remove_file(&path);
+            if let Err(e) = read {
+                cleanup(&kept);
+                return Err(e.into());
+            }
+        }
+        let image_count = if kind == MediaKind::Image {
+            kept.as_ref().map_or(0, |k| k.count)
+        } else {
+            0
+        };
+        let mode = run.plan.mode_for(image_count);
+        let mut manifest = Manifest::new(
+            RunIdentity {
+                input_dir: run.input_dir.to_path_buf(),
+                batch_id: run.batch_id,
+                workflow_id: run.workflow_id,
+                kind,
+            },
+            mode,
+        );
+        manifest.created_at = created_at;
+        manifest.updated_at = created_at;
+        let Some(kept) = kept else {
+            return Ok((manifest, summary));
+        };
+        let (count, tar_bytes) = (kept.count, kept.tar_bytes);
+        let result = kept.writer.finish(true).and_then(|()| {
+            fs::rename(&kept.path, &items_path).map_err(io_error("write", &items_path))
+        });
+        if let Err(e) = result {
+            let _ = fs::remove_file(&kept.path);
+            return Err(e.into());
+        }
+        manifest.items_file = Some(items_path.clone());
+        if kind == MediaKind::Video || mode == UploadMode::Single {
+            let singles = &mut manifest.ingest.singles;
+            for_each_item(&items_path, |item, _, _| {
+                singles.push(SingleRecord {
+                    item,
+                    uploaded: false,
+                });
+                Ok(())
+            })?;
+            return Ok((manifest, summary));
+        }
+        manifest.ingest.shards = cut_stored(&items_path, count, tar_bytes, run.plan)?;
+        Ok((manifest, summary))
+    }
+
+    /// Opens the run whose manifest is at `manifest_path`, or plans a fresh
+    /// one: with a manifest there, `check` decides whether it is the same run
+    /// (an error refuses it), the input is scanned again and the plan
+    /// reconciled with it ([`Manifest::reconcile`]); without one,
+    /// [`Manifest::scan_and_plan`]. The kind of a resumed run is `run.kind`,
+    /// or else the manifest's.
+    ///
+    /// Blocking; call it from `spawn_blocking` in async code.
+    pub fn open_or_plan(
+        manifest_path: &Path,
+        mut run: FreshRun<'_>,
+        check: impl FnOnce(&Manifest) -> Result<(), crate::Error>,
+    ) -> Result<Prepared, crate::Error> {
+        let Some(mut manifest) = Manifest::load(manifest_path)? else {
+            let (manifest, scan) = Manifest::scan_and_plan(manifest_path, run)?;
+            return Ok(Prepared {
+                manifest,
+                scan,
+                changes: None,
+            });
+        };
+        check(&manifest)?;
+        let kind = *run.kind.get_or_insert(manifest.run.kind);
+        let mut files = Vec::new();
+        let mut other = Vec::new();
+        let tally = scan_each(run.input_dir, run.scan, |file| {
+            if file.kind == kind {
+                files.push(file);
+            } else {
+                other.push(SkippedFile {
+                    relative: file.relative,
+                    reason: SkipReason::OtherKind(file.kind),
+                });
+            }
+            std::ops::ControlFlow::Continue(())
+        })?;
+        let changes = manifest.reconcile(&files, run.plan)?;
+        let other_kind = other.len();
+        let mut skipped = tally.skipped;
+        skipped.append(&mut other);
+        Ok(Prepared {
+            manifest,
+            scan: ScanSummary {
+                images: tally.images,
+                videos: tally.videos,
+                hidden: tally.hidden,
+                skipped,
+                other_kind,
+            },
+            changes: Some(changes),
+        })
+    }
+
+    /// Moves the items of shards held in memory ([`ShardItems::Inline`]) to
+    /// the items file of the manifest at `path`, so the manifest itself stays
+    /// small. Called by [`Manifest::save`] before it writes the manifest.
+    pub(super) fn store_inline_items(&mut self, path: &Path) -> Result<(), StateError> {
+        let items_path = items_path_for(path);
+        let stored = |s: &ShardRecord| matches!(s.items, ShardItems::Stored(_));
+        if self.items_file.as_deref() != Some(items_path.as_path())
+            && self.ingest.shards.iter().any(stored)
+        {
+            // Saved somewhere new: bring the stored items along.
+            let from = self.items_file.clone();
+            for shard in &mut self.ingest.shards {
+                if let ShardItems::Stored(_) = shard.items {
+                    shard.items = ShardItems::Inline(shard.load(from.as_deref())?.items);
+                }
+            }
+        }
+        if !self
+            .ingest
+            .shards
+            .iter()
+            .any(|s| matches!(s.items, ShardItems::Inline(_)))
+        {
+            self.items_file = Some(items_path);
+            return Ok(());
+        }
+        let dir = path.parent().unwrap_or(Path::new("."));
+        fs::create_dir_all(dir).map_err(io_error("write", path))?;
+        // Nothing refers to the file yet: start it over. Otherwise append
+        // after the lines the manifest already points at.
+        let mut writer = if self.ingest.shards.iter().any(stored) {
+            ItemsWriter::append(&items_path)?
+        } else {
+            ItemsWriter::create(&items_path, self.created_at)?
+        };
+        let mut ranges = Vec::new();
+        for (position, shard) in self.ingest.shards.iter().enumerate() {
+            if let ShardItems::Inline(items) = &shard.items {
+                let offset = writer.offset();
+                for item in items {
+                    writer.push(item)?;
+                }
+                ranges.push((
+                    position,
+                    ItemRange {
+                        offset,
+                        len: writer.offset() - offset,
+                        count: items.len(),
+                    },
+                ));
+            }
+        }
+        writer.finish(true)?;
+        // Only once the lines are on disk do the records point at them.
+        for (position, range) in ranges {
+            self.ingest.shards[position].items = ShardItems::Stored(range);
+        }
+        self.items_file = Some(items_path);
+        Ok(())
+    }
+}
+
+/// Calls `f` with each item of the items file at `path`, its byte offset and
+/// its line length, in order.
+fn for_each_item(
+    path: &Path,
+    mut f: impl FnMut(PlannedItem, u64, u64) -> Result<(), StateError>,
+) -> Result<(), StateError> {
+    let file = fs::File::open(path).map_err(io_error("read", path))?;
+    let mut reader = io::BufReader::with_capacity(64 * 1024, file);
+    let mut line = String::new();
+    let mut offset = 0u64;
+    let mut first = true;
+    loop {
+        line.clear();
+        let len = reader
+            .read_line(&mut line)
+            .map_err(io_error("read", path))? as u64;
+        if len == 0 {
+            return Ok(());
+        }
+        if !first {
+            let item = serde_json::from_str::<PlannedItem>(line.trim_end()).map_err(|e| {
+                StateError::Corrupt {
+                    path: path.to_path_buf(),
+                    detail: format!("item at byte {offset}: {e}"),
+                }
+            })?;
+            f(item, offset, len)?;
+        }
+        first = false;
+        offset += len;
+    }
+}
+
+/// Cuts the `count` images of the items file at `path` (whose tar members
+/// take `tar_bytes`) into stored shards, reading it once.
+fn cut_stored(
+    path: &Path,
+    count: usize,
+    tar_bytes: u64,
+    options: &PlanOptions,
+) -> Result<Vec<ShardRecord>, StateError> {
+    let mut cutter = ShardCutter::new(count, tar_bytes, options);
+    let mut shards = Vec::with_capacity(cutter.shard_count());
+    let mut current = ItemRange {
+        offset: 0,
+        len: 0,
+        count: 0,
+    };
+    let close = |range: ItemRange, tar_bytes: u64, shards: &mut Vec<ShardRecord>| {
+        shards.push(ShardRecord {
+            index: shards.len(),
+            items: ShardItems::Stored(range),
+            tar_bytes,
+            uploaded: false,
+            attempted: false,
+        });
+    };
+    for_each_item(path, |item, offset, len| {
+        if let Some(bytes) = cutter.push(item.size) {
+            close(current, bytes, &mut shards);
+            current.count = 0;
+        }
+        if current.count == 0 {
+            current = ItemRange {
+                offset,
+                len: 0,
+                count: 0,
+            };
+        }
+        current.len += len;
+        current.count += 1;
+        Ok(())
+    })?;
+    if let Some(bytes) = cutter.finish() {
+        close(current, bytes, &mut shards);
+    }
+    Ok(shards)
+}
+
+impl IngestState {
+    /// Number of items in the shards (without reading the items file).
+    pub fn shard_items(&self) -> usize {
+        self.shards.iter().map(|s| s.items.count()).sum()
+    }
+}
