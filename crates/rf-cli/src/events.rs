@@ -251,7 +251,9 @@ impl Renderer {
                     .message(Phase::Download, format!("from {output_batch}"));
                 self.download_started = Some(Instant::now());
                 self.download_bytes = 0;
-                if already_downloaded == files {
+                // `files` is 0 when the count could not be read: unknown,
+                // so nothing is claimed yet.
+                if *files > 0 && already_downloaded == files {
                     self.progress.finish(
                         Phase::Download,
                         format!("{} already downloaded", plural(*files as u64, "file")),
@@ -282,7 +284,8 @@ impl Renderer {
             } => {
                 if self.verbose > 0 {
                     self.output.note(&format!(
-                        "unpacked {file}: {files} files into {}",
+                        "unpacked {file}: {} into {}",
+                        plural(*files, "file"),
                         into.display()
                     ));
                 }

@@ -20,7 +20,20 @@ pub(crate) fn notification(n: &Notification) -> String {
         Notification::Object(map) if map.is_empty() => String::new(),
         Notification::Object(map) => match map.get("message").and_then(|m| m.as_str()) {
             Some(message) if map.len() == 1 => message.to_owned(),
-            _ => serde_json::Value::Object(map.clone()).to_string(),
+            // The message, then the other fields: `processed 12/12 files
+            // (failedFiles: 0)`.
+            Some(message) => {
+                let rest: Vec<String> = map
+                    .iter()
+                    .filter(|(k, _)| k.as_str() != "message")
+                    .map(|(k, v)| match v {
+                        serde_json::Value::String(s) => format!("{k}: {s}"),
+                        other => format!("{k}: {other}"),
+                    })
+                    .collect();
+                format!("{message} ({})", rest.join(", "))
+            }
+            None => serde_json::Value::Object(map.clone()).to_string(),
         },
     }
 }
@@ -277,11 +290,15 @@ mod tests {
         let mut map = serde_json::Map::new();
         map.insert("message".into(), "done".into());
         assert_eq!(notification(&Notification::Object(map.clone())), "done");
-        map.insert("n".into(), 1.into());
+        map.insert("failedFiles".into(), 1.into());
+        map.insert("stage".into(), "export".into());
         assert_eq!(
             notification(&Notification::Object(map)),
-            r#"{"message":"done","n":1}"#
+            "done (failedFiles: 1, stage: export)"
         );
+        let mut bare = serde_json::Map::new();
+        bare.insert("n".into(), 1.into());
+        assert_eq!(notification(&Notification::Object(bare)), r#"{"n":1}"#);
     }
 
     #[test]
