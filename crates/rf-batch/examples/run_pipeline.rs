@@ -37,11 +37,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                     println!("uploaded {unit} ({uploaded}/{total})")
                 }
                 Event::CountConfirmed { count, .. } => println!("batch holds {count} items"),
-                Event::JobProgress(p) => println!("job {:?}: {:.0}%", p.stage, p.overall * 100.0),
+                Event::JobProgress(p) => println!(
+                    "job {}: {:.0}%",
+                    p.stage.as_deref().unwrap_or("starting"),
+                    p.overall * 100.0
+                ),
                 Event::Extracted {
                     file, into, files, ..
                 } => {
-                    println!("unpacked {file}: {files} files into {}", into.display())
+                    println!("unpacked {file}: {files} file(s) into {}", into.display())
                 }
                 Event::Warning { message } => println!("warning: {message}"),
                 _ => {}
@@ -51,7 +55,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let report = Pipeline::new(client, config).events(tx).run().await?;
     printer.await?;
     println!(
-        "done: batch {}, job {}, {} items, {} files downloaded into {} in {:?}",
+        "done: batch {}, job {}, {} items, {} file(s) downloaded into {} in {:?}",
         report.batch_id,
         report.job_id,
         report.confirmed_count,

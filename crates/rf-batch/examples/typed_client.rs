@@ -61,7 +61,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         &PollOptions::default(),
         &cancel,
         |p| {
-            println!("  {:?} {:>5.1}%", p.stage, p.overall * 100.0);
+            let stage = p.stage.as_deref().unwrap_or("starting");
+            println!("  {stage:<10} {:>5.1}%", p.overall * 100.0);
         },
     )
     .await?;
@@ -70,7 +71,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Its output and logs.
     let output = rf_batch::export::find_export_batch(&client, job_id.as_str()).await?;
     for f in rf_batch::export::list_export(&client, &output).await? {
-        println!("output file: {:?}/{}", f.part, f.file.file_name);
+        match &f.part {
+            Some(part) => println!("output file: {part}/{}", f.file.file_name),
+            None => println!("output file: {}", f.file.file_name),
+        }
     }
     let logs: Vec<_> = client
         .jobs()

@@ -21,7 +21,7 @@ const VERSION: &str = env!("CARGO_PKG_VERSION");
     name = "rf",
     version = VERSION,
     max_term_width = 100,
-    after_help = "Environment:\n  ROBOFLOW_API_KEY   API key (same as --api-key)\n  API_BASE_URL       API base URL (same as --api-url)\n  XDG_CACHE_HOME     the embedded emulator keeps its data in $XDG_CACHE_HOME/rf/emulator\n                     (default ~/.cache/rf/emulator)\n  RF_WEBHOOK_TOKEN   token for `rf webhook listen` (same as --token)\n  RF_LOG             log filter for -v output (tracing EnvFilter syntax)\n\nExit codes: 0 ok, 1 local error, 2 usage, 3 auth, 4 not found, 5 remote failure,\n6 partial failure, 130 interrupted. See docs/cli.md."
+    after_help = "Get started (no account needed: the embedded emulator):\n  rf run --images samples/images --workflow image-properties --out out\n  rf batch list\n  rf job list\n\nEnvironment:\n  ROBOFLOW_API_KEY   API key (same as --api-key)\n  API_BASE_URL       API base URL (same as --api-url)\n  XDG_CACHE_HOME     the embedded emulator keeps its data in $XDG_CACHE_HOME/rf/emulator\n                     (default ~/.cache/rf/emulator)\n  RF_WEBHOOK_TOKEN   token for `rf webhook listen` (same as --token)\n  RF_LOG             log filter for -v output (tracing EnvFilter syntax)\n\nExit codes: 0 ok, 1 local error, 2 usage, 3 auth, 4 not found, 5 remote failure,\n6 partial failure, 130 interrupted. See docs/cli.md."
 )]
 pub(crate) struct Cli {
     /// Options shared by every command.
@@ -44,7 +44,8 @@ pub(crate) struct GlobalArgs {
     )]
     pub(crate) api_key: Option<String>,
 
-    /// API base URL [env: API_BASE_URL] [default: https://api.roboflow.com]
+    /// API base URL [env: API_BASE_URL] [default: https://api.roboflow.com; with no key
+    /// either, the embedded emulator]
     #[arg(
         long,
         global = true,
@@ -97,6 +98,9 @@ pub(crate) enum Command {
     /// Steps: ingest -> count check -> start job -> wait -> export into --out.
     /// Re-running the same command resumes where it stopped: nothing is
     /// uploaded or downloaded twice.
+    #[command(
+        after_help = "Examples:\n  rf run --images samples/images --workflow image-properties --out out\n  rf run --images ./frames --workflow my-detector --out results --batch-id frames-0601 \\\n         --machine-type gpu --aggregation-format jsonl\n  rf run --videos ./clips --workflow my-video-workflow --out clips-out --max-video-fps 1\n  rf --json run --images ./frames --workflow my-detector --out results > report.json"
+    )]
     Run(RunArgs),
     /// Data Staging: ingest, list and export batches
     #[command(subcommand)]
@@ -111,6 +115,9 @@ pub(crate) enum Command {
     #[command(subcommand)]
     Webhook(WebhookCommand),
     /// Print a shell completion script to stdout
+    #[command(
+        after_help = "Examples:\n  rf completions bash > ~/.local/share/bash-completion/completions/rf\n  rf completions zsh  > \"${fpath[1]}/_rf\"\n  rf completions fish > ~/.config/fish/completions/rf.fish"
+    )]
     Completions(CompletionsArgs),
 }
 
@@ -165,7 +172,8 @@ pub(crate) struct JobOptions {
     /// Name of the workflow's image input
     #[arg(long, value_name = "NAME")]
     pub(crate) image_input_name: Option<String>,
-    /// Keep the workflow's image outputs
+    /// Keep the workflow's image outputs (with `rf run`, name them with
+    /// --image-outputs-to-save)
     #[arg(long)]
     pub(crate) save_image_outputs: bool,
     /// Image outputs to keep (repeat or separate with commas)
@@ -258,6 +266,13 @@ pub(crate) enum InferenceBackendArg {
 #[derive(Debug, Subcommand)]
 pub(crate) enum BatchCommand {
     /// Upload a directory of images or videos, or a references file, into a batch
+    ///
+    /// Re-running the same command resumes: nothing is uploaded twice (the
+    /// manifest lives under $XDG_CACHE_HOME/rf/ingest/, never in the input
+    /// directory).
+    #[command(
+        after_help = "Examples:\n  rf batch ingest --images ./frames --batch-id frames-0601 --wait\n  rf batch ingest --videos ./clips --batch-id clips-0601\n  rf batch ingest --references refs.jsonl --batch-id remote-0601"
+    )]
     Ingest(BatchIngestArgs),
     /// List batches
     List(ListArgs),
@@ -266,12 +281,21 @@ pub(crate) enum BatchCommand {
     /// Count the indexed items of a batch
     Count(BatchPartArgs),
     /// List the files of a batch
+    #[command(
+        after_help = "Examples:\n  rf batch files frames-0601 --limit 20\n  rf --json batch files frames-0601 | jq -r '.[].fileName'   # --json includes the signed download URLs"
+    )]
     Files(BatchFilesArgs),
     /// List the parts of a multipart batch
     Parts(BatchIdArg),
     /// List the shards of a bulk-ingested batch with their status
     Shards(BatchIdArg),
     /// Download a batch (archives are extracted) into a directory
+    ///
+    /// Re-running skips what is already downloaded (the records live in
+    /// DIR/.rf-state/).
+    #[command(
+        after_help = "Examples:\n  rf batch export job-k3v9x0a1b2c3-export-output --out results\n  rf batch export my-batch --out results --part part-1 --part part-2"
+    )]
     Export(BatchExportArgs),
 }
 
@@ -385,6 +409,13 @@ pub(crate) struct BatchExportArgs {
 #[derive(Debug, Subcommand)]
 pub(crate) enum JobCommand {
     /// Start a job over a staged batch
+    ///
+    /// Prints the job ID. Starting a --job-id that already exists with the
+    /// same definition starts nothing new; without --job-id, every call
+    /// starts another job.
+    #[command(
+        after_help = "Examples:\n  JOB=$(rf job start --batch-id frames-0601 --workflow my-detector)\n  rf job wait \"$JOB\" && rf job export \"$JOB\" --out results\n  rf job start --batch-id clips-0601 --workflow my-video-workflow --videos --max-video-fps 1"
+    )]
     Start(JobStartArgs),
     /// List jobs
     List(ListArgs),
@@ -395,14 +426,33 @@ pub(crate) enum JobCommand {
     /// List the tasks of a job stage
     Tasks(JobTasksArgs),
     /// Print job logs
+    #[command(
+        after_help = "Examples:\n  rf job logs job-k3v9x0a1b2c3 --severity error\n  rf job logs job-k3v9x0a1b2c3 --follow"
+    )]
     Logs(JobLogsArgs),
     /// Wait until a job ends, showing progress
+    ///
+    /// Exit code 0 when the job succeeded, 5 when it failed or was aborted.
+    /// Ctrl-C stops watching; the job keeps running.
+    #[command(
+        after_help = "Examples:\n  rf job wait job-k3v9x0a1b2c3 && rf job export job-k3v9x0a1b2c3 --out results\n  rf --json job wait job-k3v9x0a1b2c3   # the final snapshot as JSON"
+    )]
     Wait(JobIdArg),
     /// Abort a running job
     Abort(JobIdArg),
     /// Restart a failed or aborted job, optionally with new limits
+    ///
+    /// Sends only the overrides given. A restart whose answer is lost is
+    /// neither reported as a failure nor sent twice: rf reads the job back.
+    #[command(
+        after_help = "Examples:\n  rf job restart job-k3v9x0a1b2c3\n  rf job restart job-k3v9x0a1b2c3 --workers-per-machine 1 --max-runtime-seconds 7200"
+    )]
     Restart(JobRestartArgs),
     /// Download the results of a job's export stage into a directory
+    ///
+    /// Like `rf batch export` of the job's export output batch; re-running
+    /// skips what is already downloaded.
+    #[command(after_help = "Examples:\n  rf job export job-k3v9x0a1b2c3 --out results")]
     Export(JobExportArgs),
 }
 
@@ -499,6 +549,13 @@ pub(crate) enum EmulatorCommand {
     ///
     /// Point any client at it with API_BASE_URL and ROBOFLOW_API_KEY (both are
     /// printed on start). The official Python client works against it too.
+    /// By default it serves the embedded emulator's data, so it shows what
+    /// `rf run` did without a key, and several rf commands can use it at
+    /// once. One emulator per data directory: while it runs, rf without a
+    /// key is refused and told its address.
+    #[command(
+        after_help = "Examples:\n  rf emulator serve                          # prints API_BASE_URL=... and ROBOFLOW_API_KEY=...\n  rf emulator serve --addr 127.0.0.1:8700 --key dev-key=dev --data-dir ./emu-data\n  rf emulator serve --chaos-rate 0.2 --chaos-seed 42   # faults in a fifth of the requests"
+    )]
     Serve(EmulatorServeArgs),
 }
 
@@ -512,7 +569,8 @@ pub(crate) struct EmulatorServeArgs {
     #[arg(long, value_name = "DIR")]
     pub(crate) data_dir: Option<PathBuf>,
     /// An API key the emulator accepts and the workspace it belongs to, as
-    /// KEY=WORKSPACE (repeatable) [default: one generated key, printed on start]
+    /// KEY=WORKSPACE (repeatable) [default: one generated key for the
+    /// workspace `local`, printed on start]
     #[arg(long = "key", value_name = "KEY=WORKSPACE", value_parser = parse_key_workspace, action = ArgAction::Append)]
     pub(crate) keys: Vec<(String, String)>,
     /// Chaos mode: inject a fault into this share of requests, from 0.0 to
@@ -545,6 +603,9 @@ pub(crate) enum WebhookCommand {
     /// Requests must carry `Authorization: Bearer <token>` when --token is
     /// given (401 otherwise). Bodies are checked against the documented
     /// staging and job notification shapes.
+    #[command(
+        after_help = "Examples:\n  rf webhook listen --addr 127.0.0.1:8787 --token rf_local > hooks.jsonl &\n  rf run --images samples/images --workflow image-properties --out out \\\n         --notifications-url http://127.0.0.1:8787/jobs\n(The emulator signs its webhooks with `Bearer rf_<workspace>`; the embedded one's workspace is `local`.)"
+    )]
     Listen(WebhookListenArgs),
 }
 
@@ -727,6 +788,122 @@ mod tests {
         );
         let err = Cli::try_parse_from(["rf", "emulator", "serve", "--key", "nokey"]).unwrap_err();
         assert!(err.to_string().contains("KEY=WORKSPACE"));
+    }
+
+    /// The `rf ...` command lines in `text`: continuation lines joined,
+    /// `$(...)` unwrapped, split at `&&`, `|` and `;`, cut at `#`, `>` and
+    /// a trailing `&`, and split into words (quotes removed).
+    fn command_lines(text: &str) -> Vec<Vec<String>> {
+        let joined = text.replace("\\\n", " ");
+        let mut out = Vec::new();
+        for line in joined.lines() {
+            let line = line.trim();
+            let line = line.split(" #").next().unwrap_or("");
+            let line = match line.find("$(rf ") {
+                Some(i) => line[i + 2..].trim_end_matches(')'),
+                None => line,
+            };
+            for part in line.split("&&").flat_map(|p| p.split(['|', ';'])) {
+                let part = part.split('>').next().unwrap_or("").trim();
+                let part = part.trim_end_matches('&').trim();
+                if !part.starts_with("rf ") {
+                    continue;
+                }
+                let words: Vec<String> = part
+                    .split_whitespace()
+                    .map(|w| w.trim_matches(|c| c == '"' || c == '\'').to_owned())
+                    .collect();
+                // Placeholders such as `rf job logs <job-id>` stand for a value.
+                let words = words
+                    .into_iter()
+                    .map(|w| {
+                        if w.starts_with('<') {
+                            "x".to_owned()
+                        } else {
+                            w
+                        }
+                    })
+                    .collect();
+                out.push(words);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn command_lines_are_found_and_cleaned() {
+        let found = command_lines(
+            "  JOB=$(rf job start --batch-id b --workflow w)\n  rf job wait \"$JOB\" && rf job export \"$JOB\" --out r\n  rf run --images a \\\n   --out o > x.json   # note\n  cargo run -p x\n  rf x &",
+        );
+        let as_text: Vec<String> = found.iter().map(|w| w.join(" ")).collect();
+        assert_eq!(
+            as_text,
+            [
+                "rf job start --batch-id b --workflow w",
+                "rf job wait $JOB",
+                "rf job export $JOB --out r",
+                "rf run --images a --out o",
+                "rf x",
+            ]
+        );
+    }
+
+    /// Every example in the help texts parses.
+    #[test]
+    fn help_examples_parse() {
+        fn walk(cmd: &mut clap::Command, found: &mut Vec<Vec<String>>, with_examples: &mut usize) {
+            if let Some(after) = cmd.get_after_help() {
+                let text = after.to_string();
+                if text.contains("Examples:") {
+                    *with_examples += 1;
+                }
+                found.extend(command_lines(&text));
+            }
+            for sub in cmd.get_subcommands_mut() {
+                walk(sub, found, with_examples);
+            }
+        }
+        let mut found = Vec::new();
+        let mut with_examples = 0;
+        walk(&mut Cli::command(), &mut found, &mut with_examples);
+        assert!(
+            with_examples >= 12,
+            "{with_examples} commands with examples"
+        );
+        assert!(found.len() >= 25, "{found:?}");
+        for words in &found {
+            if let Err(e) = Cli::try_parse_from(words) {
+                panic!("help example `{}` does not parse: {e}", words.join(" "));
+            }
+        }
+    }
+
+    /// Every `rf ...` line in the user documentation parses.
+    #[test]
+    fn documented_command_lines_parse() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let mut checked = 0;
+        for doc in ["README.md", "docs/cli.md", "docs/emulator.md"] {
+            let text = std::fs::read_to_string(root.join(doc)).expect("doc readable");
+            // Only `sh` code blocks: the runnable examples (synopses are
+            // plain blocks, prose mentions commands by name).
+            let blocks = text.split("```").skip(1).step_by(2);
+            for block in blocks.filter_map(|b| b.strip_prefix("sh\n")) {
+                for words in command_lines(block) {
+                    // Synopses (`[--limit N]`, `ID`) are not runnable.
+                    if words.iter().any(|w| w.contains(['[', ']'])) {
+                        continue;
+                    }
+                    if let Err(e) = Cli::try_parse_from(&words)
+                        && e.kind() != clap::error::ErrorKind::DisplayHelp
+                    {
+                        panic!("{doc}: `{}` does not parse: {e}", words.join(" "));
+                    }
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked >= 30, "only {checked} command lines found");
     }
 
     #[test]

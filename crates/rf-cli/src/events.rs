@@ -251,7 +251,9 @@ impl Renderer {
                     .message(Phase::Download, format!("from {output_batch}"));
                 self.download_started = Some(Instant::now());
                 self.download_bytes = 0;
-                if already_downloaded == files {
+                // `files` is 0 when the count could not be read: unknown,
+                // so nothing is claimed yet.
+                if *files > 0 && already_downloaded == files {
                     self.progress.finish(
                         Phase::Download,
                         format!("{} already downloaded", plural(*files as u64, "file")),
@@ -282,7 +284,8 @@ impl Renderer {
             } => {
                 if self.verbose > 0 {
                     self.output.note(&format!(
-                        "unpacked {file}: {files} files into {}",
+                        "unpacked {file}: {} into {}",
+                        plural(*files, "file"),
                         into.display()
                     ));
                 }
@@ -316,10 +319,6 @@ impl Renderer {
         if !self.progress.has(Phase::Job) {
             self.progress.begin(Phase::Job, Some(100), Unit::Percent);
         }
-        self.progress.set(
-            Phase::Job,
-            (p.overall * 100.0).round().clamp(0.0, 100.0) as u64,
-        );
         let stage = p.stage.clone().unwrap_or_else(|| "waiting".to_owned());
         let mut message = if p.tasks_total > 0 {
             format!(
@@ -336,7 +335,8 @@ impl Renderer {
         if p.tasks_failed > 0 {
             message.push_str(&format!(", {} failed", p.tasks_failed));
         }
-        self.progress.message(Phase::Job, message);
+        let percent = (p.overall * 100.0).round().clamp(0.0, 100.0) as u64;
+        self.progress.update(Phase::Job, percent, message);
     }
 }
 

@@ -18,6 +18,9 @@ pub(crate) async fn run(
     progress: Progress,
     cancel: CancellationToken,
 ) -> Result<()> {
+    if let BatchCommand::Ingest(args) = command {
+        ingest::check_input(args)?;
+    }
     let session = Session::open(config, name(command)).await?;
     let result = dispatch(command, &session, config, progress, cancel).await;
     session.close().await;

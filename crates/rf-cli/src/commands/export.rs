@@ -45,6 +45,13 @@ pub(crate) async fn run(
     cancel: CancellationToken,
     target: Target,
 ) -> Result<()> {
+    // An unknown batch is told before anything is created or drawn.
+    session
+        .client()
+        .staging()
+        .batch(&target.batch_id)
+        .await
+        .map_err(|e| map_error(&e))?;
     let out_dir = prepare_dir(&target.out)?;
     let state_path = out_dir.join(".rf-state").join(EXPORT_MANIFEST);
     let mut manifest = match Manifest::load(&state_path).map_err(|e| map_error(&e.into()))? {
@@ -176,9 +183,9 @@ pub(crate) async fn run(
         t.row([
             "results".to_owned(),
             format!(
-                "{} ({} files: {} downloaded now, {} before, {} extracted)",
+                "{} ({}: {} downloaded now, {} before, {} extracted)",
                 out_dir.display(),
-                summary.listed,
+                plural(summary.listed as u64, "file"),
                 summary.files,
                 summary.already,
                 summary.extracted_files

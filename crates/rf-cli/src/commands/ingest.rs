@@ -26,12 +26,30 @@ use super::session::{Session, map_error};
 use crate::args::{BatchIngestArgs, IngestModeArg};
 use crate::config::Config;
 use crate::error::{CliError, Result};
-use crate::events::Renderer;
+use crate::events::{Renderer, plural};
 use crate::output::Table;
 use crate::progress::Progress;
 
 /// References sent per request.
 const REFERENCES_CHUNK: usize = rf_batch::ingest::references::MAX_REFERENCES_PER_REQUEST;
+
+/// Checks the input (directory or references file) before anything else
+/// happens, so a typo is a usage error and starts no emulator.
+pub(crate) fn check_input(args: &BatchIngestArgs) -> Result<()> {
+    options::batch_id(&args.batch_id)?;
+    match (
+        &args.source.images,
+        &args.source.videos,
+        &args.source.references,
+    ) {
+        (Some(dir), _, _) => options::input_dir("--images", dir),
+        (None, Some(dir), _) => options::input_dir("--videos", dir),
+        (None, None, Some(file)) => options::input_file("--references", file),
+        (None, None, None) => Err(CliError::usage(
+            "pass --images DIR, --videos DIR or --references FILE",
+        )),
+    }
+}
 
 /// Runs `rf batch ingest`.
 pub(crate) async fn run(
@@ -107,8 +125,10 @@ async fn references(
         t.row([
             "references".to_owned(),
             format!(
-                "{} sent in {} requests ({} recognised as repeats)",
-                summary.references, summary.requests, summary.duplicated
+                "{} sent in {} ({} recognised as repeats)",
+                summary.references,
+                plural(summary.requests, "request"),
+                summary.duplicated
             ),
         ]);
         if let Some(n) = count {
@@ -152,11 +172,9 @@ async fn directory(
         },
         ..PlanOptions::default()
     };
-    let scan_options = ScanOptions {
-        images: kind == MediaKind::Image,
-        videos: kind == MediaKind::Video,
-        ..ScanOptions::default()
-    };
+    // Both kinds are scanned, so that media of the other kind are reported
+    // as such ("an image, and this run processes videos"), as `rf run` does.
+    let scan_options = ScanOptions::default();
     // Scan and plan on one blocking thread. A fresh ingest writes its plan
     // to the items file beside the manifest as the scan goes, so the list of
     // 100,000s of files is never held in memory.
@@ -222,13 +240,14 @@ async fn directory(
         drop(sink);
         let _ = drawing.await;
         return Err(CliError::usage(format!(
-            "no {} found in {}",
+            "no {} found in {}; {}",
             if kind == MediaKind::Image {
                 "images"
             } else {
                 "videos"
             },
-            input_dir.display()
+            input_dir.display(),
+            options::media_hint(kind)
         )));
     }
     let before = manifest.uploaded_count();

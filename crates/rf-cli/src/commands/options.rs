@@ -38,6 +38,34 @@ pub(crate) fn input_dir(flag: &str, dir: &std::path::Path) -> Result<()> {
     }
 }
 
+/// Checks that `path` (given with `flag`) is a readable regular file.
+pub(crate) fn input_file(flag: &str, path: &std::path::Path) -> Result<()> {
+    match std::fs::metadata(path) {
+        Ok(meta) if meta.is_file() => Ok(()),
+        Ok(_) => Err(CliError::usage(format!(
+            "{flag} {}: not a file",
+            path.display()
+        ))),
+        Err(e) => Err(CliError::usage(format!(
+            "{flag} {}: {}; pass an existing file",
+            path.display(),
+            io_reason(&e)
+        ))),
+    }
+}
+
+/// What an empty input directory lacks: the extensions rf picks up.
+pub(crate) fn media_hint(kind: rf_batch::ingest::MediaKind) -> String {
+    let (what, exts) = match kind {
+        rf_batch::ingest::MediaKind::Image => ("images", rf_types::IMAGE_EXTENSIONS),
+        rf_batch::ingest::MediaKind::Video => ("videos", rf_types::VIDEO_EXTENSIONS),
+    };
+    format!(
+        "{what} are files named *.{} (searched recursively; hidden files are skipped)",
+        exts.join(", *.")
+    )
+}
+
 /// A short lower-case reason for an I/O error.
 pub(crate) fn io_reason(e: &std::io::Error) -> String {
     match e.kind() {

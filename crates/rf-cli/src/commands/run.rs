@@ -116,9 +116,9 @@ fn print_report(report: &RunReport, config: &Config) -> Result<()> {
     t.row([
         "batch".to_owned(),
         format!(
-            "{} ({} items{})",
+            "{} ({}{})",
             report.batch_id,
-            report.confirmed_count,
+            plural(report.confirmed_count, "item"),
             if report.uploaded_before > 0 {
                 format!(
                     ", {} uploaded by an earlier attempt",
@@ -152,7 +152,7 @@ fn print_report(report: &RunReport, config: &Config) -> Result<()> {
     if !report.skipped.is_empty() {
         t.row([
             "skipped".to_owned(),
-            format!("{} files", report.skipped.len()),
+            plural(report.skipped.len() as u64, "file"),
         ]);
     }
     if !report.refused_entries.is_empty() {

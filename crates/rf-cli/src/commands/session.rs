@@ -168,12 +168,74 @@ pub(crate) fn map_error(err: &Error) -> CliError {
     };
     let message = match err {
         Error::Cancelled => "interrupted; re-run the same command to resume".to_owned(),
-        Error::JobFailed { job_id, .. } => {
-            format!("{err} (`rf job logs {job_id}`, `rf job restart {job_id}`)")
+        Error::JobFailed { job_id, message } => format!(
+            "job {job_id:?} failed: {}; see why with `rf job logs {job_id}`, and run it again with `rf job restart {job_id}` once the cause is fixed",
+            notification_text(message)
+        ),
+        Error::Api(api) => api_message(api).unwrap_or_else(|| err.to_string()),
+        // `rf run` over a directory without media of the kind asked for.
+        Error::InvalidInput {
+            what: "input directory",
+            detail,
+        } if detail.starts_with("no images found") || detail.starts_with("no videos found") => {
+            let kind = if detail.starts_with("no images") {
+                rf_batch::ingest::MediaKind::Image
+            } else {
+                rf_batch::ingest::MediaKind::Video
+            };
+            format!("{err}; {}", super::options::media_hint(kind))
         }
         _ => err.to_string(),
     };
     CliError::new(kind, message)
+}
+
+/// A job's last notification as the library gives it (a JSON object's text,
+/// or plain text) as one short line.
+fn notification_text(message: &str) -> String {
+    match serde_json::from_str::<rf_types::Notification>(message) {
+        Ok(n @ rf_types::Notification::Object(_)) => crate::render::notification(&n),
+        _ => message.to_owned(),
+    }
+}
+
+/// The message of an API error whose generic advice (rf-batch's) can be
+/// made more precise for the command line: which ID to check and the `rf`
+/// command that lists them, why a restart was refused. `None`: the
+/// library's message is right as it is.
+fn api_message(api: &rf_batch::ApiError) -> Option<String> {
+    let advice = match (api.kind, api.endpoint) {
+        (ApiErrorKind::NotFound, "list tasks") => {
+            "check the job ID (`rf job list`) and the stage ID (`rf job stages JOB_ID`)"
+        }
+        (
+            ApiErrorKind::NotFound,
+            "get job" | "list stages" | "job logs" | "abort job" | "restart job",
+        ) => "check the job ID (`rf job list`) and the workspace",
+        (
+            ApiErrorKind::NotFound,
+            "get batch" | "count" | "list files" | "list parts" | "list shards" | "create job",
+        ) => {
+            "check the batch ID (`rf batch list`) and the workspace; staged batches expire after about 7 days"
+        }
+        (ApiErrorKind::Conflict, "restart job") => {
+            "only a failed or aborted job can be restarted; to process the batch again, start a new job (`rf job start`)"
+        }
+        _ => return None,
+    };
+    let id = api
+        .id
+        .as_ref()
+        .map(|i| format!(" {i:?}"))
+        .unwrap_or_default();
+    let what = match api.kind {
+        ApiErrorKind::NotFound => "not found",
+        _ => "conflict",
+    };
+    Some(format!(
+        "{}{id} failed: {what} (HTTP {}): {}; {advice}",
+        api.endpoint, api.status, api.message
+    ))
 }
 
 #[cfg(test)]
@@ -239,6 +301,63 @@ mod tests {
             assert_eq!(mapped.kind().code(), code, "{err}");
             assert!(!mapped.to_string().contains('\n'));
         }
+    }
+
+    #[test]
+    fn not_found_and_conflict_advice_names_the_right_id_and_command() {
+        let mut job = api(ApiErrorKind::NotFound, 404);
+        if let Error::Api(a) = &mut job {
+            a.endpoint = "get job";
+            a.id = Some("job-1".into());
+            a.message = "job \"job-1\" not found".into();
+        }
+        let msg = map_error(&job).to_string();
+        assert_eq!(
+            msg,
+            "get job \"job-1\" failed: not found (HTTP 404): job \"job-1\" not found; check the job ID (`rf job list`) and the workspace"
+        );
+        assert_eq!(map_error(&job).kind().code(), 4);
+        let batch = map_error(&api(ApiErrorKind::NotFound, 404)).to_string();
+        assert!(
+            batch.contains("check the batch ID (`rf batch list`)"),
+            "{batch}"
+        );
+        assert!(batch.contains("expire after about 7 days"), "{batch}");
+        let mut restart = api(ApiErrorKind::Conflict, 409);
+        if let Error::Api(a) = &mut restart {
+            a.endpoint = "restart job";
+        }
+        let msg = map_error(&restart).to_string();
+        assert!(
+            msg.contains("only a failed or aborted job can be restarted"),
+            "{msg}"
+        );
+        assert_eq!(map_error(&restart).kind().code(), 2);
+        // Other conflicts keep the library's advice.
+        let other = map_error(&api(ApiErrorKind::Conflict, 409)).to_string();
+        assert_eq!(other, api(ApiErrorKind::Conflict, 409).to_string());
+    }
+
+    #[test]
+    fn a_failed_job_is_told_in_words_with_the_commands_to_go_on() {
+        let msg = map_error(&Error::JobFailed {
+            job_id: "job-1".into(),
+            message: r#"{"message":"workflow \"x\" is not available"}"#.into(),
+        })
+        .to_string();
+        assert_eq!(
+            msg,
+            "job \"job-1\" failed: workflow \"x\" is not available; see why with `rf job logs job-1`, and run it again with `rf job restart job-1` once the cause is fixed"
+        );
+        let text = map_error(&Error::JobFailed {
+            job_id: "job-1".into(),
+            message: "out of memory".into(),
+        })
+        .to_string();
+        assert!(
+            text.starts_with("job \"job-1\" failed: out of memory; "),
+            "{text}"
+        );
     }
 
     #[test]

@@ -12,6 +12,7 @@ mod emulator;
 mod faults;
 mod job;
 mod json_style;
+mod messages;
 mod run;
 mod secrets;
 mod shared_data;
