@@ -319,10 +319,6 @@ impl Renderer {
         if !self.progress.has(Phase::Job) {
             self.progress.begin(Phase::Job, Some(100), Unit::Percent);
         }
-        self.progress.set(
-            Phase::Job,
-            (p.overall * 100.0).round().clamp(0.0, 100.0) as u64,
-        );
         let stage = p.stage.clone().unwrap_or_else(|| "waiting".to_owned());
         let mut message = if p.tasks_total > 0 {
             format!(
@@ -339,7 +335,8 @@ impl Renderer {
         if p.tasks_failed > 0 {
             message.push_str(&format!(", {} failed", p.tasks_failed));
         }
-        self.progress.message(Phase::Job, message);
+        let percent = (p.overall * 100.0).round().clamp(0.0, 100.0) as u64;
+        self.progress.update(Phase::Job, percent, message);
     }
 }
 

@@ -167,6 +167,23 @@ impl Progress {
         self.line_update(phase);
     }
 
+    /// Sets the position and the message of `phase` at once, so that a plain
+    /// line never pairs the new position with the old message.
+    pub(crate) fn update(&mut self, phase: Phase, pos: u64, message: impl Into<String>) {
+        let message = message.into();
+        if let Some(track) = self.tracks.get_mut(&phase) {
+            track.pos = pos;
+            if let Some(bar) = &track.bar {
+                bar.set_position(pos);
+                if track.message != message {
+                    bar.set_message(message.clone());
+                }
+            }
+            track.message = message;
+        }
+        self.line_update(phase);
+    }
+
     /// Advances `phase` by `n`.
     pub(crate) fn inc(&mut self, phase: Phase, n: u64) {
         let pos = self.tracks.get(&phase).map_or(0, |t| t.pos);
@@ -326,6 +343,24 @@ mod tests {
             describe(&track(Unit::Percent, 140, None, "export")),
             "100% export"
         );
+    }
+
+    #[test]
+    fn a_plain_line_pairs_the_position_with_its_own_message() {
+        // Quiet: the lines are formed but not written.
+        let output = Output::new(false, true, MultiProgress::new());
+        let mut p = Progress::new(&output, Mode::Lines);
+        p.begin(Phase::Job, Some(100), Unit::Percent);
+        // As if the line interval had passed.
+        p.tracks.get_mut(&Phase::Job).unwrap().last_line = None;
+        p.update(Phase::Job, 25, "processing: 0/1 tasks done, 1 running");
+        assert_eq!(
+            p.tracks[&Phase::Job].last_printed,
+            "25% processing: 0/1 tasks done, 1 running"
+        );
+        p.tracks.get_mut(&Phase::Job).unwrap().last_line = None;
+        p.update(Phase::Job, 100, "export");
+        assert_eq!(p.tracks[&Phase::Job].last_printed, "100% export");
     }
 
     #[test]

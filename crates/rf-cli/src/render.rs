@@ -261,7 +261,11 @@ pub(crate) fn log_line(log: &JobLog) -> String {
     if let Some(task) = &log.task_id {
         line.push_str(&format!(" task={task}"));
     }
-    if !log.payload.is_empty() {
+    if log.payload.get("message").is_some_and(|m| m.is_string()) {
+        // `job-aborted stage=processing: job aborted by user`
+        line.push_str(": ");
+        line.push_str(&notification(&Notification::Object(log.payload.clone())));
+    } else if !log.payload.is_empty() {
         line.push(' ');
         line.push_str(&serde_json::Value::Object(log.payload.clone()).to_string());
     }
@@ -299,6 +303,30 @@ mod tests {
         let mut bare = serde_json::Map::new();
         bare.insert("n".into(), 1.into());
         assert_eq!(notification(&Notification::Object(bare)), r#"{"n":1}"#);
+    }
+
+    #[test]
+    fn log_lines_tell_a_message_in_words_and_other_payloads_as_json() {
+        let log: JobLog = serde_json::from_value(serde_json::json!({
+            "createdAt": "2025-06-01T02:00:11Z", "severity": "warning",
+            "logType": "job-aborted", "processingStageId": "processing", "reportingModule": "rf",
+            "payload": {"message": "job aborted by user"}
+        }))
+        .unwrap();
+        assert_eq!(
+            log_line(&log),
+            "2025-06-01 02:00:11Z warning job-aborted stage=processing: job aborted by user"
+        );
+        let log: JobLog = serde_json::from_value(serde_json::json!({
+            "createdAt": "2025-06-01T02:00:11Z", "severity": "info",
+            "logType": "job-created", "reportingModule": "rf",
+            "payload": {"type": "simple-image-processing-v1"}
+        }))
+        .unwrap();
+        assert_eq!(
+            log_line(&log),
+            r#"2025-06-01 02:00:11Z info    job-created {"type":"simple-image-processing-v1"}"#
+        );
     }
 
     #[test]
