@@ -64,6 +64,7 @@ mod request;
 mod reqwest_transport;
 mod response;
 mod retry;
+mod tls;
 mod transport;
 mod util;
 

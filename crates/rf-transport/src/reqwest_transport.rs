@@ -2,8 +2,10 @@
 //!
 //! * TLS: rustls with the `ring` crypto provider, installed in the client's
 //!   own TLS configuration (nothing process-wide), certificates checked by
-//!   the platform verifier (the OS trust store); no OpenSSL. HTTP/2 is
-//!   negotiated by ALPN, HTTP/1.1 otherwise.
+//!   the platform verifier (the OS trust store, read on the first `https://`
+//!   connection, not when the transport is built: plain `http://` never
+//!   pays for it); no OpenSSL. HTTP/2 is negotiated by ALPN, HTTP/1.1
+//!   otherwise.
 //! * Connections are pooled (idle ones kept [`DEFAULT_POOL_IDLE_TIMEOUT`],
 //!   at most [`DEFAULT_POOL_MAX_IDLE_PER_HOST`] per host).
 //! * Timeouts (defaults): connect [`DEFAULT_CONNECT_TIMEOUT`]; an exchange
@@ -39,6 +41,7 @@ use crate::error::{ErrorKind, TransportError, error_chain};
 use crate::redact::redact_url;
 use crate::request::Request;
 use crate::response::Response;
+use crate::tls::LazyVerifier;
 use crate::transport::Transport;
 
 /// Default connect timeout (10 s).
@@ -185,11 +188,17 @@ impl ReqwestTransportBuilder {
 
     /// Builds the transport.
     pub fn build(self) -> Result<ReqwestTransport, TransportError> {
-        let client = self.client(&self.proxy)?;
+        // One verifier for both clients: the trust store is read once, on
+        // the first `https://` connection (see `tls`).
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let verifier = Arc::new(LazyVerifier::new(provider.clone()));
+        let client = self.client(&self.proxy, &provider, &verifier)?;
         // A proxy cannot reach this machine's loopback: with proxies from the
         // environment, loopback destinations use a direct client.
         let direct = match self.proxy {
-            ProxyChoice::Environment => Some(self.client(&ProxyChoice::None)?),
+            ProxyChoice::Environment => {
+                Some(self.client(&ProxyChoice::None, &provider, &verifier)?)
+            }
             _ => None,
         };
         Ok(ReqwestTransport {
@@ -200,21 +209,23 @@ impl ReqwestTransportBuilder {
         })
     }
 
-    fn client(&self, proxy: &ProxyChoice) -> Result<reqwest::Client, TransportError> {
+    fn client(
+        &self,
+        proxy: &ProxyChoice,
+        provider: &Arc<rustls::crypto::CryptoProvider>,
+        verifier: &Arc<LazyVerifier>,
+    ) -> Result<reqwest::Client, TransportError> {
         let build_err = |what: &str, e: &dyn std::fmt::Display| {
             TransportError::new(
                 ErrorKind::Other,
                 format!("cannot set up the HTTP client: {what}: {e}"),
             )
         };
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let verifier = rustls_platform_verifier::Verifier::new(provider.clone())
-            .map_err(|e| build_err("certificate verifier", &e))?;
-        let mut tls = rustls::ClientConfig::builder_with_provider(provider)
+        let mut tls = rustls::ClientConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
             .map_err(|e| build_err("TLS versions", &e))?
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(verifier))
+            .with_custom_certificate_verifier(verifier.clone())
             .with_no_client_auth();
         tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         let mut builder = reqwest::Client::builder()

@@ -17,5 +17,6 @@ mod transport {
     mod redaction;
     mod retry;
     mod streaming;
+    mod tls;
     mod wire;
 }
