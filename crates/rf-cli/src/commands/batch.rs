@@ -110,6 +110,7 @@ async fn dispatch(
                     batch_id: args.batch_id.clone(),
                     parts: args.part.clone(),
                     out: args.out.clone(),
+                    command: "rf batch export",
                 },
             )
             .await

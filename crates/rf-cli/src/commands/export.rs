@@ -35,6 +35,9 @@ pub(crate) struct Target {
     pub(crate) parts: Vec<String>,
     /// The directory to download into.
     pub(crate) out: PathBuf,
+    /// The command (`rf batch export`, `rf job export`), named to another
+    /// `rf` refused the directory meanwhile.
+    pub(crate) command: &'static str,
 }
 
 /// Downloads `target.batch_id` into `target.out` and reports what it did.
@@ -52,6 +55,12 @@ pub(crate) async fn run(
         .batch(&target.batch_id)
         .await
         .map_err(|e| map_error(&e))?;
+    let _out_lock = super::state_lock::lock(
+        &target.out.join(".rf-state"),
+        &format!("--out {}", target.out.display()),
+        target.command,
+        "--out",
+    )?;
     let out_dir = prepare_dir(&target.out)?;
     let state_path = out_dir.join(".rf-state").join(EXPORT_MANIFEST);
     let mut manifest = match Manifest::load(&state_path).map_err(|e| map_error(&e.into()))? {

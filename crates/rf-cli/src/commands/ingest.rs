@@ -164,6 +164,16 @@ async fn directory(
     let input_dir = std::fs::canonicalize(dir)
         .map_err(|e| CliError::usage(format!("{}: {}", dir.display(), options::io_reason(&e))))?;
     let state_path = state_path(config, batch)?;
+    // One `rf batch ingest` at a time per batch (its manifest).
+    let _batch_lock = match state_path.parent() {
+        Some(dir) => Some(super::state_lock::lock(
+            dir,
+            &format!("the ingest of batch {batch}"),
+            "rf batch ingest",
+            "--batch-id",
+        )?),
+        None => None,
+    };
     let plan_options = PlanOptions {
         mode: match args.mode {
             IngestModeArg::Auto => ModeChoice::Auto,

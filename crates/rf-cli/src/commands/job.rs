@@ -139,6 +139,7 @@ async fn dispatch(
                     batch_id: batch,
                     parts: Vec::new(),
                     out: args.out.clone(),
+                    command: "rf job export",
                 },
             )
             .await

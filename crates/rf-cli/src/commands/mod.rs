@@ -18,6 +18,7 @@ mod listing;
 mod options;
 mod run;
 mod session;
+mod state_lock;
 mod webhook;
 
 use std::future::Future;

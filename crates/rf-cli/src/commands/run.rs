@@ -7,8 +7,8 @@ use rf_batch::{Pipeline, RunConfig};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::options;
 use super::session::{Session, map_error};
+use super::{options, state_lock};
 use crate::args::{IngestModeArg, RunArgs};
 use crate::config::Config;
 use crate::error::{CliError, Result};
@@ -73,6 +73,14 @@ pub(crate) async fn run(
     run_config.download.concurrency = config.concurrency;
 
     let session = Session::open(config, "rf run").await?;
+    // One `rf` at a time on this output directory (its manifest and
+    // downloads).
+    let _out_lock = state_lock::lock(
+        &args.out.join(".rf-state"),
+        &format!("--out {}", args.out.display()),
+        "rf run",
+        "--out",
+    )?;
     let (tx, rx) = mpsc::channel(EVENT_QUEUE);
     let renderer = Renderer::new(progress, &config.output, config.verbose);
     let drawing = tokio::spawn(renderer.drain(rx));

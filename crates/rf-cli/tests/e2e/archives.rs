@@ -155,6 +155,7 @@ fn unsafe_entries_are_refused_and_named_and_nothing_escapes() {
         [
             "out",
             "out/.rf-state",
+            "out/.rf-state/lock",
             "out/.rf-state/rf-export.json",
             "out/.rf-state/rf-export.json.downloads",
             "out/results",

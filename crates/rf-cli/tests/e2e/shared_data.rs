@@ -123,3 +123,50 @@ fn embedded_rf_is_refused_while_another_embedded_rf_holds_its_data() {
     drop(holder);
     run(sb.rf().args(["batch", "list"])).expect_code(0);
 }
+
+#[test]
+fn the_same_run_started_twice_is_refused_naming_the_first() {
+    // A job slow enough that the first run is still waiting for it.
+    let emu = TestEmulator::slow(std::time::Duration::from_secs(2));
+    let sb = Sandbox::new();
+    let out = sb.path().join("out");
+    let images = samples();
+    let args = [
+        "run",
+        "--images",
+        images.to_str().unwrap(),
+        "--workflow",
+        "image-properties",
+        "--out",
+        out.to_str().unwrap(),
+        "--batch-id",
+        "twice",
+    ];
+    let mut first = Running::spawn(emu.rf(&sb).args(args));
+    first.wait_for_stderr("started job");
+    let second = run(emu.rf(&sb).args(args));
+    second.expect_code(1);
+    assert_eq!(
+        second.error_line(),
+        format!(
+            "rf: --out {} is in use by rf run (pid {}); wait for it to finish, or use another --out",
+            out.display(),
+            first.child.id()
+        )
+    );
+    // An export into the same directory is refused the same way.
+    let export =
+        run(emu
+            .rf(&sb)
+            .args(["batch", "export", "twice", "--out", out.to_str().unwrap()]));
+    export.expect_code(1);
+    assert!(
+        export
+            .error_line()
+            .contains(&format!("is in use by rf run (pid {})", first.child.id())),
+        "{}",
+        export.stderr
+    );
+    first.interrupt();
+    first.finish().expect_code(130);
+}
