@@ -36,8 +36,9 @@ pub(crate) async fn serve(args: &EmulatorServeArgs, env: &Env, output: &Output) 
                 "the data directory {} is in use by {holder}; stop that one first, or pass another --data-dir",
                 data_dir.display()
             )),
-            // Names the address and says to pick another (`--addr`).
-            EmulatorError::Bind { .. } => CliError::local(e.to_string()),
+            EmulatorError::Bind { addr, source } => CliError::local(format!(
+                "cannot listen on {addr}: {source}; choose another --addr"
+            )),
             other => CliError::local(format!(
                 "cannot start the emulator (data in {}): {other}",
                 data_dir.display()

@@ -173,6 +173,24 @@ pub(crate) fn map_error(err: &Error) -> CliError {
             notification_text(message)
         ),
         Error::Api(api) => api_message(api).unwrap_or_else(|| err.to_string()),
+        // The library's advice covers every caller; on the command line the
+        // way out is a flag.
+        Error::JobConflict {
+            job_id,
+            existing,
+            requested,
+        } => format!(
+            "job {job_id:?} already exists and runs {existing}, not {requested}; choose another --job-id (or leave it out for a generated one)"
+        ),
+        Error::ForeignRun {
+            path,
+            existing,
+            requested,
+        } => format!(
+            "{} records another run ({existing}), not this one ({requested}); use another --out directory, or remove {} to start this run there",
+            path.display(),
+            path.parent().unwrap_or(path).display()
+        ),
         // `rf run` over a directory without media of the kind asked for.
         Error::InvalidInput {
             what: "input directory",
@@ -336,6 +354,31 @@ mod tests {
         // Other conflicts keep the library's advice.
         let other = map_error(&api(ApiErrorKind::Conflict, 409)).to_string();
         assert_eq!(other, api(ApiErrorKind::Conflict, 409).to_string());
+    }
+
+    #[test]
+    fn conflicts_name_the_flag_to_change() {
+        let msg = map_error(&Error::JobConflict {
+            job_id: "j".into(),
+            existing: "batch \"a\" with workflow \"w\"".into(),
+            requested: "batch \"b\" with workflow \"w\"".into(),
+        });
+        assert_eq!(msg.kind().code(), 2);
+        assert!(
+            msg.to_string()
+                .ends_with("choose another --job-id (or leave it out for a generated one)"),
+            "{msg}"
+        );
+        let msg = map_error(&Error::ForeignRun {
+            path: "/o/.rf-state/rf-run.json".into(),
+            existing: "input /a with workflow \"w\" into batch \"b\"".into(),
+            requested: "input /a with workflow \"x\" into batch \"b\"".into(),
+        });
+        assert_eq!(msg.kind().code(), 2);
+        assert_eq!(
+            msg.to_string(),
+            "/o/.rf-state/rf-run.json records another run (input /a with workflow \"w\" into batch \"b\"), not this one (input /a with workflow \"x\" into batch \"b\"); use another --out directory, or remove /o/.rf-state to start this run there"
+        );
     }
 
     #[test]

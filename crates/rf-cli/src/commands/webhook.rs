@@ -52,7 +52,7 @@ pub(crate) async fn listen(
         .await
         .map_err(|e| {
             CliError::local(format!(
-                "could not listen on {}: {e}; choose another --addr",
+                "cannot listen on {}: {e}; choose another --addr",
                 args.addr
             ))
         })?;

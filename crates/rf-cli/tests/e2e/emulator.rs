@@ -129,3 +129,26 @@ fn an_unknown_chaos_kind_is_a_usage_error() {
         done.stderr
     );
 }
+
+#[test]
+fn a_busy_address_is_a_clear_error_naming_the_flag() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let sb = Sandbox::new();
+    let done = run(sb.rf().args([
+        "emulator",
+        "serve",
+        "--addr",
+        &addr,
+        "--data-dir",
+        sb.path().join("data").to_str().unwrap(),
+    ]));
+    done.expect_code(1);
+    let line = done.error_line();
+    assert!(
+        line.starts_with(&format!("rf: cannot listen on {addr}: ")),
+        "{line}"
+    );
+    assert!(line.ends_with("; choose another --addr"), "{line}");
+    assert!(done.stdout.is_empty(), "{}", done.stdout);
+}

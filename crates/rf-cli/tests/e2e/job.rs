@@ -281,7 +281,7 @@ fn starting_an_existing_job_id_is_idempotent_or_a_clear_conflict() {
         line.contains("e2e-idem-batch") && line.contains("e2e-other-batch"),
         "{line}"
     );
-    assert!(line.contains("choose another job id"), "{line}");
+    assert!(line.contains("choose another --job-id"), "{line}");
     let jobs = run(emu.rf(&sb).args(["--json", "job", "list"]))
         .expect_code(0)
         .json();

@@ -193,3 +193,36 @@ fn a_failed_job_and_a_refused_restart_are_told_in_words() {
         tasks.stdout
     );
 }
+
+#[test]
+fn another_run_into_the_same_out_directory_names_the_flag_to_change() {
+    let emu = TestEmulator::start();
+    let sb = Sandbox::new();
+    let out = sb.path().join("out");
+    let run_with = |workflow: &str| {
+        run(emu.rf(&sb).args([
+            "run",
+            "--images",
+            samples().to_str().unwrap(),
+            "--workflow",
+            workflow,
+            "--out",
+            out.to_str().unwrap(),
+        ]))
+    };
+    run_with("image-properties").expect_code(0);
+    let other = run_with("color-blobs");
+    other.expect_code(2);
+    let line = other.error_line();
+    assert!(
+        line.contains("records another run (input") && line.contains("\"color-blobs\""),
+        "{line}"
+    );
+    assert!(
+        line.ends_with(&format!(
+            "use another --out directory, or remove {} to start this run there",
+            out.canonicalize().unwrap().join(".rf-state").display()
+        )),
+        "{line}"
+    );
+}

@@ -72,7 +72,7 @@ fn a_busy_address_is_a_clear_error() {
     let done = crate::util::run(sb.rf().args(["webhook", "listen", "--addr", &addr]));
     done.expect_code(1);
     assert!(
-        done.error_line().contains("could not listen on"),
+        done.error_line().contains("cannot listen on"),
         "{}",
         done.stderr
     );
