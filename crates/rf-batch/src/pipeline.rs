@@ -679,7 +679,7 @@ impl Run {
         };
         self.report.output_batch = Some(output_batch.clone());
         // The total for progress comes from the count endpoint; the listing
-        // itself is streamed into the downloads (memory: one page of it).
+        // itself is streamed into the downloads (memory: two pages of it).
         let total = export_count(&self.client, &output_batch, &[]).await;
         // The progress starts from what the manifest records; the download
         // checks each record against the disk (`summary.already`).

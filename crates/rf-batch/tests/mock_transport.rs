@@ -322,8 +322,9 @@ async fn restart_that_keeps_failing_stops_after_three_attempts() {
     assert_eq!(posts.len(), 3);
 }
 
-/// A simple output batch `out` listed in two pages (`a`, `b`; then `c`),
-/// each file served at `http://files.test/d/<name>`.
+/// A simple output batch `out` listed in three pages (`a`, `b`; `c`; `d`),
+/// each file served at `http://files.test/d/<name>`; with
+/// `second_page_fails`, the second page is refused.
 fn export_mock(second_page_fails: bool) -> MockTransport {
     let m = mock();
     m.on(Method::GET, format!("{DS}/batches/out")).respond_json(
@@ -343,15 +344,21 @@ fn export_mock(second_page_fails: bool) -> MockTransport {
             &if second_page_fails {
                 json!({"error": "page token expired"})
             } else {
-                json!({"filesMetadata": [entry("c.json")], "nextPageToken": null})
+                json!({"filesMetadata": [entry("c.json")], "nextPageToken": "p3"})
             },
+        );
+    m.on(Method::GET, format!("{DS}/batches/out/list"))
+        .query("nextPageToken", "p3")
+        .respond_json(
+            200,
+            &json!({"filesMetadata": [entry("d.json")], "nextPageToken": null}),
         );
     m.on(Method::GET, format!("{DS}/batches/out/list"))
         .respond_json(
             200,
             &json!({"filesMetadata": [entry("a.json"), entry("b.json")], "nextPageToken": "p2"}),
         );
-    for name in ["a.json", "b.json", "c.json"] {
+    for name in ["a.json", "b.json", "c.json", "d.json"] {
         m.on(Method::GET, format!("/d/{name}"))
             .respond(200, format!("{{\"file\": \"{name}\"}}"));
     }
@@ -403,32 +410,42 @@ async fn export_streams_the_listing_into_the_downloads() {
     let summary = export_out(&client, out.path(), &mut manifest, &settings)
         .await
         .unwrap();
-    assert_eq!((summary.listed, summary.files, summary.already), (3, 3, 0));
-    for name in ["a.json", "b.json", "c.json"] {
+    assert_eq!((summary.listed, summary.files, summary.already), (4, 4, 0));
+    for name in ["a.json", "b.json", "c.json", "d.json"] {
         assert!(out.path().join(name).is_file(), "{name}");
     }
-    // The second page is asked for only once the first page's files are
-    // being downloaded: the listing is never held whole.
+    // The listing is read at most one page ahead of the downloads: the
+    // second page is fetched while the first one is used, the third only
+    // once the downloads reached the second (one at a time here: after the
+    // first file was downloaded). It is never held whole.
     let order: Vec<String> = m
         .requests()
         .iter()
-        .map(|r| r.url.path().to_string())
-        .filter(|p| p.ends_with("/list") || p.starts_with("/d/"))
+        .map(|r| {
+            let token = r.query_value("nextPageToken").unwrap_or("p1");
+            let path = r.url.path();
+            if path.ends_with("/list") {
+                format!("list {token}")
+            } else {
+                path.to_string()
+            }
+        })
+        .filter(|p| p.starts_with("list") || p.starts_with("/d/"))
         .collect();
-    let second_page = order.iter().rposition(|p| p.ends_with("/list")).unwrap();
+    let third_page = order.iter().position(|p| p == "list p3").unwrap();
     let first_download = order.iter().position(|p| p == "/d/a.json").unwrap();
-    assert!(first_download < second_page, "{order:?}");
+    assert!(first_download < third_page, "{order:?}");
 
     // Nothing per file was kept in memory: the records are in the journal,
     // and a re-run (which loads the manifest) downloads nothing.
     assert!(manifest.export.downloads.is_empty());
     let state = out.path().join("state.json");
     let mut manifest = rf_batch::state::Manifest::load(&state).unwrap().unwrap();
-    assert_eq!(manifest.export.downloads.len(), 3);
+    assert_eq!(manifest.export.downloads.len(), 4);
     let summary = export_out(&client, out.path(), &mut manifest, &settings)
         .await
         .unwrap();
-    assert_eq!((summary.listed, summary.files, summary.already), (3, 0, 3));
+    assert_eq!((summary.listed, summary.files, summary.already), (4, 0, 4));
 }
 
 #[tokio::test]

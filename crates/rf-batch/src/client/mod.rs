@@ -33,7 +33,7 @@ use serde::de::DeserializeOwned;
 use url::Url;
 
 pub use jobs::Jobs;
-pub use page::paginate;
+pub use page::{paginate, paginate_ahead};
 pub use staging::Staging;
 
 use crate::error::{ApiError, ApiErrorKind, Error, Result};

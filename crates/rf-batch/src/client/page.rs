@@ -34,19 +34,81 @@ where
     F: FnMut(Option<String>) -> Fut + Send + 'static,
     Fut: Future<Output = Result<(Vec<T>, Option<String>)>> + Send + 'static,
 {
-    struct State<F> {
+    pages(fetch, false)
+}
+
+/// Like [`paginate`], but the next page is asked for as soon as a page is
+/// handed out, so that it has arrived by the time the consumer reaches it:
+/// a consumer that starts work per item (downloads) never waits for a page
+/// in between. Memory holds at most two pages. The fetch of the page ahead
+/// runs as a tokio task (the stream must be polled inside a tokio runtime)
+/// and is aborted when the stream is dropped.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// use futures::TryStreamExt;
+/// let items: Vec<u32> = rf_batch::client::paginate_ahead(|token: Option<String>| async move {
+///     Ok(match token.as_deref() {
+///         None => (vec![1, 2], Some("p2".to_string())),
+///         Some(_) => (vec![3], None),
+///     })
+/// })
+/// .try_collect()
+/// .await
+/// .unwrap();
+/// assert_eq!(items, [1, 2, 3]);
+/// # }
+/// ```
+pub fn paginate_ahead<T, F, Fut>(fetch: F) -> BoxStream<'static, Result<T>>
+where
+    T: Send + 'static,
+    F: FnMut(Option<String>) -> Fut + Send + 'static,
+    Fut: Future<Output = Result<(Vec<T>, Option<String>)>> + Send + 'static,
+{
+    pages(fetch, true)
+}
+
+/// A page being fetched ahead; the fetch is aborted when this is dropped.
+struct Ahead<T>(tokio::task::JoinHandle<Result<(Vec<T>, Option<String>)>>);
+
+impl<T> Drop for Ahead<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+fn pages<T, F, Fut>(fetch: F, ahead: bool) -> BoxStream<'static, Result<T>>
+where
+    T: Send + 'static,
+    F: FnMut(Option<String>) -> Fut + Send + 'static,
+    Fut: Future<Output = Result<(Vec<T>, Option<String>)>> + Send + 'static,
+{
+    struct State<T, F> {
         fetch: F,
+        /// The token of the page to fetch next (`Some(None)`: the first).
         next: Option<Option<String>>,
+        /// That page, already being fetched.
+        ahead: Option<Ahead<T>>,
     }
     let state = State {
         fetch,
         next: Some(None),
+        ahead: None,
     };
-    stream::try_unfold(state, |mut st| async move {
+    stream::try_unfold(state, move |mut st| async move {
         let Some(token) = st.next.take() else {
             return Ok(None);
         };
-        let (items, next) = (st.fetch)(token.clone()).await?;
+        let (items, next) = match st.ahead.take() {
+            Some(mut page) => match (&mut page.0).await {
+                Ok(page) => page?,
+                // A panic in the fetch surfaces here, as it would inline.
+                Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                // Only a runtime shutting down cancels it while it is held.
+                Err(_) => return Err(Error::Cancelled),
+            },
+            None => (st.fetch)(token.clone()).await?,
+        };
         st.next = match next {
             Some(t) if t.is_empty() => None,
             Some(t) if Some(&t) == token.as_ref() => {
@@ -58,6 +120,9 @@ where
             Some(t) => Some(Some(t)),
             None => None,
         };
+        if let (true, Some(next)) = (ahead, &st.next) {
+            st.ahead = Some(Ahead(tokio::spawn((st.fetch)(next.clone()))));
+        }
         Ok(Some((items, st)))
     })
     .map_ok(|items| stream::iter(items.into_iter().map(Ok)))
@@ -106,5 +171,81 @@ mod tests {
         assert_eq!(s.next().await.unwrap().unwrap(), 0);
         assert_eq!(s.next().await.unwrap().unwrap(), 1);
         assert_eq!(calls.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn pages_ahead_are_fetched_one_page_early_and_errors_keep_their_place() {
+        use std::sync::{Arc, Mutex};
+        let asked = Arc::new(Mutex::new(Vec::new()));
+        let log = asked.clone();
+        // Pages 0, 1, 2 of two items each; page 3 fails.
+        let mut s = paginate_ahead(move |t: Option<String>| {
+            let n: usize = t.map_or(0, |t| t.parse().unwrap());
+            log.lock().unwrap().push(n);
+            async move {
+                if n == 3 {
+                    return Err(Error::InvalidInput {
+                        what: "page",
+                        detail: "page 3 is gone".into(),
+                    });
+                }
+                Ok((vec![2 * n, 2 * n + 1], Some((n + 1).to_string())))
+            }
+        });
+        // Handing out page 0 asks for page 1 at once, not for page 2.
+        assert_eq!(s.next().await.unwrap().unwrap(), 0);
+        assert_eq!(*asked.lock().unwrap(), [0, 1]);
+        assert_eq!(s.next().await.unwrap().unwrap(), 1);
+        assert_eq!(*asked.lock().unwrap(), [0, 1]);
+        // Reaching page 1 asks for page 2.
+        assert_eq!(s.next().await.unwrap().unwrap(), 2);
+        assert_eq!(*asked.lock().unwrap(), [0, 1, 2]);
+        let rest: Vec<Result<usize>> = s.collect().await;
+        assert_eq!(rest.len(), 4, "items 3, 4, 5, then the error");
+        assert_eq!(
+            rest[..3]
+                .iter()
+                .map(|r| *r.as_ref().unwrap())
+                .collect::<Vec<_>>(),
+            [3, 4, 5]
+        );
+        let err = rest[3].as_ref().unwrap_err();
+        assert!(err.to_string().contains("page 3 is gone"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_dropped_stream_stops_the_page_fetched_ahead() {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicBool, Ordering};
+        /// Set when the fetch of page 1 is dropped.
+        struct Flag(Arc<AtomicBool>);
+        impl Drop for Flag {
+            fn drop(&mut self) {
+                self.0.store(true, Ordering::SeqCst);
+            }
+        }
+        let dropped = Arc::new(AtomicBool::new(false));
+        let flag = dropped.clone();
+        let mut s = paginate_ahead(move |t: Option<String>| {
+            let guard = t.is_some().then(|| Flag(flag.clone()));
+            async move {
+                if let Some(_guard) = guard {
+                    // Page 1 never arrives: only an abort ends its fetch.
+                    std::future::pending::<()>().await;
+                }
+                Ok((vec![1u8], Some("next".to_string())))
+            }
+        });
+        assert_eq!(s.next().await.unwrap().unwrap(), 1);
+        assert!(!dropped.load(Ordering::SeqCst), "page 1 is being fetched");
+        drop(s);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !dropped.load(Ordering::SeqCst) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the fetch ahead was not stopped"
+            );
+            tokio::task::yield_now().await;
+        }
     }
 }

@@ -11,7 +11,7 @@ use rf_types::{
     SignedUrlResponse, VideoReferencesIngestRequest, VideoReferencesIngestResponse,
 };
 
-use super::{Client, STAGING_PREFIX, paginate};
+use super::{Client, STAGING_PREFIX, paginate, paginate_ahead};
 use crate::error::{Error, Result};
 
 /// Files asked for per page of a batch listing (`pageSize`, documented for
@@ -279,7 +279,9 @@ impl<'a> Staging<'a> {
     }
 
     /// `GET .../batches/{batch}/list`: files and download URLs, page by page
-    /// (1,000 files a page).
+    /// (1,000 files a page), the next page asked for while this one is used
+    /// ([`paginate_ahead`]: a download never waits for the listing; at most
+    /// two pages in memory).
     pub fn list_files(
         &self,
         batch: &str,
@@ -288,7 +290,7 @@ impl<'a> Staging<'a> {
         let client = self.client.clone();
         let batch = batch.to_string();
         let part = part.map(str::to_string);
-        paginate(move |token| {
+        paginate_ahead(move |token| {
             let client = client.clone();
             let batch = batch.clone();
             let part = part.clone();

@@ -123,9 +123,10 @@ pub async fn find_export_batch(client: &Client, job_id: &str) -> Result<String> 
 }
 
 /// Every file of `batch`, part by part for a multipart batch, as a stream
-/// that fetches the next page of the listing only when the previous one is
-/// used up: memory holds one page (each entry carries a signed URL of about
-/// 1 KB), however large the batch. `parts`, when not empty, keeps only the
+/// that reads the listing one page ahead of its consumer (the next page is
+/// asked for while this one is used, so downloads never wait for it): memory
+/// holds at most two pages (each entry carries a signed URL of about 1 KB),
+/// however large the batch. `parts`, when not empty, keeps only the
 /// files of those parts (multipart batches).
 pub fn export_files(
     client: &Client,
@@ -237,7 +238,8 @@ pub async fn download_pending(
 /// Downloads every file `files` yields that is not yet recorded in
 /// `manifest` (or whose recorded copy is no longer on disk), `settings.concurrency`
 /// at a time, reading the listing only as fast as downloads start: memory
-/// holds the manifest and a page of the listing, not the whole batch.
+/// holds the manifest and what `files` holds (for [`export_files`], two
+/// pages of the listing), not the whole batch.
 ///
 /// A listing error ends the run after the downloads already started have
 /// finished and been recorded; it is returned then.

@@ -107,7 +107,7 @@ pub(crate) async fn run(
         }
     }
     // The total for progress comes from the count endpoint; the listing is
-    // streamed into the downloads, so memory holds one page of it.
+    // streamed into the downloads, so memory holds two pages of it.
     let total = export_count(client, &target.batch_id, &target.parts).await;
     // The progress starts from what the manifest records; the download
     // checks each record against the disk (`summary.already`).

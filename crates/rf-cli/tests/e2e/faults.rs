@@ -268,11 +268,23 @@ fn batch_ingest_under_twenty_percent_faults_is_exact() {
     drop(server);
 }
 
-#[test]
-fn kill_9_during_batch_export_then_rerun_fetches_only_what_is_missing() {
+/// How the first `rf batch export` is stopped.
+#[derive(Clone, Copy)]
+enum Stop {
+    /// SIGKILL: no cleanup at all.
+    Kill,
+    /// SIGINT (Ctrl-C): the downloads in flight finish, exit 130.
+    CtrlC,
+}
+
+/// Stops `rf batch export --concurrency 1` (which runs on a single-threaded
+/// runtime and writes small files where it receives them) when its third
+/// download starts, re-runs it, and checks that the re-run fetched only what
+/// was missing and left every image whole under its name.
+fn stop_batch_export_and_rerun(stop: Stop) {
     let sb = Sandbox::new();
     // Half of the requests delayed by 50-500 ms: the export is slow enough
-    // to be killed in the middle.
+    // to be stopped in the middle.
     let (server, base) = serve(
         &sb,
         &sb.path().join("emulator-data"),
@@ -318,8 +330,22 @@ fn kill_9_during_batch_export_then_rerun_fetches_only_what_is_missing() {
     for _ in 0..3 {
         first.wait_for_stderr("downloading ");
     }
-    first.child.kill().unwrap(); // SIGKILL: no cleanup at all
-    first.child.wait().unwrap();
+    match stop {
+        Stop::Kill => {
+            first.child.kill().unwrap();
+            first.child.wait().unwrap();
+        }
+        Stop::CtrlC => {
+            first.interrupt();
+            let stopped = first.finish();
+            stopped.expect_code(130);
+            assert!(
+                stopped.error_line().contains("re-run the same command"),
+                "{}",
+                stopped.stderr
+            );
+        }
+    }
 
     let done = run(rf(&sb).arg("--json").args(export));
     done.expect_code(0);
@@ -347,4 +373,14 @@ fn kill_9_during_batch_export_then_rerun_fetches_only_what_is_missing() {
         );
     }
     drop(server);
+}
+
+#[test]
+fn kill_9_during_batch_export_then_rerun_fetches_only_what_is_missing() {
+    stop_batch_export_and_rerun(Stop::Kill);
+}
+
+#[test]
+fn ctrl_c_during_batch_export_then_rerun_fetches_only_what_is_missing() {
+    stop_batch_export_and_rerun(Stop::CtrlC);
 }
