@@ -96,7 +96,7 @@ where
         return Err(CliError::new(Kind::Interrupted, "interrupted"));
     }
     cancel.cancel();
-    output.note("stopping: letting transfers in flight finish (Ctrl-C again to quit now)");
+    output.note("stopping: letting what is in flight finish (Ctrl-C again to quit now)");
     tokio::select! {
         result = &mut work => result,
         _ = tokio::signal::ctrl_c() => Err(CliError::new(
