@@ -37,6 +37,7 @@ use crate::ingest::plan::{PlanOptions, PlannedItem, UploadMode, cut_shards};
 use crate::ingest::scan::{MediaKind, ScannedFile, SkippedFile};
 
 pub mod items;
+mod resume;
 
 pub use items::{FreshRun, ItemRange, Prepared, ScanSummary, items_path_for};
 
@@ -613,11 +614,14 @@ impl Manifest {
         // Singles: keep uploaded ones, refresh pending ones.
         let singles = std::mem::take(&mut self.ingest.singles);
         for s in singles {
-            if let Some(item) = check(&s.item, s.uploaded, &mut rec) {
-                self.ingest.singles.push(SingleRecord {
+            match check(&s.item, s.uploaded, &mut rec) {
+                Some(item) => self.ingest.singles.push(SingleRecord {
                     item,
                     uploaded: s.uploaded,
-                });
+                }),
+                // The batch still holds it: it stays counted.
+                None if s.uploaded => self.ingest.singles.push(s),
+                None => {}
             }
         }
         // Shards: uploaded ones stay as they are; pending images are pooled.

@@ -445,6 +445,21 @@ impl<F: FnMut(ScannedFile) -> ControlFlow<()>> Walk<'_, F> {
     }
 }
 
+/// The order in which [`scan`] lists files, as a comparison of two relative
+/// paths: component by component, each compared by its bytes (each
+/// directory's entries sorted by name, depth first). A merge of a scan with
+/// a list in this order needs neither in memory.
+///
+/// ```
+/// use std::cmp::Ordering;
+/// use rf_batch::ingest::scan::scan_order;
+/// assert_eq!(scan_order("a/z.jpg", "a.jpg"), Ordering::Less); // dir "a" < file "a.jpg"
+/// assert_eq!(scan_order("b.jpg", "a/z.jpg"), Ordering::Greater);
+/// ```
+pub fn scan_order(a: &str, b: &str) -> std::cmp::Ordering {
+    a.split('/').cmp(b.split('/'))
+}
+
 /// Modification time of `meta` in nanoseconds since the Unix epoch (0 if unknown).
 pub(crate) fn mtime_ns(meta: &fs::Metadata) -> i64 {
     match meta.modified() {
@@ -503,6 +518,39 @@ mod tests {
                 reason: SkipReason::NotMedia
             }]
         );
+    }
+
+    #[test]
+    fn the_scan_lists_files_in_scan_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        for rel in [
+            "a.jpg",
+            "a/b.jpg",
+            "a-b/c.jpg",
+            "a/b/c.jpg",
+            "ab.jpg",
+            "a b.jpg",
+            "B.jpg",
+            "a/a.png",
+            "z/y/x.jpg",
+            "z.jpg",
+            "é.jpg",
+            "e.jpg",
+        ] {
+            touch(root, rel, b"1");
+        }
+        let r = scan(root, &ScanOptions::default()).unwrap();
+        assert_eq!(r.files.len(), 12);
+        for pair in r.files.windows(2) {
+            assert_eq!(
+                scan_order(&pair[0].relative, &pair[1].relative),
+                std::cmp::Ordering::Less,
+                "{} then {}",
+                pair[0].relative,
+                pair[1].relative
+            );
+        }
     }
 
     #[test]

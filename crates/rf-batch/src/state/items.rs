@@ -65,7 +65,10 @@ pub fn items_path_for(manifest_path: &Path) -> PathBuf {
     manifest_path.with_file_name(name)
 }
 
-fn io_error<'a>(action: &'static str, path: &'a Path) -> impl Fn(io::Error) -> StateError + 'a {
+pub(super) fn io_error<'a>(
+    action: &'static str,
+    path: &'a Path,
+) -> impl Fn(io::Error) -> StateError + 'a {
     move |source| StateError::Io {
         action,
         path: path.to_path_buf(),
@@ -100,8 +103,22 @@ impl ItemsWriter {
         Ok(writer)
     }
 
+    /// Opens the items file of the manifest created at `manifest` for
+    /// appending. One that is missing, or whose header names another
+    /// manifest, is started over: no manifest that could point into it is
+    /// this one. Ours is only ever appended to, so the ranges an older save
+    /// of this manifest points at stay valid even if a crash comes before
+    /// the next save.
+    pub(crate) fn open_for(path: &Path, manifest: DateTime<Utc>) -> Result<Self, StateError> {
+        if check_header(path, manifest).is_ok() {
+            Self::append(path)
+        } else {
+            Self::create(path, manifest)
+        }
+    }
+
     /// Opens `path` for appending after the lines already there.
-    pub(crate) fn append(path: &Path) -> Result<Self, StateError> {
+    fn append(path: &Path) -> Result<Self, StateError> {
         let file = fs::OpenOptions::new()
             .append(true)
             .open(path)
@@ -136,6 +153,14 @@ impl ItemsWriter {
     /// Appends one item.
     pub(crate) fn push(&mut self, item: &PlannedItem) -> Result<(), StateError> {
         self.write_line(item).map(drop)
+    }
+
+    /// Appends the item lines read from `from` (written by [`ItemsWriter`]
+    /// or in its format, without a header).
+    pub(crate) fn copy_from(&mut self, from: &mut impl Read) -> Result<(), StateError> {
+        let copied = io::copy(from, &mut self.out).map_err(io_error("write", &self.path))?;
+        self.offset += copied;
+        Ok(())
     }
 
     /// Flushes and, with `sync`, syncs the file to disk.
@@ -458,7 +483,7 @@ impl Manifest {
             })?;
             return Ok((manifest, summary));
         }
-        manifest.ingest.shards = cut_stored(&items_path, count, tar_bytes, run.plan)?;
+        manifest.ingest.shards = cut_stored(&items_path, None, count, tar_bytes, run.plan, 0)?;
         Ok((manifest, summary))
     }
 
@@ -485,6 +510,17 @@ impl Manifest {
         };
         check(&manifest)?;
         let kind = *run.kind.get_or_insert(manifest.run.kind);
+        if let Some((changes, scan)) =
+            manifest.reconcile_streamed(run.input_dir, run.scan, kind, run.plan)?
+        {
+            return Ok(Prepared {
+                manifest,
+                scan,
+                changes: Some(changes),
+            });
+        }
+        // Shards held in memory, or a plan re-cut too often to merge: the
+        // scan is held and indexed instead.
         let mut files = Vec::new();
         let mut other = Vec::new();
         let tally = scan_each(run.input_dir, run.scan, |file| {
@@ -543,13 +579,7 @@ impl Manifest {
         }
         let dir = path.parent().unwrap_or(Path::new("."));
         fs::create_dir_all(dir).map_err(io_error("write", path))?;
-        // Nothing refers to the file yet: start it over. Otherwise append
-        // after the lines the manifest already points at.
-        let mut writer = if self.ingest.shards.iter().any(stored) {
-            ItemsWriter::append(&items_path)?
-        } else {
-            ItemsWriter::create(&items_path, self.created_at)?
-        };
+        let mut writer = ItemsWriter::open_for(&items_path, self.created_at)?;
         let mut ranges = Vec::new();
         for (position, shard) in self.ingest.shards.iter().enumerate() {
             if let ShardItems::Inline(items) = &shard.items {
@@ -577,46 +607,105 @@ impl Manifest {
     }
 }
 
+/// A reader of the items file's lines from a given byte offset.
+pub(crate) struct Lines {
+    path: PathBuf,
+    reader: io::BufReader<fs::File>,
+    offset: u64,
+    line: String,
+}
+
+impl Lines {
+    /// Opens the items file at `path` at byte `offset`, with a read buffer
+    /// of `buffer` bytes.
+    pub(crate) fn open_at(path: &Path, offset: u64, buffer: usize) -> Result<Self, StateError> {
+        let mut file = fs::File::open(path).map_err(io_error("read", path))?;
+        if offset > 0 {
+            file.seek(io::SeekFrom::Start(offset))
+                .map_err(io_error("read", path))?;
+        }
+        Ok(Lines {
+            path: path.to_path_buf(),
+            reader: io::BufReader::with_capacity(buffer, file),
+            offset,
+            line: String::new(),
+        })
+    }
+
+    /// The byte offset of the next line.
+    pub(crate) fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    /// Moves to byte `offset` (a no-op when already there).
+    pub(crate) fn seek(&mut self, offset: u64) -> Result<(), StateError> {
+        if offset != self.offset {
+            self.reader
+                .seek(io::SeekFrom::Start(offset))
+                .map_err(io_error("read", &self.path))?;
+            self.offset = offset;
+        }
+        Ok(())
+    }
+
+    /// Reads the next line raw; its length, or 0 at the end of the file.
+    fn next_line(&mut self) -> Result<u64, StateError> {
+        self.line.clear();
+        let len = self
+            .reader
+            .read_line(&mut self.line)
+            .map_err(io_error("read", &self.path))? as u64;
+        self.offset += len;
+        Ok(len)
+    }
+
+    /// Skips the header line.
+    pub(crate) fn skip_header(&mut self) -> Result<(), StateError> {
+        self.next_line().map(drop)
+    }
+
+    /// The next item with its byte offset and line length, or `None` at the
+    /// end of the file.
+    pub(crate) fn next_item(&mut self) -> Result<Option<(PlannedItem, u64, u64)>, StateError> {
+        let offset = self.offset;
+        let len = self.next_line()?;
+        if len == 0 {
+            return Ok(None);
+        }
+        let item = serde_json::from_str::<PlannedItem>(self.line.trim_end()).map_err(|e| {
+            StateError::Corrupt {
+                path: self.path.clone(),
+                detail: format!("item at byte {offset}: {e}"),
+            }
+        })?;
+        Ok(Some((item, offset, len)))
+    }
+}
+
 /// Calls `f` with each item of the items file at `path`, its byte offset and
 /// its line length, in order.
 fn for_each_item(
     path: &Path,
     mut f: impl FnMut(PlannedItem, u64, u64) -> Result<(), StateError>,
 ) -> Result<(), StateError> {
-    let file = fs::File::open(path).map_err(io_error("read", path))?;
-    let mut reader = io::BufReader::with_capacity(64 * 1024, file);
-    let mut line = String::new();
-    let mut offset = 0u64;
-    let mut first = true;
-    loop {
-        line.clear();
-        let len = reader
-            .read_line(&mut line)
-            .map_err(io_error("read", path))? as u64;
-        if len == 0 {
-            return Ok(());
-        }
-        if !first {
-            let item = serde_json::from_str::<PlannedItem>(line.trim_end()).map_err(|e| {
-                StateError::Corrupt {
-                    path: path.to_path_buf(),
-                    detail: format!("item at byte {offset}: {e}"),
-                }
-            })?;
-            f(item, offset, len)?;
-        }
-        first = false;
-        offset += len;
+    let mut lines = Lines::open_at(path, 0, 64 * 1024)?;
+    lines.skip_header()?;
+    while let Some((item, offset, len)) = lines.next_item()? {
+        f(item, offset, len)?;
     }
+    Ok(())
 }
 
-/// Cuts the `count` images of the items file at `path` (whose tar members
-/// take `tar_bytes`) into stored shards, reading it once.
-fn cut_stored(
+/// Cuts the `count` images of the items file at `path` from byte `start` to
+/// its end (whose tar members take `tar_bytes`) into stored shards numbered
+/// from `first_index`, reading them once.
+pub(crate) fn cut_stored(
     path: &Path,
+    start: Option<u64>,
     count: usize,
     tar_bytes: u64,
     options: &PlanOptions,
+    first_index: usize,
 ) -> Result<Vec<ShardRecord>, StateError> {
     let mut cutter = ShardCutter::new(count, tar_bytes, options);
     let mut shards = Vec::with_capacity(cutter.shard_count());
@@ -627,14 +716,18 @@ fn cut_stored(
     };
     let close = |range: ItemRange, tar_bytes: u64, shards: &mut Vec<ShardRecord>| {
         shards.push(ShardRecord {
-            index: shards.len(),
+            index: first_index + shards.len(),
             items: ShardItems::Stored(range),
             tar_bytes,
             uploaded: false,
             attempted: false,
         });
     };
-    for_each_item(path, |item, offset, len| {
+    let mut lines = Lines::open_at(path, start.unwrap_or(0), 64 * 1024)?;
+    if start.is_none() {
+        lines.skip_header()?;
+    }
+    while let Some((item, offset, len)) = lines.next_item()? {
         if let Some(bytes) = cutter.push(item.size) {
             close(current, bytes, &mut shards);
             current.count = 0;
@@ -648,8 +741,7 @@ fn cut_stored(
         }
         current.len += len;
         current.count += 1;
-        Ok(())
-    })?;
+    }
     if let Some(bytes) = cutter.finish() {
         close(current, bytes, &mut shards);
     }

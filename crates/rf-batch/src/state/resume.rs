@@ -1,0 +1,781 @@
+//! Reconciling a resumed run's plan with a fresh scan in flat memory.
+//!
+//! [`Manifest::reconcile`] takes the whole fresh scan as a list and indexes
+//! it: about 100 bytes a file, held while the plan is checked. A resume of a
+//! run over millions of files does not need to hold either side: the scan
+//! lists files in [`scan_order`], and the items file of a plan made by
+//! [`Manifest::scan_and_plan`] is in the same order. So the two are merged
+//! as they are read, the way `comm` merges two sorted files: a planned item
+//! the scan passes by has vanished, a scanned file no planned item matches
+//! was added, and a match is compared by size and modification time.
+//!
+//! A plan that was re-cut (inputs changed before they were uploaded) is no
+//! longer one sorted sequence: each re-cut appends one more sorted run of
+//! lines. The runs are found by reading the live shards once, and merged
+//! with one small reader each. The pending items and new files that a re-cut
+//! needs are written, in order, to a temporary pool file rather than held,
+//! and appended to the items file as the new shards. With more than
+//! [`MAX_RUNS`] runs, or shards still held in memory, the caller falls back
+//! to [`Manifest::reconcile`].
+//!
+//! Memory: one line per run, the shard records, the single uploads, and the
+//! names the [`Reconciliation`] reports.
+
+use std::cmp::{Ordering, Reverse};
+use std::collections::{BinaryHeap, HashMap};
+use std::fs;
+use std::io::{self, Write};
+use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
+
+use super::items::{ItemsWriter, Lines, ScanSummary, cut_stored, io_error};
+use super::{Manifest, Reconciliation, ShardItems, ShardRecord, SingleRecord, StateError};
+use crate::ingest::plan::{PlanOptions, PlannedItem, UploadMode};
+use crate::ingest::scan::{
+    MediaKind, ScanOptions, ScannedFile, SkipReason, SkippedFile, scan_each, scan_order,
+};
+use crate::ingest::tar_stream::member_len;
+
+/// Most sorted runs merged at once; a plan re-cut more often than this is
+/// reconciled in memory instead.
+pub(crate) const MAX_RUNS: usize = 64;
+
+/// Read buffer of each run's reader.
+const RUN_BUFFER: usize = 16 * 1024;
+
+/// The lines of one shard record in the items file.
+#[derive(Debug, Clone, Copy)]
+struct Live {
+    offset: u64,
+    end: u64,
+    /// Position of the shard in `manifest.ingest.shards`.
+    shard: usize,
+}
+
+/// A reader of one sorted run: its live ranges in file order.
+struct Run {
+    path: PathBuf,
+    lines: Lines,
+    ranges: Vec<Live>,
+    next: usize,
+}
+
+impl Run {
+    /// The next planned item of the run, with its shard's position.
+    fn next(&mut self) -> Result<Option<(PlannedItem, usize)>, StateError> {
+        while let Some(range) = self.ranges.get(self.next) {
+            if self.lines.offset() < range.offset {
+                self.lines.seek(range.offset)?;
+            }
+            if self.lines.offset() >= range.end {
+                self.next += 1;
+                continue;
+            }
+            return match self.lines.next_item()? {
+                Some((item, _, _)) => Ok(Some((item, range.shard))),
+                None => Err(StateError::Corrupt {
+                    path: self.path.clone(),
+                    detail: format!("items file ends before byte {}", range.end),
+                }),
+            };
+        }
+        Ok(None)
+    }
+}
+
+/// The smallest unread item of each run, ordered by [`scan_order`].
+struct Head {
+    item: PlannedItem,
+    shard: usize,
+    run: usize,
+}
+
+impl PartialEq for Head {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+impl Eq for Head {}
+impl PartialOrd for Head {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Head {
+    fn cmp(&self, other: &Self) -> Ordering {
+        scan_order(&self.item.relative, &other.item.relative).then(self.run.cmp(&other.run))
+    }
+}
+
+/// The pending items of a re-cut, in order, in a temporary file.
+struct Pool {
+    path: PathBuf,
+    out: io::BufWriter<fs::File>,
+    count: usize,
+    tar_bytes: u64,
+}
+
+impl Pool {
+    fn create(path: PathBuf) -> Result<Self, StateError> {
+        let file = fs::File::create(&path).map_err(io_error("create", &path))?;
+        Ok(Pool {
+            out: io::BufWriter::with_capacity(64 * 1024, file),
+            path,
+            count: 0,
+            tar_bytes: 0,
+        })
+    }
+
+    fn push(&mut self, item: &PlannedItem) -> Result<(), StateError> {
+        let err = io_error("write", &self.path);
+        serde_json::to_writer(&mut self.out, item).map_err(|e| err(io::Error::other(e)))?;
+        self.out.write_all(b"\n").map_err(&err)?;
+        self.count += 1;
+        self.tar_bytes += member_len(item.size);
+        Ok(())
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.path);
+    }
+}
+
+/// Splits the live shards, in file order, into sorted runs; `None` when
+/// there are more than [`MAX_RUNS`].
+fn find_runs(items_file: &Path, live: &[Live]) -> Result<Option<Vec<(usize, u64)>>, StateError> {
+    // Each run starts at (index into `live`, byte offset).
+    let mut starts = Vec::new();
+    if live.is_empty() {
+        return Ok(Some(starts));
+    }
+    let mut lines = Lines::open_at(items_file, 0, 64 * 1024)?;
+    let mut previous: Option<String> = None;
+    for (i, range) in live.iter().enumerate() {
+        lines.seek(range.offset)?;
+        while lines.offset() < range.end {
+            let offset = lines.offset();
+            let Some((item, _, _)) = lines.next_item()? else {
+                return Err(StateError::Corrupt {
+                    path: items_file.to_path_buf(),
+                    detail: format!("items file ends before byte {}", range.end),
+                });
+            };
+            let sorted = previous
+                .as_deref()
+                .is_some_and(|p| scan_order(p, &item.relative) == Ordering::Less);
+            if !sorted {
+                starts.push((i, offset));
+                if starts.len() > MAX_RUNS {
+                    return Ok(None);
+                }
+            }
+            previous = Some(item.relative);
+        }
+    }
+    Ok(Some(starts))
+}
+
+impl Manifest {
+    /// Reconciles the plan with a fresh scan of `input_dir` (see the module
+    /// docs) and reports what the scan found. `None` (nothing scanned,
+    /// nothing changed) when this plan must be reconciled in memory
+    /// instead: shards held in memory, or more than [`MAX_RUNS`] runs.
+    ///
+    /// The outcome is that of [`Manifest::reconcile`] over the same scan,
+    /// except that re-cut shards list their items in scan order, and the
+    /// reported names come in scan order.
+    pub(crate) fn reconcile_streamed(
+        &mut self,
+        input_dir: &Path,
+        scan: &ScanOptions,
+        kind: MediaKind,
+        options: &PlanOptions,
+    ) -> Result<Option<(Reconciliation, ScanSummary)>, crate::Error> {
+        let Some(items_file) = self.items_file.clone() else {
+            return Ok(None);
+        };
+        let mut live = Vec::with_capacity(self.ingest.shards.len());
+        for (position, shard) in self.ingest.shards.iter().enumerate() {
+            match &shard.items {
+                ShardItems::Stored(range) => live.push(Live {
+                    offset: range.offset,
+                    end: range.offset + range.len,
+                    shard: position,
+                }),
+                ShardItems::Inline(_) => return Ok(None),
+            }
+        }
+        live.sort_by_key(|l| l.offset);
+        let Some(starts) = find_runs(&items_file, &live)? else {
+            return Ok(None);
+        };
+        let mut runs = Vec::with_capacity(starts.len());
+        for (k, &(first, offset)) in starts.iter().enumerate() {
+            let (last, end) = match starts.get(k + 1) {
+                Some(&(next, next_offset)) if next_offset > live[next].offset => {
+                    (next, next_offset)
+                }
+                Some(&(next, _)) => (next - 1, live[next - 1].end),
+                None => (live.len() - 1, live[live.len() - 1].end),
+            };
+            let mut ranges = live[first..=last].to_vec();
+            ranges[0].offset = offset;
+            if let Some(tail) = ranges.last_mut() {
+                tail.end = end;
+            }
+            runs.push(Run {
+                path: items_file.clone(),
+                lines: Lines::open_at(&items_file, offset, RUN_BUFFER)?,
+                ranges,
+                next: 0,
+            });
+        }
+        let mut heads = BinaryHeap::new();
+        for (run, reader) in runs.iter_mut().enumerate() {
+            if let Some((item, shard)) = reader.next()? {
+                heads.push(Reverse(Head { item, shard, run }));
+            }
+        }
+
+        let pool_path = items_file.with_file_name({
+            let mut name = items_file.file_name().unwrap_or_default().to_os_string();
+            name.push(".pool.tmp");
+            name
+        });
+        let mut pool = Pool::create(pool_path)?;
+        let singles: HashMap<String, usize> = self
+            .ingest
+            .singles
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.item.relative.clone(), i))
+            .collect();
+        let mut single_seen = vec![false; singles.len()];
+        let mut new_singles: Vec<SingleRecord> = Vec::new();
+        let mut other: Vec<SkippedFile> = Vec::new();
+        let mut rec = Reconciliation::default();
+        let mode = self.ingest.mode;
+        let shards = &self.ingest.shards;
+        let singles_list = &mut self.ingest.singles;
+        let sent = |shard: usize| shards[shard].uploaded || shards[shard].attempted;
+
+        // A planned shard item the scan did not find.
+        let vanished = |head: &Head, rec: &mut Reconciliation| {
+            if sent(head.shard) {
+                rec.vanished_after_upload.push(head.item.relative.clone());
+            } else {
+                rec.vanished_pending.push(head.item.relative.clone());
+            }
+        };
+        let mut failed: Option<StateError> = None;
+        let mut step = |file: ScannedFile,
+                        heads: &mut BinaryHeap<Reverse<Head>>,
+                        rec: &mut Reconciliation|
+         -> Result<(), StateError> {
+            let mut matched = false;
+            while let Some(Reverse(top)) = heads.peek() {
+                let order = scan_order(&top.item.relative, &file.relative);
+                if order == Ordering::Greater {
+                    break;
+                }
+                let Some(Reverse(head)) = heads.pop() else {
+                    break;
+                };
+                if order == Ordering::Equal && !matched {
+                    matched = true;
+                    let same = head.item.size == file.size && head.item.mtime_ns == file.mtime_ns;
+                    if sent(head.shard) {
+                        if !same {
+                            rec.changed_after_upload.push(head.item.relative.clone());
+                        }
+                    } else if same {
+                        pool.push(&head.item)?;
+                    } else {
+                        rec.changed_pending.push(head.item.relative.clone());
+                        pool.push(&PlannedItem::from_scanned(&file))?;
+                    }
+                } else {
+                    vanished(&head, rec);
+                }
+                if let Some((item, shard)) = runs[head.run].next()? {
+                    heads.push(Reverse(Head {
+                        item,
+                        shard,
+                        run: head.run,
+                    }));
+                }
+            }
+            if matched {
+                return Ok(());
+            }
+            if let Some(&i) = singles.get(&file.relative) {
+                single_seen[i] = true;
+                let single = &mut singles_list[i];
+                if single.item.size != file.size || single.item.mtime_ns != file.mtime_ns {
+                    if single.uploaded {
+                        rec.changed_after_upload.push(file.relative);
+                    } else {
+                        rec.changed_pending.push(file.relative.clone());
+                        single.item = PlannedItem::from_owned(file);
+                    }
+                }
+                return Ok(());
+            }
+            rec.added.push(file.relative.clone());
+            let item = PlannedItem::from_owned(file);
+            match (mode, item.kind) {
+                (UploadMode::Bulk, MediaKind::Image) => pool.push(&item)?,
+                _ => new_singles.push(SingleRecord {
+                    item,
+                    uploaded: false,
+                }),
+            }
+            Ok(())
+        };
+        let tally = scan_each(input_dir, scan, |file| {
+            if file.kind != kind {
+                other.push(SkippedFile {
+                    relative: file.relative,
+                    reason: SkipReason::OtherKind(file.kind),
+                });
+                return ControlFlow::Continue(());
+            }
+            match step(file, &mut heads, &mut rec) {
+                Ok(()) => ControlFlow::Continue(()),
+                Err(e) => {
+                    failed = Some(e);
+                    ControlFlow::Break(())
+                }
+            }
+        })?;
+        if let Some(e) = failed {
+            return Err(e.into());
+        }
+        // What the scan never reached has vanished.
+        while let Some(Reverse(head)) = heads.pop() {
+            vanished(&head, &mut rec);
+            if let Some((item, shard)) = runs[head.run].next()? {
+                heads.push(Reverse(Head {
+                    item,
+                    shard,
+                    run: head.run,
+                }));
+            }
+        }
+        drop(runs);
+        // Singles: keep the uploaded ones, drop pending ones that vanished,
+        // then the new ones in scan order.
+        let mut position = 0;
+        singles_list.retain(|single| {
+            let seen = single_seen[position];
+            position += 1;
+            if !seen {
+                if single.uploaded {
+                    rec.vanished_after_upload.push(single.item.relative.clone());
+                } else {
+                    rec.vanished_pending.push(single.item.relative.clone());
+                }
+            }
+            seen || single.uploaded
+        });
+        singles_list.append(&mut new_singles);
+
+        let pending_unchanged = rec.changed_pending.is_empty()
+            && rec.vanished_pending.is_empty()
+            && rec.added.is_empty();
+        if !pending_unchanged {
+            self.recut_from_pool(&items_file, pool, options)?;
+        }
+        let other_kind = other.len();
+        let mut skipped = tally.skipped;
+        skipped.append(&mut other);
+        Ok(Some((
+            rec,
+            ScanSummary {
+                images: tally.images,
+                videos: tally.videos,
+                hidden: tally.hidden,
+                skipped,
+                other_kind,
+            },
+        )))
+    }
+
+    /// Replaces the pending shards by shards cut from `pool`, appended to
+    /// the items file (synced before the records point at it).
+    fn recut_from_pool(
+        &mut self,
+        items_file: &Path,
+        mut pool: Pool,
+        options: &PlanOptions,
+    ) -> Result<(), StateError> {
+        pool.out.flush().map_err(io_error("write", &pool.path))?;
+        let next_index = self
+            .ingest
+            .shards
+            .iter()
+            .map(|s| s.index + 1)
+            .max()
+            .unwrap_or(0);
+        let mut recut: Vec<ShardRecord> = Vec::new();
+        if pool.count > 0 {
+            let mut out = ItemsWriter::open_for(items_file, self.created_at)?;
+            let start = out.offset();
+            let mut from = fs::File::open(&pool.path).map_err(io_error("read", &pool.path))?;
+            out.copy_from(&mut from)?;
+            out.finish(true)?;
+            recut = cut_stored(
+                items_file,
+                Some(start),
+                pool.count,
+                pool.tar_bytes,
+                options,
+                next_index,
+            )?;
+        }
+        self.ingest.shards.retain(|s| s.uploaded || s.attempted);
+        self.ingest.shards.append(&mut recut);
+        self.ingest.shards.sort_by_key(|s| s.index);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::ingest::plan::ModeChoice;
+    use crate::ingest::tar_stream::TAR_END_LEN;
+    use crate::state::{FreshRun, MANIFEST_FILE};
+
+    /// splitmix64: the test's whole input comes from one seed.
+    fn rng(mut state: u64) -> impl FnMut() -> u64 {
+        move || {
+            state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = state;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^ (z >> 31)
+        }
+    }
+
+    fn write(root: &Path, rel: &str, size: u64) {
+        let path = root.join(rel);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(path, vec![7u8; size as usize]).unwrap();
+    }
+
+    fn random_name(next: &mut impl FnMut() -> u64, serial: &mut u32) -> String {
+        const DIRS: [&str; 6] = ["", "a/", "a/b/", "a-b/", "b/", "c d/"];
+        const EXT: [&str; 4] = ["jpg", "png", "jpg", "mp4"];
+        *serial += 1;
+        let dir = DIRS[(next() % DIRS.len() as u64) as usize];
+        let ext = EXT[(next() % EXT.len() as u64) as usize];
+        format!("{dir}f{}-{serial}.{ext}", next() % 50)
+    }
+
+    fn sorted(mut v: Vec<String>) -> Vec<String> {
+        v.sort();
+        v
+    }
+
+    /// Every pending shard item as (relative, size, mtime), sorted.
+    fn pending_items(m: &Manifest) -> Vec<(String, u64, i64)> {
+        let mut items = Vec::new();
+        for (i, s) in m.ingest.shards.iter().enumerate() {
+            if !(s.uploaded || s.attempted) {
+                let plan = m.shard_plan(i).unwrap();
+                let members: u64 = plan.items.iter().map(|i| member_len(i.size)).sum();
+                assert_eq!(plan.tar_bytes, TAR_END_LEN + members, "shard {}", s.index);
+                items.extend(
+                    plan.items
+                        .into_iter()
+                        .map(|i| (i.relative, i.size, i.mtime_ns)),
+                );
+            }
+        }
+        items.sort();
+        items
+    }
+
+    /// Plans a random tree, then over three rounds marks random units sent,
+    /// deletes, changes and adds files, and reconciles both ways from the
+    /// same manifest: the streamed merge must reach what the in-memory
+    /// reconcile reaches.
+    fn streamed_matches_in_memory(seed: u64) {
+        let mut next = rng(seed);
+        let input = tempfile::tempdir().unwrap();
+        let state = tempfile::tempdir().unwrap();
+        let path = state.path().join(MANIFEST_FILE);
+        let mut serial = 0;
+        let mut present: BTreeMap<String, u64> = BTreeMap::new();
+        for _ in 0..1 + next() % 60 {
+            let name = random_name(&mut next, &mut serial);
+            let size = 1 + next() % 3000;
+            write(input.path(), &name, size);
+            present.insert(name, size);
+        }
+        let options = PlanOptions {
+            mode: [
+                ModeChoice::Auto,
+                ModeChoice::Bulk,
+                ModeChoice::Bulk,
+                ModeChoice::Single,
+            ][(next() % 4) as usize],
+            single_max: 4,
+            max_images_per_shard: 1 + (next() % 9) as usize,
+            max_shard_bytes: 4096 + next() % 8192,
+        };
+        let scan_options = ScanOptions::default();
+        let (mut manifest, _) = Manifest::scan_and_plan(
+            &path,
+            FreshRun {
+                input_dir: input.path(),
+                batch_id: "b".into(),
+                workflow_id: "wf".into(),
+                kind: Some(MediaKind::Image),
+                scan: &scan_options,
+                plan: &options,
+            },
+        )
+        .unwrap();
+        manifest.save(&path).unwrap();
+        for round in 0..3 {
+            for s in &mut manifest.ingest.shards {
+                match next() % 5 {
+                    0 => s.uploaded = true,
+                    1 => s.attempted = true,
+                    _ => {}
+                }
+            }
+            for s in &mut manifest.ingest.singles {
+                s.uploaded |= next() % 3 == 0;
+            }
+            let names: Vec<String> = present.keys().cloned().collect();
+            for name in names {
+                match next() % 10 {
+                    0 => {
+                        fs::remove_file(input.path().join(&name)).unwrap();
+                        present.remove(&name);
+                    }
+                    1 => {
+                        let size = present[&name] + 1 + next() % 100;
+                        write(input.path(), &name, size);
+                        present.insert(name, size);
+                    }
+                    _ => {}
+                }
+            }
+            for _ in 0..next() % 8 {
+                let name = random_name(&mut next, &mut serial);
+                let size = 1 + next() % 3000;
+                write(input.path(), &name, size);
+                present.insert(name, size);
+            }
+            manifest.save(&path).unwrap();
+            let mut memory = manifest.clone();
+            let mut streamed = manifest.clone();
+            let (got, summary) = streamed
+                .reconcile_streamed(input.path(), &scan_options, MediaKind::Image, &options)
+                .unwrap()
+                .expect("a stored plan is merged");
+            let report = crate::ingest::scan(input.path(), &scan_options).unwrap();
+            let files: Vec<ScannedFile> = report
+                .files
+                .into_iter()
+                .filter(|f| f.kind == MediaKind::Image)
+                .collect();
+            let want = memory.reconcile(&files, &options).unwrap();
+            let context = format!("seed {seed} round {round}");
+            assert_eq!(
+                sorted(got.changed_after_upload),
+                sorted(want.changed_after_upload),
+                "{context}"
+            );
+            assert_eq!(
+                sorted(got.changed_pending),
+                sorted(want.changed_pending),
+                "{context}"
+            );
+            assert_eq!(
+                sorted(got.vanished_pending),
+                sorted(want.vanished_pending),
+                "{context}"
+            );
+            assert_eq!(
+                sorted(got.vanished_after_upload),
+                sorted(want.vanished_after_upload),
+                "{context}"
+            );
+            assert_eq!(got.added, want.added, "{context}");
+            assert_eq!(
+                summary.other_kind,
+                present.keys().filter(|n| n.ends_with(".mp4")).count(),
+                "{context}"
+            );
+            assert_eq!(streamed.ingest.singles, memory.ingest.singles, "{context}");
+            assert_eq!(
+                streamed.expected_count(),
+                memory.expected_count(),
+                "{context}"
+            );
+            assert_eq!(
+                streamed.uploaded_count(),
+                memory.uploaded_count(),
+                "{context}"
+            );
+            let sent = |m: &Manifest| -> Vec<ShardRecord> {
+                m.ingest
+                    .shards
+                    .iter()
+                    .filter(|s| s.uploaded || s.attempted)
+                    .cloned()
+                    .collect()
+            };
+            assert_eq!(sent(&streamed), sent(&memory), "{context}");
+            assert_eq!(
+                pending_items(&streamed),
+                pending_items(&memory),
+                "{context}"
+            );
+            for s in &streamed.ingest.shards {
+                assert!(s.items.count() <= options.max_images_per_shard, "{context}");
+            }
+            // Carry on from the streamed result, as a resumed run would.
+            streamed.save(&path).unwrap();
+            manifest = Manifest::load(&path).unwrap().unwrap();
+            assert_eq!(pending_items(&manifest), pending_items(&streamed));
+        }
+        // Nothing temporary is left beside the manifest.
+        let mut names: Vec<_> = fs::read_dir(state.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        names.retain(|n| n != "rf-run.json.items");
+        assert_eq!(names, [MANIFEST_FILE]);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(
+            std::env::var("RF_FUZZ_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(40)
+        ))]
+        #[test]
+        fn the_streamed_merge_reconciles_like_the_in_memory_one(seed in any::<u64>()) {
+            streamed_matches_in_memory(seed);
+        }
+    }
+
+    fn live_of(m: &Manifest) -> Vec<Live> {
+        let mut live: Vec<Live> = m
+            .ingest
+            .shards
+            .iter()
+            .enumerate()
+            .map(|(shard, s)| match &s.items {
+                ShardItems::Stored(r) => Live {
+                    offset: r.offset,
+                    end: r.offset + r.len,
+                    shard,
+                },
+                ShardItems::Inline(_) => panic!("inline shard"),
+            })
+            .collect();
+        live.sort_by_key(|l| l.offset);
+        live
+    }
+
+    #[test]
+    fn each_recut_adds_a_run_and_the_runs_are_merged() {
+        let input = tempfile::tempdir().unwrap();
+        let state = tempfile::tempdir().unwrap();
+        let path = state.path().join(MANIFEST_FILE);
+        for i in 10..40 {
+            write(input.path(), &format!("f{i}.jpg"), 10);
+        }
+        let options = PlanOptions {
+            mode: ModeChoice::Bulk,
+            max_images_per_shard: 10,
+            ..PlanOptions::default()
+        };
+        let scan_options = ScanOptions::default();
+        let (mut m, _) = Manifest::scan_and_plan(
+            &path,
+            FreshRun {
+                input_dir: input.path(),
+                batch_id: "b".into(),
+                workflow_id: "wf".into(),
+                kind: None,
+                scan: &scan_options,
+                plan: &options,
+            },
+        )
+        .unwrap();
+        m.save(&path).unwrap();
+        let items_file = m.items_file().unwrap().to_path_buf();
+        let runs = |m: &Manifest| find_runs(&items_file, &live_of(m)).unwrap().unwrap().len();
+        assert_eq!(runs(&m), 1);
+        // The first pending shard was sent and a file that sorts first is
+        // added: the re-cut pending shards form one more run each time.
+        for (round, name) in ["a0.jpg", "a1.jpg"].into_iter().enumerate() {
+            m.ingest.shards[round].uploaded = true;
+            write(input.path(), name, 10);
+            let (rec, _) = m
+                .reconcile_streamed(input.path(), &scan_options, MediaKind::Image, &options)
+                .unwrap()
+                .unwrap();
+            assert_eq!(rec.added, [name]);
+            m.save(&path).unwrap();
+            assert_eq!(runs(&m), round + 2);
+        }
+        // With three runs and nothing changed, the merge finds every file.
+        let (rec, _) = m
+            .reconcile_streamed(input.path(), &scan_options, MediaKind::Image, &options)
+            .unwrap()
+            .unwrap();
+        assert!(rec.is_empty(), "{rec:?}");
+        assert_eq!(m.expected_count(), 32);
+        let second = m.shard_plan(1).unwrap();
+        assert_eq!(second.items[0].relative, "a0.jpg");
+        let third = m.shard_plan(2).unwrap();
+        assert_eq!(third.items[0].relative, "a1.jpg");
+    }
+
+    #[test]
+    fn shards_held_in_memory_fall_back_to_the_in_memory_reconcile() {
+        let input = tempfile::tempdir().unwrap();
+        write(input.path(), "a.jpg", 3);
+        let files = crate::ingest::scan(input.path(), &ScanOptions::default())
+            .unwrap()
+            .files;
+        let options = PlanOptions {
+            mode: ModeChoice::Bulk,
+            ..PlanOptions::default()
+        };
+        let mut m = Manifest::from_plan(
+            crate::state::RunIdentity {
+                input_dir: input.path().to_path_buf(),
+                batch_id: "b".into(),
+                workflow_id: "wf".into(),
+                kind: MediaKind::Image,
+            },
+            crate::ingest::plan(&files, &options),
+        );
+        let before = m.clone();
+        let outcome = m
+            .reconcile_streamed(
+                input.path(),
+                &ScanOptions::default(),
+                MediaKind::Image,
+                &options,
+            )
+            .unwrap();
+        assert!(outcome.is_none());
+        assert_eq!(m, before);
+    }
+}
