@@ -226,3 +226,28 @@ fn another_run_into_the_same_out_directory_names_the_flag_to_change() {
         "{line}"
     );
 }
+
+#[test]
+fn an_output_directory_inside_the_input_is_refused_with_the_way_out() {
+    let emu = TestEmulator::start();
+    let sb = Sandbox::new();
+    let input = sb.path().join("input");
+    std::fs::create_dir_all(&input).unwrap();
+    std::fs::copy(samples().join("frame_000.jpg"), input.join("frame_000.jpg")).unwrap();
+    let done = run(emu.rf(&sb).args([
+        "run",
+        "--images",
+        input.to_str().unwrap(),
+        "--workflow",
+        "image-properties",
+        "--out",
+        input.join("out").to_str().unwrap(),
+    ]));
+    done.expect_code(2);
+    let line = done.error_line();
+    assert!(line.contains("is inside the input directory"), "{line}");
+    assert!(
+        line.ends_with("; choose an --out outside the input directory"),
+        "{line}"
+    );
+}
