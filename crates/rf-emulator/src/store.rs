@@ -275,6 +275,51 @@ mod tests {
     }
 
     #[test]
+    fn release_hands_the_directory_over_and_writes_nothing_after() {
+        let dir = tempfile::tempdir().unwrap();
+        let now = chrono::Utc::now();
+        let me = LockHolder {
+            pid: Some(1),
+            owner: Some("first".into()),
+            base_url: None,
+        };
+        let add = |store: &Store, id: &str| {
+            store.write(|db| {
+                let seq = db.next_seq();
+                db.ws_mut("ws").batches.insert(
+                    id.into(),
+                    Batch::new(
+                        id,
+                        None,
+                        BatchKind::SimpleBatch,
+                        Content::Images,
+                        now,
+                        chrono::Duration::days(7),
+                        seq,
+                    ),
+                );
+            });
+        };
+        let first = Store::open(Some(dir.path()), Some(&me)).unwrap();
+        add(&first, "kept");
+        // Held: a second store on the directory is refused.
+        assert!(matches!(
+            Store::open(Some(dir.path()), Some(&LockHolder::default())),
+            Err(EmulatorError::DataDirInUse { .. })
+        ));
+        first.release().unwrap();
+        let second = Store::open(Some(dir.path()), Some(&LockHolder::default())).unwrap();
+        assert!(second.read(|db| db.batch("ws", "kept", now).is_some()));
+        // The first one's later changes never reach the disk.
+        add(&first, "late");
+        first.persist().unwrap();
+        drop(second);
+        let third = Store::open(Some(dir.path()), None).unwrap();
+        assert!(third.read(|db| db.batch("ws", "kept", now).is_some()));
+        assert!(third.read(|db| db.batch("ws", "late", now).is_none()));
+    }
+
+    #[test]
     fn corrupt_state_is_reported() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join(STATE_FILE), b"{not json").unwrap();

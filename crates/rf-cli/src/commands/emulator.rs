@@ -80,6 +80,11 @@ pub(crate) async fn serve(args: &EmulatorServeArgs, env: &Env, output: &Output) 
     if keys_given {
         output.note("clients authenticate with the key(s) given by --key");
     }
+    if args.data_dir.is_none() {
+        output.note(
+            "this is the embedded emulator's data: while it runs, rf without API_BASE_URL and ROBOFLOW_API_KEY is refused; set them as printed above to use this server",
+        );
+    }
     if let Some(c) = &chaos {
         let kinds: Vec<&str> = c.kinds.iter().map(|k| k.as_str()).collect();
         output.note(&format!(

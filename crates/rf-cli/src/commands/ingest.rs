@@ -61,7 +61,7 @@ pub(crate) async fn run(
 ) -> Result<()> {
     let batch = options::batch_id(&args.batch_id)?;
     if let Some(path) = &args.source.references {
-        return references(args, &batch, path, session, config).await;
+        return references(args, &batch, path, session, config, &cancel).await;
     }
     let (dir, kind, flag) = match (&args.source.images, &args.source.videos) {
         (Some(dir), _) => (dir, MediaKind::Image, "--images"),
@@ -82,6 +82,7 @@ async fn references(
     path: &Path,
     session: &Session,
     config: &Config,
+    cancel: &CancellationToken,
 ) -> Result<()> {
     if args.notifications_url.is_some() {
         config
@@ -106,7 +107,7 @@ async fn references(
         config.output.note(
             "reference ingests are indexed in the background; waiting for the count to settle",
         );
-        let n = wait_count(session, batch.as_str(), summary.references).await?;
+        let n = wait_count(session, batch.as_str(), summary.references, cancel).await?;
         count = Some(n);
     }
     let out = &config.output;
@@ -138,14 +139,19 @@ async fn references(
     }
 }
 
-/// Polls the count until it reaches `expected` (no progress events).
-async fn wait_count(session: &Session, batch: &str, expected: u64) -> Result<u64> {
-    let cancel = CancellationToken::new();
+/// Polls the count until it reaches `expected` (no progress events); the
+/// first Ctrl-C (`cancel`) stops waiting.
+async fn wait_count(
+    session: &Session,
+    batch: &str,
+    expected: u64,
+    cancel: &CancellationToken,
+) -> Result<u64> {
     let options = PollOptions {
         initial_interval: Duration::from_millis(250),
         ..PollOptions::default()
     };
-    wait_for_count(session.client(), batch, expected, &options, &cancel, |_| {})
+    wait_for_count(session.client(), batch, expected, &options, cancel, |_| {})
         .await
         .map_err(|e| map_error(&e))
 }

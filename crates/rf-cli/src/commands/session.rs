@@ -191,6 +191,12 @@ pub(crate) fn map_error(err: &Error) -> CliError {
             path.display(),
             path.parent().unwrap_or(path).display()
         ),
+        Error::InvalidInput {
+            what: "output directory",
+            detail,
+        } if detail.contains("inside the input directory") => {
+            format!("{err}; choose an --out outside the input directory")
+        }
         // `rf run` over a directory without media of the kind asked for.
         Error::InvalidInput {
             what: "input directory",

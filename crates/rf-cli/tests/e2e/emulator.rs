@@ -33,6 +33,12 @@ fn serves_until_ctrl_c() {
     done.expect_code(0);
     // The key given with --key is not echoed.
     assert!(!done.stdout.contains("serve-key"), "{}", done.stdout);
+    // Its own --data-dir: nothing to say about the embedded emulator.
+    assert!(
+        !done.stderr.contains("embedded emulator's data"),
+        "{}",
+        done.stderr
+    );
     assert!(!done.stderr.contains("serve-key"), "{}", done.stderr);
     assert!(data.is_dir());
 }

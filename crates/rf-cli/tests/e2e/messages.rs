@@ -226,3 +226,61 @@ fn another_run_into_the_same_out_directory_names_the_flag_to_change() {
         "{line}"
     );
 }
+
+#[test]
+fn an_output_directory_inside_the_input_is_refused_with_the_way_out() {
+    let emu = TestEmulator::start();
+    let sb = Sandbox::new();
+    let input = sb.path().join("input");
+    std::fs::create_dir_all(&input).unwrap();
+    std::fs::copy(samples().join("frame_000.jpg"), input.join("frame_000.jpg")).unwrap();
+    let done = run(emu.rf(&sb).args([
+        "run",
+        "--images",
+        input.to_str().unwrap(),
+        "--workflow",
+        "image-properties",
+        "--out",
+        input.join("out").to_str().unwrap(),
+    ]));
+    done.expect_code(2);
+    let line = done.error_line();
+    assert!(line.contains("is inside the input directory"), "{line}");
+    assert!(
+        line.ends_with("; choose an --out outside the input directory"),
+        "{line}"
+    );
+}
+
+#[test]
+fn the_first_ctrl_c_stops_a_references_ingest_waiting_for_its_count() {
+    // Indexing that takes a minute: the count stays short meanwhile.
+    let emu = TestEmulator::with(|mut c| {
+        c.index_delay = std::time::Duration::from_secs(60);
+        c
+    });
+    let sb = Sandbox::new();
+    let refs = sb.path().join("refs.jsonl");
+    std::fs::write(
+        &refs,
+        "{\"name\": \"a.jpg\", \"url\": \"http://127.0.0.1:9/a.jpg\"}\n",
+    )
+    .unwrap();
+    let mut ingest = crate::util::Running::spawn(emu.rf(&sb).args([
+        "batch",
+        "ingest",
+        "--references",
+        refs.to_str().unwrap(),
+        "--batch-id",
+        "refs-wait",
+        "--wait",
+    ]));
+    ingest.wait_for_stderr("waiting for the count to settle");
+    ingest.interrupt();
+    let done = ingest.finish();
+    done.expect_code(130);
+    assert_eq!(
+        done.error_line(),
+        "rf: interrupted; re-run the same command to resume"
+    );
+}

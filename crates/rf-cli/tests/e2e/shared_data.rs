@@ -35,6 +35,7 @@ fn embedded_rf_is_refused_while_a_server_holds_its_data_and_pointed_at_it() {
         .trim_start_matches("ROBOFLOW_API_KEY=")
         .to_owned();
     server.wait_for_stderr("emulator listening on");
+    server.wait_for_stderr("this is the embedded emulator's data");
     let pid = server.child.id();
 
     // An embedded-mode command is refused, told who holds the data and how
