@@ -23,6 +23,10 @@
 //! again. Inputs that changed since are detected by size and modification time
 //! (see [`crate::state::Manifest::reconcile`]).
 //!
+//! **One at a time.** A run holds its state directory's lock
+//! ([`crate::state::StateLock`]) from start to end; a second run over the
+//! same directory fails at once with [`crate::state::StateError::InUse`].
+//!
 //! **Cancellation.** Cancelling the token stops the run at the next safe
 //! point: no new upload or download starts, those in flight finish and are
 //! recorded, and `run` returns [`Error::Cancelled`]. The job keeps running on
@@ -43,7 +47,9 @@ use crate::export::{
 };
 use crate::ingest::{MediaKind, PlanOptions, ScanOptions, UploadSettings, upload_all};
 use crate::job::{JobSettings, JobStart, build_definition, check_same_job, start_job};
-use crate::state::{FreshRun, JobRecord, MANIFEST_FILE, Manifest, Prepared};
+use crate::state::{
+    FreshRun, JobRecord, MANIFEST_FILE, Manifest, Prepared, StateLock, state_dir_of,
+};
 use crate::wait::{PollOptions, wait_for_count, wait_for_job};
 
 /// Everything a run needs besides the client.
@@ -85,6 +91,10 @@ pub struct RunConfig {
     pub download: DownloadSettings,
     /// Stop after the job finished, without downloading (default false).
     pub skip_export: bool,
+    /// Who the run says it is in its state directory's lock, for a second
+    /// run refused while this one holds it (default `an rf-batch pipeline`;
+    /// see [`crate::state::StateLock`]).
+    pub lock_owner: Option<String>,
 }
 
 impl RunConfig {
@@ -116,6 +126,7 @@ impl RunConfig {
             },
             download: DownloadSettings::default(),
             skip_export: false,
+            lock_owner: None,
         }
     }
 
@@ -295,6 +306,14 @@ impl Run {
         }
         self.report.output_dir = output_dir.clone();
         self.report.state_file = state_path.clone();
+        // One run at a time per state directory, held until the run ends.
+        let _lock = StateLock::acquire(
+            &state_dir_of(&state_path),
+            self.config
+                .lock_owner
+                .as_deref()
+                .unwrap_or("an rf-batch pipeline"),
+        )?;
 
         // Scan and plan (blocking file system walk). A fresh run writes its
         // plan to disk as it scans; a resumed one reconciles its manifest

@@ -37,9 +37,12 @@ use crate::ingest::plan::{PlanOptions, PlannedItem, UploadMode, cut_shards};
 use crate::ingest::scan::{MediaKind, ScannedFile, SkippedFile};
 
 pub mod items;
+mod lock;
 mod resume;
 
 pub use items::{FreshRun, ItemRange, Prepared, ScanSummary, items_path_for};
+pub(crate) use lock::state_dir_of;
+pub use lock::{LOCK_FILE, LockHolder, StateLock};
 
 /// Manifest format version written by this crate. Version 1 (shard items
 /// held in the manifest itself) is still read; its items move to the items
@@ -355,6 +358,14 @@ pub enum StateError {
         path: PathBuf,
         /// What is wrong.
         detail: String,
+    },
+    /// Another run holds the state directory ([`StateLock`]).
+    #[error("state directory {} is in use by {holder}; wait for it to finish, or use another directory", dir.display())]
+    InUse {
+        /// The state directory.
+        dir: PathBuf,
+        /// Who holds it, as its lock file says.
+        holder: LockHolder,
     },
 }
 

@@ -437,13 +437,13 @@ pub async fn wait_for_job(
             }
             return Ok(snapshot);
         }
-        if let Some(limit) = options.timeout {
-            if started.elapsed() >= limit {
-                return Err(Error::JobTimeout {
-                    job_id: job_id.to_string(),
-                    waited: started.elapsed(),
-                });
-            }
+        if let Some(limit) = options.timeout
+            && started.elapsed() >= limit
+        {
+            return Err(Error::JobTimeout {
+                job_id: job_id.to_string(),
+                waited: started.elapsed(),
+            });
         }
         pause(interval, cancel).await?;
         interval = options.next(interval);

@@ -32,13 +32,15 @@ struct Flaky {
 impl Transport for Flaky {
     async fn send(&self, request: Request) -> Result<Response, TransportError> {
         let n = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
-        if n % self.refuse_every == 0 {
+        if n.is_multiple_of(self.refuse_every) {
             return Err(request.error(ErrorKind::Connect, "injected: connection refused"));
         }
         let is_put = request.method == Method::PUT;
         let error = request.error(ErrorKind::Interrupted, "injected: connection reset");
         let response = self.inner.send(request).await?;
-        if is_put && (self.puts.fetch_add(1, Ordering::SeqCst) + 1) % self.drop_put_every == 0 {
+        if is_put
+            && (self.puts.fetch_add(1, Ordering::SeqCst) + 1).is_multiple_of(self.drop_put_every)
+        {
             // The server got the whole body and answered; the answer is lost.
             self.dropped.fetch_add(1, Ordering::SeqCst);
             return Err(error);

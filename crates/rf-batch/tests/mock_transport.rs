@@ -585,3 +585,39 @@ async fn small_and_large_files_land_whole_and_a_short_one_never_gets_its_name() 
         small
     );
 }
+
+#[tokio::test]
+async fn a_run_over_a_state_directory_in_use_is_refused_before_any_request() {
+    let input = tempfile::tempdir().unwrap();
+    std::fs::write(input.path().join("a.jpg"), b"x").unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let state = out.path().join(".rf-state");
+    let held = rf_batch::state::StateLock::acquire(&state, "another tool").unwrap();
+    let m = MockTransport::new();
+    let config = rf_batch::RunConfig::new(input.path(), out.path(), "wf");
+    let err = rf_batch::Pipeline::new(client(&m), config.clone())
+        .run()
+        .await
+        .unwrap_err();
+    let Error::State(rf_batch::state::StateError::InUse { holder, .. }) = &err else {
+        panic!("{err:?}");
+    };
+    assert_eq!(holder.command.as_deref(), Some("another tool"));
+    assert_eq!(holder.pid, Some(std::process::id()));
+    assert!(m.requests().is_empty(), "{:?}", m.requests());
+    // Nothing of the run was written beside the lock.
+    let names: Vec<_> = std::fs::read_dir(&state)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, ["lock"]);
+    drop(held);
+    // Released, the directory is free: this run now gets past the lock (and
+    // fails on the first request, which this mock does not answer).
+    let err = rf_batch::Pipeline::new(client(&m), config)
+        .run()
+        .await
+        .unwrap_err();
+    assert!(!matches!(err, Error::State(_)), "{err:?}");
+    assert!(!m.requests().is_empty());
+}

@@ -290,10 +290,10 @@ impl Client {
         mut req: Request,
     ) -> Result<Response> {
         req = req.query("api_key", self.inner.api_key.clone());
-        if let Some(t) = self.inner.timeout {
-            if req.timeout.is_none() {
-                req = req.timeout(t);
-            }
+        if let Some(t) = self.inner.timeout
+            && req.timeout.is_none()
+        {
+            req = req.timeout(t);
         }
         self.send_raw(endpoint, id, req).await
     }

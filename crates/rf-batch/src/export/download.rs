@@ -691,14 +691,14 @@ fn write_file(
         if broken.load(Ordering::SeqCst) {
             return Err(Error::Cancelled);
         }
-        if let Some(expected) = expected {
-            if got != expected {
-                return Err(Error::LengthMismatch {
-                    file: name.to_string(),
-                    got,
-                    expected,
-                });
-            }
+        if let Some(expected) = expected
+            && got != expected
+        {
+            return Err(Error::LengthMismatch {
+                file: name.to_string(),
+                got,
+                expected,
+            });
         }
         if let Some(dest) = rename_to {
             std::fs::rename(tmp, dest)

@@ -293,11 +293,11 @@ fn unpack_into(
                 limit: max_bytes,
             });
         }
-        if let Some(parent) = dest.parent() {
-            if fs::create_dir_all(parent).is_err() {
-                refuse(RefusalReason::Conflict);
-                continue;
-            }
+        if let Some(parent) = dest.parent()
+            && fs::create_dir_all(parent).is_err()
+        {
+            refuse(RefusalReason::Conflict);
+            continue;
         }
         if dest.is_dir() {
             refuse(RefusalReason::Conflict);

@@ -554,7 +554,7 @@ mod tests {
                 }
             }
             for s in &mut manifest.ingest.singles {
-                s.uploaded |= next() % 3 == 0;
+                s.uploaded |= next().is_multiple_of(3);
             }
             let names: Vec<String> = present.keys().cloned().collect();
             for name in names {

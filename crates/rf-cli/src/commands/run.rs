@@ -72,15 +72,10 @@ pub(crate) async fn run(
     run_config.upload.concurrency = config.concurrency;
     run_config.download.concurrency = config.concurrency;
 
-    let session = Session::open(config, "rf run").await?;
     // One `rf` at a time on this output directory (its manifest and
-    // downloads).
-    let _out_lock = state_lock::lock(
-        &args.out.join(".rf-state"),
-        &format!("--out {}", args.out.display()),
-        "rf run",
-        "--out",
-    )?;
+    // downloads): the pipeline holds `<out>/.rf-state/lock` while it runs.
+    run_config.lock_owner = Some("rf run".to_owned());
+    let session = Session::open(config, "rf run").await?;
     let (tx, rx) = mpsc::channel(EVENT_QUEUE);
     let renderer = Renderer::new(progress, &config.output, config.verbose);
     let drawing = tokio::spawn(renderer.drain(rx));
@@ -110,7 +105,12 @@ pub(crate) async fn run(
             if let Some(r) = renderer.as_mut() {
                 r.clear();
             }
-            Err(map_error(&err))
+            Err(match err {
+                rf_batch::Error::State(e @ rf_batch::state::StateError::InUse { .. }) => {
+                    state_lock::explain(e, &format!("--out {}", args.out.display()), "--out")
+                }
+                other => map_error(&other),
+            })
         }
     }
 }

@@ -1,93 +1,44 @@
-//! One `rf` at a time per state directory.
+//! One `rf` at a time per state directory, told in the user's terms.
 //!
-//! `rf run` and the exports keep their manifest in `<out>/.rf-state/`, and
-//! `rf batch ingest` in its cache directory per batch. Two commands on one of
-//! these at once (the same command started twice, say) would each load the
-//! manifest and write their own copy back, and each clears the other's
-//! half-written downloads as leftovers when it starts. So a command takes an
-//! exclusive advisory lock on `lock` in that directory first, and writes who
-//! it is into it; a second one stops at once naming the first. The
-//! operating system drops the lock when the process ends, however it ends.
+//! The lock itself is rf-batch's ([`rf_batch::state::StateLock`]): `rf run`
+//! gets it from the pipeline, and the exports and `rf batch ingest` take it
+//! here. A second command on the same directory stops at once, and this
+//! module says so naming the directory as the user gave it (`--out
+//! results`), who holds it, and the option that picks another.
 
-use std::fs::{File, OpenOptions, TryLockError};
-use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::Path;
 
-use serde::{Deserialize, Serialize};
+use rf_batch::state::{LockHolder, StateError, StateLock};
 
+use super::session::map_error;
 use crate::error::{CliError, Result};
 
-/// The lock file's name inside a state directory.
-const LOCK_FILE: &str = "lock";
-
-/// What the lock file says about its holder.
-#[derive(Debug, Default, Serialize, Deserialize)]
-struct Holder {
-    pid: Option<u32>,
-    command: Option<String>,
-}
-
-/// Held for as long as the command runs; dropping it releases the lock.
-#[derive(Debug)]
-pub(crate) struct StateLock {
-    _file: File,
-}
-
 /// Locks the state directory `dir` (created if missing) for `command`
-/// (`rf run`, ...). Refused: a one-line error saying that `what` (the
-/// directory as the user knows it, e.g. `--out results`) is in use, by whom,
-/// and `flag`, the option that picks another. A file system without
-/// advisory locks is used unlocked.
+/// (`rf batch export`, ...). Refused: a one-line error saying that `what`
+/// (e.g. `--out results`) is in use, by whom, and `flag`, the option that
+/// picks another.
 pub(crate) fn lock(dir: &Path, what: &str, command: &str, flag: &str) -> Result<StateLock> {
-    let path = dir.join(LOCK_FILE);
-    let io = |e: std::io::Error| {
-        CliError::local(format!(
-            "cannot lock {}: {}",
-            path.display(),
-            super::options::io_reason(&e)
-        ))
-    };
-    std::fs::create_dir_all(dir).map_err(io)?;
-    let mut file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&path)
-        .map_err(io)?;
-    match file.try_lock() {
-        Ok(()) => {}
-        Err(TryLockError::WouldBlock) => {
-            let mut text = String::new();
-            let holder: Holder = match file.read_to_string(&mut text) {
-                Ok(_) => serde_json::from_str(&text).unwrap_or_default(),
-                Err(_) => Holder::default(),
-            };
-            let who = holder.command.as_deref().unwrap_or("another rf");
-            let pid = holder
-                .pid
-                .map(|p| format!(" (pid {p})"))
-                .unwrap_or_default();
-            return Err(CliError::local(format!(
-                "{what} is in use by {who}{pid}; wait for it to finish, or use another {flag}"
-            )));
-        }
-        Err(TryLockError::Error(e)) if e.kind() == std::io::ErrorKind::Unsupported => {
-            tracing::warn!("{} cannot be locked: {e}", path.display());
-            return Ok(StateLock { _file: file });
-        }
-        Err(TryLockError::Error(e)) => return Err(io(e)),
+    StateLock::acquire(dir, command).map_err(|e| explain(e, what, flag))
+}
+
+/// The error of a refused lock, in the user's terms; any other state error
+/// as usual.
+pub(crate) fn explain(e: StateError, what: &str, flag: &str) -> CliError {
+    match e {
+        StateError::InUse { holder, .. } => in_use(&holder, what, flag),
+        other => map_error(&other.into()),
     }
-    let record = serde_json::to_vec(&Holder {
-        pid: Some(std::process::id()),
-        command: Some(command.to_owned()),
-    })
-    .map_err(|e| io(std::io::Error::other(e)))?;
-    file.set_len(0)
-        .and_then(|()| file.seek(SeekFrom::Start(0)))
-        .and_then(|_| file.write_all(&record))
-        .map_err(io)?;
-    Ok(StateLock { _file: file })
+}
+
+fn in_use(holder: &LockHolder, what: &str, flag: &str) -> CliError {
+    let who = holder.command.as_deref().unwrap_or("another rf");
+    let pid = holder
+        .pid
+        .map(|p| format!(" (pid {p})"))
+        .unwrap_or_default();
+    CliError::local(format!(
+        "{what} is in use by {who}{pid}; wait for it to finish, or use another {flag}"
+    ))
 }
 
 #[cfg(test)]
