@@ -970,18 +970,7 @@ mod tests {
             ..PlanOptions::default()
         };
         let scan_options = crate::ingest::ScanOptions::default();
-        let (mut m, summary) = Manifest::scan_and_plan(
-            &path,
-            FreshRun {
-                input_dir: input.path(),
-                batch_id: "b".into(),
-                workflow_id: "wf".into(),
-                kind: None,
-                scan: &scan_options,
-                plan: &options,
-            },
-        )
-        .unwrap();
+        let (mut m, summary) = items::plan_for_test(&path, input.path(), None, &options);
         let report = crate::ingest::scan(input.path(), &scan_options).unwrap();
         let images: Vec<ScannedFile> = report
             .files
@@ -1019,18 +1008,8 @@ mod tests {
 
         // A video run of the same directory: one single, images reported.
         let path = state.path().join("v").join(MANIFEST_FILE);
-        let (m, summary) = Manifest::scan_and_plan(
-            &path,
-            FreshRun {
-                input_dir: input.path(),
-                batch_id: "v".into(),
-                workflow_id: "wf".into(),
-                kind: Some(MediaKind::Video),
-                scan: &scan_options,
-                plan: &options,
-            },
-        )
-        .unwrap();
+        let (m, summary) =
+            items::plan_for_test(&path, input.path(), Some(MediaKind::Video), &options);
         assert_eq!(m.ingest.singles.len(), 1);
         assert_eq!(m.ingest.singles[0].item.name, "clip.mp4");
         assert!(m.ingest.shards.is_empty());

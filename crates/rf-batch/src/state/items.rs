@@ -754,3 +754,26 @@ impl IngestState {
         self.shards.iter().map(|s| s.items.count()).sum()
     }
 }
+
+/// Test helper: a fresh plan of `input` (batch `b`, workflow `wf`) at
+/// `manifest_path`, with default scan rules.
+#[cfg(test)]
+pub(crate) fn plan_for_test(
+    manifest_path: &Path,
+    input: &Path,
+    kind: Option<MediaKind>,
+    plan: &PlanOptions,
+) -> (Manifest, ScanSummary) {
+    Manifest::scan_and_plan(
+        manifest_path,
+        FreshRun {
+            input_dir: input,
+            batch_id: "b".into(),
+            workflow_id: "wf".into(),
+            kind,
+            scan: &ScanOptions::default(),
+            plan,
+        },
+    )
+    .unwrap()
+}

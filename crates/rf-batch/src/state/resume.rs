@@ -451,7 +451,7 @@ mod tests {
     use super::*;
     use crate::ingest::plan::ModeChoice;
     use crate::ingest::tar_stream::TAR_END_LEN;
-    use crate::state::{FreshRun, MANIFEST_FILE};
+    use crate::state::MANIFEST_FILE;
 
     /// splitmix64: the test's whole input comes from one seed.
     fn rng(mut state: u64) -> impl FnMut() -> u64 {
@@ -532,18 +532,12 @@ mod tests {
             max_shard_bytes: 4096 + next() % 8192,
         };
         let scan_options = ScanOptions::default();
-        let (mut manifest, _) = Manifest::scan_and_plan(
+        let (mut manifest, _) = crate::state::items::plan_for_test(
             &path,
-            FreshRun {
-                input_dir: input.path(),
-                batch_id: "b".into(),
-                workflow_id: "wf".into(),
-                kind: Some(MediaKind::Image),
-                scan: &scan_options,
-                plan: &options,
-            },
-        )
-        .unwrap();
+            input.path(),
+            Some(MediaKind::Image),
+            &options,
+        );
         manifest.save(&path).unwrap();
         for round in 0..3 {
             for s in &mut manifest.ingest.shards {
@@ -704,18 +698,7 @@ mod tests {
             ..PlanOptions::default()
         };
         let scan_options = ScanOptions::default();
-        let (mut m, _) = Manifest::scan_and_plan(
-            &path,
-            FreshRun {
-                input_dir: input.path(),
-                batch_id: "b".into(),
-                workflow_id: "wf".into(),
-                kind: None,
-                scan: &scan_options,
-                plan: &options,
-            },
-        )
-        .unwrap();
+        let (mut m, _) = crate::state::items::plan_for_test(&path, input.path(), None, &options);
         m.save(&path).unwrap();
         let items_file = m.items_file().unwrap().to_path_buf();
         let runs = |m: &Manifest| find_runs(&items_file, &live_of(m)).unwrap().unwrap().len();
