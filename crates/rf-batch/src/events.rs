@@ -229,22 +229,34 @@ impl EventSink {
     }
 }
 
-/// How long each phase took.
+/// How long each phase took. Serialized as seconds (a JSON number, to the
+/// microsecond), e.g. `{"scan": 0.012, ..., "total": 4.56}`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Timings {
     /// Scan and plan.
+    #[serde(serialize_with = "seconds")]
     pub scan: Duration,
     /// Uploads.
+    #[serde(serialize_with = "seconds")]
     pub ingest: Duration,
     /// Count check.
+    #[serde(serialize_with = "seconds")]
     pub count: Duration,
     /// Job creation and wait.
+    #[serde(serialize_with = "seconds")]
     pub job: Duration,
     /// Downloads and extraction.
+    #[serde(serialize_with = "seconds")]
     pub export: Duration,
     /// The whole run.
+    #[serde(serialize_with = "seconds")]
     pub total: Duration,
+}
+
+/// A duration as seconds, rounded to the microsecond.
+fn seconds<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(d.as_micros() as f64 / 1e6)
 }
 
 /// What a run did; returned by [`crate::Pipeline::run`].
@@ -316,6 +328,20 @@ pub struct RunReport {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn timings_serialize_as_seconds() {
+        let t = Timings {
+            scan: Duration::from_millis(12),
+            total: Duration::from_micros(4_560_001),
+            ..Timings::default()
+        };
+        assert_eq!(
+            serde_json::to_value(&t).unwrap(),
+            serde_json::json!({"scan": 0.012, "ingest": 0.0, "count": 0.0, "job": 0.0,
+                               "export": 0.0, "total": 4.560001})
+        );
+    }
 
     #[test]
     fn events_serialize_tagged_for_json_output() {
