@@ -2,13 +2,15 @@
 //! `ParametersOverride`, and ID validation with the rules in the message.
 
 use rf_batch::JobSettings;
+use rf_batch::ingest::ModeChoice;
 use rf_types::{
     AggregationFormat, BatchId, ComputeConfiguration, InferenceBackend, JobId, MachineType,
     ParametersOverride,
 };
 
 use crate::args::{
-    AggregationFormatArg, InferenceBackendArg, JobOptions, MachineTypeArg, RestartOverrides,
+    AggregationFormatArg, InferenceBackendArg, IngestModeArg, JobOptions, MachineTypeArg,
+    RestartOverrides,
 };
 use crate::error::{CliError, Result};
 
@@ -72,6 +74,15 @@ pub(crate) fn io_reason(e: &std::io::Error) -> String {
         std::io::ErrorKind::NotFound => "no such file or directory".to_owned(),
         std::io::ErrorKind::PermissionDenied => "permission denied".to_owned(),
         _ => e.to_string(),
+    }
+}
+
+/// The upload mode `--mode` asks for.
+pub(crate) fn ingest_mode(arg: IngestModeArg) -> ModeChoice {
+    match arg {
+        IngestModeArg::Auto => ModeChoice::Auto,
+        IngestModeArg::Single => ModeChoice::Single,
+        IngestModeArg::Bulk => ModeChoice::Bulk,
     }
 }
 

@@ -2,14 +2,14 @@
 //! export the results, resumably (rf-batch's `Pipeline`).
 
 use rf_batch::events::RunReport;
-use rf_batch::ingest::{MediaKind, ModeChoice};
+use rf_batch::ingest::MediaKind;
 use rf_batch::{Pipeline, RunConfig};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::session::{Session, map_error};
 use super::{options, state_lock};
-use crate::args::{IngestModeArg, RunArgs};
+use crate::args::RunArgs;
 use crate::config::Config;
 use crate::error::{CliError, Result};
 use crate::events::{Renderer, plural};
@@ -61,11 +61,7 @@ pub(crate) async fn run(
         &run_config.job,
     )
     .map_err(|e| map_error(&e))?;
-    run_config.plan.mode = match args.mode {
-        IngestModeArg::Auto => ModeChoice::Auto,
-        IngestModeArg::Single => ModeChoice::Single,
-        IngestModeArg::Bulk => ModeChoice::Bulk,
-    };
+    run_config.plan.mode = options::ingest_mode(args.mode);
     if let Some(n) = args.shard_size {
         run_config.plan.max_images_per_shard = usize::from(n);
     }
