@@ -105,6 +105,11 @@ pub(crate) async fn run(
                 rf_batch::Error::State(e @ rf_batch::state::StateError::InUse { .. }) => {
                     state_lock::explain(e, &format!("--out {}", args.out.display()), "--out")
                 }
+                // The input directory has no media of the kind asked for.
+                e @ rf_batch::Error::InvalidInput {
+                    what: "input directory",
+                    ..
+                } => CliError::usage(format!("{e}; {}", options::media_hint(kind))),
                 other => map_error(&other),
             })
         }
