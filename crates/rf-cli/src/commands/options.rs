@@ -26,30 +26,29 @@ pub(crate) fn job_id(text: &str) -> Result<JobId> {
 
 /// Checks that `dir` is a directory, naming the flag when it is not.
 pub(crate) fn input_dir(flag: &str, dir: &std::path::Path) -> Result<()> {
-    match std::fs::metadata(dir) {
-        Ok(meta) if meta.is_dir() => Ok(()),
-        Ok(_) => Err(CliError::usage(format!(
-            "{flag} {}: not a directory",
-            dir.display()
-        ))),
-        Err(e) => Err(CliError::usage(format!(
-            "{flag} {}: {}; pass an existing directory",
-            dir.display(),
-            io_reason(&e)
-        ))),
-    }
+    input_path(flag, dir, "directory", std::fs::Metadata::is_dir)
 }
 
 /// Checks that `path` (given with `flag`) is a readable regular file.
 pub(crate) fn input_file(flag: &str, path: &std::path::Path) -> Result<()> {
+    input_path(flag, path, "file", std::fs::Metadata::is_file)
+}
+
+/// Checks that `path` exists and `is` a `what`, naming `flag` when not.
+fn input_path(
+    flag: &str,
+    path: &std::path::Path,
+    what: &str,
+    is: fn(&std::fs::Metadata) -> bool,
+) -> Result<()> {
     match std::fs::metadata(path) {
-        Ok(meta) if meta.is_file() => Ok(()),
+        Ok(meta) if is(&meta) => Ok(()),
         Ok(_) => Err(CliError::usage(format!(
-            "{flag} {}: not a file",
+            "{flag} {}: not a {what}",
             path.display()
         ))),
         Err(e) => Err(CliError::usage(format!(
-            "{flag} {}: {}; pass an existing file",
+            "{flag} {}: {}; pass an existing {what}",
             path.display(),
             io_reason(&e)
         ))),
