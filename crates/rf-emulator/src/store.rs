@@ -257,27 +257,32 @@ mod tests {
     use super::*;
     use crate::model::{Batch, BatchKind, Content};
 
+    /// Adds an image batch `id` to workspace `ws`.
+    fn add_batch(store: &Store, id: &str, now: chrono::DateTime<chrono::Utc>) {
+        store.write(|db| {
+            let seq = db.next_seq();
+            db.ws_mut("ws").batches.insert(
+                id.into(),
+                Batch::new(
+                    id,
+                    None,
+                    BatchKind::SimpleBatch,
+                    Content::Images,
+                    now,
+                    chrono::Duration::days(7),
+                    seq,
+                ),
+            );
+        });
+    }
+
     #[test]
     fn snapshot_survives_reopen() {
         let dir = tempfile::tempdir().unwrap();
         let now = chrono::Utc::now();
         {
             let store = Store::open(Some(dir.path()), None).unwrap();
-            store.write(|db| {
-                let seq = db.next_seq();
-                db.ws_mut("ws").batches.insert(
-                    "b1".into(),
-                    Batch::new(
-                        "b1",
-                        None,
-                        BatchKind::SimpleBatch,
-                        Content::Images,
-                        now,
-                        chrono::Duration::days(7),
-                        seq,
-                    ),
-                );
-            });
+            add_batch(&store, "b1", now);
             store.persist().unwrap();
         }
         let store = Store::open(Some(dir.path()), None).unwrap();
@@ -294,25 +299,8 @@ mod tests {
             owner: Some("first".into()),
             base_url: None,
         };
-        let add = |store: &Store, id: &str| {
-            store.write(|db| {
-                let seq = db.next_seq();
-                db.ws_mut("ws").batches.insert(
-                    id.into(),
-                    Batch::new(
-                        id,
-                        None,
-                        BatchKind::SimpleBatch,
-                        Content::Images,
-                        now,
-                        chrono::Duration::days(7),
-                        seq,
-                    ),
-                );
-            });
-        };
         let first = Store::open(Some(dir.path()), Some(&me)).unwrap();
-        add(&first, "kept");
+        add_batch(&first, "kept", now);
         // Held: a second store on the directory is refused.
         assert!(matches!(
             Store::open(Some(dir.path()), Some(&LockHolder::default())),
@@ -322,7 +310,7 @@ mod tests {
         let second = Store::open(Some(dir.path()), Some(&LockHolder::default())).unwrap();
         assert!(second.read(|db| db.batch("ws", "kept", now).is_some()));
         // The first one's later changes never reach the disk.
-        add(&first, "late");
+        add_batch(&first, "late", now);
         first.persist().unwrap();
         drop(second);
         let third = Store::open(Some(dir.path()), None).unwrap();
