@@ -33,7 +33,7 @@ use serde_json::Value;
 use crate::bench_data::{self, Kind, Spec};
 use crate::bench_measure::{self, Job, Measured};
 use crate::bench_report::{self, Op, Row, ScalePoint, Startup, Tool};
-use crate::{compat, project_root, run};
+use crate::{compat, project_root, run, target_dir};
 
 const KEY: &str = "bench-key";
 const WORKSPACE: &str = "bench";
@@ -144,19 +144,6 @@ struct Ctx {
     run_dir: PathBuf,
     with_time: bool,
     ticks: f64,
-}
-
-fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .map(|p| {
-            if p.is_absolute() {
-                p
-            } else {
-                project_root().join(p)
-            }
-        })
-        .unwrap_or_else(|| project_root().join("target"))
 }
 
 fn io(what: &str, path: &Path) -> impl FnOnce(std::io::Error) -> String {

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::{project_root, run};
+use crate::{project_root, run, target_dir};
 
 const INFERENCE_CLI: &str = "inference-cli==1.8.3";
 const KEY: &str = "compat-key";
@@ -189,10 +189,7 @@ fn make_bulk_dataset(dir: &Path, n: usize) -> Result<(), String> {
 pub(crate) fn compat() -> Result<(), String> {
     let inference = ensure_inference_cli()?;
     run("cargo", &["build", "-p", "rf-cli"])?;
-    let target_dir = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| project_root().join("target"));
-    let rf = target_dir.join("debug/rf");
+    let rf = target_dir().join("debug/rf");
     let work = project_root().join("target/compat/work");
     let _ = fs::remove_dir_all(&work);
     fs::create_dir_all(&work).map_err(|e| e.to_string())?;

@@ -35,7 +35,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use crate::{project_root, run};
+use crate::{project_root, run, target_dir};
 
 const KEY: &str = "soak-key";
 const WORKSPACE: &str = "soak-ws";
@@ -461,9 +461,7 @@ fn phase_of(seen: &[String], rest: &mpsc::Receiver<String>) -> &'static str {
 pub(crate) fn soak(args: &[String]) -> Result<(), String> {
     let options = Options::parse(args)?;
     run("cargo", &["build", "-p", "rf-cli"])?;
-    let target_dir = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| project_root().join("target"));
+    let target_dir = target_dir();
     let rf = target_dir.join("debug/rf");
     let work = target_dir.join("soak");
     let _ = fs::remove_dir_all(&work);
