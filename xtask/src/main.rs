@@ -19,7 +19,7 @@ mod soak;
 mod tidy;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode};
+use std::process::{Child, Command, ExitCode};
 
 pub(crate) fn project_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -41,6 +41,17 @@ pub(crate) fn target_dir() -> PathBuf {
             }
         })
         .unwrap_or_else(|| project_root().join("target"))
+}
+
+/// Kills a child process (the emulator a task started) when the task ends,
+/// however it ends.
+pub(crate) struct ServerGuard(pub(crate) Child);
+
+impl Drop for ServerGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 pub(crate) fn run(program: &str, args: &[&str]) -> Result<(), String> {
