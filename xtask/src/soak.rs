@@ -35,6 +35,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use crate::bench_data::Rng;
 use crate::{ServerGuard, project_root, run, target_dir};
 
 const KEY: &str = "soak-key";
@@ -99,19 +100,6 @@ impl Options {
 
     fn shards(&self) -> u64 {
         self.files.div_ceil(self.shard_size) as u64
-    }
-}
-
-/// SplitMix64: the seeded kill delays.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        (z ^ (z >> 31)) % n.max(1)
     }
 }
 
