@@ -15,24 +15,14 @@ use std::fs;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::{project_root, run};
+use crate::{ServerGuard, project_root, run, target_dir};
 
 const INFERENCE_CLI: &str = "inference-cli==1.8.3";
 const KEY: &str = "compat-key";
 const WORKSPACE: &str = "compat-ws";
-
-/// Kills the emulator when the task ends, however it ends.
-struct ServerGuard(Child);
-
-impl Drop for ServerGuard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 pub(crate) fn venv_dir() -> PathBuf {
     std::env::var_os("RF_COMPAT_VENV")
@@ -189,10 +179,7 @@ fn make_bulk_dataset(dir: &Path, n: usize) -> Result<(), String> {
 pub(crate) fn compat() -> Result<(), String> {
     let inference = ensure_inference_cli()?;
     run("cargo", &["build", "-p", "rf-cli"])?;
-    let target_dir = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| project_root().join("target"));
-    let rf = target_dir.join("debug/rf");
+    let rf = target_dir().join("debug/rf");
     let work = project_root().join("target/compat/work");
     let _ = fs::remove_dir_all(&work);
     fs::create_dir_all(&work).map_err(|e| e.to_string())?;

@@ -35,7 +35,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use crate::{project_root, run};
+use crate::bench_data::Rng;
+use crate::{ServerGuard, project_root, run, target_dir};
 
 const KEY: &str = "soak-key";
 const WORKSPACE: &str = "soak-ws";
@@ -99,29 +100,6 @@ impl Options {
 
     fn shards(&self) -> u64 {
         self.files.div_ceil(self.shard_size) as u64
-    }
-}
-
-/// SplitMix64: the seeded kill delays.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        (z ^ (z >> 31)) % n.max(1)
-    }
-}
-
-/// Kills the emulator when the soak ends, however it ends.
-struct ServerGuard(Child);
-
-impl Drop for ServerGuard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
     }
 }
 
@@ -461,9 +439,7 @@ fn phase_of(seen: &[String], rest: &mpsc::Receiver<String>) -> &'static str {
 pub(crate) fn soak(args: &[String]) -> Result<(), String> {
     let options = Options::parse(args)?;
     run("cargo", &["build", "-p", "rf-cli"])?;
-    let target_dir = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| project_root().join("target"));
+    let target_dir = target_dir();
     let rf = target_dir.join("debug/rf");
     let work = target_dir.join("soak");
     let _ = fs::remove_dir_all(&work);
