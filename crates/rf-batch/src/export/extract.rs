@@ -220,10 +220,9 @@ fn unpack_into(
     } else {
         Box::new(BufReader::new(file))
     };
-    let hit_end = std::rc::Rc::new(std::cell::Cell::new(false));
     let mut tar = tar::Archive::new(EndWatch {
         inner: reader,
-        hit_end: hit_end.clone(),
+        hit_end: false,
     });
     let truncated = |detail: String| ExtractError::Truncated {
         archive: archive.to_path_buf(),
@@ -324,7 +323,7 @@ fn unpack_into(
     // A complete archive ends with a block of zeros, which stops the reader
     // before the end of the data; running into the end of the data instead
     // means the archive was cut at an entry boundary.
-    if hit_end.get() {
+    if tar.into_inner().hit_end {
         return Err(truncated(
             "it ends without the end-of-archive marker".to_string(),
         ));
@@ -335,14 +334,14 @@ fn unpack_into(
 /// A reader that notes when it reached the end of its data.
 struct EndWatch<R> {
     inner: R,
-    hit_end: std::rc::Rc<std::cell::Cell<bool>>,
+    hit_end: bool,
 }
 
 impl<R: Read> Read for EndWatch<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
         if n == 0 && !buf.is_empty() {
-            self.hit_end.set(true);
+            self.hit_end = true;
         }
         Ok(n)
     }
