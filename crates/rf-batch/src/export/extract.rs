@@ -410,47 +410,20 @@ fn merge(from: &Path, to: &Path, rel: &str, report: &mut ExtractReport) -> io::R
     Ok(())
 }
 
+/// Raw tar archives, shared with the integration tests.
+#[cfg(test)]
+#[path = "../../tests/common/raw_tar.rs"]
+mod raw_tar;
+
 #[cfg(test)]
 mod tests {
+    use super::raw_tar::{finish, gz, raw_entry};
     use super::*;
-    use std::io::Write;
-
-    /// Raw tar header with any path and type, bypassing the tar crate's checks.
-    fn raw_entry(out: &mut Vec<u8>, path: &[u8], kind: u8, data: &[u8], link: &[u8]) {
-        let mut h = [0u8; 512];
-        h[..path.len()].copy_from_slice(path);
-        h[100..107].copy_from_slice(b"0000644");
-        h[108..115].copy_from_slice(b"0000000");
-        h[116..123].copy_from_slice(b"0000000");
-        h[124..135].copy_from_slice(format!("{:011o}", data.len()).as_bytes());
-        h[136..147].copy_from_slice(b"00000000000");
-        h[156] = kind;
-        h[157..157 + link.len()].copy_from_slice(link);
-        h[257..263].copy_from_slice(b"ustar\0");
-        h[263..265].copy_from_slice(b"00");
-        h[148..156].copy_from_slice(b"        ");
-        let sum: u32 = h.iter().map(|&b| b as u32).sum();
-        h[148..155].copy_from_slice(format!("{sum:06o}\0").as_bytes());
-        out.extend_from_slice(&h);
-        out.extend_from_slice(data);
-        out.resize(out.len().div_ceil(512) * 512, 0);
-    }
-
-    fn finish(mut out: Vec<u8>) -> Vec<u8> {
-        out.extend_from_slice(&[0u8; 1024]);
-        out
-    }
 
     fn write_archive(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
         let p = dir.join(name);
         fs::write(&p, bytes).unwrap();
         p
-    }
-
-    fn gz(bytes: &[u8]) -> Vec<u8> {
-        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-        enc.write_all(bytes).unwrap();
-        enc.finish().unwrap()
     }
 
     #[test]

@@ -1,9 +1,11 @@
 //! Shared test helpers: input trees built from the sample images, small
-//! videos, and emulator start-up. Not public API.
+//! videos, hand-made tar archives ([`raw_tar`]), and emulator start-up. Not
+//! public API.
 #![allow(dead_code, unreachable_pub)]
 
 pub mod fake;
 pub mod inprocess;
+pub mod raw_tar;
 
 use std::path::{Path, PathBuf};
 
