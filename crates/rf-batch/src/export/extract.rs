@@ -420,6 +420,14 @@ mod tests {
     use super::raw_tar::{finish, gz, raw_entry};
     use super::*;
 
+    /// Each refused entry's path and reason, in order.
+    fn refused(r: &ExtractReport) -> Vec<(&str, &RefusalReason)> {
+        r.refused
+            .iter()
+            .map(|e| (e.path.as_str(), &e.reason))
+            .collect()
+    }
+
     fn write_archive(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
         let p = dir.join(name);
         fs::write(&p, bytes).unwrap();
@@ -479,13 +487,8 @@ mod tests {
         let archive = write_archive(work.path(), "evil.tar", &finish(t));
         let target = work.path().join("target");
         let r = extract_archive(&archive, &target, &ExtractLimits::default()).unwrap();
-        let refused: Vec<(&str, &RefusalReason)> = r
-            .refused
-            .iter()
-            .map(|e| (e.path.as_str(), &e.reason))
-            .collect();
         assert_eq!(
-            refused,
+            refused(&r),
             [
                 ("/etc/evil", &RefusalReason::AbsolutePath),
                 ("../escape.txt", &RefusalReason::ParentComponent),
@@ -573,13 +576,8 @@ mod tests {
         let r = extract_archive(&archive, &target, &ExtractLimits::default()).unwrap();
         assert_eq!(fs::read(target.join("r/a.json")).unwrap(), b"first");
         assert_eq!(fs::read(target.join("r/b.json")).unwrap(), b"b");
-        let refused: Vec<(&str, &RefusalReason)> = r
-            .refused
-            .iter()
-            .map(|e| (e.path.as_str(), &e.reason))
-            .collect();
         assert_eq!(
-            refused,
+            refused(&r),
             [
                 ("r/a.json", &RefusalReason::Duplicate),
                 ("./r//a.json", &RefusalReason::Duplicate),
