@@ -85,8 +85,13 @@ pub fn make_video(path: &Path, len: usize) {
 /// default crypto provider, and the emulator's own reqwest client (webhooks,
 /// reference downloads) needs one: install ring as the process default.
 pub async fn start_emulator() -> RunningEmulator {
+    start_emulator_with(EmulatorConfig::for_tests()).await
+}
+
+/// [`start_emulator`] with another configuration.
+pub async fn start_emulator_with(config: EmulatorConfig) -> RunningEmulator {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    Emulator::start(EmulatorConfig::for_tests(), "127.0.0.1:0".parse().unwrap())
+    Emulator::start(config, "127.0.0.1:0".parse().unwrap())
         .await
         .expect("emulator starts")
 }
