@@ -234,12 +234,7 @@ pub struct DownloadJournal {
 impl DownloadJournal {
     /// Where the journal of the manifest at `manifest_path` lives.
     pub fn path_for(manifest_path: &Path) -> PathBuf {
-        let mut name = manifest_path
-            .file_name()
-            .map(|n| n.to_os_string())
-            .unwrap_or_else(|| MANIFEST_FILE.into());
-        name.push(".downloads");
-        manifest_path.with_file_name(name)
+        beside(manifest_path, ".downloads")
     }
 
     /// Opens (creating if needed) the journal of `manifest`, saved at
@@ -298,6 +293,17 @@ impl DownloadJournal {
         self.out.flush().map_err(err)?;
         self.out.get_ref().sync_all().map_err(err)
     }
+}
+
+/// `path` with `suffix` added to its file name (`rf-run.json` →
+/// `rf-run.json.items`): the files that belong to a manifest sit beside it.
+pub(crate) fn beside(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_else(|| MANIFEST_FILE.into());
+    name.push(suffix);
+    path.with_file_name(name)
 }
 
 /// The key of a download in [`ExportState::downloads`].

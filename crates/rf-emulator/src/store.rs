@@ -28,14 +28,26 @@ pub(crate) struct Store {
     tmp: PathBuf,
     dirty: AtomicBool,
     notify: Notify,
-    persist_lock: Mutex<()>,
+    /// Held while a snapshot is written; guards the data directory's lock.
+    persist_lock: Mutex<DirLock>,
     secret: Vec<u8>,
-    /// The data directory's lock ([`crate::lock`]) while held; `None` once
-    /// released by [`Store::release`] (or when no lock was asked for).
-    dir_lock: Mutex<Option<std::fs::File>>,
-    /// Whether a lock was taken: once it is released, nothing more is written.
-    locked: bool,
     _temp: Option<tempfile::TempDir>,
+}
+
+/// The data directory's lock ([`crate::lock`]) as far as the store is
+/// concerned.
+#[derive(Debug)]
+enum DirLock {
+    /// None was asked for (a temporary directory, or locking turned off).
+    NotTaken,
+    /// Held: snapshots may be written.
+    Held {
+        /// Open until released: closing it unlocks the directory.
+        _file: std::fs::File,
+    },
+    /// Let go by [`Store::release`]: another emulator may own the
+    /// directory, so nothing more is written.
+    Released,
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> EmulatorError + '_ {
@@ -74,8 +86,10 @@ impl Store {
         };
         std::fs::create_dir_all(&root).map_err(io_err(&root))?;
         let dir_lock = match (lock, &temp) {
-            (Some(me), None) => Some(crate::lock::acquire(&root, me)?),
-            _ => None,
+            (Some(me), None) => DirLock::Held {
+                _file: crate::lock::acquire(&root, me)?,
+            },
+            _ => DirLock::NotTaken,
         };
         let blobs = root.join("blobs");
         let tmp = root.join("tmp");
@@ -122,10 +136,8 @@ impl Store {
             tmp,
             dirty: AtomicBool::new(false),
             notify: Notify::new(),
-            persist_lock: Mutex::new(()),
+            persist_lock: Mutex::new(dir_lock),
             secret,
-            locked: dir_lock.is_some(),
-            dir_lock: Mutex::new(dir_lock),
             _temp: temp,
         })
     }
@@ -168,8 +180,8 @@ impl Store {
     /// if one was taken, is still held: after [`Store::release`] another
     /// emulator may own the directory).
     pub(crate) fn persist(&self) -> Result<(), EmulatorError> {
-        let _one = self.persist_lock.lock().unwrap_or_else(|p| p.into_inner());
-        if self.locked && self.dir_lock_guard().is_none() {
+        let dir_lock = self.persist_lock();
+        if matches!(*dir_lock, DirLock::Released) {
             tracing::debug!("state changed after the emulator closed; not written");
             return Ok(());
         }
@@ -191,8 +203,8 @@ impl Store {
         })
     }
 
-    fn dir_lock_guard(&self) -> MutexGuard<'_, Option<std::fs::File>> {
-        self.dir_lock.lock().unwrap_or_else(|p| p.into_inner())
+    fn persist_lock(&self) -> MutexGuard<'_, DirLock> {
+        self.persist_lock.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Writes the last snapshot and lets go of the data dir's lock, so that
@@ -200,8 +212,7 @@ impl Store {
     /// after this.
     pub(crate) fn release(&self) -> Result<(), EmulatorError> {
         let written = self.persist();
-        let _one = self.persist_lock.lock().unwrap_or_else(|p| p.into_inner());
-        self.dir_lock_guard().take();
+        *self.persist_lock() = DirLock::Released;
         written
     }
 
@@ -246,27 +257,32 @@ mod tests {
     use super::*;
     use crate::model::{Batch, BatchKind, Content};
 
+    /// Adds an image batch `id` to workspace `ws`.
+    fn add_batch(store: &Store, id: &str, now: chrono::DateTime<chrono::Utc>) {
+        store.write(|db| {
+            let seq = db.next_seq();
+            db.ws_mut("ws").batches.insert(
+                id.into(),
+                Batch::new(
+                    id,
+                    None,
+                    BatchKind::SimpleBatch,
+                    Content::Images,
+                    now,
+                    chrono::Duration::days(7),
+                    seq,
+                ),
+            );
+        });
+    }
+
     #[test]
     fn snapshot_survives_reopen() {
         let dir = tempfile::tempdir().unwrap();
         let now = chrono::Utc::now();
         {
             let store = Store::open(Some(dir.path()), None).unwrap();
-            store.write(|db| {
-                let seq = db.next_seq();
-                db.ws_mut("ws").batches.insert(
-                    "b1".into(),
-                    Batch::new(
-                        "b1",
-                        None,
-                        BatchKind::SimpleBatch,
-                        Content::Images,
-                        now,
-                        chrono::Duration::days(7),
-                        seq,
-                    ),
-                );
-            });
+            add_batch(&store, "b1", now);
             store.persist().unwrap();
         }
         let store = Store::open(Some(dir.path()), None).unwrap();
@@ -283,25 +299,8 @@ mod tests {
             owner: Some("first".into()),
             base_url: None,
         };
-        let add = |store: &Store, id: &str| {
-            store.write(|db| {
-                let seq = db.next_seq();
-                db.ws_mut("ws").batches.insert(
-                    id.into(),
-                    Batch::new(
-                        id,
-                        None,
-                        BatchKind::SimpleBatch,
-                        Content::Images,
-                        now,
-                        chrono::Duration::days(7),
-                        seq,
-                    ),
-                );
-            });
-        };
         let first = Store::open(Some(dir.path()), Some(&me)).unwrap();
-        add(&first, "kept");
+        add_batch(&first, "kept", now);
         // Held: a second store on the directory is refused.
         assert!(matches!(
             Store::open(Some(dir.path()), Some(&LockHolder::default())),
@@ -311,7 +310,7 @@ mod tests {
         let second = Store::open(Some(dir.path()), Some(&LockHolder::default())).unwrap();
         assert!(second.read(|db| db.batch("ws", "kept", now).is_some()));
         // The first one's later changes never reach the disk.
-        add(&first, "late");
+        add_batch(&first, "late", now);
         first.persist().unwrap();
         drop(second);
         let third = Store::open(Some(dir.path()), None).unwrap();

@@ -6,43 +6,15 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use reqwest::StatusCode;
-use rf_emulator::{Emulator, EmulatorConfig, RunningEmulator};
+use rf_emulator::{Emulator, EmulatorConfig};
 use serde_json::{Value, json};
 
 mod support;
-use support::{png, tar_of};
+use support::{DEADLINE, Env, png, signed_url_details, start, start_with, tar_of};
 
-const DEADLINE: Duration = Duration::from_secs(15);
-
-/// A started emulator plus a client.
-struct Env {
-    emu: RunningEmulator,
-    http: reqwest::Client,
-}
-
-async fn start_with(config: EmulatorConfig) -> Env {
-    let emu = Emulator::start(config, "127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let http = reqwest::Client::builder().no_proxy().build().unwrap();
-    Env { emu, http }
-}
-
-async fn start() -> Env {
-    start_with(EmulatorConfig::for_tests()).await
-}
-
+/// The request shortcuts of these tests: every request gets an answer, read
+/// as (status, JSON body or `null`).
 impl Env {
-    fn base(&self) -> String {
-        self.emu.base_url().to_string()
-    }
-    fn ds(&self, path: &str) -> String {
-        format!("{}data-staging/v1/external/test-ws/{path}", self.base())
-    }
-    fn bp(&self, path: &str) -> String {
-        format!("{}batch-processing/v1/external/test-ws/{path}", self.base())
-    }
     async fn get(&self, url: &str, query: &[(&str, &str)]) -> (StatusCode, Value) {
         let mut q: Vec<(&str, &str)> = vec![("api_key", "test-key")];
         q.extend_from_slice(query);
@@ -109,14 +81,7 @@ impl Env {
             .post(&self.ds(&format!("batches/{batch}/{endpoint}")), &q, None)
             .await;
         assert_eq!(s, StatusCode::OK, "{b}");
-        let d = &b["signedURLDetails"];
-        let headers = d["extensionHeaders"]
-            .as_object()
-            .unwrap()
-            .iter()
-            .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()))
-            .collect();
-        (d["uploadURL"].as_str().unwrap().to_string(), headers)
+        signed_url_details(&b)
     }
     async fn put(
         &self,

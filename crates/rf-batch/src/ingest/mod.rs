@@ -16,7 +16,6 @@ pub mod upload;
 pub use names::flat_name;
 pub use plan::{
     ModeChoice, Plan, PlanOptions, PlannedItem, ShardCutter, ShardPlan, UploadMode, plan,
-    plan_owned,
 };
 pub use references::{ReferencesSummary, ingest_references_file};
 pub use scan::{

@@ -248,8 +248,6 @@ pub struct ScanTally {
     pub skipped: Vec<SkippedFile>,
     /// Number of hidden entries skipped (not descended into).
     pub hidden: u64,
-    /// Whether the callback stopped the scan early.
-    pub stopped: bool,
 }
 
 /// [`scan`] without holding the list: each usable file is handed to
@@ -301,9 +299,8 @@ pub fn scan_each(
         tally: &mut tally,
         on_file: &mut on_file,
     };
-    if walk.entries(root, "", &entries).is_break() {
-        tally.stopped = true;
-    }
+    // A stop asked for by `on_file` ends the walk; its caller knows why.
+    let _ = walk.entries(root, "", &entries);
     Ok(tally)
 }
 

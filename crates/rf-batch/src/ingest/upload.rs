@@ -118,8 +118,8 @@ pub async fn upload_pending(
     events: &EventSink,
     cancel: &CancellationToken,
 ) -> Result<UploadSummary> {
-    // Only positions here: a unit's items are copied out of the manifest
-    // when it starts, so memory holds the plan once, not twice.
+    // Only positions here: a shard's items are read from the items file
+    // when it starts, so memory holds at most `concurrency` shards of them.
     let mut pending: Vec<(bool, usize)> = Vec::new();
     for (i, s) in manifest.ingest.singles.iter().enumerate() {
         if !s.uploaded {

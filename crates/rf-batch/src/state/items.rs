@@ -57,12 +57,7 @@ struct Header {
 
 /// Where the items file of the manifest at `manifest_path` lives.
 pub fn items_path_for(manifest_path: &Path) -> PathBuf {
-    let mut name = manifest_path
-        .file_name()
-        .map(|n| n.to_os_string())
-        .unwrap_or_else(|| super::MANIFEST_FILE.into());
-    name.push(".items");
-    manifest_path.with_file_name(name)
+    super::beside(manifest_path, ".items")
 }
 
 pub(super) fn io_error<'a>(
@@ -76,12 +71,17 @@ pub(super) fn io_error<'a>(
     }
 }
 
-/// Writes items, one line each, tracking byte offsets.
+/// Writes items, one line each, tracking byte offsets and what the lines
+/// pushed since it was opened add up to (what [`ShardCutter`] needs).
 pub(crate) struct ItemsWriter {
     path: PathBuf,
     out: io::BufWriter<fs::File>,
     offset: u64,
     line: Vec<u8>,
+    /// Items pushed.
+    pub(crate) count: usize,
+    /// Their tar members' length ([`member_len`] of each size, summed).
+    pub(crate) tar_bytes: u64,
 }
 
 impl ItemsWriter {
@@ -94,6 +94,8 @@ impl ItemsWriter {
             out: io::BufWriter::with_capacity(64 * 1024, file),
             offset: 0,
             line: Vec::with_capacity(256),
+            count: 0,
+            tar_bytes: 0,
         };
         let header = Header {
             rf_items: ITEMS_VERSION,
@@ -129,6 +131,8 @@ impl ItemsWriter {
             out: io::BufWriter::with_capacity(64 * 1024, file),
             offset,
             line: Vec::with_capacity(256),
+            count: 0,
+            tar_bytes: 0,
         })
     }
 
@@ -152,15 +156,23 @@ impl ItemsWriter {
 
     /// Appends one item.
     pub(crate) fn push(&mut self, item: &PlannedItem) -> Result<(), StateError> {
-        self.write_line(item).map(drop)
+        self.write_line(item)?;
+        self.count += 1;
+        self.tar_bytes += member_len(item.size);
+        Ok(())
     }
 
-    /// Appends the item lines read from `from` (written by [`ItemsWriter`]
-    /// or in its format, without a header).
-    pub(crate) fn copy_from(&mut self, from: &mut impl Read) -> Result<(), StateError> {
-        let copied = io::copy(from, &mut self.out).map_err(io_error("write", &self.path))?;
-        self.offset += copied;
-        Ok(())
+    /// The file written to.
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Drops every line written from byte `offset` on (lines no manifest
+    /// points at).
+    pub(crate) fn truncate(self, offset: u64) -> Result<(), StateError> {
+        let err = io_error("write", &self.path);
+        let file = self.out.into_inner().map_err(|e| err(e.into_error()))?;
+        file.set_len(offset).map_err(err)
     }
 
     /// Flushes and, with `sync`, syncs the file to disk.
@@ -318,14 +330,6 @@ pub struct Prepared {
     pub changes: Option<super::Reconciliation>,
 }
 
-/// Scan output for one kind, written as it arrives.
-struct KindFile {
-    path: PathBuf,
-    writer: ItemsWriter,
-    count: usize,
-    tar_bytes: u64,
-}
-
 impl Manifest {
     /// A fresh manifest, saved at `manifest_path` (not yet: the caller saves
     /// it), planned from a scan of `run.input_dir` without ever holding the
@@ -344,44 +348,32 @@ impl Manifest {
         let items_path = items_path_for(manifest_path);
         let dir = manifest_path.parent().unwrap_or(Path::new("."));
         fs::create_dir_all(dir).map_err(io_error("create the directory of", manifest_path))?;
-        let temp = |kind: &str| {
-            let mut name = items_path.file_name().unwrap_or_default().to_os_string();
-            name.push(format!(".{kind}.tmp"));
-            items_path.with_file_name(name)
-        };
-        let mut files: [Option<KindFile>; 2] = [None, None];
+        let temp = |kind: &str| super::beside(&items_path, &format!(".{kind}.tmp"));
+        // The scan's files of each kind, written as they arrive.
+        let mut files: [Option<ItemsWriter>; 2] = [None, None];
         let mut failed: Option<StateError> = None;
         let slot = |kind: MediaKind| usize::from(kind == MediaKind::Video);
         let tally: ScanTally = scan_each(run.input_dir, run.scan, |file| {
             let kind = file.kind;
             let entry = &mut files[slot(kind)];
-            if entry.is_none() {
-                let path = temp(if kind == MediaKind::Image {
-                    "images"
-                } else {
-                    "videos"
-                });
-                match ItemsWriter::create(&path, created_at) {
-                    Ok(writer) => {
-                        *entry = Some(KindFile {
-                            path,
-                            writer,
-                            count: 0,
-                            tar_bytes: 0,
-                        })
-                    }
-                    Err(e) => {
-                        failed = Some(e);
-                        return std::ops::ControlFlow::Break(());
+            let out = match entry {
+                Some(out) => out,
+                None => {
+                    let path = temp(if kind == MediaKind::Image {
+                        "images"
+                    } else {
+                        "videos"
+                    });
+                    match ItemsWriter::create(&path, created_at) {
+                        Ok(writer) => entry.insert(writer),
+                        Err(e) => {
+                            failed = Some(e);
+                            return std::ops::ControlFlow::Break(());
+                        }
                     }
                 }
-            }
-            let Some(out) = entry.as_mut() else {
-                return std::ops::ControlFlow::Break(());
             };
-            out.count += 1;
-            out.tar_bytes += member_len(file.size);
-            match out.writer.push(&PlannedItem::from_owned(file)) {
+            match out.push(&PlannedItem::from_owned(file)) {
                 Ok(()) => std::ops::ControlFlow::Continue(()),
                 Err(e) => {
                     failed = Some(e);
@@ -391,14 +383,14 @@ impl Manifest {
         })
         .map_err(|e: ScanError| {
             for f in files.iter().flatten() {
-                let _ = fs::remove_file(&f.path);
+                let _ = fs::remove_file(f.path());
             }
             crate::Error::from(e)
         })?;
         let [images, videos] = files;
-        let cleanup = |f: &Option<KindFile>| {
+        let cleanup = |f: &Option<ItemsWriter>| {
             if let Some(f) = f {
-                let _ = fs::remove_file(&f.path);
+                let _ = fs::remove_file(f.path());
             }
         };
         if let Some(e) = failed {
@@ -426,8 +418,8 @@ impl Manifest {
         };
         // Files of the other kind are reported, not planned.
         if let Some(other) = other {
-            let path = other.path.clone();
-            let read = other.writer.finish(false).and_then(|()| {
+            let path = other.path().to_path_buf();
+            let read = other.finish(false).and_then(|()| {
                 for_each_item(&path, |item, _, _| {
                     summary.skipped.push(SkippedFile {
                         relative: item.relative,
@@ -464,11 +456,12 @@ impl Manifest {
             return Ok((manifest, summary));
         };
         let (count, tar_bytes) = (kept.count, kept.tar_bytes);
-        let result = kept.writer.finish(true).and_then(|()| {
-            fs::rename(&kept.path, &items_path).map_err(io_error("write", &items_path))
+        let kept_path = kept.path().to_path_buf();
+        let result = kept.finish(true).and_then(|()| {
+            fs::rename(&kept_path, &items_path).map_err(io_error("write", &items_path))
         });
         if let Err(e) = result {
-            let _ = fs::remove_file(&kept.path);
+            let _ = fs::remove_file(&kept_path);
             return Err(e.into());
         }
         manifest.items_file = Some(items_path.clone());

@@ -13,8 +13,8 @@
 //! longer one sorted sequence: each re-cut appends one more sorted run of
 //! lines. The runs are found by reading the live shards once, and merged
 //! with one small reader each. The pending items and new files that a re-cut
-//! needs are written, in order, to a temporary pool file rather than held,
-//! and appended to the items file as the new shards. With more than
+//! needs are appended, in order, to the items file rather than held, and
+//! become the new shards (or are cut off again when nothing changed). With more than
 //! [`MAX_RUNS`] runs, or shards still held in memory, the caller falls back
 //! to [`Manifest::reconcile`].
 //!
@@ -23,18 +23,15 @@
 
 use std::cmp::{Ordering, Reverse};
 use std::collections::{BinaryHeap, HashMap};
-use std::fs;
-use std::io::{self, Write};
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
-use super::items::{ItemsWriter, Lines, ScanSummary, cut_stored, io_error};
+use super::items::{ItemsWriter, Lines, ScanSummary, cut_stored};
 use super::{Manifest, Reconciliation, ShardItems, ShardRecord, SingleRecord, StateError};
 use crate::ingest::plan::{PlanOptions, PlannedItem, UploadMode};
 use crate::ingest::scan::{
     MediaKind, ScanOptions, ScannedFile, SkipReason, SkippedFile, scan_each, scan_order,
 };
-use crate::ingest::tar_stream::member_len;
 
 /// Most sorted runs merged at once; a plan re-cut more often than this is
 /// reconciled in memory instead.
@@ -104,41 +101,6 @@ impl PartialOrd for Head {
 impl Ord for Head {
     fn cmp(&self, other: &Self) -> Ordering {
         scan_order(&self.item.relative, &other.item.relative).then(self.run.cmp(&other.run))
-    }
-}
-
-/// The pending items of a re-cut, in order, in a temporary file.
-struct Pool {
-    path: PathBuf,
-    out: io::BufWriter<fs::File>,
-    count: usize,
-    tar_bytes: u64,
-}
-
-impl Pool {
-    fn create(path: PathBuf) -> Result<Self, StateError> {
-        let file = fs::File::create(&path).map_err(io_error("create", &path))?;
-        Ok(Pool {
-            out: io::BufWriter::with_capacity(64 * 1024, file),
-            path,
-            count: 0,
-            tar_bytes: 0,
-        })
-    }
-
-    fn push(&mut self, item: &PlannedItem) -> Result<(), StateError> {
-        let err = io_error("write", &self.path);
-        serde_json::to_writer(&mut self.out, item).map_err(|e| err(io::Error::other(e)))?;
-        self.out.write_all(b"\n").map_err(&err)?;
-        self.count += 1;
-        self.tar_bytes += member_len(item.size);
-        Ok(())
-    }
-}
-
-impl Drop for Pool {
-    fn drop(&mut self) {
-        let _ = fs::remove_file(&self.path);
     }
 }
 
@@ -239,12 +201,11 @@ impl Manifest {
             }
         }
 
-        let pool_path = items_file.with_file_name({
-            let mut name = items_file.file_name().unwrap_or_default().to_os_string();
-            name.push(".pool.tmp");
-            name
-        });
-        let mut pool = Pool::create(pool_path)?;
+        // The pending items and new files, in order, go straight to the end
+        // of the items file: if nothing changed they are cut off again, else
+        // they become the new shards. No saved manifest points past `start`.
+        let mut pool = ItemsWriter::open_for(&items_file, self.created_at)?;
+        let start = pool.offset();
         let singles: HashMap<String, usize> = self
             .ingest
             .singles
@@ -385,8 +346,10 @@ impl Manifest {
         let pending_unchanged = rec.changed_pending.is_empty()
             && rec.vanished_pending.is_empty()
             && rec.added.is_empty();
-        if !pending_unchanged {
-            self.recut_from_pool(&items_file, pool, options)?;
+        if pending_unchanged {
+            pool.truncate(start)?;
+        } else {
+            self.recut_from_pool(&items_file, pool, start, options)?;
         }
         let other_kind = other.len();
         let mut skipped = tally.skipped;
@@ -403,15 +366,18 @@ impl Manifest {
         )))
     }
 
-    /// Replaces the pending shards by shards cut from `pool`, appended to
-    /// the items file (synced before the records point at it).
+    /// Replaces the pending shards by shards cut from the lines `pool`
+    /// appended to the items file from byte `start` (synced before the
+    /// records point at them).
     fn recut_from_pool(
         &mut self,
         items_file: &Path,
-        mut pool: Pool,
+        pool: ItemsWriter,
+        start: u64,
         options: &PlanOptions,
     ) -> Result<(), StateError> {
-        pool.out.flush().map_err(io_error("write", &pool.path))?;
+        let (count, tar_bytes) = (pool.count, pool.tar_bytes);
+        pool.finish(true)?;
         let next_index = self
             .ingest
             .shards
@@ -420,17 +386,12 @@ impl Manifest {
             .max()
             .unwrap_or(0);
         let mut recut: Vec<ShardRecord> = Vec::new();
-        if pool.count > 0 {
-            let mut out = ItemsWriter::open_for(items_file, self.created_at)?;
-            let start = out.offset();
-            let mut from = fs::File::open(&pool.path).map_err(io_error("read", &pool.path))?;
-            out.copy_from(&mut from)?;
-            out.finish(true)?;
+        if count > 0 {
             recut = cut_stored(
                 items_file,
                 Some(start),
-                pool.count,
-                pool.tar_bytes,
+                count,
+                tar_bytes,
                 options,
                 next_index,
             )?;
@@ -445,12 +406,13 @@ impl Manifest {
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
+    use std::fs;
 
     use proptest::prelude::*;
 
     use super::*;
     use crate::ingest::plan::ModeChoice;
-    use crate::ingest::tar_stream::TAR_END_LEN;
+    use crate::ingest::tar_stream::{TAR_END_LEN, member_len};
     use crate::state::MANIFEST_FILE;
 
     /// splitmix64: the test's whole input comes from one seed.

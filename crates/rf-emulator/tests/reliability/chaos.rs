@@ -6,7 +6,9 @@ use reqwest::StatusCode;
 use rf_emulator::{ChaosConfig, ChaosKind, EmulatorConfig};
 use serde_json::json;
 
-use crate::util::{Outcome, always, image_job, png, shard_of, start, start_with};
+use crate::util::{
+    Outcome, always, image_job, png, shard_of, signed_url_details, start, start_with,
+};
 
 #[tokio::test]
 async fn throttle_answers_429_with_retry_after_and_runs_no_handler() {
@@ -348,14 +350,7 @@ async fn a_retrying_client_ends_with_exact_counts_under_30_percent_faults() {
     for i in 0..shards {
         let slot_url = env.ds("batches/exact/bulk-upload/image-files");
         let slot = until_answered("upload url", || env.post(&slot_url, None)).await;
-        let d = slot.json()["signedURLDetails"].clone();
-        let url = d["uploadURL"].as_str().unwrap().to_string();
-        let headers: std::collections::BTreeMap<String, String> = d["extensionHeaders"]
-            .as_object()
-            .unwrap()
-            .iter()
-            .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()))
-            .collect();
+        let (url, headers) = signed_url_details(&slot.json());
         let members: Vec<(String, Vec<u8>)> = (0..per_shard)
             .map(|j| {
                 (
@@ -364,11 +359,7 @@ async fn a_retrying_client_ends_with_exact_counts_under_30_percent_faults() {
                 )
             })
             .collect();
-        let refs: Vec<(&str, Vec<u8>)> = members
-            .iter()
-            .map(|(n, b)| (n.as_str(), b.clone()))
-            .collect();
-        let tar = crate::util::tar_of(&refs);
+        let tar = crate::util::tar_of(&members);
         let put = until_answered("shard put", || env.put(&url, &headers, tar.clone())).await;
         assert_eq!(put.status(), Some(StatusCode::OK), "{put:?}");
     }

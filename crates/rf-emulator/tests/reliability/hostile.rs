@@ -9,6 +9,7 @@
 //! shard ends indexed or failed (a panicking indexer would leave it
 //! pending), and the server keeps serving normal requests afterwards.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
@@ -22,7 +23,7 @@ use rf_emulator::{EmulatorConfig, EmulatorState, router};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
-use crate::util::{DEADLINE, image_job, png, shard_of};
+use crate::util::{DEADLINE, image_job, png, shard_of, signed_url_details};
 
 /// Cases per property: `RF_FUZZ_CASES`, else `default`.
 fn cases(default: u32) -> u32 {
@@ -151,7 +152,7 @@ impl InProc {
     }
 
     /// A signed upload path and its headers for a new shard of `batch`.
-    fn shard_url(&self, batch: &str) -> (String, Vec<(String, String)>) {
+    fn shard_url(&self, batch: &str) -> (String, BTreeMap<String, String>) {
         let a = self
             .call(
                 "POST",
@@ -161,20 +162,12 @@ impl InProc {
             )
             .unwrap();
         assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
-        let v = a.json();
-        let d = &v["signedURLDetails"];
-        let url = d["uploadURL"].as_str().unwrap();
+        let (url, headers) = signed_url_details(&a.json());
         let path = url.strip_prefix("http://127.0.0.1:1").unwrap().to_string();
-        let headers = d["extensionHeaders"]
-            .as_object()
-            .unwrap()
-            .iter()
-            .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()))
-            .collect();
         (path, headers)
     }
 
-    fn put_signed(&self, path: &str, headers: &[(String, String)], body: Vec<u8>) -> Answer {
+    fn put_signed(&self, path: &str, headers: &BTreeMap<String, String>, body: Vec<u8>) -> Answer {
         let h: Vec<(&str, &[u8])> = headers
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_bytes()))

@@ -10,7 +10,9 @@ use reqwest::StatusCode;
 use rf_emulator::EmulatorConfig;
 use serde_json::{Value, json};
 
-use crate::util::{DEADLINE, Env, Outcome, image_job, png, shard_of, start_with, tar_of};
+use crate::util::{
+    DEADLINE, Env, Outcome, image_job, png, shard_named, shard_of, start_with, tar_of,
+};
 
 /// A route: method, URL for a workspace, body, and the answer expected
 /// when the other key asks on its own workspace's path.
@@ -29,17 +31,6 @@ const PRIVATE: &[&str] = &[
     "staging-batch-input",
 ];
 
-fn private_tar() -> Vec<u8> {
-    let members: Vec<(String, Vec<u8>)> = (0..3)
-        .map(|i| (format!("private-{i}.png"), png(2, 2, i)))
-        .collect();
-    let refs: Vec<(&str, Vec<u8>)> = members
-        .iter()
-        .map(|(n, b)| (n.as_str(), b.clone()))
-        .collect();
-    tar_of(&refs)
-}
-
 async fn wait_job_done(env: &Env, job: &str) {
     env.wait_stats("the job done", |s| {
         s.workspaces["test-ws"]
@@ -55,7 +46,9 @@ async fn a_key_sees_only_its_workspace() {
     let env = start_with(EmulatorConfig::for_tests().with_key("other-key", "other-ws")).await;
     let (url, headers) = env.shard_url("iso-batch").await;
     assert_eq!(
-        env.put(&url, &headers, private_tar()).await.status(),
+        env.put(&url, &headers, shard_named("private", 3))
+            .await
+            .status(),
         Some(StatusCode::OK)
     );
     env.wait_stats("indexed", |s| {

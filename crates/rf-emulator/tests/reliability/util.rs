@@ -6,15 +6,12 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use reqwest::StatusCode;
-use rf_emulator::{
-    ChaosConfig, ChaosKind, Emulator, EmulatorConfig, EmulatorStats, RunningEmulator,
-};
+use rf_emulator::{ChaosConfig, ChaosKind, EmulatorStats};
 use serde_json::{Value, json};
 
-pub(crate) use crate::support::{png, tar_of};
-
-/// How long any poll waits before the test fails.
-pub(crate) const DEADLINE: Duration = Duration::from_secs(15);
+pub(crate) use crate::support::{
+    DEADLINE, Env, png, signed_url_details, start, start_with, tar_of,
+};
 
 /// What a request came back with.
 #[derive(Debug, Clone, PartialEq)]
@@ -50,25 +47,6 @@ impl Outcome {
     }
 }
 
-/// A started emulator plus a client.
-pub(crate) struct Env {
-    pub(crate) emu: RunningEmulator,
-    pub(crate) http: reqwest::Client,
-}
-
-pub(crate) async fn start_with(config: EmulatorConfig) -> Env {
-    let emu = Emulator::start(config, "127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let http = reqwest::Client::builder().no_proxy().build().unwrap();
-    Env { emu, http }
-}
-
-pub(crate) async fn start() -> Env {
-    start_with(EmulatorConfig::for_tests()).await
-}
-
 /// Chaos of one kind on every request.
 pub(crate) fn always(kind: ChaosKind, seed: u64) -> Option<ChaosConfig> {
     Some(ChaosConfig {
@@ -78,16 +56,9 @@ pub(crate) fn always(kind: ChaosKind, seed: u64) -> Option<ChaosConfig> {
     })
 }
 
+/// The request shortcuts of the reliability tests: they tell a dropped
+/// connection and a cut body from an answer ([`Outcome`]).
 impl Env {
-    pub(crate) fn base(&self) -> String {
-        self.emu.base_url().to_string()
-    }
-    pub(crate) fn ds(&self, path: &str) -> String {
-        format!("{}data-staging/v1/external/test-ws/{path}", self.base())
-    }
-    pub(crate) fn bp(&self, path: &str) -> String {
-        format!("{}batch-processing/v1/external/test-ws/{path}", self.base())
-    }
     pub(crate) fn chaos(&self, chaos: Option<ChaosConfig>) {
         self.emu.state().set_chaos(chaos).unwrap();
     }
@@ -142,15 +113,7 @@ impl Env {
             )
             .await;
         assert_eq!(o.status(), Some(StatusCode::OK), "{o:?}");
-        let b = o.json();
-        let d = &b["signedURLDetails"];
-        let headers = d["extensionHeaders"]
-            .as_object()
-            .unwrap()
-            .iter()
-            .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()))
-            .collect();
-        (d["uploadURL"].as_str().unwrap().to_string(), headers)
+        signed_url_details(&o.json())
     }
 
     pub(crate) async fn put(
@@ -201,14 +164,15 @@ impl Env {
 
 /// A tar of `n` distinct small PNGs named `img-<i>.png`.
 pub(crate) fn shard_of(n: u8) -> Vec<u8> {
+    shard_named("img", n)
+}
+
+/// A tar of `n` distinct small PNGs named `<prefix>-<i>.png`.
+pub(crate) fn shard_named(prefix: &str, n: u8) -> Vec<u8> {
     let members: Vec<(String, Vec<u8>)> = (0..n)
-        .map(|i| (format!("img-{i}.png"), png(2, 2, i)))
+        .map(|i| (format!("{prefix}-{i}.png"), png(2, 2, i)))
         .collect();
-    let refs: Vec<(&str, Vec<u8>)> = members
-        .iter()
-        .map(|(n, b)| (n.as_str(), b.clone()))
-        .collect();
-    tar_of(&refs)
+    tar_of(&members)
 }
 
 /// A valid image job over `batch`.
