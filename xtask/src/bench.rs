@@ -25,7 +25,7 @@
 use std::fs;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -33,7 +33,7 @@ use serde_json::Value;
 use crate::bench_data::{self, Kind, Spec};
 use crate::bench_measure::{self, Job, Measured};
 use crate::bench_report::{self, Op, Row, ScalePoint, Startup, Tool};
-use crate::{compat, project_root, run};
+use crate::{ServerGuard, compat, project_root, run, target_dir};
 
 const KEY: &str = "bench-key";
 const WORKSPACE: &str = "bench";
@@ -123,17 +123,10 @@ pub(crate) fn parse_options(args: &[String]) -> Result<Options, String> {
     Ok(o)
 }
 
-/// Kills the emulator when the benchmark ends, however it ends.
+/// The emulator (killed when the benchmark ends, however it ends) and its URL.
 struct Server {
-    child: Child,
+    child: ServerGuard,
     base_url: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// Everything a run needs.
@@ -144,19 +137,6 @@ struct Ctx {
     run_dir: PathBuf,
     with_time: bool,
     ticks: f64,
-}
-
-fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .map(|p| {
-            if p.is_absolute() {
-                p
-            } else {
-                project_root().join(p)
-            }
-        })
-        .unwrap_or_else(|| project_root().join("target"))
 }
 
 fn io(what: &str, path: &Path) -> impl FnOnce(std::io::Error) -> String {
@@ -322,7 +302,7 @@ fn start_emulator(rf: &Path, run_dir: &Path) -> Result<Server, String> {
         .map_err(|e| format!("cannot start rf emulator serve: {e}"))?;
     let stdout = child.stdout.take().ok_or("no stdout of the emulator")?;
     let mut server = Server {
-        child,
+        child: ServerGuard(child),
         base_url: String::new(),
     };
     let mut line = String::new();
@@ -340,7 +320,7 @@ fn start_emulator(rf: &Path, run_dir: &Path) -> Result<Server, String> {
 
 impl Ctx {
     fn pid(&self) -> u32 {
-        self.server.child.id()
+        self.server.child.0.id()
     }
 
     /// Measures `job`, with the emulator's CPU time meanwhile.

@@ -114,16 +114,21 @@ fn seed_of(name: &str, i: usize) -> u64 {
     h ^ (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)
 }
 
-/// splitmix64: small, fast, deterministic.
-struct Rng(u64);
+/// splitmix64: small, fast, deterministic (also the soak's kill delays).
+pub(crate) struct Rng(pub(crate) u64);
 
 impl Rng {
-    fn next(&mut self) -> u64 {
+    pub(crate) fn next(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
         z ^ (z >> 31)
+    }
+
+    /// A number below `n` (0 when `n` is 0).
+    pub(crate) fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
     }
 
     fn fill(&mut self, out: &mut [u8]) {

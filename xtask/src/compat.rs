@@ -12,27 +12,16 @@
 //! Kept out of `cargo test`: the install takes minutes and ~800 MB.
 
 use std::fs;
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::{project_root, run};
+use crate::{ServerGuard, http_get, project_root, run, target_dir};
 
 const INFERENCE_CLI: &str = "inference-cli==1.8.3";
 const KEY: &str = "compat-key";
 const WORKSPACE: &str = "compat-ws";
-
-/// Kills the emulator when the task ends, however it ends.
-struct ServerGuard(Child);
-
-impl Drop for ServerGuard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 pub(crate) fn venv_dir() -> PathBuf {
     std::env::var_os("RF_COMPAT_VENV")
@@ -62,22 +51,12 @@ fn free_port() -> Result<u16, String> {
         .map_err(|e| format!("cannot read the bound port: {e}"))
 }
 
-/// One raw HTTP GET on loopback; returns the status code.
-fn http_status(port: u16, path: &str) -> Option<u16> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-    let req = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
-    stream.write_all(req.as_bytes()).ok()?;
-    let mut buf = Vec::new();
-    stream.read_to_end(&mut buf).ok()?;
-    let head = String::from_utf8_lossy(&buf);
-    head.split_whitespace().nth(1)?.parse().ok()
-}
-
 fn wait_ready(port: u16) -> Result<(), String> {
     let deadline = Instant::now() + Duration::from_secs(30);
     while Instant::now() < deadline {
-        if http_status(port, &format!("/?api_key={KEY}")) == Some(200) {
+        let host = format!("127.0.0.1:{port}");
+        let answer = http_get(&host, &format!("/?api_key={KEY}"), Duration::from_secs(2));
+        if answer.is_ok_and(|(status, _)| status == 200) {
             return Ok(());
         }
         std::thread::sleep(Duration::from_millis(50));
@@ -189,10 +168,7 @@ fn make_bulk_dataset(dir: &Path, n: usize) -> Result<(), String> {
 pub(crate) fn compat() -> Result<(), String> {
     let inference = ensure_inference_cli()?;
     run("cargo", &["build", "-p", "rf-cli"])?;
-    let target_dir = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| project_root().join("target"));
-    let rf = target_dir.join("debug/rf");
+    let rf = target_dir().join("debug/rf");
     let work = project_root().join("target/compat/work");
     let _ = fs::remove_dir_all(&work);
     fs::create_dir_all(&work).map_err(|e| e.to_string())?;

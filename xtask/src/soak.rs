@@ -28,14 +28,14 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use crate::{project_root, run};
+use crate::bench_data::Rng;
+use crate::{ServerGuard, http_get, project_root, run, target_dir};
 
 const KEY: &str = "soak-key";
 const WORKSPACE: &str = "soak-ws";
@@ -102,50 +102,14 @@ impl Options {
     }
 }
 
-/// SplitMix64: the seeded kill delays.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        (z ^ (z >> 31)) % n.max(1)
-    }
-}
-
-/// Kills the emulator when the soak ends, however it ends.
-struct ServerGuard(Child);
-
-impl Drop for ServerGuard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// One raw HTTP GET on loopback; the JSON body of a 200.
+/// The JSON body of a `200` to a GET on the emulator at `base`.
 fn get_json(base: &str, path: &str) -> Result<serde_json::Value, String> {
-    let host = base.trim_start_matches("http://");
-    let mut stream = TcpStream::connect(host).map_err(|e| format!("connect {host}: {e}"))?;
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .map_err(|e| e.to_string())?;
-    let req = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
-    stream
-        .write_all(req.as_bytes())
-        .map_err(|e| e.to_string())?;
-    let mut buf = Vec::new();
-    stream.read_to_end(&mut buf).map_err(|e| e.to_string())?;
-    let text = String::from_utf8_lossy(&buf);
-    let (head, body) = text
-        .split_once("\r\n\r\n")
-        .ok_or_else(|| format!("not an http answer: {text}"))?;
-    if !head.starts_with("HTTP/1.1 200") {
-        return Err(format!("GET {path}: {head}"));
+    let host = base.trim_start_matches("http://").trim_end_matches('/');
+    let (status, body) = http_get(host, path, Duration::from_secs(10))?;
+    if status != 200 {
+        return Err(format!("GET {path}: status {status}: {body}"));
     }
-    serde_json::from_str(body).map_err(|e| format!("GET {path}: not json ({e})"))
+    serde_json::from_str(&body).map_err(|e| format!("GET {path}: not json ({e})"))
 }
 
 /// `n` images (the sample images, cycled) named `img_00000.<ext>`.
@@ -461,9 +425,7 @@ fn phase_of(seen: &[String], rest: &mpsc::Receiver<String>) -> &'static str {
 pub(crate) fn soak(args: &[String]) -> Result<(), String> {
     let options = Options::parse(args)?;
     run("cargo", &["build", "-p", "rf-cli"])?;
-    let target_dir = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| project_root().join("target"));
+    let target_dir = target_dir();
     let rf = target_dir.join("debug/rf");
     let work = target_dir.join("soak");
     let _ = fs::remove_dir_all(&work);

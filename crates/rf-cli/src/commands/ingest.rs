@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rf_batch::ingest::{
-    MediaKind, ModeChoice, PlanOptions, ScanOptions, SkippedFile, UploadSettings,
-    ingest_references_file, upload_all,
+    MediaKind, PlanOptions, ScanOptions, SkippedFile, UploadSettings, ingest_references_file,
+    upload_all,
 };
 use rf_batch::state::{FreshRun, Manifest, Reconciliation};
 use rf_batch::wait::{PollOptions, wait_for_count};
@@ -23,7 +23,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::options;
 use super::session::{Session, map_error};
-use crate::args::{BatchIngestArgs, IngestModeArg};
+use crate::args::BatchIngestArgs;
 use crate::config::Config;
 use crate::error::{CliError, Result};
 use crate::events::{Renderer, plural};
@@ -181,11 +181,7 @@ async fn directory(
         None => None,
     };
     let plan_options = PlanOptions {
-        mode: match args.mode {
-            IngestModeArg::Auto => ModeChoice::Auto,
-            IngestModeArg::Single => ModeChoice::Single,
-            IngestModeArg::Bulk => ModeChoice::Bulk,
-        },
+        mode: options::ingest_mode(args.mode),
         ..PlanOptions::default()
     };
     // Both kinds are scanned, so that media of the other kind are reported

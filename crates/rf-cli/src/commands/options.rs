@@ -2,13 +2,15 @@
 //! `ParametersOverride`, and ID validation with the rules in the message.
 
 use rf_batch::JobSettings;
+use rf_batch::ingest::ModeChoice;
 use rf_types::{
     AggregationFormat, BatchId, ComputeConfiguration, InferenceBackend, JobId, MachineType,
     ParametersOverride,
 };
 
 use crate::args::{
-    AggregationFormatArg, InferenceBackendArg, JobOptions, MachineTypeArg, RestartOverrides,
+    AggregationFormatArg, InferenceBackendArg, IngestModeArg, JobOptions, MachineTypeArg,
+    RestartOverrides,
 };
 use crate::error::{CliError, Result};
 
@@ -24,30 +26,29 @@ pub(crate) fn job_id(text: &str) -> Result<JobId> {
 
 /// Checks that `dir` is a directory, naming the flag when it is not.
 pub(crate) fn input_dir(flag: &str, dir: &std::path::Path) -> Result<()> {
-    match std::fs::metadata(dir) {
-        Ok(meta) if meta.is_dir() => Ok(()),
-        Ok(_) => Err(CliError::usage(format!(
-            "{flag} {}: not a directory",
-            dir.display()
-        ))),
-        Err(e) => Err(CliError::usage(format!(
-            "{flag} {}: {}; pass an existing directory",
-            dir.display(),
-            io_reason(&e)
-        ))),
-    }
+    input_path(flag, dir, "directory", std::fs::Metadata::is_dir)
 }
 
 /// Checks that `path` (given with `flag`) is a readable regular file.
 pub(crate) fn input_file(flag: &str, path: &std::path::Path) -> Result<()> {
+    input_path(flag, path, "file", std::fs::Metadata::is_file)
+}
+
+/// Checks that `path` exists and `is` a `what`, naming `flag` when not.
+fn input_path(
+    flag: &str,
+    path: &std::path::Path,
+    what: &str,
+    is: fn(&std::fs::Metadata) -> bool,
+) -> Result<()> {
     match std::fs::metadata(path) {
-        Ok(meta) if meta.is_file() => Ok(()),
+        Ok(meta) if is(&meta) => Ok(()),
         Ok(_) => Err(CliError::usage(format!(
-            "{flag} {}: not a file",
+            "{flag} {}: not a {what}",
             path.display()
         ))),
         Err(e) => Err(CliError::usage(format!(
-            "{flag} {}: {}; pass an existing file",
+            "{flag} {}: {}; pass an existing {what}",
             path.display(),
             io_reason(&e)
         ))),
@@ -72,6 +73,15 @@ pub(crate) fn io_reason(e: &std::io::Error) -> String {
         std::io::ErrorKind::NotFound => "no such file or directory".to_owned(),
         std::io::ErrorKind::PermissionDenied => "permission denied".to_owned(),
         _ => e.to_string(),
+    }
+}
+
+/// The upload mode `--mode` asks for.
+pub(crate) fn ingest_mode(arg: IngestModeArg) -> ModeChoice {
+    match arg {
+        IngestModeArg::Auto => ModeChoice::Auto,
+        IngestModeArg::Single => ModeChoice::Single,
+        IngestModeArg::Bulk => ModeChoice::Bulk,
     }
 }
 

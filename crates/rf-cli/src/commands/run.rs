@@ -2,14 +2,14 @@
 //! export the results, resumably (rf-batch's `Pipeline`).
 
 use rf_batch::events::RunReport;
-use rf_batch::ingest::{MediaKind, ModeChoice};
+use rf_batch::ingest::MediaKind;
 use rf_batch::{Pipeline, RunConfig};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::session::{Session, map_error};
 use super::{options, state_lock};
-use crate::args::{IngestModeArg, RunArgs};
+use crate::args::RunArgs;
 use crate::config::Config;
 use crate::error::{CliError, Result};
 use crate::events::{Renderer, plural};
@@ -61,11 +61,7 @@ pub(crate) async fn run(
         &run_config.job,
     )
     .map_err(|e| map_error(&e))?;
-    run_config.plan.mode = match args.mode {
-        IngestModeArg::Auto => ModeChoice::Auto,
-        IngestModeArg::Single => ModeChoice::Single,
-        IngestModeArg::Bulk => ModeChoice::Bulk,
-    };
+    run_config.plan.mode = options::ingest_mode(args.mode);
     if let Some(n) = args.shard_size {
         run_config.plan.max_images_per_shard = usize::from(n);
     }
@@ -109,6 +105,11 @@ pub(crate) async fn run(
                 rf_batch::Error::State(e @ rf_batch::state::StateError::InUse { .. }) => {
                     state_lock::explain(e, &format!("--out {}", args.out.display()), "--out")
                 }
+                // The input directory has no media of the kind asked for.
+                e @ rf_batch::Error::InvalidInput {
+                    what: "input directory",
+                    ..
+                } => CliError::usage(format!("{e}; {}", options::media_hint(kind))),
                 other => map_error(&other),
             })
         }

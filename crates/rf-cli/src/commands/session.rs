@@ -197,18 +197,6 @@ pub(crate) fn map_error(err: &Error) -> CliError {
         } if detail.contains("inside the input directory") => {
             format!("{err}; choose an --out outside the input directory")
         }
-        // `rf run` over a directory without media of the kind asked for.
-        Error::InvalidInput {
-            what: "input directory",
-            detail,
-        } if detail.starts_with("no images found") || detail.starts_with("no videos found") => {
-            let kind = if detail.starts_with("no images") {
-                rf_batch::ingest::MediaKind::Image
-            } else {
-                rf_batch::ingest::MediaKind::Video
-            };
-            format!("{err}; {}", super::options::media_hint(kind))
-        }
         _ => err.to_string(),
     };
     CliError::new(kind, message)

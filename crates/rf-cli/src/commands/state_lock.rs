@@ -8,7 +8,7 @@
 
 use std::path::Path;
 
-use rf_batch::state::{LockHolder, StateError, StateLock};
+use rf_batch::state::{StateError, StateLock};
 
 use super::session::map_error;
 use crate::error::{CliError, Result};
@@ -25,20 +25,12 @@ pub(crate) fn lock(dir: &Path, what: &str, command: &str, flag: &str) -> Result<
 /// as usual.
 pub(crate) fn explain(e: StateError, what: &str, flag: &str) -> CliError {
     match e {
-        StateError::InUse { holder, .. } => in_use(&holder, what, flag),
+        // The holder reads `rf run (pid 4242)`.
+        StateError::InUse { holder, .. } => CliError::local(format!(
+            "{what} is in use by {holder}; wait for it to finish, or use another {flag}"
+        )),
         other => map_error(&other.into()),
     }
-}
-
-fn in_use(holder: &LockHolder, what: &str, flag: &str) -> CliError {
-    let who = holder.command.as_deref().unwrap_or("another rf");
-    let pid = holder
-        .pid
-        .map(|p| format!(" (pid {p})"))
-        .unwrap_or_default();
-    CliError::local(format!(
-        "{what} is in use by {who}{pid}; wait for it to finish, or use another {flag}"
-    ))
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! `rf emulator serve`: prints where it listens, serves other `rf`
 //! processes, stops on Ctrl-C with exit 0; chaos flags and the stats endpoint.
 
+use crate::faults::get_json;
 use crate::util::{Running, Sandbox, run};
 
 #[test]
@@ -41,27 +42,6 @@ fn serves_until_ctrl_c() {
     );
     assert!(!done.stderr.contains("serve-key"), "{}", done.stderr);
     assert!(data.is_dir());
-}
-
-/// A minimal blocking HTTP/1.1 GET on loopback: returns the body.
-fn http_get(url: &str) -> String {
-    use std::io::{Read, Write};
-    let rest = url.strip_prefix("http://").expect("http url");
-    let (host, path) = rest.split_once('/').expect("a path");
-    let mut stream = std::net::TcpStream::connect(host).unwrap();
-    stream
-        .set_read_timeout(Some(std::time::Duration::from_secs(15)))
-        .unwrap();
-    let request = format!("GET /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).unwrap();
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response).unwrap();
-    let response = String::from_utf8_lossy(&response).into_owned();
-    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
-    response
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default()
 }
 
 #[test]
@@ -106,8 +86,7 @@ fn chaos_flags_inject_faults_and_the_stats_count_them() {
         .args(["--json", "batch", "list"]));
     assert_eq!(list.expect_code(0).json(), serde_json::json!([]));
 
-    let stats: serde_json::Value =
-        serde_json::from_str(&http_get(&format!("{base_url}/_emulator/stats"))).unwrap();
+    let stats = get_json(&format!("{base_url}/_emulator/stats"));
     let delays = stats["faults"]["delay"].as_u64().unwrap();
     assert!(delays >= 1, "{stats}");
     assert_eq!(stats["requests"].as_u64().unwrap(), delays, "{stats}");

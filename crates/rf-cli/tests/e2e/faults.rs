@@ -14,23 +14,10 @@ use crate::util::{Running, Sandbox, run};
 
 const KEY: &str = "chaos-run-key";
 
-/// A blocking HTTP/1.1 GET on loopback: returns the JSON body.
+/// A GET on loopback answered `200` with JSON: the JSON.
 pub(crate) fn get_json(url: &str) -> serde_json::Value {
-    use std::io::{Read, Write};
-    let rest = url.strip_prefix("http://").expect("http url");
-    let (host, path) = rest.split_once('/').expect("a path");
-    let mut stream = std::net::TcpStream::connect(host).unwrap();
-    stream
-        .set_read_timeout(Some(crate::util::DEADLINE))
-        .unwrap();
-    let request = format!("GET /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).unwrap();
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response).unwrap();
-    let response = String::from_utf8_lossy(&response).into_owned();
-    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
-    let body = response.split_once("\r\n\r\n").map_or("", |(_, b)| b);
-    serde_json::from_str(body).unwrap_or_else(|e| panic!("not json ({e}): {body}"))
+    let body = crate::util::http_get(url);
+    serde_json::from_str(&body).unwrap_or_else(|e| panic!("not json ({e}): {body}"))
 }
 
 /// Starts `rf emulator serve` with `extra` flags; returns it and its base URL.

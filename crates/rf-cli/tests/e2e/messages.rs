@@ -39,6 +39,25 @@ fn a_missing_references_file_is_a_usage_error_before_anything_starts() {
 }
 
 #[test]
+fn rf_run_without_media_of_its_kind_lists_the_extensions() {
+    let emu = TestEmulator::start();
+    let sb = Sandbox::new();
+    let done = run(emu.rf(&sb).args([
+        "run",
+        "--videos",
+        samples().to_str().unwrap(),
+        "--workflow",
+        "image-properties",
+        "--out",
+        sb.path().join("out").to_str().unwrap(),
+    ]));
+    done.expect_code(2);
+    let line = done.error_line();
+    assert!(line.contains("no videos found in"), "{line}");
+    assert!(line.contains("videos are files named *.mp4"), "{line}");
+}
+
+#[test]
 fn images_given_to_a_video_ingest_are_named_as_images_and_the_extensions_listed() {
     let emu = TestEmulator::start();
     let sb = Sandbox::new();

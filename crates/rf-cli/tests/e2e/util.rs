@@ -227,6 +227,20 @@ impl Drop for Running {
 
 /// A minimal blocking HTTP/1.1 POST on loopback: returns (status, body).
 pub(crate) fn http_post(url: &str, headers: &[(&str, &str)], body: &str) -> (u16, String) {
+    http("POST", url, headers, body)
+}
+
+/// A minimal blocking HTTP/1.1 GET on loopback that must be answered `200`:
+/// returns the body.
+pub(crate) fn http_get(url: &str) -> String {
+    let (status, body) = http("GET", url, &[], "");
+    assert_eq!(status, 200, "GET {url}: {body}");
+    body
+}
+
+/// A blocking HTTP/1.1 request on loopback (one connection, closed after
+/// the answer): returns (status, body).
+fn http(method: &str, url: &str, headers: &[(&str, &str)], body: &str) -> (u16, String) {
     use std::io::{Read, Write};
     let rest = url.strip_prefix("http://").expect("http url");
     let (host, path) = rest
@@ -235,7 +249,7 @@ pub(crate) fn http_post(url: &str, headers: &[(&str, &str)], body: &str) -> (u16
     let mut stream = std::net::TcpStream::connect(host).unwrap();
     stream.set_read_timeout(Some(DEADLINE)).unwrap();
     let mut request = format!(
-        "POST {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Length: {}\r\n",
         body.len()
     );
     for (name, value) in headers {
