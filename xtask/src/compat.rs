@@ -12,13 +12,12 @@
 //! Kept out of `cargo test`: the install takes minutes and ~800 MB.
 
 use std::fs;
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::{ServerGuard, project_root, run, target_dir};
+use crate::{ServerGuard, http_get, project_root, run, target_dir};
 
 const INFERENCE_CLI: &str = "inference-cli==1.8.3";
 const KEY: &str = "compat-key";
@@ -52,22 +51,12 @@ fn free_port() -> Result<u16, String> {
         .map_err(|e| format!("cannot read the bound port: {e}"))
 }
 
-/// One raw HTTP GET on loopback; returns the status code.
-fn http_status(port: u16, path: &str) -> Option<u16> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-    let req = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
-    stream.write_all(req.as_bytes()).ok()?;
-    let mut buf = Vec::new();
-    stream.read_to_end(&mut buf).ok()?;
-    let head = String::from_utf8_lossy(&buf);
-    head.split_whitespace().nth(1)?.parse().ok()
-}
-
 fn wait_ready(port: u16) -> Result<(), String> {
     let deadline = Instant::now() + Duration::from_secs(30);
     while Instant::now() < deadline {
-        if http_status(port, &format!("/?api_key={KEY}")) == Some(200) {
+        let host = format!("127.0.0.1:{port}");
+        let answer = http_get(&host, &format!("/?api_key={KEY}"), Duration::from_secs(2));
+        if answer.is_ok_and(|(status, _)| status == 200) {
             return Ok(());
         }
         std::thread::sleep(Duration::from_millis(50));

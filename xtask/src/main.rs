@@ -18,8 +18,11 @@ mod compat;
 mod soak;
 mod tidy;
 
+use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode};
+use std::time::Duration;
 
 pub(crate) fn project_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -52,6 +55,37 @@ impl Drop for ServerGuard {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+/// One raw HTTP/1.1 GET of `path` from `host` (`127.0.0.1:PORT`): the
+/// status and the body, read until the server closes the connection.
+pub(crate) fn http_get(
+    host: &str,
+    path: &str,
+    read_timeout: Duration,
+) -> Result<(u16, String), String> {
+    let mut stream = TcpStream::connect(host).map_err(|e| format!("connect {host}: {e}"))?;
+    stream
+        .set_read_timeout(Some(read_timeout))
+        .map_err(|e| e.to_string())?;
+    let req = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+    stream
+        .write_all(req.as_bytes())
+        .map_err(|e| format!("GET {path}: {e}"))?;
+    let mut buf = Vec::new();
+    stream
+        .read_to_end(&mut buf)
+        .map_err(|e| format!("GET {path}: {e}"))?;
+    let text = String::from_utf8_lossy(&buf);
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .ok_or_else(|| format!("GET {path}: not an http answer: {text}"))?;
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| format!("GET {path}: no status in {head:?}"))?;
+    Ok((status, body.to_string()))
 }
 
 pub(crate) fn run(program: &str, args: &[&str]) -> Result<(), String> {
@@ -116,5 +150,38 @@ fn main() -> ExitCode {
             eprintln!("xtask: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn http_get_reads_status_and_body_from_loopback() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let host = listener.local_addr().unwrap().to_string();
+        let server = std::thread::spawn(move || {
+            for answer in [
+                "HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\n{\"a\":1}",
+                "HTTP/1.1 404 Not Found\r\n\r\n",
+            ] {
+                let (mut conn, _) = listener.accept().unwrap();
+                let mut head = [0u8; 1024];
+                let n = conn.read(&mut head).unwrap();
+                assert!(String::from_utf8_lossy(&head[..n]).starts_with("GET /x?k=v HTTP/1.1"));
+                conn.write_all(answer.as_bytes()).unwrap();
+            }
+        });
+        let timeout = Duration::from_secs(10);
+        assert_eq!(
+            http_get(&host, "/x?k=v", timeout).unwrap(),
+            (200, "{\"a\":1}".to_string())
+        );
+        assert_eq!(
+            http_get(&host, "/x?k=v", timeout).unwrap(),
+            (404, String::new())
+        );
+        server.join().unwrap();
     }
 }

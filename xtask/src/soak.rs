@@ -28,15 +28,14 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use crate::bench_data::Rng;
-use crate::{ServerGuard, project_root, run, target_dir};
+use crate::{ServerGuard, http_get, project_root, run, target_dir};
 
 const KEY: &str = "soak-key";
 const WORKSPACE: &str = "soak-ws";
@@ -103,27 +102,14 @@ impl Options {
     }
 }
 
-/// One raw HTTP GET on loopback; the JSON body of a 200.
+/// The JSON body of a `200` to a GET on the emulator at `base`.
 fn get_json(base: &str, path: &str) -> Result<serde_json::Value, String> {
-    let host = base.trim_start_matches("http://");
-    let mut stream = TcpStream::connect(host).map_err(|e| format!("connect {host}: {e}"))?;
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .map_err(|e| e.to_string())?;
-    let req = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
-    stream
-        .write_all(req.as_bytes())
-        .map_err(|e| e.to_string())?;
-    let mut buf = Vec::new();
-    stream.read_to_end(&mut buf).map_err(|e| e.to_string())?;
-    let text = String::from_utf8_lossy(&buf);
-    let (head, body) = text
-        .split_once("\r\n\r\n")
-        .ok_or_else(|| format!("not an http answer: {text}"))?;
-    if !head.starts_with("HTTP/1.1 200") {
-        return Err(format!("GET {path}: {head}"));
+    let host = base.trim_start_matches("http://").trim_end_matches('/');
+    let (status, body) = http_get(host, path, Duration::from_secs(10))?;
+    if status != 200 {
+        return Err(format!("GET {path}: status {status}: {body}"));
     }
-    serde_json::from_str(body).map_err(|e| format!("GET {path}: not json ({e})"))
+    serde_json::from_str(&body).map_err(|e| format!("GET {path}: not json ({e})"))
 }
 
 /// `n` images (the sample images, cycled) named `img_00000.<ext>`.

@@ -274,12 +274,9 @@ impl Error {
     pub(crate) fn may_succeed_later(&self) -> bool {
         match self {
             Error::Api(api) => api.is_transient(),
-            Error::Transport { source, .. } => matches!(
-                source.kind(),
-                rf_transport::ErrorKind::Connect
-                    | rf_transport::ErrorKind::Timeout
-                    | rf_transport::ErrorKind::Interrupted
-            ),
+            // Connect errors, timeouts and broken connections: what the
+            // transport resends for an idempotent request.
+            Error::Transport { source, .. } => source.is_retryable(true),
             _ => false,
         }
     }

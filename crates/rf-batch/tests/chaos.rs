@@ -131,16 +131,17 @@ struct StrictJobs {
 #[async_trait::async_trait]
 impl Transport for StrictJobs {
     async fn send(&self, request: Request) -> Result<Response, TransportError> {
-        let p = request.url.path().to_string();
-        let is_create = request.method == Method::POST && p.contains("/batch-processing/") && {
-            let seg: Vec<&str> = p.trim_matches('/').split('/').collect();
-            seg.len() == 6 && seg[4] == "jobs"
-        };
-        if !is_create {
+        if !is_job_create(&request) {
             return self.fake.send(request).await;
         }
         self.creates.fetch_add(1, Ordering::SeqCst);
-        let job = p.rsplit('/').next().unwrap_or_default().to_string();
+        let job = request
+            .url
+            .path()
+            .rsplit('/')
+            .next()
+            .unwrap_or_default()
+            .to_string();
         if self.fake.state.lock().unwrap().jobs.contains_key(&job) {
             let mut h = rf_transport::HeaderMap::new();
             h.insert("content-type", "application/json".parse().unwrap());
@@ -445,13 +446,10 @@ async fn emulator_drop_response_on_job_start_creates_one_job() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn emulator_drop_response_on_restart_restarts_once_and_says_so() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
     let mut config = rf_emulator::EmulatorConfig::for_tests();
     // Slow enough that the job is still running when it is aborted.
     config.job_speed.item_delay = Duration::from_secs(5);
-    let emu = rf_emulator::Emulator::start(config, "127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
+    let emu = common::start_emulator_with(config).await;
     let retrying = Retrying::new(LoseFirst::new(emu.state(), is_job_restart), fast_policy());
     let client = client_over(retrying, emu.base_url().as_str(), emu.api_key());
     let batch = BatchId::new("restart-in").unwrap();

@@ -9,38 +9,12 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::fake::FakeService;
+use common::raw_tar::{finish, gz, raw_entry};
 use common::{config, make_images};
 use rf_batch::export::RefusalReason;
 use rf_batch::ingest::ModeChoice;
 use rf_batch::state::Manifest;
 use rf_batch::{Client, Error, Pipeline, RunConfig};
-
-/// A raw tar header with any path and type, bypassing the tar crate's checks.
-fn raw_entry(out: &mut Vec<u8>, path: &[u8], kind: u8, data: &[u8], link: &[u8]) {
-    let mut h = [0u8; 512];
-    h[..path.len()].copy_from_slice(path);
-    h[100..107].copy_from_slice(b"0000644");
-    h[108..115].copy_from_slice(b"0000000");
-    h[116..123].copy_from_slice(b"0000000");
-    h[124..135].copy_from_slice(format!("{:011o}", data.len()).as_bytes());
-    h[136..147].copy_from_slice(b"00000000000");
-    h[156] = kind;
-    h[157..157 + link.len()].copy_from_slice(link);
-    h[257..263].copy_from_slice(b"ustar\0");
-    h[263..265].copy_from_slice(b"00");
-    h[148..156].copy_from_slice(b"        ");
-    let sum: u32 = h.iter().map(|&b| u32::from(b)).sum();
-    h[148..155].copy_from_slice(format!("{sum:06o}\0").as_bytes());
-    out.extend_from_slice(&h);
-    out.extend_from_slice(data);
-    out.resize(out.len().div_ceil(512) * 512, 0);
-}
-
-fn gz(bytes: &[u8]) -> Vec<u8> {
-    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    std::io::Write::write_all(&mut enc, bytes).unwrap();
-    enc.finish().unwrap()
-}
 
 fn setup(n: usize) -> (FakeService, tempfile::TempDir, tempfile::TempDir, RunConfig) {
     let fake = FakeService::new();
@@ -96,8 +70,7 @@ async fn hostile_entries_are_refused_reported_and_nothing_escapes() {
     raw_entry(&mut t, b"results/fifo", b'6', b"", b"");
     raw_entry(&mut t, b"results/good.json", b'0', b"{\"evil\":1}\n", b"");
     raw_entry(&mut t, b"results/more.json", b'0', b"{\"ok\":2}\n", b"");
-    t.extend_from_slice(&[0u8; 1024]);
-    fake.state.lock().unwrap().export_archive = Some(gz(&t));
+    fake.state.lock().unwrap().export_archive = Some(gz(&finish(t)));
 
     let report = Pipeline::new(client(&fake), cfg.clone())
         .run()
@@ -163,7 +136,7 @@ async fn truncated_archive_fails_leaves_nothing_and_is_fetched_again() {
     raw_entry(&mut t, b"results/a.json", b'0', &[b'a'; 700], b"");
     raw_entry(&mut t, b"results/b.json", b'0', &[b'b'; 700], b"");
     let cut_at = t.len() / 2; // after the first entry: no end marker
-    t.extend_from_slice(&[0u8; 1024]);
+    let t = finish(t);
     // The download is complete (its length matches), the archive inside is not.
     fake.state.lock().unwrap().export_archive = Some(gz(&t[..cut_at]));
     let (report, outcome) = Pipeline::new(client(&fake), cfg.clone())
@@ -197,8 +170,7 @@ async fn decompression_bomb_is_refused_with_a_clear_error() {
     cfg.download.limits.ratio_floor = 1 << 20;
     let mut t = Vec::new();
     raw_entry(&mut t, b"results/bomb.bin", b'0', &vec![0u8; 16 << 20], b"");
-    t.extend_from_slice(&[0u8; 1024]);
-    fake.state.lock().unwrap().export_archive = Some(gz(&t));
+    fake.state.lock().unwrap().export_archive = Some(gz(&finish(t)));
     let err = Pipeline::new(client(&fake), cfg.clone())
         .run()
         .await

@@ -235,6 +235,11 @@ fn failed_job(restarts: usize) -> serde_json::Value {
     j
 }
 
+/// Restarts job `j1` (no overrides) over `m`.
+async fn restart_j1(m: &MockTransport) -> Result<rf_batch::job::JobRestart, Error> {
+    rf_batch::job::restart_job(&client(m), "j1", &rf_types::ParametersOverride::default()).await
+}
+
 #[tokio::test]
 async fn restart_whose_answer_is_lost_is_confirmed_by_reading_the_job_not_resent() {
     let m = mock();
@@ -245,10 +250,7 @@ async fn restart_whose_answer_is_lost_is_confirmed_by_reading_the_job_not_resent
         .fail(rf_transport::ErrorKind::Interrupted);
     m.on(Method::GET, format!("{BP}/jobs/j1"))
         .respond_json(200, &failed_job(1));
-    let outcome =
-        rf_batch::job::restart_job(&client(&m), "j1", &rf_types::ParametersOverride::default())
-            .await
-            .unwrap();
+    let outcome = restart_j1(&m).await.unwrap();
     assert_eq!(outcome, rf_batch::job::JobRestart::RestartedAnswerLost);
     let posts = m.requests_to(&Method::POST, &format!("{BP}/jobs/j1/restart"));
     assert_eq!(
@@ -269,10 +271,7 @@ async fn restart_that_did_not_take_effect_is_sent_again() {
         .respond_json(200, &json!({"status": "restarted"}));
     m.on(Method::GET, format!("{BP}/jobs/j1"))
         .respond_json(200, &failed_job(0));
-    let outcome =
-        rf_batch::job::restart_job(&client(&m), "j1", &rf_types::ParametersOverride::default())
-            .await
-            .unwrap();
+    let outcome = restart_j1(&m).await.unwrap();
     assert_eq!(
         outcome,
         rf_batch::job::JobRestart::Restarted(json!({"status": "restarted"}))
@@ -296,10 +295,7 @@ async fn restart_refused_by_the_service_is_reported_once() {
             409,
             &json!({"error": "job \"j1\" is still running; abort it before restarting"}),
         );
-    let err =
-        rf_batch::job::restart_job(&client(&m), "j1", &rf_types::ParametersOverride::default())
-            .await
-            .unwrap_err();
+    let err = restart_j1(&m).await.unwrap_err();
     assert!(err.is_api(rf_batch::ApiErrorKind::Conflict), "{err}");
     assert!(err.to_string().contains("still running"), "{err}");
     let posts = m.requests_to(&Method::POST, &format!("{BP}/jobs/j1/restart"));
@@ -313,19 +309,14 @@ async fn restart_that_keeps_failing_stops_after_three_attempts() {
         .respond_json(200, &failed_job(0));
     m.on(Method::POST, format!("{BP}/jobs/j1/restart"))
         .fail(rf_transport::ErrorKind::Interrupted);
-    let err =
-        rf_batch::job::restart_job(&client(&m), "j1", &rf_types::ParametersOverride::default())
-            .await
-            .unwrap_err();
+    let err = restart_j1(&m).await.unwrap_err();
     assert!(err.to_string().contains("restart job"), "{err}");
     let posts = m.requests_to(&Method::POST, &format!("{BP}/jobs/j1/restart"));
     assert_eq!(posts.len(), 3);
 }
 
-/// A simple output batch `out` listed in three pages (`a`, `b`; `c`; `d`),
-/// each file served at `http://files.test/d/<name>`; with
-/// `second_page_fails`, the second page is refused.
-fn export_mock(second_page_fails: bool) -> MockTransport {
+/// [`mock`], also describing `out` as a simple batch.
+fn out_batch_mock() -> MockTransport {
     let m = mock();
     m.on(Method::GET, format!("{DS}/batches/out")).respond_json(
         200,
@@ -333,6 +324,14 @@ fn export_mock(second_page_fails: bool) -> MockTransport {
             "batchContentType": "images", "createdDate": "2025-06-01T02:00:11Z",
             "expiryDate": "2025-06-08T02:00:11Z"}}),
     );
+    m
+}
+
+/// A simple output batch `out` listed in three pages (`a`, `b`; `c`; `d`),
+/// each file served at `http://files.test/d/<name>`; with
+/// `second_page_fails`, the second page is refused.
+fn export_mock(second_page_fails: bool) -> MockTransport {
+    let m = out_batch_mock();
     let entry = |name: &str| {
         json!({"downloadURL": format!("http://files.test/d/{name}"), "fileName": name,
             "contentType": "application/json"})
@@ -472,13 +471,7 @@ async fn a_listing_error_mid_export_keeps_what_was_downloaded() {
 /// `http://files.test/d/<name>` with its body and an announced
 /// `Content-Length` (a length above the body's is a transfer cut short).
 fn export_mock_of(files: &[(&str, Vec<u8>, usize)]) -> MockTransport {
-    let m = mock();
-    m.on(Method::GET, format!("{DS}/batches/out")).respond_json(
-        200,
-        &json!({"batch": {"displayName": "out", "batchId": "out", "batchType": "simple-batch",
-            "batchContentType": "images", "createdDate": "2025-06-01T02:00:11Z",
-            "expiryDate": "2025-06-08T02:00:11Z"}}),
-    );
+    let m = out_batch_mock();
     let entries: Vec<_> = files
         .iter()
         .map(|(name, _, _)| {

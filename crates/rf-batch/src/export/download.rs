@@ -561,20 +561,16 @@ async fn fetch_to(
         .get("content-length")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
+    // The body broke off mid-transfer.
+    let broke = |source| Error::Transport {
+        endpoint: "download",
+        id: Some(name.clone()),
+        source: Box::new(source),
+    };
     if expected.is_some_and(|n| n <= INLINE_FILE) {
         let mut chunks = Vec::new();
-        loop {
-            match response.chunk().await {
-                Ok(Some(chunk)) => chunks.push(chunk),
-                Ok(None) => break,
-                Err(source) => {
-                    return Err(Error::Transport {
-                        endpoint: "download",
-                        id: Some(name.clone()),
-                        source: Box::new(source),
-                    });
-                }
-            }
+        while let Some(chunk) = response.chunk().await.map_err(broke)? {
+            chunks.push(chunk);
         }
         // One write, whatever the number of chunks it came in.
         let body = match chunks.len() {
@@ -612,11 +608,7 @@ async fn fetch_to(
             Ok(Some(chunk)) => chunk,
             Ok(None) => break,
             Err(source) => {
-                sent = Err(Error::Transport {
-                    endpoint: "download",
-                    id: Some(name.clone()),
-                    source: Box::new(source),
-                });
+                sent = Err(broke(source));
                 break;
             }
         };

@@ -220,10 +220,9 @@ fn unpack_into(
     } else {
         Box::new(BufReader::new(file))
     };
-    let hit_end = std::rc::Rc::new(std::cell::Cell::new(false));
     let mut tar = tar::Archive::new(EndWatch {
         inner: reader,
-        hit_end: hit_end.clone(),
+        hit_end: false,
     });
     let truncated = |detail: String| ExtractError::Truncated {
         archive: archive.to_path_buf(),
@@ -324,7 +323,7 @@ fn unpack_into(
     // A complete archive ends with a block of zeros, which stops the reader
     // before the end of the data; running into the end of the data instead
     // means the archive was cut at an entry boundary.
-    if hit_end.get() {
+    if tar.into_inner().hit_end {
         return Err(truncated(
             "it ends without the end-of-archive marker".to_string(),
         ));
@@ -335,14 +334,14 @@ fn unpack_into(
 /// A reader that notes when it reached the end of its data.
 struct EndWatch<R> {
     inner: R,
-    hit_end: std::rc::Rc<std::cell::Cell<bool>>,
+    hit_end: bool,
 }
 
 impl<R: Read> Read for EndWatch<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
         if n == 0 && !buf.is_empty() {
-            self.hit_end.set(true);
+            self.hit_end = true;
         }
         Ok(n)
     }
@@ -411,47 +410,28 @@ fn merge(from: &Path, to: &Path, rel: &str, report: &mut ExtractReport) -> io::R
     Ok(())
 }
 
+/// Raw tar archives, shared with the integration tests.
+#[cfg(test)]
+#[path = "../../tests/common/raw_tar.rs"]
+mod raw_tar;
+
 #[cfg(test)]
 mod tests {
+    use super::raw_tar::{finish, gz, raw_entry};
     use super::*;
-    use std::io::Write;
 
-    /// Raw tar header with any path and type, bypassing the tar crate's checks.
-    fn raw_entry(out: &mut Vec<u8>, path: &[u8], kind: u8, data: &[u8], link: &[u8]) {
-        let mut h = [0u8; 512];
-        h[..path.len()].copy_from_slice(path);
-        h[100..107].copy_from_slice(b"0000644");
-        h[108..115].copy_from_slice(b"0000000");
-        h[116..123].copy_from_slice(b"0000000");
-        h[124..135].copy_from_slice(format!("{:011o}", data.len()).as_bytes());
-        h[136..147].copy_from_slice(b"00000000000");
-        h[156] = kind;
-        h[157..157 + link.len()].copy_from_slice(link);
-        h[257..263].copy_from_slice(b"ustar\0");
-        h[263..265].copy_from_slice(b"00");
-        h[148..156].copy_from_slice(b"        ");
-        let sum: u32 = h.iter().map(|&b| b as u32).sum();
-        h[148..155].copy_from_slice(format!("{sum:06o}\0").as_bytes());
-        out.extend_from_slice(&h);
-        out.extend_from_slice(data);
-        out.resize(out.len().div_ceil(512) * 512, 0);
-    }
-
-    fn finish(mut out: Vec<u8>) -> Vec<u8> {
-        out.extend_from_slice(&[0u8; 1024]);
-        out
+    /// Each refused entry's path and reason, in order.
+    fn refused(r: &ExtractReport) -> Vec<(&str, &RefusalReason)> {
+        r.refused
+            .iter()
+            .map(|e| (e.path.as_str(), &e.reason))
+            .collect()
     }
 
     fn write_archive(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
         let p = dir.join(name);
         fs::write(&p, bytes).unwrap();
         p
-    }
-
-    fn gz(bytes: &[u8]) -> Vec<u8> {
-        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-        enc.write_all(bytes).unwrap();
-        enc.finish().unwrap()
     }
 
     #[test]
@@ -507,13 +487,8 @@ mod tests {
         let archive = write_archive(work.path(), "evil.tar", &finish(t));
         let target = work.path().join("target");
         let r = extract_archive(&archive, &target, &ExtractLimits::default()).unwrap();
-        let refused: Vec<(&str, &RefusalReason)> = r
-            .refused
-            .iter()
-            .map(|e| (e.path.as_str(), &e.reason))
-            .collect();
         assert_eq!(
-            refused,
+            refused(&r),
             [
                 ("/etc/evil", &RefusalReason::AbsolutePath),
                 ("../escape.txt", &RefusalReason::ParentComponent),
@@ -601,13 +576,8 @@ mod tests {
         let r = extract_archive(&archive, &target, &ExtractLimits::default()).unwrap();
         assert_eq!(fs::read(target.join("r/a.json")).unwrap(), b"first");
         assert_eq!(fs::read(target.join("r/b.json")).unwrap(), b"b");
-        let refused: Vec<(&str, &RefusalReason)> = r
-            .refused
-            .iter()
-            .map(|e| (e.path.as_str(), &e.reason))
-            .collect();
         assert_eq!(
-            refused,
+            refused(&r),
             [
                 ("r/a.json", &RefusalReason::Duplicate),
                 ("./r//a.json", &RefusalReason::Duplicate),

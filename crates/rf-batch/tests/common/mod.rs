@@ -1,9 +1,11 @@
 //! Shared test helpers: input trees built from the sample images, small
-//! videos, and emulator start-up. Not public API.
+//! videos, hand-made tar archives ([`raw_tar`]), and emulator start-up. Not
+//! public API.
 #![allow(dead_code, unreachable_pub)]
 
 pub mod fake;
 pub mod inprocess;
+pub mod raw_tar;
 
 use std::path::{Path, PathBuf};
 
@@ -83,8 +85,13 @@ pub fn make_video(path: &Path, len: usize) {
 /// default crypto provider, and the emulator's own reqwest client (webhooks,
 /// reference downloads) needs one: install ring as the process default.
 pub async fn start_emulator() -> RunningEmulator {
+    start_emulator_with(EmulatorConfig::for_tests()).await
+}
+
+/// [`start_emulator`] with another configuration.
+pub async fn start_emulator_with(config: EmulatorConfig) -> RunningEmulator {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    Emulator::start(EmulatorConfig::for_tests(), "127.0.0.1:0".parse().unwrap())
+    Emulator::start(config, "127.0.0.1:0".parse().unwrap())
         .await
         .expect("emulator starts")
 }

@@ -218,6 +218,22 @@ impl InProc {
         assert_eq!(self.wait_indexed(batch).files, u64::from(n));
     }
 
+    /// A job `job` over `batch` (image-properties), run to its end.
+    fn finished_job(&self, job: &str, batch: &str) {
+        let a = self
+            .call(
+                "POST",
+                &Self::bp(&format!("/{job}")),
+                &[("content-type", b"application/json")],
+                image_job(batch, "image-properties")
+                    .to_string()
+                    .into_bytes(),
+            )
+            .unwrap();
+        assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
+        self.wait_job(job);
+    }
+
     /// Normal requests still work: the workspace, a fresh upload, a count.
     /// And most generated requests were really sent.
     fn still_serving(&self, runs: u32) {
@@ -638,18 +654,7 @@ fn arbitrary_multipart_bodies_and_boundaries_never_get_a_5xx() {
 fn arbitrary_and_mutated_json_bodies_on_every_post_never_get_a_5xx() {
     let emu = InProc::new();
     emu.batch_with_images("fz-json", 3);
-    let a = emu
-        .call(
-            "POST",
-            &InProc::bp("/fz-existing"),
-            &[("content-type", b"application/json")],
-            image_job("fz-json", "image-properties")
-                .to_string()
-                .into_bytes(),
-        )
-        .unwrap();
-    assert_eq!(a.status, 200);
-    emu.wait_job("fz-existing");
+    emu.finished_job("fz-existing", "fz-json");
 
     let valid: Vec<Value> = vec![
         image_job("fz-json", "image-properties"),
@@ -887,18 +892,7 @@ fn arbitrary_ids_in_path_segments_never_get_a_5xx() {
 fn arbitrary_query_parameters_never_get_a_5xx() {
     let emu = InProc::new();
     emu.batch_with_images("fz-q", 4);
-    let a = emu
-        .call(
-            "POST",
-            &InProc::bp("/fz-qjob"),
-            &[],
-            image_job("fz-q", "image-properties")
-                .to_string()
-                .into_bytes(),
-        )
-        .unwrap();
-    assert_eq!(a.status, 200);
-    emu.wait_job("fz-qjob");
+    emu.finished_job("fz-qjob", "fz-q");
     let stats = emu.state.stats();
     let stage_paths: Vec<String> = {
         let a = emu
