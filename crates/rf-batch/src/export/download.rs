@@ -19,11 +19,10 @@
 //! dominated exports of many small files. Larger files stream to a blocking
 //! writer task through a short bounded queue.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-
-use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use futures::stream::BoxStream;
 use futures::{StreamExt, TryStreamExt};
@@ -266,8 +265,8 @@ pub async fn download_stream(
     // `out_dir` now and in a part's directory before its first download.
     remove_stale_temporaries(out_dir).await;
     let listing_error: Arc<std::sync::Mutex<Option<Error>>> = Arc::default();
-    let listed = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let already = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let listed = Arc::new(AtomicUsize::new(0));
+    let already = Arc::new(AtomicUsize::new(0));
     let (listed_count, already_count) = (listed.clone(), already.clone());
     let error_slot = listing_error.clone();
     let stop = cancel.clone();
@@ -313,7 +312,7 @@ pub async fn download_stream(
     let mut summary = DownloadSummary::default();
     // The per-file futures own everything they use (no borrowed captures),
     // so the whole run stays `Send` for `tokio::spawn`.
-    let ctx = std::sync::Arc::new((
+    let ctx = Arc::new((
         client.clone(),
         out_dir.to_path_buf(),
         settings.clone(),
@@ -612,11 +611,11 @@ async fn fetch_to(
                 break;
             }
         };
-        let tx2 = tx.clone();
         let pushed = match tx.try_send(chunk) {
             Ok(()) => true,
             Err(std::sync::mpsc::TrySendError::Full(chunk)) => {
-                tokio::task::spawn_blocking(move || tx2.send(chunk).is_ok())
+                let tx = tx.clone();
+                tokio::task::spawn_blocking(move || tx.send(chunk).is_ok())
                     .await
                     .unwrap_or(false)
             }
