@@ -44,6 +44,9 @@ pub(crate) async fn serve(args: &EmulatorServeArgs, env: &Env, output: &Output) 
                 data_dir.display()
             )),
         })?;
+    // Ctrl-C and SIGTERM stop it cleanly from here on, before any line
+    // says where it listens.
+    let stop = super::stop_signal(true);
     let base_url = running.base_url().to_string();
     let base_url = base_url.trim_end_matches('/').to_owned();
     let workspace = running.workspace().to_string();
@@ -95,7 +98,10 @@ pub(crate) async fn serve(args: &EmulatorServeArgs, env: &Env, output: &Output) 
             c.seed
         ));
     }
-    let stopped = stop_signal().await;
+    let stopped = match stop {
+        Ok(stop) => stop.await,
+        Err(e) => Err(e),
+    };
     output.note("stopping the emulator");
     running.shutdown().await;
     stopped.map_err(|e| CliError::local(format!("could not wait for ctrl-c: {e}")))
@@ -155,22 +161,6 @@ fn rand_seed() -> u64 {
         .map(|d| d.as_nanos() as u64)
         .unwrap_or(0);
     nanos ^ (u64::from(std::process::id()) << 32)
-}
-
-/// Resolves on Ctrl-C, or on SIGTERM on Unix.
-async fn stop_signal() -> std::io::Result<()> {
-    #[cfg(unix)]
-    {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-        tokio::select! {
-            r = tokio::signal::ctrl_c() => r,
-            _ = term.recv() => Ok(()),
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        tokio::signal::ctrl_c().await
-    }
 }
 
 #[cfg(test)]

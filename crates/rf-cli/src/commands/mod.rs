@@ -105,3 +105,38 @@ where
         )),
     }
 }
+
+/// Waits for Ctrl-C (SIGINT), and with `terminate` for SIGTERM as well, for
+/// a command that serves until stopped. The handlers are registered here,
+/// not when the future is first polled (as with tokio's `ctrl_c()`): a
+/// signal sent as soon as the command printed where it listens stops it
+/// cleanly instead of killing it. Register before printing.
+fn stop_signal(terminate: bool) -> std::io::Result<impl Future<Output = std::io::Result<()>>> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut interrupt = signal(SignalKind::interrupt())?;
+        let mut term = terminate
+            .then(|| signal(SignalKind::terminate()))
+            .transpose()?;
+        Ok(async move {
+            match &mut term {
+                Some(term) => {
+                    tokio::select! {
+                        _ = interrupt.recv() => {}
+                        _ = term.recv() => {}
+                    }
+                }
+                None => {
+                    interrupt.recv().await;
+                }
+            }
+            Ok(())
+        })
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = terminate;
+        Ok(tokio::signal::ctrl_c())
+    }
+}

@@ -77,19 +77,9 @@ pub(crate) async fn listen(
     });
     // One Ctrl-C listener for the whole loop (a fresh one per iteration
     // would miss a signal that arrives while a notification is printed),
-    // registered before the listening line is printed: tokio's `ctrl_c()`
-    // only registers when first polled, and a Ctrl-C sent as soon as the
-    // line appeared could kill the process instead of stopping it.
-    #[cfg(unix)]
-    let mut interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+    // registered before the listening line is printed.
+    let ctrl_c = super::stop_signal(false)
         .map_err(|e| CliError::local(format!("could not wait for ctrl-c: {e}")))?;
-    #[cfg(unix)]
-    let ctrl_c = async move {
-        interrupt.recv().await;
-        Ok::<(), std::io::Error>(())
-    };
-    #[cfg(not(unix))]
-    let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
     output.note(&format!(
         "listening for webhooks on http://{addr}/ (Ctrl-C to stop)"
