@@ -18,23 +18,28 @@ pub(crate) fn notification(n: &Notification) -> String {
     match n {
         Notification::Text(t) => t.clone(),
         Notification::Object(map) if map.is_empty() => String::new(),
-        Notification::Object(map) => match map.get("message").and_then(|m| m.as_str()) {
-            Some(message) if map.len() == 1 => message.to_owned(),
-            // The message, then the other fields: `processed 12/12 files
-            // (failedFiles: 0)`.
-            Some(message) => {
-                let rest: Vec<String> = map
-                    .iter()
-                    .filter(|(k, _)| k.as_str() != "message")
-                    .map(|(k, v)| match v {
-                        serde_json::Value::String(s) => format!("{k}: {s}"),
-                        other => format!("{k}: {other}"),
-                    })
-                    .collect();
-                format!("{message} ({})", rest.join(", "))
-            }
-            None => serde_json::Value::Object(map.clone()).to_string(),
-        },
+        Notification::Object(map) => object_line(map),
+    }
+}
+
+/// A JSON object as one short line: its `message`, then the other fields
+/// (`processed 12/12 files (failedFiles: 0)`); without a text `message`,
+/// the object as JSON.
+fn object_line(map: &serde_json::Map<String, serde_json::Value>) -> String {
+    match map.get("message").and_then(|m| m.as_str()) {
+        Some(message) if map.len() == 1 => message.to_owned(),
+        Some(message) => {
+            let rest: Vec<String> = map
+                .iter()
+                .filter(|(k, _)| k.as_str() != "message")
+                .map(|(k, v)| match v {
+                    serde_json::Value::String(s) => format!("{k}: {s}"),
+                    other => format!("{k}: {other}"),
+                })
+                .collect();
+            format!("{message} ({})", rest.join(", "))
+        }
+        None => serde_json::to_string(map).unwrap_or_default(),
     }
 }
 
@@ -261,13 +266,12 @@ pub(crate) fn log_line(log: &JobLog) -> String {
     if let Some(task) = &log.task_id {
         line.push_str(&format!(" task={task}"));
     }
-    if log.payload.get("message").is_some_and(|m| m.is_string()) {
-        // `job-aborted stage=processing: job aborted by user`
-        line.push_str(": ");
-        line.push_str(&notification(&Notification::Object(log.payload.clone())));
-    } else if !log.payload.is_empty() {
-        line.push(' ');
-        line.push_str(&serde_json::Value::Object(log.payload.clone()).to_string());
+    if !log.payload.is_empty() {
+        // `job-aborted stage=processing: job aborted by user`; a payload
+        // without a message as JSON after a space.
+        let has_message = log.payload.get("message").is_some_and(|m| m.is_string());
+        line.push_str(if has_message { ": " } else { " " });
+        line.push_str(&object_line(&log.payload));
     }
     line
 }

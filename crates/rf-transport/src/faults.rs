@@ -72,14 +72,9 @@ impl Fault {
         Fault::Delay,
     ];
 
+    /// Its slot in [`FaultCounts`]: the order of declaration.
     fn index(self) -> usize {
-        match self {
-            Fault::Throttle => 0,
-            Fault::ServerError => 1,
-            Fault::DropRequest => 2,
-            Fault::DropResponse => 3,
-            Fault::Delay => 4,
-        }
+        self as usize
     }
 }
 
@@ -111,7 +106,7 @@ impl FaultPlan {
 /// How many faults of each kind were injected (shared by clones).
 #[derive(Debug, Clone, Default)]
 pub struct FaultCounts {
-    counts: Arc<[AtomicU64; 5]>,
+    counts: Arc<[AtomicU64; Fault::ALL.len()]>,
 }
 
 impl FaultCounts {
