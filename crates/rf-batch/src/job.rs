@@ -170,6 +170,30 @@ pub async fn start_job(
     }
 }
 
+/// Follows job `job_id` if it exists, or starts it: for a job ID chosen
+/// before the job was created (saved first, or given by the user), whose
+/// job may come from an earlier attempt whose answer was lost. An existing
+/// job is followed only if it runs `definition` ([`JobStart::Existing`]);
+/// another definition is [`Error::JobConflict`]; no job under the ID means
+/// [`start_job`]. So repeating the call never starts a second job.
+pub async fn follow_or_start_job(
+    client: &Client,
+    job_id: &JobId,
+    definition: &JobDefinition,
+    name: Option<&str>,
+) -> Result<JobStart> {
+    match client.jobs().get(job_id.as_str()).await {
+        Ok(job) => {
+            check_same_job(job_id, &job.job.job_definition, definition)?;
+            Ok(JobStart::Existing)
+        }
+        Err(e) if e.is_api(ApiErrorKind::NotFound) => {
+            start_job(client, job_id, definition, name).await
+        }
+        Err(e) => Err(e),
+    }
+}
+
 /// How [`restart_job`] ended.
 #[derive(Debug, Clone, PartialEq)]
 pub enum JobRestart {

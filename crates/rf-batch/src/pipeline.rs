@@ -40,13 +40,13 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::client::Client;
-use crate::error::{ApiErrorKind, Error, Result};
+use crate::error::{Error, Result};
 use crate::events::{Event, EventSink, RunReport};
 use crate::export::{
     DownloadSettings, download_stream, export_count, export_files, find_export_batch,
 };
 use crate::ingest::{MediaKind, PlanOptions, ScanOptions, UploadSettings, upload_all};
-use crate::job::{JobSettings, JobStart, build_definition, check_same_job, start_job};
+use crate::job::{JobSettings, JobStart, build_definition, follow_or_start_job};
 use crate::state::{
     FreshRun, JobRecord, MANIFEST_FILE, Manifest, Prepared, StateLock, state_dir_of,
 };
@@ -611,26 +611,13 @@ impl Run {
                 &self.config.workflow_id,
                 &self.config.job,
             )?;
-            let existing = match self.client.jobs().get(job_id.as_str()).await {
-                Ok(job) => Some(job),
-                Err(e) if e.is_api(ApiErrorKind::NotFound) => None,
-                Err(e) => return Err(e),
-            };
-            let outcome = match existing {
-                Some(job) => {
-                    check_same_job(&job_id, &job.job.job_definition, &definition)?;
-                    JobStart::Existing
-                }
-                None => {
-                    start_job(
-                        &self.client,
-                        &job_id,
-                        &definition,
-                        self.config.job_name.as_deref(),
-                    )
-                    .await?
-                }
-            };
+            let outcome = follow_or_start_job(
+                &self.client,
+                &job_id,
+                &definition,
+                self.config.job_name.as_deref(),
+            )
+            .await?;
             let event = match outcome {
                 JobStart::Created => Event::JobCreated {
                     job_id: job_id.to_string(),

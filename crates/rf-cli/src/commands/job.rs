@@ -170,24 +170,13 @@ async fn start(args: &JobStartArgs, session: &Session, config: &Config) -> Resul
     // A job ID given by the user may name a job started before (by an
     // earlier attempt of this command): follow it if it runs this definition,
     // refuse clearly if it runs another, never start a second one.
-    let existing = if args.job_id.is_some() {
-        match client.jobs().get(job_id.as_str()).await {
-            Ok(job) => {
-                rf_batch::job::check_same_job(&job_id, &job.job.job_definition, &definition)
-                    .map_err(|e| map_error(&e))?;
-                true
-            }
-            Err(e) if e.is_api(rf_batch::ApiErrorKind::NotFound) => false,
-            Err(e) => return Err(map_error(&e)),
-        }
+    let name = args.job.job_name.as_deref();
+    let started = if args.job_id.is_some() {
+        rf_batch::job::follow_or_start_job(client, &job_id, &definition, name).await
     } else {
-        false
+        rf_batch::job::start_job(client, &job_id, &definition, name).await
     };
-    let existed = existing
-        || rf_batch::job::start_job(client, &job_id, &definition, args.job.job_name.as_deref())
-            .await
-            .map_err(|e| map_error(&e))?
-            == rf_batch::job::JobStart::Existing;
+    let existed = started.map_err(|e| map_error(&e))? == rf_batch::job::JobStart::Existing;
     let out = &config.output;
     if out.is_json() {
         out.document(&json!({
