@@ -8,7 +8,9 @@ mod tests {
 
     use crate::project_root;
 
-    fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    /// Files under `dir` whose extension is one of `exts`, skipping build
+    /// output and hidden entries.
+    fn files_with(dir: &Path, exts: &[&str], out: &mut Vec<PathBuf>) {
         let Ok(entries) = fs::read_dir(dir) else {
             return;
         };
@@ -20,19 +22,59 @@ mod tests {
                 continue;
             }
             if path.is_dir() {
-                rust_files(&path, out);
-            } else if path.extension().is_some_and(|e| e == "rs") {
+                files_with(&path, exts, out);
+            } else if path
+                .extension()
+                .is_some_and(|e| exts.iter().any(|x| e == *x))
+            {
                 out.push(path);
             }
         }
     }
 
-    fn all_rust_files() -> Vec<PathBuf> {
+    /// The files with one of `exts` under `crates/` and `xtask/`.
+    fn project_files(exts: &[&str]) -> Vec<PathBuf> {
         let root = project_root();
         let mut files = Vec::new();
-        rust_files(&root.join("crates"), &mut files);
-        rust_files(&root.join("xtask"), &mut files);
+        files_with(&root.join("crates"), exts, &mut files);
+        files_with(&root.join("xtask"), exts, &mut files);
         files
+    }
+
+    fn all_rust_files() -> Vec<PathBuf> {
+        project_files(&["rs"])
+    }
+
+    /// Comments and docs point only at files inside the repository: the
+    /// team's design notes and wire-contract notes live outside it, so a
+    /// reader of the code cannot follow such a reference. State the fact
+    /// inline or point at `docs/`.
+    #[test]
+    fn no_references_to_documents_outside_the_repository() {
+        // Built from pieces so that this file does not match itself.
+        let outside: Vec<String> = [
+            ["DESIGN", ".md"],
+            ["STYLE", ".md"],
+            ["API-", "CONTRACT"],
+            ["/work", "/shared"],
+            ["shared", "/reference"],
+        ]
+        .iter()
+        .map(|parts| parts.concat())
+        .collect();
+        let mut found = Vec::new();
+        for path in project_files(&["rs", "toml", "md"]) {
+            let text = fs::read_to_string(&path).unwrap_or_default();
+            for (n, line) in text.lines().enumerate() {
+                if outside.iter().any(|o| line.contains(o.as_str())) {
+                    found.push(format!("{}:{}: {}", path.display(), n + 1, line.trim()));
+                }
+            }
+        }
+        assert!(
+            found.is_empty(),
+            "references to documents outside the repository: {found:#?}"
+        );
     }
 
     /// Every source file says what it is for in a `//!` header.

@@ -1,6 +1,7 @@
 //! Job definitions from run settings, and the job lifecycle helpers.
 //!
-//! [`JobSettings`] holds every option of a workflow job (API-CONTRACT §2.3.1)
+//! [`JobSettings`] holds every option of a workflow job (the create-job
+//! body, `rf_types::JobDefinition`)
 //! in one plain struct that a CLI can fill from flags; [`build_definition`]
 //! turns it into the wire definition through `rf_types`' validating builder.
 //! [`start_job`] starts a job so that a retried start never makes a second

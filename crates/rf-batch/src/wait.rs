@@ -298,8 +298,8 @@ fn collect_failed_files(value: &serde_json::Value, in_failed: bool, out: &mut Ve
     }
 }
 
-/// A snapshot of a job's progress, derived from its stages and tasks
-/// (API-CONTRACT §2.3.5).
+/// A snapshot of a job's progress, derived from its stages and tasks the
+/// way the official client does (see [`stage_progress`]).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct JobProgress {
@@ -331,7 +331,11 @@ pub struct JobProgress {
     pub error: bool,
 }
 
-/// Stage progress and task counts per API-CONTRACT §2.3.5.
+/// Stage progress and task counts, computed as the official client does: a
+/// task with a non-null `progress` is registered; `statusType == "info"` is
+/// running, anything else is terminated (succeeded if it contains `success`,
+/// failed if it contains `error`); a terminated task counts 1/`tasksNumber`
+/// towards the stage's progress, a running one `progress`/`tasksNumber`.
 pub fn stage_progress(stage: &JobStage, tasks: &[TaskStatus]) -> (f64, [u64; 4]) {
     let total = stage.tasks_number.max(1) as f64;
     let mut progress = 0.0;

@@ -1,6 +1,6 @@
 //! Orchestration logic over rf-transport's `MockTransport`: count-check
 //! polling and its timeout report, job progress derived from stages and tasks
-//! (API-CONTRACT §2.3.5), job failure, retries through `Retrying`.
+//! (as the official client computes it), job failure, retries through `Retrying`.
 
 use std::time::Duration;
 

@@ -1,4 +1,4 @@
-//! Batch Processing endpoints (API-CONTRACT §2.3).
+//! Batch Processing endpoints (the table in `docs/library.md`, section 1).
 
 use futures::stream::BoxStream;
 use rf_transport::{Body, Request};

@@ -1,4 +1,4 @@
-//! Data Staging endpoints (API-CONTRACT §2.2).
+//! Data Staging endpoints (the table in `docs/library.md`, section 1).
 
 use std::path::Path;
 

@@ -6,7 +6,7 @@
 //!   their raw name bytes, depth first), so two scans of the same tree give the
 //!   same list and therefore the same shards;
 //! - extensions are matched without regard to case against the lists the
-//!   official client accepts (API-CONTRACT §3);
+//!   official client accepts (`rf_types::IMAGE_EXTENSIONS`, `VIDEO_EXTENSIONS`);
 //! - hidden entries (a name starting with `.`) are skipped and not descended
 //!   into; they are counted, not listed one by one, because `.git` alone can hold
 //!   thousands of files;

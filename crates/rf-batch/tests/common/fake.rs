@@ -168,7 +168,7 @@ impl FakeService {
                 entry.read_to_end(&mut sink).unwrap();
                 names.push(name);
             }
-            // The notification config is not an image (API-CONTRACT §2.2.4).
+            // The notification config is a shard member but not an image.
             if let Some(pos) = names
                 .iter()
                 .position(|n| n == rf_types::NOTIFICATION_CONFIG_MEMBER)

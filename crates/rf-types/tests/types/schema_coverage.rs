@@ -1,5 +1,5 @@
 //! Every property of every schema in both OpenAPI files of
-//! `/work/shared/reference` (copied to `tests/fixtures/openapi/`) has its
+//! the official API (`tests/fixtures/openapi/`) has its
 //! field in `rf-types`: each operation's request and response schema is
 //! walked against the fully-populated value of the matching model.
 
