@@ -26,6 +26,8 @@ use futures::StreamExt;
 use http::{HeaderValue, StatusCode, header};
 use serde::{Deserialize, Serialize};
 
+use rf_util::rng::{mix, unit};
+
 use crate::error::{ApiError, EmulatorError};
 
 /// One kind of injected fault (the CLI spelling is in parentheses).
@@ -212,22 +214,9 @@ pub(crate) struct Chaos {
     injected: [AtomicU64; 5],
 }
 
-/// SplitMix64's finaliser: a well-mixed 64-bit hash of `x`.
-fn mix(mut x: u64) -> u64 {
-    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    x ^ (x >> 31)
-}
-
 /// The `lane`-th random number of request `n` under `seed`.
 fn draw(seed: u64, n: u64, lane: u64) -> u64 {
     mix(mix(seed ^ mix(n)).wrapping_add(lane))
-}
-
-/// A uniform number in `[0, 1)`.
-fn unit(x: u64) -> f64 {
-    (x >> 11) as f64 / (1u64 << 53) as f64
 }
 
 const ERROR_STATUSES: [StatusCode; 4] = [

@@ -1019,9 +1019,7 @@ fn store_output(
     nested: Option<Content>,
 ) -> std::io::Result<()> {
     let blob = format!("{}.out", uuid::Uuid::new_v4().simple());
-    let tmp = ctx.store.tmp_path();
-    std::fs::write(&tmp, body)?;
-    ctx.store.commit_blob(&tmp, &blob)?;
+    ctx.store.write_blob(&blob, |w| w.write_all(body))?;
     add_output(
         ctx,
         key,
@@ -1083,14 +1081,9 @@ fn run_export(
         return;
     };
     let blob = format!("{}.tgz", uuid::Uuid::new_v4().simple());
-    let tmp = ctx.store.tmp_path();
     let total = inputs.len();
-    let result = (|| -> std::io::Result<()> {
-        let file = std::fs::File::create(&tmp)?;
-        let gz = flate2::write::GzEncoder::new(
-            std::io::BufWriter::new(file),
-            flate2::Compression::fast(),
-        );
+    let result = ctx.store.write_blob(&blob, |w| {
+        let gz = flate2::write::GzEncoder::new(w, flate2::Compression::fast());
         let mut tar = tar::Builder::new(gz);
         let mtime = u64::try_from(Utc::now().timestamp()).unwrap_or(0);
         for (i, input) in inputs.iter().enumerate() {
@@ -1110,13 +1103,10 @@ fn run_export(
                 t.notification = json!({"message": format!("packed {done}/{total} result files")});
             });
         }
-        let gz = tar.into_inner()?;
-        let mut w = gz.finish()?;
-        w.flush()?;
-        w.into_inner().map_err(|e| e.into_error())?.sync_all()
-    })();
-    if let Err(e) = result.and_then(|()| ctx.store.commit_blob(&tmp, &blob)) {
-        let _ = std::fs::remove_file(&tmp);
+        tar.into_inner()?.finish()?;
+        Ok(())
+    });
+    if let Err(e) = result {
         if alive(ctx, key) {
             fail_task(
                 ctx,

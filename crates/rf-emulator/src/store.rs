@@ -6,7 +6,7 @@
 //! shortly after (coalescing bursts) and once more on shutdown. Blob bytes are
 //! always on disk before the metadata that points at them.
 
-use std::io::Write;
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
@@ -42,8 +42,8 @@ enum DirLock {
     NotTaken,
     /// Held: snapshots may be written.
     Held {
-        /// Open until released: closing it unlocks the directory.
-        _file: std::fs::File,
+        /// Open until released: dropping it unlocks the directory.
+        _lock: rf_util::FileLock,
     },
     /// Let go by [`Store::release`]: another emulator may own the
     /// directory, so nothing more is written.
@@ -87,7 +87,7 @@ impl Store {
         std::fs::create_dir_all(&root).map_err(io_err(&root))?;
         let dir_lock = match (lock, &temp) {
             (Some(me), None) => DirLock::Held {
-                _file: crate::lock::acquire(&root, me)?,
+                _lock: crate::lock::acquire(&root, me)?,
             },
             _ => DirLock::NotTaken,
         };
@@ -123,7 +123,8 @@ impl Store {
                 let mut key = Vec::with_capacity(32);
                 key.extend_from_slice(uuid::Uuid::new_v4().as_bytes());
                 key.extend_from_slice(uuid::Uuid::new_v4().as_bytes());
-                write_atomic(&secret_path, hex::encode(&key).as_bytes(), &tmp)
+                let text = hex::encode(&key);
+                rf_util::write_atomic_via(&secret_path, &tmp, |w| w.write_all(text.as_bytes()))
                     .map_err(io_err(&secret_path))?;
                 key
             }
@@ -197,7 +198,7 @@ impl Store {
             path: path.clone(),
             source,
         })?;
-        write_atomic(&path, &bytes, &self.tmp).map_err(|e| {
+        rf_util::write_atomic_via(&path, &self.tmp, |w| w.write_all(&bytes)).map_err(|e| {
             self.dirty.store(true, Ordering::Release);
             io_err(&path)(e)
         })
@@ -226,6 +227,16 @@ impl Store {
         self.tmp.join(uuid::Uuid::new_v4().simple().to_string())
     }
 
+    /// Writes the blob `blob` atomically ([`rf_util::write_atomic_via`], the
+    /// temporary file in `tmp/`): it is on disk, whole, when this returns.
+    pub(crate) fn write_blob(
+        &self,
+        blob: &str,
+        write: impl FnOnce(&mut std::io::BufWriter<std::fs::File>) -> std::io::Result<()>,
+    ) -> std::io::Result<()> {
+        rf_util::write_atomic_via(&self.blob_path(blob), &self.tmp, write)
+    }
+
     /// Moves a finished temp file into the blob store under `blob`.
     pub(crate) fn commit_blob(&self, tmp: &Path, blob: &str) -> std::io::Result<()> {
         std::fs::rename(tmp, self.blob_path(blob))
@@ -235,21 +246,6 @@ impl Store {
     pub(crate) fn remove_blob(&self, blob: &str) {
         let _ = std::fs::remove_file(self.blob_path(blob));
     }
-}
-
-/// Writes `bytes` to `path` atomically: temp file in `tmp_dir`, fsync, rename.
-pub(crate) fn write_atomic(path: &Path, bytes: &[u8], tmp_dir: &Path) -> std::io::Result<()> {
-    let tmp = tmp_dir.join(format!(".{}.tmp", uuid::Uuid::new_v4().simple()));
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
 }
 
 #[cfg(test)]
