@@ -19,9 +19,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use futures::StreamExt;
-use rf_batch::ingest::{PlanOptions, ScanOptions, UploadSettings, upload_pending};
-use rf_batch::state::{FreshRun, Manifest};
-use rf_batch::{CancellationToken, Client, EventSink};
+use rf_batch::ingest::{PlanOptions, ScanOptions, UploadSettings, UploadTarget, upload_pending};
+use rf_batch::state::{FreshRun, Manifest, ManifestFile};
+use rf_batch::{Client, Context};
 use rf_transport::{
     ErrorKind, HeaderMap, Method, Request, Response, StatusCode, Transport, TransportError,
 };
@@ -121,7 +121,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let state = work.join("state/rf-run.json");
     let scan_options = ScanOptions::default();
     let plan_options = PlanOptions::default();
-    let (mut manifest, _) = Manifest::scan_and_plan(
+    let (manifest, _) = Manifest::scan_and_plan(
         &state,
         FreshRun {
             input_dir: &input,
@@ -132,18 +132,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             plan: &plan_options,
         },
     )?;
-    manifest.save(&state)?;
-    let summary = upload_pending(
-        &client,
-        &input,
-        &BatchId::new("bench")?,
-        &mut manifest,
-        &state,
-        &UploadSettings::default(),
-        &EventSink::none(),
-        &CancellationToken::new(),
-    )
-    .await?;
+    let mut state = ManifestFile::new(manifest, state);
+    state.save()?;
+    let target = UploadTarget {
+        input_dir: input.clone(),
+        batch: BatchId::new("bench")?,
+        settings: UploadSettings::default(),
+    };
+    let summary = upload_pending(&Context::new(client), &target, &mut state).await?;
     let elapsed = started.elapsed();
     let bytes = sink.bytes.load(Ordering::Relaxed);
     println!(

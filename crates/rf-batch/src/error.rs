@@ -12,7 +12,7 @@ use std::time::Duration;
 use rf_transport::{StatusCode, TransportError};
 
 use crate::export::ExtractError;
-use crate::ingest::ScanError;
+use crate::ingest::{MediaKind, ScanError};
 use crate::state::StateError;
 use crate::wait::CountTimeout;
 
@@ -237,8 +237,54 @@ pub enum Error {
         path: PathBuf,
         /// What the manifest is about.
         existing: String,
+        /// The input directory the manifest's run reads.
+        existing_input: PathBuf,
         /// What was asked for.
         requested: String,
+    },
+    /// The output directory already holds the export of another batch.
+    #[error("{} already holds an export of batch {existing_batch}; use another output directory for batch {requested_batch}", out_dir.display())]
+    ForeignExport {
+        /// The output directory.
+        out_dir: PathBuf,
+        /// The batch exported there.
+        existing_batch: String,
+        /// The batch asked for.
+        requested_batch: String,
+    },
+    /// The output directory is inside the input directory, so the next run
+    /// would upload the results.
+    #[error("invalid output directory: {} is inside the input directory {}; results would be uploaded by the next run", output.display(), input.display())]
+    OutputInsideInput {
+        /// The output directory.
+        output: PathBuf,
+        /// The input directory.
+        input: PathBuf,
+    },
+    /// The state directory is inside the input directory, so the next run
+    /// would upload the manifest.
+    #[error("invalid state directory: the run manifest must not be written into the input directory ({} is inside {})", state.display(), input.display())]
+    StateInsideInput {
+        /// The state directory (or manifest).
+        state: PathBuf,
+        /// The input directory.
+        input: PathBuf,
+    },
+    /// The input directory holds no media of the kind to process.
+    #[error("invalid input directory: no {} found in {}", kind.plural(), dir.display())]
+    NoMedia {
+        /// What was looked for.
+        kind: MediaKind,
+        /// The directory.
+        dir: PathBuf,
+    },
+    /// The batch has no part of this name.
+    #[error("batch {batch} has no files in part {part:?}")]
+    UnknownPart {
+        /// The batch.
+        batch: String,
+        /// The part asked for.
+        part: String,
     },
     /// A job with this ID already exists and runs something else.
     #[error(

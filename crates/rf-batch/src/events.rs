@@ -255,7 +255,7 @@ pub struct Timings {
 }
 
 /// A duration as seconds, rounded to the microsecond.
-fn seconds<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+pub(crate) fn seconds<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_f64(d.as_micros() as f64 / 1e6)
 }
 

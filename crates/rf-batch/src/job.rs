@@ -75,6 +75,33 @@ impl JobSettings {
     }
 }
 
+impl JobSettings {
+    /// Checks these options for a job over `kind` running `workflow_id`
+    /// before the batch and workspace are known (a run knows them only once
+    /// it has uploaded and looked the workspace up), so that a bad option
+    /// fails before anything is sent.
+    ///
+    /// rf-types checks options on a whole definition; the definition built
+    /// here names a stand-in batch and workspace and is dropped unsent.
+    ///
+    /// ```
+    /// use rf_batch::JobSettings;
+    /// use rf_batch::ingest::MediaKind;
+    /// let mut s = JobSettings::default();
+    /// assert!(s.validate(MediaKind::Image, "my-workflow").is_ok());
+    /// s.max_video_fps = Some(5.0);
+    /// assert!(s.validate(MediaKind::Image, "my-workflow").is_err());
+    /// ```
+    pub fn validate(&self, kind: MediaKind, workflow_id: &str) -> Result<()> {
+        const STAND_IN: &str = "unresolved";
+        let batch = BatchId::new(STAND_IN).map_err(|e| Error::InvalidInput {
+            what: "batch id",
+            detail: e.to_string(),
+        })?;
+        build_definition(kind, &batch, STAND_IN, workflow_id, self).map(drop)
+    }
+}
+
 /// The job definition running `workflow_id` of `workspace` over `batch`.
 pub fn build_definition(
     kind: MediaKind,

@@ -16,6 +16,7 @@
 #![warn(clippy::unwrap_used)]
 
 pub mod client;
+pub mod context;
 pub mod error;
 pub mod events;
 pub mod export;
@@ -26,6 +27,7 @@ pub mod state;
 pub mod wait;
 
 pub use client::{Client, ClientBuilder};
+pub use context::Context;
 pub use error::{ApiError, ApiErrorKind, Error, Result};
 pub use events::{Event, EventSink, RunReport, Timings};
 pub use job::JobSettings;

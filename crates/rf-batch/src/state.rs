@@ -36,10 +36,12 @@ use crate::export::ExtractReport;
 use crate::ingest::plan::{PlanOptions, PlannedItem, UploadMode, cut_shards};
 use crate::ingest::scan::{MediaKind, ScannedFile, SkippedFile};
 
+mod file;
 pub mod items;
 mod lock;
 mod resume;
 
+pub use file::ManifestFile;
 pub use items::{FreshRun, ItemRange, Prepared, ScanSummary, items_path_for};
 pub(crate) use lock::state_dir_of;
 pub use lock::{LOCK_FILE, LockHolder, StateLock};

@@ -383,17 +383,20 @@ async fn export_out(
     manifest: &mut rf_batch::state::Manifest,
     settings: &rf_batch::export::DownloadSettings,
 ) -> Result<rf_batch::export::DownloadSummary, Error> {
-    rf_batch::export::download_stream(
-        client,
+    let mut state = rf_batch::state::ManifestFile::new(manifest.clone(), dir.join("state.json"));
+    let target = rf_batch::export::DownloadTarget {
+        out_dir: dir.to_path_buf(),
+        settings: settings.clone(),
+    };
+    let summary = rf_batch::export::download_stream(
+        &rf_batch::Context::new(client.clone()),
         rf_batch::export::export_files(client, "out", &[]),
-        dir,
-        manifest,
-        &dir.join("state.json"),
-        settings,
-        &rf_batch::events::EventSink::none(),
-        &CancellationToken::new(),
+        &target,
+        &mut state,
     )
-    .await
+    .await;
+    *manifest = state.into_inner();
+    summary
 }
 
 #[tokio::test]

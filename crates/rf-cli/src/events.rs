@@ -3,10 +3,11 @@
 
 use std::time::Instant;
 
-use rf_batch::Event;
 use rf_batch::wait::JobProgress;
+use rf_batch::{Event, EventSink};
 use tokio::sync::mpsc;
 
+use crate::config::Config;
 use crate::output::{Output, human_bytes};
 use crate::progress::{Phase, Progress, Unit};
 
@@ -15,6 +16,35 @@ const REFUSED_SHOWN: usize = 20;
 
 /// Skipped files listed one by one up to this many (the rest are counted).
 const MAX_SKIPPED_SHOWN: usize = 10;
+
+/// Events waiting to be drawn; the library waits when the renderer lags.
+pub(crate) const EVENT_QUEUE: usize = 256;
+
+/// Runs `work` with the events it sends drawn by a [`Renderer`] on its own
+/// task. Returns what `work` gave and the renderer, for a last line (on an
+/// error its unfinished tracks are already cleared).
+pub(crate) async fn drawn<T, F, Fut>(
+    progress: Progress,
+    config: &Config,
+    work: F,
+) -> (rf_batch::Result<T>, Option<Renderer>)
+where
+    F: FnOnce(EventSink) -> Fut,
+    Fut: Future<Output = rf_batch::Result<T>>,
+{
+    let (tx, rx) = mpsc::channel(EVENT_QUEUE);
+    let drawing = tokio::spawn(Renderer::new(progress, &config.output, config.verbose).drain(rx));
+    // `work` owns the only sender: when it is done the channel closes and
+    // the renderer ends.
+    let result = work(EventSink::new(tx)).await;
+    let mut renderer = drawing.await.ok();
+    if result.is_err()
+        && let Some(r) = renderer.as_mut()
+    {
+        r.clear();
+    }
+    (result, renderer)
+}
 
 /// Turns events into progress; owns the progress display.
 #[derive(Debug)]

@@ -27,13 +27,13 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use futures::stream::BoxStream;
 use futures::{StreamExt, TryStreamExt};
 use rf_types::{BatchType, FileMetadata, STAGE_EXPORT};
-use tokio_util::sync::CancellationToken;
 
 use super::extract::{ExtractLimits, extract_archive};
 use crate::client::Client;
+use crate::context::Context;
 use crate::error::{Error, Result};
-use crate::events::{Event, EventSink};
-use crate::state::{DownloadJournal, DownloadRecord, Manifest, download_key};
+use crate::events::Event;
+use crate::state::{DownloadJournal, DownloadRecord, Manifest, ManifestFile, download_key};
 
 /// How downloads run.
 #[derive(Debug, Clone, PartialEq)]
@@ -212,211 +212,266 @@ async fn try_export_count(client: &Client, batch: &str, parts: &[String]) -> Res
     Ok(total)
 }
 
-/// Downloads every file of `files` not yet recorded in `manifest` (see
+/// Where downloads go and how.
+#[derive(Debug, Clone)]
+pub struct DownloadTarget {
+    /// The directory files go to (a multipart batch's parts in
+    /// subdirectories).
+    pub out_dir: PathBuf,
+    /// Concurrency, retries, extraction.
+    pub settings: DownloadSettings,
+}
+
+/// Downloads every file of `files` not yet recorded in the manifest (see
 /// [`download_stream`]).
-#[allow(clippy::too_many_arguments)]
 pub async fn download_pending(
-    client: &Client,
+    ctx: &Context,
     files: &[ExportFile],
-    out_dir: &Path,
-    manifest: &mut Manifest,
-    state_path: &Path,
-    settings: &DownloadSettings,
-    events: &EventSink,
-    cancel: &CancellationToken,
+    target: &DownloadTarget,
+    state: &mut ManifestFile,
 ) -> Result<DownloadSummary> {
     // The stream must own its items (`'static`): a copy of the slice.
     let owned: Vec<Result<ExportFile>> = files.iter().cloned().map(Ok).collect();
-    let files = futures::stream::iter(owned).boxed();
-    download_stream(
-        client, files, out_dir, manifest, state_path, settings, events, cancel,
-    )
-    .await
+    download_stream(ctx, futures::stream::iter(owned).boxed(), target, state).await
 }
 
-/// Downloads every file `files` yields that is not yet recorded in
-/// `manifest` (or whose recorded copy is no longer on disk), `settings.concurrency`
-/// at a time, reading the listing only as fast as downloads start: memory
-/// holds the manifest and what `files` holds (for [`export_files`], two
-/// pages of the listing), not the whole batch.
+/// Downloads every file `files` yields that is not yet recorded in the
+/// manifest (or whose recorded copy is no longer on disk),
+/// `settings.concurrency` at a time, reading the listing only as fast as
+/// downloads start: memory holds the manifest and what `files` holds (for
+/// [`export_files`], two pages of the listing), not the whole batch.
 ///
 /// A listing error ends the run after the downloads already started have
 /// finished and been recorded; it is returned then.
-#[allow(clippy::too_many_arguments)]
 pub async fn download_stream(
-    client: &Client,
+    ctx: &Context,
     files: BoxStream<'static, Result<ExportFile>>,
-    out_dir: &Path,
-    manifest: &mut Manifest,
-    state_path: &Path,
-    settings: &DownloadSettings,
-    events: &EventSink,
-    cancel: &CancellationToken,
+    target: &DownloadTarget,
+    state: &mut ManifestFile,
 ) -> Result<DownloadSummary> {
-    // What is already here (empty on a first run).
-    let done: HashSet<String> = manifest
-        .export
-        .downloads
-        .iter()
-        .filter(|(_, rec)| rec.is_on_disk())
-        .map(|(key, _)| key.clone())
-        .collect();
     // A crash mid-download leaves temporary files behind: remove them, in
     // `out_dir` now and in a part's directory before its first download.
-    remove_stale_temporaries(out_dir).await;
-    let listing_error: Arc<std::sync::Mutex<Option<Error>>> = Arc::default();
-    let listed = Arc::new(AtomicUsize::new(0));
-    let already = Arc::new(AtomicUsize::new(0));
-    let (listed_count, already_count) = (listed.clone(), already.clone());
-    let error_slot = listing_error.clone();
-    let stop = cancel.clone();
-    let mut seen_parts: HashSet<String> = HashSet::new();
-    let parts_root = out_dir.to_path_buf();
-    let pending = files
-        .scan((), move |_, item| {
-            let next = match item {
-                _ if stop.is_cancelled() => None,
-                Ok(f) => {
-                    listed_count.fetch_add(1, Ordering::Relaxed);
-                    Some(f)
-                }
-                Err(e) => {
-                    if let Ok(mut slot) = error_slot.lock() {
-                        *slot = Some(e);
-                    }
-                    None
-                }
-            };
-            std::future::ready(next)
-        })
-        .filter(move |f| {
-            let here = done.contains(&f.key());
-            if here {
-                already_count.fetch_add(1, Ordering::Relaxed);
-            }
-            std::future::ready(!here)
-        })
-        .then(move |f| {
-            let fresh_dir = f
-                .part
-                .as_deref()
-                .filter(|p| safe_component(p) && seen_parts.insert((*p).to_string()))
-                .map(|p| parts_root.join(p));
-            async move {
-                if let Some(dir) = fresh_dir {
-                    remove_stale_temporaries(&dir).await;
-                }
-                f
-            }
-        });
-    let mut summary = DownloadSummary::default();
+    remove_stale_temporaries(&target.out_dir).await;
+    let listing = Listing::default();
+    let pending = listing.pending(files, already_here(state), ctx, &target.out_dir);
     // The per-file futures own everything they use (no borrowed captures),
     // so the whole run stays `Send` for `tokio::spawn`.
-    let ctx = Arc::new((
-        client.clone(),
-        out_dir.to_path_buf(),
-        settings.clone(),
-        events.clone(),
-        cancel.clone(),
-    ));
+    let shared = Arc::new(target.clone());
+    let fetch_ctx = ctx.clone();
     let mut results = pending
-        .map(move |f| {
-            let ctx = ctx.clone();
-            async move {
-                let (client, out_dir, settings, events, cancel) = &*ctx;
-                if cancel.is_cancelled() {
-                    return (f, None);
-                }
-                events
-                    .emit(Event::DownloadStarted {
-                        file: f.file.file_name.clone(),
-                        part: f.part.clone(),
-                    })
-                    .await;
-                let mut delay = settings.retry_delay;
-                let mut attempt = 1;
-                let result = loop {
-                    match download_one(client, &f, out_dir, settings).await {
-                        Err(e) if attempt < settings.attempts && transfer_failed(&e) => {
-                            tracing::debug!(file = %f.file.file_name, attempt, error = %e, "retrying download");
-                            if crate::wait::pause(delay, cancel).await.is_err() {
-                                break Err(Error::Cancelled);
-                            }
-                            delay = delay.saturating_mul(2);
-                            attempt += 1;
-                        }
-                        other => break other,
-                    }
-                };
-                (f, Some((result, u64::from(attempt - 1))))
-            }
-        })
-        .buffer_unordered(settings.concurrency.max(1))
+        .map(move |f| fetch_with_retries(fetch_ctx.clone(), shared.clone(), f))
+        .buffer_unordered(target.settings.concurrency.max(1))
         .boxed();
     // Each completed download is appended to the manifest's journal, not
     // kept in memory: memory does not grow with the batch, and nothing is
     // rewritten per file. The manifest itself is saved first, so that the
     // journal belongs to a manifest on disk.
-    manifest.save(state_path)?;
-    let mut journal = DownloadJournal::open(state_path, manifest)?;
+    state.save()?;
+    let mut journal = DownloadJournal::open(state.path(), state)?;
+    let mut summary = DownloadSummary::default();
     while let Some((f, result)) = results.next().await {
-        let result = result.map(|(result, retried)| {
-            summary.retried += retried;
-            result
-        });
-        match result {
-            None => summary.cancelled = true,
-            Some(Ok(record)) => {
-                summary.files += 1;
-                summary.bytes += record.bytes;
-                if let Some(report) = &record.extracted {
-                    summary.extracted_files += report.files;
-                    summary.refused.extend(report.refused.iter().cloned());
-                    events
-                        .emit(Event::Extracted {
-                            file: f.file.file_name.clone(),
-                            into: record.local_path.clone(),
-                            files: report.files,
-                            refused: report.refused.clone(),
-                        })
-                        .await;
-                }
-                let path = record.local_path.clone();
-                let bytes = record.bytes;
-                journal.append(&f.key(), &record)?;
-                events
-                    .emit(Event::DownloadFinished {
-                        file: f.file.file_name.clone(),
-                        part: f.part.clone(),
-                        bytes,
-                        path,
-                    })
-                    .await;
-            }
-            Some(Err(Error::Cancelled)) => summary.cancelled = true,
-            Some(Err(e)) => {
-                let text = e.to_string();
-                events
-                    .emit(Event::DownloadFailed {
-                        file: f.file.file_name.clone(),
-                        error: text.clone(),
-                    })
-                    .await;
-                summary.failures.push((f.file.file_name.clone(), text));
-            }
-        }
+        summary.record(ctx, &mut journal, &f, result).await?;
     }
     drop(results);
     journal.finish()?;
-    if cancel.is_cancelled() {
-        summary.cancelled = true;
+    summary.cancelled |= ctx.cancel.is_cancelled();
+    listing.finish(summary)
+}
+
+/// The keys of the files recorded as downloaded and still on disk (empty on
+/// a first run).
+fn already_here(manifest: &Manifest) -> HashSet<String> {
+    manifest
+        .export
+        .downloads
+        .iter()
+        .filter(|(_, rec)| rec.is_on_disk())
+        .map(|(key, _)| key.clone())
+        .collect()
+}
+
+/// What the listing yielded: how many files, how many already here, and the
+/// error that ended it early, if any.
+#[derive(Default)]
+struct Listing {
+    listed: Arc<AtomicUsize>,
+    already: Arc<AtomicUsize>,
+    error: Arc<std::sync::Mutex<Option<Error>>>,
+}
+
+impl Listing {
+    /// The files of `files` still to download: counted, cut short by a
+    /// listing error or cancellation, without those in `done`, and with a
+    /// part's directory cleared of stale temporaries before its first file.
+    fn pending(
+        &self,
+        files: BoxStream<'static, Result<ExportFile>>,
+        done: HashSet<String>,
+        ctx: &Context,
+        out_dir: &Path,
+    ) -> impl futures::Stream<Item = ExportFile> + Send + 'static {
+        let (listed, already) = (self.listed.clone(), self.already.clone());
+        let error_slot = self.error.clone();
+        let stop = ctx.cancel.clone();
+        let mut seen_parts: HashSet<String> = HashSet::new();
+        let parts_root = out_dir.to_path_buf();
+        files
+            .scan((), move |_, item| {
+                let next = match item {
+                    _ if stop.is_cancelled() => None,
+                    Ok(f) => {
+                        listed.fetch_add(1, Ordering::Relaxed);
+                        Some(f)
+                    }
+                    Err(e) => {
+                        if let Ok(mut slot) = error_slot.lock() {
+                            *slot = Some(e);
+                        }
+                        None
+                    }
+                };
+                std::future::ready(next)
+            })
+            .filter(move |f| {
+                let here = done.contains(&f.key());
+                if here {
+                    already.fetch_add(1, Ordering::Relaxed);
+                }
+                std::future::ready(!here)
+            })
+            .then(move |f| {
+                let fresh_dir = f
+                    .part
+                    .as_deref()
+                    .filter(|p| safe_component(p) && seen_parts.insert((*p).to_string()))
+                    .map(|p| parts_root.join(p));
+                async move {
+                    if let Some(dir) = fresh_dir {
+                        remove_stale_temporaries(&dir).await;
+                    }
+                    f
+                }
+            })
     }
-    summary.listed = listed.load(Ordering::Relaxed);
-    summary.already = already.load(Ordering::Relaxed);
-    let listing_error = listing_error.lock().ok().and_then(|mut slot| slot.take());
-    match listing_error {
-        Some(e) => Err(e),
-        None => Ok(summary),
+
+    /// The summary with the listing's counts, or the listing's error.
+    fn finish(self, mut summary: DownloadSummary) -> Result<DownloadSummary> {
+        summary.listed = self.listed.load(Ordering::Relaxed);
+        summary.already = self.already.load(Ordering::Relaxed);
+        let error = self.error.lock().ok().and_then(|mut slot| slot.take());
+        match error {
+            Some(e) => Err(e),
+            None => Ok(summary),
+        }
+    }
+}
+
+/// What became of one file: `None` when it never started (cancelled), else
+/// its outcome and how many times it was fetched again.
+type FileOutcome = (ExportFile, Option<(Result<DownloadRecord>, u64)>);
+
+/// Downloads one file, again after a broken transfer while attempts remain.
+async fn fetch_with_retries(
+    ctx: Context,
+    target: Arc<DownloadTarget>,
+    f: ExportFile,
+) -> FileOutcome {
+    if ctx.cancel.is_cancelled() {
+        return (f, None);
+    }
+    ctx.emit(Event::DownloadStarted {
+        file: f.file.file_name.clone(),
+        part: f.part.clone(),
+    })
+    .await;
+    let settings = &target.settings;
+    let mut delay = settings.retry_delay;
+    let mut attempt = 1;
+    let result = loop {
+        match download_one(&ctx.client, &f, &target.out_dir, settings).await {
+            Err(e) if attempt < settings.attempts && transfer_failed(&e) => {
+                tracing::debug!(file = %f.file.file_name, attempt, error = %e, "retrying download");
+                if crate::wait::pause(delay, &ctx.cancel).await.is_err() {
+                    break Err(Error::Cancelled);
+                }
+                delay = delay.saturating_mul(2);
+                attempt += 1;
+            }
+            other => break other,
+        }
+    };
+    (f, Some((result, u64::from(attempt - 1))))
+}
+
+impl DownloadSummary {
+    /// Records one file's outcome: in the journal and the summary, told as
+    /// events.
+    async fn record(
+        &mut self,
+        ctx: &Context,
+        journal: &mut DownloadJournal,
+        f: &ExportFile,
+        result: Option<(Result<DownloadRecord>, u64)>,
+    ) -> Result<()> {
+        let result = result.map(|(result, retried)| {
+            self.retried += retried;
+            result
+        });
+        match result {
+            None | Some(Err(Error::Cancelled)) => self.cancelled = true,
+            Some(Ok(record)) => self.downloaded(ctx, journal, f, record).await?,
+            Some(Err(e)) => {
+                let text = e.to_string();
+                ctx.emit(Event::DownloadFailed {
+                    file: f.file.file_name.clone(),
+                    error: text.clone(),
+                })
+                .await;
+                self.failures.push((f.file.file_name.clone(), text));
+            }
+        }
+        Ok(())
+    }
+
+    async fn downloaded(
+        &mut self,
+        ctx: &Context,
+        journal: &mut DownloadJournal,
+        f: &ExportFile,
+        record: DownloadRecord,
+    ) -> Result<()> {
+        self.files += 1;
+        self.bytes += record.bytes;
+        if let Some(report) = &record.extracted {
+            self.extracted_files += report.files;
+            self.refused.extend(report.refused.iter().cloned());
+            ctx.emit(Event::Extracted {
+                file: f.file.file_name.clone(),
+                into: record.local_path.clone(),
+                files: report.files,
+                refused: report.refused.clone(),
+            })
+            .await;
+        }
+        journal.append(&f.key(), &record)?;
+        ctx.emit(Event::DownloadFinished {
+            file: f.file.file_name.clone(),
+            part: f.part.clone(),
+            bytes: record.bytes,
+            path: record.local_path,
+        })
+        .await;
+        Ok(())
+    }
+
+    /// The failures as one [`Error::DownloadsFailed`], if there were any.
+    pub fn failed(&self) -> Option<Error> {
+        let (file, err) = self.failures.first()?;
+        Some(Error::DownloadsFailed {
+            failed: self.failures.len(),
+            total: self.failures.len() + self.files,
+            first: format!("{file}: {err}"),
+        })
     }
 }
 

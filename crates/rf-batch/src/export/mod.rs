@@ -4,8 +4,8 @@ pub mod download;
 pub mod extract;
 
 pub use download::{
-    DownloadSettings, DownloadSummary, ExportFile, download_one, download_pending, download_stream,
-    export_count, export_files, find_export_batch, is_archive, list_export,
+    DownloadSettings, DownloadSummary, DownloadTarget, ExportFile, download_one, download_pending,
+    download_stream, export_count, export_files, find_export_batch, is_archive, list_export,
 };
 pub use extract::{
     ExtractError, ExtractLimits, ExtractReport, RefusalReason, RefusedEntry, extract_archive,

@@ -23,6 +23,6 @@ pub use scan::{
     scan, scan_each,
 };
 pub use upload::{
-    UPLOAD_ROUNDS, UploadSettings, UploadSummary, resolve_uncertain_shards, upload_all,
-    upload_pending,
+    UPLOAD_ROUNDS, UploadSettings, UploadSummary, UploadTarget, resolve_uncertain_shards,
+    upload_all, upload_pending,
 };

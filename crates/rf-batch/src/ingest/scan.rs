@@ -51,6 +51,14 @@ impl MediaKind {
     pub fn of(name: &str) -> Option<MediaKind> {
         media_kind(name)
     }
+
+    /// `"images"` or `"videos"`, for messages.
+    pub fn plural(self) -> &'static str {
+        match self {
+            MediaKind::Image => "images",
+            MediaKind::Video => "videos",
+        }
+    }
 }
 
 /// Classifies a file name by its extension, case-insensitively (see [`MediaKind::of`]).

@@ -10,22 +10,23 @@
 //! retries it. On cancellation no new unit starts; units in flight finish, so
 //! the manifest never misses an upload that the service received.
 
-use std::path::Path;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
 use rf_transport::Body;
 use rf_types::{BatchId, ShardNotificationConfig};
-use tokio_util::sync::CancellationToken;
 
 use super::plan::{PlannedItem, ShardPlan};
 use super::scan::MediaKind;
 use super::tar_stream::{MemberSource, TarMember, tar_len, tar_stream};
 use crate::client::Client;
+use crate::context::Context;
 use crate::error::{Error, Result};
-use crate::events::{Event, EventSink};
-use crate::state::{Manifest, ShardRecord};
+use crate::events::Event;
+use crate::state::{Manifest, ManifestFile, ShardRecord};
 use crate::wait::pause;
 
 /// How uploads run.
@@ -105,165 +106,203 @@ impl Unit {
     }
 }
 
-/// Uploads every pending unit of `manifest` (see the module docs), saving
-/// the manifest at `state_path` after each completion.
-#[allow(clippy::too_many_arguments)]
+/// Where uploads go and how: the input directory the plan's relative paths
+/// start from, the batch, and the settings.
+#[derive(Debug, Clone)]
+pub struct UploadTarget {
+    /// The directory the manifest's relative paths start from.
+    pub input_dir: PathBuf,
+    /// The staging batch.
+    pub batch: BatchId,
+    /// Concurrency, retries, display name, shard notification.
+    pub settings: UploadSettings,
+}
+
+/// Uploads every pending unit of the manifest (see the module docs), saving
+/// it after completions.
 pub async fn upload_pending(
-    client: &Client,
-    input_dir: &Path,
-    batch: &BatchId,
-    manifest: &mut Manifest,
-    state_path: &Path,
-    settings: &UploadSettings,
-    events: &EventSink,
-    cancel: &CancellationToken,
+    ctx: &Context,
+    target: &UploadTarget,
+    state: &mut ManifestFile,
 ) -> Result<UploadSummary> {
     // Only positions here: a shard's items are read from the items file
     // when it starts, so memory holds at most `concurrency` shards of them.
-    let mut pending: Vec<(bool, usize)> = Vec::new();
-    for (i, s) in manifest.ingest.singles.iter().enumerate() {
-        if !s.uploaded {
-            pending.push((false, i));
-        }
+    let pending = pending_units(state);
+    mark_attempted(state)?;
+    let mut recorder = Recorder::new(state.expected_count());
+    // The per-unit futures own everything they use (no borrowed captures),
+    // so the whole run stays `Send` for `tokio::spawn`.
+    let shared_target = Arc::new(target.clone());
+    let items_file: Option<Arc<Path>> = state.items_file().map(Arc::from);
+    // The stream reads the manifest when it starts a unit and the loop
+    // below updates it between polls; the lock is never held across an await.
+    let shared = std::sync::Mutex::new(state);
+    let shared_ref = &shared;
+    let mut results = futures::stream::iter(pending.into_iter().map(move |(shard, i)| {
+        let unit = unit_at(&lock(shared_ref), shard, i);
+        send_unit(ctx.clone(), shared_target.clone(), items_file.clone(), unit)
+    }))
+    .buffer_unordered(target.settings.concurrency.max(1));
+    while let Some((unit, result)) = results.next().await {
+        recorder.record(ctx, &shared, unit, result).await?;
     }
-    for (i, s) in manifest.ingest.shards.iter().enumerate() {
-        if !s.uploaded {
-            pending.push((true, i));
-        }
-    }
-    let total = manifest.expected_count();
-    let mut summary = UploadSummary::default();
-    // Mark the shards about to be sent before any byte leaves: after a crash
-    // or a dropped connection, a re-run checks the batch for them first.
+    drop(results);
+    let state = shared
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    recorder.finish(state)
+}
+
+/// The units not yet uploaded: `(is_shard, index)`.
+fn pending_units(manifest: &Manifest) -> Vec<(bool, usize)> {
+    let singles = manifest.ingest.singles.iter().enumerate();
+    let shards = manifest.ingest.shards.iter().enumerate();
+    singles
+        .filter(|(_, s)| !s.uploaded)
+        .map(|(i, _)| (false, i))
+        .chain(shards.filter(|(_, s)| !s.uploaded).map(|(i, _)| (true, i)))
+        .collect()
+}
+
+/// Marks the shards about to be sent before any byte leaves: after a crash
+/// or a dropped connection, a re-run checks the batch for them first.
+fn mark_attempted(state: &mut ManifestFile) -> Result<()> {
     let mut marked = false;
-    for s in manifest.ingest.shards.iter_mut().filter(|s| !s.uploaded) {
+    for s in state.ingest.shards.iter_mut().filter(|s| !s.uploaded) {
         marked |= !s.attempted;
         s.attempted = true;
     }
     if marked {
-        manifest.save(state_path)?;
+        state.save()?;
     }
-    // The per-unit futures own everything they use (no borrowed captures),
-    // so the whole run stays `Send` for `tokio::spawn`.
-    let ctx = Arc::new((
-        client.clone(),
-        input_dir.to_path_buf(),
-        batch.clone(),
-        settings.clone(),
-        events.clone(),
-        cancel.clone(),
-        manifest.items_file().map(Path::to_path_buf),
-    ));
-    // The stream reads the manifest when it starts a unit and the loop
-    // below updates it between polls; the lock is never held across an await.
-    let shared = std::sync::Mutex::new(manifest);
-    let shared_ref = &shared;
-    let mut results = futures::stream::iter(pending.into_iter().map(move |(shard, i)| {
-        let unit = {
-            let m = lock(shared_ref);
-            if shard {
-                Unit::Shard(i, m.ingest.shards[i].clone())
-            } else {
-                Unit::Single(i, m.ingest.singles[i].item.clone())
-            }
-        };
-        let ctx = ctx.clone();
-        async move {
-            let (client, input_dir, batch, settings, events, cancel, items_file) = &*ctx;
-            if cancel.is_cancelled() {
-                return (unit, None);
-            }
-            events
-                .emit(Event::UploadStarted {
-                    unit: unit.label(),
-                    items: unit.items(),
-                    bytes: unit.bytes(),
-                })
-                .await;
-            let (result, resent) = upload_unit(
-                client,
-                input_dir,
-                batch,
-                &unit,
-                items_file.as_deref(),
-                settings,
-                cancel,
-            )
-            .await;
-            (unit, Some((result, resent)))
-        }
-    }))
-    .buffer_unordered(settings.concurrency.max(1));
+    Ok(())
+}
 
-    // Rewriting a manifest of 100k files after every one of hundreds of
-    // shards would dominate the run, so saves are spaced at least
-    // `SAVE_INTERVAL` apart, more for a manifest slow to write (`SavePacer`),
-    // and always made at the end. This is safe: every
-    // shard was marked `attempted` before sending, so one whose completion
-    // was not saved yet is checked against the batch on resume, never resent
-    // blindly; a single file resent overwrites itself.
-    let mut pacer = SavePacer::new();
-    let mut dirty = false;
-    while let Some((unit, result)) = results.next().await {
+fn unit_at(manifest: &Manifest, shard: bool, i: usize) -> Unit {
+    if shard {
+        Unit::Shard(i, manifest.ingest.shards[i].clone())
+    } else {
+        Unit::Single(i, manifest.ingest.singles[i].item.clone())
+    }
+}
+
+/// What became of one unit: `None` when it never started (cancelled), else
+/// its outcome and how many times it was resent.
+type UnitOutcome = (Unit, Option<(Result<()>, u64)>);
+
+async fn send_unit(
+    ctx: Context,
+    target: Arc<UploadTarget>,
+    items_file: Option<Arc<Path>>,
+    unit: Unit,
+) -> UnitOutcome {
+    if ctx.cancel.is_cancelled() {
+        return (unit, None);
+    }
+    ctx.emit(Event::UploadStarted {
+        unit: unit.label(),
+        items: unit.items(),
+        bytes: unit.bytes(),
+    })
+    .await;
+    let outcome = upload_unit(&ctx, &target, &unit, items_file.as_deref()).await;
+    (unit, Some(outcome))
+}
+
+/// Records each unit's outcome in the manifest and the summary.
+///
+/// Rewriting a manifest of 100k files after every one of hundreds of
+/// shards would dominate the run, so saves are spaced at least
+/// `SAVE_INTERVAL` apart, more for a manifest slow to write (`SavePacer`),
+/// and always made at the end. This is safe: every shard was marked
+/// `attempted` before sending, so one whose completion was not saved yet is
+/// checked against the batch on resume, never resent blindly; a single file
+/// resent overwrites itself.
+struct Recorder {
+    summary: UploadSummary,
+    total: u64,
+    pacer: SavePacer,
+    dirty: bool,
+}
+
+impl Recorder {
+    fn new(total: u64) -> Recorder {
+        Recorder {
+            summary: UploadSummary::default(),
+            total,
+            pacer: SavePacer::new(),
+            dirty: false,
+        }
+    }
+
+    async fn record(
+        &mut self,
+        ctx: &Context,
+        shared: &std::sync::Mutex<&mut ManifestFile>,
+        unit: Unit,
+        result: Option<(Result<()>, u64)>,
+    ) -> Result<()> {
         let result = result.map(|(result, resent)| {
-            summary.resent += resent;
+            self.summary.resent += resent;
             result
         });
         match result {
-            None => summary.cancelled = true,
+            None | Some(Err(Error::Cancelled)) => self.summary.cancelled = true,
             Some(Ok(())) => {
-                let uploaded = {
-                    let mut m = lock(&shared);
-                    match &unit {
-                        Unit::Single(i, _) => m.ingest.singles[*i].uploaded = true,
-                        Unit::Shard(i, _) => {
-                            m.ingest.shards[*i].uploaded = true;
-                            summary.shards += 1;
-                        }
-                    }
-                    dirty = true;
-                    if pacer.due() {
-                        pacer.save(&mut m, state_path)?;
-                        dirty = false;
-                    }
-                    m.uploaded_count()
-                };
-                summary.units += 1;
-                summary.items += unit.items() as u64;
-                events
-                    .emit(Event::UploadFinished {
-                        unit: unit.label(),
-                        items: unit.items(),
-                        bytes: unit.bytes(),
-                        uploaded,
-                        total,
-                    })
-                    .await;
+                let uploaded = self.mark_uploaded(&mut lock(shared), &unit)?;
+                self.summary.units += 1;
+                self.summary.items += unit.items() as u64;
+                ctx.emit(Event::UploadFinished {
+                    unit: unit.label(),
+                    items: unit.items(),
+                    bytes: unit.bytes(),
+                    uploaded,
+                    total: self.total,
+                })
+                .await;
             }
-            Some(Err(Error::Cancelled)) => summary.cancelled = true,
-            Some(Err(e)) => {
-                let text = e.to_string();
-                if e.may_succeed_later() {
-                    summary.retryable_failures += 1;
-                }
-                events
-                    .emit(Event::UploadFailed {
-                        unit: unit.label(),
-                        error: text.clone(),
-                    })
-                    .await;
-                summary.failures.push((unit.label(), text));
+            Some(Err(e)) => self.failed(ctx, &unit, &e).await,
+        }
+        Ok(())
+    }
+
+    /// Marks `unit` uploaded, saves when due; returns the items uploaded so
+    /// far.
+    fn mark_uploaded(&mut self, state: &mut ManifestFile, unit: &Unit) -> Result<u64> {
+        match unit {
+            Unit::Single(i, _) => state.ingest.singles[*i].uploaded = true,
+            Unit::Shard(i, _) => {
+                state.ingest.shards[*i].uploaded = true;
+                self.summary.shards += 1;
             }
         }
+        self.dirty = true;
+        if self.pacer.due() {
+            self.pacer.save(state)?;
+            self.dirty = false;
+        }
+        Ok(state.uploaded_count())
     }
-    drop(results);
-    let manifest = shared
-        .into_inner()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    if dirty {
-        manifest.save(state_path)?;
+
+    async fn failed(&mut self, ctx: &Context, unit: &Unit, e: &Error) {
+        let text = e.to_string();
+        if e.may_succeed_later() {
+            self.summary.retryable_failures += 1;
+        }
+        ctx.emit(Event::UploadFailed {
+            unit: unit.label(),
+            error: text.clone(),
+        })
+        .await;
+        self.summary.failures.push((unit.label(), text));
     }
-    Ok(summary)
+
+    fn finish(self, state: &mut ManifestFile) -> Result<UploadSummary> {
+        if self.dirty {
+            state.save()?;
+        }
+        Ok(self.summary)
+    }
 }
 
 /// Upload rounds of [`upload_all`]: after a round that made progress but
@@ -272,7 +311,7 @@ pub async fn upload_pending(
 /// rounds in all.
 pub const UPLOAD_ROUNDS: u32 = 4;
 
-/// Uploads everything `manifest` still lacks, in rounds: each round first
+/// Uploads everything the manifest still lacks, in rounds: each round first
 /// settles the shards whose transfer broke ([`resolve_uncertain_shards`]:
 /// found in the batch means done, absent means send again), then runs
 /// [`upload_pending`]. Another round follows while the last one made progress
@@ -280,42 +319,26 @@ pub const UPLOAD_ROUNDS: u32 = 4;
 /// answer or a dropped connection neither fails the run nor duplicates a
 /// shard, and a service that fails everything is reported, not hammered.
 ///
+/// `settle` is the first pause while waiting for the batch count to settle.
 /// The summary adds up the rounds (`items`, `shards`, `units`, `resent`,
 /// which also counts broken units sent again); `failures` are those of the
 /// last round.
-#[allow(clippy::too_many_arguments)]
 pub async fn upload_all(
-    client: &Client,
-    input_dir: &Path,
-    batch: &BatchId,
-    manifest: &mut Manifest,
-    state_path: &Path,
-    settings: &UploadSettings,
+    ctx: &Context,
+    target: &UploadTarget,
+    state: &mut ManifestFile,
     settle: Duration,
-    events: &EventSink,
-    cancel: &CancellationToken,
 ) -> Result<UploadSummary> {
     let mut total = UploadSummary::default();
     let mut broken = 0u64;
     for round in 1..=UPLOAD_ROUNDS {
-        let found =
-            resolve_uncertain_shards(client, batch, manifest, state_path, settle, events, cancel)
-                .await?;
+        let found = resolve_uncertain_shards(ctx, &target.batch, state, settle).await?;
         // Broken transfers of the last round that did not arrive go again.
         total.resent += broken.saturating_sub(found as u64);
-        let summary = upload_pending(
-            client, input_dir, batch, manifest, state_path, settings, events, cancel,
-        )
-        .await?;
-        total.items += summary.items;
-        total.shards += summary.shards;
-        total.units += summary.units;
-        total.resent += summary.resent;
-        total.failures = summary.failures;
-        total.retryable_failures = summary.retryable_failures;
-        total.cancelled = summary.cancelled;
-        let failed = total.failures.len();
+        let summary = upload_pending(ctx, target, state).await?;
         let progress = summary.units > 0 || found > 0;
+        total.add_round(summary);
+        let failed = total.failures.len();
         if total.cancelled
             || failed == 0
             || total.retryable_failures < failed
@@ -325,15 +348,35 @@ pub async fn upload_all(
             break;
         }
         broken = failed as u64;
-        events
-            .emit(Event::Warning {
-                message: format!(
-                    "{failed} uploads failed in a way another attempt may fix; checking the batch for any that arrived and sending again only what is missing"
-                ),
-            })
-            .await;
+        ctx.warn(format!(
+            "{failed} uploads failed in a way another attempt may fix; checking the batch for any that arrived and sending again only what is missing"
+        ))
+        .await;
     }
     Ok(total)
+}
+
+impl UploadSummary {
+    /// Adds a round's summary: counts add up, failures are the round's.
+    fn add_round(&mut self, round: UploadSummary) {
+        self.items += round.items;
+        self.shards += round.shards;
+        self.units += round.units;
+        self.resent += round.resent;
+        self.failures = round.failures;
+        self.retryable_failures = round.retryable_failures;
+        self.cancelled = round.cancelled;
+    }
+
+    /// The failures as one [`Error::UploadsFailed`], if there were any.
+    pub fn failed(&self) -> Option<Error> {
+        let (unit, err) = self.failures.first()?;
+        Some(Error::UploadsFailed {
+            failed: self.failures.len(),
+            total: self.failures.len() + self.units,
+            first: format!("{unit}: {err}"),
+        })
+    }
 }
 
 /// Locks `m`; a panic while it was held cannot have left the manifest
@@ -369,14 +412,13 @@ impl SavePacer {
         self.last.elapsed() >= SAVE_INTERVAL.max(self.cost.saturating_mul(4))
     }
 
-    /// Saves `manifest` at `path` and notes how long that took.
+    /// Saves the manifest and notes how long that took.
     pub(crate) fn save(
         &mut self,
-        manifest: &mut Manifest,
-        path: &Path,
+        state: &mut ManifestFile,
     ) -> std::result::Result<(), crate::state::StateError> {
         let start = std::time::Instant::now();
-        manifest.save(path)?;
+        state.save()?;
         self.last = std::time::Instant::now();
         self.cost = self.last - start;
         Ok(())
@@ -390,15 +432,12 @@ impl SavePacer {
 ///
 /// Returns how many shards were found already on the service.
 pub async fn resolve_uncertain_shards(
-    client: &Client,
+    ctx: &Context,
     batch: &BatchId,
-    manifest: &mut Manifest,
-    state_path: &Path,
+    state: &mut ManifestFile,
     settle: Duration,
-    events: &EventSink,
-    cancel: &CancellationToken,
 ) -> Result<usize> {
-    let uncertain: Vec<usize> = manifest
+    let uncertain: Vec<usize> = state
         .ingest
         .shards
         .iter()
@@ -409,73 +448,99 @@ pub async fn resolve_uncertain_shards(
     if uncertain.is_empty() {
         return Ok(0);
     }
-    // Let background indexing settle: two equal counts in a row, and no
-    // shard of the batch still waiting to be indexed (a shard stored but not
-    // yet indexed is not in the listing, and would be sent twice).
-    let mut last = None;
-    let mut wait = settle;
-    for _ in 0..20 {
-        let count = match client.staging().count(batch.as_str(), None).await {
-            Ok(c) => Some(c),
-            Err(e) if e.is_api(crate::error::ApiErrorKind::NotFound) => Some(0),
-            Err(e) => return Err(e),
-        };
-        if count == last && !shards_pending(client, batch).await {
-            break;
-        }
-        last = count;
-        pause(wait, cancel).await?;
-        wait = wait.mul_f64(1.5).min(Duration::from_secs(5));
-    }
+    let last = wait_for_settled_count(ctx, batch, settle).await?;
     // Look only for the names of the uncertain shards while streaming the
     // listing, so memory stays bounded by them, not by the batch.
     let mut names: Vec<Vec<String>> = Vec::with_capacity(uncertain.len());
     for &i in &uncertain {
-        let plan = manifest.shard_plan(i)?;
+        let plan = state.shard_plan(i)?;
         names.push(plan.items.into_iter().map(|item| item.name).collect());
     }
-    let mut wanted: std::collections::HashMap<&str, bool> = names
+    let mut wanted: HashMap<&str, bool> = names
         .iter()
         .flatten()
         .map(|name| (name.as_str(), false))
         .collect();
     if last != Some(0) {
-        let mut files = client.staging().list_files(batch.as_str(), None);
-        while let Some(file) = futures::TryStreamExt::try_next(&mut files).await? {
-            if let Some(seen) = wanted.get_mut(file.file_name.as_str()) {
-                *seen = true;
-            }
-        }
+        mark_listed(&ctx.client, batch, &mut wanted).await?;
     }
     let mut found = 0;
     for (i, names) in uncertain.into_iter().zip(&names) {
-        let shard = &mut manifest.ingest.shards[i];
         let present = names
             .iter()
             .filter(|name| wanted.get(name.as_str()).copied().unwrap_or(false))
             .count();
-        if present == 0 {
-            shard.attempted = false;
-            continue;
+        if let Some(message) = settle_shard(&mut state.ingest.shards[i], present, names.len()) {
+            found += 1;
+            ctx.warn(message).await;
         }
-        shard.uploaded = true;
-        found += 1;
-        let message = if present == names.len() {
-            format!(
-                "shard {} had reached the service before the connection was lost; not sending it again",
-                shard.index
-            )
-        } else {
-            format!(
-                "shard {} reached the service only in part ({present} of {} items indexed); not sending it again to avoid duplicates",
-                shard.index,
-                names.len()
-            )
-        };
-        events.emit(Event::Warning { message }).await;
     }
-    manifest.save(state_path)?;
+    state.save()?;
     Ok(found)
+}
+
+/// Lets background indexing settle: two equal counts in a row, and no shard
+/// of the batch still waiting to be indexed (a shard stored but not yet
+/// indexed is not in the listing, and would be sent twice). Returns the
+/// last count (0 for a batch that does not exist yet).
+async fn wait_for_settled_count(
+    ctx: &Context,
+    batch: &BatchId,
+    settle: Duration,
+) -> Result<Option<u64>> {
+    let mut last = None;
+    let mut wait = settle;
+    for _ in 0..20 {
+        let count = match ctx.client.staging().count(batch.as_str(), None).await {
+            Ok(c) => Some(c),
+            Err(e) if e.is_api(crate::error::ApiErrorKind::NotFound) => Some(0),
+            Err(e) => return Err(e),
+        };
+        if count == last && !shards_pending(&ctx.client, batch).await {
+            break;
+        }
+        last = count;
+        pause(wait, &ctx.cancel).await?;
+        wait = wait.mul_f64(1.5).min(Duration::from_secs(5));
+    }
+    Ok(last)
+}
+
+/// Streams the batch's listing and sets `wanted[name]` for each name seen.
+async fn mark_listed(
+    client: &Client,
+    batch: &BatchId,
+    wanted: &mut HashMap<&str, bool>,
+) -> Result<()> {
+    let mut files = client.staging().list_files(batch.as_str(), None);
+    while let Some(file) = futures::TryStreamExt::try_next(&mut files).await? {
+        if let Some(seen) = wanted.get_mut(file.file_name.as_str()) {
+            *seen = true;
+        }
+    }
+    Ok(())
+}
+
+/// Settles one uncertain shard of which `present` of `items` are in the
+/// batch: none means send it again; some means it arrived (the warning to
+/// give is returned).
+fn settle_shard(shard: &mut ShardRecord, present: usize, items: usize) -> Option<String> {
+    if present == 0 {
+        shard.attempted = false;
+        return None;
+    }
+    shard.uploaded = true;
+    Some(if present == items {
+        format!(
+            "shard {} had reached the service before the connection was lost; not sending it again",
+            shard.index
+        )
+    } else {
+        format!(
+            "shard {} reached the service only in part ({present} of {items} items indexed); not sending it again to avoid duplicates",
+            shard.index
+        )
+    })
 }
 
 /// Whether the batch has a shard the service has not finished indexing
@@ -509,13 +574,10 @@ fn safe_to_resend(e: &Error) -> bool {
 /// Uploads one unit, resending it while that is safe; returns the outcome
 /// and how many times it was resent.
 async fn upload_unit(
-    client: &Client,
-    input_dir: &Path,
-    batch: &BatchId,
+    ctx: &Context,
+    target: &UploadTarget,
     unit: &Unit,
     items_file: Option<&Path>,
-    settings: &UploadSettings,
-    cancel: &CancellationToken,
 ) -> (Result<()>, u64) {
     // A shard's items are read from the items file once, for all attempts.
     enum Loaded<'a> {
@@ -529,17 +591,18 @@ async fn upload_unit(
             Err(e) => return (Err(e.into()), 0),
         },
     };
+    let settings = &target.settings;
     let mut delay = settings.retry_delay;
     let mut attempt = 1;
     loop {
         let result = match &loaded {
-            Loaded::Single(item) => upload_single(client, input_dir, batch, item, settings).await,
-            Loaded::Shard(shard) => upload_shard(client, input_dir, batch, shard, settings).await,
+            Loaded::Single(item) => upload_single(&ctx.client, target, item).await,
+            Loaded::Shard(shard) => upload_shard(&ctx.client, target, shard).await,
         };
         match result {
             Err(e) if attempt < settings.attempts && safe_to_resend(&e) => {
                 tracing::debug!(unit = %unit.label(), attempt, error = %e, "retrying upload");
-                if let Err(cancelled) = pause(delay, cancel).await {
+                if let Err(cancelled) = pause(delay, &ctx.cancel).await {
                     return (Err(cancelled), u64::from(attempt - 1));
                 }
                 delay = delay.saturating_mul(2);
@@ -550,15 +613,10 @@ async fn upload_unit(
     }
 }
 
-async fn upload_single(
-    client: &Client,
-    input_dir: &Path,
-    batch: &BatchId,
-    item: &PlannedItem,
-    settings: &UploadSettings,
-) -> Result<()> {
-    let path = input_dir.join(&item.relative);
-    let display = settings.display_name.as_deref();
+async fn upload_single(client: &Client, target: &UploadTarget, item: &PlannedItem) -> Result<()> {
+    let path = target.input_dir.join(&item.relative);
+    let display = target.settings.display_name.as_deref();
+    let batch = &target.batch;
     match item.kind {
         MediaKind::Image => {
             client
@@ -606,15 +664,11 @@ pub fn shard_members(
     Ok(members)
 }
 
-async fn upload_shard(
-    client: &Client,
-    input_dir: &Path,
-    batch: &BatchId,
-    shard: &ShardPlan,
-    settings: &UploadSettings,
-) -> Result<()> {
+async fn upload_shard(client: &Client, target: &UploadTarget, shard: &ShardPlan) -> Result<()> {
+    let settings = &target.settings;
+    let batch = &target.batch;
     let members: Arc<[TarMember]> =
-        shard_members(input_dir, shard, settings.notification.as_ref())?.into();
+        shard_members(&target.input_dir, shard, settings.notification.as_ref())?.into();
     let len = tar_len(&members);
     let details = client
         .staging()
@@ -655,7 +709,7 @@ mod tests {
     fn pacer_records_what_a_save_cost() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(crate::state::MANIFEST_FILE);
-        let mut manifest = Manifest::new(
+        let manifest = Manifest::new(
             crate::state::RunIdentity {
                 input_dir: dir.path().to_path_buf(),
                 batch_id: "b".into(),
@@ -664,8 +718,9 @@ mod tests {
             },
             crate::ingest::UploadMode::Bulk,
         );
+        let mut state = ManifestFile::new(manifest, &path);
         let mut pacer = SavePacer::new();
-        pacer.save(&mut manifest, &path).unwrap();
+        pacer.save(&mut state).unwrap();
         assert!(path.exists());
         assert!(!pacer.due());
     }

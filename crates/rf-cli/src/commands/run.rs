@@ -4,7 +4,6 @@
 use rf_batch::events::RunReport;
 use rf_batch::ingest::MediaKind;
 use rf_batch::{Pipeline, RunConfig};
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::session::{Session, map_error};
@@ -12,12 +11,9 @@ use super::{options, state_lock};
 use crate::args::RunArgs;
 use crate::config::Config;
 use crate::error::{CliError, Result};
-use crate::events::{Renderer, plural};
+use crate::events::{drawn, plural};
 use crate::output::{Table, human_bytes};
 use crate::progress::{Progress, human_duration};
-
-/// Events waiting to be drawn; the pipeline waits when the renderer lags.
-const EVENT_QUEUE: usize = 256;
 
 /// Runs (or resumes) the whole pipeline.
 pub(crate) async fn run(
@@ -26,12 +22,46 @@ pub(crate) async fn run(
     progress: Progress,
     cancel: CancellationToken,
 ) -> Result<()> {
+    // Every check that needs no service comes first: a typo starts no
+    // emulator and creates nothing.
+    let run_config = run_config(args, config)?;
+    let session = Session::open(config, "rf run").await?;
+    let pipeline = Pipeline::new(session.client().clone(), run_config).cancel_token(cancel);
+    let (result, renderer) =
+        drawn(progress, config, |events| pipeline.events_to(events).run()).await;
+    session.close().await;
+    let report = result.map_err(|e| match e {
+        rf_batch::Error::State(e @ rf_batch::state::StateError::InUse { .. }) => {
+            state_lock::explain(e, &format!("--out {}", args.out.display()), "--out")
+        }
+        other => map_error(&other),
+    })?;
+    if let Some(mut r) = renderer {
+        r.finish_download(format!(
+            "{} ({})",
+            plural(
+                (report.downloaded_now + report.downloaded_before) as u64,
+                "file"
+            ),
+            human_bytes(report.bytes_downloaded)
+        ));
+    }
+    print_report(&report, config)
+}
+
+/// The pipeline's configuration from the command line, checked.
+fn run_config(args: &RunArgs, config: &Config) -> Result<RunConfig> {
     let (input, kind, flag) = match (&args.source.images, &args.source.videos) {
         (Some(dir), _) => (dir, MediaKind::Image, "--images"),
         (None, Some(dir)) => (dir, MediaKind::Video, "--videos"),
         (None, None) => return Err(CliError::usage("pass --images DIR or --videos DIR")),
     };
     options::input_dir(flag, input)?;
+    if options::keep_all_image_outputs(&args.job) {
+        return Err(CliError::usage(
+            "`rf run --save-image-outputs` needs the outputs named with --image-outputs-to-save NAME,...; to keep every image output, use `rf job start --save-image-outputs`",
+        ));
+    }
     let mut run_config = RunConfig::new(input, &args.out, &args.workflow);
     run_config.kind = Some(kind);
     run_config.batch_id = args
@@ -42,78 +72,17 @@ pub(crate) async fn run(
     run_config.job_id = args.job_id.as_deref().map(options::job_id).transpose()?;
     run_config.job_name.clone_from(&args.job.job_name);
     run_config.job = options::job_settings(&args.job)?;
-    if options::keep_all_image_outputs(&args.job) {
-        return Err(CliError::usage(
-            "`rf run --save-image-outputs` needs the outputs named with --image-outputs-to-save NAME,...; to keep every image output, use `rf job start --save-image-outputs`",
-        ));
-    }
-    // Check the job options now rather than after the upload: the definition
-    // is built the same way later, with the real batch and workspace.
-    let probe_batch = run_config
-        .batch_id
-        .clone()
-        .map_or_else(|| options::batch_id("options-check"), Ok)?;
-    rf_batch::job::build_definition(
-        kind,
-        &probe_batch,
-        "workspace",
-        &args.workflow,
-        &run_config.job,
-    )
-    .map_err(|e| map_error(&e))?;
     run_config.plan.mode = options::ingest_mode(args.mode);
     if let Some(n) = args.shard_size {
         run_config.plan.max_images_per_shard = usize::from(n);
     }
     run_config.upload.concurrency = config.concurrency;
     run_config.download.concurrency = config.concurrency;
-
     // One `rf` at a time on this output directory (its manifest and
     // downloads): the pipeline holds `<out>/.rf-state/lock` while it runs.
     run_config.lock_owner = Some("rf run".to_owned());
-    let session = Session::open(config, "rf run").await?;
-    let (tx, rx) = mpsc::channel(EVENT_QUEUE);
-    let renderer = Renderer::new(progress, &config.output, config.verbose);
-    let drawing = tokio::spawn(renderer.drain(rx));
-    let pipeline = Pipeline::new(session.client().clone(), run_config)
-        .events(tx)
-        .cancel_token(cancel);
-    let result = pipeline.run().await;
-    // The pipeline is gone, so the channel is closed and the renderer ends.
-    let mut renderer = drawing.await.ok();
-    session.close().await;
-    match result {
-        Ok(report) => {
-            if let Some(r) = renderer.as_mut() {
-                r.finish_download(format!(
-                    "{} ({})",
-                    plural(
-                        (report.downloaded_now + report.downloaded_before) as u64,
-                        "file"
-                    ),
-                    human_bytes(report.bytes_downloaded)
-                ));
-            }
-            drop(renderer);
-            print_report(&report, config)
-        }
-        Err(err) => {
-            if let Some(r) = renderer.as_mut() {
-                r.clear();
-            }
-            Err(match err {
-                rf_batch::Error::State(e @ rf_batch::state::StateError::InUse { .. }) => {
-                    state_lock::explain(e, &format!("--out {}", args.out.display()), "--out")
-                }
-                // The input directory has no media of the kind asked for.
-                e @ rf_batch::Error::InvalidInput {
-                    what: "input directory",
-                    ..
-                } => CliError::usage(format!("{e}; {}", options::media_hint(kind))),
-                other => map_error(&other),
-            })
-        }
-    }
+    run_config.validate().map_err(|e| map_error(&e))?;
+    Ok(run_config)
 }
 
 fn print_report(report: &RunReport, config: &Config) -> Result<()> {

@@ -154,7 +154,12 @@ pub(crate) fn map_error(err: &Error) -> CliError {
         Error::InvalidInput { .. }
         | Error::Scan(_)
         | Error::ForeignRun { .. }
+        | Error::ForeignExport { .. }
+        | Error::OutputInsideInput { .. }
+        | Error::StateInsideInput { .. }
+        | Error::NoMedia { .. }
         | Error::JobConflict { .. } => Kind::Usage,
+        Error::UnknownPart { .. } => Kind::NotFound,
         Error::Transport { .. }
         | Error::Decode { .. }
         | Error::CountTimeout(_)
@@ -186,17 +191,16 @@ pub(crate) fn map_error(err: &Error) -> CliError {
             path,
             existing,
             requested,
+            ..
         } => format!(
             "{} records another run ({existing}), not this one ({requested}); use another --out directory, or remove {} to start this run there",
             path.display(),
             path.parent().unwrap_or(path).display()
         ),
-        Error::InvalidInput {
-            what: "output directory",
-            detail,
-        } if detail.contains("inside the input directory") => {
+        Error::OutputInsideInput { .. } => {
             format!("{err}; choose an --out outside the input directory")
         }
+        Error::NoMedia { kind, .. } => format!("{err}; {}", super::options::media_hint(*kind)),
         _ => err.to_string(),
     };
     CliError::new(kind, message)
@@ -367,6 +371,7 @@ mod tests {
             path: "/o/.rf-state/rf-run.json".into(),
             existing: "input /a with workflow \"w\" into batch \"b\"".into(),
             requested: "input /a with workflow \"x\" into batch \"b\"".into(),
+            existing_input: "/a".into(),
         });
         assert_eq!(msg.kind().code(), 2);
         assert_eq!(

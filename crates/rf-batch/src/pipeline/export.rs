@@ -1,0 +1,232 @@
+//! The export stage: download an output batch into a directory, resumably.
+//! The [`crate::Pipeline`] runs it after its job; [`export`] runs it alone,
+//! as `rf batch export` and `rf job export` do.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use super::paths::io_err;
+use crate::context::Context;
+use crate::error::{Error, Result};
+use crate::events::Event;
+use crate::export::{
+    DownloadSettings, DownloadSummary, DownloadTarget, RefusedEntry, download_stream, export_count,
+    export_files,
+};
+use crate::ingest::{MediaKind, UploadMode};
+use crate::state::{Manifest, ManifestFile, RunIdentity, StateLock, state_dir_of};
+
+/// Downloads every file of `batch` (only `parts`, when not empty) that the
+/// manifest does not record yet into `target.out_dir`, telling the total
+/// first (`ExportListed`). A cancelled download is [`Error::Cancelled`];
+/// failed files are in the summary (see [`DownloadSummary::failed`]).
+pub(crate) async fn download_batch(
+    ctx: &Context,
+    batch: &str,
+    parts: &[String],
+    target: &DownloadTarget,
+    state: &mut ManifestFile,
+) -> Result<DownloadSummary> {
+    ctx.check_cancel()?;
+    // The total for progress comes from the count endpoint; the listing
+    // itself is streamed into the downloads (memory: two pages of it).
+    let total = export_count(&ctx.client, batch, parts).await;
+    // The progress starts from what the manifest records; the download
+    // checks each record against the disk (`summary.already`).
+    ctx.emit(Event::ExportListed {
+        output_batch: batch.to_owned(),
+        files: usize::try_from(total).unwrap_or(usize::MAX),
+        already_downloaded: state.export.downloads.len(),
+    })
+    .await;
+    let files = export_files(&ctx.client, batch, parts);
+    let summary = download_stream(ctx, files, target, state).await?;
+    if !summary.refused.is_empty() {
+        ctx.warn(format!(
+            "{} archive entries were refused (unsafe paths or links); see the report",
+            summary.refused.len()
+        ))
+        .await;
+    }
+    if summary.cancelled {
+        return Err(Error::Cancelled);
+    }
+    Ok(summary)
+}
+
+/// The manifest of exports run alone, inside `<out>/.rf-state/` (`rf run`
+/// keeps `rf-run.json` beside it).
+pub const EXPORT_MANIFEST: &str = "rf-export.json";
+
+/// A download of a batch into a directory, alone: what `rf batch export`
+/// and `rf job export` run. See [`export`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExportOptions {
+    /// The batch to download (a job's output batch:
+    /// [`crate::export::find_export_batch`]).
+    pub batch_id: String,
+    /// Only the files of these parts (empty: all).
+    pub parts: Vec<String>,
+    /// Where files go (created if needed).
+    pub out_dir: PathBuf,
+    /// Concurrency, retries, extraction.
+    pub download: DownloadSettings,
+    /// Who the export says it is in its state directory's lock (default
+    /// `an rf-batch export`).
+    pub lock_owner: Option<String>,
+}
+
+impl ExportOptions {
+    /// A download of `batch_id` into `out_dir` with every default.
+    pub fn new(batch_id: impl Into<String>, out_dir: impl Into<PathBuf>) -> ExportOptions {
+        ExportOptions {
+            batch_id: batch_id.into(),
+            parts: Vec::new(),
+            out_dir: out_dir.into(),
+            download: DownloadSettings::default(),
+            lock_owner: None,
+        }
+    }
+
+    /// The manifest of this export (`<out>/.rf-state/rf-export.json`).
+    pub fn state_file(&self) -> PathBuf {
+        self.out_dir.join(".rf-state").join(EXPORT_MANIFEST)
+    }
+}
+
+/// What an [`export`] did.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExportReport {
+    /// The batch.
+    pub batch_id: String,
+    /// Where files went.
+    pub output_dir: PathBuf,
+    /// Files of the batch (those of `parts`).
+    pub files: usize,
+    /// Files downloaded now.
+    pub downloaded_now: usize,
+    /// Files downloaded by earlier attempts.
+    pub downloaded_before: usize,
+    /// Bytes downloaded now.
+    pub bytes: u64,
+    /// Files written by extraction now.
+    pub extracted_files: u64,
+    /// Archive entries refused now.
+    pub refused_entries: Vec<RefusedEntry>,
+    /// Warnings said during the export.
+    pub warnings: Vec<String>,
+    /// How long it took.
+    #[serde(serialize_with = "crate::events::seconds")]
+    pub took: Duration,
+}
+
+/// Downloads a batch into a directory, resumably: an unknown batch or part
+/// is refused before anything is created; the state directory's lock is
+/// held throughout ([`StateLock`]); files already downloaded (recorded in
+/// `<out>/.rf-state/rf-export.json`) are not fetched again. Failed files
+/// are [`Error::DownloadsFailed`]; a re-run fetches only those.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), rf_batch::Error> {
+/// use rf_batch::pipeline::{ExportOptions, export};
+/// use rf_batch::{Client, Context};
+/// let ctx = Context::new(Client::builder().api_key("key").build()?);
+/// let report = export(&ctx, &ExportOptions::new("my-output-batch", "results/")).await?;
+/// println!("{} files downloaded now", report.downloaded_now);
+/// # Ok(()) }
+/// ```
+pub async fn export(ctx: &Context, options: &ExportOptions) -> Result<ExportReport> {
+    let started = Instant::now();
+    // An unknown batch or part is told before anything is created.
+    ctx.client.staging().batch(&options.batch_id).await?;
+    check_parts(ctx, &options.batch_id, &options.parts).await?;
+    let _lock = StateLock::acquire(
+        &state_dir_of(&options.state_file()),
+        options
+            .lock_owner
+            .as_deref()
+            .unwrap_or("an rf-batch export"),
+    )?;
+    let out_dir = create_out_dir(&options.out_dir)?;
+    let mut state = open_export_manifest(&out_dir, &options.batch_id)?;
+    let target = DownloadTarget {
+        out_dir: out_dir.clone(),
+        settings: options.download.clone(),
+    };
+    let summary =
+        download_batch(ctx, &options.batch_id, &options.parts, &target, &mut state).await?;
+    if let Some((file, why)) = summary.failures.first() {
+        return Err(Error::DownloadsFailed {
+            failed: summary.failures.len(),
+            total: summary.listed - summary.already,
+            first: format!("{file}: {why}"),
+        });
+    }
+    Ok(ExportReport {
+        batch_id: options.batch_id.clone(),
+        output_dir: out_dir,
+        files: summary.listed,
+        downloaded_now: summary.files,
+        downloaded_before: summary.already,
+        bytes: summary.bytes,
+        extracted_files: summary.extracted_files,
+        refused_entries: summary.refused,
+        warnings: ctx.take_warnings(),
+        took: started.elapsed(),
+    })
+}
+
+/// [`Error::UnknownPart`] for the first of `parts` that `batch` lacks.
+async fn check_parts(ctx: &Context, batch: &str, parts: &[String]) -> Result<()> {
+    if parts.is_empty() {
+        return Ok(());
+    }
+    let known: Vec<String> = ctx
+        .client
+        .staging()
+        .parts(batch)
+        .await?
+        .into_iter()
+        .map(|p| p.part_name.to_string())
+        .collect();
+    match parts.iter().find(|part| !known.contains(part)) {
+        Some(part) => Err(Error::UnknownPart {
+            batch: batch.to_owned(),
+            part: part.clone(),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Creates the output directory and returns its canonical path.
+fn create_out_dir(dir: &Path) -> Result<PathBuf> {
+    std::fs::create_dir_all(dir).map_err(io_err("cannot create output directory", dir))?;
+    std::fs::canonicalize(dir).map_err(io_err("cannot open output directory", dir))
+}
+
+/// The export manifest in `out_dir`: loaded when it is this batch's, new
+/// when there is none, [`Error::ForeignExport`] when it is another batch's.
+fn open_export_manifest(out_dir: &Path, batch: &str) -> Result<ManifestFile> {
+    let path = out_dir.join(".rf-state").join(EXPORT_MANIFEST);
+    let manifest = match Manifest::load(&path)? {
+        Some(m) if m.run.batch_id == batch => m,
+        Some(m) => {
+            return Err(Error::ForeignExport {
+                out_dir: out_dir.to_path_buf(),
+                existing_batch: m.run.batch_id,
+                requested_batch: batch.to_owned(),
+            });
+        }
+        None => Manifest::new(
+            RunIdentity {
+                input_dir: PathBuf::new(),
+                batch_id: batch.to_owned(),
+                workflow_id: String::new(),
+                kind: MediaKind::Image,
+            },
+            UploadMode::Single,
+        ),
+    };
+    Ok(ManifestFile::new(manifest, path))
+}
