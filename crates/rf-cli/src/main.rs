@@ -7,6 +7,7 @@
 //! events. Exit codes are listed in `error.rs` and docs/cli.md.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 #![warn(clippy::unwrap_used)]
+#![warn(clippy::too_many_lines)]
 // Doc comments on the clap structs are the `--help` text, where URLs are plain.
 #![allow(rustdoc::bare_urls)]
 

@@ -16,6 +16,39 @@ use crate::output::Output;
 
 /// Serves until Ctrl-C, then shuts down cleanly (state is persisted).
 pub(crate) async fn serve(args: &EmulatorServeArgs, env: &Env, output: &Output) -> Result<()> {
+    let data_dir = data_dir(args, env)?;
+    let config = config_for(args, data_dir.clone());
+    let chaos = config.chaos.clone();
+    let running = start(config, args.addr, &data_dir).await?;
+    // Ctrl-C and SIGTERM stop it cleanly from here on, before any line
+    // says where it listens.
+    let stop = super::stop_signal(true);
+    let served = Served {
+        base_url: running
+            .base_url()
+            .to_string()
+            .trim_end_matches('/')
+            .to_owned(),
+        workspace: running.workspace().to_string(),
+        // The emulator's own key is printed only when it generated it: a
+        // key the user passed with --key is theirs and already known.
+        key_shown: args.keys.is_empty().then(|| running.api_key().to_string()),
+        data_dir,
+        chaos,
+    };
+    served.announce(args, output)?;
+    let stopped = match stop {
+        Ok(stop) => stop.await,
+        Err(e) => Err(e),
+    };
+    output.note("stopping the emulator");
+    running.shutdown().await;
+    stopped.map_err(|e| CliError::local(format!("could not wait for ctrl-c: {e}")))
+}
+
+/// The data directory `--data-dir` names (default: the embedded one),
+/// created.
+fn data_dir(args: &EmulatorServeArgs, env: &Env) -> Result<PathBuf> {
     let data_dir = match &args.data_dir {
         Some(dir) => dir.clone(),
         None => env.emulator_data_dir()?,
@@ -26,85 +59,93 @@ pub(crate) async fn serve(args: &EmulatorServeArgs, env: &Env, output: &Output) 
             data_dir.display()
         ))
     })?;
-    let config = config_for(args, data_dir.clone());
-    let chaos = config.chaos.clone();
-    let keys_given = !args.keys.is_empty();
-    let running = Emulator::start(config, args.addr)
-        .await
-        .map_err(|e| match e {
-            EmulatorError::DataDirInUse { holder, .. } => CliError::local(format!(
-                "the data directory {} is in use by {holder}; stop that one first, or pass another --data-dir",
-                data_dir.display()
-            )),
-            EmulatorError::Bind { addr, source } => CliError::local(format!(
-                "cannot listen on {addr}: {source}; choose another --addr"
-            )),
-            other => CliError::local(format!(
-                "cannot start the emulator (data in {}): {other}",
-                data_dir.display()
-            )),
-        })?;
-    // Ctrl-C and SIGTERM stop it cleanly from here on, before any line
-    // says where it listens.
-    let stop = super::stop_signal(true);
-    let base_url = running.base_url().to_string();
-    let base_url = base_url.trim_end_matches('/').to_owned();
-    let workspace = running.workspace().to_string();
-    // The emulator's own key is printed only when it generated it: a key the
-    // user passed with --key is theirs and already known.
-    let key_shown = if keys_given {
-        None
-    } else {
-        Some(running.api_key().to_string())
-    };
-    if output.is_json() {
-        output.json_line(&json!({
+    Ok(data_dir)
+}
+
+/// Starts the emulator; a refusal says what to do.
+async fn start(
+    config: EmulatorConfig,
+    addr: std::net::SocketAddr,
+    data_dir: &std::path::Path,
+) -> Result<rf_emulator::RunningEmulator> {
+    Emulator::start(config, addr).await.map_err(|e| match e {
+        EmulatorError::DataDirInUse { holder, .. } => CliError::local(format!(
+            "the data directory {} is in use by {holder}; stop that one first, or pass another --data-dir",
+            data_dir.display()
+        )),
+        EmulatorError::Bind { addr, source } => CliError::local(format!(
+            "cannot listen on {addr}: {source}; choose another --addr"
+        )),
+        other => CliError::local(format!(
+            "cannot start the emulator (data in {}): {other}",
+            data_dir.display()
+        )),
+    })
+}
+
+/// What a started emulator serves, for the lines that say so.
+struct Served {
+    base_url: String,
+    workspace: String,
+    key_shown: Option<String>,
+    data_dir: PathBuf,
+    chaos: Option<ChaosConfig>,
+}
+
+impl Served {
+    /// Prints where it listens (stdout: lines to `eval`, or one JSON line)
+    /// and notes on stderr.
+    fn announce(&self, args: &EmulatorServeArgs, output: &Output) -> Result<()> {
+        let base_url = &self.base_url;
+        if output.is_json() {
+            output.json_line(&self.json())?;
+        } else {
+            output.stdout_line(&format!("API_BASE_URL={base_url}"))?;
+            if let Some(key) = &self.key_shown {
+                output.stdout_line(&format!("ROBOFLOW_API_KEY={key}"))?;
+            }
+        }
+        output.note(&format!(
+            "emulator listening on {base_url} (workspace {}, data in {}); Ctrl-C to stop",
+            self.workspace,
+            self.data_dir.display()
+        ));
+        if !args.keys.is_empty() {
+            output.note("clients authenticate with the key(s) given by --key");
+        }
+        if args.data_dir.is_none() {
+            output.note(
+                "this is the embedded emulator's data: while it runs, rf without API_BASE_URL and ROBOFLOW_API_KEY is refused; set them as printed above to use this server",
+            );
+        }
+        if let Some(c) = &self.chaos {
+            let kinds: Vec<&str> = c.kinds.iter().map(|k| k.as_str()).collect();
+            output.note(&format!(
+                "chaos mode: a fault in {:.0}% of requests ({}), seed {} (pass --chaos-seed {} to replay); counts at {base_url}/_emulator/stats",
+                c.rate * 100.0,
+                kinds.join(","),
+                c.seed,
+                c.seed
+            ));
+        }
+        Ok(())
+    }
+
+    fn json(&self) -> serde_json::Value {
+        let base_url = &self.base_url;
+        json!({
             "baseUrl": base_url,
-            "workspace": workspace,
-            "apiKey": key_shown,
-            "dataDir": data_dir,
+            "workspace": self.workspace,
+            "apiKey": self.key_shown,
+            "dataDir": self.data_dir,
             "statsUrl": format!("{base_url}/_emulator/stats"),
-            "chaos": chaos.as_ref().map(|c| json!({
+            "chaos": self.chaos.as_ref().map(|c| json!({
                 "rate": c.rate,
                 "seed": c.seed,
                 "kinds": c.kinds.iter().map(|k| k.as_str()).collect::<Vec<_>>(),
             })),
-        }))?;
-    } else {
-        output.stdout_line(&format!("API_BASE_URL={base_url}"))?;
-        if let Some(key) = &key_shown {
-            output.stdout_line(&format!("ROBOFLOW_API_KEY={key}"))?;
-        }
+        })
     }
-    output.note(&format!(
-        "emulator listening on {base_url} (workspace {workspace}, data in {}); Ctrl-C to stop",
-        data_dir.display()
-    ));
-    if keys_given {
-        output.note("clients authenticate with the key(s) given by --key");
-    }
-    if args.data_dir.is_none() {
-        output.note(
-            "this is the embedded emulator's data: while it runs, rf without API_BASE_URL and ROBOFLOW_API_KEY is refused; set them as printed above to use this server",
-        );
-    }
-    if let Some(c) = &chaos {
-        let kinds: Vec<&str> = c.kinds.iter().map(|k| k.as_str()).collect();
-        output.note(&format!(
-            "chaos mode: a fault in {:.0}% of requests ({}), seed {} (pass --chaos-seed {} to replay); counts at {base_url}/_emulator/stats",
-            c.rate * 100.0,
-            kinds.join(","),
-            c.seed,
-            c.seed
-        ));
-    }
-    let stopped = match stop {
-        Ok(stop) => stop.await,
-        Err(e) => Err(e),
-    };
-    output.note("stopping the emulator");
-    running.shutdown().await;
-    stopped.map_err(|e| CliError::local(format!("could not wait for ctrl-c: {e}")))
 }
 
 /// The emulator configuration `args` ask for, with state in `data_dir`.

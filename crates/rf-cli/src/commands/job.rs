@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::session::{Session, map_error};
 use super::{export, listing, options};
-use crate::args::{JobCommand, JobLogsArgs, JobStartArgs, SeverityArg};
+use crate::args::{JobCommand, JobLogsArgs, JobRestartArgs, JobStartArgs, SeverityArg};
 use crate::config::Config;
 use crate::error::{CliError, Kind, Result};
 use crate::events::Renderer;
@@ -95,56 +95,54 @@ async fn dispatch(
                 out.stdout_line(&format!("abort requested for job {}", args.job_id))
             }
         }
-        JobCommand::Restart(args) => {
-            let overrides = options::restart_override(&args.overrides);
-            overrides
-                .validate()
-                .map_err(|e| CliError::usage(e.to_string()))?;
-            let restart = rf_batch::job::restart_job(session.client(), &args.job_id, &overrides)
-                .await
-                .map_err(|e| map_error(&e))?;
-            let (answer, answer_lost) = match restart {
-                rf_batch::job::JobRestart::Restarted(answer) => (answer, false),
-                rf_batch::job::JobRestart::RestartedAnswerLost => (serde_json::Value::Null, true),
-            };
-            if out.is_json() {
-                out.document(&serde_json::json!({
-                    "jobId": args.job_id,
-                    "restarted": true,
-                    "answerLost": answer_lost,
-                    "answer": answer,
-                }))
-            } else {
-                let lost = if answer_lost {
-                    " (its answer was lost; the job shows the restart)"
-                } else {
-                    ""
-                };
-                out.stdout_line(&format!(
-                    "restarted job {}{lost} (follow it with: rf job wait {})",
-                    args.job_id, args.job_id
-                ))
-            }
-        }
+        JobCommand::Restart(args) => restart(args, session, config).await,
         JobCommand::Export(args) => {
             let batch = rf_batch::export::find_export_batch(session.client(), &args.job_id)
                 .await
                 .map_err(|e| map_error(&e))?;
-            export::run(
-                session,
-                config,
-                progress,
-                cancel,
-                export::Target {
-                    batch_id: batch,
-                    parts: Vec::new(),
-                    out: args.out.clone(),
-                    command: "rf job export",
-                },
-            )
-            .await
+            let target = export::Target {
+                batch_id: batch,
+                parts: Vec::new(),
+                out: args.out.clone(),
+                command: "rf job export",
+            };
+            export::run(session, config, progress, cancel, target).await
         }
     }
+}
+
+/// `rf job restart`: sent at most once more than needed (see
+/// [`rf_batch::job::restart_job`]), an answer lost on the way told as such.
+async fn restart(args: &JobRestartArgs, session: &Session, config: &Config) -> Result<()> {
+    let out = &config.output;
+    let overrides = options::restart_override(&args.overrides);
+    overrides
+        .validate()
+        .map_err(|e| CliError::usage(e.to_string()))?;
+    let restart = rf_batch::job::restart_job(session.client(), &args.job_id, &overrides)
+        .await
+        .map_err(|e| map_error(&e))?;
+    let (answer, answer_lost) = match restart {
+        rf_batch::job::JobRestart::Restarted(answer) => (answer, false),
+        rf_batch::job::JobRestart::RestartedAnswerLost => (serde_json::Value::Null, true),
+    };
+    if out.is_json() {
+        return out.document(&serde_json::json!({
+            "jobId": args.job_id,
+            "restarted": true,
+            "answerLost": answer_lost,
+            "answer": answer,
+        }));
+    }
+    let lost = if answer_lost {
+        " (its answer was lost; the job shows the restart)"
+    } else {
+        ""
+    };
+    out.stdout_line(&format!(
+        "restarted job {}{lost} (follow it with: rf job wait {})",
+        args.job_id, args.job_id
+    ))
 }
 
 async fn start(args: &JobStartArgs, session: &Session, config: &Config) -> Result<()> {
