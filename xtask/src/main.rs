@@ -1,7 +1,9 @@
 //! Project automation, run as `cargo xtask <task>`.
 //!
 //! Tasks:
-//! - `ci`: fmt check, clippy with warnings denied, tests, docs (what CI runs);
+//! - `ci`: fmt check, import cycles, clippy with warnings denied, tests,
+//!   docs (what CI runs);
+//! - `cycles`: import cycles between the modules of each crate (`cycles.rs`);
 //! - `compat`: the official Python client (inference-cli 1.8.3) against our
 //!   emulator (installs it in a virtualenv; minutes, ~800 MB);
 //! - `bench`: rf against the raw loopback limit and the official client,
@@ -15,6 +17,9 @@ mod bench_data;
 mod bench_measure;
 mod bench_report;
 mod compat;
+mod cycles;
+mod cycles_parse;
+mod cycles_resolve;
 mod soak;
 mod tidy;
 
@@ -105,6 +110,7 @@ pub(crate) fn run(program: &str, args: &[&str]) -> Result<(), String> {
 /// The same steps as `.ci/run`, plus the documentation build.
 fn ci() -> Result<(), String> {
     run("cargo", &["fmt", "--all", "--", "--check"])?;
+    cycles::cycles()?;
     run(
         "cargo",
         &[
@@ -126,6 +132,7 @@ fn main() -> ExitCode {
     let task = args.first().map(String::as_str).unwrap_or("help");
     let result = match task {
         "ci" => ci(),
+        "cycles" => cycles::cycles(),
         "compat" => compat::compat(),
         "bench" if args.iter().any(|a| a == "--help" || a == "-h") => {
             eprintln!("{}", bench::USAGE);
@@ -135,7 +142,7 @@ fn main() -> ExitCode {
         "soak" => soak::soak(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask <task>\n\ntasks:\n  ci      fmt check, clippy -D warnings, tests, docs\n  compat  the official inference-cli against the emulator\n  bench   rf vs the raw limit and inference-cli, release mode (bench --help)\n  soak    kill -9 the CLI at random points and re-run it [--seeds N] [--files N] [--chaos-rate R]"
+                "usage: cargo xtask <task>\n\ntasks:\n  ci      fmt check, import cycles, clippy -D warnings, tests, docs\n  cycles  import cycles between the modules of each crate\n  compat  the official inference-cli against the emulator\n  bench   rf vs the raw limit and inference-cli, release mode (bench --help)\n  soak    kill -9 the CLI at random points and re-run it [--seeds N] [--files N] [--chaos-rate R]"
             );
             return if task == "help" || task == "--help" {
                 ExitCode::SUCCESS
