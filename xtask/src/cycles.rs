@@ -31,7 +31,7 @@ pub(crate) const KNOWN: &[(&str, &[&str])] = &[
     (
         "rf-batch",
         &[
-            "client", "error", "events", "export", "ingest", "state", "wait",
+            "client", "context", "error", "events", "export", "ingest", "state", "wait",
         ],
     ),
     (
