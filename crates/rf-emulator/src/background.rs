@@ -5,8 +5,8 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::app::Ctx;
-use crate::runner;
+use crate::ctx::Ctx;
+use crate::jobs;
 
 /// Blob files nothing points at are deleted once they are this old (younger
 /// ones may belong to an upload that is being registered).
@@ -72,7 +72,7 @@ pub(crate) fn start(ctx: &Arc<Ctx>) {
     });
     for (ws, job) in jobs {
         tracing::info!(workspace = %ws, job = %job, "resuming unfinished job");
-        runner::spawn(ctx, &ws, &job);
+        jobs::spawn(ctx, &ws, &job);
     }
 }
 
@@ -153,66 +153,4 @@ pub(crate) fn remove_orphans(ctx: &Ctx, min_age: Duration) -> usize {
         }
     }
     removed
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::app::EmulatorState;
-    use crate::config::EmulatorConfig;
-
-    #[test]
-    fn opening_outside_a_runtime_is_an_error_not_a_panic() {
-        let err = EmulatorState::open(
-            EmulatorConfig::for_tests(),
-            "http://127.0.0.1:1/".parse().unwrap(),
-        )
-        .unwrap_err();
-        assert!(err.to_string().contains("tokio runtime"), "{err}");
-    }
-
-    #[tokio::test]
-    async fn orphans_are_removed_referenced_blobs_kept() {
-        let state = EmulatorState::open(
-            EmulatorConfig::for_tests(),
-            "http://127.0.0.1:1/".parse().unwrap(),
-        )
-        .unwrap();
-        let ctx = &state.0;
-        let now = ctx.now();
-        std::fs::write(ctx.store.blob_path("kept.img"), b"x").unwrap();
-        std::fs::write(ctx.store.blob_path("orphan.img"), b"y").unwrap();
-        ctx.store.write(|db| {
-            let seq = db.next_seq();
-            let mut b = crate::model::Batch::new(
-                "b",
-                None,
-                crate::model::BatchKind::SimpleBatch,
-                crate::model::Content::Images,
-                now,
-                chrono::Duration::days(1),
-                seq,
-            );
-            crate::routes::staging::put_file(
-                &mut b,
-                "a.png".into(),
-                crate::model::BlobRef {
-                    blob: "kept.img".into(),
-                    offset: 0,
-                    len: 1,
-                },
-                crate::model::Content::Images,
-            );
-            db.ws_mut("test-ws").batches.insert("b".into(), b);
-        });
-        assert_eq!(
-            remove_orphans(ctx, Duration::from_secs(3600)),
-            0,
-            "young files are kept"
-        );
-        assert_eq!(remove_orphans(ctx, Duration::ZERO), 1);
-        assert!(ctx.store.blob_path("kept.img").exists());
-        assert!(!ctx.store.blob_path("orphan.img").exists());
-        state.close().unwrap();
-    }
 }

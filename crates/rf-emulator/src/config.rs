@@ -10,6 +10,7 @@ use std::time::Duration;
 use url::Url;
 
 use crate::chaos::ChaosConfig;
+use crate::error::EmulatorError;
 
 /// How fast simulated job work progresses.
 ///
@@ -203,7 +204,7 @@ impl EmulatorConfig {
     /// for a workspace (builder style); [`crate::RunningEmulator::api_key`]
     /// tells it when it is the first key.
     pub fn with_generated_key(self, workspace: impl Into<String>) -> Self {
-        self.with_key(crate::app::generate_key(), workspace)
+        self.with_key(generate_key(), workspace)
     }
 
     /// Parses a `KEY=WORKSPACE` binding (the `--key` flag of `rf emulator serve`).
@@ -214,10 +215,10 @@ impl EmulatorConfig {
     /// assert_eq!((key.as_str(), ws.as_str()), ("secret", "acme"));
     /// assert!(EmulatorConfig::parse_key_binding("no-equals").is_err());
     /// ```
-    pub fn parse_key_binding(binding: &str) -> Result<(String, String), crate::EmulatorError> {
+    pub fn parse_key_binding(binding: &str) -> Result<(String, String), EmulatorError> {
         match binding.split_once('=') {
             Some((k, w)) if !k.is_empty() && !w.is_empty() => Ok((k.to_string(), w.to_string())),
-            _ => Err(crate::EmulatorError::Config(
+            _ => Err(EmulatorError::Config(
                 "a key binding must look like KEY=WORKSPACE".to_string(),
             )),
         }
@@ -236,9 +237,41 @@ impl EmulatorConfig {
         self
     }
 
+    /// Checks the keys and workspaces and the chaos settings, and gives a
+    /// configuration without keys a generated one for `local-workspace`.
+    pub(crate) fn checked(mut self) -> Result<Self, EmulatorError> {
+        if self.keys.is_empty() {
+            self.keys
+                .push((generate_key(), "local-workspace".to_string()));
+        }
+        for (key, ws) in &self.keys {
+            if key.is_empty() {
+                return Err(EmulatorError::Config("an api key must not be empty".into()));
+            }
+            if ws.is_empty()
+                || !ws
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
+                return Err(EmulatorError::Config(format!(
+                    "workspace {ws:?} must be a non-empty slug of letters, digits, '-' and '_'"
+                )));
+            }
+        }
+        if let Some(chaos) = &self.chaos {
+            chaos.validate()?;
+        }
+        Ok(self)
+    }
+
     /// Sets the data directory (builder style).
     pub fn with_data_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.data_dir = Some(dir.into());
         self
     }
+}
+
+/// A random API key (`rfemu_` + 32 hex characters).
+pub(crate) fn generate_key() -> String {
+    format!("rfemu_{}", uuid::Uuid::new_v4().simple())
 }

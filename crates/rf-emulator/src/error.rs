@@ -38,13 +38,14 @@ pub enum EmulatorError {
     /// The configuration is not usable.
     #[error("invalid emulator configuration: {0}")]
     Config(String),
-    /// Another emulator holds the data directory (see [`crate::LockHolder`]).
+    /// Another emulator holds the data directory (see [`rf_util::LockHolder`],
+    /// re-exported as `rf_emulator::LockHolder`).
     #[error("data dir {dir} is in use by {holder}; stop that one first, or use another data dir")]
     DataDirInUse {
         /// The data directory.
         dir: PathBuf,
         /// Who holds it, as its lock file says.
-        holder: crate::LockHolder,
+        holder: rf_util::LockHolder,
     },
 }
 

@@ -31,21 +31,24 @@
 //! ```
 #![deny(missing_docs)]
 #![warn(clippy::unwrap_used)]
+#![warn(clippy::too_many_lines)]
 
 mod app;
 mod background;
+mod batches;
 mod chaos;
 mod config;
+mod ctx;
 mod error;
 mod http_client;
 mod ingest;
+mod jobs;
 mod lock;
 mod media;
 mod model;
 mod params;
 mod pixels;
 mod routes;
-mod runner;
 mod server;
 mod shard;
 mod signed;
@@ -54,11 +57,10 @@ mod store;
 mod webhook;
 pub mod workflows;
 
-pub use app::EmulatorState;
+pub use app::{EmulatorState, router};
 pub use chaos::{ChaosConfig, ChaosKind};
 pub use config::{EmulatorConfig, JobSpeed, WebhookConfig};
 pub use error::EmulatorError;
 pub use lock::LockHolder;
-pub use routes::router;
 pub use server::{Emulator, RunningEmulator};
 pub use stats::{BatchStats, EmulatorStats, JobStats, WorkspaceStats};

@@ -280,7 +280,32 @@ pub(crate) fn blobs(r: &Raster, max: usize) -> Vec<Blob> {
     if w * h == 0 {
         return Vec::new();
     }
-    // background: the fullest bin of a 3-bit-per-channel histogram
+    let Some(bg) = background(r) else {
+        return Vec::new();
+    };
+    let mask: Vec<bool> = r.rgb.iter().map(|c| distance(*c, bg) > 48.0).collect();
+    let mut seen = vec![false; w * h];
+    let mut found = Vec::new();
+    for start in 0..w * h {
+        if !mask[start] || seen[start] {
+            continue;
+        }
+        let region = flood(r, bg, &mask, &mut seen, start);
+        if region.area >= 2 {
+            found.push((region.area, region.blob(r)));
+        }
+    }
+    found.sort_by(|a, b| {
+        b.0.cmp(&a.0)
+            .then(a.1.y.total_cmp(&b.1.y))
+            .then(a.1.x.total_cmp(&b.1.x))
+    });
+    found.into_iter().take(max).map(|(_, b)| b).collect()
+}
+
+/// The background colour: the mean of the fullest bin of a
+/// 3-bit-per-channel histogram.
+fn background(r: &Raster) -> Option<[f32; 3]> {
     let bin = |c: [f32; 3]| {
         ((c[0] as usize >> 5) << 6) | ((c[1] as usize >> 5) << 3) | (c[2] as usize >> 5)
     };
@@ -292,92 +317,103 @@ pub(crate) fn blobs(r: &Raster, max: usize) -> Vec<Blob> {
             *acc += f64::from(*v);
         }
     }
-    let Some((n, sum)) = hist.iter().max_by_key(|e| e.0).copied() else {
-        return Vec::new();
-    };
+    let (n, sum) = hist.iter().max_by_key(|e| e.0).copied()?;
     let n = n.max(1) as f64;
-    let bg = [
+    Some([
         (sum[0] / n) as f32,
         (sum[1] / n) as f32,
         (sum[2] / n) as f32,
-    ];
-    let mask: Vec<bool> = r.rgb.iter().map(|c| distance(*c, bg) > 48.0).collect();
-    let mut seen = vec![false; w * h];
-    let mut found = Vec::new();
-    let mut stack = Vec::new();
-    for start in 0..w * h {
-        if !mask[start] || seen[start] {
-            continue;
+    ])
+}
+
+/// A connected region of foreground pixels (in raster coordinates).
+#[derive(Debug)]
+struct Region {
+    area: usize,
+    /// Bounding box: first and last column and row.
+    x0: usize,
+    y0: usize,
+    x1: usize,
+    y1: usize,
+    /// Sum of the pixels' colours.
+    color: [f64; 3],
+    /// Sum of the pixels' distances to the background.
+    contrast: f64,
+}
+
+/// The 4-connected region of foreground pixels from `start`, marked seen.
+fn flood(r: &Raster, bg: [f32; 3], mask: &[bool], seen: &mut [bool], start: usize) -> Region {
+    let (w, h) = (r.w as usize, r.h as usize);
+    let mut region = Region {
+        area: 0,
+        x0: usize::MAX,
+        y0: usize::MAX,
+        x1: 0,
+        y1: 0,
+        color: [0f64; 3],
+        contrast: 0f64,
+    };
+    seen[start] = true;
+    let mut stack = vec![start];
+    while let Some(i) = stack.pop() {
+        let (x, y) = (i % w, i / w);
+        region.x0 = region.x0.min(x);
+        region.y0 = region.y0.min(y);
+        region.x1 = region.x1.max(x);
+        region.y1 = region.y1.max(y);
+        region.area += 1;
+        for (acc, v) in region.color.iter_mut().zip(r.rgb[i]) {
+            *acc += f64::from(v);
         }
-        seen[start] = true;
-        stack.push(start);
-        let (mut x0, mut y0, mut x1, mut y1) = (usize::MAX, usize::MAX, 0, 0);
-        let mut area = 0usize;
-        let mut color = [0f64; 3];
-        let mut contrast = 0f64;
-        while let Some(i) = stack.pop() {
-            let (x, y) = (i % w, i / w);
-            x0 = x0.min(x);
-            y0 = y0.min(y);
-            x1 = x1.max(x);
-            y1 = y1.max(y);
-            area += 1;
-            for (acc, v) in color.iter_mut().zip(r.rgb[i]) {
-                *acc += f64::from(v);
+        region.contrast += f64::from(distance(r.rgb[i], bg));
+        let mut push = |j: usize| {
+            if mask[j] && !seen[j] {
+                seen[j] = true;
+                stack.push(j);
             }
-            contrast += f64::from(distance(r.rgb[i], bg));
-            let mut push = |j: usize| {
-                if mask[j] && !seen[j] {
-                    seen[j] = true;
-                    stack.push(j);
-                }
-            };
-            if x > 0 {
-                push(i - 1);
-            }
-            if x + 1 < w {
-                push(i + 1);
-            }
-            if y > 0 {
-                push(i - w);
-            }
-            if y + 1 < h {
-                push(i + w);
-            }
+        };
+        if x > 0 {
+            push(i - 1);
         }
-        if area < 2 {
-            continue;
+        if x + 1 < w {
+            push(i + 1);
         }
-        let a = area as f64;
+        if y > 0 {
+            push(i - w);
+        }
+        if y + 1 < h {
+            push(i + w);
+        }
+    }
+    region
+}
+
+impl Region {
+    /// The detection, in the image's own coordinates.
+    fn blob(&self, r: &Raster) -> Blob {
+        let (w, h) = (r.w as usize, r.h as usize);
+        let a = self.area as f64;
         let mean = [
-            (color[0] / a) as f32,
-            (color[1] / a) as f32,
-            (color[2] / a) as f32,
+            (self.color[0] / a) as f32,
+            (self.color[1] / a) as f32,
+            (self.color[2] / a) as f32,
         ];
         let sx = f64::from(r.width) / w as f64;
         let sy = f64::from(r.height) / h as f64;
-        let bw = (x1 - x0 + 1) as f64 * sx;
-        let bh = (y1 - y0 + 1) as f64 * sy;
-        let fill = a / ((x1 - x0 + 1) * (y1 - y0 + 1)) as f64;
-        let confidence = (0.4 + 0.3 * (contrast / a / 255.0).min(1.0) + 0.29 * fill).min(0.99);
-        found.push((
-            area,
-            Blob {
-                x: ((x0 as f64 * sx + bw / 2.0) * 10.0).round() / 10.0,
-                y: ((y0 as f64 * sy + bh / 2.0) * 10.0).round() / 10.0,
-                width: (bw * 10.0).round() / 10.0,
-                height: (bh * 10.0).round() / 10.0,
-                class: classify(mean),
-                confidence: (confidence * 1000.0).round() / 1000.0,
-            },
-        ));
+        let (cols, rows) = (self.x1 - self.x0 + 1, self.y1 - self.y0 + 1);
+        let bw = cols as f64 * sx;
+        let bh = rows as f64 * sy;
+        let fill = a / (cols * rows) as f64;
+        let confidence = (0.4 + 0.3 * (self.contrast / a / 255.0).min(1.0) + 0.29 * fill).min(0.99);
+        Blob {
+            x: ((self.x0 as f64 * sx + bw / 2.0) * 10.0).round() / 10.0,
+            y: ((self.y0 as f64 * sy + bh / 2.0) * 10.0).round() / 10.0,
+            width: (bw * 10.0).round() / 10.0,
+            height: (bh * 10.0).round() / 10.0,
+            class: classify(mean),
+            confidence: (confidence * 1000.0).round() / 1000.0,
+        }
     }
-    found.sort_by(|a, b| {
-        b.0.cmp(&a.0)
-            .then(a.1.y.total_cmp(&b.1.y))
-            .then(a.1.x.total_cmp(&b.1.x))
-    });
-    found.into_iter().take(max).map(|(_, b)| b).collect()
 }
 
 #[cfg(test)]

@@ -6,10 +6,9 @@ use std::net::SocketAddr;
 use tokio::sync::oneshot;
 use url::Url;
 
-use crate::app::EmulatorState;
+use crate::app::{EmulatorState, router};
 use crate::config::EmulatorConfig;
 use crate::error::EmulatorError;
-use crate::routes::router;
 
 /// Entry point to run an emulator server.
 ///

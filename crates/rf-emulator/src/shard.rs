@@ -69,92 +69,113 @@ fn walk<R: Read>(reader: R, index: &mut ShardIndex) -> Result<(), String> {
         .entries()
         .map_err(|e| format!("not a tar archive: {e}"))?;
     let mut buf = Vec::new();
-    let mut seen = 0usize;
-    for entry in entries {
+    for (seen, entry) in entries.enumerate() {
         let mut entry = entry.map_err(|e| format!("malformed tar archive: {e}"))?;
-        seen += 1;
-        if seen > MAX_MEMBERS {
+        if seen + 1 > MAX_MEMBERS {
             return Err(format!("shard has more than {MAX_MEMBERS} members"));
         }
-        let kind = entry.header().entry_type();
-        let raw_name = entry.path_bytes().into_owned();
-        let name = String::from_utf8_lossy(&raw_name).into_owned();
-        let name = name.strip_prefix("./").unwrap_or(&name).to_string();
-        match kind {
-            tar::EntryType::XGlobalHeader | tar::EntryType::XHeader => continue,
-            tar::EntryType::Regular | tar::EntryType::Continuous => {}
-            other => {
-                index.fail(
-                    name.clone(),
-                    FileFailure::new(
-                        "unsupported-entry",
-                        format!("tar member {name:?} is a {other:?} entry, only regular files are ingested"),
-                    ),
-                );
-                continue;
-            }
-        }
-        if std::str::from_utf8(&raw_name).is_err() {
-            index.fail(
-                name,
-                FileFailure::new("invalid-file-name", "tar member name is not valid utf-8"),
-            );
+        let Some(name) = member_name(&entry, index) else {
             continue;
-        }
-        if let Err(f) = check_name(&name) {
-            index.fail(name, f);
-            continue;
-        }
-        let size = entry.size();
-        let offset = entry.raw_file_position();
+        };
         if name == NOTIFICATION_CONFIG_MEMBER {
-            buf.clear();
-            if size > 64 * 1024 {
-                index.fail(
-                    name,
-                    FileFailure::new(
-                        "invalid-notification-config",
-                        "notification config is larger than 64 KiB",
-                    ),
-                );
-                continue;
-            }
-            entry
-                .read_to_end(&mut buf)
-                .map_err(|e| format!("malformed tar archive: {e}"))?;
-            match serde_json::from_slice::<ShardNotificationConfig>(&buf) {
-                Ok(c) => index.notification = Some(c),
-                Err(e) => index.fail(
-                    name,
-                    FileFailure::new(
-                        "invalid-notification-config",
-                        format!("notification_config.json is not valid: {e}"),
-                    ),
-                ),
-            }
-            continue;
+            read_notification_config(&mut entry, name, index, &mut buf)?;
+        } else {
+            read_image(&mut entry, name, index, &mut buf)?;
         }
-        if size > MAX_IMAGE_BYTES {
-            index.fail(name, FileFailure::too_large());
-            continue;
+    }
+    Ok(())
+}
+
+/// The name of a member to index: a regular file with a valid name (else
+/// it is recorded as failed, or skipped for extended headers).
+fn member_name<R: Read>(entry: &tar::Entry<'_, R>, index: &mut ShardIndex) -> Option<String> {
+    let raw_name = entry.path_bytes().into_owned();
+    let name = String::from_utf8_lossy(&raw_name).into_owned();
+    let name = name.strip_prefix("./").unwrap_or(&name).to_string();
+    match entry.header().entry_type() {
+        tar::EntryType::XGlobalHeader | tar::EntryType::XHeader => return None,
+        tar::EntryType::Regular | tar::EntryType::Continuous => {}
+        other => {
+            let reason = format!(
+                "tar member {name:?} is a {other:?} entry, only regular files are ingested"
+            );
+            index.fail(name, FileFailure::new("unsupported-entry", reason));
+            return None;
         }
-        buf.clear();
-        entry
-            .read_to_end(&mut buf)
-            .map_err(|e| format!("malformed tar archive (member {name:?} is truncated): {e}"))?;
-        if buf.len() as u64 != size {
-            return Err(format!(
-                "malformed tar archive: member {name:?} is truncated"
-            ));
-        }
-        match check_image(&name, &buf) {
-            Ok(_) => index.files.push(IndexedFile {
-                name,
-                offset,
-                len: size,
-            }),
-            Err(f) => index.fail(name, f),
-        }
+    }
+    if std::str::from_utf8(&raw_name).is_err() {
+        let failure = FileFailure::new("invalid-file-name", "tar member name is not valid utf-8");
+        index.fail(name, failure);
+        return None;
+    }
+    if let Err(f) = check_name(&name) {
+        index.fail(name, f);
+        return None;
+    }
+    Some(name)
+}
+
+/// Reads the shard's notification config member.
+fn read_notification_config<R: Read>(
+    entry: &mut tar::Entry<'_, R>,
+    name: String,
+    index: &mut ShardIndex,
+    buf: &mut Vec<u8>,
+) -> Result<(), String> {
+    buf.clear();
+    if entry.size() > 64 * 1024 {
+        let failure = FileFailure::new(
+            "invalid-notification-config",
+            "notification config is larger than 64 KiB",
+        );
+        index.fail(name, failure);
+        return Ok(());
+    }
+    entry
+        .read_to_end(buf)
+        .map_err(|e| format!("malformed tar archive: {e}"))?;
+    match serde_json::from_slice::<ShardNotificationConfig>(buf) {
+        Ok(c) => index.notification = Some(c),
+        Err(e) => index.fail(
+            name,
+            FileFailure::new(
+                "invalid-notification-config",
+                format!("notification_config.json is not valid: {e}"),
+            ),
+        ),
+    }
+    Ok(())
+}
+
+/// Reads and checks an image member; a good one is indexed at its offset.
+fn read_image<R: Read>(
+    entry: &mut tar::Entry<'_, R>,
+    name: String,
+    index: &mut ShardIndex,
+    buf: &mut Vec<u8>,
+) -> Result<(), String> {
+    let size = entry.size();
+    let offset = entry.raw_file_position();
+    if size > MAX_IMAGE_BYTES {
+        index.fail(name, FileFailure::too_large());
+        return Ok(());
+    }
+    buf.clear();
+    entry
+        .read_to_end(buf)
+        .map_err(|e| format!("malformed tar archive (member {name:?} is truncated): {e}"))?;
+    if buf.len() as u64 != size {
+        return Err(format!(
+            "malformed tar archive: member {name:?} is truncated"
+        ));
+    }
+    match check_image(&name, buf) {
+        Ok(_) => index.files.push(IndexedFile {
+            name,
+            offset,
+            len: size,
+        }),
+        Err(f) => index.fail(name, f),
     }
     Ok(())
 }

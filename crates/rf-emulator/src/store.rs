@@ -6,7 +6,7 @@
 //! shortly after (coalescing bursts) and once more on shutdown. Blob bytes are
 //! always on disk before the metadata that points at them.
 
-use std::io::Write as _;
+use std::io::{Seek, SeekFrom, Write as _};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
@@ -15,7 +15,7 @@ use tokio::sync::Notify;
 
 use crate::error::EmulatorError;
 use crate::lock::LockHolder;
-use crate::model::Db;
+use crate::model::{BlobRef, Db};
 
 const STATE_FILE: &str = "state.json";
 const SECRET_FILE: &str = "signing.key";
@@ -235,6 +235,14 @@ impl Store {
         write: impl FnOnce(&mut std::io::BufWriter<std::fs::File>) -> std::io::Result<()>,
     ) -> std::io::Result<()> {
         rf_util::write_atomic_via(&self.blob_path(blob), &self.tmp, write)
+    }
+
+    /// Opens the blob of `data` at the start of its byte range (the caller
+    /// reads `data.len` bytes).
+    pub(crate) fn open_range(&self, data: &BlobRef) -> std::io::Result<std::fs::File> {
+        let mut f = std::fs::File::open(self.blob_path(&data.blob))?;
+        f.seek(SeekFrom::Start(data.offset))?;
+        Ok(f)
     }
 
     /// Moves a finished temp file into the blob store under `blob`.

@@ -1,4 +1,6 @@
-//! Webhook delivery: POST the documented payloads with
+//! Webhooks: the job and data-staging notifications, and their delivery.
+//!
+//! Delivery: POST the documented payloads with
 //! `Authorization: Bearer rf_<workspace>`, retry non-2xx answers and
 //! connection errors with exponential backoff, keep the `event_id` and count
 //! `delivery_attempt` up. The queue and the number of deliveries in flight
@@ -6,6 +8,8 @@
 
 use std::sync::Arc;
 
+use rf_types::{EventId, JobNotification, JobState, StagingNotification};
+use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::{Semaphore, mpsc};
 
@@ -53,8 +57,36 @@ impl Webhooks {
         Ok(Self { tx })
     }
 
+    /// Queues the job notification (`roboflow-batch-job-notification-v1`)
+    /// of a job that ended, successfully or not.
+    pub(crate) fn send_job(&self, url: &str, workspace: &str, job_id: &str, success: bool) {
+        let n = JobNotification {
+            event_id: new_event_id(),
+            job_id: job_id.to_string(),
+            job_state: if success {
+                JobState::Success
+            } else {
+                JobState::Fail
+            },
+            delivery_attempt: 1,
+        };
+        self.send_encoded(url, workspace, &n, "job notification");
+    }
+
+    /// Queues a data-staging notification (ingest or files status).
+    pub(crate) fn send_staging(&self, url: &str, workspace: &str, n: &StagingNotification) {
+        self.send_encoded(url, workspace, n, "staging notification");
+    }
+
+    fn send_encoded(&self, url: &str, workspace: &str, n: &impl Serialize, what: &str) {
+        match serde_json::to_value(n) {
+            Ok(v) => self.send(url, workspace, v),
+            Err(e) => tracing::warn!("cannot encode {what}: {e}"),
+        }
+    }
+
     /// Queues a notification; `body` must be a JSON object.
-    pub(crate) fn send(&self, url: &str, workspace: &str, body: Value) {
+    fn send(&self, url: &str, workspace: &str, body: Value) {
         let d = Delivery {
             url: url.to_string(),
             workspace: workspace.to_string(),
@@ -64,6 +96,19 @@ impl Webhooks {
             tracing::warn!(url = %redact_url(url), "webhook queue full or closed, notification dropped: {e}");
         }
     }
+}
+
+/// A fresh event ID (kept by every delivery attempt of one notification).
+pub(crate) fn new_event_id() -> EventId {
+    EventId::from(uuid::Uuid::new_v4().to_string())
+}
+
+/// Where a job definition asks its notification to go (`notificationsURL`).
+pub(crate) fn job_notifications_url(definition: &Value) -> Option<String> {
+    definition
+        .get("notificationsURL")
+        .and_then(Value::as_str)
+        .map(str::to_string)
 }
 
 async fn deliver(client: &reqwest::Client, config: &WebhookConfig, mut d: Delivery) {

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::{Path, State};
 use bytes::Bytes;
+use chrono::{DateTime, Utc};
 use rf_types::{
     GetJobResponse, JobDefinition, JobId, JobLog, JobLogsResponse, JobMetadata, JobStage,
     JobStatus, ListJobsResponse, ListStagesResponse, ListTasksResponse, LogSeverity, Notification,
@@ -14,12 +15,14 @@ use rf_types::{
 };
 use serde_json::{Value, json};
 
-use crate::app::{Authed, Ctx};
+use super::auth::Authed;
+use crate::batches::check_batch_id;
+use crate::ctx::Ctx;
 use crate::error::{ApiError, ApiResult};
+use crate::jobs::{self, log::Entry, log::push_log};
 use crate::model::{Job, JobParams, JobPhase};
-use crate::routes::staging::check_batch_id;
-use crate::runner::{self, push_log, send_job_webhook};
 use crate::stats::Counters;
+use crate::webhook::job_notifications_url;
 
 fn notification(v: &Value) -> Notification {
     match v {
@@ -124,10 +127,30 @@ pub(crate) async fn create_job(
     body: Bytes,
 ) -> ApiResult<Json<StatusOk>> {
     check_job_id(&job_id)?;
-    let raw: Value = serde_json::from_slice(&body)
+    let (raw, def) = parse_definition(&body)?;
+    check_job_input(&ctx, &auth.ws, &def)?;
+    let job = NewJob {
+        name: auth.params.get("name").unwrap_or(&job_id).to_string(),
+        id: job_id.clone(),
+        kind: def.kind_str(),
+        params: job_params(&def),
+        definition: raw,
+    };
+    if insert_job(&ctx, &auth.ws, job)? {
+        Counters::bump(&ctx.counters.jobs_created);
+        jobs::spawn(&ctx, &auth.ws, &job_id);
+    } else {
+        Counters::bump(&ctx.counters.job_starts_repeated);
+    }
+    Ok(Json(StatusOk::ok()))
+}
+
+/// The body of a job creation: as sent (stored and compared on a repeat)
+/// and parsed.
+fn parse_definition(body: &[u8]) -> ApiResult<(Value, JobDefinition)> {
+    let raw: Value = serde_json::from_slice(body)
         .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))?;
-    let de = raw.clone();
-    let def: JobDefinition = serde_path_to_error::deserialize(de).map_err(|e| {
+    let def: JobDefinition = serde_path_to_error::deserialize(raw.clone()).map_err(|e| {
         let path = e.path().to_string();
         ApiError::bad_request(format!(
             "invalid job definition at {path}: {}",
@@ -136,28 +159,34 @@ pub(crate) async fn create_job(
     })?;
     def.validate()
         .map_err(|e| ApiError::bad_request(format!("invalid job definition: {e}")))?;
+    Ok((raw, def))
+}
+
+/// A workflow job's input batch (and part) must exist.
+fn check_job_input(ctx: &Ctx, ws: &str, def: &JobDefinition) -> ApiResult<()> {
+    let Some(wf) = def.workflow() else {
+        return Ok(());
+    };
     let now = ctx.now();
-    if let Some(wf) = def.workflow() {
-        let batch = wf.job_input.batch_id.as_str();
-        check_batch_id(batch)?;
-        let part = wf
-            .job_input
-            .part_name
-            .as_ref()
-            .map(|p| p.as_str().to_string());
-        ctx.store.read(|db| match db.batch(&auth.ws, batch, now) {
-            None => Err(ApiError::not_found(format!(
-                "input batch {batch:?} not found (never created, or expired)"
+    let batch = wf.job_input.batch_id.as_str();
+    check_batch_id(batch)?;
+    let part = wf.job_input.part_name.as_ref().map(|p| p.as_str());
+    ctx.store.read(|db| match db.batch(ws, batch, now) {
+        None => Err(ApiError::not_found(format!(
+            "input batch {batch:?} not found (never created, or expired)"
+        ))),
+        Some(b) => match part {
+            Some(p) if !b.parts.iter().any(|x| x.name == p) => Err(ApiError::bad_request(format!(
+                "input batch {batch:?} has no part {p:?}"
             ))),
-            Some(b) => match &part {
-                Some(p) if !b.parts.iter().any(|x| &x.name == p) => Err(ApiError::bad_request(
-                    format!("input batch {batch:?} has no part {p:?}"),
-                )),
-                _ => Ok(()),
-            },
-        })?;
-    }
-    let params = match &def {
+            _ => Ok(()),
+        },
+    })
+}
+
+/// The parameters a new job runs with.
+fn job_params(def: &JobDefinition) -> JobParams {
+    match def {
         JobDefinition::SimpleImageProcessingV1(w) | JobDefinition::SimpleVideoProcessingV1(w) => {
             JobParams {
                 timeout_seconds: w
@@ -173,23 +202,40 @@ pub(crate) async fn create_job(
             max_parallel_tasks: u32::MAX,
             max_image_failure_rate: None,
         },
-    };
-    let name = auth.params.get("name").unwrap_or(&job_id).to_string();
-    let created = ctx.store.write(|db| {
-        if let Some(existing) = db.job(&auth.ws, &job_id) {
-            return if existing.definition == raw {
+    }
+}
+
+/// A job to create.
+#[derive(Debug)]
+struct NewJob {
+    id: String,
+    name: String,
+    definition: Value,
+    /// The definition's type, for the log.
+    kind: &'static str,
+    params: JobParams,
+}
+
+/// Adds the job; false when the same job (same definition) exists already,
+/// a conflict when one with another definition does.
+fn insert_job(ctx: &Ctx, ws: &str, new: NewJob) -> ApiResult<bool> {
+    let now = ctx.now();
+    ctx.store.write(|db| {
+        if let Some(existing) = db.job(ws, &new.id) {
+            return if existing.definition == new.definition {
                 Ok(false)
             } else {
                 Err(ApiError::conflict(format!(
-                    "job {job_id:?} already exists with a different definition; pick a new job id"
+                    "job {:?} already exists with a different definition; pick a new job id",
+                    new.id
                 )))
             };
         }
         let seq = db.next_seq();
         let mut job = Job {
-            id: job_id.clone(),
-            name,
-            definition: raw.clone(),
+            id: new.id.clone(),
+            name: new.name,
+            definition: new.definition,
             created: now,
             last_update: now,
             seq,
@@ -197,29 +243,16 @@ pub(crate) async fn create_job(
             current_stage: None,
             last_notification: json!({"message": "job accepted"}),
             restart_overrides: Vec::new(),
-            params,
+            params: new.params,
             generation: 0,
             stages: Vec::new(),
             logs: Vec::new(),
         };
-        push_log(
-            &mut job,
-            None,
-            None,
-            "info",
-            "job-created",
-            json!({"type": def.kind_str()}),
-        );
-        db.ws_mut(&auth.ws).jobs.insert(job_id.clone(), job);
+        let entry = Entry::new("info", "job-created", json!({"type": new.kind}));
+        push_log(&mut job, None, None, entry);
+        db.ws_mut(ws).jobs.insert(new.id, job);
         Ok(true)
-    })?;
-    if created {
-        Counters::bump(&ctx.counters.jobs_created);
-        runner::spawn(&ctx, &auth.ws, &job_id);
-    } else {
-        Counters::bump(&ctx.counters.job_starts_repeated);
-    }
-    Ok(Json(StatusOk::ok()))
+    })
 }
 
 /// `GET .../jobs/{jobId}`.
@@ -388,18 +421,17 @@ pub(crate) async fn abort(
             }
         }
         let stage = job.current_stage.clone();
+        let message = json!({"message": "job aborted by user"});
         push_log(
             job,
             stage.as_deref(),
             None,
-            "warning",
-            "job-aborted",
-            json!({"message": "job aborted by user"}),
+            Entry::new("warning", "job-aborted", message),
         );
-        Ok::<_, ApiError>(Some(runner::notifications_url(&job.definition)))
+        Ok::<_, ApiError>(Some(job_notifications_url(&job.definition)))
     })?;
     if let Some(Some(url)) = url {
-        send_job_webhook(&ctx, &auth.ws, &job_id, &url, false);
+        ctx.webhooks.send_job(&url, &auth.ws, &job_id, false);
     }
     Ok(Json(StatusOk::ok()))
 }
@@ -412,82 +444,93 @@ pub(crate) async fn restart(
     body: Bytes,
 ) -> ApiResult<Json<StatusOk>> {
     check_job_id(&job_id)?;
-    let (raw, overrides) = if body.iter().all(u8::is_ascii_whitespace) {
-        (json!({}), None)
-    } else {
-        let raw: Value = serde_json::from_slice(&body)
-            .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))?;
-        let o: ParametersOverride = serde_path_to_error::deserialize(raw.clone()).map_err(|e| {
-            let path = e.path().to_string();
-            ApiError::bad_request(format!(
-                "invalid restart body at {path}: {}",
-                e.into_inner()
-            ))
-        })?;
-        o.validate()
-            .map_err(|e| ApiError::bad_request(format!("invalid restart body: {e}")))?;
-        (raw, Some(o))
-    };
+    let (raw, overrides) = parse_override(&body)?;
     let now = ctx.now();
     ctx.store.write(|db| {
         let job = db
             .job_mut(&auth.ws, &job_id)
             .ok_or_else(|| job_not_found(&job_id))?;
-        match job.phase {
-            JobPhase::Pending | JobPhase::Running => {
-                return Err(ApiError::conflict(format!(
-                    "job {job_id:?} is still running; abort it before restarting"
-                )));
-            }
-            JobPhase::Succeeded => {
-                return Err(ApiError::conflict(format!(
-                    "job {job_id:?} already succeeded; there is nothing to restart"
-                )));
-            }
-            JobPhase::Failed | JobPhase::Aborted => {}
-        }
+        check_restartable(job)?;
         if let Some(o) = &overrides {
-            if let Some(p) = o.max_parallel_tasks {
-                job.params.max_parallel_tasks = p;
-            }
-            if let Some(t) = o.processing_timeout_seconds {
-                job.params.timeout_seconds = t;
-            }
-            if let Some(r) = o.max_image_failure_rate {
-                job.params.max_image_failure_rate = Some(r);
-            }
+            apply_override(&mut job.params, o);
         }
         job.restart_overrides.push(raw.clone());
         job.generation += 1;
         job.phase = JobPhase::Pending;
         job.last_update = now;
         job.last_notification = json!({"message": "job restarted"});
-        for stage in &mut job.stages {
-            let mut reset = false;
-            for t in &mut stage.tasks {
-                if !t.status_type.contains("success") {
-                    t.status_type = "info".into();
-                    t.progress = None;
-                    t.notification = json!({"message": "waiting (restarted)"});
-                    t.event_ts = now;
-                    reset = true;
-                }
-            }
-            if reset {
-                stage.status_type = "info".into();
-                stage.last_event = now;
+        reset_unfinished_tasks(job, now);
+        let entry = Entry::new("info", "job-restarted", json!({"override": raw}));
+        push_log(job, None, None, entry);
+        Ok::<_, ApiError>(())
+    })?;
+    jobs::spawn(&ctx, &auth.ws, &job_id);
+    Ok(Json(StatusOk::ok()))
+}
+
+/// A restart body: as sent (kept in the job's restart history) and parsed;
+/// an empty body overrides nothing.
+fn parse_override(body: &[u8]) -> ApiResult<(Value, Option<ParametersOverride>)> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok((json!({}), None));
+    }
+    let raw: Value = serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))?;
+    let o: ParametersOverride = serde_path_to_error::deserialize(raw.clone()).map_err(|e| {
+        let path = e.path().to_string();
+        ApiError::bad_request(format!(
+            "invalid restart body at {path}: {}",
+            e.into_inner()
+        ))
+    })?;
+    o.validate()
+        .map_err(|e| ApiError::bad_request(format!("invalid restart body: {e}")))?;
+    Ok((raw, Some(o)))
+}
+
+/// Only a failed or aborted job can be restarted.
+fn check_restartable(job: &Job) -> ApiResult<()> {
+    match job.phase {
+        JobPhase::Pending | JobPhase::Running => Err(ApiError::conflict(format!(
+            "job {:?} is still running; abort it before restarting",
+            job.id
+        ))),
+        JobPhase::Succeeded => Err(ApiError::conflict(format!(
+            "job {:?} already succeeded; there is nothing to restart",
+            job.id
+        ))),
+        JobPhase::Failed | JobPhase::Aborted => Ok(()),
+    }
+}
+
+fn apply_override(params: &mut JobParams, o: &ParametersOverride) {
+    if let Some(p) = o.max_parallel_tasks {
+        params.max_parallel_tasks = p;
+    }
+    if let Some(t) = o.processing_timeout_seconds {
+        params.timeout_seconds = t;
+    }
+    if let Some(r) = o.max_image_failure_rate {
+        params.max_image_failure_rate = Some(r);
+    }
+}
+
+/// Tasks that did not succeed wait to run again.
+fn reset_unfinished_tasks(job: &mut Job, now: DateTime<Utc>) {
+    for stage in &mut job.stages {
+        let mut reset = false;
+        for t in &mut stage.tasks {
+            if !t.status_type.contains("success") {
+                t.status_type = "info".into();
+                t.progress = None;
+                t.notification = json!({"message": "waiting (restarted)"});
+                t.event_ts = now;
+                reset = true;
             }
         }
-        push_log(
-            job,
-            None,
-            None,
-            "info",
-            "job-restarted",
-            json!({"override": raw}),
-        );
-        Ok(())
-    })?;
-    runner::spawn(&ctx, &auth.ws, &job_id);
-    Ok(Json(StatusOk::ok()))
+        if reset {
+            stage.status_type = "info".into();
+            stage.last_event = now;
+        }
+    }
 }

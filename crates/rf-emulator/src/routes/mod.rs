@@ -14,24 +14,23 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use http::{StatusCode, header};
 
-use crate::app::{Ctx, EmulatorState};
 use crate::chaos::{self, Fault};
+use crate::ctx::Ctx;
 use crate::error::ApiError;
 use crate::stats::{Counters, EmulatorStats};
 
-pub(crate) mod jobs;
-pub(crate) mod signed;
-pub(crate) mod staging;
+mod auth;
+mod jobs;
+mod signed;
+mod staging;
 
 /// Largest JSON body accepted (reference lists can be long).
 const MAX_JSON_BODY: usize = 64 * 1024 * 1024;
 /// Largest error body rewritten into the JSON error shape.
 const MAX_REWRITTEN_ERROR: usize = 64 * 1024;
 
-/// Builds the emulator's router for `state` (for in-process use; the
-/// [`crate::Emulator`] server uses the same router).
-pub fn router(state: EmulatorState) -> Router {
-    let ctx: Arc<Ctx> = state.0;
+/// Builds the router serving `ctx` (see [`crate::router`]).
+pub(crate) fn build(ctx: Arc<Ctx>) -> Router {
     let prefix = ctx.base_url.path().trim_end_matches('/').to_string();
     // A prefix with route syntax in it cannot be nested; serve at the root only.
     let prefix = if prefix.contains(['{', '}', '*']) {
@@ -118,7 +117,7 @@ const STATS_PATH: &str = "/_emulator/stats";
 
 /// `GET /_emulator/stats`.
 async fn stats(State(ctx): State<Arc<Ctx>>) -> Json<EmulatorStats> {
-    Json(EmulatorState(ctx).stats())
+    Json(ctx.stats())
 }
 
 /// Counts every request but the stats ones and, in chaos mode, injects the

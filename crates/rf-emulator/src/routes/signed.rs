@@ -12,7 +12,7 @@ use futures::StreamExt;
 use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
-use crate::app::Ctx;
+use crate::ctx::Ctx;
 use crate::error::{ApiError, ApiResult};
 use crate::ingest;
 use crate::media::sniff_video;

@@ -4,10 +4,11 @@
 use std::sync::Arc;
 
 use axum::Json;
+use axum::extract::multipart::MultipartError;
 use axum::extract::{Multipart, Path, State};
 use bytes::Bytes;
 use rf_types::{
-    BatchId, BatchMetadata, BatchPart, BatchType, ContentType, CountResponse, FileMetadata,
+    BatchMetadata, BatchPart, BatchType, ContentType, CountResponse, FileMetadata,
     GetBatchResponse, ImageReferencesIngestRequest, ImageReferencesIngestResponse, IngestId,
     ListBatchesResponse, ListFilesResponse, ListPartsResponse, ListShardsResponse, MAX_IMAGE_BYTES,
     NotificationCategory, PartName, ReferencesSource, ShardId, ShardStatus, SignedUrlDetails,
@@ -17,11 +18,13 @@ use rf_types::{
 use serde_json::Value;
 use tokio::io::AsyncWriteExt;
 
-use crate::app::{Authed, Ctx, authenticate};
+use super::auth::{Authed, authenticate};
+use crate::batches::{Intake, check_batch_id, ensure_batch, precheck_intake, put_file};
+use crate::ctx::Ctx;
 use crate::error::{ApiError, ApiResult};
-use crate::ingest;
+use crate::ingest::{self, ReferencesRequest};
 use crate::media::{check_image_head, check_name, check_video_name};
-use crate::model::{Batch, BatchKind, BlobRef, Content, Db, FileRec, ShardRec};
+use crate::model::{Batch, BatchKind, BlobRef, Content, FileRec, ShardRec};
 use crate::params::Params;
 use crate::signed::{Claims, Grant, upload_headers};
 use crate::stats::Counters;
@@ -53,152 +56,24 @@ pub(crate) async fn workspace(
     Ok(Json(v))
 }
 
-pub(crate) fn check_batch_id(id: &str) -> ApiResult<()> {
-    BatchId::new(id)
-        .map(|_| ())
-        .map_err(|e| ApiError::bad_request(e.to_string()))
-}
-
-fn mixing_error(id: &str, existing: BatchKind, wanted: &str) -> ApiError {
-    ApiError::bad_request(format!(
-        "batch {id:?} is a {} and cannot take {wanted}: single-image/video uploads and bulk ingestion cannot be mixed in one batch; use a new batch id",
-        existing.as_str()
-    ))
-}
-
-/// Finds or creates a user batch of `kind`, refusing a mix of ingest modes.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn ensure_batch<'a>(
-    ctx: &Ctx,
-    db: &'a mut Db,
-    ws: &str,
-    id: &str,
-    kind: BatchKind,
-    content: Content,
-    display_name: Option<&str>,
-    wanted: &str,
-) -> ApiResult<&'a mut Batch> {
-    let now = ctx.now();
-    let seq = db.next_seq();
-    let ttl = ctx.batch_ttl();
-    let batches = &mut db.ws_mut(ws).batches;
-    let fresh = match batches.get(id) {
-        None => true,
-        Some(b) if b.expiry <= now => true,
-        Some(b) if b.kind != kind => return Err(mixing_error(id, b.kind, wanted)),
-        Some(_) => false,
-    };
-    if fresh {
-        batches.insert(
-            id.to_string(),
-            Batch::new(id, display_name, kind, content, now, ttl, seq),
-        );
-    }
-    let batch = batches
-        .get_mut(id)
-        .ok_or_else(|| ApiError::internal("batch vanished"))?;
-    if batch.owner_job.is_some() {
-        return Err(ApiError::bad_request(format!(
-            "batch {id:?} is a job output batch; nothing can be ingested into it"
-        )));
-    }
-    Ok(batch)
-}
-
-/// Quick pre-check of the mode before reading a large body.
-fn precheck_mode(ctx: &Ctx, ws: &str, id: &str, kind: BatchKind, wanted: &str) -> ApiResult<()> {
-    let now = ctx.now();
-    ctx.store.read(|db| match db.batch(ws, id, now) {
-        Some(b) if b.owner_job.is_some() => Err(ApiError::bad_request(format!(
-            "batch {id:?} is a job output batch; nothing can be ingested into it"
-        ))),
-        Some(b) if b.kind != kind => Err(mixing_error(id, b.kind, wanted)),
-        _ => Ok(()),
-    })
-}
-
 /// `POST .../batches/{batchId}/upload/image` (multipart, one file part).
 pub(crate) async fn upload_image(
     State(ctx): State<Arc<Ctx>>,
     auth: Authed,
     Path((_, batch_id)): Path<(String, String)>,
-    mut multipart: Multipart,
+    multipart: Multipart,
 ) -> ApiResult<Json<StatusOk>> {
     check_batch_id(&batch_id)?;
     let file_name = auth.params.required("fileName")?.to_string();
     check_name(&file_name).map_err(|f| ApiError::bad_request(f.reason))?;
-    precheck_mode(
-        &ctx,
-        &auth.ws,
-        &batch_id,
-        BatchKind::SimpleBatch,
-        "single-image uploads",
-    )?;
-    // The chosen part is streamed to a temp file; only its head stays in
-    // memory for the content check.
-    let mut chosen: Option<(std::path::PathBuf, Vec<u8>, u64)> = None;
-    let mut chosen_is_file = false;
-    let result = async {
-        while let Some(mut field) = multipart
-            .next_field()
-            .await
-            .map_err(|e| ApiError::bad_request(format!("malformed multipart body: {e}")))?
-        {
-            let named_file = field.name() == Some("file");
-            let is_file_part = field.file_name().is_some() || named_file;
-            if !is_file_part || (chosen.is_some() && (chosen_is_file || !named_file)) {
-                continue; // drained by the next next_field call
-            }
-            if let Some((old, _, _)) = chosen.take() {
-                let _ = tokio::fs::remove_file(old).await;
-            }
-            let tmp = ctx.store.tmp_path();
-            let mut file = tokio::fs::File::create(&tmp)
-                .await
-                .map_err(|e| ApiError::internal(format!("cannot store image: {e}")))?;
-            chosen = Some((tmp, Vec::new(), 0));
-            let Some((_, head, len)) = chosen.as_mut() else {
-                continue;
-            };
-            while let Some(chunk) = field
-                .chunk()
-                .await
-                .map_err(|e| ApiError::bad_request(format!("malformed multipart body: {e}")))?
-            {
-                *len += chunk.len() as u64;
-                if *len > MAX_IMAGE_BYTES {
-                    return Err(ApiError::bad_request(format!(
-                        "image {file_name:?} is larger than the limit: Max size of single image is {MAX_IMAGE_BYTES}B."
-                    )));
-                }
-                if head.len() < IMAGE_HEAD_BYTES {
-                    let take = (IMAGE_HEAD_BYTES - head.len()).min(chunk.len());
-                    head.extend_from_slice(&chunk[..take]);
-                }
-                file.write_all(&chunk)
-                    .await
-                    .map_err(|e| ApiError::internal(format!("cannot store image: {e}")))?;
-            }
-            file.sync_all()
-                .await
-                .map_err(|e| ApiError::internal(format!("cannot store image: {e}")))?;
-            chosen_is_file = named_file;
-        }
-        let (tmp, head, len) = chosen.take().ok_or_else(|| {
-            ApiError::bad_request("multipart body has no file part: send the image as a part named `file` or named after the file")
-        })?;
-        if let Err(f) = check_image_head(&file_name, &head, len) {
-            let _ = tokio::fs::remove_file(&tmp).await;
-            return Err(ApiError::bad_request(f.reason));
-        }
-        Ok((tmp, len))
-    }
-    .await;
-    let (tmp, len) = match result {
+    precheck_intake(&ctx, &auth.ws, &batch_id, Intake::SINGLE_IMAGES)?;
+    let mut chosen = None;
+    let received = receive_image(&ctx, &file_name, multipart, &mut chosen).await;
+    let (tmp, len) = match received {
         Ok(v) => v,
         Err(e) => {
-            if let Some((tmp, _, _)) = chosen {
-                let _ = tokio::fs::remove_file(tmp).await;
+            if let Some(part) = chosen {
+                let _ = tokio::fs::remove_file(part.tmp).await;
             }
             return Err(e);
         }
@@ -209,26 +84,14 @@ pub(crate) async fn upload_image(
         .map_err(|e| ApiError::internal(format!("cannot store image: {e}")))?;
     let display = auth.params.get("displayName").map(str::to_string);
     let result = ctx.store.write(|db| {
-        let batch = ensure_batch(
-            &ctx,
-            db,
-            &auth.ws,
-            &batch_id,
-            BatchKind::SimpleBatch,
-            Content::Images,
-            display.as_deref(),
-            "single-image uploads",
-        )?;
-        Ok::<_, ApiError>(put_file(
-            batch,
-            file_name.clone(),
-            BlobRef {
-                blob: blob.clone(),
-                offset: 0,
-                len,
-            },
-            Content::Images,
-        ))
+        let intake = Intake::SINGLE_IMAGES;
+        let batch = ensure_batch(&ctx, db, &auth.ws, &batch_id, intake, display.as_deref())?;
+        let data = BlobRef {
+            blob: blob.clone(),
+            offset: 0,
+            len,
+        };
+        Ok::<_, ApiError>(put_file(batch, file_name.clone(), data, Content::Images))
     });
     match result {
         Ok(old) => {
@@ -245,40 +108,89 @@ pub(crate) async fn upload_image(
     }
 }
 
-/// Whether a blob holds exactly one file (single uploads and videos), so it
-/// can be deleted with it.
-pub(crate) fn owns_blob(blob: &str) -> bool {
-    blob.ends_with(".img") || blob.ends_with(".vid")
+/// The file part of an image upload, received so far into a temporary file.
+#[derive(Debug)]
+struct ImagePart {
+    tmp: std::path::PathBuf,
+    /// The first bytes, for the content check.
+    head: Vec<u8>,
+    len: u64,
+    /// The part is named `file` (preferred over other file parts).
+    named_file: bool,
 }
 
-/// Adds or replaces (same name) a file of a simple batch; returns the blob
-/// of a replaced file, which the caller deletes.
-pub(crate) fn put_file(
-    batch: &mut Batch,
-    name: String,
-    data: BlobRef,
-    content: Content,
-) -> Option<String> {
-    batch.content = if batch.files.is_empty() {
-        content
-    } else {
-        batch.content.merge(content)
-    };
-    let rec = FileRec {
-        name,
-        data,
-        content,
-        part: None,
-        shard: None,
-        nested: None,
-    };
-    if let Some(existing) = batch.files.iter_mut().find(|f| f.name == rec.name) {
-        let old = std::mem::replace(existing, rec);
-        owns_blob(&old.data.blob).then_some(old.data.blob)
-    } else {
-        batch.files.push(rec);
-        None
+/// Receives the image of a multipart body into a temporary file (the part
+/// named `file`, else the first part with a file name) and checks its
+/// content; returns the file and its length. `chosen` holds the part being
+/// received, for the caller to remove on error.
+async fn receive_image(
+    ctx: &Ctx,
+    file_name: &str,
+    mut multipart: Multipart,
+    chosen: &mut Option<ImagePart>,
+) -> ApiResult<(std::path::PathBuf, u64)> {
+    let malformed =
+        |e: MultipartError| ApiError::bad_request(format!("malformed multipart body: {e}"));
+    while let Some(field) = multipart.next_field().await.map_err(malformed)? {
+        let named_file = field.name() == Some("file");
+        let is_file_part = field.file_name().is_some() || named_file;
+        let better = match chosen {
+            None => true,
+            Some(c) => !c.named_file && named_file,
+        };
+        if !is_file_part || !better {
+            continue; // drained by the next next_field call
+        }
+        if let Some(old) = chosen.take() {
+            let _ = tokio::fs::remove_file(old.tmp).await;
+        }
+        let part = chosen.insert(ImagePart {
+            tmp: ctx.store.tmp_path(),
+            head: Vec::new(),
+            len: 0,
+            named_file,
+        });
+        receive_part(field, part, file_name).await?;
     }
+    let part = chosen.take().ok_or_else(|| {
+        ApiError::bad_request("multipart body has no file part: send the image as a part named `file` or named after the file")
+    })?;
+    if let Err(f) = check_image_head(file_name, &part.head, part.len) {
+        let _ = tokio::fs::remove_file(&part.tmp).await;
+        return Err(ApiError::bad_request(f.reason));
+    }
+    Ok((part.tmp, part.len))
+}
+
+/// Streams one multipart field into `part`'s temporary file (fsynced),
+/// keeping its head and refusing more than [`MAX_IMAGE_BYTES`].
+async fn receive_part(
+    mut field: axum::extract::multipart::Field<'_>,
+    part: &mut ImagePart,
+    file_name: &str,
+) -> ApiResult<()> {
+    let store_error = |e: std::io::Error| ApiError::internal(format!("cannot store image: {e}"));
+    let mut file = tokio::fs::File::create(&part.tmp)
+        .await
+        .map_err(store_error)?;
+    while let Some(chunk) = field
+        .chunk()
+        .await
+        .map_err(|e| ApiError::bad_request(format!("malformed multipart body: {e}")))?
+    {
+        part.len += chunk.len() as u64;
+        if part.len > MAX_IMAGE_BYTES {
+            return Err(ApiError::bad_request(format!(
+                "image {file_name:?} is larger than the limit: Max size of single image is {MAX_IMAGE_BYTES}B."
+            )));
+        }
+        if part.head.len() < IMAGE_HEAD_BYTES {
+            let take = (IMAGE_HEAD_BYTES - part.head.len()).min(chunk.len());
+            part.head.extend_from_slice(&chunk[..take]);
+        }
+        file.write_all(&chunk).await.map_err(store_error)?;
+    }
+    file.sync_all().await.map_err(store_error)
 }
 
 fn signed_response(
@@ -316,17 +228,8 @@ pub(crate) async fn upload_video(
     check_video_name(&file_name).map_err(|f| ApiError::bad_request(f.reason))?;
     let display = auth.params.get("displayName").map(str::to_string);
     ctx.store.write(|db| {
-        ensure_batch(
-            &ctx,
-            db,
-            &auth.ws,
-            &batch_id,
-            BatchKind::SimpleBatch,
-            Content::Videos,
-            display.as_deref(),
-            "video uploads",
-        )
-        .map(|_| ())
+        let intake = Intake::VIDEO_UPLOADS;
+        ensure_batch(&ctx, db, &auth.ws, &batch_id, intake, display.as_deref()).map(|_| ())
     })?;
     Ok(signed_response(
         &ctx,
@@ -349,17 +252,8 @@ pub(crate) async fn bulk_image_files(
     check_batch_id(&batch_id)?;
     let display = auth.params.get("displayName").map(str::to_string);
     ctx.store.write(|db| {
-        ensure_batch(
-            &ctx,
-            db,
-            &auth.ws,
-            &batch_id,
-            BatchKind::ShardedBatch,
-            Content::Images,
-            display.as_deref(),
-            "bulk shard uploads",
-        )
-        .map(|_| ())
+        let intake = Intake::SHARDS;
+        ensure_batch(&ctx, db, &auth.ws, &batch_id, intake, display.as_deref()).map(|_| ())
     })?;
     let shard_id = uuid::Uuid::new_v4().to_string();
     Ok(signed_response(
@@ -390,29 +284,33 @@ fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
 /// What both references endpoints share: the `displayName` query parameter
 /// and the hand-off to the ingest module (the batch ID is checked by the
 /// handler, before the body is parsed).
-#[allow(clippy::too_many_arguments)]
-async fn accept_references(
-    ctx: &Arc<Ctx>,
-    auth: &Authed,
-    batch_id: &str,
+#[derive(Debug)]
+struct References {
     kind: ingest::RefKind,
     source: ReferencesSource,
     ingest_id: Option<IngestId>,
     notifications_url: Option<String>,
     categories: Option<Vec<NotificationCategory>>,
+}
+
+async fn accept_references(
+    ctx: &Arc<Ctx>,
+    auth: &Authed,
+    batch_id: &str,
+    refs: References,
 ) -> ApiResult<ingest::Accepted> {
-    ingest::accept_references(
-        ctx,
-        &auth.ws,
-        batch_id,
-        kind,
-        source,
-        ingest_id.map(|i| i.as_str().to_string()),
-        notifications_url,
-        categories.map(|c| c.iter().map(|c| c.as_str().to_string()).collect()),
-        auth.params.get("displayName").map(str::to_string),
-    )
-    .await
+    let req = ReferencesRequest {
+        ws: auth.ws.clone(),
+        batch_id: batch_id.to_string(),
+        kind: refs.kind,
+        ingest_id: refs.ingest_id.map(|i| i.as_str().to_string()),
+        notifications_url: refs.notifications_url,
+        categories: refs
+            .categories
+            .map(|c| c.iter().map(|c| c.as_str().to_string()).collect()),
+        display_name: auth.params.get("displayName").map(str::to_string),
+    };
+    ingest::accept_references(ctx, req, refs.source).await
 }
 
 /// `POST .../batches/{batchId}/bulk-upload/image-references`.
@@ -424,17 +322,14 @@ pub(crate) async fn image_references(
 ) -> ApiResult<Json<ImageReferencesIngestResponse>> {
     check_batch_id(&batch_id)?;
     let req: ImageReferencesIngestRequest = parse_json(&body)?;
-    let accepted = accept_references(
-        &ctx,
-        &auth,
-        &batch_id,
-        ingest::RefKind::Images,
-        req.source,
-        req.ingest_id,
-        req.notifications_url,
-        req.notification_categories,
-    )
-    .await?;
+    let refs = References {
+        kind: ingest::RefKind::Images,
+        source: req.source,
+        ingest_id: req.ingest_id,
+        notifications_url: req.notifications_url,
+        categories: req.notification_categories,
+    };
+    let accepted = accept_references(&ctx, &auth, &batch_id, refs).await?;
     Ok(Json(ImageReferencesIngestResponse {
         ingest_id: accepted.ingest_id.into(),
         shard_ids: Some(accepted.shard_ids.into_iter().map(ShardId::from).collect()),
@@ -451,17 +346,14 @@ pub(crate) async fn video_references(
 ) -> ApiResult<Json<VideoReferencesIngestResponse>> {
     check_batch_id(&batch_id)?;
     let req: VideoReferencesIngestRequest = parse_json(&body)?;
-    let accepted = accept_references(
-        &ctx,
-        &auth,
-        &batch_id,
-        ingest::RefKind::Videos,
-        req.source,
-        req.ingest_id,
-        req.notifications_url,
-        req.notification_categories,
-    )
-    .await?;
+    let refs = References {
+        kind: ingest::RefKind::Videos,
+        source: req.source,
+        ingest_id: req.ingest_id,
+        notifications_url: req.notifications_url,
+        categories: req.notification_categories,
+    };
+    let accepted = accept_references(&ctx, &auth, &batch_id, refs).await?;
     Ok(Json(VideoReferencesIngestResponse {
         ingest_id: accepted.ingest_id.into(),
         duplicated: Some(accepted.duplicated),
