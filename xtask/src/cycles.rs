@@ -34,12 +34,6 @@ pub(crate) const KNOWN: &[(&str, &[&str])] = &[
             "client", "context", "error", "events", "export", "ingest", "state", "wait",
         ],
     ),
-    (
-        "rf-emulator",
-        &["app", "background", "config", "runner", "webhook"],
-    ),
-    ("rf-emulator", &["ingest", "routes"]),
-    ("rf-emulator", &["error", "lock"]),
 ];
 
 /// One line that makes an edge.
