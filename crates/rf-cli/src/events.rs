@@ -1,7 +1,7 @@
 //! Renders rf-batch [`Event`]s: progress tracks for scan, upload, indexing,
 //! job and download, and warnings on stderr. Nothing here writes to stdout.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use rf_batch::wait::JobProgress;
 use rf_batch::{Event, EventSink};
@@ -9,7 +9,7 @@ use tokio::sync::mpsc;
 
 use crate::config::Config;
 use crate::output::{Output, human_bytes};
-use crate::progress::{Phase, Progress, Unit};
+use crate::progress::{Phase, Progress, Unit, eta, human_duration};
 
 /// Refused archive entries named one by one per archive; the rest are counted.
 const REFUSED_SHOWN: usize = 20;
@@ -57,6 +57,10 @@ pub(crate) struct Renderer {
     upload_started: Option<Instant>,
     download_bytes: u64,
     download_started: Option<Instant>,
+    /// When the job was first seen (its elapsed time).
+    job_started: Option<Instant>,
+    /// The job's current stage and when it was first seen.
+    job_stage: Option<(String, Instant)>,
 }
 
 impl Renderer {
@@ -71,6 +75,8 @@ impl Renderer {
             upload_started: None,
             download_bytes: 0,
             download_started: None,
+            job_started: None,
+            job_stage: None,
         }
     }
 
@@ -374,30 +380,60 @@ impl Renderer {
         }
     }
 
-    /// Shows a job snapshot on the job track.
+    /// Shows a job snapshot on the job track: the bar is the current
+    /// stage's progress (stages differ in length, so a share of the whole
+    /// would stall and jump), the message names the stage, its tasks, the
+    /// time since the job was followed and the stage's ETA.
     pub(crate) fn job_progress(&mut self, p: &JobProgress) {
         if !self.progress.has(Phase::Job) {
             self.progress.begin(Phase::Job, Some(100), Unit::Percent);
         }
-        let stage = p.stage.clone().unwrap_or_else(|| "waiting".to_owned());
-        let mut message = if p.tasks_total > 0 {
-            format!(
-                "{stage}: {}/{} tasks done",
-                p.tasks_succeeded + p.tasks_failed,
-                p.tasks_total
-            )
-        } else {
-            stage
-        };
-        if p.tasks_running > 0 {
-            message.push_str(&format!(", {} running", p.tasks_running));
+        let now = Instant::now();
+        let job_started = *self.job_started.get_or_insert(now);
+        if self.job_stage.as_ref().map(|(name, _)| name) != p.stage.as_ref() {
+            self.job_stage = p.stage.clone().map(|name| (name, now));
         }
-        if p.tasks_failed > 0 {
-            message.push_str(&format!(", {} failed", p.tasks_failed));
-        }
-        let percent = (p.overall * 100.0).round().clamp(0.0, 100.0) as u64;
+        let stage_elapsed = self
+            .job_stage
+            .as_ref()
+            .map_or(Duration::ZERO, |(_, since)| now - *since);
+        let (percent, message) = job_line(p, now - job_started, stage_elapsed);
         self.progress.update(Phase::Job, percent, message);
     }
+}
+
+/// The job track's position (percent of the current stage) and message,
+/// e.g. `processing (stage 1 of 2): 3/10 tasks done, 2 running; 12.0s
+/// elapsed, ETA 30.0s`.
+fn job_line(p: &JobProgress, elapsed: Duration, stage_elapsed: Duration) -> (u64, String) {
+    let stage = p.stage.as_deref().unwrap_or("waiting");
+    let mut message = stage.to_owned();
+    let position = p
+        .stage
+        .as_ref()
+        .and_then(|s| p.planned_stages.iter().position(|x| x == s));
+    if let (Some(i), n @ 2..) = (position, p.planned_stages.len()) {
+        message.push_str(&format!(" (stage {} of {n})", i + 1));
+    }
+    if p.tasks_total > 0 {
+        message.push_str(&format!(
+            ": {}/{} tasks done",
+            p.tasks_succeeded + p.tasks_failed,
+            p.tasks_total
+        ));
+    }
+    if p.tasks_running > 0 {
+        message.push_str(&format!(", {} running", p.tasks_running));
+    }
+    if p.tasks_failed > 0 {
+        message.push_str(&format!(", {} failed", p.tasks_failed));
+    }
+    message.push_str(&format!("; {} elapsed", human_duration(elapsed)));
+    if let Some(left) = eta(stage_elapsed, p.stage_progress) {
+        message.push_str(&format!(", ETA {}", human_duration(left)));
+    }
+    let percent = (p.stage_progress * 100.0).round().clamp(0.0, 100.0) as u64;
+    (percent, message)
 }
 
 /// `1 file`, `2 files`.
@@ -428,4 +464,57 @@ fn preview(names: &[String]) -> String {
         text.push_str(&format!(", ... {} more", names.len() - 3));
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snapshot(stage: Option<&str>, progress: f64, tasks: [u64; 4]) -> JobProgress {
+        let [total, running, succeeded, failed] = tasks;
+        JobProgress {
+            job_id: "j".into(),
+            stage: stage.map(str::to_owned),
+            planned_stages: vec!["processing".into(), "export".into()],
+            stage_progress: progress,
+            overall: 0.0,
+            tasks_total: total,
+            tasks_waiting: total - running - succeeded - failed,
+            tasks_running: running,
+            tasks_succeeded: succeeded,
+            tasks_failed: failed,
+            notification: None,
+            is_terminal: false,
+            error: false,
+        }
+    }
+
+    #[test]
+    fn the_job_line_names_the_stage_its_tasks_the_time_and_an_eta() {
+        let p = snapshot(Some("processing"), 0.25, [8, 2, 1, 1]);
+        let (percent, line) = job_line(&p, Duration::from_secs(12), Duration::from_secs(10));
+        // The bar is the stage's own progress, not half of the job's.
+        assert_eq!(percent, 25);
+        assert_eq!(
+            line,
+            "processing (stage 1 of 2): 2/8 tasks done, 2 running, 1 failed; 12.0s elapsed, ETA 30.0s"
+        );
+        let export = snapshot(Some("export"), 1.0 / 3.0, [3, 1, 1, 0]);
+        let (percent, line) = job_line(&export, Duration::from_secs(40), Duration::from_secs(5));
+        assert_eq!(percent, 33);
+        assert!(
+            line.starts_with(
+                "export (stage 2 of 2): 1/3 tasks done, 1 running; 40.0s elapsed, ETA 10.0s"
+            ),
+            "{line}"
+        );
+    }
+
+    #[test]
+    fn no_eta_before_anything_is_done() {
+        let p = snapshot(None, 0.0, [0, 0, 0, 0]);
+        let (percent, line) = job_line(&p, Duration::from_secs(3), Duration::ZERO);
+        assert_eq!(percent, 0);
+        assert_eq!(line, "waiting; 3.0s elapsed");
+    }
 }

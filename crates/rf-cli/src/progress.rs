@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
-use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 
 use crate::output::Output;
 
@@ -217,13 +217,15 @@ impl Progress {
         };
         let elapsed = track.started.elapsed();
         let text = format!("{summary} in {}", human_duration(elapsed));
-        match (&track.bar, self.mode) {
+        match (track.bar, self.mode) {
+            // The finished line is printed above the bars, where it stays
+            // (on screen and in the scrollback), and the bar goes: a
+            // finished bar left in the drawn area is erased with it.
             (Some(bar), _) => {
-                bar.set_style(
-                    ProgressStyle::with_template("{prefix:>9.green} {msg}")
-                        .unwrap_or_else(|_| ProgressStyle::default_bar()),
-                );
-                bar.finish_with_message(text);
+                bar.finish_and_clear();
+                self.output.bars().remove(&bar);
+                self.output
+                    .stderr_line(&format!("{:>9} {text}", phase.label()));
             }
             (None, Mode::Lines) => self
                 .output
@@ -287,17 +289,38 @@ fn describe(track: &Track) -> String {
 
 fn style(unit: Unit, bounded: bool) -> ProgressStyle {
     let template = match (unit, bounded) {
-        (Unit::Items(what), true) => {
-            format!("{{prefix:>9.cyan}} [{{bar:30}}] {{pos}}/{{len}} {what} ETA {{eta}} {{msg}}")
-        }
+        (Unit::Items(what), true) => format!(
+            "{{prefix:>9.cyan}} [{{bar:30}}] {{pos}}/{{len}} {what} {{elapsed}}, {{eta_left}} {{msg}}"
+        ),
         (Unit::Items(what), false) => {
-            format!("{{prefix:>9.cyan}} {{spinner}} {{pos}} {what} {{msg}}")
+            format!("{{prefix:>9.cyan}} {{spinner}} {{pos}} {what} {{elapsed}} {{msg}}")
         }
+        // Percent tracks (the job) say their own elapsed time and ETA.
         (Unit::Percent, _) => "{prefix:>9.cyan} [{bar:30}] {pos:>3}% {msg}".to_owned(),
     };
     ProgressStyle::with_template(&template)
         .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .with_key("eta_left", eta_left)
         .progress_chars("=> ")
+}
+
+/// `ETA 12s`, or `ETA --` before the first item: an estimate from nothing
+/// done is no estimate.
+fn eta_left(state: &ProgressState, w: &mut dyn std::fmt::Write) {
+    let _ = if state.pos() == 0 {
+        write!(w, "ETA --")
+    } else {
+        write!(w, "ETA {}", human_duration(state.eta()))
+    };
+}
+
+/// The estimated time left of something `progress` (0..=1) done after
+/// `elapsed`: `None` until there is enough to go on (2% done).
+pub(crate) fn eta(elapsed: Duration, progress: f64) -> Option<Duration> {
+    if !(0.02..1.0).contains(&progress) {
+        return None;
+    }
+    Some(elapsed.mul_f64((1.0 - progress) / progress))
 }
 
 /// `1.2s`, `3m04s`.
@@ -361,6 +384,17 @@ mod tests {
         p.tracks.get_mut(&Phase::Job).unwrap().last_line = None;
         p.update(Phase::Job, 100, "export");
         assert_eq!(p.tracks[&Phase::Job].last_printed, "100% export");
+    }
+
+    #[test]
+    fn the_eta_waits_for_something_done_and_scales_what_is_left() {
+        assert_eq!(eta(Duration::from_secs(10), 0.0), None);
+        assert_eq!(eta(Duration::from_secs(10), 0.01), None);
+        assert_eq!(
+            eta(Duration::from_secs(10), 0.25),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(eta(Duration::from_secs(10), 1.0), None);
     }
 
     #[test]

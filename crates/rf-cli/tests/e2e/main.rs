@@ -16,4 +16,5 @@ mod messages;
 mod run;
 mod secrets;
 mod shared_data;
+mod terminal;
 mod webhook;
