@@ -7,7 +7,7 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::util::{Env, image_job, shard_of, start};
+use crate::support::outcome::{Env, image_job, shard_of, start};
 
 async fn batch(env: &Env, id: &str) {
     let (url, headers) = env.shard_url(id).await;
@@ -68,7 +68,7 @@ async fn a_repeated_start_is_success_and_a_different_one_is_409() {
     assert_eq!(stats.jobs_created, 1);
     let j = &stats.workspaces["test-ws"].jobs["idem-job"];
     assert_eq!((j.phase.as_str(), j.generation), ("succeeded", 0));
-    env.emu.shutdown().await;
+    env.0.emu.shutdown().await;
 }
 
 #[tokio::test]
@@ -106,5 +106,5 @@ async fn concurrent_starts_create_exactly_one_job() {
         assert_eq!(o.status(), Some(want), "start {i}: {o:?}");
     }
     assert_eq!(env.stats().await.jobs_created, 2);
-    env.emu.shutdown().await;
+    env.0.emu.shutdown().await;
 }

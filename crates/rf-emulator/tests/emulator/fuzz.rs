@@ -1,6 +1,6 @@
 //! Hostile input against the in-process router (property tests; the
 //! fuzzing of this project: `RF_FUZZ_CASES=5000 cargo test -p rf-emulator
-//! --test reliability hostile` runs each property that many times).
+//! --test emulator fuzz` runs each property that many times).
 //!
 //! Arbitrary bytes as tar shards, arbitrary multipart bodies and
 //! boundaries, arbitrary and mutated JSON bodies on every POST, arbitrary
@@ -23,7 +23,7 @@ use rf_emulator::{EmulatorConfig, EmulatorState, router};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
-use crate::util::{DEADLINE, image_job, png, shard_of, signed_url_details};
+use crate::support::outcome::{DEADLINE, image_job, png, shard_of, signed_url_details};
 
 /// Cases per property: `RF_FUZZ_CASES`, else `default`.
 fn cases(default: u32) -> u32 {

@@ -1,6 +1,8 @@
-//! Shared helpers: a started emulator with a client, request shortcuts that
-//! tell a dropped connection from an answer, fixtures (PNG, tar, job
-//! definitions) and polling with a deadline.
+//! The request shortcuts of the reliability tests (chaos, hostile input,
+//! isolation, idempotency): they tell a dropped connection and a cut body
+//! from an answer ([`Outcome`]). They live on [`Env`], a wrapper of the
+//! shared [`super::Env`] (which it dereferences to), so that they do not
+//! clash with the answer shortcuts of [`super::answers`].
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -9,9 +11,28 @@ use reqwest::StatusCode;
 use rf_emulator::{ChaosConfig, ChaosKind, EmulatorStats};
 use serde_json::{Value, json};
 
-pub(crate) use crate::support::{
-    DEADLINE, Env, png, signed_url_details, start, start_with, tar_of,
-};
+pub(crate) use super::{DEADLINE, png, signed_url_details, tar_of};
+
+/// A started emulator with the reliability shortcuts.
+pub(crate) struct Env(pub(crate) super::Env);
+
+impl std::ops::Deref for Env {
+    type Target = super::Env;
+
+    fn deref(&self) -> &super::Env {
+        &self.0
+    }
+}
+
+/// An emulator with [`rf_emulator::EmulatorConfig::for_tests`].
+pub(crate) async fn start() -> Env {
+    Env(super::start().await)
+}
+
+/// An emulator with `config`.
+pub(crate) async fn start_with(config: rf_emulator::EmulatorConfig) -> Env {
+    Env(super::start_with(config).await)
+}
 
 /// What a request came back with.
 #[derive(Debug, Clone, PartialEq)]

@@ -1,7 +1,11 @@
-//! What the emulator's test crates (`tests/emulator.rs` and
-//! `tests/reliability/`) share: a started emulator with a client ([`Env`];
-//! each crate adds its own request shortcuts to it), the parsing of a
-//! signed-URL answer, and fixtures (a decodable PNG, a tar of named members).
+//! What the emulator's tests share: a started emulator with a client
+//! ([`Env`]), two sets of request shortcuts on it ([`answers`]: status and
+//! JSON; [`outcome`]: also dropped connections and cut bodies, for the
+//! reliability tests), the parsing of a signed-URL answer, and fixtures (a
+//! decodable PNG, a tar of named members).
+
+pub(crate) mod answers;
+pub(crate) mod outcome;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

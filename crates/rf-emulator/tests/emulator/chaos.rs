@@ -6,7 +6,7 @@ use reqwest::StatusCode;
 use rf_emulator::{ChaosConfig, ChaosKind, EmulatorConfig};
 use serde_json::json;
 
-use crate::util::{
+use crate::support::outcome::{
     Outcome, always, image_job, png, shard_of, signed_url_details, start, start_with,
 };
 
@@ -54,7 +54,7 @@ async fn throttle_answers_429_with_retry_after_and_runs_no_handler() {
     assert_eq!(stats.workspaces["test-ws"].batches["thr-big"].shards, 0);
     // The throttled requests created no batch: no handler ran.
     assert_eq!(stats.workspaces["test-ws"].batches.len(), 1, "{stats:?}");
-    env.emu.shutdown().await;
+    env.0.emu.shutdown().await;
 }
 
 #[tokio::test]
@@ -84,7 +84,7 @@ async fn server_errors_are_500_502_503_504_and_run_no_handler() {
             .is_none_or(|w| w.batches.is_empty()),
         "{stats:?}"
     );
-    env.emu.shutdown().await;
+    env.0.emu.shutdown().await;
 }
 
 #[tokio::test]
@@ -126,7 +126,7 @@ async fn drop_request_closes_the_connection_and_applies_nothing() {
         s.workspaces["test-ws"].batches["dropreq"].files == 3
     })
     .await;
-    env.emu.shutdown().await;
+    env.0.emu.shutdown().await;
 }
 
 #[tokio::test]
@@ -209,7 +209,7 @@ async fn drop_response_applies_the_effect_then_loses_the_answer() {
     env.chaos(None);
     let o = env.send(env.http.get(&dl)).await;
     assert_eq!(o, Outcome::Answer(StatusCode::OK, None, png(2, 2, 1)));
-    env.emu.shutdown().await;
+    env.0.emu.shutdown().await;
 }
 
 #[tokio::test]
@@ -229,7 +229,7 @@ async fn delay_answers_late_but_correctly() {
         .await;
     assert_eq!(stats.faults[&ChaosKind::Delay], 2);
     assert_eq!(stats.shard_uploads, 1);
-    env.emu.shutdown().await;
+    env.0.emu.shutdown().await;
 }
 
 #[tokio::test]
@@ -242,7 +242,7 @@ async fn stats_are_never_faulted_and_need_no_key() {
         assert_eq!(s.requests, 0, "stats requests are not counted");
     }
     assert!(env.stats().await.faults.values().all(|n| *n == 0));
-    env.emu.shutdown().await;
+    env.0.emu.shutdown().await;
 }
 
 /// Sends the same 40 requests in order and labels each outcome.
@@ -253,7 +253,7 @@ async fn run_sequence(seed: u64) -> (Vec<String>, rf_emulator::EmulatorStats) {
         labels.push(env.get(&env.ds("batches"), &[]).await.label());
     }
     let stats = env.stats().await;
-    env.emu.shutdown().await;
+    env.0.emu.shutdown().await;
     (labels, stats)
 }
 
@@ -311,7 +311,7 @@ async fn an_invalid_chaos_config_is_refused() {
     )
     .await;
     assert!(started.is_err());
-    env.emu.shutdown().await;
+    env.0.emu.shutdown().await;
 }
 
 /// Retries `attempt` until it gets a complete answer that is not a 429 or
@@ -359,7 +359,7 @@ async fn a_retrying_client_ends_with_exact_counts_under_30_percent_faults() {
                 )
             })
             .collect();
-        let tar = crate::util::tar_of(&members);
+        let tar = crate::support::outcome::tar_of(&members);
         let put = until_answered("shard put", || env.put(&url, &headers, tar.clone())).await;
         assert_eq!(put.status(), Some(StatusCode::OK), "{put:?}");
     }
@@ -426,5 +426,5 @@ async fn a_retrying_client_ends_with_exact_counts_under_30_percent_faults() {
     ] {
         assert!(stats.faults[&kind] > 0, "{kind} never injected: {stats:?}");
     }
-    env.emu.shutdown().await;
+    env.0.emu.shutdown().await;
 }

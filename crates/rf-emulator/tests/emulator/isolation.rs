@@ -10,7 +10,7 @@ use reqwest::StatusCode;
 use rf_emulator::EmulatorConfig;
 use serde_json::{Value, json};
 
-use crate::util::{
+use crate::support::outcome::{
     DEADLINE, Env, Outcome, image_job, png, shard_named, shard_of, start_with, tar_of,
 };
 
@@ -222,7 +222,7 @@ async fn a_key_sees_only_its_workspace() {
     assert_eq!(after.workspaces["test-ws"], before.workspaces["test-ws"]);
     assert!(after.workspaces["other-ws"].jobs.is_empty());
     assert_eq!(after.workspaces["other-ws"].batches["iso-batch"].files, 0);
-    env.emu.shutdown().await;
+    env.0.emu.shutdown().await;
 }
 
 /// The hex-encoded claims of a signed URL, decoded.
@@ -389,7 +389,7 @@ async fn signed_urls_cannot_be_reused_for_another_batch_file_or_shard() {
     assert_eq!(o.status(), Some(StatusCode::FORBIDDEN), "{o:?}");
     let o = env.put(d0, &headers, shard_of(1)).await;
     assert_eq!(o.status(), Some(StatusCode::FORBIDDEN), "{o:?}");
-    env.emu.shutdown().await;
+    env.0.emu.shutdown().await;
 }
 
 #[tokio::test]
@@ -450,5 +450,5 @@ async fn signed_urls_expire_for_uploads_and_downloads() {
     let stats = env.stats().await;
     let b = &stats.workspaces["test-ws"].batches["exp-shards"];
     assert_eq!(b.shards, stats.shard_uploads.min(1), "{stats:?}");
-    env.emu.shutdown().await;
+    env.0.emu.shutdown().await;
 }

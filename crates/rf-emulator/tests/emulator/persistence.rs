@@ -1,0 +1,189 @@
+//! Persistence: state survives a restart and a crash, a job cut off by a
+//! restart resumes, a temporary data dir goes with its emulator, expired
+//! batches disappear.
+
+use super::*;
+
+#[tokio::test]
+async fn state_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = EmulatorConfig::for_tests().with_data_dir(dir.path());
+    let env = start_with(config.clone()).await;
+    env.upload_image("keep", "a.png", png(3, 3, 1), "file")
+        .await;
+    env.put_shard("keep-sh", tar_of(&[("b.png", png(3, 3, 2))]))
+        .await;
+    env.wait_count("keep-sh", 1).await;
+    env.post(
+        &env.bp("jobs/pj"),
+        &[],
+        Some(image_job("keep", "image-properties", "jsonl")),
+    )
+    .await;
+    env.wait_job("pj").await;
+    let (_, list) = env.get(&env.ds("batches/keep/list"), &[]).await;
+    let url = list["filesMetadata"][0]["downloadURL"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    env.emu.shutdown().await;
+
+    let env = start_with(config).await;
+    assert_eq!(env.count("keep").await, 1);
+    assert_eq!(env.count("keep-sh").await, 1);
+    let (_, j) = env.get(&env.bp("jobs/pj"), &[]).await;
+    assert_eq!(j["job"]["isTerminal"], true);
+    assert_eq!(j["job"]["error"], false);
+    // signed URLs stay valid across restarts (the key is in the data dir); the port changed
+    let path = &url[url.find("/_signed/").unwrap()..];
+    let (s, bytes) = env
+        .download(&format!("{}{}", env.base().trim_end_matches('/'), path))
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(bytes, png(3, 3, 1));
+    env.emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_job_cut_off_by_a_restart_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = EmulatorConfig::for_tests().with_data_dir(dir.path());
+    config.job_speed.item_delay = Duration::from_millis(50);
+    let env = start_with(config.clone()).await;
+    for i in 0..20u8 {
+        env.upload_image("resume", &format!("{i}.png"), png(2, 2, i), "file")
+            .await;
+    }
+    env.post(
+        &env.bp("jobs/rj"),
+        &[],
+        Some(image_job("resume", "image-properties", "jsonl")),
+    )
+    .await;
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        let (_, j) = env.get(&env.bp("jobs/rj"), &[]).await;
+        if j["progress"].as_f64().unwrap() > 0.0 {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    env.emu.shutdown().await;
+
+    config.job_speed.item_delay = Duration::ZERO;
+    let env = start_with(config).await;
+    let done = env.wait_job("rj").await;
+    assert_eq!(done["job"]["error"], false, "{done}");
+    let (_, stages) = env.get(&env.bp("jobs/rj/stages"), &[]).await;
+    let out = stages["stages"][0]["outputBatches"][0]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (_, list) = env.get(&env.ds(&format!("batches/{out}/list")), &[]).await;
+    let (_, bytes) = env
+        .download(list["filesMetadata"][0]["downloadURL"].as_str().unwrap())
+        .await;
+    assert_eq!(String::from_utf8(bytes).unwrap().lines().count(), 20);
+    env.emu.shutdown().await;
+}
+
+/// No graceful shutdown: the runtime is dropped as a crash would end the
+/// process. What was acknowledged before the snapshot landed survives.
+#[test]
+fn state_survives_a_crash_without_shutdown() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = EmulatorConfig::for_tests().with_data_dir(dir.path());
+    // A real crash ends the process and with it the data dir's lock; the
+    // emulator leaked below would keep it.
+    config.lock_data_dir = false;
+    {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let env = start_with(config.clone()).await;
+            assert_eq!(
+                env.upload_image("crash", "a.png", png(2, 2, 1), "file")
+                    .await
+                    .0,
+                StatusCode::OK
+            );
+            let state = dir.path().join("state.json");
+            let deadline = tokio::time::Instant::now() + DEADLINE;
+            while !std::fs::read_to_string(&state)
+                .unwrap_or_default()
+                .contains("\"crash\"")
+            {
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "snapshot never written"
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            std::mem::forget(env); // no shutdown, no final snapshot
+        });
+        rt.shutdown_background();
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let env = start_with(config).await;
+        assert_eq!(env.count("crash").await, 1);
+        let (_, list) = env.get(&env.ds("batches/crash/list"), &[]).await;
+        let (s, bytes) = env
+            .download(list["filesMetadata"][0]["downloadURL"].as_str().unwrap())
+            .await;
+        assert_eq!(s, StatusCode::OK);
+        assert_eq!(bytes, png(2, 2, 1));
+        env.emu.shutdown().await;
+    });
+}
+
+#[tokio::test]
+async fn dropping_the_emulator_removes_its_temporary_data_dir() {
+    let env = start().await;
+    env.upload_image("tmp", "a.png", png(2, 2, 1), "file").await;
+    let dir = env.emu.state().data_dir().to_path_buf();
+    assert!(dir.join("blobs").exists());
+    drop(env);
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    while dir.exists() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{} still exists",
+            dir.display()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test]
+async fn expired_batches_disappear() {
+    let mut config = EmulatorConfig::for_tests();
+    config.batch_ttl = Duration::from_millis(300);
+    let env = start_with(config).await;
+    assert_eq!(
+        env.upload_image("short", "a.png", png(1, 1, 1), "file")
+            .await
+            .0,
+        StatusCode::OK
+    );
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        let (s, _) = env.get(&env.ds("batches/short"), &[]).await;
+        if s == StatusCode::NOT_FOUND {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (_, all) = env.get(&env.ds("batches"), &[]).await;
+    assert_eq!(all["batches"], json!([]));
+    env.emu.shutdown().await;
+}
