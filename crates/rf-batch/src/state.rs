@@ -44,7 +44,8 @@ mod resume;
 pub use file::ManifestFile;
 pub use items::{FreshRun, ItemRange, Prepared, ScanSummary, items_path_for};
 pub(crate) use lock::state_dir_of;
-pub use lock::{LOCK_FILE, LockHolder, StateLock};
+pub use lock::{LOCK_FILE, StateLock};
+pub use rf_util::LockHolder;
 
 /// Manifest format version written by this crate. Version 1 (shard items
 /// held in the manifest itself) is still read; its items move to the items
@@ -539,31 +540,11 @@ impl Manifest {
         };
         let dir = path.parent().unwrap_or(Path::new("."));
         fs::create_dir_all(dir).map_err(err)?;
-        let tmp = dir.join(format!(
-            ".{}.tmp-{}",
-            path.file_name()
-                .and_then(|n| n.to_str())
-                .unwrap_or("manifest"),
-            std::process::id()
-        ));
-        let write = || -> io::Result<()> {
-            let file = fs::File::create(&tmp)?;
-            let mut w = io::BufWriter::new(file);
-            serde_json::to_writer(&mut w, self).map_err(io::Error::other)?;
-            w.write_all(b"\n")?;
-            let file = w.into_inner().map_err(|e| e.into_error())?;
-            file.sync_all()?;
-            fs::rename(&tmp, path)?;
-            // Make the rename itself durable.
-            if let Ok(d) = fs::File::open(dir) {
-                let _ = d.sync_all();
-            }
-            Ok(())
-        };
-        write().map_err(|e| {
-            let _ = fs::remove_file(&tmp);
-            err(e)
+        rf_util::write_atomic(path, |w| {
+            serde_json::to_writer(&mut *w, self).map_err(io::Error::other)?;
+            w.write_all(b"\n")
         })
+        .map_err(err)
     }
 
     /// Number of items the batch holds once every planned upload completed.

@@ -598,7 +598,7 @@ async fn a_run_over_a_state_directory_in_use_is_refused_before_any_request() {
     let Error::State(rf_batch::state::StateError::InUse { holder, .. }) = &err else {
         panic!("{err:?}");
     };
-    assert_eq!(holder.command.as_deref(), Some("another tool"));
+    assert_eq!(holder.owner.as_deref(), Some("another tool"));
     assert_eq!(holder.pid, Some(std::process::id()));
     assert!(m.requests().is_empty(), "{:?}", m.requests());
     // Nothing of the run was written beside the lock.

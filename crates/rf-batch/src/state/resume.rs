@@ -409,21 +409,17 @@ mod tests {
     use std::fs;
 
     use proptest::prelude::*;
+    use rf_util::SplitMix64;
 
     use super::*;
     use crate::ingest::plan::ModeChoice;
     use crate::ingest::tar_stream::{TAR_END_LEN, member_len};
     use crate::state::MANIFEST_FILE;
 
-    /// splitmix64: the test's whole input comes from one seed.
-    fn rng(mut state: u64) -> impl FnMut() -> u64 {
-        move || {
-            state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            let mut z = state;
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            z ^ (z >> 31)
-        }
+    /// The test's whole input comes from one seed.
+    fn rng(seed: u64) -> impl FnMut() -> u64 {
+        let mut generator = SplitMix64::new(seed);
+        move || generator.next_u64()
     }
 
     fn write(root: &Path, rel: &str, size: u64) {
