@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use rf_transport::{StatusCode, TransportError};
 
+use crate::endpoint::Endpoint;
 use crate::export::ExtractError;
 use crate::ingest::{MediaKind, ScanError};
 use crate::state::StateError;
@@ -101,8 +102,9 @@ pub struct ApiError {
     pub kind: ApiErrorKind,
     /// The HTTP status code.
     pub status: u16,
-    /// Which endpoint, e.g. `"get job"`.
-    pub endpoint: &'static str,
+    /// Which endpoint (its `Display` is the label messages quote, e.g.
+    /// `get job`).
+    pub endpoint: Endpoint,
     /// The batch, job or file the call was about.
     pub id: Option<String>,
     /// What the server said (its `error` field, or the start of the body).
@@ -122,7 +124,7 @@ pub enum Error {
     #[error("{endpoint}{} failed: {source}", id.as_ref().map(|i| format!(" {i:?}")).unwrap_or_default())]
     Transport {
         /// Which endpoint.
-        endpoint: &'static str,
+        endpoint: Endpoint,
         /// The batch, job or file the call was about.
         id: Option<String>,
         /// The transport error (its URL is redacted).
@@ -133,7 +135,7 @@ pub enum Error {
     #[error("{endpoint}{}: could not decode the response: {source}", id.as_ref().map(|i| format!(" {i:?}")).unwrap_or_default())]
     Decode {
         /// Which endpoint.
-        endpoint: &'static str,
+        endpoint: Endpoint,
         /// The batch, job or file the call was about.
         id: Option<String>,
         /// The decode error (names the field and quotes the body).

@@ -17,6 +17,7 @@
 
 pub mod client;
 pub mod context;
+pub mod endpoint;
 pub mod error;
 pub mod events;
 pub mod export;
@@ -28,6 +29,7 @@ pub mod wait;
 
 pub use client::{Client, ClientBuilder};
 pub use context::Context;
+pub use endpoint::Endpoint;
 pub use error::{ApiError, ApiErrorKind, Error, Result};
 pub use events::{Event, EventSink, RunReport, Timings};
 pub use job::JobSettings;

@@ -3,7 +3,7 @@
 
 use futures::TryStreamExt;
 use pretty_assertions::assert_eq;
-use rf_batch::{ApiErrorKind, Client, Error};
+use rf_batch::{ApiErrorKind, Client, Endpoint, Error};
 use rf_transport::{Body, ReqwestTransport};
 use rf_types::{BatchId, JobId, LogSeverity, MachineType, ParametersOverride, WorkflowJob};
 use serde_json::json;
@@ -319,7 +319,7 @@ async fn error_statuses_become_domain_errors_without_the_key() {
     let api = err.api().unwrap();
     assert_eq!(
         (api.endpoint, api.id.as_deref(), api.status),
-        ("get job", Some("nope"), 404)
+        (Endpoint::GetJob, Some("nope"), 404)
     );
     assert_eq!(api.message, "job nope not found");
     let text = err.to_string();
@@ -511,4 +511,33 @@ async fn remaining_endpoints_have_the_contract_shapes() {
         .await
         .unwrap();
     assert_eq!(&body[..], b"ARCHIVE");
+}
+
+#[tokio::test]
+async fn retry_after_is_read_as_seconds_or_as_an_http_date() {
+    let (server, client) = setup().await;
+    Mock::given(method("GET"))
+        .and(path(format!("{BP}/jobs/busy")))
+        .respond_with(ResponseTemplate::new(429).insert_header("retry-after", "7"))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(format!("{BP}/jobs/dated")))
+        .respond_with(
+            ResponseTemplate::new(503)
+                .insert_header("retry-after", "Wed, 21 Oct 2015 07:28:00 GMT"),
+        )
+        .mount(&server)
+        .await;
+    let busy = client.jobs().get("busy").await.unwrap_err();
+    assert_eq!(
+        busy.api().unwrap().retry_after,
+        Some(std::time::Duration::from_secs(7))
+    );
+    // A date in the past: no wait, but the server did ask.
+    let dated = client.jobs().get("dated").await.unwrap_err();
+    assert_eq!(
+        dated.api().unwrap().retry_after,
+        Some(std::time::Duration::ZERO)
+    );
 }

@@ -10,6 +10,7 @@ use rf_types::{
 
 use super::staging::{json_request, page_request};
 use super::{BATCH_PREFIX, Client, paginate};
+use crate::endpoint::Endpoint;
 use crate::error::Result;
 
 /// Batch Processing endpoints; get one with [`Client::jobs`].
@@ -42,7 +43,7 @@ impl<'a> Jobs<'a> {
             req = req.query("name", n);
         }
         self.client
-            .call("create job", Some(job_id.as_str()), req)
+            .call(Endpoint::CreateJob, Some(job_id.as_str()), req)
             .await?;
         Ok(())
     }
@@ -51,7 +52,11 @@ impl<'a> Jobs<'a> {
     pub async fn get(&self, job_id: &str) -> Result<GetJobResponse> {
         let url = self.url(&["jobs", job_id]).await?;
         self.client
-            .call_json("get job", Some(job_id), Request::get(url).idempotent(true))
+            .call_json(
+                Endpoint::GetJob,
+                Some(job_id),
+                Request::get(url).idempotent(true),
+            )
             .await
     }
 
@@ -63,7 +68,11 @@ impl<'a> Jobs<'a> {
             async move {
                 let url = client.api_url(BATCH_PREFIX, &["jobs"]).await?;
                 let r: ListJobsResponse = client
-                    .call_json("list jobs", None, page_request(url, page_size, token))
+                    .call_json(
+                        Endpoint::ListJobs,
+                        None,
+                        page_request(url, page_size, token),
+                    )
                     .await?;
                 Ok((r.jobs, r.next_page_token))
             }
@@ -76,7 +85,7 @@ impl<'a> Jobs<'a> {
         let r: ListStagesResponse = self
             .client
             .call_json(
-                "list stages",
+                Endpoint::ListStages,
                 Some(job_id),
                 Request::get(url).idempotent(true),
             )
@@ -101,7 +110,11 @@ impl<'a> Jobs<'a> {
                     )
                     .await?;
                 let r: ListTasksResponse = client
-                    .call_json("list tasks", Some(&job_id), page_request(url, None, token))
+                    .call_json(
+                        Endpoint::ListTasks,
+                        Some(&job_id),
+                        page_request(url, None, token),
+                    )
                     .await?;
                 Ok((r.tasks, r.next_page_token))
             }
@@ -127,7 +140,9 @@ impl<'a> Jobs<'a> {
                 if let Some(s) = severity {
                     req = req.query("severity", s.as_str());
                 }
-                let r: JobLogsResponse = client.call_json("job logs", Some(&job_id), req).await?;
+                let r: JobLogsResponse = client
+                    .call_json(Endpoint::JobLogs, Some(&job_id), req)
+                    .await?;
                 Ok((r.logs, r.next_page_token))
             }
         })
@@ -137,7 +152,9 @@ impl<'a> Jobs<'a> {
     pub async fn abort(&self, job_id: &str) -> Result<serde_json::Value> {
         let url = self.url(&["jobs", job_id, "abort"]).await?;
         let req = Request::post(url).body(Body::Empty).idempotent(true);
-        self.client.call_json("abort job", Some(job_id), req).await
+        self.client
+            .call_json(Endpoint::AbortJob, Some(job_id), req)
+            .await
     }
 
     /// `POST .../jobs/{job}/restart`; with no override no body is sent.
@@ -153,7 +170,7 @@ impl<'a> Jobs<'a> {
             json_request(Request::post(url), overrides, "restart overrides")?
         };
         self.client
-            .call_json("restart job", Some(job_id), req.idempotent(false))
+            .call_json(Endpoint::RestartJob, Some(job_id), req.idempotent(false))
             .await
     }
 }

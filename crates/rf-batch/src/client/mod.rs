@@ -26,7 +26,7 @@ mod staging;
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use rf_transport::{Request, Response, Transport};
 use serde::de::DeserializeOwned;
@@ -36,6 +36,7 @@ pub use jobs::Jobs;
 pub use page::{paginate, paginate_ahead};
 pub use staging::Staging;
 
+use crate::endpoint::Endpoint;
 use crate::error::{ApiError, ApiErrorKind, Error, Result};
 
 /// Default API origin.
@@ -191,7 +192,7 @@ impl ClientBuilder {
 
 fn default_transport() -> Result<(Arc<dyn Transport>, rf_transport::RetryStats)> {
     let reqwest = rf_transport::ReqwestTransport::new().map_err(|source| Error::Transport {
-        endpoint: "create http client",
+        endpoint: Endpoint::CreateHttpClient,
         id: None,
         source: Box::new(source),
     })?;
@@ -252,7 +253,7 @@ impl Client {
             .get_or_try_init(|| async {
                 let req = Request::get(self.inner.base.clone()).idempotent(true);
                 let info: rf_types::WorkspaceInfo =
-                    self.call_json("workspace lookup", None, req).await?;
+                    self.call_json(Endpoint::WorkspaceLookup, None, req).await?;
                 if info.workspace.is_empty() {
                     return Err(Error::InvalidInput {
                         what: "workspace lookup answer",
@@ -285,7 +286,7 @@ impl Client {
     /// Sends an API request (adds `api_key` and the timeout) and maps error statuses.
     pub(crate) async fn call(
         &self,
-        endpoint: &'static str,
+        endpoint: Endpoint,
         id: Option<&str>,
         mut req: Request,
     ) -> Result<Response> {
@@ -301,7 +302,7 @@ impl Client {
     /// Sends a request as is (no API key: signed URLs) and maps error statuses.
     pub(crate) async fn send_raw(
         &self,
-        endpoint: &'static str,
+        endpoint: Endpoint,
         id: Option<&str>,
         req: Request,
     ) -> Result<Response> {
@@ -336,7 +337,7 @@ impl Client {
     /// [`Client::call`] and decode the JSON answer.
     pub(crate) async fn call_json<T: DeserializeOwned>(
         &self,
-        endpoint: &'static str,
+        endpoint: Endpoint,
         id: Option<&str>,
         req: Request,
     ) -> Result<T> {
@@ -356,7 +357,7 @@ const ERROR_BODY_QUOTE: usize = 500;
 ///
 /// This is the one function that maps status codes to domain errors.
 pub async fn check_status(
-    endpoint: &'static str,
+    endpoint: Endpoint,
     id: Option<&str>,
     response: Response,
 ) -> Result<Response> {
@@ -364,12 +365,7 @@ pub async fn check_status(
     if status.is_success() {
         return Ok(response);
     }
-    let retry_after = response
-        .headers()
-        .get("retry-after")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .map(Duration::from_secs);
+    let retry_after = rf_transport::parse_retry_after(response.headers(), SystemTime::now());
     let body = response.text().await.unwrap_or_default();
     Err(Error::Api(ApiError {
         kind: ApiErrorKind::from_status(status),

@@ -12,6 +12,7 @@ use rf_types::{
 };
 
 use super::{Client, STAGING_PREFIX, paginate, paginate_ahead};
+use crate::endpoint::Endpoint;
 use crate::error::{Error, Result};
 
 /// Files asked for per page of a batch listing (`pageSize`, documented for
@@ -56,7 +57,7 @@ impl<'a> Staging<'a> {
             req = req.query("displayName", d);
         }
         self.client
-            .call("upload image", Some(file_name), req)
+            .call(Endpoint::UploadImage, Some(file_name), req)
             .await?;
         Ok(())
     }
@@ -92,7 +93,7 @@ impl<'a> Staging<'a> {
         }
         let r: SignedUrlResponse = self
             .client
-            .call_json("request video upload url", Some(file_name), req)
+            .call_json(Endpoint::RequestVideoUploadUrl, Some(file_name), req)
             .await?;
         Ok(r.signed_url_details)
     }
@@ -114,7 +115,7 @@ impl<'a> Staging<'a> {
         }
         let r: SignedUrlResponse = self
             .client
-            .call_json("request shard upload url", Some(batch.as_str()), req)
+            .call_json(Endpoint::RequestShardUploadUrl, Some(batch.as_str()), req)
             .await?;
         Ok(r.signed_url_details)
     }
@@ -147,7 +148,7 @@ impl<'a> Staging<'a> {
                     })?;
         }
         self.client
-            .send_raw("signed upload", Some(what), req)
+            .send_raw(Endpoint::SignedUpload, Some(what), req)
             .await?;
         Ok(())
     }
@@ -205,13 +206,13 @@ impl<'a> Staging<'a> {
             (
                 "video-references",
                 "video references",
-                "ingest video references",
+                Endpoint::IngestVideoReferences,
             )
         } else {
             (
                 "image-references",
                 "image references",
-                "ingest image references",
+                Endpoint::IngestImageReferences,
             )
         };
         let url = self
@@ -233,7 +234,10 @@ impl<'a> Staging<'a> {
         if let Some(p) = part {
             req = req.query("partName", p);
         }
-        let r: CountResponse = self.client.call_json("count", Some(batch), req).await?;
+        let r: CountResponse = self
+            .client
+            .call_json(Endpoint::Count, Some(batch), req)
+            .await?;
         Ok(r.count)
     }
 
@@ -242,7 +246,11 @@ impl<'a> Staging<'a> {
         let url = self.url(&["batches", batch]).await?;
         let r: GetBatchResponse = self
             .client
-            .call_json("get batch", Some(batch), Request::get(url).idempotent(true))
+            .call_json(
+                Endpoint::GetBatch,
+                Some(batch),
+                Request::get(url).idempotent(true),
+            )
             .await?;
         Ok(r.batch)
     }
@@ -258,7 +266,8 @@ impl<'a> Staging<'a> {
             async move {
                 let url = client.api_url(STAGING_PREFIX, &["batches"]).await?;
                 let req = page_request(url, page_size, token);
-                let r: ListBatchesResponse = client.call_json("list batches", None, req).await?;
+                let r: ListBatchesResponse =
+                    client.call_json(Endpoint::ListBatches, None, req).await?;
                 Ok((r.batches, r.next_page_token))
             }
         })
@@ -270,7 +279,7 @@ impl<'a> Staging<'a> {
         let r: ListPartsResponse = self
             .client
             .call_json(
-                "list parts",
+                Endpoint::ListParts,
                 Some(batch),
                 Request::get(url).idempotent(true),
             )
@@ -302,8 +311,9 @@ impl<'a> Staging<'a> {
                 if let Some(p) = &part {
                     req = req.query("partName", p.as_str());
                 }
-                let r: ListFilesResponse =
-                    client.call_json("list files", Some(&batch), req).await?;
+                let r: ListFilesResponse = client
+                    .call_json(Endpoint::ListFiles, Some(&batch), req)
+                    .await?;
                 Ok((r.files_metadata, r.next_page_token))
             }
         })
@@ -321,8 +331,9 @@ impl<'a> Staging<'a> {
                     .api_url(STAGING_PREFIX, &["batches", &batch, "shards"])
                     .await?;
                 let req = page_request(url, None, token);
-                let r: ListShardsResponse =
-                    client.call_json("list shards", Some(&batch), req).await?;
+                let r: ListShardsResponse = client
+                    .call_json(Endpoint::ListShards, Some(&batch), req)
+                    .await?;
                 Ok((r.shards, r.next_page_token))
             }
         })
@@ -336,7 +347,7 @@ impl<'a> Staging<'a> {
         })?;
         self.client
             .send_raw(
-                "download",
+                Endpoint::Download,
                 Some(&file.file_name),
                 Request::get(url).idempotent(true),
             )

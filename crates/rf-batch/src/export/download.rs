@@ -31,6 +31,7 @@ use rf_types::{BatchType, FileMetadata, STAGE_EXPORT};
 use super::extract::{ExtractLimits, extract_archive};
 use crate::client::Client;
 use crate::context::Context;
+use crate::endpoint::Endpoint;
 use crate::error::{Error, Result};
 use crate::events::Event;
 use crate::state::{DownloadJournal, DownloadRecord, Manifest, ManifestFile, download_key};
@@ -617,7 +618,7 @@ async fn fetch_to(
         .and_then(|v| v.parse::<u64>().ok());
     // The body broke off mid-transfer.
     let broke = |source| Error::Transport {
-        endpoint: "download",
+        endpoint: Endpoint::Download,
         id: Some(name.clone()),
         source: Box::new(source),
     };

@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 use std::path::Path;
 
-use rf_batch::{ApiErrorKind, Client, Error};
+use rf_batch::{ApiErrorKind, Client, Endpoint, Error};
 use rf_emulator::{Emulator, EmulatorConfig, EmulatorError, RunningEmulator};
 
 use crate::config::{Api, Config};
@@ -221,20 +221,29 @@ fn notification_text(message: &str) -> String {
 /// library's message is right as it is.
 fn api_message(api: &rf_batch::ApiError) -> Option<String> {
     let advice = match (api.kind, api.endpoint) {
-        (ApiErrorKind::NotFound, "list tasks") => {
+        (ApiErrorKind::NotFound, Endpoint::ListTasks) => {
             "check the job ID (`rf job list`) and the stage ID (`rf job stages JOB_ID`)"
         }
         (
             ApiErrorKind::NotFound,
-            "get job" | "list stages" | "job logs" | "abort job" | "restart job",
+            Endpoint::GetJob
+            | Endpoint::ListStages
+            | Endpoint::JobLogs
+            | Endpoint::AbortJob
+            | Endpoint::RestartJob,
         ) => "check the job ID (`rf job list`) and the workspace",
         (
             ApiErrorKind::NotFound,
-            "get batch" | "count" | "list files" | "list parts" | "list shards" | "create job",
+            Endpoint::GetBatch
+            | Endpoint::Count
+            | Endpoint::ListFiles
+            | Endpoint::ListParts
+            | Endpoint::ListShards
+            | Endpoint::CreateJob,
         ) => {
             "check the batch ID (`rf batch list`) and the workspace; staged batches expire after about 7 days"
         }
-        (ApiErrorKind::Conflict, "restart job") => {
+        (ApiErrorKind::Conflict, Endpoint::RestartJob) => {
             "only a failed or aborted job can be restarted; to process the batch again, start a new job (`rf job start`)"
         }
         _ => return None,
@@ -263,7 +272,7 @@ mod tests {
         Error::Api(ApiError {
             kind,
             status,
-            endpoint: "get batch",
+            endpoint: Endpoint::GetBatch,
             id: Some("b1".into()),
             message: "nope".into(),
             retry_after: None,
@@ -323,7 +332,7 @@ mod tests {
     fn not_found_and_conflict_advice_names_the_right_id_and_command() {
         let mut job = api(ApiErrorKind::NotFound, 404);
         if let Error::Api(a) = &mut job {
-            a.endpoint = "get job";
+            a.endpoint = Endpoint::GetJob;
             a.id = Some("job-1".into());
             a.message = "job \"job-1\" not found".into();
         }
@@ -341,7 +350,7 @@ mod tests {
         assert!(batch.contains("expire after about 7 days"), "{batch}");
         let mut restart = api(ApiErrorKind::Conflict, 409);
         if let Error::Api(a) = &mut restart {
-            a.endpoint = "restart job";
+            a.endpoint = Endpoint::RestartJob;
         }
         let msg = map_error(&restart).to_string();
         assert!(
