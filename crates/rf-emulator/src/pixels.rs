@@ -420,40 +420,25 @@ impl Region {
 pub(crate) mod tests {
     use super::*;
 
-    /// Encodes an 8-bit RGB PNG (stored deflate blocks via flate2).
+    /// Encodes an 8-bit RGB PNG of `pixel(x, y)`.
     pub(crate) fn encode_png(
         width: u32,
         height: u32,
         pixel: impl Fn(u32, u32) -> [u8; 3],
     ) -> Vec<u8> {
-        use std::io::Write;
         let mut raw = Vec::new();
         for y in 0..height {
-            raw.push(0);
             for x in 0..width {
                 raw.extend_from_slice(&pixel(x, y));
             }
         }
-        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
-        z.write_all(&raw).unwrap();
-        let idat = z.finish().unwrap();
-        let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
-        let mut chunk = |kind: &[u8], data: &[u8]| {
-            out.extend_from_slice(&(data.len() as u32).to_be_bytes());
-            let mut crc = flate2::Crc::new();
-            crc.update(kind);
-            crc.update(data);
-            out.extend_from_slice(kind);
-            out.extend_from_slice(data);
-            out.extend_from_slice(&crc.sum().to_be_bytes());
-        };
-        let mut ihdr = Vec::new();
-        ihdr.extend_from_slice(&width.to_be_bytes());
-        ihdr.extend_from_slice(&height.to_be_bytes());
-        ihdr.extend_from_slice(&[8, 2, 0, 0, 0]);
-        chunk(b"IHDR", &ihdr);
-        chunk(b"IDAT", &idat);
-        chunk(b"IEND", &[]);
+        let mut out = Vec::new();
+        let mut encoder = png::Encoder::new(&mut out, width, height);
+        encoder.set_color(png::ColorType::Rgb);
+        encoder.set_depth(png::BitDepth::Eight);
+        let mut writer = encoder.write_header().unwrap();
+        writer.write_image_data(&raw).unwrap();
+        writer.finish().unwrap();
         out
     }
 

@@ -23,13 +23,7 @@ async fn workspace_lookup_and_keys() {
     let r = env.http.get(env.base()).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     assert!(r.json::<Value>().await.unwrap()["error"].is_string());
-    let r = env
-        .http
-        .get(env.ds("batches"))
-        .query(&[("api_key", "nope")])
-        .send()
-        .await
-        .unwrap();
+    let r = env.get_as(env.ds("batches"), "nope").await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     env.emu.shutdown().await;
 }
@@ -42,35 +36,17 @@ async fn a_key_never_sees_another_workspace() {
         .await;
     assert_eq!(s, StatusCode::OK);
     // other key on test-ws paths: forbidden
-    let r = env
-        .http
-        .get(env.ds("batches/mine"))
-        .query(&[("api_key", "other-key")])
-        .send()
-        .await
-        .unwrap();
+    let r = env.get_as(env.ds("batches/mine"), "other-key").await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     // other key on its own workspace: the batch does not exist there
     let url = format!(
         "{}data-staging/v1/external/other-ws/batches/mine",
         env.base()
     );
-    let r = env
-        .http
-        .get(&url)
-        .query(&[("api_key", "other-key")])
-        .send()
-        .await
-        .unwrap();
+    let r = env.get_as(&url, "other-key").await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     let url = format!("{}data-staging/v1/external/other-ws/batches", env.base());
-    let r = env
-        .http
-        .get(&url)
-        .query(&[("api_key", "other-key")])
-        .send()
-        .await
-        .unwrap();
+    let r = env.get_as(&url, "other-key").await;
     assert_eq!(r.json::<Value>().await.unwrap()["batches"], json!([]));
     let url = format!("{}batch-processing/v1/external/other-ws/jobs", env.base());
     let r = env

@@ -154,34 +154,24 @@ async fn every_response_matches_the_published_schemas() {
     .await;
     env.wait_count("sharded", 1).await;
     let files = file_server(vec![("a.png", png(2, 2, 2))]).await;
-    let body = json!({"imageReferences": [{"name": "r.png", "url": format!("{files}/a.png")}]});
-    let (_, b) = env
-        .post(
-            &env.ds("batches/refs/bulk-upload/image-references"),
-            &[],
-            Some(body),
-        )
-        .await;
-    conforms(
-        &ds,
-        "post",
-        "/{workspace}/batches/{batchId}/bulk-upload/image-references",
-        &b,
-    );
-    let body = json!({"videoReferences": [{"name": "v.mp4", "url": format!("{files}/none.mp4")}]});
-    let (_, b) = env
-        .post(
-            &env.ds("batches/vrefs/bulk-upload/video-references"),
-            &[],
-            Some(body),
-        )
-        .await;
-    conforms(
-        &ds,
-        "post",
-        "/{workspace}/batches/{batchId}/bulk-upload/video-references",
-        &b,
-    );
+    let references = [
+        (
+            "refs",
+            "image-references",
+            json!({"imageReferences": [{"name": "r.png", "url": format!("{files}/a.png")}]}),
+        ),
+        (
+            "vrefs",
+            "video-references",
+            json!({"videoReferences": [{"name": "v.mp4", "url": format!("{files}/none.mp4")}]}),
+        ),
+    ];
+    for (batch, endpoint, body) in references {
+        let url = env.ds(&format!("batches/{batch}/bulk-upload/{endpoint}"));
+        let (_, b) = env.post(&url, &[], Some(body)).await;
+        let path = format!("/{{workspace}}/batches/{{batchId}}/bulk-upload/{endpoint}");
+        conforms(&ds, "post", &path, &b);
+    }
     for batch in ["simple", "sharded"] {
         let (_, b) = env
             .get(&env.ds(&format!("batches/{batch}/count")), &[])

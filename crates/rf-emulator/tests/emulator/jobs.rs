@@ -151,15 +151,9 @@ async fn detector_csv_over_shards() {
     env.put_shard("sh", tar_of(&[("c.png", png(100, 80, 3))]))
         .await;
     env.wait_count("sh", 3).await;
-    let (s, _) = env
-        .post(
-            &env.bp("jobs/det"),
-            &[],
-            Some(image_job("sh", "color-blobs", "csv")),
-        )
+    let done = env
+        .run_job("det", image_job("sh", "color-blobs", "csv"))
         .await;
-    assert_eq!(s, StatusCode::OK);
-    let done = env.wait_job("det").await;
     assert_eq!(done["job"]["error"], false, "{done}");
     let (_, stages) = env.get(&env.bp("jobs/det/stages"), &[]).await;
     assert_eq!(stages["stages"][0]["tasksNumber"], 2, "one task per shard");
@@ -209,15 +203,9 @@ async fn color_blobs_on_samples_and_undecodable_images_are_logged() {
             .0,
         StatusCode::OK
     );
-    let (s, _) = env
-        .post(
-            &env.bp("jobs/blobs"),
-            &[],
-            Some(image_job("blobs", "color-blobs", "jsonl")),
-        )
+    let done = env
+        .run_job("blobs", image_job("blobs", "color-blobs", "jsonl"))
         .await;
-    assert_eq!(s, StatusCode::OK);
-    let done = env.wait_job("blobs").await;
     assert_eq!(done["job"]["error"], false, "{done}");
     let (_, logs) = env
         .get(&env.bp("jobs/blobs/logs"), &[("severity", "error")])
@@ -226,15 +214,7 @@ async fn color_blobs_on_samples_and_undecodable_images_are_logged() {
     assert_eq!(failed["logType"], "image-processing-failed", "{logs}");
     assert_eq!(failed["payload"]["fileName"], "broken.png");
     assert_eq!(failed["taskId"], "processing-0001");
-    let (_, stages) = env.get(&env.bp("jobs/blobs/stages"), &[]).await;
-    let out = stages["stages"][0]["outputBatches"][0]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let (_, list) = env.get(&env.ds(&format!("batches/{out}/list")), &[]).await;
-    let (_, bytes) = env
-        .download(list["filesMetadata"][0]["downloadURL"].as_str().unwrap())
-        .await;
+    let bytes = env.first_output("blobs", 0).await;
     let lines: Vec<Value> = String::from_utf8(bytes)
         .unwrap()
         .lines()

@@ -75,15 +75,7 @@ async fn a_job_cut_off_by_a_restart_resumes() {
     let env = start_with(config).await;
     let done = env.wait_job("rj").await;
     assert_eq!(done["job"]["error"], false, "{done}");
-    let (_, stages) = env.get(&env.bp("jobs/rj/stages"), &[]).await;
-    let out = stages["stages"][0]["outputBatches"][0]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let (_, list) = env.get(&env.ds(&format!("batches/{out}/list")), &[]).await;
-    let (_, bytes) = env
-        .download(list["filesMetadata"][0]["downloadURL"].as_str().unwrap())
-        .await;
+    let bytes = env.first_output("rj", 0).await;
     assert_eq!(String::from_utf8(bytes).unwrap().lines().count(), 20);
     env.emu.shutdown().await;
 }

@@ -241,3 +241,42 @@ pub(crate) async fn file_server(files: Vec<(&'static str, Vec<u8>)>) -> String {
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     format!("http://{addr}/files")
 }
+
+impl Env {
+    /// A GET of `url` with `key` as the `api_key` query parameter.
+    pub(crate) async fn get_as(&self, url: impl reqwest::IntoUrl, key: &str) -> reqwest::Response {
+        self.http
+            .get(url)
+            .query(&[("api_key", key)])
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Starts job `job` with `definition` (which must be accepted) and
+    /// waits until it is terminal; returns the job.
+    pub(crate) async fn run_job(&self, job: &str, definition: Value) -> Value {
+        let (s, b) = self
+            .post(&self.bp(&format!("jobs/{job}")), &[], Some(definition))
+            .await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+        self.wait_job(job).await
+    }
+
+    /// The bytes of the first file of the output batch of stage `stage` of
+    /// `job`.
+    pub(crate) async fn first_output(&self, job: &str, stage: usize) -> Vec<u8> {
+        let (_, stages) = self.get(&self.bp(&format!("jobs/{job}/stages")), &[]).await;
+        let out = stages["stages"][stage]["outputBatches"][0]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let (_, list) = self
+            .get(&self.ds(&format!("batches/{out}/list")), &[])
+            .await;
+        let (_, bytes) = self
+            .download(list["filesMetadata"][0]["downloadURL"].as_str().unwrap())
+            .await;
+        bytes
+    }
+}

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 use rf_emulator::{ChaosConfig, ChaosKind, EmulatorStats};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 pub(crate) use super::{DEADLINE, png, signed_url_details, tar_of};
 
@@ -196,18 +196,7 @@ pub(crate) fn shard_named(prefix: &str, n: u8) -> Vec<u8> {
     tar_of(&members)
 }
 
-/// A valid image job over `batch`.
+/// A valid image job over `batch` with JSONL results.
 pub(crate) fn image_job(batch: &str, workflow: &str) -> Value {
-    json!({
-        "type": "simple-image-processing-v1",
-        "jobInput": {"type": "staging-batch-input-v1", "batchId": batch},
-        "computeConfiguration": {"type": "compute-configuration-v2"},
-        "processingSpecification": {
-            "type": "workflows-processing-specification-v1",
-            "workspace": "test-ws",
-            "workflowId": workflow,
-            "persistImagesOutputs": false,
-            "aggregationFormat": "jsonl"
-        }
-    })
+    super::answers::image_job(batch, workflow, "jsonl")
 }
