@@ -98,7 +98,12 @@ pub(super) async fn fetch_video(
     let storage = |_| FileFailure::new("storage-error", "emulator could not store the file");
     let mut file = std::io::BufWriter::new(std::fs::File::create(tmp).map_err(storage)?);
     let result = fetch_into(ctx, url, MAX_VIDEO_FETCH, &mut file).await;
-    let file = file.into_inner().map_err(|e| storage(e.into_error()));
+    // Flushed and fsynced before the caller renames it into the blob store.
+    let file = file
+        .into_inner()
+        .map_err(|e| e.into_error())
+        .and_then(|f| f.sync_all())
+        .map_err(storage);
     let len = match (result, file) {
         (Ok(len), Ok(_)) => len,
         (Err(f), _) | (_, Err(f)) => {
