@@ -113,6 +113,25 @@ pub struct ApiError {
     pub retry_after: Option<Duration>,
 }
 
+/// Which of a run's directories an error is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DirRole {
+    /// Where results go.
+    Output,
+    /// Where the run's manifest goes.
+    State,
+}
+
+impl DirRole {
+    fn describe(self) -> &'static str {
+        match self {
+            DirRole::Output => "the output directory",
+            DirRole::State => "the state directory",
+        }
+    }
+}
+
 /// Anything a client call or pipeline step can fail with.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -186,6 +205,21 @@ pub enum Error {
         /// The first failure, as text.
         first: String,
     },
+    /// The service refused files as invalid (a corrupt or unsupported
+    /// file, HTTP 400/413/415/422): sending them again unchanged cannot
+    /// help. Once they are fixed or removed, a re-run sends only what is
+    /// missing.
+    #[error(
+        "the service refused {refused} of {total} files as invalid (first: {first}); fix or remove them, then re-run the same command: only what is missing is sent"
+    )]
+    FilesRefused {
+        /// Files refused.
+        refused: usize,
+        /// Files attempted.
+        total: usize,
+        /// The first refusal, as text.
+        first: String,
+    },
     /// Some downloads failed; re-running retries only those.
     #[error(
         "{failed} of {total} downloads failed (first: {first}); re-run the same command to retry only the failed ones"
@@ -253,6 +287,14 @@ pub enum Error {
         existing_batch: String,
         /// The batch asked for.
         requested_batch: String,
+    },
+    /// A directory to write into is a file (or something else).
+    #[error("{} {} is not a directory; choose a directory (it is created if missing)", role.describe(), path.display())]
+    NotADirectory {
+        /// Which directory.
+        role: DirRole,
+        /// The path.
+        path: PathBuf,
     },
     /// The output directory is inside the input directory, so the next run
     /// would upload the results.
@@ -327,6 +369,13 @@ impl Error {
             Error::Transport { source, .. } => source.is_retryable(true),
             _ => false,
         }
+    }
+
+    /// Whether the service refused the request as invalid (HTTP 400, 413,
+    /// 415, 422): the same request will be refused again.
+    pub fn is_refusal(&self) -> bool {
+        self.api()
+            .is_some_and(|e| matches!(e.status, 400 | 413 | 415 | 422))
     }
 
     /// The API error inside, if this is one.

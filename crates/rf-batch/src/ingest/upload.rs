@@ -70,6 +70,10 @@ pub struct UploadSummary {
     /// How many of `failures` another attempt may fix: the transfer broke
     /// (the unit may or may not have arrived) or the service was busy.
     pub retryable_failures: usize,
+    /// How many of `failures` the service refused as invalid (HTTP 400,
+    /// 413, 415, 422: a corrupt or unsupported file): sending them again
+    /// unchanged cannot help.
+    pub refused: usize,
     /// Units sent again within this call after a failure that proved nothing
     /// arrived (on top of the transport's own retries).
     pub resent: u64,
@@ -288,6 +292,8 @@ impl Recorder {
         let text = e.to_string();
         if e.may_succeed_later() {
             self.summary.retryable_failures += 1;
+        } else if e.is_refusal() {
+            self.summary.refused += 1;
         }
         ctx.emit(Event::UploadFailed {
             unit: unit.label(),
@@ -365,12 +371,22 @@ impl UploadSummary {
         self.resent += round.resent;
         self.failures = round.failures;
         self.retryable_failures = round.retryable_failures;
+        self.refused = round.refused;
         self.cancelled = round.cancelled;
     }
 
-    /// The failures as one [`Error::UploadsFailed`], if there were any.
+    /// The failures as one error, if there were any: [`Error::FilesRefused`]
+    /// when the service refused every failed file as invalid (fix or remove
+    /// them), else [`Error::UploadsFailed`] (a re-run may fix them).
     pub fn failed(&self) -> Option<Error> {
         let (unit, err) = self.failures.first()?;
+        if self.refused == self.failures.len() {
+            return Some(Error::FilesRefused {
+                refused: self.refused,
+                total: self.failures.len() + self.units,
+                first: format!("{unit}: {err}"),
+            });
+        }
         Some(Error::UploadsFailed {
             failed: self.failures.len(),
             total: self.failures.len() + self.units,

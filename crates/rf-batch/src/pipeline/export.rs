@@ -5,9 +5,9 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use super::paths::io_err;
+use super::paths::{check_dir_or_absent, io_err};
 use crate::context::Context;
-use crate::error::{Error, Result};
+use crate::error::{DirRole, Error, Result};
 use crate::events::Event;
 use crate::export::{
     DownloadSettings, DownloadSummary, DownloadTarget, RefusedEntry, download_stream, export_count,
@@ -138,6 +138,7 @@ pub struct ExportReport {
 /// ```
 pub async fn export(ctx: &Context, options: &ExportOptions) -> Result<ExportReport> {
     let started = Instant::now();
+    check_dir_or_absent(&options.out_dir, DirRole::Output)?;
     // An unknown batch or part is told before anything is created.
     ctx.client.staging().batch(&options.batch_id).await?;
     check_parts(ctx, &options.batch_id, &options.parts).await?;

@@ -11,16 +11,15 @@ use crate::events::Event;
 use crate::ingest::MediaKind;
 use crate::job::{JobStart, build_definition, follow_or_start_job};
 use crate::state::{JobRecord, ManifestFile};
-use crate::wait::{JobProgress, wait_for_job};
+use crate::wait::{JobProgress, job_progress, wait_for_job};
 
-/// The job of the run: its ID and, unless it had already ended in an
-/// earlier attempt, its final progress.
+/// The job of the run: its ID and its final progress.
 pub(crate) async fn run_job(
     ctx: &Context,
     config: &RunConfig,
     state: &mut ManifestFile,
     batch: &BatchId,
-) -> Result<(JobId, Option<JobProgress>)> {
+) -> Result<(JobId, JobProgress)> {
     ctx.check_cancel()?;
     let record = job_record(config, state)?;
     let job_id = JobId::new(record.job_id.clone()).map_err(|e| Error::InvalidInput {
@@ -36,9 +35,11 @@ pub(crate) async fn run_job(
         .await;
     }
     let progress = if !record.terminal || record.error {
-        Some(wait(ctx, config, state, &job_id).await?)
+        wait(ctx, config, state, &job_id).await?
     } else {
-        None
+        // Ended in an earlier attempt: read its final state once, for the
+        // report.
+        job_progress(&ctx.client, job_id.as_str()).await?
     };
     Ok((job_id, progress))
 }

@@ -284,9 +284,7 @@ impl Run {
         let (job_id, progress) =
             job::run_job(&self.ctx, &self.config, &mut ingest.state, &ingest.batch).await?;
         self.report.job_id = job_id.to_string();
-        if progress.is_some() {
-            self.report.job = progress;
-        }
+        self.report.job = Some(progress);
         self.report.timings.job = phase.elapsed();
         if self.config.skip_export {
             return Ok(());

@@ -8,7 +8,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::error::{Error, Result};
+use crate::error::{DirRole, Error, Result};
 use crate::state::MANIFEST_FILE;
 
 /// The resolved, absolute paths of a run.
@@ -42,13 +42,29 @@ pub(crate) fn input_dir(dir: &Path) -> Result<(PathBuf, PathBuf)> {
     Ok((canonical, requested))
 }
 
+/// [`Error::NotADirectory`] when something other than a directory is at
+/// `path` (a directory to create there would fail with a bare OS error).
+pub(crate) fn check_dir_or_absent(path: &Path, what: DirRole) -> Result<()> {
+    match std::fs::metadata(path) {
+        Ok(meta) if !meta.is_dir() => Err(Error::NotADirectory {
+            role: what,
+            path: path.to_path_buf(),
+        }),
+        _ => Ok(()),
+    }
+}
+
 /// Checks, without creating anything, that `output_dir` and `state_dir`
-/// (when given) are outside `input_dir`.
+/// (when given) are directories or absent, and outside `input_dir`.
 pub(crate) fn check_outside_input(
     input_dir: &Path,
     output_dir: &Path,
     state_dir: Option<&Path>,
 ) -> Result<()> {
+    check_dir_or_absent(output_dir, DirRole::Output)?;
+    if let Some(dir) = state_dir {
+        check_dir_or_absent(dir, DirRole::State)?;
+    }
     let (input, requested_in) = self::input_dir(input_dir)?;
     let output = std::path::absolute(output_dir)
         .map_err(io_err("cannot resolve output directory", output_dir))?;

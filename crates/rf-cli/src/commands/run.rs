@@ -152,6 +152,10 @@ fn print_report(report: &RunReport, config: &Config) -> Result<()> {
     if !report.warnings.is_empty() {
         t.row(["warnings".to_owned(), report.warnings.len().to_string()]);
     }
-    t.row(["took".to_owned(), human_duration(report.timings.total)]);
+    let mut took = human_duration(report.timings.total);
+    if report.resumed {
+        took.push_str(" (this attempt; the rest was done by earlier attempts)");
+    }
+    t.row(["took".to_owned(), took]);
     out.table(&t)
 }

@@ -151,6 +151,10 @@ pub(crate) fn map_error(err: &Error) -> CliError {
             }
             _ => Kind::Remote,
         },
+        // One cause, one code: files the service refused, whether at upload
+        // (single mode) or while indexing a shard (bulk mode).
+        Error::FilesRefused { .. } => Kind::Usage,
+        Error::CountTimeout(t) if t.rejected > 0 => Kind::Usage,
         Error::InvalidInput { .. }
         | Error::Scan(_)
         | Error::ForeignRun { .. }
@@ -158,6 +162,7 @@ pub(crate) fn map_error(err: &Error) -> CliError {
         | Error::OutputInsideInput { .. }
         | Error::StateInsideInput { .. }
         | Error::NoMedia { .. }
+        | Error::NotADirectory { .. }
         | Error::JobConflict { .. } => Kind::Usage,
         Error::UnknownPart { .. } => Kind::NotFound,
         Error::Transport { .. }
@@ -200,6 +205,13 @@ pub(crate) fn map_error(err: &Error) -> CliError {
         Error::OutputInsideInput { .. } => {
             format!("{err}; choose an --out outside the input directory")
         }
+        Error::NotADirectory {
+            role: rf_batch::DirRole::Output,
+            path,
+        } => format!(
+            "--out {} is a file, not a directory; choose a directory (it is created if missing)",
+            path.display()
+        ),
         Error::NoMedia { kind, .. } => format!("{err}; {}", super::options::media_hint(*kind)),
         _ => err.to_string(),
     };

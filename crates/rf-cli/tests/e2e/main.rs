@@ -13,6 +13,7 @@ mod faults;
 mod job;
 mod json_style;
 mod messages;
+mod recovery;
 mod run;
 mod secrets;
 mod shared_data;

@@ -66,7 +66,18 @@ fn embedded_default_runs_the_readme_command_and_resumes() {
     assert_eq!(report["uploadedNow"], 0, "{report}");
     assert_eq!(report["downloadedNow"], 0, "{report}");
     assert_eq!(report["confirmedCount"], 12, "{report}");
+    // The job finished in the first attempt: the report still says how.
+    assert_eq!(report["job"]["isTerminal"], true, "{report}");
+    assert_eq!(report["job"]["error"], false, "{report}");
     assert_results_name(&out, &sample_names());
+    let table = run(sb.rf().args(args));
+    table.expect_code(0);
+    assert!(table.stdout.contains("(succeeded)"), "{}", table.stdout);
+    assert!(
+        table.stdout.contains("the rest was done by earlier attempts"),
+        "{}",
+        table.stdout
+    );
 }
 
 #[test]

@@ -1,0 +1,89 @@
+//! Recovering from bad input: a file the service refuses is named with one
+//! exit code and one piece of advice that works — fix or remove it, re-run.
+
+use std::path::Path;
+
+use crate::util::{Sandbox, run};
+
+/// A directory with `good` valid JPEGs (copied from the samples) and one
+/// that is not an image at all, `broken.jpg`.
+fn images_with_one_corrupt(dir: &Path, good: usize) {
+    let samples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../samples/images");
+    std::fs::create_dir_all(dir).unwrap();
+    let jpegs: Vec<_> = std::fs::read_dir(&samples)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "jpg"))
+        .take(good)
+        .collect();
+    assert_eq!(jpegs.len(), good, "not enough sample JPEGs");
+    for p in &jpegs {
+        std::fs::copy(p, dir.join(p.file_name().unwrap())).unwrap();
+    }
+    std::fs::write(dir.join("broken.jpg"), b"not a jpeg at all, just text").unwrap();
+}
+
+#[test]
+fn a_refused_file_in_single_mode_is_named_and_removing_it_lets_the_rerun_finish() {
+    let sb = Sandbox::new();
+    let images = sb.path().join("images");
+    images_with_one_corrupt(&images, 2);
+    let out = sb.path().join("out");
+    let run_args = |sb: &Sandbox| {
+        let mut cmd = sb.rf();
+        cmd.arg("run")
+            .arg("--images")
+            .arg(&images)
+            .args([
+                "--workflow",
+                "image-properties",
+                "--mode",
+                "single",
+                "--out",
+            ])
+            .arg(&out);
+        cmd
+    };
+    let first = run(&mut run_args(&sb));
+    // A permanent refusal: a usage-class error (2), not "partial, re-run".
+    first.expect_code(2);
+    let line = first.error_line();
+    assert!(line.contains("refused 1 of 3 files as invalid"), "{line}");
+    assert!(line.contains("broken.jpg"), "{line}");
+    assert!(line.contains("fix or remove them"), "{line}");
+    assert!(!line.contains("retry only the failed"), "{line}");
+
+    std::fs::remove_file(images.join("broken.jpg")).unwrap();
+    let second = run(run_args(&sb).arg("--json"));
+    second.expect_code(0);
+    let report = second.json();
+    assert_eq!(report["confirmedCount"], 2, "{report}");
+    // Only what was missing: the two good files went the first time.
+    assert_eq!(report["uploadedNow"], 0, "{report}");
+}
+
+#[test]
+fn an_out_that_is_a_file_is_told_before_anything_starts() {
+    let sb = Sandbox::new();
+    let out = sb.path().join("results.txt");
+    std::fs::write(&out, b"not a directory").unwrap();
+    let samples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../samples/images");
+    let done = run(sb
+        .rf()
+        .arg("run")
+        .arg("--images")
+        .arg(&samples)
+        .args(["--workflow", "image-properties", "--out"])
+        .arg(&out));
+    done.expect_code(2);
+    let line = done.error_line();
+    assert!(line.contains("is a file, not a directory"), "{line}");
+    assert!(line.contains("choose a directory"), "{line}");
+    // Checked before the embedded emulator starts; nothing was created.
+    assert!(
+        !done.stderr.contains("embedded emulator"),
+        "{}",
+        done.stderr
+    );
+    assert!(!sb.cache().exists());
+}
