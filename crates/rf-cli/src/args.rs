@@ -32,6 +32,50 @@ pub(crate) struct Cli {
     pub(crate) command: Command,
 }
 
+/// The global options that only matter to commands that call the API.
+const API_OPTIONS: [&str; 5] = ["api_key", "api_url", "workspace", "concurrency", "timeout"];
+
+/// The commands that never call the API (their help hides [`API_OPTIONS`]).
+const OFFLINE_COMMANDS: [&[&str]; 3] = [
+    &["completions"],
+    &["webhook", "listen"],
+    &["emulator", "serve"],
+];
+
+impl Cli {
+    /// The clap command, as parsed and as completions describe it: the
+    /// global options only API calls use are hidden from the help of the
+    /// commands that make none (they are still accepted there, and
+    /// ignored).
+    pub(crate) fn command_for_help() -> clap::Command {
+        let command = <Cli as clap::CommandFactory>::command();
+        let hidden: Vec<clap::Arg> = command
+            .get_arguments()
+            .filter(|a| API_OPTIONS.contains(&a.get_id().as_str()))
+            .map(|a| a.clone().global(false).hide(true))
+            .collect();
+        OFFLINE_COMMANDS
+            .iter()
+            .fold(command, |c, path| with_hidden(c, path, &hidden))
+    }
+
+    /// Parses the process's arguments with [`Cli::command_for_help`].
+    pub(crate) fn try_parse_args() -> Result<Cli, clap::Error> {
+        let matches = Cli::command_for_help().try_get_matches()?;
+        <Cli as clap::FromArgMatches>::from_arg_matches(&matches)
+    }
+}
+
+/// `command` with `hidden` defined in the subcommand at `path`: a
+/// subcommand's own argument of the same name keeps the global one from
+/// being shown there.
+fn with_hidden(command: clap::Command, path: &[&str], hidden: &[clap::Arg]) -> clap::Command {
+    match path {
+        [] => command.args(hidden.iter().cloned()),
+        [first, rest @ ..] => command.mut_subcommand(*first, |sub| with_hidden(sub, rest, hidden)),
+    }
+}
+
 /// Options accepted by every command, before or after the subcommand.
 #[derive(Debug, Args)]
 pub(crate) struct GlobalArgs {

@@ -24,12 +24,10 @@ mod secrets;
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 use crate::error::{CliError, Kind};
 
 fn main() -> ExitCode {
-    let cli = match args::Cli::try_parse() {
+    let cli = match args::Cli::try_parse_args() {
         Ok(cli) => cli,
         Err(err) => {
             // Help and --version go to stdout with code 0; usage errors to

@@ -74,7 +74,9 @@ fn embedded_default_runs_the_readme_command_and_resumes() {
     table.expect_code(0);
     assert!(table.stdout.contains("(succeeded)"), "{}", table.stdout);
     assert!(
-        table.stdout.contains("the rest was done by earlier attempts"),
+        table
+            .stdout
+            .contains("the rest was done by earlier attempts"),
         "{}",
         table.stdout
     );

@@ -5,20 +5,35 @@
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-/// Screen size of the pseudo-terminal: tall enough that nothing scrolls
+/// Screen height of the pseudo-terminal: tall enough that nothing scrolls
 /// off, so the screen holds the whole run.
 const ROWS: u16 = 80;
+/// A wide terminal.
 const COLS: u16 = 120;
 
-/// Runs `rf args...` in a pseudo-terminal of [`ROWS`]×[`COLS`] with the
+/// What a command left in a terminal.
+struct Terminal {
+    code: i32,
+    /// The final screen, as a VT100 terminal shows it.
+    screen: String,
+    /// What the command wrote, as text (line ends are `\r\n`).
+    raw: String,
+}
+
+/// Runs `rf args...` in a pseudo-terminal of [`ROWS`]×`cols` with the
 /// embedded emulator (data under `home`); returns its exit code and final
 /// screen.
 fn run_in_terminal(home: &Path, args: &[&str]) -> (i32, String) {
+    let t = terminal(home, COLS, args);
+    (t.code, t.screen)
+}
+
+fn terminal(home: &Path, cols: u16, args: &[&str]) -> Terminal {
     let quoted: Vec<String> = std::iter::once(env!("CARGO_BIN_EXE_rf"))
         .chain(args.iter().copied())
         .map(|a| format!("'{}'", a.replace('\'', r"'\''")))
         .collect();
-    let script = format!("stty rows {ROWS} cols {COLS}; exec {}", quoted.join(" "));
+    let script = format!("stty rows {ROWS} cols {cols}; exec {}", quoted.join(" "));
     let output = Command::new("script")
         .args(["-q", "-e", "-c", &script, "/dev/null"])
         .env("HOME", home)
@@ -30,12 +45,13 @@ fn run_in_terminal(home: &Path, args: &[&str]) -> (i32, String) {
         .stdin(Stdio::null())
         .output()
         .expect("util-linux `script` runs (it gives the test a pseudo-terminal)");
-    let mut parser = vt100::Parser::new(ROWS, COLS, 0);
+    let mut parser = vt100::Parser::new(ROWS, cols, 0);
     parser.process(&output.stdout);
-    (
-        output.status.code().unwrap_or(-1),
-        parser.screen().contents(),
-    )
+    Terminal {
+        code: output.status.code().unwrap_or(-1),
+        screen: parser.screen().contents(),
+        raw: String::from_utf8_lossy(&output.stdout).into_owned(),
+    }
 }
 
 fn samples() -> String {
@@ -78,4 +94,71 @@ fn every_phase_keeps_its_final_line_on_screen() {
     }
     // Nothing half-drawn is left: no bar brackets, no spinner.
     assert!(!screen.contains("=>"), "{screen}");
+}
+
+#[test]
+fn help_is_wrapped_to_a_narrow_terminal() {
+    let home = tempfile::tempdir().unwrap();
+    for args in [
+        &["run", "--help"][..],
+        &["batch", "ingest", "--help"],
+        &["--help"],
+    ] {
+        let t = terminal(home.path(), 60, args);
+        assert_eq!(t.code, 0, "{}", t.screen);
+        // Wrapped by rf at word boundaries, not by the terminal mid-word
+        // (clap keeps the usage line whole).
+        let text = strip_styles(&t.raw);
+        let long: Vec<&str> = text
+            .lines()
+            .filter(|l| !l.starts_with("Usage:") && l.trim_end().chars().count() > 60)
+            .collect();
+        assert!(
+            long.is_empty(),
+            "{args:?}: lines wider than 60 columns: {long:#?}"
+        );
+    }
+}
+
+#[test]
+fn commands_that_call_no_api_do_not_offer_api_options() {
+    let home = tempfile::tempdir().unwrap();
+    for args in [
+        &["completions", "--help"][..],
+        &["webhook", "listen", "--help"],
+        &["emulator", "serve", "--help"],
+    ] {
+        let t = terminal(home.path(), COLS, args);
+        assert_eq!(t.code, 0, "{}", t.screen);
+        for option in [
+            "--api-key",
+            "--api-url",
+            "--workspace",
+            "--concurrency",
+            "--timeout",
+        ] {
+            assert!(
+                !t.screen.contains(option),
+                "{args:?} offers {option}:\n{}",
+                t.screen
+            );
+        }
+        assert!(t.screen.contains("--json"), "{}", t.screen);
+    }
+    let t = terminal(home.path(), COLS, &["batch", "list", "--help"]);
+    assert!(t.screen.contains("--api-key"), "{}", t.screen);
+}
+
+/// `text` without its SGR escape sequences (`ESC [ ... m`).
+fn strip_styles(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            chars.by_ref().find(|&c| c == 'm');
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
