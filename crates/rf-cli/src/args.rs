@@ -201,6 +201,10 @@ pub(crate) struct RunArgs {
     /// Most images per tar shard in bulk mode [default: 500]
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=500))]
     pub(crate) shard_size: Option<u16>,
+    /// Scan, check and plan, say what would happen, and change nothing
+    /// (read-only API calls only)
+    #[arg(long)]
+    pub(crate) dry_run: bool,
     /// Job options.
     #[command(flatten)]
     pub(crate) job: JobOptions,
@@ -379,6 +383,10 @@ pub(crate) struct BatchIngestArgs {
     /// URL that receives ingest webhooks (bulk mode only: single uploads get none)
     #[arg(long, value_name = "URL")]
     pub(crate) notifications_url: Option<String>,
+    /// Scan, check and plan a directory ingest, say what would happen, and
+    /// change nothing (read-only API calls only)
+    #[arg(long, conflicts_with = "references")]
+    pub(crate) dry_run: bool,
 }
 
 /// `--mode`.

@@ -52,6 +52,16 @@ impl MediaKind {
         media_kind(name)
     }
 
+    /// The kind a run processes: the one asked for, else images when there
+    /// are any (or nothing at all), else videos.
+    pub fn for_run(requested: Option<MediaKind>, images: usize, videos: usize) -> MediaKind {
+        requested.unwrap_or(if images > 0 || videos == 0 {
+            MediaKind::Image
+        } else {
+            MediaKind::Video
+        })
+    }
+
     /// `"images"` or `"videos"`, for messages.
     pub fn plural(self) -> &'static str {
         match self {

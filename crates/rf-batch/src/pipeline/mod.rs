@@ -32,6 +32,7 @@
 //! recorded, and `run` returns [`Error::Cancelled`]. The job keeps running on
 //! the service; a re-run follows it.
 
+mod dry_run;
 mod export;
 mod ingest;
 mod job;
@@ -43,6 +44,7 @@ use std::time::Instant;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+pub use self::dry_run::{DryRun, NameCollision, Tally, dry_run, dry_run_ingest};
 pub use self::export::{EXPORT_MANIFEST, ExportOptions, ExportReport, export};
 pub use self::ingest::{IngestOptions, IngestReport, ingest};
 

@@ -174,6 +174,10 @@ async fn directory(
     let state_file = state_path(config, batch)?;
     let options = ingest_options(args, batch, input, state_file, config);
     let ctx = Context::new(session.client().clone()).with_cancel(cancel);
+    if args.dry_run {
+        let dry = rf_batch::pipeline::dry_run_ingest(&ctx, &options).await;
+        return super::dry_run::print(&dry.map_err(|e| ingest_error(e, batch))?, config);
+    }
     let (result, renderer) = drawn(progress, config, |events| async move {
         rf_batch::pipeline::ingest(&ctx.with_events(events), &options).await
     })

@@ -10,6 +10,7 @@
 
 mod batch;
 mod completions;
+mod dry_run;
 mod emulator;
 mod export;
 mod ingest;

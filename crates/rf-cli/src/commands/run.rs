@@ -26,6 +26,12 @@ pub(crate) async fn run(
     // emulator and creates nothing.
     let run_config = run_config(args, config)?;
     let session = Session::open(config, "rf run").await?;
+    if args.dry_run {
+        let ctx = rf_batch::Context::new(session.client().clone());
+        let dry = rf_batch::pipeline::dry_run(&ctx, &run_config).await;
+        session.close().await;
+        return super::dry_run::print(&dry.map_err(|e| map_error(&e))?, config);
+    }
     let pipeline = Pipeline::new(session.client().clone(), run_config).cancel_token(cancel);
     let (result, renderer) =
         drawn(progress, config, |events| pipeline.events_to(events).run()).await;
