@@ -27,14 +27,23 @@ const QUEUE: usize = 64;
 #[derive(Debug)]
 struct Shared {
     token: Option<String>,
-    tx: mpsc::Sender<Received>,
+    tx: mpsc::Sender<Delivery>,
 }
 
-/// One accepted notification.
+/// One delivery, told by the printing loop.
 #[derive(Debug)]
-struct Received {
-    body: serde_json::Value,
-    kind: Result<String, String>,
+enum Delivery {
+    /// Acknowledged: printed on stdout, its kind noted on stderr.
+    Accepted {
+        body: serde_json::Value,
+        kind: Result<String, String>,
+    },
+    /// Refused: a warning on stderr says what and why.
+    Refused {
+        path: String,
+        status: StatusCode,
+        why: String,
+    },
 }
 
 /// Runs the receiver until Ctrl-C (exit 0) or until stdout is closed.
@@ -87,12 +96,8 @@ pub(crate) async fn listen(
     let result = loop {
         tokio::select! {
             received = rx.recv() => {
-                let Some(received) = received else { break Ok(()) };
-                match &received.kind {
-                    Ok(kind) => output.note(&format!("received {kind}")),
-                    Err(why) => output.warn(&format!("received a notification of an unknown shape: {why}")),
-                }
-                if let Err(e) = output.json_line(&received.body) {
+                let Some(delivery) = received else { break Ok(()) };
+                if let Err(e) = tell(output, delivery) {
                     break Err(e);
                 }
             }
@@ -116,43 +121,57 @@ pub(crate) async fn listen(
     result
 }
 
+/// Prints one delivery: an accepted one on stdout (its kind on stderr), a
+/// refused one as a warning.
+fn tell(output: &Output, delivery: Delivery) -> Result<()> {
+    match delivery {
+        Delivery::Accepted { body, kind } => {
+            match &kind {
+                Ok(kind) => output.note(&format!("received {kind}")),
+                Err(why) => output.warn(&format!(
+                    "received a notification of an unknown shape: {why}"
+                )),
+            }
+            output.json_line(&body)
+        }
+        Delivery::Refused { path, status, why } => {
+            output.warn(&format!(
+                "refused a delivery to {path}: HTTP {}: {why}",
+                status.as_u16()
+            ));
+            Ok(())
+        }
+    }
+}
+
 async fn receive(
     State(shared): State<Arc<Shared>>,
     method: Method,
+    uri: axum::http::Uri,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if method != Method::POST {
-        return reply(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "webhooks are delivered with POST",
-        );
-    }
-    if let Some(token) = &shared.token
-        && !authorized(&headers, token)
-    {
-        return reply(
-            StatusCode::UNAUTHORIZED,
-            "missing or wrong bearer token in the Authorization header",
-        );
-    }
-    let value: serde_json::Value = match serde_json::from_slice(&body) {
-        Ok(v) => v,
-        Err(e) => {
-            return reply(
-                StatusCode::BAD_REQUEST,
-                &format!("the body is not json: {e}"),
-            );
-        }
+    let refusal = check(&shared, &method, &headers, &body);
+    let delivery = match refusal {
+        Err((status, why)) => Delivery::Refused {
+            path: uri.path().to_owned(),
+            status,
+            why,
+        },
+        Ok(value) => Delivery::Accepted {
+            body: value,
+            kind: classify(&body),
+        },
     };
-    let kind = classify(&body);
-    if shared
-        .tx
-        .send(Received { body: value, kind })
-        .await
-        .is_err()
-    {
+    let answer = match &delivery {
+        Delivery::Refused { status, why, .. } => Some(reply(*status, why)),
+        Delivery::Accepted { .. } => None,
+    };
+    if shared.tx.send(delivery).await.is_err() {
         return reply(StatusCode::SERVICE_UNAVAILABLE, "the receiver is stopping");
+    }
+    if let Some(refused) = answer {
+        return refused;
     }
     (
         StatusCode::OK,
@@ -160,6 +179,56 @@ async fn receive(
         r#"{"status":"ok"}"#,
     )
         .into_response()
+}
+
+/// The delivery's JSON body, or why it is refused: not a POST, a missing or
+/// wrong token (the expected one named in redacted form), not JSON.
+fn check(
+    shared: &Shared,
+    method: &Method,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> std::result::Result<serde_json::Value, (StatusCode, String)> {
+    if method != Method::POST {
+        return Err((
+            StatusCode::METHOD_NOT_ALLOWED,
+            format!("webhooks are delivered with POST, not {method}"),
+        ));
+    }
+    if let Some(token) = &shared.token
+        && !authorized(headers, token)
+    {
+        let got = if headers.contains_key(header::AUTHORIZATION) {
+            "another token"
+        } else {
+            "no Authorization header"
+        };
+        return Err((
+            StatusCode::UNAUTHORIZED,
+            format!(
+                "missing or wrong bearer token in the Authorization header (expected Bearer {}, got {got})",
+                redacted(token)
+            ),
+        ));
+    }
+    serde_json::from_slice(body).map_err(|e| {
+        (
+            StatusCode::BAD_REQUEST,
+            format!("the body is not json: {e}"),
+        )
+    })
+}
+
+/// A token as it may be printed: its first three characters at most (none
+/// of a short one) and its length.
+fn redacted(token: &str) -> String {
+    let n = token.chars().count();
+    let shown: String = if n >= 8 {
+        token.chars().take(3).collect()
+    } else {
+        String::new()
+    };
+    format!("{shown}\u{2026} ({n} characters)")
 }
 
 fn reply(status: StatusCode, message: &str) -> Response {
@@ -227,6 +296,12 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert(header::AUTHORIZATION, HeaderValue::from_str(value).unwrap());
         h
+    }
+
+    #[test]
+    fn a_token_is_named_only_by_its_start_and_length() {
+        assert_eq!(redacted("rf_local-secret"), "rf_\u{2026} (15 characters)");
+        assert_eq!(redacted("short"), "\u{2026} (5 characters)");
     }
 
     #[test]

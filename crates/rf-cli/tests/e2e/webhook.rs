@@ -41,6 +41,17 @@ fn checks_the_token_and_prints_each_notification_as_a_json_line() {
     assert_eq!(status, 401);
     let (status, _) = post(&url, Some("Bearer hook-secret"), "not json");
     assert_eq!(status, 400);
+    // Each refusal is told on stderr: where, the status, why, and which
+    // token was expected in redacted form (never the token itself).
+    let refused = listener.wait_for_stderr("refused a delivery to /hooks/jobs: HTTP 401");
+    assert!(
+        refused.contains("expected Bearer hoo\u{2026} (11 characters)"),
+        "{refused}"
+    );
+    assert!(refused.contains("got no Authorization header"), "{refused}");
+    let wrong = listener.wait_for_stderr("got another token");
+    assert!(wrong.contains("HTTP 401"), "{wrong}");
+    listener.wait_for_stderr("HTTP 400: the body is not json");
 
     let (status, body) = post(&url, Some("Bearer hook-secret"), JOB_NOTIFICATION);
     assert_eq!(status, 200, "{body}");
