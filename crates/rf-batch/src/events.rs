@@ -61,6 +61,8 @@ pub enum Event {
         changed_pending: Vec<String>,
         /// Gone before upload (dropped).
         vanished_pending: Vec<String>,
+        /// Uploaded, then gone locally (harmless: the batch keeps them).
+        vanished_after_upload: Vec<String>,
         /// New files (added).
         added: Vec<String>,
     },

@@ -200,6 +200,7 @@ impl Renderer {
             changed_after_upload,
             changed_pending,
             vanished_pending,
+            vanished_after_upload,
             added,
         } = event
         else {
@@ -214,6 +215,13 @@ impl Renderer {
         }
         if !vanished_pending.is_empty() {
             parts.push(format!("{} gone before upload", vanished_pending.len()));
+        }
+        if !vanished_after_upload.is_empty() {
+            parts.push(format!(
+                "{} gone after upload (the batch keeps them: {})",
+                vanished_after_upload.len(),
+                preview(vanished_after_upload)
+            ));
         }
         if !changed_after_upload.is_empty() {
             parts.push(format!(

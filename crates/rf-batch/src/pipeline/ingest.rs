@@ -198,6 +198,7 @@ async fn tell_changes(ctx: &Context, manifest: &Manifest, rec: Reconciliation) {
         changed_after_upload: rec.changed_after_upload,
         changed_pending: rec.changed_pending,
         vanished_pending: rec.vanished_pending,
+        vanished_after_upload: rec.vanished_after_upload,
         added: rec.added,
     })
     .await;

@@ -87,3 +87,34 @@ fn an_out_that_is_a_file_is_told_before_anything_starts() {
     );
     assert!(!sb.cache().exists());
 }
+
+#[test]
+fn a_rerun_says_what_changed_in_the_input() {
+    let sb = Sandbox::new();
+    let images = sb.path().join("images");
+    std::fs::create_dir_all(&images).unwrap();
+    let samples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../samples/images");
+    for name in ["frame_000.jpg", "frame_001.jpg"] {
+        std::fs::copy(samples.join(name), images.join(name)).unwrap();
+    }
+    let out = sb.path().join("out");
+    let mut args = sb.rf();
+    args.arg("run")
+        .arg("--images")
+        .arg(&images)
+        .args(["--workflow", "image-properties", "--out"])
+        .arg(&out);
+    run(&mut args).expect_code(0);
+    std::fs::remove_file(images.join("frame_001.jpg")).unwrap();
+    let again = run(&mut args);
+    again.expect_code(0);
+    let warning = again
+        .stderr
+        .lines()
+        .find(|l| l.contains("the input directory changed"))
+        .unwrap_or_else(|| panic!("no warning:\n{}", again.stderr));
+    assert!(
+        warning.ends_with("1 gone after upload (the batch keeps them: frame_001.jpg)"),
+        "{warning}"
+    );
+}
