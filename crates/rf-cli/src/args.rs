@@ -205,6 +205,10 @@ pub(crate) struct RunArgs {
     /// (read-only API calls only)
     #[arg(long)]
     pub(crate) dry_run: bool,
+    /// How long to wait for the service to index every uploaded item
+    /// [default: 600]
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) count_timeout: Option<u64>,
     /// Job options.
     #[command(flatten)]
     pub(crate) job: JobOptions,
@@ -377,6 +381,10 @@ pub(crate) struct BatchIngestArgs {
     /// Wait until every item is indexed (count check)
     #[arg(long)]
     pub(crate) wait: bool,
+    /// With --wait: how long to wait for every item to be indexed
+    /// [default: 600]
+    #[arg(long, value_name = "SECS", requires = "wait", value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) count_timeout: Option<u64>,
     /// Display name of the batch [default: the batch ID]
     #[arg(long, value_name = "NAME")]
     pub(crate) batch_name: Option<String>,

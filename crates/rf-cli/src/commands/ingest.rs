@@ -27,6 +27,9 @@ use crate::events::{drawn, plural};
 use crate::output::Table;
 use crate::progress::Progress;
 
+/// How long `--wait` waits for the count by default.
+const COUNT_TIMEOUT_DEFAULT: Duration = Duration::from_secs(600);
+
 /// References sent per request.
 const REFERENCES_CHUNK: usize = rf_batch::ingest::references::MAX_REFERENCES_PER_REQUEST;
 
@@ -105,7 +108,7 @@ async fn references(
         config.output.note(
             "reference ingests are indexed in the background; waiting for the count to settle",
         );
-        let n = wait_count(session, batch.as_str(), summary.references, cancel).await?;
+        let n = wait_count(session, batch.as_str(), summary.references, args, cancel).await?;
         count = Some(n);
     }
     let out = &config.output;
@@ -143,15 +146,25 @@ async fn wait_count(
     session: &Session,
     batch: &str,
     expected: u64,
+    args: &BatchIngestArgs,
     cancel: &CancellationToken,
 ) -> Result<u64> {
-    let options = PollOptions {
-        initial_interval: Duration::from_millis(250),
-        ..PollOptions::default()
-    };
+    let options = count_poll(args);
     wait_for_count(session.client(), batch, expected, &options, cancel, |_| {})
         .await
         .map_err(|e| map_error(&e))
+}
+
+/// How `--wait` polls the count: briskly at first, for `--count-timeout`.
+fn count_poll(args: &BatchIngestArgs) -> PollOptions {
+    PollOptions {
+        initial_interval: Duration::from_millis(250),
+        timeout: Some(
+            args.count_timeout
+                .map_or(COUNT_TIMEOUT_DEFAULT, Duration::from_secs),
+        ),
+        ..PollOptions::default()
+    }
 }
 
 /// A directory to ingest and what it holds.
@@ -201,10 +214,7 @@ fn ingest_options(
     options
         .notifications_url
         .clone_from(&args.notifications_url);
-    options.wait = args.wait.then(|| PollOptions {
-        initial_interval: Duration::from_millis(250),
-        ..PollOptions::default()
-    });
+    options.wait = args.wait.then(|| count_poll(args));
     // One `rf batch ingest` at a time per batch (its manifest).
     options.lock_owner = Some("rf batch ingest".to_owned());
     options

@@ -1,6 +1,8 @@
 //! `rf run`: ingest a directory, check the count, run the job, wait, and
 //! export the results, resumably (rf-batch's `Pipeline`).
 
+use std::time::Duration;
+
 use rf_batch::events::RunReport;
 use rf_batch::ingest::MediaKind;
 use rf_batch::{Pipeline, RunConfig};
@@ -81,6 +83,9 @@ fn run_config(args: &RunArgs, config: &Config) -> Result<RunConfig> {
     run_config.plan.mode = options::ingest_mode(args.mode);
     if let Some(n) = args.shard_size {
         run_config.plan.max_images_per_shard = usize::from(n);
+    }
+    if let Some(secs) = args.count_timeout {
+        run_config.count_poll.timeout = Some(Duration::from_secs(secs));
     }
     run_config.upload.concurrency = config.concurrency;
     run_config.download.concurrency = config.concurrency;

@@ -183,6 +183,9 @@ pub(crate) fn map_error(err: &Error) -> CliError {
             notification_text(message)
         ),
         Error::Api(api) => api_message(api).unwrap_or_else(|| err.to_string()),
+        Error::CountTimeout(t) if t.rejected == 0 => {
+            format!("{err}; to wait longer, pass --count-timeout SECS (default 600)")
+        }
         // The library's advice covers every caller; on the command line the
         // way out is a flag.
         Error::JobConflict {

@@ -118,3 +118,31 @@ fn a_rerun_says_what_changed_in_the_input() {
         "{warning}"
     );
 }
+
+#[test]
+fn a_count_check_that_runs_out_of_time_names_the_flag_that_waits_longer() {
+    // Shards are indexed a minute after their upload: the count check of a
+    // one-second --count-timeout runs out first.
+    let emu = crate::emu::TestEmulator::with(|mut c| {
+        c.index_delay = std::time::Duration::from_secs(60);
+        c
+    });
+    let sb = Sandbox::new();
+    let samples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../samples/images");
+    let done = run(emu
+        .rf(&sb)
+        .args([
+            "batch",
+            "ingest",
+            "--batch-id",
+            "slow-index",
+            "--mode",
+            "bulk",
+        ])
+        .args(["--wait", "--count-timeout", "1", "--images"])
+        .arg(&samples));
+    done.expect_code(5);
+    let line = done.error_line();
+    assert!(line.contains("holds 0 of 12 expected items"), "{line}");
+    assert!(line.contains("pass --count-timeout SECS"), "{line}");
+}
