@@ -23,6 +23,7 @@ mod auth;
 mod jobs;
 mod signed;
 mod staging;
+mod uploads;
 
 /// Largest JSON body accepted (reference lists can be long).
 const MAX_JSON_BODY: usize = 64 * 1024 * 1024;
@@ -46,27 +47,27 @@ pub(crate) fn build(ctx: Arc<Ctx>) -> Router {
         .route(&format!("{ds}/{{batch}}"), get(staging::get_batch))
         .route(
             &format!("{ds}/{{batch}}/upload/image"),
-            post(staging::upload_image).layer(DefaultBodyLimit::disable()),
+            post(uploads::upload_image).layer(DefaultBodyLimit::disable()),
         )
         .route(
             &format!("{ds}/{{batch}}/upload/video"),
-            post(staging::upload_video),
+            post(uploads::upload_video),
         )
         .route(
             &format!("{ds}/{{batch}}/bulk-upload/image-files"),
-            post(staging::bulk_image_files),
+            post(uploads::bulk_image_files),
         )
         .route(
             &format!("{ds}/{{batch}}/bulk-upload/image-references"),
-            post(staging::image_references),
+            post(uploads::image_references),
         )
         .route(
             &format!("{ds}/{{batch}}/bulk-upload/video-references"),
-            post(staging::video_references),
+            post(uploads::video_references),
         )
         .route(
             &format!("{ds}/{{batch}}/roboql-ingest"),
-            post(staging::roboql_ingest),
+            post(uploads::roboql_ingest),
         )
         .route(&format!("{ds}/{{batch}}/count"), get(staging::count))
         .route(&format!("{ds}/{{batch}}/parts"), get(staging::parts))
