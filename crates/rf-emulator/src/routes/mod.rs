@@ -14,7 +14,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use http::{StatusCode, header};
 
-use crate::chaos::{self, Fault};
+use crate::chaos::{Fault, respond};
 use crate::ctx::Ctx;
 use crate::error::ApiError;
 use crate::stats::{Counters, EmulatorStats};
@@ -143,15 +143,15 @@ async fn count_and_inject_faults(
     tracing::info!(method = %req.method(), path = %logged_path, fault = ?fault, "chaos: injecting a fault");
     match fault {
         Fault::Throttle { retry_after_secs } => {
-            chaos::drain(req.into_body()).await;
-            chaos::throttled(retry_after_secs)
+            respond::drain(req.into_body()).await;
+            respond::throttled(retry_after_secs)
         }
         Fault::ServerError(status) => {
-            chaos::drain(req.into_body()).await;
-            chaos::server_error(status)
+            respond::drain(req.into_body()).await;
+            respond::server_error(status)
         }
-        Fault::DropRequest => chaos::drop_before_head(),
-        Fault::DropResponse => chaos::cut_response(next.run(req).await),
+        Fault::DropRequest => respond::drop_before_head(),
+        Fault::DropResponse => respond::cut_response(next.run(req).await),
         Fault::Delay(pause) => {
             tokio::time::sleep(pause).await;
             next.run(req).await
