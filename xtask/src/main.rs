@@ -1,9 +1,11 @@
 //! Project automation, run as `cargo xtask <task>`.
 //!
 //! Tasks:
-//! - `ci`: fmt check, import cycles, clippy with warnings denied, tests,
-//!   docs (what CI runs);
+//! - `ci`: fmt check, import cycles, dependency checks, clippy with warnings
+//!   denied, tests, docs (what CI runs);
 //! - `cycles`: import cycles between the modules of each crate (`cycles.rs`);
+//! - `deps`: the dependency rules of `deny.toml` (cargo-deny) and unused
+//!   dependencies (cargo-machete), in `deps.rs`;
 //! - `compat`: the official Python client (inference-cli 1.8.3) against our
 //!   emulator (installs it in a virtualenv; minutes, ~800 MB);
 //! - `bench`: rf against the raw loopback limit and the official client,
@@ -20,11 +22,10 @@ mod compat;
 mod cycles;
 mod cycles_parse;
 mod cycles_resolve;
+mod deps;
 mod soak;
 mod tidy;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode};
 use std::time::Duration;
@@ -62,48 +63,48 @@ impl Drop for ServerGuard {
     }
 }
 
-/// One raw HTTP/1.1 GET of `path` from `host` (`127.0.0.1:PORT`): the
-/// status and the body, read until the server closes the connection.
-pub(crate) fn http_get(
-    host: &str,
-    path: &str,
-    read_timeout: Duration,
-) -> Result<(u16, String), String> {
-    let mut stream = TcpStream::connect(host).map_err(|e| format!("connect {host}: {e}"))?;
-    stream
-        .set_read_timeout(Some(read_timeout))
-        .map_err(|e| e.to_string())?;
-    let req = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
-    stream
-        .write_all(req.as_bytes())
+/// One GET of `http://{host}{path}` (`host` is `127.0.0.1:PORT`): the
+/// status, whatever it is, and the body as text.
+pub(crate) fn http_get(host: &str, path: &str, timeout: Duration) -> Result<(u16, String), String> {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(timeout))
+        .proxy(None)
+        .build()
+        .into();
+    let mut response = agent
+        .get(&format!("http://{host}{path}"))
+        .call()
         .map_err(|e| format!("GET {path}: {e}"))?;
-    let mut buf = Vec::new();
-    stream
-        .read_to_end(&mut buf)
+    let body = response
+        .body_mut()
+        .read_to_string()
         .map_err(|e| format!("GET {path}: {e}"))?;
-    let text = String::from_utf8_lossy(&buf);
-    let (head, body) = text
-        .split_once("\r\n\r\n")
-        .ok_or_else(|| format!("GET {path}: not an http answer: {text}"))?;
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| format!("GET {path}: no status in {head:?}"))?;
-    Ok((status, body.to_string()))
+    Ok((response.status().as_u16(), body))
 }
 
+/// Runs `program` with `args` in the project root; an error unless it exits 0.
 pub(crate) fn run(program: &str, args: &[&str]) -> Result<(), String> {
-    eprintln!("xtask: running {program} {}", args.join(" "));
-    let status = Command::new(program)
-        .args(args)
+    run_command(Command::new(program).args(args))
+}
+
+/// Runs `command` in the project root; an error unless it exits 0.
+pub(crate) fn run_command(command: &mut Command) -> Result<(), String> {
+    let program = command.get_program().to_string_lossy().into_owned();
+    let args: Vec<String> = command
+        .get_args()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let line = format!("{program} {}", args.join(" "));
+    eprintln!("xtask: running {line}");
+    let status = command
         .current_dir(project_root())
         .status()
         .map_err(|e| format!("could not start {program}: {e}"))?;
     if status.success() {
         Ok(())
     } else {
-        Err(format!("{program} {} failed ({status})", args.join(" ")))
+        Err(format!("{line} failed ({status})"))
     }
 }
 
@@ -111,6 +112,7 @@ pub(crate) fn run(program: &str, args: &[&str]) -> Result<(), String> {
 fn ci() -> Result<(), String> {
     run("cargo", &["fmt", "--all", "--", "--check"])?;
     cycles::cycles()?;
+    deps::deps()?;
     run(
         "cargo",
         &[
@@ -133,6 +135,7 @@ fn main() -> ExitCode {
     let result = match task {
         "ci" => ci(),
         "cycles" => cycles::cycles(),
+        "deps" => deps::deps(),
         "compat" => compat::compat(),
         "bench" if args.iter().any(|a| a == "--help" || a == "-h") => {
             eprintln!("{}", bench::USAGE);
@@ -142,7 +145,7 @@ fn main() -> ExitCode {
         "soak" => soak::soak(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask <task>\n\ntasks:\n  ci      fmt check, import cycles, clippy -D warnings, tests, docs\n  cycles  import cycles between the modules of each crate\n  compat  the official inference-cli against the emulator\n  bench   rf vs the raw limit and inference-cli, release mode (bench --help)\n  soak    kill -9 the CLI at random points and re-run it [--seeds N] [--files N] [--chaos-rate R]"
+                "usage: cargo xtask <task>\n\ntasks:\n  ci      fmt check, import cycles, dependency checks, clippy -D warnings, tests, docs\n  cycles  import cycles between the modules of each crate\n  deps    dependency rules (deny.toml, cargo-deny) and unused dependencies (cargo-machete)\n  compat  the official inference-cli against the emulator\n  bench   rf vs the raw limit and inference-cli, release mode (bench --help)\n  soak    kill -9 the CLI at random points and re-run it [--seeds N] [--files N] [--chaos-rate R]"
             );
             return if task == "help" || task == "--help" {
                 ExitCode::SUCCESS
@@ -166,12 +169,14 @@ mod tests {
 
     #[test]
     fn http_get_reads_status_and_body_from_loopback() {
+        use std::io::{Read, Write};
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let host = listener.local_addr().unwrap().to_string();
         let server = std::thread::spawn(move || {
             for answer in [
                 "HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\n{\"a\":1}",
-                "HTTP/1.1 404 Not Found\r\n\r\n",
+                "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\n{\"a\r\n4\r\n\":2}\r\n0\r\n\r\n",
+                "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n",
             ] {
                 let (mut conn, _) = listener.accept().unwrap();
                 let mut head = [0u8; 1024];
@@ -184,6 +189,10 @@ mod tests {
         assert_eq!(
             http_get(&host, "/x?k=v", timeout).unwrap(),
             (200, "{\"a\":1}".to_string())
+        );
+        assert_eq!(
+            http_get(&host, "/x?k=v", timeout).unwrap(),
+            (200, "{\"a\":2}".to_string())
         );
         assert_eq!(
             http_get(&host, "/x?k=v", timeout).unwrap(),

@@ -8,7 +8,6 @@ mod transport {
     mod support;
 
     mod custom;
-    mod deps;
     mod fidelity;
     mod idle;
     mod models;

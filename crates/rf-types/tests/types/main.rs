@@ -2,7 +2,6 @@
 //! wire-name drift, serde rules, OpenAPI coverage and the job builder.
 
 mod builder;
-mod deps;
 mod full;
 mod golden;
 mod ids;
