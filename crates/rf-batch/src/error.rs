@@ -12,10 +12,14 @@ use std::time::Duration;
 use rf_transport::{StatusCode, TransportError};
 
 use crate::endpoint::Endpoint;
-use crate::export::ExtractError;
-use crate::ingest::{MediaKind, ScanError};
-use crate::state::StateError;
-use crate::wait::CountTimeout;
+use crate::files::extract::ExtractError;
+use crate::files::scan::{MediaKind, ScanError};
+
+mod count;
+mod state;
+
+pub use count::{CountTimeout, ShardSummary};
+pub use state::StateError;
 
 /// Result alias for this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

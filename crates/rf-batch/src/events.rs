@@ -15,8 +15,9 @@ use std::time::Duration;
 use serde::Serialize;
 use tokio::sync::mpsc;
 
-use crate::export::RefusedEntry;
-use crate::ingest::{SkippedFile, UploadMode};
+use crate::files::extract::RefusedEntry;
+use crate::files::plan::UploadMode;
+use crate::files::scan::SkippedFile;
 use crate::wait::JobProgress;
 
 /// Something that happened during a run.

@@ -18,7 +18,7 @@ use serde_json::{Map, Value};
 
 use crate::client::Client;
 use crate::error::{ApiErrorKind, Error, Result};
-use crate::ingest::MediaKind;
+use crate::files::scan::MediaKind;
 
 /// Every option of a workflow job. `None` leaves the service's default.
 #[derive(Debug, Clone, Default, PartialEq)]

@@ -21,6 +21,7 @@ pub mod endpoint;
 pub mod error;
 pub mod events;
 pub mod export;
+pub mod files;
 pub mod ingest;
 pub mod job;
 pub mod pipeline;

@@ -32,15 +32,16 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::export::ExtractReport;
-use crate::ingest::plan::{PlanOptions, PlannedItem, UploadMode, cut_shards};
-use crate::ingest::scan::{MediaKind, ScannedFile, SkippedFile};
+use crate::files::extract::ExtractReport;
+use crate::files::plan::{PlanOptions, PlannedItem, UploadMode, cut_shards};
+use crate::files::scan::{MediaKind, ScannedFile, SkippedFile};
 
 mod file;
 pub mod items;
 mod lock;
 mod resume;
 
+pub use crate::error::StateError;
 pub use file::ManifestFile;
 pub use items::{FreshRun, ItemRange, Prepared, ScanSummary, items_path_for};
 pub(crate) use lock::state_dir_of;
@@ -346,38 +347,6 @@ impl Reconciliation {
     }
 }
 
-/// The manifest could not be read or written.
-#[derive(Debug, thiserror::Error)]
-pub enum StateError {
-    /// Reading or writing failed.
-    #[error("cannot {action} run manifest {}: {source}", path.display())]
-    Io {
-        /// Read, write, ...
-        action: &'static str,
-        /// The manifest path.
-        path: PathBuf,
-        /// The I/O error.
-        #[source]
-        source: io::Error,
-    },
-    /// The file is not a manifest this version understands.
-    #[error("run manifest {} is unreadable ({detail}); move it away to start the run afresh", path.display())]
-    Corrupt {
-        /// The manifest path.
-        path: PathBuf,
-        /// What is wrong.
-        detail: String,
-    },
-    /// Another run holds the state directory ([`StateLock`]).
-    #[error("state directory {} is in use by {holder}; wait for it to finish, or use another directory", dir.display())]
-    InUse {
-        /// The state directory.
-        dir: PathBuf,
-        /// Who holds it, as its lock file says.
-        holder: LockHolder,
-    },
-}
-
 impl Manifest {
     /// A fresh manifest for `run`.
     pub fn new(run: RunIdentity, mode: UploadMode) -> Self {
@@ -408,10 +377,7 @@ impl Manifest {
 
     /// The `position`-th shard of the plan, with its items (read from the
     /// items file when they are stored there).
-    pub fn shard_plan(
-        &self,
-        position: usize,
-    ) -> Result<crate::ingest::plan::ShardPlan, StateError> {
+    pub fn shard_plan(&self, position: usize) -> Result<crate::files::plan::ShardPlan, StateError> {
         match self.ingest.shards.get(position) {
             Some(shard) => shard.load(self.items_file()),
             None => Err(StateError::Corrupt {
@@ -424,7 +390,7 @@ impl Manifest {
     }
 
     /// A fresh manifest holding `plan` (nothing uploaded yet).
-    pub fn from_plan(run: RunIdentity, plan: crate::ingest::Plan) -> Self {
+    pub fn from_plan(run: RunIdentity, plan: crate::files::plan::Plan) -> Self {
         let mut m = Manifest::new(run, plan.mode);
         m.ingest.singles = plan
             .singles
@@ -700,7 +666,7 @@ impl Manifest {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ingest::plan::plan;
+    use crate::files::plan::plan;
 
     fn file(rel: &str, size: u64, kind: MediaKind) -> ScannedFile {
         ScannedFile {
@@ -958,9 +924,9 @@ mod tests {
             max_shard_bytes: 200 * 1024,
             ..PlanOptions::default()
         };
-        let scan_options = crate::ingest::ScanOptions::default();
+        let scan_options = crate::files::scan::ScanOptions::default();
         let (mut m, summary) = items::plan_for_test(&path, input.path(), None, &options);
-        let report = crate::ingest::scan(input.path(), &scan_options).unwrap();
+        let report = crate::files::scan::scan(input.path(), &scan_options).unwrap();
         let images: Vec<ScannedFile> = report
             .files
             .iter()
@@ -982,7 +948,7 @@ mod tests {
         assert_eq!(reasons, ["notes.txt", "clip.mp4"]);
         assert_eq!(
             summary.skipped[1].reason,
-            crate::ingest::SkipReason::OtherKind(MediaKind::Video)
+            crate::files::scan::SkipReason::OtherKind(MediaKind::Video)
         );
         // Saved and loaded, the stored plan is the same; no temporary files.
         m.save(&path).unwrap();

@@ -1,7 +1,8 @@
 //! Export: find a job's output, download it and unpack it safely.
 
 pub mod download;
-pub mod extract;
+
+pub use crate::files::extract;
 
 pub use download::{
     DownloadSettings, DownloadSummary, DownloadTarget, ExportFile, download_one, download_pending,

@@ -6,12 +6,10 @@
 //! [`upload_pending`] sends what a manifest still lacks, and [`upload_all`]
 //! does so in rounds that settle broken transfers without duplicating them.
 
-pub mod names;
-pub mod plan;
 pub mod references;
-pub mod scan;
-pub mod tar_stream;
 pub mod upload;
+
+pub use crate::files::{names, plan, scan, tar_stream};
 
 pub use names::flat_name;
 pub use plan::{

@@ -27,11 +27,11 @@ use serde::{Deserialize, Serialize};
 use super::{
     IngestState, Manifest, RunIdentity, ShardItems, ShardRecord, SingleRecord, StateError,
 };
-use crate::ingest::plan::{PlanOptions, PlannedItem, ShardCutter, ShardPlan, UploadMode};
-use crate::ingest::scan::{
+use crate::files::plan::{PlanOptions, PlannedItem, ShardCutter, ShardPlan, UploadMode};
+use crate::files::scan::{
     MediaKind, ScanError, ScanOptions, ScanTally, SkipReason, SkippedFile, scan_each,
 };
-use crate::ingest::tar_stream::member_len;
+use crate::files::tar_stream::member_len;
 
 /// Format version of the items file's header.
 const ITEMS_VERSION: u32 = 1;

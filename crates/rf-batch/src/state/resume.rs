@@ -28,8 +28,8 @@ use std::path::{Path, PathBuf};
 
 use super::items::{ItemsWriter, Lines, ScanSummary, cut_stored};
 use super::{Manifest, Reconciliation, ShardItems, ShardRecord, SingleRecord, StateError};
-use crate::ingest::plan::{PlanOptions, PlannedItem, UploadMode};
-use crate::ingest::scan::{
+use crate::files::plan::{PlanOptions, PlannedItem, UploadMode};
+use crate::files::scan::{
     MediaKind, ScanOptions, ScannedFile, SkipReason, SkippedFile, scan_each, scan_order,
 };
 
@@ -412,8 +412,8 @@ mod tests {
     use rf_util::SplitMix64;
 
     use super::*;
-    use crate::ingest::plan::ModeChoice;
-    use crate::ingest::tar_stream::{TAR_END_LEN, member_len};
+    use crate::files::plan::ModeChoice;
+    use crate::files::tar_stream::{TAR_END_LEN, member_len};
     use crate::state::MANIFEST_FILE;
 
     /// The test's whole input comes from one seed.
@@ -536,7 +536,7 @@ mod tests {
                 .reconcile_streamed(input.path(), &scan_options, MediaKind::Image, &options)
                 .unwrap()
                 .expect("a stored plan is merged");
-            let report = crate::ingest::scan(input.path(), &scan_options).unwrap();
+            let report = crate::files::scan::scan(input.path(), &scan_options).unwrap();
             let files: Vec<ScannedFile> = report
                 .files
                 .into_iter()
@@ -691,7 +691,7 @@ mod tests {
     fn shards_held_in_memory_fall_back_to_the_in_memory_reconcile() {
         let input = tempfile::tempdir().unwrap();
         write(input.path(), "a.jpg", 3);
-        let files = crate::ingest::scan(input.path(), &ScanOptions::default())
+        let files = crate::files::scan::scan(input.path(), &ScanOptions::default())
             .unwrap()
             .files;
         let options = PlanOptions {
@@ -705,7 +705,7 @@ mod tests {
                 workflow_id: "wf".into(),
                 kind: MediaKind::Image,
             },
-            crate::ingest::plan(&files, &options),
+            crate::files::plan::plan(&files, &options),
         );
         let before = m.clone();
         let outcome = m
