@@ -412,7 +412,7 @@ fn merge(from: &Path, to: &Path, rel: &str, report: &mut ExtractReport) -> io::R
 
 /// Raw tar archives, shared with the integration tests.
 #[cfg(test)]
-#[path = "../../tests/common/raw_tar.rs"]
+#[path = "../../tests/batch/common/raw_tar.rs"]
 mod raw_tar;
 
 #[cfg(test)]

@@ -4,12 +4,10 @@
 //! connections (no loss, no duplicates), count timeouts that name what is
 //! missing, download length checks.
 
-mod common;
-
 use std::io::Read;
 
-use common::fake::{FakeService, PutFault};
-use common::{config, make_images};
+use crate::common::fake::{FakeService, PutFault};
+use crate::common::{config, make_images};
 use rf_batch::ingest::{ModeChoice, UploadMode};
 use rf_batch::state::Manifest;
 use rf_batch::{Client, Error, Event, Pipeline, RunConfig};
@@ -22,7 +20,7 @@ fn bulk_config(input: &std::path::Path, out: &std::path::Path, per_shard: usize)
     let mut c = config(input, out, "wf");
     c.plan.mode = ModeChoice::Bulk;
     c.plan.max_images_per_shard = per_shard;
-    c.count_poll = common::fast_poll(5);
+    c.count_poll = crate::common::fast_poll(5);
     c
 }
 
@@ -200,7 +198,7 @@ async fn count_timeout_names_shards_and_failed_files() {
     let mut cfg = bulk_config(input.path(), out.path(), 6);
     cfg.count_poll = rf_batch::wait::PollOptions {
         timeout: Some(std::time::Duration::from_millis(150)),
-        ..common::fast_poll(1)
+        ..crate::common::fast_poll(1)
     };
     // the fake reports a failed file in the shard metadata
     let err = {

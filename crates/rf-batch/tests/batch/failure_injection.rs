@@ -4,13 +4,11 @@
 //! nothing and duplicating nothing: the emulator counts a resent shard twice,
 //! so the exact final count proves it.
 
-mod common;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use rf_batch::ingest::ModeChoice;
 use rf_batch::{Client, Pipeline};
 use rf_transport::{

@@ -4,13 +4,11 @@
 //! or a decompression bomb fails the download, leaves nothing that looks
 //! complete, is not recorded in the manifest, and a re-run fetches it again.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 
-use common::fake::FakeService;
-use common::raw_tar::{finish, gz, raw_entry};
-use common::{config, make_images};
+use crate::common::fake::FakeService;
+use crate::common::raw_tar::{finish, gz, raw_entry};
+use crate::common::{config, make_images};
 use rf_batch::export::RefusalReason;
 use rf_batch::ingest::ModeChoice;
 use rf_batch::state::Manifest;
@@ -23,7 +21,7 @@ fn setup(n: usize) -> (FakeService, tempfile::TempDir, tempfile::TempDir, RunCon
     make_images(input.path(), n);
     let mut cfg = config(input.path(), &work.path().join("out"), "wf");
     cfg.plan.mode = ModeChoice::Bulk;
-    cfg.count_poll = common::fast_poll(5);
+    cfg.count_poll = crate::common::fast_poll(5);
     cfg.download.attempts = 1;
     (fake, input, work, cfg)
 }

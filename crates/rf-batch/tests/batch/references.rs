@@ -2,9 +2,7 @@
 //! loopback: the file is read line by line and sent in chunks, each with its
 //! own ingest ID; the images are served by a loopback HTTP server.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use rf_batch::Client;
 use rf_batch::ingest::{MediaKind, ingest_references_file};
 use rf_batch::wait::wait_for_count;

@@ -5,10 +5,8 @@
 //! uploaded twice (the emulator counts a resent shard twice). The scenarios
 //! live in this test file only: they are not public API.
 
-mod common;
-
-use common::inprocess::InProcess;
-use common::*;
+use crate::common::inprocess::InProcess;
+use crate::common::*;
 use futures::TryStreamExt;
 use rf_batch::ingest::{MediaKind, ModeChoice, UploadMode};
 use rf_batch::{CancellationToken, Client, Error, Event, Pipeline};
@@ -40,8 +38,12 @@ impl Backend {
 
     fn in_process() -> Backend {
         let emu = InProcess::start();
-        let client =
-            Client::new(emu.clone(), common::inprocess::IN_PROCESS_BASE, "test-key").unwrap();
+        let client = Client::new(
+            emu.clone(),
+            crate::common::inprocess::IN_PROCESS_BASE,
+            "test-key",
+        )
+        .unwrap();
         Backend {
             client,
             _http: None,

@@ -5,14 +5,12 @@
 //! whose answer is lost, answered `409`, or conflicting, through the fake and
 //! through wiremock (exact request shapes).
 
-mod common;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use common::fake::FakeService;
-use common::{config, make_images};
+use crate::common::fake::FakeService;
+use crate::common::{config, make_images};
 use rf_batch::ingest::{MediaKind, ModeChoice};
 use rf_batch::job::{JobSettings, JobStart, build_definition, start_job};
 use rf_batch::{Client, Error, Pipeline, RunConfig};
@@ -64,7 +62,7 @@ fn chaos_config(input: &std::path::Path, out: &std::path::Path, mode: ModeChoice
     c.upload.concurrency = 3;
     c.upload.attempts = 4;
     c.download.attempts = 5;
-    c.count_poll = common::fast_poll(20);
+    c.count_poll = crate::common::fast_poll(20);
     c
 }
 
@@ -422,7 +420,7 @@ impl Transport for LoseFirst {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn emulator_drop_response_on_job_start_creates_one_job() {
-    let emu = common::start_emulator().await;
+    let emu = crate::common::start_emulator().await;
     let retrying = Retrying::new(LoseFirst::new(emu.state(), is_job_create), fast_policy());
     let client = client_over(retrying, emu.base_url().as_str(), emu.api_key());
     let input = tempfile::tempdir().unwrap();
@@ -449,7 +447,7 @@ async fn emulator_drop_response_on_restart_restarts_once_and_says_so() {
     let mut config = rf_emulator::EmulatorConfig::for_tests();
     // Slow enough that the job is still running when it is aborted.
     config.job_speed.item_delay = Duration::from_secs(5);
-    let emu = common::start_emulator_with(config).await;
+    let emu = crate::common::start_emulator_with(config).await;
     let retrying = Retrying::new(LoseFirst::new(emu.state(), is_job_restart), fast_policy());
     let client = client_over(retrying, emu.base_url().as_str(), emu.api_key());
     let batch = BatchId::new("restart-in").unwrap();

@@ -1,0 +1,23 @@
+//! rf-batch's integration tests, one binary: a module per area, sharing
+//! [`common`] (input trees, the stateful fake service, the in-process
+//! emulator transport, hand-made tar archives).
+//!
+//! - `client_wire`: exact request shapes of every endpoint (wiremock);
+//! - `mock_transport`: runs over scripted `MockTransport` answers;
+//! - `custom_transport`: a user-written `Transport` (the fake service);
+//! - `scenarios`: whole runs against the emulator, in process and over
+//!   loopback;
+//! - `chaos`, `failure_injection`: faults, lost answers and retries;
+//! - `hostile_export`: hostile archives through the whole pipeline;
+//! - `references`: ingest by reference.
+
+mod common;
+
+mod chaos;
+mod client_wire;
+mod custom_transport;
+mod failure_injection;
+mod hostile_export;
+mod mock_transport;
+mod references;
+mod scenarios;
