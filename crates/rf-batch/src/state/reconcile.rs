@@ -1,0 +1,164 @@
+//! [`Manifest::reconcile`]: brings a plan in line with a fresh scan of the
+//! input, and the [`Reconciliation`] saying what changed.
+
+use std::collections::HashMap;
+
+use crate::files::plan::{PlanOptions, PlannedItem, UploadMode, cut_shards};
+use crate::files::scan::{MediaKind, ScannedFile};
+
+use super::*;
+
+/// What changed in the input since the manifest was written.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Reconciliation {
+    /// Already uploaded, but the file changed since (not re-uploaded: the
+    /// service cannot replace an item of a sharded batch).
+    pub changed_after_upload: Vec<String>,
+    /// Not yet uploaded and changed: re-planned with the new size.
+    pub changed_pending: Vec<String>,
+    /// Not yet uploaded and gone: dropped from the plan.
+    pub vanished_pending: Vec<String>,
+    /// Uploaded and gone locally (harmless: the batch has it).
+    pub vanished_after_upload: Vec<String>,
+    /// New files, added to the plan.
+    pub added: Vec<String>,
+}
+
+impl Reconciliation {
+    /// Whether nothing changed.
+    pub fn is_empty(&self) -> bool {
+        self.changed_after_upload.is_empty()
+            && self.changed_pending.is_empty()
+            && self.vanished_pending.is_empty()
+            && self.vanished_after_upload.is_empty()
+            && self.added.is_empty()
+    }
+}
+
+impl Manifest {
+    /// Brings the plan in line with a fresh scan (`files`, of this run's kind):
+    /// pending items that changed are re-planned, vanished pending ones are
+    /// dropped, new files are added (shards re-cut from the pending images);
+    /// uploaded items are never touched. Returns what changed.
+    ///
+    /// Reads the shards' items from the items file one shard at a time; the
+    /// re-cut shards are held in memory until the next [`Manifest::save`]
+    /// appends them to it.
+    pub fn reconcile(
+        &mut self,
+        files: &[ScannedFile],
+        options: &PlanOptions,
+    ) -> Result<Reconciliation, StateError> {
+        let mut rec = Reconciliation::default();
+        let mut current: HashMap<&str, &ScannedFile> =
+            files.iter().map(|f| (f.relative.as_str(), f)).collect();
+        let mut check = |item: &PlannedItem,
+                         uploaded: bool,
+                         rec: &mut Reconciliation|
+         -> Option<PlannedItem> {
+            match current.remove(item.relative.as_str()) {
+                None if uploaded => {
+                    rec.vanished_after_upload.push(item.relative.clone());
+                    None
+                }
+                None => {
+                    rec.vanished_pending.push(item.relative.clone());
+                    None
+                }
+                Some(f) if f.size == item.size && f.mtime_ns == item.mtime_ns => Some(item.clone()),
+                Some(f) => {
+                    if uploaded {
+                        rec.changed_after_upload.push(item.relative.clone());
+                        Some(item.clone())
+                    } else {
+                        rec.changed_pending.push(item.relative.clone());
+                        Some(PlannedItem::from_scanned(f))
+                    }
+                }
+            }
+        };
+        // Singles: keep uploaded ones, refresh pending ones.
+        let singles = std::mem::take(&mut self.ingest.singles);
+        for s in singles {
+            match check(&s.item, s.uploaded, &mut rec) {
+                Some(item) => self.ingest.singles.push(SingleRecord {
+                    item,
+                    uploaded: s.uploaded,
+                }),
+                // The batch still holds it: it stays counted.
+                None if s.uploaded => self.ingest.singles.push(s),
+                None => {}
+            }
+        }
+        // Shards: uploaded ones stay as they are; pending images are pooled.
+        let shards = std::mem::take(&mut self.ingest.shards);
+        let mut pending_shards = Vec::new();
+        let mut pending_images = Vec::new();
+        let mut shards = shards.into_iter();
+        while let Some(s) = shards.next() {
+            let items = match s.load(self.items_file.as_deref()) {
+                Ok(plan) => plan.items,
+                Err(e) => {
+                    // Keep every shard record as it was.
+                    self.ingest.shards.extend(pending_shards);
+                    self.ingest.shards.push(s);
+                    self.ingest.shards.extend(shards);
+                    self.ingest.shards.sort_by_key(|s| s.index);
+                    return Err(e);
+                }
+            };
+            // A shard that may have reached the service is kept as it is.
+            if s.uploaded || s.attempted {
+                for item in &items {
+                    check(item, true, &mut rec);
+                }
+                self.ingest.shards.push(s);
+            } else {
+                pending_images.extend(items.iter().filter_map(|i| check(i, false, &mut rec)));
+                pending_shards.push(s);
+            }
+        }
+        // New files, in scan order.
+        for f in files {
+            if current.remove(f.relative.as_str()).is_some() {
+                rec.added.push(f.relative.clone());
+                let item = PlannedItem::from_scanned(f);
+                match (self.ingest.mode, f.kind) {
+                    (UploadMode::Bulk, MediaKind::Image) => pending_images.push(item),
+                    _ => self.ingest.singles.push(SingleRecord {
+                        item,
+                        uploaded: false,
+                    }),
+                }
+            }
+        }
+        let pending_unchanged = rec.changed_pending.is_empty()
+            && rec.vanished_pending.is_empty()
+            && rec.added.is_empty();
+        if pending_unchanged {
+            // Keep the original cut and indexes.
+            self.ingest.shards.extend(pending_shards);
+        } else {
+            let next_index = self
+                .ingest
+                .shards
+                .iter()
+                .chain(pending_shards.iter())
+                .map(|s| s.index + 1)
+                .max()
+                .unwrap_or(0);
+            let recut = cut_shards(pending_images, options, next_index);
+            self.ingest
+                .shards
+                .extend(recut.into_iter().map(|plan| ShardRecord {
+                    index: plan.index,
+                    tar_bytes: plan.tar_bytes,
+                    items: ShardItems::Inline(plan.items),
+                    uploaded: false,
+                    attempted: false,
+                }));
+        }
+        self.ingest.shards.sort_by_key(|s| s.index);
+        Ok(rec)
+    }
+}
