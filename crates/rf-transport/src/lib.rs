@@ -54,6 +54,7 @@
 //! [`MockTransport`] did not expect.
 #![deny(missing_docs)]
 #![warn(clippy::unwrap_used)]
+#![warn(clippy::too_many_lines)]
 
 mod body;
 mod error;

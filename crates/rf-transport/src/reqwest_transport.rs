@@ -34,7 +34,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::stream::StreamExt;
-use http::{HeaderValue, Method, header};
+use http::{HeaderMap, HeaderValue, Method, header};
 
 use crate::body::Body;
 use crate::error::{ErrorKind, TransportError, error_chain};
@@ -271,127 +271,166 @@ impl ReqwestTransport {
     }
 }
 
+/// The request's headers plus its body's content type, if it sets none.
+fn request_headers(request: &Request) -> Result<HeaderMap, TransportError> {
+    let mut headers = request.headers.clone();
+    if let Some(ct) = request.body.content_type()
+        && !headers.contains_key(header::CONTENT_TYPE)
+    {
+        let value = HeaderValue::try_from(ct)
+            .map_err(|e| request.error(ErrorKind::Request, e.to_string()))?;
+        headers.insert(header::CONTENT_TYPE, value);
+    }
+    Ok(headers)
+}
+
+/// The body reqwest sends (and its length header). A streamed body touches
+/// `progress` on every chunk and records its first error in `failure`, so
+/// that a failed send is reported as the body's failure.
+fn request_body(
+    request: &Request,
+    headers: &mut HeaderMap,
+    progress: &Progress,
+    failure: &Arc<Mutex<Option<String>>>,
+) -> Option<reqwest::Body> {
+    match &request.body {
+        Body::Empty => {
+            if !matches!(request.method, Method::GET | Method::HEAD | Method::OPTIONS)
+                && !headers.contains_key(header::CONTENT_LENGTH)
+            {
+                headers.insert(header::CONTENT_LENGTH, HeaderValue::from_static("0"));
+            }
+            None
+        }
+        Body::Bytes(b) | Body::Json(b) => Some(reqwest::Body::from(b.clone())),
+        streamed => {
+            if let Some(len) = streamed.content_length() {
+                headers.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+            }
+            let failure = failure.clone();
+            let pulled = progress.clone();
+            let stream = streamed.stream().map(move |item| {
+                pulled.touch();
+                if let Err(e) = &item
+                    && let Ok(mut slot) = failure.lock()
+                {
+                    slot.get_or_insert_with(|| e.to_string());
+                }
+                item
+            });
+            Some(reqwest::Body::wrap_stream(stream))
+        }
+    }
+}
+
+/// What a request is, for logs and errors.
+struct Exchange {
+    method: Method,
+    redacted: String,
+    started: Instant,
+}
+
+impl ReqwestTransport {
+    /// An answer (any status) as a streamed [`Response`] whose body reads
+    /// fail as interruptions and, with an idle timeout, stall out.
+    fn response(&self, answer: reqwest::Response, exchange: Exchange) -> Response {
+        let status = answer.status();
+        tracing::debug!(
+            method = %exchange.method,
+            url = %exchange.redacted,
+            status = status.as_u16(),
+            elapsed_ms = exchange.started.elapsed().as_millis() as u64,
+            "http response"
+        );
+        let headers = answer.headers().clone();
+        let stream = answer.bytes_stream().map(|item| {
+            item.map_err(|e| {
+                // reqwest reports a broken body as a "decode" error;
+                // we do no content decoding, so it is an interruption.
+                let kind = if e.is_timeout() {
+                    ErrorKind::Timeout
+                } else {
+                    ErrorKind::Interrupted
+                };
+                TransportError::new(
+                    kind,
+                    format!(
+                        "reading the answer failed: {}",
+                        error_chain(&e.without_url())
+                    ),
+                )
+            })
+        });
+        let response = match self.idle_timeout {
+            Some(idle) => Response::from_stream(status, headers, idle_limited(stream, idle)),
+            None => Response::from_stream(status, headers, stream),
+        };
+        response.with_redacted_request(exchange.method, exchange.redacted)
+    }
+}
+
+/// A failed send: the body's own failure if it had one, else reqwest's
+/// error classified.
+fn send_error(
+    e: reqwest::Error,
+    failure: &Mutex<Option<String>>,
+    exchange: Exchange,
+) -> TransportError {
+    let body_error = failure.lock().ok().and_then(|mut s| s.take());
+    let e = e.without_url();
+    let (kind, message) = match body_error {
+        Some(body_error) => (ErrorKind::Body, body_error),
+        None => (classify(&e), error_chain(&e)),
+    };
+    tracing::debug!(
+        method = %exchange.method,
+        url = %exchange.redacted,
+        kind = ?kind,
+        elapsed_ms = exchange.started.elapsed().as_millis() as u64,
+        "http request failed"
+    );
+    TransportError::new(kind, message).with_redacted_request(exchange.method, exchange.redacted)
+}
+
 #[async_trait::async_trait]
 impl Transport for ReqwestTransport {
     async fn send(&self, request: Request) -> Result<Response, TransportError> {
         let url = request.full_url();
-        let redacted = request.redacted_url();
-        let method = request.method.clone();
-        let mut headers = request.headers.clone();
-        if let Some(ct) = request.body.content_type() {
-            if !headers.contains_key(header::CONTENT_TYPE) {
-                let value = HeaderValue::try_from(ct)
-                    .map_err(|e| request.error(ErrorKind::Request, e.to_string()))?;
-                headers.insert(header::CONTENT_TYPE, value);
-            }
-        }
+        let mut headers = request_headers(&request)?;
         let body_failure: Arc<Mutex<Option<String>>> = Arc::default();
         let progress = Progress::new();
-        let body = match &request.body {
-            Body::Empty => {
-                if !matches!(method, Method::GET | Method::HEAD | Method::OPTIONS)
-                    && !headers.contains_key(header::CONTENT_LENGTH)
-                {
-                    headers.insert(header::CONTENT_LENGTH, HeaderValue::from_static("0"));
-                }
-                None
-            }
-            Body::Bytes(b) | Body::Json(b) => Some(reqwest::Body::from(b.clone())),
-            streamed => {
-                if let Some(len) = streamed.content_length() {
-                    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
-                }
-                let failure = body_failure.clone();
-                let pulled = progress.clone();
-                let stream = streamed.stream().map(move |item| {
-                    pulled.touch();
-                    if let Err(e) = &item {
-                        if let Ok(mut slot) = failure.lock() {
-                            slot.get_or_insert_with(|| e.to_string());
-                        }
-                    }
-                    item
-                });
-                Some(reqwest::Body::wrap_stream(stream))
-            }
-        };
+        let body = request_body(&request, &mut headers, &progress, &body_failure);
         let client = match &self.direct_loopback {
             Some(direct) if is_loopback(&url) => direct,
             _ => &self.client,
         };
-        let mut builder = client.request(method.clone(), url).headers(headers);
+        let mut builder = client.request(request.method.clone(), url).headers(headers);
         if let Some(body) = body {
             builder = builder.body(body);
         }
         if let Some(t) = request.timeout.or(self.request_timeout) {
             builder = builder.timeout(t);
         }
-        let started = Instant::now();
+        let exchange = Exchange {
+            method: request.method.clone(),
+            redacted: request.redacted_url(),
+            started: Instant::now(),
+        };
         let sent = match self.idle_timeout {
             Some(idle) => progress.watch(idle, builder.send()).await,
             None => Some(builder.send().await),
         };
-        let Some(sent) = sent else {
-            let idle = self.idle_timeout.unwrap_or_default();
-            tracing::debug!(method = %method, url = %redacted, "http request stalled");
-            return Err(TransportError::new(
-                ErrorKind::Timeout,
-                format!("no progress for {}s", idle.as_secs_f64()),
-            )
-            .with_redacted_request(method, redacted));
-        };
         match sent {
-            Ok(answer) => {
-                let status = answer.status();
-                tracing::debug!(
-                    method = %method,
-                    url = %redacted,
-                    status = status.as_u16(),
-                    elapsed_ms = started.elapsed().as_millis() as u64,
-                    "http response"
-                );
-                let headers = answer.headers().clone();
-                let stream = answer.bytes_stream().map(|item| {
-                    item.map_err(|e| {
-                        // reqwest reports a broken body as a "decode" error;
-                        // we do no content decoding, so it is an interruption.
-                        let kind = if e.is_timeout() {
-                            ErrorKind::Timeout
-                        } else {
-                            ErrorKind::Interrupted
-                        };
-                        TransportError::new(
-                            kind,
-                            format!(
-                                "reading the answer failed: {}",
-                                error_chain(&e.without_url())
-                            ),
-                        )
-                    })
-                });
-                let response = match self.idle_timeout {
-                    Some(idle) => {
-                        Response::from_stream(status, headers, idle_limited(stream, idle))
-                    }
-                    None => Response::from_stream(status, headers, stream),
-                };
-                Ok(response.with_redacted_request(method, redacted))
-            }
-            Err(e) => {
-                let body_error = body_failure.lock().ok().and_then(|mut s| s.take());
-                let e = e.without_url();
-                let (kind, message) = match body_error {
-                    Some(body_error) => (ErrorKind::Body, body_error),
-                    None => (classify(&e), error_chain(&e)),
-                };
-                tracing::debug!(
-                    method = %method,
-                    url = %redacted,
-                    kind = ?kind,
-                    elapsed_ms = started.elapsed().as_millis() as u64,
-                    "http request failed"
-                );
-                Err(TransportError::new(kind, message).with_redacted_request(method, redacted))
+            Some(Ok(answer)) => Ok(self.response(answer, exchange)),
+            Some(Err(e)) => Err(send_error(e, &body_failure, exchange)),
+            None => {
+                let idle = self.idle_timeout.unwrap_or_default();
+                tracing::debug!(method = %exchange.method, url = %exchange.redacted, "http request stalled");
+                Err(TransportError::new(
+                    ErrorKind::Timeout,
+                    format!("no progress for {}s", idle.as_secs_f64()),
+                )
+                .with_redacted_request(exchange.method, exchange.redacted))
             }
         }
     }

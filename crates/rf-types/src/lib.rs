@@ -73,6 +73,7 @@
 //! ```
 #![deny(missing_docs)]
 #![warn(clippy::unwrap_used)]
+#![warn(clippy::too_many_lines)]
 
 #[macro_use]
 mod macros;
