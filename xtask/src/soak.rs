@@ -310,29 +310,11 @@ impl Soak {
         Ok(killed_in)
     }
 
-    fn seed(&self, seed: u64) -> Result<SeedOutcome, String> {
-        let started = Instant::now();
-        let out = self.work.join(format!("out-{seed}"));
-        let _ = fs::remove_dir_all(&out);
-        let before = get_json(&self.base, "/_emulator/stats")?;
-        let mut rng = Rng(seed);
-        let first = seed % 3;
-        let target = ["ingest", "job", "export"][first as usize];
-        // Killed attempts, each aimed at the same or a later phase.
-        let mut killed_in = Vec::new();
-        for k in 0..self.options.kills {
-            let landed = self.kill_once(seed, &out, (first + k).min(2), &mut rng)?;
-            killed_in.push(landed);
-            if landed == "none" {
-                break;
-            }
-        }
-        let kills = killed_in.iter().filter(|k| **k != "none").count() as u64;
-        let delay = format!("kills {killed_in:?}");
-
-        // Second attempt: the same command, to completion.
+    /// Runs the seed's command to completion: its report, or an error with
+    /// its stderr when it fails (`delay` says what killed it before).
+    fn rerun(&self, seed: u64, out: &Path, delay: &str) -> Result<serde_json::Value, String> {
         let mut child = self
-            .command(seed, &out)
+            .command(seed, out)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -355,8 +337,32 @@ impl Soak {
                 stderr.join("\n")
             ));
         }
-        let report: serde_json::Value = serde_json::from_str(&report_text)
-            .map_err(|e| format!("the run report is not json ({e}): {report_text}"))?;
+        serde_json::from_str(&report_text)
+            .map_err(|e| format!("the run report is not json ({e}): {report_text}"))
+    }
+
+    fn seed(&self, seed: u64) -> Result<SeedOutcome, String> {
+        let started = Instant::now();
+        let out = self.work.join(format!("out-{seed}"));
+        let _ = fs::remove_dir_all(&out);
+        let before = get_json(&self.base, "/_emulator/stats")?;
+        let mut rng = Rng(seed);
+        let first = seed % 3;
+        let target = ["ingest", "job", "export"][first as usize];
+        // Killed attempts, each aimed at the same or a later phase.
+        let mut killed_in = Vec::new();
+        for k in 0..self.options.kills {
+            let landed = self.kill_once(seed, &out, (first + k).min(2), &mut rng)?;
+            killed_in.push(landed);
+            if landed == "none" {
+                break;
+            }
+        }
+        let kills = killed_in.iter().filter(|k| **k != "none").count() as u64;
+        let delay = format!("kills {killed_in:?}");
+
+        // Second attempt: the same command, to completion.
+        let report = self.rerun(seed, &out, &delay)?;
         let n = self.names.len() as u64;
         let check = |ok: bool, what: String| if ok { Ok(()) } else { Err(what) };
         check(
@@ -421,19 +427,14 @@ fn phase_of(seen: &[String], rest: &mpsc::Receiver<String>) -> &'static str {
     "ingest"
 }
 
-/// The soak; see the module docs.
-pub(crate) fn soak(args: &[String]) -> Result<(), String> {
-    let options = Options::parse(args)?;
-    run("cargo", &["build", "-p", "rf-cli"])?;
-    let target_dir = target_dir();
-    let rf = target_dir.join("debug/rf");
-    let work = target_dir.join("soak");
-    let _ = fs::remove_dir_all(&work);
-    fs::create_dir_all(&work).map_err(|e| e.to_string())?;
-    let input = work.join("input");
-    let names = make_inputs(&input, options.files)?;
-
-    let mut server = Command::new(&rf)
+/// Starts `rf emulator serve` for the soak: the guard that stops it, and its
+/// base URL (read from its first stdout line).
+fn start_emulator(
+    rf: &Path,
+    work: &Path,
+    options: &Options,
+) -> Result<(ServerGuard, String), String> {
+    let mut server = Command::new(rf)
         .args(["--json", "emulator", "serve", "--addr", "127.0.0.1:0"])
         .args(["--key", &format!("{KEY}={WORKSPACE}")])
         .arg("--data-dir")
@@ -460,6 +461,23 @@ pub(crate) fn soak(args: &[String]) -> Result<(), String> {
         .as_str()
         .ok_or_else(|| format!("no baseUrl in {start}"))?
         .to_owned();
+
+    Ok((guard, base))
+}
+
+/// The soak; see the module docs.
+pub(crate) fn soak(args: &[String]) -> Result<(), String> {
+    let options = Options::parse(args)?;
+    run("cargo", &["build", "-p", "rf-cli"])?;
+    let target_dir = target_dir();
+    let rf = target_dir.join("debug/rf");
+    let work = target_dir.join("soak");
+    let _ = fs::remove_dir_all(&work);
+    fs::create_dir_all(&work).map_err(|e| e.to_string())?;
+    let input = work.join("input");
+    let names = make_inputs(&input, options.files)?;
+
+    let (guard, base) = start_emulator(&rf, &work, &options)?;
 
     let soak = Soak {
         rf,
