@@ -144,6 +144,119 @@ fn io(what: &str, path: &Path) -> impl FnOnce(std::io::Error) -> String {
     move |e| format!("{text}: {e}")
 }
 
+/// The datasets to measure (generated once into `cache`) and their
+/// directories.
+fn datasets(options: &Options, cache: &Path) -> Result<(Vec<Spec>, Vec<PathBuf>), String> {
+    let mut specs: Vec<Spec> = options
+        .sizes
+        .iter()
+        .map(|&n| Spec::small_images(n))
+        .collect();
+    if options.media {
+        specs.push(Spec::large_images());
+        specs.push(Spec::videos());
+    }
+    let mut dirs = Vec::new();
+    for spec in &specs {
+        let dir = bench_data::ensure(cache, spec)?;
+        bench_data::clean_client_files(&dir);
+        dirs.push(dir);
+    }
+
+    Ok((specs, dirs))
+}
+
+/// Every ingest and export measurement, `options.repeat` times.
+fn measure_all(
+    ctx: &Ctx,
+    options: &Options,
+    specs: &[Spec],
+    dirs: &[PathBuf],
+) -> Result<Vec<Row>, String> {
+    let mut rows = Vec::new();
+    for dir_spec in specs.iter().zip(dirs) {
+        bench_data::warm(dir_spec.1, dir_spec.0)?;
+    }
+    for rep in 0..options.repeat {
+        // Every repetition has its own batches (same files).
+        let named: Vec<Spec> = specs
+            .iter()
+            .map(|spec| {
+                let mut s = spec.clone();
+                if rep > 0 {
+                    s.name = format!("{}-r{rep}", spec.name);
+                }
+                s
+            })
+            .collect();
+        for (spec, dir) in named.iter().zip(dirs) {
+            rows.extend(ingest_all(ctx, spec, dir)?);
+        }
+        if options.export {
+            rows.extend(export_rows(ctx, &named)?);
+        }
+    }
+    Ok(rows)
+}
+
+/// Downloads of the staged batches and of a job's output.
+fn export_rows(ctx: &Ctx, named: &[Spec]) -> Result<Vec<Row>, String> {
+    let mut rows = Vec::new();
+    // Downloads of the staged batches (every file as it was uploaded) ...
+    for spec in named {
+        let batch = format!("rf-{}", spec.name);
+        let label = format!("{} batch", dataset_label(spec));
+        rows.extend(export_all(
+            ctx,
+            &batch,
+            label,
+            Expect::Files(spec.count as u64),
+            true,
+        )?);
+    }
+    // ... and of a job's export stage output (archives of results).
+    if let Some(spec) = named
+        .iter()
+        .filter(|s| s.kind == Kind::Images)
+        .max_by_key(|s| s.count)
+    {
+        let out = run_job(ctx, spec)?;
+        let label = format!("job output of {} images", thousands(spec.count as u64));
+        rows.extend(export_all(ctx, &out, label, Expect::Archives, true)?);
+    }
+    Ok(rows)
+}
+
+/// Prints the tables and, with `--write`, puts them into docs/benchmarks.md.
+fn report(
+    options: &Options,
+    args: &[String],
+    ctx: &Ctx,
+    rows: &[Row],
+    startup: &Startup,
+    scaling: Option<Vec<ScalePoint>>,
+) -> Result<(), String> {
+    let machine = machine_description(ctx.inference.is_some());
+    let command = command_line(args);
+    let section = render_section(&machine, &command, rows, startup);
+    println!("{section}");
+    let scaling_section = scaling.map(|points| render_scaling_section(&machine, &points));
+    if let Some(s) = &scaling_section {
+        println!("{s}");
+    }
+    if options.write {
+        let path = project_root().join("docs/benchmarks.md");
+        let doc = fs::read_to_string(&path).map_err(io("read", &path))?;
+        let mut doc = bench_report::replace_section(&doc, "bench", &section);
+        if let Some(s) = &scaling_section {
+            doc = bench_report::replace_section(&doc, "bench-scaling", s);
+        }
+        fs::write(&path, doc).map_err(io("write", &path))?;
+        eprintln!("bench: results written into {}", path.display());
+    }
+    Ok(())
+}
+
 /// Runs `cargo xtask bench`.
 pub(crate) fn bench(args: &[String]) -> Result<(), String> {
     let options = parse_options(args)?;
@@ -171,21 +284,7 @@ pub(crate) fn bench(args: &[String]) -> Result<(), String> {
         );
     }
 
-    let mut specs: Vec<Spec> = options
-        .sizes
-        .iter()
-        .map(|&n| Spec::small_images(n))
-        .collect();
-    if options.media {
-        specs.push(Spec::large_images());
-        specs.push(Spec::videos());
-    }
-    let mut dirs = Vec::new();
-    for spec in &specs {
-        let dir = bench_data::ensure(&cache, spec)?;
-        bench_data::clean_client_files(&dir);
-        dirs.push(dir);
-    }
+    let (specs, dirs) = datasets(&options, &cache)?;
 
     let server = start_emulator(&rf, &run_dir)?;
     let ctx = Ctx {
@@ -196,50 +295,7 @@ pub(crate) fn bench(args: &[String]) -> Result<(), String> {
         with_time,
         ticks: bench_measure::clock_ticks(),
     };
-    let mut rows = Vec::new();
-    for dir_spec in specs.iter().zip(&dirs) {
-        bench_data::warm(dir_spec.1, dir_spec.0)?;
-    }
-    for rep in 0..options.repeat {
-        // Every repetition has its own batches (same files).
-        let named: Vec<Spec> = specs
-            .iter()
-            .map(|spec| {
-                let mut s = spec.clone();
-                if rep > 0 {
-                    s.name = format!("{}-r{rep}", spec.name);
-                }
-                s
-            })
-            .collect();
-        for (spec, dir) in named.iter().zip(&dirs) {
-            rows.extend(ingest_all(&ctx, spec, dir)?);
-        }
-        if options.export {
-            // Downloads of the staged batches (every file as it was uploaded) ...
-            for spec in &named {
-                let batch = format!("rf-{}", spec.name);
-                let label = format!("{} batch", dataset_label(spec));
-                rows.extend(export_all(
-                    &ctx,
-                    &batch,
-                    label,
-                    Expect::Files(spec.count as u64),
-                    true,
-                )?);
-            }
-            // ... and of a job's export stage output (archives of results).
-            if let Some(spec) = named
-                .iter()
-                .filter(|s| s.kind == Kind::Images)
-                .max_by_key(|s| s.count)
-            {
-                let out = run_job(&ctx, spec)?;
-                let label = format!("job output of {} images", thousands(spec.count as u64));
-                rows.extend(export_all(&ctx, &out, label, Expect::Archives, true)?);
-            }
-        }
-    }
+    let rows = measure_all(&ctx, &options, &specs, &dirs)?;
     let rows = bench_report::median_rows(&rows);
     let startup = startup(&ctx)?;
     let scaling = if options.scaling {
@@ -248,24 +304,7 @@ pub(crate) fn bench(args: &[String]) -> Result<(), String> {
         None
     };
 
-    let machine = machine_description(ctx.inference.is_some());
-    let command = command_line(args);
-    let section = render_section(&machine, &command, &rows, &startup);
-    println!("{section}");
-    let scaling_section = scaling.map(|points| render_scaling_section(&machine, &points));
-    if let Some(s) = &scaling_section {
-        println!("{s}");
-    }
-    if options.write {
-        let path = project_root().join("docs/benchmarks.md");
-        let doc = fs::read_to_string(&path).map_err(io("read", &path))?;
-        let mut doc = bench_report::replace_section(&doc, "bench", &section);
-        if let Some(s) = &scaling_section {
-            doc = bench_report::replace_section(&doc, "bench-scaling", s);
-        }
-        fs::write(&path, doc).map_err(io("write", &path))?;
-        eprintln!("bench: results written into {}", path.display());
-    }
+    report(&options, args, &ctx, &rows, &startup, scaling)?;
     // The run's batches and exports take gigabytes after --scaling: remove
     // them once the emulator is stopped (a failed run keeps them to look at).
     let run_dir = ctx.run_dir.clone();
@@ -661,51 +700,74 @@ enum Expect {
 }
 
 /// Raw, rf and peer downloads of every file of `batch`.
-fn export_all(
+/// A batch's file listing and the curl configuration downloading it into
+/// `raw_dir` (the raw limit's side of an export).
+struct RawListing {
+    files: Vec<Value>,
+    raw_dir: PathBuf,
+    cfg: PathBuf,
+}
+
+impl RawListing {
+    fn fetch(ctx: &Ctx, batch: &str, expect: &Expect) -> Result<RawListing, String> {
+        let (_, listing) = bench_measure::run_measured(
+            &ctx.rf_job(["--json", "batch", "files", batch], "cache-jobs"),
+            &ctx.run_dir,
+            false,
+        )?;
+        let files: Vec<Value> =
+            serde_json::from_str(&listing.stdout).map_err(|e| format!("batch files: {e}"))?;
+        let mut config = String::new();
+        let raw_dir = ctx.run_dir.join(format!("export-raw-{batch}"));
+        fs::create_dir_all(&raw_dir).map_err(io("create", &raw_dir))?;
+        for f in &files {
+            let name = f
+                .get("fileName")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let url = f
+                .get("downloadURL")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            if name.is_empty() || url.is_empty() || name.contains(['/', '"', '\\']) {
+                return Err(format!("unexpected file entry {f}"));
+            }
+            config.push_str(&format!(
+                "url = \"{url}\"\noutput = \"{}\"\n",
+                raw_dir.join(name).display()
+            ));
+        }
+        let listed = files.len() as u64;
+        if let Expect::Files(n) = *expect {
+            if listed != n {
+                return Err(format!("batch {batch} lists {listed} files, expected {n}"));
+            }
+        }
+        let cfg = ctx.run_dir.join(format!("export-{batch}.curl"));
+        fs::write(&cfg, config).map_err(io("write", &cfg))?;
+        Ok(RawListing {
+            files,
+            raw_dir,
+            cfg,
+        })
+    }
+}
+
+/// The raw limit's export of a listed batch: curl in parallel for plain
+/// files, fetch-and-unpack for archives. Its measurement and bytes delivered.
+fn raw_export(
     ctx: &Ctx,
     batch: &str,
-    label: String,
-    expect: Expect,
-    with_peer: bool,
-) -> Result<Vec<Row>, String> {
-    let (_, listing) = bench_measure::run_measured(
-        &ctx.rf_job(["--json", "batch", "files", batch], "cache-jobs"),
-        &ctx.run_dir,
-        false,
-    )?;
-    let files: Vec<Value> =
-        serde_json::from_str(&listing.stdout).map_err(|e| format!("batch files: {e}"))?;
-    let mut config = String::new();
-    let raw_dir = ctx.run_dir.join(format!("export-raw-{batch}"));
-    fs::create_dir_all(&raw_dir).map_err(io("create", &raw_dir))?;
-    for f in &files {
-        let name = f
-            .get("fileName")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        let url = f
-            .get("downloadURL")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        if name.is_empty() || url.is_empty() || name.contains(['/', '"', '\\']) {
-            return Err(format!("unexpected file entry {f}"));
-        }
-        config.push_str(&format!(
-            "url = \"{url}\"\noutput = \"{}\"\n",
-            raw_dir.join(name).display()
-        ));
-    }
+    expect: &Expect,
+    listing: &RawListing,
+) -> Result<(Measured, Option<f64>, u64), String> {
+    let RawListing {
+        files,
+        raw_dir,
+        cfg,
+    } = listing;
     let listed = files.len() as u64;
-    if let Expect::Files(n) = expect {
-        if listed != n {
-            return Err(format!("batch {batch} lists {listed} files, expected {n}"));
-        }
-    }
-    let cfg = ctx.run_dir.join(format!("export-{batch}.curl"));
-    fs::write(&cfg, config).map_err(io("write", &cfg))?;
-
-    let mut rows = Vec::new();
-    let (m, server, bytes) = match expect {
+    let measured = match expect {
         Expect::Files(_) => {
             let job = Job::new(
                 "curl",
@@ -720,7 +782,7 @@ fn export_all(
                 ],
             );
             let (m, server, _) = ctx.measure(&job)?;
-            let (n, bytes) = tree_stats(&raw_dir);
+            let (n, bytes) = tree_stats(raw_dir);
             if n != listed {
                 return Err(format!("raw export wrote {n} files, expected {listed}"));
             }
@@ -728,10 +790,10 @@ fn export_all(
         }
         Expect::Archives => {
             // What the clients deliver: the archives unpacked.
-            let job = raw_unpack_job(ctx, &files, &raw_dir, batch)?;
+            let job = raw_unpack_job(ctx, files, raw_dir, batch)?;
             let (m, server, out) = ctx.measure(&job)?;
             let sizes: Vec<u64> = out.lines().filter_map(|l| l.trim().parse().ok()).collect();
-            let (n, _) = tree_stats(&raw_dir);
+            let (n, _) = tree_stats(raw_dir);
             if sizes.len() as u64 != listed || n < listed {
                 return Err(format!(
                     "raw export fetched {} of {listed} archives and unpacked {n} files",
@@ -741,6 +803,20 @@ fn export_all(
             (m, server, sizes.iter().sum())
         }
     };
+    Ok(measured)
+}
+
+fn export_all(
+    ctx: &Ctx,
+    batch: &str,
+    label: String,
+    expect: Expect,
+    with_peer: bool,
+) -> Result<Vec<Row>, String> {
+    let listing = RawListing::fetch(ctx, batch, &expect)?;
+    let listed = listing.files.len() as u64;
+    let (m, server, bytes) = raw_export(ctx, batch, &expect, &listing)?;
+    let mut rows = Vec::new();
     let row = |tool, m, server_cpu| Row {
         op: Op::Export,
         dataset: label.clone(),
