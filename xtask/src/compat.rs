@@ -165,6 +165,8 @@ fn make_bulk_dataset(dir: &Path, n: usize) -> Result<(), String> {
     Ok(())
 }
 
+/// `cargo xtask compat`: every step of the official client against the
+/// emulator.
 pub(crate) fn compat() -> Result<(), String> {
     let inference = ensure_inference_cli()?;
     run("cargo", &["build", "-p", "rf-cli"])?;
@@ -172,7 +174,18 @@ pub(crate) fn compat() -> Result<(), String> {
     let work = project_root().join("target/compat/work");
     let _ = fs::remove_dir_all(&work);
     fs::create_dir_all(&work).map_err(|e| e.to_string())?;
+    let (_guard, ctx) = start(inference, rf, &work)?;
+    let samples = copy_samples(&work)?;
+    staging_steps(&ctx, &samples, &work)?;
+    let exported = job_and_export(&ctx, &work)?;
+    abort_and_restart(&ctx)?;
+    eprintln!("compat: inference-cli 1.8.3 passed every step ({exported} files exported)");
+    Ok(())
+}
 
+/// Starts `rf emulator serve` on a free port: the guard that stops it and
+/// the context the steps use.
+fn start(inference: PathBuf, rf: PathBuf, work: &Path) -> Result<(ServerGuard, Ctx), String> {
     let port = free_port()?;
     let data_dir = work.join("emulator-data");
     let server = Command::new(&rf)
@@ -184,17 +197,21 @@ pub(crate) fn compat() -> Result<(), String> {
         .stderr(Stdio::inherit())
         .spawn()
         .map_err(|e| format!("cannot start rf emulator serve: {e}"))?;
-    let _guard = ServerGuard(server);
+    let guard = ServerGuard(server);
     wait_ready(port)?;
 
     let ctx = Ctx {
         inference,
         rf,
         base_url: format!("http://127.0.0.1:{port}"),
-        work: work.clone(),
+        work: work.to_path_buf(),
     };
-    // The official client writes `.import_log-<batch>` into the directory it
-    // uploads: give it a copy, never the repository's samples.
+    Ok((guard, ctx))
+}
+
+/// A copy of the street samples (the official client writes
+/// `.import_log-<batch>` into the directory it uploads).
+fn copy_samples(work: &Path) -> Result<String, String> {
     let samples = work.join("street");
     fs::create_dir_all(&samples).map_err(|e| e.to_string())?;
     for entry in
@@ -205,15 +222,18 @@ pub(crate) fn compat() -> Result<(), String> {
             fs::copy(&path, samples.join(name)).map_err(|e| e.to_string())?;
         }
     }
-    let samples_s = samples.to_string_lossy().into_owned();
+    Ok(samples.to_string_lossy().into_owned())
+}
 
+/// A simple and a sharded batch, then the staging read commands.
+fn staging_steps(ctx: &Ctx, samples_s: &str, work: &Path) -> Result<(), String> {
     // Simple batch: one multipart POST per image. The official client does
     // not recurse into subdirectories, so point it at one: 6 images.
     ctx.inference(&[
         "data-staging",
         "create-batch-of-images",
         "--images-dir",
-        &samples_s,
+        samples_s,
         "--batch-id",
         "compat-simple",
     ])?;
@@ -252,6 +272,12 @@ pub(crate) fn compat() -> Result<(), String> {
         "compat-bulk",
     ])?;
 
+    Ok(())
+}
+
+/// A job through processing and export, its output exported with the
+/// official client: the number of files it wrote.
+fn job_and_export(ctx: &Ctx, work: &Path) -> Result<usize, String> {
     // A job through processing and export.
     ctx.inference(&[
         "batch-processing",
@@ -296,6 +322,11 @@ pub(crate) fn compat() -> Result<(), String> {
         ));
     }
 
+    Ok(exported)
+}
+
+/// A job aborted and, when the abort landed, restarted.
+fn abort_and_restart(ctx: &Ctx) -> Result<(), String> {
     // Abort and restart.
     ctx.inference(&[
         "batch-processing",
@@ -332,7 +363,6 @@ pub(crate) fn compat() -> Result<(), String> {
         eprintln!("compat: compat-abort finished before the abort; restart skipped");
     }
 
-    eprintln!("compat: inference-cli 1.8.3 passed every step ({exported} files exported)");
     Ok(())
 }
 

@@ -13,6 +13,7 @@
 //! - `soak`: `kill -9` the CLI at random points of a run and re-run it, many
 //!   seeds (see docs/reliability.md; `soak.rs` lists the options).
 #![allow(clippy::print_stdout, clippy::print_stderr)]
+#![warn(clippy::too_many_lines)]
 
 mod bench;
 mod bench_data;
