@@ -376,7 +376,6 @@ impl<F: FnMut(ScannedFile) -> ControlFlow<()>> Walk<'_, F> {
     }
 
     fn entries(&mut self, dir: &Path, prefix: &str, entries: &SortedNames) -> ControlFlow<()> {
-        let options = self.options;
         for name in entries.iter() {
             let name = match name {
                 Ok(name) => name,
@@ -385,78 +384,98 @@ impl<F: FnMut(ScannedFile) -> ControlFlow<()>> Walk<'_, F> {
                     continue;
                 }
             };
-            if name.starts_with('.') && !options.include_hidden {
+            if name.starts_with('.') && !self.options.include_hidden {
                 self.tally.hidden += 1;
                 continue;
             }
-            let relative = join(prefix, name);
-            let path = dir.join(name);
-            let link_meta = match fs::symlink_metadata(&path) {
-                Ok(m) => m,
-                Err(e) => {
-                    self.skip(relative, SkipReason::Unreadable(e.to_string()));
-                    continue;
-                }
-            };
-            let is_link = link_meta.file_type().is_symlink();
-            let meta = if is_link {
-                match fs::metadata(&path) {
-                    Ok(m) => m,
-                    Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                        self.skip(relative, SkipReason::BrokenSymlink);
-                        continue;
-                    }
-                    Err(e) => {
-                        self.skip(relative, SkipReason::Unreadable(e.to_string()));
-                        continue;
-                    }
-                }
-            } else {
-                link_meta
-            };
-            if meta.is_dir() {
-                if is_link {
-                    self.skip(relative, SkipReason::DirectorySymlink);
-                    continue;
-                }
-                match SortedNames::read(&path) {
-                    Ok(children) => self.entries(&path, &relative, &children)?,
-                    Err(e) => self.skip(relative, SkipReason::Unreadable(e.to_string())),
-                }
-                continue;
-            }
-            if !meta.is_file() {
-                self.skip(relative, SkipReason::NotARegularFile);
-                continue;
-            }
-            let kind = match media_kind(name) {
-                Some(MediaKind::Image) if options.images => MediaKind::Image,
-                Some(MediaKind::Video) if options.videos => MediaKind::Video,
-                _ => {
-                    self.skip(relative, SkipReason::NotMedia);
-                    continue;
-                }
-            };
-            if kind == MediaKind::Image && meta.len() > options.max_image_bytes {
-                self.skip(relative, SkipReason::TooLarge(meta.len()));
-                continue;
-            }
-            if let Err(e) = fs::File::open(&path) {
-                self.skip(relative, SkipReason::Unreadable(e.to_string()));
-                continue;
-            }
-            match kind {
-                MediaKind::Image => self.tally.images += 1,
-                MediaKind::Video => self.tally.videos += 1,
-            }
-            (self.on_file)(ScannedFile {
-                relative,
-                kind,
-                size: meta.len(),
-                mtime_ns: mtime_ns(&meta),
-            })?;
+            self.entry(dir, prefix, name)?;
         }
         ControlFlow::Continue(())
+    }
+
+    /// One entry of a directory: a directory is walked, anything else is
+    /// looked at as a file.
+    fn entry(&mut self, dir: &Path, prefix: &str, name: &str) -> ControlFlow<()> {
+        let relative = join(prefix, name);
+        let path = dir.join(name);
+        let (meta, is_link) = match followed_metadata(&path) {
+            Ok(found) => found,
+            Err(reason) => {
+                self.skip(relative, reason);
+                return ControlFlow::Continue(());
+            }
+        };
+        if !meta.is_dir() {
+            return self.file(relative, name, &path, &meta);
+        }
+        if is_link {
+            self.skip(relative, SkipReason::DirectorySymlink);
+            return ControlFlow::Continue(());
+        }
+        match SortedNames::read(&path) {
+            Ok(children) => self.entries(&path, &relative, &children),
+            Err(e) => {
+                self.skip(relative, SkipReason::Unreadable(e.to_string()));
+                ControlFlow::Continue(())
+            }
+        }
+    }
+
+    /// A non-directory entry: reported if it is a readable media file of a
+    /// wanted kind and size, skipped with the reason otherwise.
+    fn file(
+        &mut self,
+        relative: String,
+        name: &str,
+        path: &Path,
+        meta: &fs::Metadata,
+    ) -> ControlFlow<()> {
+        let options = self.options;
+        if !meta.is_file() {
+            self.skip(relative, SkipReason::NotARegularFile);
+            return ControlFlow::Continue(());
+        }
+        let kind = match media_kind(name) {
+            Some(MediaKind::Image) if options.images => MediaKind::Image,
+            Some(MediaKind::Video) if options.videos => MediaKind::Video,
+            _ => {
+                self.skip(relative, SkipReason::NotMedia);
+                return ControlFlow::Continue(());
+            }
+        };
+        if kind == MediaKind::Image && meta.len() > options.max_image_bytes {
+            self.skip(relative, SkipReason::TooLarge(meta.len()));
+            return ControlFlow::Continue(());
+        }
+        if let Err(e) = fs::File::open(path) {
+            self.skip(relative, SkipReason::Unreadable(e.to_string()));
+            return ControlFlow::Continue(());
+        }
+        match kind {
+            MediaKind::Image => self.tally.images += 1,
+            MediaKind::Video => self.tally.videos += 1,
+        }
+        (self.on_file)(ScannedFile {
+            relative,
+            kind,
+            size: meta.len(),
+            mtime_ns: mtime_ns(meta),
+        })
+    }
+}
+
+/// The metadata of `path`, through a symlink (and whether it is one), or why
+/// it is skipped.
+fn followed_metadata(path: &Path) -> Result<(fs::Metadata, bool), SkipReason> {
+    let unreadable = |e: io::Error| SkipReason::Unreadable(e.to_string());
+    let link_meta = fs::symlink_metadata(path).map_err(unreadable)?;
+    if !link_meta.file_type().is_symlink() {
+        return Ok((link_meta, false));
+    }
+    match fs::metadata(path) {
+        Ok(m) => Ok((m, true)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Err(SkipReason::BrokenSymlink),
+        Err(e) => Err(unreadable(e)),
     }
 }
 
