@@ -25,6 +25,7 @@
 //! A truncated download can end a tar at an entry boundary without an error,
 //! so callers verify the archive's length before extracting (the exporter does).
 
+use std::collections::HashSet;
 use std::fs;
 use std::io::{self, BufReader, Read, Seek};
 use std::path::{Component, Path, PathBuf};
@@ -197,138 +198,185 @@ fn unpack_into(
     staging: &Path,
     limits: &ExtractLimits,
 ) -> Result<ExtractReport, ExtractError> {
-    let io_err = |context: String| {
-        let archive = archive.to_path_buf();
-        move |source| ExtractError::Io {
-            archive,
-            context,
-            source,
-        }
-    };
-    let mut file = fs::File::open(archive).map_err(io_err("opening the archive".into()))?;
-    let archive_len = file
-        .metadata()
-        .map_err(io_err("reading the archive".into()))?
-        .len();
-    let max_bytes = limits.budget(archive_len);
-    let mut magic = [0u8; 2];
-    let got = read_up_to(&mut file, &mut magic).map_err(io_err("reading the archive".into()))?;
-    file.rewind()
-        .map_err(io_err("reading the archive".into()))?;
-    let reader: Box<dyn Read> = if got == 2 && magic == [0x1f, 0x8b] {
-        Box::new(flate2::read::MultiGzDecoder::new(BufReader::new(file)))
-    } else {
-        Box::new(BufReader::new(file))
-    };
+    let (reader, archive_len) = open_archive(archive)?;
     let mut tar = tar::Archive::new(EndWatch {
         inner: reader,
         hit_end: false,
     });
-    let truncated = |detail: String| ExtractError::Truncated {
-        archive: archive.to_path_buf(),
-        detail,
+    let mut unpack = Unpack {
+        archive,
+        staging,
+        limits,
+        max_bytes: limits.budget(archive_len),
+        report: ExtractReport::default(),
+        entries_seen: 0,
+        seen_files: HashSet::new(),
     };
-    let mut report = ExtractReport::default();
-    let mut entries_seen = 0u64;
-    let mut seen_files = std::collections::HashSet::new();
     let entries = tar
         .entries()
-        .map_err(io_err("reading the archive".into()))?;
+        .map_err(io_error(archive, "reading the archive".into()))?;
     for entry in entries {
-        let mut entry = entry.map_err(io_err("reading an entry header".into()))?;
-        entries_seen += 1;
-        if entries_seen > limits.max_entries {
-            return Err(ExtractError::TooManyEntries {
-                archive: archive.to_path_buf(),
-                limit: limits.max_entries,
-            });
-        }
-        let raw_path = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
-        let kind = entry.header().entry_type();
-        let mut refuse = |reason| {
-            report.refused.push(RefusedEntry {
-                path: raw_path.clone(),
-                reason,
-            })
-        };
-        match kind {
-            tar::EntryType::XGlobalHeader | tar::EntryType::XHeader => continue,
-            tar::EntryType::Symlink | tar::EntryType::Link => {
-                refuse(RefusalReason::Link);
-                continue;
-            }
-            tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::Directory => {}
-            _ => {
-                refuse(RefusalReason::UnsupportedType);
-                continue;
-            }
-        }
-        let path = entry
-            .path()
-            .map_err(io_err("reading an entry path".into()))?;
-        let relative = match safe_relative(&path) {
-            Ok(p) => p,
-            Err(reason) => {
-                refuse(reason);
-                continue;
-            }
-        };
-        let dest = staging.join(&relative);
-        if kind == tar::EntryType::Directory {
-            match fs::create_dir_all(&dest) {
-                Ok(()) => report.directories += 1,
-                Err(_) => refuse(RefusalReason::Conflict),
-            }
-            continue;
-        }
-        if !seen_files.insert(relative.clone()) {
-            refuse(RefusalReason::Duplicate);
-            continue;
-        }
-        let size = entry.header().size().unwrap_or(0);
-        if report.bytes.saturating_add(size) > max_bytes {
-            return Err(ExtractError::TooLarge {
-                archive: archive.to_path_buf(),
-                limit: max_bytes,
-            });
-        }
-        if let Some(parent) = dest.parent()
-            && fs::create_dir_all(parent).is_err()
-        {
-            refuse(RefusalReason::Conflict);
-            continue;
-        }
-        if dest.is_dir() {
-            refuse(RefusalReason::Conflict);
-            continue;
-        }
-        let mut out = fs::File::create(&dest).map_err(io_err(format!("creating {raw_path}")))?;
-        let budget = max_bytes - report.bytes;
-        let written = io::copy(&mut (&mut entry).take(budget + 1), &mut out)
-            .map_err(io_err(format!("writing {raw_path}")))?;
-        if written > budget {
-            return Err(ExtractError::TooLarge {
-                archive: archive.to_path_buf(),
-                limit: max_bytes,
-            });
-        }
-        if written < size {
-            return Err(truncated(format!(
-                "entry {raw_path:?} has {written} of its {size} bytes"
-            )));
-        }
-        report.bytes += written;
-        report.files += 1;
+        let entry = entry.map_err(io_error(archive, "reading an entry header".into()))?;
+        unpack.entry(entry)?;
     }
     // A complete archive ends with a block of zeros, which stops the reader
     // before the end of the data; running into the end of the data instead
     // means the archive was cut at an entry boundary.
     if tar.into_inner().hit_end {
-        return Err(truncated(
-            "it ends without the end-of-archive marker".to_string(),
-        ));
+        return Err(unpack.truncated("it ends without the end-of-archive marker".to_string()));
     }
-    Ok(report)
+    Ok(unpack.report)
+}
+
+/// The I/O error of `context` while extracting `archive`.
+fn io_error(archive: &Path, context: String) -> impl FnOnce(io::Error) -> ExtractError {
+    let archive = archive.to_path_buf();
+    move |source| ExtractError::Io {
+        archive,
+        context,
+        source,
+    }
+}
+
+/// The archive's content (gunzipped when it starts with the gzip magic) and
+/// its length on disk.
+fn open_archive(archive: &Path) -> Result<(Box<dyn Read>, u64), ExtractError> {
+    let reading = || io_error(archive, "reading the archive".into());
+    let mut file =
+        fs::File::open(archive).map_err(io_error(archive, "opening the archive".into()))?;
+    let archive_len = file.metadata().map_err(reading())?.len();
+    let mut magic = [0u8; 2];
+    let got = read_up_to(&mut file, &mut magic).map_err(reading())?;
+    file.rewind().map_err(reading())?;
+    let reader: Box<dyn Read> = if got == 2 && magic == [0x1f, 0x8b] {
+        Box::new(flate2::read::MultiGzDecoder::new(BufReader::new(file)))
+    } else {
+        Box::new(BufReader::new(file))
+    };
+    Ok((reader, archive_len))
+}
+
+/// One extraction in progress: where it goes, its limits and what it did.
+struct Unpack<'a> {
+    archive: &'a Path,
+    staging: &'a Path,
+    limits: &'a ExtractLimits,
+    /// Most bytes the files may take ([`ExtractLimits::budget`]).
+    max_bytes: u64,
+    report: ExtractReport,
+    entries_seen: u64,
+    seen_files: HashSet<PathBuf>,
+}
+
+impl Unpack<'_> {
+    fn truncated(&self, detail: String) -> ExtractError {
+        ExtractError::Truncated {
+            archive: self.archive.to_path_buf(),
+            detail,
+        }
+    }
+
+    fn too_large(&self) -> ExtractError {
+        ExtractError::TooLarge {
+            archive: self.archive.to_path_buf(),
+            limit: self.max_bytes,
+        }
+    }
+
+    fn refuse(&mut self, raw_path: &str, reason: RefusalReason) {
+        self.report.refused.push(RefusedEntry {
+            path: raw_path.to_owned(),
+            reason,
+        });
+    }
+
+    /// One entry: refused (and reported), a directory made, or a file
+    /// written; an error stops the whole extraction.
+    fn entry<R: Read>(&mut self, mut entry: tar::Entry<'_, R>) -> Result<(), ExtractError> {
+        self.entries_seen += 1;
+        if self.entries_seen > self.limits.max_entries {
+            return Err(ExtractError::TooManyEntries {
+                archive: self.archive.to_path_buf(),
+                limit: self.limits.max_entries,
+            });
+        }
+        let raw_path = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+        let kind = entry.header().entry_type();
+        match kind {
+            tar::EntryType::XGlobalHeader | tar::EntryType::XHeader => return Ok(()),
+            tar::EntryType::Symlink | tar::EntryType::Link => {
+                self.refuse(&raw_path, RefusalReason::Link);
+                return Ok(());
+            }
+            tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::Directory => {}
+            _ => {
+                self.refuse(&raw_path, RefusalReason::UnsupportedType);
+                return Ok(());
+            }
+        }
+        let path = entry
+            .path()
+            .map_err(io_error(self.archive, "reading an entry path".into()))?;
+        let relative = match safe_relative(&path) {
+            Ok(p) => p,
+            Err(reason) => {
+                self.refuse(&raw_path, reason);
+                return Ok(());
+            }
+        };
+        let dest = self.staging.join(&relative);
+        if kind == tar::EntryType::Directory {
+            match fs::create_dir_all(&dest) {
+                Ok(()) => self.report.directories += 1,
+                Err(_) => self.refuse(&raw_path, RefusalReason::Conflict),
+            }
+            return Ok(());
+        }
+        if !self.seen_files.insert(relative) {
+            self.refuse(&raw_path, RefusalReason::Duplicate);
+            return Ok(());
+        }
+        self.file(&mut entry, &raw_path, &dest)
+    }
+
+    /// A regular entry's content written to `dest`, within the byte budget.
+    fn file<R: Read>(
+        &mut self,
+        entry: &mut tar::Entry<'_, R>,
+        raw_path: &str,
+        dest: &Path,
+    ) -> Result<(), ExtractError> {
+        let size = entry.header().size().unwrap_or(0);
+        if self.report.bytes.saturating_add(size) > self.max_bytes {
+            return Err(self.too_large());
+        }
+        if let Some(parent) = dest.parent()
+            && fs::create_dir_all(parent).is_err()
+        {
+            self.refuse(raw_path, RefusalReason::Conflict);
+            return Ok(());
+        }
+        if dest.is_dir() {
+            self.refuse(raw_path, RefusalReason::Conflict);
+            return Ok(());
+        }
+        let mut out = fs::File::create(dest)
+            .map_err(io_error(self.archive, format!("creating {raw_path}")))?;
+        let budget = self.max_bytes - self.report.bytes;
+        let written = io::copy(&mut entry.by_ref().take(budget + 1), &mut out)
+            .map_err(io_error(self.archive, format!("writing {raw_path}")))?;
+        if written > budget {
+            return Err(self.too_large());
+        }
+        if written < size {
+            return Err(self.truncated(format!(
+                "entry {raw_path:?} has {written} of its {size} bytes"
+            )));
+        }
+        self.report.bytes += written;
+        self.report.files += 1;
+        Ok(())
+    }
 }
 
 /// A reader that notes when it reached the end of its data.
