@@ -49,38 +49,32 @@ impl Manifest {
         files: &[ScannedFile],
         options: &PlanOptions,
     ) -> Result<Reconciliation, StateError> {
-        let mut rec = Reconciliation::default();
-        let mut current: HashMap<&str, &ScannedFile> =
-            files.iter().map(|f| (f.relative.as_str(), f)).collect();
-        let mut check = |item: &PlannedItem,
-                         uploaded: bool,
-                         rec: &mut Reconciliation|
-         -> Option<PlannedItem> {
-            match current.remove(item.relative.as_str()) {
-                None if uploaded => {
-                    rec.vanished_after_upload.push(item.relative.clone());
-                    None
-                }
-                None => {
-                    rec.vanished_pending.push(item.relative.clone());
-                    None
-                }
-                Some(f) if f.size == item.size && f.mtime_ns == item.mtime_ns => Some(item.clone()),
-                Some(f) => {
-                    if uploaded {
-                        rec.changed_after_upload.push(item.relative.clone());
-                        Some(item.clone())
-                    } else {
-                        rec.changed_pending.push(item.relative.clone());
-                        Some(PlannedItem::from_scanned(f))
-                    }
-                }
-            }
+        let mut r = Reconciler {
+            current: files.iter().map(|f| (f.relative.as_str(), f)).collect(),
+            rec: Reconciliation::default(),
         };
-        // Singles: keep uploaded ones, refresh pending ones.
+        self.reconcile_singles(&mut r);
+        let (pending_shards, mut pending_images) = self.reconcile_shards(&mut r)?;
+        self.add_new_files(files, &mut r, &mut pending_images);
+        let rec = r.rec;
+        let pending_unchanged = rec.changed_pending.is_empty()
+            && rec.vanished_pending.is_empty()
+            && rec.added.is_empty();
+        if pending_unchanged {
+            // Keep the original cut and indexes.
+            self.ingest.shards.extend(pending_shards);
+        } else {
+            self.recut(&pending_shards, pending_images, options);
+        }
+        self.ingest.shards.sort_by_key(|s| s.index);
+        Ok(rec)
+    }
+
+    /// Singles: keep uploaded ones, refresh pending ones.
+    fn reconcile_singles(&mut self, r: &mut Reconciler<'_>) {
         let singles = std::mem::take(&mut self.ingest.singles);
         for s in singles {
-            match check(&s.item, s.uploaded, &mut rec) {
+            match r.check(&s.item, s.uploaded) {
                 Some(item) => self.ingest.singles.push(SingleRecord {
                     item,
                     uploaded: s.uploaded,
@@ -90,7 +84,15 @@ impl Manifest {
                 None => {}
             }
         }
-        // Shards: uploaded ones stay as they are; pending images are pooled.
+    }
+
+    /// Shards: uploaded (or attempted) ones stay as they are; the pending
+    /// ones are returned with their images pooled for a re-cut. On an error
+    /// every shard record is kept as it was.
+    fn reconcile_shards(
+        &mut self,
+        r: &mut Reconciler<'_>,
+    ) -> Result<(Vec<ShardRecord>, Vec<PlannedItem>), StateError> {
         let shards = std::mem::take(&mut self.ingest.shards);
         let mut pending_shards = Vec::new();
         let mut pending_images = Vec::new();
@@ -99,7 +101,6 @@ impl Manifest {
             let items = match s.load(self.items_file.as_deref()) {
                 Ok(plan) => plan.items,
                 Err(e) => {
-                    // Keep every shard record as it was.
                     self.ingest.shards.extend(pending_shards);
                     self.ingest.shards.push(s);
                     self.ingest.shards.extend(shards);
@@ -110,18 +111,28 @@ impl Manifest {
             // A shard that may have reached the service is kept as it is.
             if s.uploaded || s.attempted {
                 for item in &items {
-                    check(item, true, &mut rec);
+                    r.check(item, true);
                 }
                 self.ingest.shards.push(s);
             } else {
-                pending_images.extend(items.iter().filter_map(|i| check(i, false, &mut rec)));
+                pending_images.extend(items.iter().filter_map(|i| r.check(i, false)));
                 pending_shards.push(s);
             }
         }
-        // New files, in scan order.
+        Ok((pending_shards, pending_images))
+    }
+
+    /// New files, in scan order: images of a bulk run join the pending
+    /// images, anything else becomes a single upload.
+    fn add_new_files(
+        &mut self,
+        files: &[ScannedFile],
+        r: &mut Reconciler<'_>,
+        pending_images: &mut Vec<PlannedItem>,
+    ) {
         for f in files {
-            if current.remove(f.relative.as_str()).is_some() {
-                rec.added.push(f.relative.clone());
+            if r.current.remove(f.relative.as_str()).is_some() {
+                r.rec.added.push(f.relative.clone());
                 let item = PlannedItem::from_scanned(f);
                 match (self.ingest.mode, f.kind) {
                     (UploadMode::Bulk, MediaKind::Image) => pending_images.push(item),
@@ -132,33 +143,67 @@ impl Manifest {
                 }
             }
         }
-        let pending_unchanged = rec.changed_pending.is_empty()
-            && rec.vanished_pending.is_empty()
-            && rec.added.is_empty();
-        if pending_unchanged {
-            // Keep the original cut and indexes.
-            self.ingest.shards.extend(pending_shards);
-        } else {
-            let next_index = self
-                .ingest
-                .shards
-                .iter()
-                .chain(pending_shards.iter())
-                .map(|s| s.index + 1)
-                .max()
-                .unwrap_or(0);
-            let recut = cut_shards(pending_images, options, next_index);
-            self.ingest
-                .shards
-                .extend(recut.into_iter().map(|plan| ShardRecord {
-                    index: plan.index,
-                    tar_bytes: plan.tar_bytes,
-                    items: ShardItems::Inline(plan.items),
-                    uploaded: false,
-                    attempted: false,
-                }));
+    }
+
+    /// The pending images cut into new shards, numbered after every shard
+    /// the plan had.
+    fn recut(
+        &mut self,
+        pending_shards: &[ShardRecord],
+        pending_images: Vec<PlannedItem>,
+        options: &PlanOptions,
+    ) {
+        let next_index = self
+            .ingest
+            .shards
+            .iter()
+            .chain(pending_shards.iter())
+            .map(|s| s.index + 1)
+            .max()
+            .unwrap_or(0);
+        let recut = cut_shards(pending_images, options, next_index);
+        self.ingest
+            .shards
+            .extend(recut.into_iter().map(|plan| ShardRecord {
+                index: plan.index,
+                tar_bytes: plan.tar_bytes,
+                items: ShardItems::Inline(plan.items),
+                uploaded: false,
+                attempted: false,
+            }));
+    }
+}
+
+/// A reconcile in progress: the scanned files not matched yet, and what
+/// changed so far.
+struct Reconciler<'a> {
+    current: HashMap<&'a str, &'a ScannedFile>,
+    rec: Reconciliation,
+}
+
+impl Reconciler<'_> {
+    /// The planned `item` checked against the scan: kept, refreshed (pending
+    /// and changed) or `None` (gone), with the change recorded.
+    fn check(&mut self, item: &PlannedItem, uploaded: bool) -> Option<PlannedItem> {
+        let rec = &mut self.rec;
+        match self.current.remove(item.relative.as_str()) {
+            None if uploaded => {
+                rec.vanished_after_upload.push(item.relative.clone());
+                None
+            }
+            None => {
+                rec.vanished_pending.push(item.relative.clone());
+                None
+            }
+            Some(f) if f.size == item.size && f.mtime_ns == item.mtime_ns => Some(item.clone()),
+            Some(_) if uploaded => {
+                rec.changed_after_upload.push(item.relative.clone());
+                Some(item.clone())
+            }
+            Some(f) => {
+                rec.changed_pending.push(item.relative.clone());
+                Some(PlannedItem::from_scanned(f))
+            }
         }
-        self.ingest.shards.sort_by_key(|s| s.index);
-        Ok(rec)
     }
 }
