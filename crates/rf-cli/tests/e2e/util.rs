@@ -225,50 +225,46 @@ impl Drop for Running {
     }
 }
 
-/// A minimal blocking HTTP/1.1 POST on loopback: returns (status, body).
+/// A blocking HTTP POST on loopback: returns (status, body), whatever the
+/// status.
 pub(crate) fn http_post(url: &str, headers: &[(&str, &str)], body: &str) -> (u16, String) {
-    http("POST", url, headers, body)
+    let mut request = agent().post(url);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let mut response = request
+        .send(body)
+        .unwrap_or_else(|e| panic!("POST {url}: {e}"));
+    let text = response
+        .body_mut()
+        .read_to_string()
+        .unwrap_or_else(|e| panic!("POST {url}: reading the body: {e}"));
+    (response.status().as_u16(), text)
 }
 
-/// A minimal blocking HTTP/1.1 GET on loopback that must be answered `200`:
-/// returns the body.
+/// A blocking HTTP GET on loopback that must be answered `200`: returns the
+/// body.
 pub(crate) fn http_get(url: &str) -> String {
-    let (status, body) = http("GET", url, &[], "");
+    let mut response = agent()
+        .get(url)
+        .call()
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    let status = response.status().as_u16();
+    let body = response
+        .body_mut()
+        .read_to_string()
+        .unwrap_or_else(|e| panic!("GET {url}: reading the body: {e}"));
     assert_eq!(status, 200, "GET {url}: {body}");
     body
 }
 
-/// A blocking HTTP/1.1 request on loopback (one connection, closed after
-/// the answer): returns (status, body).
-fn http(method: &str, url: &str, headers: &[(&str, &str)], body: &str) -> (u16, String) {
-    use std::io::{Read, Write};
-    let rest = url.strip_prefix("http://").expect("http url");
-    let (host, path) = rest
-        .split_once('/')
-        .map_or((rest, "/".to_owned()), |(h, p)| (h, format!("/{p}")));
-    let mut stream = std::net::TcpStream::connect(host).unwrap();
-    stream.set_read_timeout(Some(DEADLINE)).unwrap();
-    let mut request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    for (name, value) in headers {
-        request.push_str(&format!("{name}: {value}\r\n"));
-    }
-    request.push_str("\r\n");
-    request.push_str(body);
-    stream.write_all(request.as_bytes()).unwrap();
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response).unwrap();
-    let response = String::from_utf8_lossy(&response).into_owned();
-    let status = response
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("not an http response: {response:?}"));
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    (status, body)
+/// An HTTP client for loopback: any status is an answer, no proxy, the
+/// test deadline as its timeout.
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(DEADLINE))
+        .proxy(None)
+        .build()
+        .into()
 }
