@@ -348,56 +348,12 @@ impl Manifest {
         let items_path = items_path_for(manifest_path);
         let dir = manifest_path.parent().unwrap_or(Path::new("."));
         fs::create_dir_all(dir).map_err(io_error("create the directory of", manifest_path))?;
-        let temp = |kind: &str| super::beside(&items_path, &format!(".{kind}.tmp"));
-        // The scan's files of each kind, written as they arrive.
-        let mut files: [Option<ItemsWriter>; 2] = [None, None];
-        let mut failed: Option<StateError> = None;
-        let slot = |kind: MediaKind| usize::from(kind == MediaKind::Video);
-        let tally: ScanTally = scan_each(run.input_dir, run.scan, |file| {
-            let kind = file.kind;
-            let entry = &mut files[slot(kind)];
-            let out = match entry {
-                Some(out) => out,
-                None => {
-                    let path = temp(if kind == MediaKind::Image {
-                        "images"
-                    } else {
-                        "videos"
-                    });
-                    match ItemsWriter::create(&path, created_at) {
-                        Ok(writer) => entry.insert(writer),
-                        Err(e) => {
-                            failed = Some(e);
-                            return std::ops::ControlFlow::Break(());
-                        }
-                    }
-                }
-            };
-            match out.push(&PlannedItem::from_owned(file)) {
-                Ok(()) => std::ops::ControlFlow::Continue(()),
-                Err(e) => {
-                    failed = Some(e);
-                    std::ops::ControlFlow::Break(())
-                }
-            }
-        })
-        .map_err(|e: ScanError| {
-            for f in files.iter().flatten() {
-                let _ = fs::remove_file(f.path());
-            }
-            crate::Error::from(e)
-        })?;
-        let [images, videos] = files;
+        let (tally, [images, videos]) = scan_to_items_files(&run, &items_path, created_at)?;
         let cleanup = |f: &Option<ItemsWriter>| {
             if let Some(f) = f {
                 let _ = fs::remove_file(f.path());
             }
         };
-        if let Some(e) = failed {
-            cleanup(&images);
-            cleanup(&videos);
-            return Err(e.into());
-        }
         let kind = run
             .kind
             .unwrap_or(if tally.images > 0 || tally.videos == 0 {
@@ -417,23 +373,11 @@ impl Manifest {
             other_kind: 0,
         };
         // Files of the other kind are reported, not planned.
-        if let Some(other) = other {
-            let path = other.path().to_path_buf();
-            let read = other.finish(false).and_then(|()| {
-                for_each_item(&path, |item, _, _| {
-                    summary.skipped.push(SkippedFile {
-                        relative: item.relative,
-                        reason: SkipReason::OtherKind(item.kind),
-                    });
-                    summary.other_kind += 1;
-                    Ok(())
-                })
-            });
-            let _ = fs::remove_file(&path);
-            if let Err(e) = read {
-                cleanup(&kept);
-                return Err(e.into());
-            }
+        if let Some(other) = other
+            && let Err(e) = report_other_kind(other, &mut summary)
+        {
+            cleanup(&kept);
+            return Err(e.into());
         }
         let image_count = if kind == MediaKind::Image {
             kept.as_ref().map_or(0, |k| k.count)
@@ -441,6 +385,7 @@ impl Manifest {
             0
         };
         let mode = run.plan.mode_for(image_count);
+        let plan = run.plan;
         let mut manifest = Manifest::new(
             RunIdentity {
                 input_dir: run.input_dir.to_path_buf(),
@@ -452,32 +397,43 @@ impl Manifest {
         );
         manifest.created_at = created_at;
         manifest.updated_at = created_at;
-        let Some(kept) = kept else {
-            return Ok((manifest, summary));
-        };
+        if let Some(kept) = kept {
+            manifest.plan_stored(kept, &items_path, plan)?;
+        }
+        Ok((manifest, summary))
+    }
+
+    /// The plan of the files kept (written to the temporary items file
+    /// `kept`): the items file moved into place at `items_path`, then single
+    /// uploads (videos, or a single-mode run) or shards cut from it.
+    fn plan_stored(
+        &mut self,
+        kept: ItemsWriter,
+        items_path: &Path,
+        plan: &PlanOptions,
+    ) -> Result<(), StateError> {
         let (count, tar_bytes) = (kept.count, kept.tar_bytes);
         let kept_path = kept.path().to_path_buf();
         let result = kept.finish(true).and_then(|()| {
-            fs::rename(&kept_path, &items_path).map_err(io_error("write", &items_path))
+            fs::rename(&kept_path, items_path).map_err(io_error("write", items_path))
         });
         if let Err(e) = result {
             let _ = fs::remove_file(&kept_path);
-            return Err(e.into());
+            return Err(e);
         }
-        manifest.items_file = Some(items_path.clone());
-        if kind == MediaKind::Video || mode == UploadMode::Single {
-            let singles = &mut manifest.ingest.singles;
-            for_each_item(&items_path, |item, _, _| {
+        self.items_file = Some(items_path.to_path_buf());
+        if self.run.kind == MediaKind::Video || self.ingest.mode == UploadMode::Single {
+            let singles = &mut self.ingest.singles;
+            return for_each_item(items_path, |item, _, _| {
                 singles.push(SingleRecord {
                     item,
                     uploaded: false,
                 });
                 Ok(())
-            })?;
-            return Ok((manifest, summary));
+            });
         }
-        manifest.ingest.shards = cut_stored(&items_path, None, count, tar_bytes, run.plan, 0)?;
-        Ok((manifest, summary))
+        self.ingest.shards = cut_stored(items_path, None, count, tar_bytes, plan, 0)?;
+        Ok(())
     }
 
     /// Opens the run whose manifest is at `manifest_path`, or plans a fresh
@@ -598,6 +554,86 @@ impl Manifest {
         self.items_file = Some(items_path);
         Ok(())
     }
+}
+
+/// Scans `run.input_dir`, writing the files of each kind to a temporary items
+/// file beside `items_path` as they are found: `[images, videos]`, each
+/// `None` when none was found. On an error no temporary file is left.
+fn scan_to_items_files(
+    run: &FreshRun<'_>,
+    items_path: &Path,
+    created_at: DateTime<Utc>,
+) -> Result<(ScanTally, [Option<ItemsWriter>; 2]), crate::Error> {
+    let temp = |kind: &str| super::beside(items_path, &format!(".{kind}.tmp"));
+    // The scan's files of each kind, written as they arrive.
+    let mut files: [Option<ItemsWriter>; 2] = [None, None];
+    let mut failed: Option<StateError> = None;
+    let slot = |kind: MediaKind| usize::from(kind == MediaKind::Video);
+    let tally: ScanTally = scan_each(run.input_dir, run.scan, |file| {
+        let kind = file.kind;
+        let entry = &mut files[slot(kind)];
+        let out = match entry {
+            Some(out) => out,
+            None => {
+                let path = temp(if kind == MediaKind::Image {
+                    "images"
+                } else {
+                    "videos"
+                });
+                match ItemsWriter::create(&path, created_at) {
+                    Ok(writer) => entry.insert(writer),
+                    Err(e) => {
+                        failed = Some(e);
+                        return std::ops::ControlFlow::Break(());
+                    }
+                }
+            }
+        };
+        match out.push(&PlannedItem::from_owned(file)) {
+            Ok(()) => std::ops::ControlFlow::Continue(()),
+            Err(e) => {
+                failed = Some(e);
+                std::ops::ControlFlow::Break(())
+            }
+        }
+    })
+    .map_err(|e: ScanError| {
+        for f in files.iter().flatten() {
+            let _ = fs::remove_file(f.path());
+        }
+        crate::Error::from(e)
+    })?;
+    let [images, videos] = files;
+    let cleanup = |f: &Option<ItemsWriter>| {
+        if let Some(f) = f {
+            let _ = fs::remove_file(f.path());
+        }
+    };
+    if let Some(e) = failed {
+        cleanup(&images);
+        cleanup(&videos);
+        return Err(e.into());
+    }
+    Ok((tally, [images, videos]))
+}
+
+/// Reads back the temporary items file of the kind not planned, reporting
+/// each of its files as skipped ([`SkipReason::OtherKind`]); the file is
+/// removed.
+fn report_other_kind(other: ItemsWriter, summary: &mut ScanSummary) -> Result<(), StateError> {
+    let path = other.path().to_path_buf();
+    let read = other.finish(false).and_then(|()| {
+        for_each_item(&path, |item, _, _| {
+            summary.skipped.push(SkippedFile {
+                relative: item.relative,
+                reason: SkipReason::OtherKind(item.kind),
+            });
+            summary.other_kind += 1;
+            Ok(())
+        })
+    });
+    let _ = fs::remove_file(&path);
+    read
 }
 
 /// A reader of the items file's lines from a given byte offset.
