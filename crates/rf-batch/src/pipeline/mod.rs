@@ -29,7 +29,7 @@
 //!
 //! **Cancellation.** Cancelling the token stops the run at the next safe
 //! point: no new upload or download starts, those in flight finish and are
-//! recorded, and `run` returns [`Error::Cancelled`]. The job keeps running on
+//! recorded, and `run` returns [`Error::Cancelled`](crate::Error::Cancelled). The job keeps running on
 //! the service; a re-run follows it.
 
 mod dry_run;
@@ -150,7 +150,7 @@ impl RunConfig {
 
     /// Checks the configuration without creating or sending anything: the
     /// input directory opens, the output and state directories are outside
-    /// it ([`Error::OutputInsideInput`], [`Error::StateInsideInput`]), and
+    /// it ([`crate::Error::OutputInsideInput`], [`crate::Error::StateInsideInput`]), and
     /// the job options are valid for the kind of media (when the kind is
     /// given; otherwise the run checks them once the scan has chosen it).
     /// [`Pipeline::run`] checks the same before it starts.
