@@ -5,8 +5,8 @@
 //! - `client_wire`: exact request shapes of every endpoint (wiremock);
 //! - `mock_transport`: runs over scripted `MockTransport` answers;
 //! - `custom_transport`: a user-written `Transport` (the fake service);
-//! - `scenarios`: whole runs against the emulator, in process and over
-//!   loopback;
+//! - `scenarios`: whole runs against three backends: the emulator over
+//!   loopback, the emulator in process, and the stateful fake service;
 //! - `chaos`, `failure_injection`: faults, lost answers and retries;
 //! - `hostile_export`: hostile archives through the whole pipeline;
 //! - `references`: ingest by reference.
