@@ -14,6 +14,7 @@
 //! The library never prints and never reads the environment; the `rf` CLI does.
 #![deny(missing_docs)]
 #![warn(clippy::unwrap_used)]
+#![warn(clippy::too_many_lines)]
 
 pub mod client;
 pub mod context;

@@ -158,143 +158,28 @@ impl Manifest {
         let Some(items_file) = self.items_file.clone() else {
             return Ok(None);
         };
-        let mut live = Vec::with_capacity(self.ingest.shards.len());
-        for (position, shard) in self.ingest.shards.iter().enumerate() {
-            match &shard.items {
-                ShardItems::Stored(range) => live.push(Live {
-                    offset: range.offset,
-                    end: range.offset + range.len,
-                    shard: position,
-                }),
-                ShardItems::Inline(_) => return Ok(None),
-            }
-        }
-        live.sort_by_key(|l| l.offset);
+        let Some(live) = self.live_shards() else {
+            return Ok(None);
+        };
         let Some(starts) = find_runs(&items_file, &live)? else {
             return Ok(None);
         };
-        let mut runs = Vec::with_capacity(starts.len());
-        for (k, &(first, offset)) in starts.iter().enumerate() {
-            let (last, end) = match starts.get(k + 1) {
-                Some(&(next, next_offset)) if next_offset > live[next].offset => {
-                    (next, next_offset)
-                }
-                Some(&(next, _)) => (next - 1, live[next - 1].end),
-                None => (live.len() - 1, live[live.len() - 1].end),
-            };
-            let mut ranges = live[first..=last].to_vec();
-            ranges[0].offset = offset;
-            if let Some(tail) = ranges.last_mut() {
-                tail.end = end;
-            }
-            runs.push(Run {
-                path: items_file.clone(),
-                lines: Lines::open_at(&items_file, offset, RUN_BUFFER)?,
-                ranges,
-                next: 0,
-            });
-        }
-        let mut heads = BinaryHeap::new();
-        for (run, reader) in runs.iter_mut().enumerate() {
-            if let Some((item, shard)) = reader.next()? {
-                heads.push(Reverse(Head { item, shard, run }));
-            }
-        }
-
+        let runs = open_runs(&items_file, &live, &starts)?;
         // The pending items and new files, in order, go straight to the end
         // of the items file: if nothing changed they are cut off again, else
         // they become the new shards. No saved manifest points past `start`.
-        let mut pool = ItemsWriter::open_for(&items_file, self.created_at)?;
+        let pool = ItemsWriter::open_for(&items_file, self.created_at)?;
         let start = pool.offset();
-        let singles: HashMap<String, usize> = self
-            .ingest
-            .singles
-            .iter()
-            .enumerate()
-            .map(|(i, s)| (s.item.relative.clone(), i))
-            .collect();
-        let mut single_seen = vec![false; singles.len()];
-        let mut new_singles: Vec<SingleRecord> = Vec::new();
-        let mut other: Vec<SkippedFile> = Vec::new();
-        let mut rec = Reconciliation::default();
         let mode = self.ingest.mode;
-        let shards = &self.ingest.shards;
-        let singles_list = &mut self.ingest.singles;
-        let sent = |shard: usize| shards[shard].uploaded || shards[shard].attempted;
-
-        // A planned shard item the scan did not find.
-        let vanished = |head: &Head, rec: &mut Reconciliation| {
-            if sent(head.shard) {
-                rec.vanished_after_upload.push(head.item.relative.clone());
-            } else {
-                rec.vanished_pending.push(head.item.relative.clone());
-            }
-        };
+        let mut merge = Merge::new(
+            runs,
+            pool,
+            &self.ingest.shards,
+            &mut self.ingest.singles,
+            mode,
+        )?;
+        let mut other: Vec<SkippedFile> = Vec::new();
         let mut failed: Option<StateError> = None;
-        let mut step = |file: ScannedFile,
-                        heads: &mut BinaryHeap<Reverse<Head>>,
-                        rec: &mut Reconciliation|
-         -> Result<(), StateError> {
-            let mut matched = false;
-            while let Some(Reverse(top)) = heads.peek() {
-                let order = scan_order(&top.item.relative, &file.relative);
-                if order == Ordering::Greater {
-                    break;
-                }
-                let Some(Reverse(head)) = heads.pop() else {
-                    break;
-                };
-                if order == Ordering::Equal && !matched {
-                    matched = true;
-                    let same = head.item.size == file.size && head.item.mtime_ns == file.mtime_ns;
-                    if sent(head.shard) {
-                        if !same {
-                            rec.changed_after_upload.push(head.item.relative.clone());
-                        }
-                    } else if same {
-                        pool.push(&head.item)?;
-                    } else {
-                        rec.changed_pending.push(head.item.relative.clone());
-                        pool.push(&PlannedItem::from_scanned(&file))?;
-                    }
-                } else {
-                    vanished(&head, rec);
-                }
-                if let Some((item, shard)) = runs[head.run].next()? {
-                    heads.push(Reverse(Head {
-                        item,
-                        shard,
-                        run: head.run,
-                    }));
-                }
-            }
-            if matched {
-                return Ok(());
-            }
-            if let Some(&i) = singles.get(&file.relative) {
-                single_seen[i] = true;
-                let single = &mut singles_list[i];
-                if single.item.size != file.size || single.item.mtime_ns != file.mtime_ns {
-                    if single.uploaded {
-                        rec.changed_after_upload.push(file.relative);
-                    } else {
-                        rec.changed_pending.push(file.relative.clone());
-                        single.item = PlannedItem::from_owned(file);
-                    }
-                }
-                return Ok(());
-            }
-            rec.added.push(file.relative.clone());
-            let item = PlannedItem::from_owned(file);
-            match (mode, item.kind) {
-                (UploadMode::Bulk, MediaKind::Image) => pool.push(&item)?,
-                _ => new_singles.push(SingleRecord {
-                    item,
-                    uploaded: false,
-                }),
-            }
-            Ok(())
-        };
         let tally = scan_each(input_dir, scan, |file| {
             if file.kind != kind {
                 other.push(SkippedFile {
@@ -303,7 +188,7 @@ impl Manifest {
                 });
                 return ControlFlow::Continue(());
             }
-            match step(file, &mut heads, &mut rec) {
+            match merge.step(file) {
                 Ok(()) => ControlFlow::Continue(()),
                 Err(e) => {
                     failed = Some(e);
@@ -314,35 +199,7 @@ impl Manifest {
         if let Some(e) = failed {
             return Err(e.into());
         }
-        // What the scan never reached has vanished.
-        while let Some(Reverse(head)) = heads.pop() {
-            vanished(&head, &mut rec);
-            if let Some((item, shard)) = runs[head.run].next()? {
-                heads.push(Reverse(Head {
-                    item,
-                    shard,
-                    run: head.run,
-                }));
-            }
-        }
-        drop(runs);
-        // Singles: keep the uploaded ones, drop pending ones that vanished,
-        // then the new ones in scan order.
-        let mut position = 0;
-        singles_list.retain(|single| {
-            let seen = single_seen[position];
-            position += 1;
-            if !seen {
-                if single.uploaded {
-                    rec.vanished_after_upload.push(single.item.relative.clone());
-                } else {
-                    rec.vanished_pending.push(single.item.relative.clone());
-                }
-            }
-            seen || single.uploaded
-        });
-        singles_list.append(&mut new_singles);
-
+        let (rec, pool) = merge.finish()?;
         let pending_unchanged = rec.changed_pending.is_empty()
             && rec.vanished_pending.is_empty()
             && rec.added.is_empty();
@@ -354,16 +211,32 @@ impl Manifest {
         let other_kind = other.len();
         let mut skipped = tally.skipped;
         skipped.append(&mut other);
-        Ok(Some((
-            rec,
-            ScanSummary {
-                images: tally.images,
-                videos: tally.videos,
-                hidden: tally.hidden,
-                skipped,
-                other_kind,
-            },
-        )))
+        let summary = ScanSummary {
+            images: tally.images,
+            videos: tally.videos,
+            hidden: tally.hidden,
+            skipped,
+            other_kind,
+        };
+        Ok(Some((rec, summary)))
+    }
+
+    /// The stored shards' line ranges in file order; `None` when a shard
+    /// holds its items in memory.
+    fn live_shards(&self) -> Option<Vec<Live>> {
+        let mut live = Vec::with_capacity(self.ingest.shards.len());
+        for (position, shard) in self.ingest.shards.iter().enumerate() {
+            match &shard.items {
+                ShardItems::Stored(range) => live.push(Live {
+                    offset: range.offset,
+                    end: range.offset + range.len,
+                    shard: position,
+                }),
+                ShardItems::Inline(_) => return None,
+            }
+        }
+        live.sort_by_key(|l| l.offset);
+        Some(live)
     }
 
     /// Replaces the pending shards by shards cut from the lines `pool`
@@ -400,6 +273,216 @@ impl Manifest {
         self.ingest.shards.append(&mut recut);
         self.ingest.shards.sort_by_key(|s| s.index);
         Ok(())
+    }
+}
+
+/// A reader per sorted run, each positioned at the run's start.
+fn open_runs(
+    items_file: &Path,
+    live: &[Live],
+    starts: &[(usize, u64)],
+) -> Result<Vec<Run>, StateError> {
+    let mut runs = Vec::with_capacity(starts.len());
+    for (k, &(first, offset)) in starts.iter().enumerate() {
+        let (last, end) = match starts.get(k + 1) {
+            Some(&(next, next_offset)) if next_offset > live[next].offset => (next, next_offset),
+            Some(&(next, _)) => (next - 1, live[next - 1].end),
+            None => (live.len() - 1, live[live.len() - 1].end),
+        };
+        let mut ranges = live[first..=last].to_vec();
+        ranges[0].offset = offset;
+        if let Some(tail) = ranges.last_mut() {
+            tail.end = end;
+        }
+        runs.push(Run {
+            path: items_file.to_path_buf(),
+            lines: Lines::open_at(items_file, offset, RUN_BUFFER)?,
+            ranges,
+            next: 0,
+        });
+    }
+    Ok(runs)
+}
+
+/// The merge of the planned items (the runs, through their heads) with the
+/// scanned files, one file at a time in scan order.
+struct Merge<'a> {
+    runs: Vec<Run>,
+    heads: BinaryHeap<Reverse<Head>>,
+    /// Where pending and new shard items go (see `reconcile_streamed`).
+    pool: ItemsWriter,
+    shards: &'a [ShardRecord],
+    singles: &'a mut Vec<SingleRecord>,
+    /// The position of each single by its relative path.
+    single_at: HashMap<String, usize>,
+    single_seen: Vec<bool>,
+    new_singles: Vec<SingleRecord>,
+    mode: UploadMode,
+    rec: Reconciliation,
+}
+
+impl<'a> Merge<'a> {
+    fn new(
+        mut runs: Vec<Run>,
+        pool: ItemsWriter,
+        shards: &'a [ShardRecord],
+        singles: &'a mut Vec<SingleRecord>,
+        mode: UploadMode,
+    ) -> Result<Merge<'a>, StateError> {
+        let mut heads = BinaryHeap::new();
+        for (run, reader) in runs.iter_mut().enumerate() {
+            if let Some((item, shard)) = reader.next()? {
+                heads.push(Reverse(Head { item, shard, run }));
+            }
+        }
+        let single_at: HashMap<String, usize> = singles
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.item.relative.clone(), i))
+            .collect();
+        Ok(Merge {
+            single_seen: vec![false; single_at.len()],
+            single_at,
+            runs,
+            heads,
+            pool,
+            shards,
+            singles,
+            new_singles: Vec::new(),
+            mode,
+            rec: Reconciliation::default(),
+        })
+    }
+
+    /// Whether the shard at `position` was sent (or may have been).
+    fn sent(&self, position: usize) -> bool {
+        let shard = &self.shards[position];
+        shard.uploaded || shard.attempted
+    }
+
+    /// Takes in one scanned file: matched against the planned items up to
+    /// it (those before it have vanished), else against the singles, else
+    /// it is new.
+    fn step(&mut self, file: ScannedFile) -> Result<(), StateError> {
+        if self.match_planned(&file)? {
+            return Ok(());
+        }
+        if let Some(&i) = self.single_at.get(&file.relative) {
+            self.single_seen[i] = true;
+            self.compare_single(i, file);
+            return Ok(());
+        }
+        self.rec.added.push(file.relative.clone());
+        let item = PlannedItem::from_owned(file);
+        match (self.mode, item.kind) {
+            (UploadMode::Bulk, MediaKind::Image) => self.pool.push(&item)?,
+            _ => self.new_singles.push(SingleRecord {
+                item,
+                uploaded: false,
+            }),
+        }
+        Ok(())
+    }
+
+    /// Pops the planned items up to `file`; returns whether one is `file`.
+    fn match_planned(&mut self, file: &ScannedFile) -> Result<bool, StateError> {
+        let mut matched = false;
+        while let Some(Reverse(top)) = self.heads.peek() {
+            let order = scan_order(&top.item.relative, &file.relative);
+            if order == Ordering::Greater {
+                break;
+            }
+            let Some(Reverse(head)) = self.heads.pop() else {
+                break;
+            };
+            if order == Ordering::Equal && !matched {
+                matched = true;
+                self.compare_planned(&head, file)?;
+            } else {
+                self.vanished(&head);
+            }
+            self.advance(head.run)?;
+        }
+        Ok(matched)
+    }
+
+    /// A planned shard item found again: changed after its upload (told,
+    /// kept), or pending (kept as it is, or re-planned with its new size).
+    fn compare_planned(&mut self, head: &Head, file: &ScannedFile) -> Result<(), StateError> {
+        let same = head.item.size == file.size && head.item.mtime_ns == file.mtime_ns;
+        if self.sent(head.shard) {
+            if !same {
+                self.rec
+                    .changed_after_upload
+                    .push(head.item.relative.clone());
+            }
+        } else if same {
+            self.pool.push(&head.item)?;
+        } else {
+            self.rec.changed_pending.push(head.item.relative.clone());
+            self.pool.push(&PlannedItem::from_scanned(file))?;
+        }
+        Ok(())
+    }
+
+    /// A single found again: changed after upload (told), or pending and
+    /// changed (re-planned).
+    fn compare_single(&mut self, i: usize, file: ScannedFile) {
+        let single = &mut self.singles[i];
+        if single.item.size == file.size && single.item.mtime_ns == file.mtime_ns {
+            return;
+        }
+        if single.uploaded {
+            self.rec.changed_after_upload.push(file.relative);
+        } else {
+            self.rec.changed_pending.push(file.relative.clone());
+            single.item = PlannedItem::from_owned(file);
+        }
+    }
+
+    /// A planned shard item the scan did not find.
+    fn vanished(&mut self, head: &Head) {
+        let name = head.item.relative.clone();
+        if self.sent(head.shard) {
+            self.rec.vanished_after_upload.push(name);
+        } else {
+            self.rec.vanished_pending.push(name);
+        }
+    }
+
+    /// The next item of `run` becomes its head.
+    fn advance(&mut self, run: usize) -> Result<(), StateError> {
+        if let Some((item, shard)) = self.runs[run].next()? {
+            self.heads.push(Reverse(Head { item, shard, run }));
+        }
+        Ok(())
+    }
+
+    /// After the scan: what it never reached has vanished; the singles
+    /// keep the uploaded ones, drop pending ones that vanished, then take
+    /// the new ones in scan order. Returns what changed and the pool.
+    fn finish(mut self) -> Result<(Reconciliation, ItemsWriter), StateError> {
+        while let Some(Reverse(head)) = self.heads.pop() {
+            self.vanished(&head);
+            self.advance(head.run)?;
+        }
+        let (seen, rec) = (&self.single_seen, &mut self.rec);
+        let mut position = 0;
+        self.singles.retain(|single| {
+            let was_seen = seen[position];
+            position += 1;
+            if !was_seen {
+                let name = single.item.relative.clone();
+                if single.uploaded {
+                    rec.vanished_after_upload.push(name);
+                } else {
+                    rec.vanished_pending.push(name);
+                }
+            }
+            was_seen || single.uploaded
+        });
+        self.singles.append(&mut self.new_singles);
+        Ok((self.rec, self.pool))
     }
 }
 
@@ -498,37 +581,13 @@ mod tests {
         );
         manifest.save(&path).unwrap();
         for round in 0..3 {
-            for s in &mut manifest.ingest.shards {
-                match next() % 5 {
-                    0 => s.uploaded = true,
-                    1 => s.attempted = true,
-                    _ => {}
-                }
-            }
-            for s in &mut manifest.ingest.singles {
-                s.uploaded |= next().is_multiple_of(3);
-            }
-            let names: Vec<String> = present.keys().cloned().collect();
-            for name in names {
-                match next() % 10 {
-                    0 => {
-                        fs::remove_file(input.path().join(&name)).unwrap();
-                        present.remove(&name);
-                    }
-                    1 => {
-                        let size = present[&name] + 1 + next() % 100;
-                        write(input.path(), &name, size);
-                        present.insert(name, size);
-                    }
-                    _ => {}
-                }
-            }
-            for _ in 0..next() % 8 {
-                let name = random_name(&mut next, &mut serial);
-                let size = 1 + next() % 3000;
-                write(input.path(), &name, size);
-                present.insert(name, size);
-            }
+            change_at_random(
+                &mut manifest,
+                &mut present,
+                input.path(),
+                &mut next,
+                &mut serial,
+            );
             manifest.save(&path).unwrap();
             let mut memory = manifest.clone();
             let mut streamed = manifest.clone();
@@ -544,60 +603,12 @@ mod tests {
                 .collect();
             let want = memory.reconcile(&files, &options).unwrap();
             let context = format!("seed {seed} round {round}");
-            assert_eq!(
-                sorted(got.changed_after_upload),
-                sorted(want.changed_after_upload),
-                "{context}"
-            );
-            assert_eq!(
-                sorted(got.changed_pending),
-                sorted(want.changed_pending),
-                "{context}"
-            );
-            assert_eq!(
-                sorted(got.vanished_pending),
-                sorted(want.vanished_pending),
-                "{context}"
-            );
-            assert_eq!(
-                sorted(got.vanished_after_upload),
-                sorted(want.vanished_after_upload),
-                "{context}"
-            );
-            assert_eq!(got.added, want.added, "{context}");
-            assert_eq!(
-                summary.other_kind,
-                present.keys().filter(|n| n.ends_with(".mp4")).count(),
-                "{context}"
-            );
-            assert_eq!(streamed.ingest.singles, memory.ingest.singles, "{context}");
-            assert_eq!(
-                streamed.expected_count(),
-                memory.expected_count(),
-                "{context}"
-            );
-            assert_eq!(
-                streamed.uploaded_count(),
-                memory.uploaded_count(),
-                "{context}"
-            );
-            let sent = |m: &Manifest| -> Vec<ShardRecord> {
-                m.ingest
-                    .shards
-                    .iter()
-                    .filter(|s| s.uploaded || s.attempted)
-                    .cloned()
-                    .collect()
+            let merged = Merged {
+                rec: got,
+                summary,
+                manifest: &streamed,
             };
-            assert_eq!(sent(&streamed), sent(&memory), "{context}");
-            assert_eq!(
-                pending_items(&streamed),
-                pending_items(&memory),
-                "{context}"
-            );
-            for s in &streamed.ingest.shards {
-                assert!(s.items.count() <= options.max_images_per_shard, "{context}");
-            }
+            assert_reaches(merged, want, &memory, &present, &options, &context);
             // Carry on from the streamed result, as a resumed run would.
             streamed.save(&path).unwrap();
             manifest = Manifest::load(&path).unwrap().unwrap();
@@ -611,6 +622,117 @@ mod tests {
         names.sort();
         names.retain(|n| n != "rf-run.json.items");
         assert_eq!(names, [MANIFEST_FILE]);
+    }
+
+    /// One round of random change: units marked sent, files deleted,
+    /// changed and added.
+    fn change_at_random(
+        manifest: &mut Manifest,
+        present: &mut BTreeMap<String, u64>,
+        input: &Path,
+        next: &mut impl FnMut() -> u64,
+        serial: &mut u32,
+    ) {
+        for s in &mut manifest.ingest.shards {
+            match next() % 5 {
+                0 => s.uploaded = true,
+                1 => s.attempted = true,
+                _ => {}
+            }
+        }
+        for s in &mut manifest.ingest.singles {
+            s.uploaded |= next().is_multiple_of(3);
+        }
+        let names: Vec<String> = present.keys().cloned().collect();
+        for name in names {
+            match next() % 10 {
+                0 => {
+                    fs::remove_file(input.join(&name)).unwrap();
+                    present.remove(&name);
+                }
+                1 => {
+                    let size = present[&name] + 1 + next() % 100;
+                    write(input, &name, size);
+                    present.insert(name, size);
+                }
+                _ => {}
+            }
+        }
+        for _ in 0..next() % 8 {
+            let name = random_name(next, serial);
+            let size = 1 + next() % 3000;
+            write(input, &name, size);
+            present.insert(name, size);
+        }
+    }
+
+    /// The streamed merge's outcome.
+    struct Merged<'a> {
+        rec: Reconciliation,
+        summary: ScanSummary,
+        manifest: &'a Manifest,
+    }
+
+    /// The streamed merge reached what the in-memory reconcile reached.
+    fn assert_reaches(
+        merged: Merged<'_>,
+        want: Reconciliation,
+        memory: &Manifest,
+        present: &BTreeMap<String, u64>,
+        options: &PlanOptions,
+        context: &str,
+    ) {
+        let (got, summary, streamed) = (merged.rec, merged.summary, merged.manifest);
+        assert_eq!(
+            sorted(got.changed_after_upload),
+            sorted(want.changed_after_upload),
+            "{context}"
+        );
+        assert_eq!(
+            sorted(got.changed_pending),
+            sorted(want.changed_pending),
+            "{context}"
+        );
+        assert_eq!(
+            sorted(got.vanished_pending),
+            sorted(want.vanished_pending),
+            "{context}"
+        );
+        assert_eq!(
+            sorted(got.vanished_after_upload),
+            sorted(want.vanished_after_upload),
+            "{context}"
+        );
+        assert_eq!(got.added, want.added, "{context}");
+        assert_eq!(
+            summary.other_kind,
+            present.keys().filter(|n| n.ends_with(".mp4")).count(),
+            "{context}"
+        );
+        assert_eq!(streamed.ingest.singles, memory.ingest.singles, "{context}");
+        assert_eq!(
+            streamed.expected_count(),
+            memory.expected_count(),
+            "{context}"
+        );
+        assert_eq!(
+            streamed.uploaded_count(),
+            memory.uploaded_count(),
+            "{context}"
+        );
+        let sent = |m: &Manifest| -> Vec<ShardRecord> {
+            m.ingest
+                .shards
+                .iter()
+                .filter(|s| s.uploaded || s.attempted)
+                .cloned()
+                .collect()
+        };
+        assert_eq!(sent(streamed), sent(memory), "{context}");
+        assert_eq!(pending_items(streamed), pending_items(memory), "{context}");
+        for s in &streamed.ingest.shards {
+            assert!(s.items.count() <= options.max_images_per_shard, "{context}");
+        }
     }
 
     proptest! {
