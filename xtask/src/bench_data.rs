@@ -114,30 +114,8 @@ fn seed_of(name: &str, i: usize) -> u64 {
     h ^ (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)
 }
 
-/// splitmix64: small, fast, deterministic (also the soak's kill delays).
-pub(crate) struct Rng(pub(crate) u64);
-
-impl Rng {
-    pub(crate) fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// A number below `n` (0 when `n` is 0).
-    pub(crate) fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-
-    fn fill(&mut self, out: &mut [u8]) {
-        for chunk in out.chunks_mut(8) {
-            let v = self.next().to_le_bytes();
-            chunk.copy_from_slice(&v[..chunk.len()]);
-        }
-    }
-}
+/// The seeded generator of the datasets (also the soak's kill delays).
+pub(crate) type Rng = rf_util::SplitMix64;
 
 /// Offset of the start-of-scan marker in a JPEG (its end if none is found).
 fn sos_offset(jpeg: &[u8]) -> usize {
@@ -157,7 +135,7 @@ fn sos_offset(jpeg: &[u8]) -> usize {
 /// header, so the dimensions are found in the first bytes, as in a camera
 /// file with a large metadata block).
 pub(crate) fn jpeg(size: usize, seed: u64) -> Vec<u8> {
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     let mut out = Vec::with_capacity(size.max(BASE_JPEG.len() + 4));
     let sos = sos_offset(BASE_JPEG);
     out.extend_from_slice(&BASE_JPEG[..sos]);

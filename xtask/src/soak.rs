@@ -346,7 +346,7 @@ impl Soak {
         let out = self.work.join(format!("out-{seed}"));
         let _ = fs::remove_dir_all(&out);
         let before = get_json(&self.base, "/_emulator/stats")?;
-        let mut rng = Rng(seed);
+        let mut rng = Rng::new(seed);
         let first = seed % 3;
         let target = ["ingest", "job", "export"][first as usize];
         // Killed attempts, each aimed at the same or a later phase.

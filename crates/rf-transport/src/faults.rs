@@ -45,7 +45,7 @@ use crate::error::{ErrorKind, TransportError};
 use crate::request::Request;
 use crate::response::Response;
 use crate::transport::Transport;
-use crate::util::SplitMix64;
+use rf_util::SplitMix64;
 
 /// A kind of injected failure; see the module docs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -444,12 +444,11 @@ impl RecordedRequest {
             _ => None,
         };
         let mut headers = request.headers.clone();
-        if let Some(ct) = request.body.content_type() {
-            if !headers.contains_key(http::header::CONTENT_TYPE) {
-                if let Ok(v) = HeaderValue::try_from(ct) {
-                    headers.insert(http::header::CONTENT_TYPE, v);
-                }
-            }
+        if let Some(ct) = request.body.content_type()
+            && !headers.contains_key(http::header::CONTENT_TYPE)
+            && let Ok(v) = HeaderValue::try_from(ct)
+        {
+            headers.insert(http::header::CONTENT_TYPE, v);
         }
         let url = request.full_url();
         Ok(RecordedRequest {

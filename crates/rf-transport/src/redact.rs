@@ -142,21 +142,21 @@ pub fn redact_url(text: &str) -> String {
             continue;
         }
         // `name=value` where name is a secret parameter.
-        if prev.is_none_or(starts_pair) {
-            if let Some(eq) = param_name_len(rest) {
-                let name = &rest[..eq];
-                if is_secret_param(name) {
-                    out.push_str(name);
-                    out.push('=');
-                    let value = &rest[eq + 1..];
-                    let end = value.find(ends_value).unwrap_or(value.len());
-                    if end > 0 {
-                        out.push_str(REDACTED);
-                    }
-                    rest = &value[end..];
-                    prev = Some('=');
-                    continue;
+        if prev.is_none_or(starts_pair)
+            && let Some(eq) = param_name_len(rest)
+        {
+            let name = &rest[..eq];
+            if is_secret_param(name) {
+                out.push_str(name);
+                out.push('=');
+                let value = &rest[eq + 1..];
+                let end = value.find(ends_value).unwrap_or(value.len());
+                if end > 0 {
+                    out.push_str(REDACTED);
                 }
+                rest = &value[end..];
+                prev = Some('=');
+                continue;
             }
         }
         out.push(c);

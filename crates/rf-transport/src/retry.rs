@@ -39,7 +39,8 @@ use crate::error::{ErrorKind, TransportError};
 use crate::request::Request;
 use crate::response::Response;
 use crate::transport::Transport;
-use crate::util::{SplitMix64, random_u64};
+use crate::util::random_u64;
+use rf_util::SplitMix64;
 
 /// Limits and delays of [`Retrying`].
 ///
