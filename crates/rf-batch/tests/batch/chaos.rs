@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use crate::common::fake::FakeService;
-use crate::common::{config, make_images};
+use crate::common::{config, make_images, scratch_dirs};
 use rf_batch::ingest::{MediaKind, ModeChoice};
 use rf_batch::job::{JobSettings, JobStart, build_definition, start_job};
 use rf_batch::{Client, Error, Pipeline, RunConfig};
@@ -83,8 +83,7 @@ async fn pipeline_under_twenty_percent_faults_loses_and_duplicates_nothing() {
         (12, ModeChoice::Bulk, 42),
     ] {
         let fake = FakeService::new();
-        let input = tempfile::tempdir().unwrap();
-        let out = tempfile::tempdir().unwrap();
+        let (input, out) = scratch_dirs();
         make_images(input.path(), n);
         let (client, faults) = chaos_client(&fake, seed, 0.2);
         let cfg = chaos_config(input.path(), out.path(), mode);
@@ -172,8 +171,7 @@ async fn job_start_after_a_lost_answer_follows_the_one_job() {
     };
     let retrying = Retrying::new(strict.clone(), fast_policy());
     let client = client_over(retrying, fake.base_url(), "fake-key");
-    let input = tempfile::tempdir().unwrap();
-    let out = tempfile::tempdir().unwrap();
+    let (input, out) = scratch_dirs();
     make_images(input.path(), 8);
     let mut cfg = chaos_config(input.path(), out.path(), ModeChoice::Bulk);
     cfg.job_id = Some(JobId::new("job-lost-answer").unwrap());
@@ -205,8 +203,7 @@ async fn job_id_taken_by_another_definition_is_a_clear_error() {
         ),
     );
     let client = Client::new(fake.clone(), fake.base_url(), "fake-key").unwrap();
-    let input = tempfile::tempdir().unwrap();
-    let out = tempfile::tempdir().unwrap();
+    let (input, out) = scratch_dirs();
     make_images(input.path(), 3);
     let mut cfg = chaos_config(input.path(), out.path(), ModeChoice::Single);
     cfg.job_id = Some(JobId::new("job-taken").unwrap());
@@ -423,8 +420,7 @@ async fn emulator_drop_response_on_job_start_creates_one_job() {
     let emu = crate::common::start_emulator().await;
     let retrying = Retrying::new(LoseFirst::new(emu.state(), is_job_create), fast_policy());
     let client = client_over(retrying, emu.base_url().as_str(), emu.api_key());
-    let input = tempfile::tempdir().unwrap();
-    let out = tempfile::tempdir().unwrap();
+    let (input, out) = scratch_dirs();
     make_images(input.path(), 6);
     let mut cfg = config(input.path(), out.path(), "image-properties");
     cfg.job_id = Some(JobId::new("job-dropped").unwrap());

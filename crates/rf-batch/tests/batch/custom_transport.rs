@@ -7,7 +7,7 @@
 use std::io::Read;
 
 use crate::common::fake::{FakeService, PutFault};
-use crate::common::{config, make_images};
+use crate::common::{config, make_images, scratch_dirs};
 use rf_batch::ingest::{ModeChoice, UploadMode};
 use rf_batch::state::Manifest;
 use rf_batch::{Client, Error, Event, Pipeline, RunConfig};
@@ -27,8 +27,7 @@ fn bulk_config(input: &std::path::Path, out: &std::path::Path, per_shard: usize)
 #[tokio::test]
 async fn full_run_over_a_custom_transport() {
     let fake = FakeService::new();
-    let input = tempfile::tempdir().unwrap();
-    let out = tempfile::tempdir().unwrap();
+    let (input, out) = scratch_dirs();
     make_images(input.path(), 40);
     let mut cfg = bulk_config(input.path(), out.path(), 15);
     cfg.staging_notifications_url = Some("https://hooks.example/staging".into());
@@ -81,8 +80,7 @@ async fn failed_shards_are_retried_in_the_same_run() {
         [PutFault::Unavailable, PutFault::None, PutFault::Unavailable]
             .into_iter()
             .collect();
-    let input = tempfile::tempdir().unwrap();
-    let out = tempfile::tempdir().unwrap();
+    let (input, out) = scratch_dirs();
     make_images(input.path(), 30);
     let mut cfg = bulk_config(input.path(), out.path(), 10);
     cfg.upload.concurrency = 1;
@@ -101,8 +99,7 @@ async fn resume_after_failures_uploads_only_the_rest() {
         st.faults = [PutFault::None, PutFault::None].into_iter().collect();
         st.default_fault = Some(PutFault::Unavailable);
     }
-    let input = tempfile::tempdir().unwrap();
-    let out = tempfile::tempdir().unwrap();
+    let (input, out) = scratch_dirs();
     make_images(input.path(), 50);
     let mut cfg = bulk_config(input.path(), out.path(), 10);
     cfg.upload.concurrency = 1;
@@ -153,8 +150,7 @@ async fn dropped_connection_after_delivery_is_not_resent() {
     fake.state.lock().unwrap().faults = [PutFault::None, PutFault::DropAfterStore]
         .into_iter()
         .collect();
-    let input = tempfile::tempdir().unwrap();
-    let out = tempfile::tempdir().unwrap();
+    let (input, out) = scratch_dirs();
     make_images(input.path(), 30);
     let mut cfg = bulk_config(input.path(), out.path(), 10);
     cfg.upload.concurrency = 1;
@@ -192,8 +188,7 @@ async fn dropped_connection_after_delivery_is_not_resent() {
 async fn count_timeout_names_shards_and_failed_files() {
     let fake = FakeService::new();
     fake.state.lock().unwrap().hide_from_count = 2;
-    let input = tempfile::tempdir().unwrap();
-    let out = tempfile::tempdir().unwrap();
+    let (input, out) = scratch_dirs();
     make_images(input.path(), 12);
     let mut cfg = bulk_config(input.path(), out.path(), 6);
     cfg.count_poll = rf_batch::wait::PollOptions {
@@ -245,8 +240,7 @@ async fn count_timeout_names_shards_and_failed_files() {
 async fn truncated_download_is_refused_then_fetched_on_rerun() {
     let fake = FakeService::new();
     fake.state.lock().unwrap().truncate_downloads = true;
-    let input = tempfile::tempdir().unwrap();
-    let out = tempfile::tempdir().unwrap();
+    let (input, out) = scratch_dirs();
     make_images(input.path(), 5);
     let cfg = config(input.path(), out.path(), "wf");
     let err = Pipeline::new(client(&fake), cfg.clone())
@@ -286,8 +280,7 @@ async fn truncated_download_is_refused_then_fetched_on_rerun() {
 #[tokio::test]
 async fn changed_inputs_are_detected_on_resume() {
     let fake = FakeService::new();
-    let input = tempfile::tempdir().unwrap();
-    let out = tempfile::tempdir().unwrap();
+    let (input, out) = scratch_dirs();
     make_images(input.path(), 4);
     let mut cfg = config(input.path(), out.path(), "wf");
     cfg.skip_export = true;

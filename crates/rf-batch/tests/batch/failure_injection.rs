@@ -50,8 +50,7 @@ impl Transport for Flaky {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn flaky_network_loses_nothing_and_duplicates_nothing() {
     let emu = start_emulator().await;
-    let input = tempfile::tempdir().unwrap();
-    let out = tempfile::tempdir().unwrap();
+    let (input, out) = scratch_dirs();
     make_images(input.path(), 90);
     let dropped = Arc::new(AtomicUsize::new(0));
     let flaky = Flaky {
@@ -92,13 +91,6 @@ async fn flaky_network_loses_nothing_and_duplicates_nothing() {
     assert!(report.transport_retries > 0);
     assert_eq!(report.confirmed_count, 90);
     assert_eq!(report.expected_count, 90);
-    assert_eq!(
-        client
-            .staging()
-            .count(&report.batch_id, None)
-            .await
-            .unwrap(),
-        90
-    );
+    assert_eq!(service_count(&client, &report.batch_id).await, 90);
     assert!(report.extracted_files > 0);
 }

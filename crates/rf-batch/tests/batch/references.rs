@@ -3,7 +3,6 @@
 //! own ingest ID; the images are served by a loopback HTTP server.
 
 use crate::common::*;
-use rf_batch::Client;
 use rf_batch::ingest::{MediaKind, ingest_references_file};
 use rf_batch::wait::wait_for_count;
 use rf_types::BatchId;
@@ -13,12 +12,7 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn references_file_is_ingested_in_chunks() {
     let emu = start_emulator().await;
-    let client = Client::new(
-        rf_transport::ReqwestTransport::new().unwrap(),
-        emu.base_url().as_str(),
-        emu.api_key(),
-    )
-    .unwrap();
+    let client = http_client(&emu);
     let images = MockServer::start().await;
     let (_, jpeg) = sample_images()
         .into_iter()

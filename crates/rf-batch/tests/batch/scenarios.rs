@@ -27,14 +27,8 @@ impl Backend {
     /// The emulator on a loopback port, over reqwest.
     async fn over_http() -> Backend {
         let emu = start_emulator().await;
-        let client = Client::new(
-            rf_transport::ReqwestTransport::new().unwrap(),
-            emu.base_url().as_str(),
-            emu.api_key(),
-        )
-        .unwrap();
         Backend {
-            client,
+            client: http_client(&emu),
             _http: Some(emu),
         }
     }
@@ -121,9 +115,46 @@ fn collector() -> (mpsc::Sender<Event>, tokio::task::JoinHandle<Vec<Event>>) {
     (tx, handle)
 }
 
+/// Waits on a run's events until `k` uploads have finished.
+async fn uploads_finished(events: &mut mpsc::Receiver<Event>, k: usize) {
+    let mut finished = 0;
+    while finished < k {
+        match events.recv().await {
+            Some(Event::UploadFinished { .. }) => finished += 1,
+            Some(_) => {}
+            None => panic!("the run ended before {k} uploads finished"),
+        }
+    }
+}
+
+/// Writes `n` images into `input` and configures a run sending them in bulk
+/// shards of ten through `concurrency` parallel uploads.
+fn bulk_of_ten(
+    input: &std::path::Path,
+    out: &std::path::Path,
+    n: usize,
+    concurrency: usize,
+) -> rf_batch::RunConfig {
+    make_images(input, n);
+    let mut cfg = config(input, out, "image-properties");
+    cfg.plan.mode = ModeChoice::Bulk;
+    cfg.plan.max_images_per_shard = 10;
+    cfg.upload.concurrency = concurrency;
+    cfg
+}
+
+/// Runs `cfg` again after an interrupted run: it resumes and ends with
+/// exactly `n` items confirmed and counted by the service.
+async fn rerun_resumes(client: &Client, cfg: rf_batch::RunConfig, n: u64) -> rf_batch::RunReport {
+    let report = Pipeline::new(client.clone(), cfg).run().await.unwrap();
+    assert!(report.resumed);
+    assert_eq!(report.confirmed_count, n);
+    assert_eq!(service_count(client, &report.batch_id).await, n);
+    report
+}
+
 async fn small_image_set_end_to_end_then_resume_sends_nothing(backend: &Backend) {
-    let input = tempfile::tempdir().unwrap();
-    let out = tempfile::tempdir().unwrap();
+    let (input, out) = scratch_dirs();
     let n = copy_samples(input.path()) as u64;
     let input_before = files_under(input.path());
     let client = backend.client.clone();
@@ -187,19 +218,11 @@ async fn small_image_set_end_to_end_then_resume_sends_nothing(backend: &Backend)
     assert_eq!((again.uploaded_now, again.uploaded_before), (0, n));
     assert_eq!(again.downloaded_now, 0);
     assert_eq!(again.downloaded_before, report.downloaded_now);
-    assert_eq!(
-        client
-            .staging()
-            .count(&report.batch_id, None)
-            .await
-            .unwrap(),
-        n
-    );
+    assert_eq!(service_count(&client, &report.batch_id).await, n);
 }
 
 async fn large_set_goes_in_balanced_shards(backend: &Backend) {
-    let input = tempfile::tempdir().unwrap();
-    let out = tempfile::tempdir().unwrap();
+    let (input, out) = scratch_dirs();
     make_images(input.path(), 70);
     let client = backend.client.clone();
     let mut cfg = config(input.path(), out.path(), "mock-detector");
@@ -221,8 +244,7 @@ async fn large_set_goes_in_balanced_shards(backend: &Backend) {
 }
 
 async fn videos_stream_to_signed_urls_and_run_a_video_job(backend: &Backend) {
-    let input = tempfile::tempdir().unwrap();
-    let out = tempfile::tempdir().unwrap();
+    let (input, out) = scratch_dirs();
     make_video(&input.path().join("cam/a.mp4"), 300_000);
     make_video(&input.path().join("b.MOV"), 1000);
     std::fs::write(input.path().join("notes.txt"), b"not media").unwrap();
@@ -240,29 +262,18 @@ async fn videos_stream_to_signed_urls_and_run_a_video_job(backend: &Backend) {
 }
 
 async fn cancelled_run_resumes_without_duplicates(backend: &Backend) {
-    let input = tempfile::tempdir().unwrap();
-    let out = tempfile::tempdir().unwrap();
-    make_images(input.path(), 60);
+    let (input, out) = scratch_dirs();
+    let cfg = bulk_of_ten(input.path(), out.path(), 60, 1);
     let client = backend.client.clone();
-    let mut cfg = config(input.path(), out.path(), "image-properties");
-    cfg.plan.mode = ModeChoice::Bulk;
-    cfg.plan.max_images_per_shard = 10;
-    cfg.upload.concurrency = 1;
 
     // Cancel as soon as the second shard is recorded.
     let cancel = CancellationToken::new();
     let (tx, mut rx) = mpsc::channel(16);
     let token = cancel.clone();
     let watcher = tokio::spawn(async move {
-        let mut done = 0;
-        while let Some(e) = rx.recv().await {
-            if matches!(e, Event::UploadFinished { .. }) {
-                done += 1;
-                if done == 2 {
-                    token.cancel();
-                }
-            }
-        }
+        uploads_finished(&mut rx, 2).await;
+        token.cancel();
+        while rx.recv().await.is_some() {}
     });
     let err = Pipeline::new(client.clone(), cfg.clone())
         .events(tx)
@@ -273,24 +284,13 @@ async fn cancelled_run_resumes_without_duplicates(backend: &Backend) {
     watcher.await.unwrap();
     assert!(matches!(err, Error::Cancelled), "{err}");
 
-    let report = Pipeline::new(client.clone(), cfg).run().await.unwrap();
-    assert!(report.resumed);
+    let report = rerun_resumes(&client, cfg, 60).await;
     assert!(report.uploaded_before >= 20, "{report:?}");
     assert_eq!(report.uploaded_before + report.uploaded_now, 60);
-    assert_eq!(report.confirmed_count, 60);
-    assert_eq!(
-        client
-            .staging()
-            .count(&report.batch_id, None)
-            .await
-            .unwrap(),
-        60
-    );
 }
 
 async fn forced_kind_and_foreign_state_are_handled(backend: &Backend) {
-    let input = tempfile::tempdir().unwrap();
-    let out = tempfile::tempdir().unwrap();
+    let (input, out) = scratch_dirs();
     make_images(input.path(), 3);
     make_video(&input.path().join("v.mp4"), 500);
     let client = backend.client.clone();
@@ -372,17 +372,14 @@ async fn job_lifecycle_create_wait_logs_restart_abort(backend: &Backend) {
         .workflow_parameter("note", "scenario")
         .build()
         .unwrap();
-    client
-        .jobs()
-        .create(&job_id, &definition, Some("lifecycle job"))
-        .await
-        .unwrap();
-    // Creating it again with the same definition is harmless.
-    client
-        .jobs()
-        .create(&job_id, &definition, Some("lifecycle job"))
-        .await
-        .unwrap();
+    // Creating it a second time with the same definition is harmless.
+    for _ in 0..2 {
+        client
+            .jobs()
+            .create(&job_id, &definition, Some("lifecycle job"))
+            .await
+            .unwrap();
+    }
     let done = wait_for_job(client, job_id.as_str(), &fast_poll(60), &cancel, |_| {})
         .await
         .unwrap();
@@ -434,47 +431,23 @@ async fn job_lifecycle_create_wait_logs_restart_abort(backend: &Backend) {
 }
 
 async fn crash_mid_upload_resumes_without_duplicates(backend: &Backend) {
-    let input = tempfile::tempdir().unwrap();
-    let out = tempfile::tempdir().unwrap();
-    make_images(input.path(), 80);
+    let (input, out) = scratch_dirs();
+    let cfg = bulk_of_ten(input.path(), out.path(), 80, 4);
     let client = backend.client.clone();
-    let mut cfg = config(input.path(), out.path(), "image-properties");
-    cfg.plan.mode = ModeChoice::Bulk;
-    cfg.plan.max_images_per_shard = 10;
-    cfg.upload.concurrency = 4;
 
     // The whole run is dropped mid-flight, as a killed process would be: no
     // cooperative cancellation, uploads cut off wherever they were.
     let (tx, mut rx) = mpsc::channel(16);
     let run = tokio::spawn(Pipeline::new(client.clone(), cfg.clone()).events(tx).run());
-    let mut finished = 0;
-    while let Some(e) = rx.recv().await {
-        if matches!(e, Event::UploadFinished { .. }) {
-            finished += 1;
-            if finished == 3 {
-                run.abort();
-                break;
-            }
-        }
-    }
+    uploads_finished(&mut rx, 3).await;
+    run.abort();
     assert!(run.await.unwrap_err().is_cancelled());
 
-    let report = Pipeline::new(client.clone(), cfg).run().await.unwrap();
-    assert!(report.resumed);
-    assert_eq!(report.confirmed_count, 80);
-    assert_eq!(
-        client
-            .staging()
-            .count(&report.batch_id, None)
-            .await
-            .unwrap(),
-        80
-    );
+    rerun_resumes(&client, cfg, 80).await;
 }
 
 async fn count_timeout_names_the_files_the_service_rejected(backend: &Backend) {
-    let input = tempfile::tempdir().unwrap();
-    let out = tempfile::tempdir().unwrap();
+    let (input, out) = scratch_dirs();
     make_images(input.path(), 39);
     std::fs::write(input.path().join("broken.jpg"), b"this is not a jpeg").unwrap();
     let client = backend.client.clone();

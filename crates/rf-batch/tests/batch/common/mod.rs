@@ -96,6 +96,27 @@ pub async fn start_emulator_with(config: EmulatorConfig) -> RunningEmulator {
         .expect("emulator starts")
 }
 
+/// A client speaking to `emu` over reqwest on loopback.
+pub fn http_client(emu: &RunningEmulator) -> rf_batch::Client {
+    rf_batch::Client::new(
+        rf_transport::ReqwestTransport::new().unwrap(),
+        emu.base_url().as_str(),
+        emu.api_key(),
+    )
+    .unwrap()
+}
+
+/// An input and an output directory, both temporary.
+pub fn scratch_dirs() -> (tempfile::TempDir, tempfile::TempDir) {
+    (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap())
+}
+
+/// The number of items the service counts in `batch` (a resent shard
+/// counts twice, so an exact count proves nothing was sent twice).
+pub async fn service_count(client: &rf_batch::Client, batch: &str) -> u64 {
+    client.staging().count(batch, None).await.unwrap()
+}
+
 /// Fast polling for tests (no fixed sleeps: polls until the deadline).
 pub fn fast_poll(timeout_secs: u64) -> rf_batch::wait::PollOptions {
     rf_batch::wait::PollOptions {
