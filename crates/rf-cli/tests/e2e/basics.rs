@@ -110,8 +110,7 @@ fn closed_stdout_is_not_an_error() {
         .spawn()
         .unwrap();
     drop(child.stdout.take());
-    let out = child.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(0));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!stderr.contains("panicked"), "{stderr}");
+    let done = crate::util::Done::from_output(child.wait_with_output().unwrap());
+    done.expect_code(0);
+    assert!(!done.stderr.contains("panicked"), "{}", done.stderr);
 }

@@ -2,8 +2,10 @@
 //! and its output read back through a VT100 emulator (`vt100`), so the test
 //! sees the screen a user sees once the command is over, not the bytes.
 
-use std::path::Path;
 use std::process::{Command, Stdio};
+
+use crate::emu::samples;
+use crate::util::{Sandbox, path_arg, rf_binary, run_args};
 
 /// Screen height of the pseudo-terminal: tall enough that nothing scrolls
 /// off, so the screen holds the whole run.
@@ -21,26 +23,27 @@ struct Terminal {
 }
 
 /// Runs `rf args...` in a pseudo-terminal of [`ROWS`]×`cols` with the
-/// embedded emulator (data under `home`); returns its exit code and final
-/// screen.
-fn run_in_terminal(home: &Path, args: &[&str]) -> (i32, String) {
-    let t = terminal(home, COLS, args);
+/// embedded emulator (data under the sandbox); returns its exit code and
+/// final screen.
+fn run_in_terminal<S: AsRef<str>>(sb: &Sandbox, args: &[S]) -> (i32, String) {
+    let t = terminal(sb, COLS, args);
     (t.code, t.screen)
 }
 
-fn terminal(home: &Path, cols: u16, args: &[&str]) -> Terminal {
-    let quoted: Vec<String> = std::iter::once(env!("CARGO_BIN_EXE_rf"))
-        .chain(args.iter().copied())
+/// `rf args...` run by util-linux `script` in a pseudo-terminal, with the
+/// sandbox's environment (as [`Sandbox::rf`], but in colour on a terminal).
+fn terminal<S: AsRef<str>>(sb: &Sandbox, cols: u16, args: &[S]) -> Terminal {
+    let binary = path_arg(rf_binary());
+    let quoted: Vec<String> = std::iter::once(binary.as_str())
+        .chain(args.iter().map(AsRef::as_ref))
         .map(|a| format!("'{}'", a.replace('\'', r"'\''")))
         .collect();
     let script = format!("stty rows {ROWS} cols {cols}; exec {}", quoted.join(" "));
-    let output = Command::new("script")
+    let mut cmd = Command::new("script");
+    let output = sb
+        .isolate(&mut cmd)
         .args(["-q", "-e", "-c", &script, "/dev/null"])
-        .env("HOME", home)
-        .env("XDG_CACHE_HOME", home.join("cache"))
         .env("TERM", "xterm-256color")
-        .env_remove("ROBOFLOW_API_KEY")
-        .env_remove("API_BASE_URL")
         .env_remove("NO_COLOR")
         .stdin(Stdio::null())
         .output()
@@ -54,25 +57,11 @@ fn terminal(home: &Path, cols: u16, args: &[&str]) -> Terminal {
     }
 }
 
-fn samples() -> String {
-    concat!(env!("CARGO_MANIFEST_DIR"), "/../../samples/images").to_owned()
-}
-
 #[test]
 fn every_phase_keeps_its_final_line_on_screen() {
-    let home = tempfile::tempdir().unwrap();
-    let out = home.path().join("out");
-    let out = out.to_str().unwrap();
-    let args = [
-        "run",
-        "--images",
-        &samples(),
-        "--workflow",
-        "image-properties",
-        "--out",
-        out,
-    ];
-    let (code, screen) = run_in_terminal(home.path(), &args);
+    let sb = Sandbox::new();
+    let args = run_args(&samples(), "image-properties", &sb.path().join("out"));
+    let (code, screen) = run_in_terminal(&sb, &args);
     assert_eq!(code, 0, "{screen}");
     // Each phase's last line, in order, still on the screen at the end.
     let lines: Vec<&str> = screen.lines().map(str::trim).collect();
@@ -98,13 +87,13 @@ fn every_phase_keeps_its_final_line_on_screen() {
 
 #[test]
 fn help_is_wrapped_to_a_narrow_terminal() {
-    let home = tempfile::tempdir().unwrap();
+    let sb = Sandbox::new();
     for args in [
         &["run", "--help"][..],
         &["batch", "ingest", "--help"],
         &["--help"],
     ] {
-        let t = terminal(home.path(), 60, args);
+        let t = terminal(&sb, 60, args);
         assert_eq!(t.code, 0, "{}", t.screen);
         // Wrapped by rf at word boundaries, not by the terminal mid-word
         // (clap keeps the usage line whole).
@@ -122,13 +111,13 @@ fn help_is_wrapped_to_a_narrow_terminal() {
 
 #[test]
 fn commands_that_call_no_api_do_not_offer_api_options() {
-    let home = tempfile::tempdir().unwrap();
+    let sb = Sandbox::new();
     for args in [
         &["completions", "--help"][..],
         &["webhook", "listen", "--help"],
         &["emulator", "serve", "--help"],
     ] {
-        let t = terminal(home.path(), COLS, args);
+        let t = terminal(&sb, COLS, args);
         assert_eq!(t.code, 0, "{}", t.screen);
         for option in [
             "--api-key",
@@ -145,7 +134,7 @@ fn commands_that_call_no_api_do_not_offer_api_options() {
         }
         assert!(t.screen.contains("--json"), "{}", t.screen);
     }
-    let t = terminal(home.path(), COLS, &["batch", "list", "--help"]);
+    let t = terminal(&sb, COLS, &["batch", "list", "--help"]);
     assert!(t.screen.contains("--api-key"), "{}", t.screen);
 }
 

@@ -1,5 +1,7 @@
-//! Helpers: run the built `rf` binary with a clean environment, read its
-//! output, wait for lines with a deadline (never sleeps).
+//! Helpers: run the built `rf` binary (found by `assert_cmd`) with a clean
+//! environment, check its exit code and output with `assert_cmd`'s
+//! assertions, and follow a long-running child line by line with a
+//! deadline (never sleeps).
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -7,8 +9,15 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use assert_cmd::assert::OutputAssertExt;
+
 /// How long a test waits for a child process to say something.
 pub(crate) const DEADLINE: Duration = Duration::from_secs(30);
+
+/// The built `rf` binary, as Cargo built it for these tests.
+pub(crate) fn rf_binary() -> &'static Path {
+    assert_cmd::cargo::cargo_bin!("rf")
+}
 
 /// A temporary home and cache so tests never touch the user's files.
 pub(crate) struct Sandbox {
@@ -30,19 +39,44 @@ impl Sandbox {
         self.path().join("cache")
     }
 
-    /// `rf` with no API configured and the cache inside the sandbox.
-    pub(crate) fn rf(&self) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_rf"));
+    /// Gives `cmd` this sandbox as its home and cache, with no API, webhook
+    /// token or log filter inherited from the caller's environment.
+    pub(crate) fn isolate<'c>(&self, cmd: &'c mut Command) -> &'c mut Command {
         cmd.env_remove("ROBOFLOW_API_KEY")
             .env_remove("API_BASE_URL")
             .env_remove("RF_WEBHOOK_TOKEN")
             .env_remove("RF_LOG")
             .env("HOME", self.path())
             .env("XDG_CACHE_HOME", self.cache())
+    }
+
+    /// `rf` with no API configured, the cache inside the sandbox, no colour
+    /// and no standard input.
+    pub(crate) fn rf(&self) -> Command {
+        let mut cmd = Command::new(rf_binary());
+        self.isolate(&mut cmd)
             .env("NO_COLOR", "1")
             .stdin(Stdio::null());
         cmd
     }
+}
+
+/// The arguments of `rf run --images IMAGES --workflow WORKFLOW --out OUT`.
+pub(crate) fn run_args(images: &Path, workflow: &str, out: &Path) -> Vec<String> {
+    vec![
+        "run".to_owned(),
+        "--images".to_owned(),
+        path_arg(images),
+        "--workflow".to_owned(),
+        workflow.to_owned(),
+        "--out".to_owned(),
+        path_arg(out),
+    ]
+}
+
+/// A path as a command-line argument (test paths are UTF-8).
+pub(crate) fn path_arg(path: &Path) -> String {
+    path.to_str().expect("test paths are UTF-8").to_owned()
 }
 
 /// The finished process, with its output as text.
@@ -51,27 +85,24 @@ pub(crate) struct Done {
     pub(crate) code: Option<i32>,
     pub(crate) stdout: String,
     pub(crate) stderr: String,
+    output: Output,
 }
 
 impl Done {
-    pub(crate) fn from_output(out: Output) -> Self {
+    pub(crate) fn from_output(output: Output) -> Self {
         Done {
-            code: out.status.code(),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            code: output.status.code(),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+            output,
         }
     }
 
-    /// Panics with the whole output unless the exit code is `code`.
+    /// Panics with the exit code and the whole stdout and stderr unless the
+    /// exit code is `code` (`assert_cmd`'s `Assert::code`).
     #[track_caller]
     pub(crate) fn expect_code(&self, code: i32) -> &Self {
-        assert_eq!(
-            self.code,
-            Some(code),
-            "unexpected exit code\n--- stdout\n{}\n--- stderr\n{}",
-            self.stdout,
-            self.stderr
-        );
+        self.output.clone().assert().code(code);
         self
     }
 
@@ -94,7 +125,7 @@ impl Done {
 
 /// Runs a command to completion.
 pub(crate) fn run(cmd: &mut Command) -> Done {
-    Done::from_output(cmd.output().unwrap())
+    Done::from_output(cmd.assert().get_output().clone())
 }
 
 /// A running child whose stdout and stderr are read line by line in threads.
@@ -196,11 +227,11 @@ impl Running {
             );
         }
         let status = self.child.wait().unwrap();
-        Done {
-            code: status.code(),
-            stdout: self.out_seen.join("\n"),
-            stderr: self.err_seen.join("\n"),
-        }
+        Done::from_output(Output {
+            status,
+            stdout: self.out_seen.join("\n").into_bytes(),
+            stderr: self.err_seen.join("\n").into_bytes(),
+        })
     }
 }
 
