@@ -411,9 +411,10 @@ impl Renderer {
 }
 
 /// The job track's position (percent of the current stage) and message,
-/// e.g. `processing (stage 1 of 2): 3/10 tasks done, 2 running; 12.0s
-/// elapsed, ETA 30.0s`.
+/// e.g. `processing (stage 1/2), ETA 30.0s, 12.0s elapsed; 3/10 tasks
+/// done, 2 running`.
 fn job_line(p: &JobProgress, elapsed: Duration, stage_elapsed: Duration) -> (u64, String) {
+    // Most telling first: a narrow terminal cuts the end of the line.
     let stage = p.stage.as_deref().unwrap_or("waiting");
     let mut message = stage.to_owned();
     let position = p
@@ -421,11 +422,15 @@ fn job_line(p: &JobProgress, elapsed: Duration, stage_elapsed: Duration) -> (u64
         .as_ref()
         .and_then(|s| p.planned_stages.iter().position(|x| x == s));
     if let (Some(i), n @ 2..) = (position, p.planned_stages.len()) {
-        message.push_str(&format!(" (stage {} of {n})", i + 1));
+        message.push_str(&format!(" (stage {}/{n})", i + 1));
     }
+    if let Some(left) = eta(stage_elapsed, p.stage_progress) {
+        message.push_str(&format!(", ETA {}", human_duration(left)));
+    }
+    message.push_str(&format!(", {} elapsed", human_duration(elapsed)));
     if p.tasks_total > 0 {
         message.push_str(&format!(
-            ": {}/{} tasks done",
+            "; {}/{} tasks done",
             p.tasks_succeeded + p.tasks_failed,
             p.tasks_total
         ));
@@ -435,10 +440,6 @@ fn job_line(p: &JobProgress, elapsed: Duration, stage_elapsed: Duration) -> (u64
     }
     if p.tasks_failed > 0 {
         message.push_str(&format!(", {} failed", p.tasks_failed));
-    }
-    message.push_str(&format!("; {} elapsed", human_duration(elapsed)));
-    if let Some(left) = eta(stage_elapsed, p.stage_progress) {
-        message.push_str(&format!(", ETA {}", human_duration(left)));
     }
     let percent = (p.stage_progress * 100.0).round().clamp(0.0, 100.0) as u64;
     (percent, message)
@@ -505,14 +506,14 @@ mod tests {
         assert_eq!(percent, 25);
         assert_eq!(
             line,
-            "processing (stage 1 of 2): 2/8 tasks done, 2 running, 1 failed; 12.0s elapsed, ETA 30.0s"
+            "processing (stage 1/2), ETA 30.0s, 12.0s elapsed; 2/8 tasks done, 2 running, 1 failed"
         );
         let export = snapshot(Some("export"), 1.0 / 3.0, [3, 1, 1, 0]);
         let (percent, line) = job_line(&export, Duration::from_secs(40), Duration::from_secs(5));
         assert_eq!(percent, 33);
         assert!(
             line.starts_with(
-                "export (stage 2 of 2): 1/3 tasks done, 1 running; 40.0s elapsed, ETA 10.0s"
+                "export (stage 2/2), ETA 10.0s, 40.0s elapsed; 1/3 tasks done, 1 running"
             ),
             "{line}"
         );
@@ -523,6 +524,6 @@ mod tests {
         let p = snapshot(None, 0.0, [0, 0, 0, 0]);
         let (percent, line) = job_line(&p, Duration::from_secs(3), Duration::ZERO);
         assert_eq!(percent, 0);
-        assert_eq!(line, "waiting; 3.0s elapsed");
+        assert_eq!(line, "waiting, 3.0s elapsed");
     }
 }
