@@ -1,21 +1,16 @@
 //! `rf batch ...` against a separately started emulator.
 
-use crate::emu::{TestEmulator, assert_results_name, sample_names, samples};
+use crate::emu::{TestEmulator, assert_results_name, ingest_args, sample_names, samples};
 use crate::util::{Sandbox, run};
 
 #[test]
 fn ingest_then_inspect_every_listing() {
     let emu = TestEmulator::start();
     let sb = Sandbox::new();
-    let ingest = run(emu.rf(&sb).args([
-        "batch",
-        "ingest",
-        "--images",
-        samples().to_str().unwrap(),
-        "--batch-id",
-        "e2e-batch",
-        "--wait",
-    ]));
+    let ingest = run(emu
+        .rf(&sb)
+        .args(ingest_args(&samples(), "e2e-batch"))
+        .arg("--wait"));
     ingest.expect_code(0);
 
     let count = run(emu.rf(&sb).args(["batch", "count", "e2e-batch"]));
@@ -82,17 +77,10 @@ fn ingest_then_inspect_every_listing() {
 fn bulk_mode_makes_shards() {
     let emu = TestEmulator::start();
     let sb = Sandbox::new();
-    run(emu.rf(&sb).args([
-        "batch",
-        "ingest",
-        "--images",
-        samples().to_str().unwrap(),
-        "--batch-id",
-        "e2e-bulk",
-        "--mode",
-        "bulk",
-        "--wait",
-    ]))
+    run(emu
+        .rf(&sb)
+        .args(ingest_args(&samples(), "e2e-bulk"))
+        .args(["--mode", "bulk", "--wait"]))
     .expect_code(0);
     let shards = run(emu.rf(&sb).args(["--json", "batch", "shards", "e2e-bulk"]));
     let shards = shards.expect_code(0).json();
@@ -136,16 +124,7 @@ fn references_file_ingest_from_loopback_urls() {
     let sb = Sandbox::new();
     // Stage the samples, then ingest them again by reference to the
     // emulator's own (loopback) download URLs.
-    run(emu.rf(&sb).args([
-        "batch",
-        "ingest",
-        "--images",
-        samples().to_str().unwrap(),
-        "--batch-id",
-        "e2e-source",
-        "--wait",
-    ]))
-    .expect_code(0);
+    emu.stage_samples(&sb, "e2e-source");
     let files = run(emu.rf(&sb).args(["--json", "batch", "files", "e2e-source"]));
     let files = files.expect_code(0).json();
     let mut lines = String::new();
@@ -232,28 +211,18 @@ fn videos_ingest_and_a_video_job() {
 fn quiet_leaves_stderr_empty() {
     let emu = TestEmulator::start();
     let sb = Sandbox::new();
-    let done = run(emu.rf(&sb).args([
-        "-q",
-        "batch",
-        "ingest",
-        "--images",
-        samples().to_str().unwrap(),
-        "--batch-id",
-        "e2e-quiet",
-        "--wait",
-    ]));
+    let done = run(emu
+        .rf(&sb)
+        .arg("-q")
+        .args(ingest_args(&samples(), "e2e-quiet"))
+        .arg("--wait"));
     done.expect_code(0);
     assert!(done.stderr.is_empty(), "{}", done.stderr);
     // Re-running resumes: nothing left to upload.
-    let again = run(emu.rf(&sb).args([
-        "--json",
-        "batch",
-        "ingest",
-        "--images",
-        samples().to_str().unwrap(),
-        "--batch-id",
-        "e2e-quiet",
-    ]));
+    let again = run(emu
+        .rf(&sb)
+        .arg("--json")
+        .args(ingest_args(&samples(), "e2e-quiet")));
     let summary = again.expect_code(0).json();
     assert_eq!(summary["uploadedNow"], 0, "{summary}");
     assert_eq!(summary["uploadedBefore"], 12, "{summary}");

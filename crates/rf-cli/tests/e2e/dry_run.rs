@@ -2,27 +2,16 @@
 //! sent that changes state and nothing written.
 
 use crate::emu::samples;
-use crate::util::{Sandbox, run};
+use crate::util::{Sandbox, run, run_args};
 
 #[test]
 fn a_dry_run_plans_without_changing_anything_then_sees_the_real_run() {
     let sb = Sandbox::new();
     let out = sb.path().join("out");
     let images = samples();
-    let args = [
-        "run",
-        "--images",
-        images.to_str().unwrap(),
-        "--workflow",
-        "image-properties",
-        "--out",
-        out.to_str().unwrap(),
-        "--batch-id",
-        "dry-1",
-        "--job-id",
-        "dry-job-1",
-    ];
-    let dry = run(sb.rf().arg("--json").args(args).arg("--dry-run"));
+    let mut args = run_args(&images, "image-properties", &out);
+    args.extend(["--batch-id", "dry-1", "--job-id", "dry-job-1"].map(String::from));
+    let dry = run(sb.rf().arg("--json").args(&args).arg("--dry-run"));
     dry.expect_code(0);
     let plan = dry.json();
     assert_eq!(plan["items"], 12, "{plan}");
@@ -41,8 +30,8 @@ fn a_dry_run_plans_without_changing_anything_then_sees_the_real_run() {
     let files = run(sb.rf().args(["--json", "batch", "show", "dry-1"]));
     files.expect_code(4);
 
-    run(sb.rf().args(args)).expect_code(0);
-    let again = run(sb.rf().arg("--json").args(args).arg("--dry-run"));
+    run(sb.rf().args(&args)).expect_code(0);
+    let again = run(sb.rf().arg("--json").args(&args).arg("--dry-run"));
     again.expect_code(0);
     let plan = again.json();
     assert_eq!(plan["resumes"], true, "{plan}");

@@ -62,6 +62,17 @@ impl TestEmulator {
         })
     }
 
+    /// Stages the sample images as batch `batch` (`rf batch ingest ...
+    /// --wait`), which must succeed.
+    pub(crate) fn stage_samples(&self, sandbox: &crate::util::Sandbox, batch: &str) {
+        crate::util::run(
+            self.rf(sandbox)
+                .args(ingest_args(&samples(), batch))
+                .arg("--wait"),
+        )
+        .expect_code(0);
+    }
+
     /// `rf` pointed at this emulator with the canary key, via flags.
     pub(crate) fn rf(&self, sandbox: &crate::util::Sandbox) -> Command {
         let mut cmd = sandbox.rf();
@@ -76,6 +87,14 @@ impl Drop for TestEmulator {
             self.runtime.block_on(running.shutdown());
         }
     }
+}
+
+/// The arguments of `rf batch ingest --images IMAGES --batch-id BATCH`.
+pub(crate) fn ingest_args(images: &Path, batch: &str) -> Vec<String> {
+    let images = crate::util::path_arg(images);
+    ["batch", "ingest", "--images", &images, "--batch-id", batch]
+        .map(String::from)
+        .to_vec()
 }
 
 /// The sample images the repository ships.

@@ -9,8 +9,8 @@
 
 use std::path::Path;
 
-use crate::emu::{assert_results_name, sample_names, samples};
-use crate::util::{Running, Sandbox, run};
+use crate::emu::{assert_results_name, ingest_args, sample_names, samples};
+use crate::util::{Running, Sandbox, run, run_args};
 
 const KEY: &str = "chaos-run-key";
 
@@ -61,19 +61,9 @@ fn run_under_twenty_percent_faults_loses_and_duplicates_nothing() {
         if json {
             cmd.arg("--json");
         }
-        let done = run(cmd.args([
-            "run",
-            "--images",
-            samples().to_str().unwrap(),
-            "--workflow",
-            "image-properties",
-            "--out",
-            out.to_str().unwrap(),
-            "--mode",
-            "bulk",
-            "--shard-size",
-            "2",
-        ]));
+        let done = run(cmd
+            .args(run_args(&samples(), "image-properties", &out))
+            .args(["--mode", "bulk", "--shard-size", "2"]));
         done.expect_code(0);
         assert_results_name(&out, &names);
         let batch = if json {
@@ -164,13 +154,7 @@ fn kill_at_and_rerun(marker: &str) {
             "--concurrency",
             "2",
         ])
-        .args(["run", "--images", samples().to_str().unwrap()])
-        .args([
-            "--workflow",
-            "image-properties",
-            "--out",
-            out.to_str().unwrap(),
-        ])
+        .args(run_args(&samples(), "image-properties", &out))
         .args([
             "--mode",
             "bulk",
@@ -235,17 +219,8 @@ fn batch_ingest_under_twenty_percent_faults_is_exact() {
         let done = run(sb
             .rf()
             .args(["--api-url", &base, "--api-key", KEY, "--json"])
-            .args([
-                "batch",
-                "ingest",
-                "--images",
-                samples().to_str().unwrap(),
-                "--batch-id",
-                batch,
-                "--mode",
-                mode,
-                "--wait",
-            ]));
+            .args(ingest_args(&samples(), batch))
+            .args(["--mode", mode, "--wait"]));
         done.expect_code(0);
         let stats = get_json(&format!("{base}/_emulator/stats"));
         let content = &stats["workspaces"]["chaos-ws"]["batches"][batch];
@@ -293,15 +268,9 @@ fn stop_batch_export_and_rerun(stop: Stop) {
         cmd.args(["--api-url", &base, "--api-key", KEY]);
         cmd
     };
-    run(rf(&sb).args([
-        "batch",
-        "ingest",
-        "--images",
-        samples().to_str().unwrap(),
-        "--batch-id",
-        "exported",
-        "--wait",
-    ]))
+    run(rf(&sb)
+        .args(ingest_args(&samples(), "exported"))
+        .arg("--wait"))
     .expect_code(0);
     let out = sb.path().join("out");
     let export = [

@@ -1,26 +1,13 @@
 //! `rf job ...` against a separately started emulator.
 
-use crate::emu::{TestEmulator, assert_results_name, sample_names, samples};
+use crate::emu::{TestEmulator, assert_results_name, sample_names};
 use crate::util::{Sandbox, run};
-
-fn staged(emu: &TestEmulator, sb: &Sandbox, batch: &str) {
-    run(emu.rf(sb).args([
-        "batch",
-        "ingest",
-        "--images",
-        samples().to_str().unwrap(),
-        "--batch-id",
-        batch,
-        "--wait",
-    ]))
-    .expect_code(0);
-}
 
 #[test]
 fn start_wait_inspect_and_export_a_job() {
     let emu = TestEmulator::start();
     let sb = Sandbox::new();
-    staged(&emu, &sb, "e2e-job-batch");
+    emu.stage_samples(&sb, "e2e-job-batch");
 
     let start = run(emu.rf(&sb).args([
         "job",
@@ -120,7 +107,7 @@ fn start_wait_inspect_and_export_a_job() {
 fn abort_and_restart_with_overrides() {
     let emu = TestEmulator::slow(std::time::Duration::from_millis(100));
     let sb = Sandbox::new();
-    staged(&emu, &sb, "e2e-abort-batch");
+    emu.stage_samples(&sb, "e2e-abort-batch");
     run(emu.rf(&sb).args([
         "job",
         "start",
@@ -174,7 +161,7 @@ fn unknown_job_is_not_found() {
 fn save_image_outputs_without_names_keeps_every_output() {
     let emu = TestEmulator::start();
     let sb = Sandbox::new();
-    staged(&emu, &sb, "e2e-persist");
+    emu.stage_samples(&sb, "e2e-persist");
     let start = run(emu.rf(&sb).args([
         "--json",
         "job",
@@ -198,7 +185,7 @@ fn save_image_outputs_without_names_keeps_every_output() {
 fn failed_downloads_are_a_partial_failure_and_a_rerun_retries_them() {
     let emu = TestEmulator::start();
     let sb = Sandbox::new();
-    staged(&emu, &sb, "e2e-partial");
+    emu.stage_samples(&sb, "e2e-partial");
     run(emu.rf(&sb).args([
         "job",
         "start",
@@ -242,8 +229,8 @@ fn failed_downloads_are_a_partial_failure_and_a_rerun_retries_them() {
 fn starting_an_existing_job_id_is_idempotent_or_a_clear_conflict() {
     let emu = TestEmulator::start();
     let sb = Sandbox::new();
-    staged(&emu, &sb, "e2e-idem-batch");
-    staged(&emu, &sb, "e2e-other-batch");
+    emu.stage_samples(&sb, "e2e-idem-batch");
+    emu.stage_samples(&sb, "e2e-other-batch");
     let start = |batch: &str| {
         run(emu.rf(&sb).args([
             "job",

@@ -5,7 +5,7 @@
 use serde_json::Value;
 
 use crate::emu::{TestEmulator, samples};
-use crate::util::{Running, Sandbox, run};
+use crate::util::{Running, Sandbox, run, run_args};
 
 /// Whether `key` is camelCase: starts with a lower-case letter, no `_`, `-`
 /// or space (`downloadURL` is fine).
@@ -81,20 +81,15 @@ fn every_json_output_is_camel_case() {
     let out = out.to_str().unwrap();
 
     // The run report (with the final job snapshot inside).
-    let report = run(emu.rf(&sb).args([
-        "--json",
-        "run",
-        "--images",
-        images,
-        "--workflow",
-        "image-properties",
-        "--out",
-        out,
-        "--batch-id",
-        "style-run",
-        "--job-id",
-        "style-job",
-    ]));
+    let report = run(emu
+        .rf(&sb)
+        .arg("--json")
+        .args(run_args(
+            &samples(),
+            "image-properties",
+            &sb.path().join("out"),
+        ))
+        .args(["--batch-id", "style-run", "--job-id", "style-job"]));
     report.expect_code(0);
     assert_camel("rf run", &report.stdout, false);
     assert!(

@@ -3,7 +3,7 @@
 //! half-done left behind (found walking through README.md and docs/cli.md).
 
 use crate::emu::{TestEmulator, samples};
-use crate::util::{Sandbox, run};
+use crate::util::{Sandbox, run, run_args};
 
 #[test]
 fn a_missing_references_file_is_a_usage_error_before_anything_starts() {
@@ -140,17 +140,10 @@ fn a_failed_job_and_a_refused_restart_are_told_in_words() {
     let emu = TestEmulator::start();
     let sb = Sandbox::new();
     let out = sb.path().join("out");
-    let failed = run(emu.rf(&sb).args([
-        "run",
-        "--images",
-        samples().to_str().unwrap(),
-        "--workflow",
-        "no-such-workflow",
-        "--out",
-        out.to_str().unwrap(),
-        "--job-id",
-        "msg-job",
-    ]));
+    let failed = run(emu
+        .rf(&sb)
+        .args(run_args(&samples(), "no-such-workflow", &out))
+        .args(["--job-id", "msg-job"]));
     failed.expect_code(5);
     let line = failed.error_line();
     assert!(
@@ -168,16 +161,7 @@ fn a_failed_job_and_a_refused_restart_are_told_in_words() {
     );
 
     // A job that succeeded cannot be restarted; the advice says so.
-    run(emu.rf(&sb).args([
-        "batch",
-        "ingest",
-        "--images",
-        samples().to_str().unwrap(),
-        "--batch-id",
-        "msg-batch",
-        "--wait",
-    ]))
-    .expect_code(0);
+    emu.stage_samples(&sb, "msg-batch");
     run(emu.rf(&sb).args([
         "job",
         "start",
@@ -218,17 +202,7 @@ fn another_run_into_the_same_out_directory_names_the_flag_to_change() {
     let emu = TestEmulator::start();
     let sb = Sandbox::new();
     let out = sb.path().join("out");
-    let run_with = |workflow: &str| {
-        run(emu.rf(&sb).args([
-            "run",
-            "--images",
-            samples().to_str().unwrap(),
-            "--workflow",
-            workflow,
-            "--out",
-            out.to_str().unwrap(),
-        ]))
-    };
+    let run_with = |workflow: &str| run(emu.rf(&sb).args(run_args(&samples(), workflow, &out)));
     run_with("image-properties").expect_code(0);
     let other = run_with("color-blobs");
     other.expect_code(2);
@@ -253,15 +227,9 @@ fn an_output_directory_inside_the_input_is_refused_with_the_way_out() {
     let input = sb.path().join("input");
     std::fs::create_dir_all(&input).unwrap();
     std::fs::copy(samples().join("frame_000.jpg"), input.join("frame_000.jpg")).unwrap();
-    let done = run(emu.rf(&sb).args([
-        "run",
-        "--images",
-        input.to_str().unwrap(),
-        "--workflow",
-        "image-properties",
-        "--out",
-        input.join("out").to_str().unwrap(),
-    ]));
+    let done = run(emu
+        .rf(&sb)
+        .args(run_args(&input, "image-properties", &input.join("out"))));
     done.expect_code(2);
     let line = done.error_line();
     assert!(line.contains("is inside the input directory"), "{line}");

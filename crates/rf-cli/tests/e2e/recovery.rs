@@ -3,12 +3,13 @@
 
 use std::path::Path;
 
-use crate::util::{Sandbox, run};
+use crate::emu::samples;
+use crate::util::{Sandbox, run, run_args};
 
 /// A directory with `good` valid JPEGs (copied from the samples) and one
 /// that is not an image at all, `broken.jpg`.
 fn images_with_one_corrupt(dir: &Path, good: usize) {
-    let samples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../samples/images");
+    let samples = samples();
     std::fs::create_dir_all(dir).unwrap();
     let jpegs: Vec<_> = std::fs::read_dir(&samples)
         .unwrap()
@@ -29,22 +30,13 @@ fn a_refused_file_in_single_mode_is_named_and_removing_it_lets_the_rerun_finish(
     let images = sb.path().join("images");
     images_with_one_corrupt(&images, 2);
     let out = sb.path().join("out");
-    let run_args = |sb: &Sandbox| {
+    let command = |sb: &Sandbox| {
         let mut cmd = sb.rf();
-        cmd.arg("run")
-            .arg("--images")
-            .arg(&images)
-            .args([
-                "--workflow",
-                "image-properties",
-                "--mode",
-                "single",
-                "--out",
-            ])
-            .arg(&out);
+        cmd.args(run_args(&images, "image-properties", &out))
+            .args(["--mode", "single"]);
         cmd
     };
-    let first = run(&mut run_args(&sb));
+    let first = run(&mut command(&sb));
     // A permanent refusal: a usage-class error (2), not "partial, re-run".
     first.expect_code(2);
     let line = first.error_line();
@@ -54,7 +46,7 @@ fn a_refused_file_in_single_mode_is_named_and_removing_it_lets_the_rerun_finish(
     assert!(!line.contains("retry only the failed"), "{line}");
 
     std::fs::remove_file(images.join("broken.jpg")).unwrap();
-    let second = run(run_args(&sb).arg("--json"));
+    let second = run(command(&sb).arg("--json"));
     second.expect_code(0);
     let report = second.json();
     assert_eq!(report["confirmedCount"], 2, "{report}");
@@ -67,14 +59,7 @@ fn an_out_that_is_a_file_is_told_before_anything_starts() {
     let sb = Sandbox::new();
     let out = sb.path().join("results.txt");
     std::fs::write(&out, b"not a directory").unwrap();
-    let samples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../samples/images");
-    let done = run(sb
-        .rf()
-        .arg("run")
-        .arg("--images")
-        .arg(&samples)
-        .args(["--workflow", "image-properties", "--out"])
-        .arg(&out));
+    let done = run(sb.rf().args(run_args(&samples(), "image-properties", &out)));
     done.expect_code(2);
     let line = done.error_line();
     assert!(line.contains("is a file, not a directory"), "{line}");
@@ -93,17 +78,12 @@ fn a_rerun_says_what_changed_in_the_input() {
     let sb = Sandbox::new();
     let images = sb.path().join("images");
     std::fs::create_dir_all(&images).unwrap();
-    let samples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../samples/images");
     for name in ["frame_000.jpg", "frame_001.jpg"] {
-        std::fs::copy(samples.join(name), images.join(name)).unwrap();
+        std::fs::copy(samples().join(name), images.join(name)).unwrap();
     }
     let out = sb.path().join("out");
     let mut args = sb.rf();
-    args.arg("run")
-        .arg("--images")
-        .arg(&images)
-        .args(["--workflow", "image-properties", "--out"])
-        .arg(&out);
+    args.args(run_args(&images, "image-properties", &out));
     run(&mut args).expect_code(0);
     std::fs::remove_file(images.join("frame_001.jpg")).unwrap();
     let again = run(&mut args);
@@ -128,7 +108,7 @@ fn a_count_check_that_runs_out_of_time_names_the_flag_that_waits_longer() {
         c
     });
     let sb = Sandbox::new();
-    let samples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../samples/images");
+    let samples = samples();
     let done = run(emu
         .rf(&sb)
         .args([

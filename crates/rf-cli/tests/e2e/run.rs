@@ -4,23 +4,15 @@
 use std::time::Duration;
 
 use crate::emu::{TestEmulator, assert_results_name, make_videos, sample_names, samples};
-use crate::util::{Running, Sandbox, run};
+use crate::util::{Running, Sandbox, run, run_args};
 
 #[test]
 fn embedded_default_runs_the_readme_command_and_resumes() {
     let sb = Sandbox::new();
     let out = sb.path().join("out");
     let images = samples();
-    let args = [
-        "run",
-        "--images",
-        images.to_str().unwrap(),
-        "--workflow",
-        "image-properties",
-        "--out",
-        out.to_str().unwrap(),
-    ];
-    let first = run(sb.rf().args(args));
+    let args = run_args(&images, "image-properties", &out);
+    let first = run(sb.rf().args(&args));
     first.expect_code(0);
     let said = first
         .stderr
@@ -59,7 +51,7 @@ fn embedded_default_runs_the_readme_command_and_resumes() {
     assert_results_name(&out, &sample_names());
 
     // The same command again: resumes, nothing uploaded or downloaded twice.
-    let again = run(sb.rf().arg("--json").args(args));
+    let again = run(sb.rf().arg("--json").args(&args));
     again.expect_code(0);
     let report = again.json();
     assert_eq!(report["resumed"], true, "{report}");
@@ -70,7 +62,7 @@ fn embedded_default_runs_the_readme_command_and_resumes() {
     assert_eq!(report["job"]["isTerminal"], true, "{report}");
     assert_eq!(report["job"]["error"], false, "{report}");
     assert_results_name(&out, &sample_names());
-    let table = run(sb.rf().args(args));
+    let table = run(sb.rf().args(&args));
     table.expect_code(0);
     assert!(table.stdout.contains("(succeeded)"), "{}", table.stdout);
     assert!(
@@ -87,22 +79,18 @@ fn separately_started_emulator_with_json_report() {
     let emu = TestEmulator::start();
     let sb = Sandbox::new();
     let out = sb.path().join("out");
-    let done = run(emu.rf(&sb).args([
-        "--json",
-        "run",
-        "--images",
-        samples().to_str().unwrap(),
-        "--workflow",
-        "image-properties",
-        "--out",
-        out.to_str().unwrap(),
-        "--batch-id",
-        "e2e-images",
-        "--job-id",
-        "e2e-job",
-        "--aggregation-format",
-        "jsonl",
-    ]));
+    let done = run(emu
+        .rf(&sb)
+        .arg("--json")
+        .args(run_args(&samples(), "image-properties", &out))
+        .args([
+            "--batch-id",
+            "e2e-images",
+            "--job-id",
+            "e2e-job",
+            "--aggregation-format",
+            "jsonl",
+        ]));
     done.expect_code(0);
     assert!(!done.stderr.contains("embedded"), "{}", done.stderr);
     let report = done.json();
@@ -166,17 +154,14 @@ fn invalid_ids_are_usage_errors() {
         ("--batch-id", "Not_Valid!"),
         ("--job-id", "much-too-long-for-a-job-id"),
     ] {
-        let done = run(sb.rf().args([
-            "run",
-            "--images",
-            samples().to_str().unwrap(),
-            "--workflow",
-            "image-properties",
-            "--out",
-            sb.path().join("out").to_str().unwrap(),
-            flag,
-            value,
-        ]));
+        let done = run(sb
+            .rf()
+            .args(run_args(
+                &samples(),
+                "image-properties",
+                &sb.path().join("out"),
+            ))
+            .args([flag, value]));
         done.expect_code(2);
         assert!(done.error_line().contains(value), "{}", done.stderr);
     }
@@ -186,15 +171,11 @@ fn invalid_ids_are_usage_errors() {
 fn unknown_workflow_fails_with_a_clear_line() {
     let emu = TestEmulator::start();
     let sb = Sandbox::new();
-    let done = run(emu.rf(&sb).args([
-        "run",
-        "--images",
-        samples().to_str().unwrap(),
-        "--workflow",
+    let done = run(emu.rf(&sb).args(run_args(
+        &samples(),
         "no-such-workflow",
-        "--out",
-        sb.path().join("out").to_str().unwrap(),
-    ]));
+        &sb.path().join("out"),
+    )));
     assert!(
         matches!(done.code, Some(4 | 5 | 2)),
         "exit {:?}\n{}",
@@ -214,18 +195,9 @@ fn ctrl_c_stops_cleanly_and_a_rerun_resumes() {
     let sb = Sandbox::new();
     let out = sb.path().join("out");
     let images = samples();
-    let args = [
-        "run",
-        "--images",
-        images.to_str().unwrap(),
-        "--workflow",
-        "image-properties",
-        "--out",
-        out.to_str().unwrap(),
-        "--batch-id",
-        "e2e-interrupt",
-    ];
-    let mut child = Running::spawn(emu.rf(&sb).args(args));
+    let mut args = run_args(&images, "image-properties", &out);
+    args.extend(["--batch-id", "e2e-interrupt"].map(String::from));
+    let mut child = Running::spawn(emu.rf(&sb).args(&args));
     child.wait_for_stderr("started job");
     child.interrupt();
     let done = child.finish();
@@ -235,7 +207,7 @@ fn ctrl_c_stops_cleanly_and_a_rerun_resumes() {
         "{}",
         done.stderr
     );
-    let again = run(emu.rf(&sb).arg("--json").args(args));
+    let again = run(emu.rf(&sb).arg("--json").args(&args));
     again.expect_code(0);
     let report = again.json();
     assert_eq!(report["resumed"], true);
@@ -247,19 +219,14 @@ fn ctrl_c_stops_cleanly_and_a_rerun_resumes() {
 fn job_options_are_checked_before_anything_is_uploaded() {
     let emu = TestEmulator::start();
     let sb = Sandbox::new();
-    let done = run(emu.rf(&sb).args([
-        "run",
-        "--images",
-        samples().to_str().unwrap(),
-        "--workflow",
-        "image-properties",
-        "--out",
-        sb.path().join("out").to_str().unwrap(),
-        "--batch-id",
-        "e2e-never",
-        "--max-video-fps",
-        "3",
-    ]));
+    let done = run(emu
+        .rf(&sb)
+        .args(run_args(
+            &samples(),
+            "image-properties",
+            &sb.path().join("out"),
+        ))
+        .args(["--batch-id", "e2e-never", "--max-video-fps", "3"]));
     done.expect_code(2);
     assert_eq!(done.stderr.lines().count(), 1, "{}", done.stderr);
     assert!(done.error_line().contains("video"), "{}", done.stderr);

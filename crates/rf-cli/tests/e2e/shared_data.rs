@@ -4,24 +4,17 @@
 //! the embedded directory shows what embedded runs did.
 
 use crate::emu::{TestEmulator, samples};
-use crate::util::{Running, Sandbox, run};
+use crate::util::{Running, Sandbox, run, run_args};
 
 #[test]
 fn embedded_rf_is_refused_while_a_server_holds_its_data_and_pointed_at_it() {
     let sb = Sandbox::new();
     // A run in embedded mode first, so the directory has something to show.
     let out = sb.path().join("out");
-    run(sb.rf().args([
-        "run",
-        "--images",
-        samples().to_str().unwrap(),
-        "--workflow",
-        "image-properties",
-        "--out",
-        out.to_str().unwrap(),
-        "--batch-id",
-        "before-serve",
-    ]))
+    run(sb
+        .rf()
+        .args(run_args(&samples(), "image-properties", &out))
+        .args(["--batch-id", "before-serve"]))
     .expect_code(0);
 
     // `rf emulator serve` on the embedded directory (its default).
@@ -101,15 +94,11 @@ fn embedded_rf_is_refused_while_another_embedded_rf_holds_its_data() {
     // Another `rf run` in embedded mode, as far as the data directory can
     // tell: an emulator holding it under that name.
     let holder = TestEmulator::with(|c| c.with_data_dir(&data).with_owner("rf run"));
-    let refused = run(sb.rf().args([
-        "run",
-        "--images",
-        samples().to_str().unwrap(),
-        "--workflow",
+    let refused = run(sb.rf().args(run_args(
+        &samples(),
         "image-properties",
-        "--out",
-        sb.path().join("out").to_str().unwrap(),
-    ]));
+        &sb.path().join("out"),
+    )));
     refused.expect_code(1);
     let line = refused.error_line();
     assert!(
@@ -132,20 +121,11 @@ fn the_same_run_started_twice_is_refused_naming_the_first() {
     let sb = Sandbox::new();
     let out = sb.path().join("out");
     let images = samples();
-    let args = [
-        "run",
-        "--images",
-        images.to_str().unwrap(),
-        "--workflow",
-        "image-properties",
-        "--out",
-        out.to_str().unwrap(),
-        "--batch-id",
-        "twice",
-    ];
-    let mut first = Running::spawn(emu.rf(&sb).args(args));
+    let mut args = run_args(&images, "image-properties", &out);
+    args.extend(["--batch-id", "twice"].map(String::from));
+    let mut first = Running::spawn(emu.rf(&sb).args(&args));
     first.wait_for_stderr("started job");
-    let second = run(emu.rf(&sb).args(args));
+    let second = run(emu.rf(&sb).args(&args));
     second.expect_code(1);
     assert_eq!(
         second.error_line(),

@@ -1,6 +1,7 @@
 //! `rf webhook listen`: bearer token check, JSON lines on stdout, clean stop.
 
-use crate::util::{Running, Sandbox, http_post};
+use crate::emu::ingest_args;
+use crate::util::{Running, Sandbox, http_post, run_args};
 
 const JOB_NOTIFICATION: &str = r#"{"type":"roboflow-batch-job-notification-v1","event_id":"c2d4e6f8-0a1b-4c3d-8e5f-6a7b8c9d0e1f","job_id":"job-k3v9x0a1b2c3","job_state":"success","delivery_attempt":1}"#;
 
@@ -103,19 +104,20 @@ fn receives_the_job_notification_of_a_run() {
         &token,
     ]));
     let url = listening_url(&listener.wait_for_stderr("listening for webhooks on"));
-    crate::util::run(emu.rf(&sb).args([
-        "run",
-        "--images",
-        crate::emu::samples().to_str().unwrap(),
-        "--workflow",
-        "image-properties",
-        "--out",
-        sb.path().join("out").to_str().unwrap(),
-        "--job-id",
-        "e2e-hooked",
-        "--notifications-url",
-        &format!("{url}/jobs"),
-    ]))
+    crate::util::run(
+        emu.rf(&sb)
+            .args(run_args(
+                &crate::emu::samples(),
+                "image-properties",
+                &sb.path().join("out"),
+            ))
+            .args([
+                "--job-id",
+                "e2e-hooked",
+                "--notifications-url",
+                &format!("{url}/jobs"),
+            ]),
+    )
     .expect_code(0);
     let line = listener.wait_for_stdout("e2e-hooked");
     let n: serde_json::Value = serde_json::from_str(&line).unwrap();
@@ -139,19 +141,17 @@ fn receives_staging_notifications_of_a_bulk_ingest() {
         &token,
     ]));
     let url = listening_url(&listener.wait_for_stderr("listening for webhooks on"));
-    crate::util::run(emu.rf(&sb).args([
-        "batch",
-        "ingest",
-        "--images",
-        crate::emu::samples().to_str().unwrap(),
-        "--batch-id",
-        "e2e-hooked-bulk",
-        "--mode",
-        "bulk",
-        "--notifications-url",
-        &format!("{url}/staging"),
-        "--wait",
-    ]))
+    crate::util::run(
+        emu.rf(&sb)
+            .args(ingest_args(&crate::emu::samples(), "e2e-hooked-bulk"))
+            .args([
+                "--mode",
+                "bulk",
+                "--notifications-url",
+                &format!("{url}/staging"),
+                "--wait",
+            ]),
+    )
     .expect_code(0);
     let line = listener.wait_for_stdout("e2e-hooked-bulk");
     let n: serde_json::Value = serde_json::from_str(&line).unwrap();
