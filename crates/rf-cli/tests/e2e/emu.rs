@@ -97,6 +97,24 @@ pub(crate) fn ingest_args(images: &Path, batch: &str) -> Vec<String> {
         .to_vec()
 }
 
+/// The arguments of `rf emulator serve --addr 127.0.0.1:0 --key KEY
+/// --data-dir DATA` (`key` as `KEY=WORKSPACE`): a server on a free port.
+pub(crate) fn serve_args(key: &str, data: &Path) -> Vec<String> {
+    let data = crate::util::path_arg(data);
+    [
+        "emulator",
+        "serve",
+        "--addr",
+        "127.0.0.1:0",
+        "--key",
+        key,
+        "--data-dir",
+        &data,
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
 /// The sample images the repository ships.
 pub(crate) fn samples() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../samples/images")

@@ -1,23 +1,14 @@
 //! `rf emulator serve`: prints where it listens, serves other `rf`
 //! processes, stops on Ctrl-C with exit 0; chaos flags and the stats endpoint.
 
-use crate::faults::get_json;
-use crate::util::{Running, Sandbox, run};
+use crate::emu::serve_args;
+use crate::util::{Running, Sandbox, get_json, run};
 
 #[test]
 fn serves_until_ctrl_c() {
     let sb = Sandbox::new();
     let data = sb.path().join("emulator-data");
-    let mut server = Running::spawn(sb.rf().args([
-        "emulator",
-        "serve",
-        "--addr",
-        "127.0.0.1:0",
-        "--key",
-        "serve-key=serve-ws",
-        "--data-dir",
-        data.to_str().unwrap(),
-    ]));
+    let mut server = Running::spawn(sb.rf().args(serve_args("serve-key=serve-ws", &data)));
     let line = server.wait_for_stdout("API_BASE_URL=");
     let base_url = line.trim_start_matches("API_BASE_URL=").to_owned();
     server.wait_for_stderr("emulator listening on");
@@ -48,27 +39,23 @@ fn serves_until_ctrl_c() {
 fn chaos_flags_inject_faults_and_the_stats_count_them() {
     let sb = Sandbox::new();
     let data = sb.path().join("emulator-data");
-    let mut server = Running::spawn(sb.rf().args([
-        "--json",
-        "emulator",
-        "serve",
-        "--addr",
-        "127.0.0.1:0",
-        "--key",
-        "chaos-key=chaos-ws",
-        "--data-dir",
-        data.to_str().unwrap(),
-        "--chaos-rate",
-        "1",
-        "--chaos-seed",
-        "7",
-        "--chaos-kinds",
-        "delay",
-        "--item-delay-ms",
-        "5",
-        "--index-delay-ms",
-        "0",
-    ]));
+    let mut server = Running::spawn(
+        sb.rf()
+            .arg("--json")
+            .args(serve_args("chaos-key=chaos-ws", &data))
+            .args([
+                "--chaos-rate",
+                "1",
+                "--chaos-seed",
+                "7",
+                "--chaos-kinds",
+                "delay",
+                "--item-delay-ms",
+                "5",
+                "--index-delay-ms",
+                "0",
+            ]),
+    );
     let line = server.wait_for_stdout("baseUrl");
     let start: serde_json::Value = serde_json::from_str(&line).unwrap();
     assert_eq!(

@@ -9,32 +9,17 @@
 
 use std::path::Path;
 
-use crate::emu::{assert_results_name, ingest_args, sample_names, samples};
-use crate::util::{Running, Sandbox, run, run_args};
+use crate::emu::{assert_results_name, ingest_args, sample_names, samples, serve_args};
+use crate::util::{Running, Sandbox, get_json, run, run_args};
 
 const KEY: &str = "chaos-run-key";
-
-/// A GET on loopback answered `200` with JSON: the JSON.
-pub(crate) fn get_json(url: &str) -> serde_json::Value {
-    let body = crate::util::http_get(url);
-    serde_json::from_str(&body).unwrap_or_else(|e| panic!("not json ({e}): {body}"))
-}
 
 /// Starts `rf emulator serve` with `extra` flags; returns it and its base URL.
 pub(crate) fn serve(sb: &Sandbox, data: &Path, extra: &[&str]) -> (Running, String) {
     let mut server = Running::spawn(
         sb.rf()
-            .args([
-                "--json",
-                "emulator",
-                "serve",
-                "--addr",
-                "127.0.0.1:0",
-                "--key",
-                &format!("{KEY}=chaos-ws"),
-                "--data-dir",
-                data.to_str().unwrap(),
-            ])
+            .arg("--json")
+            .args(serve_args(&format!("{KEY}=chaos-ws"), data))
             .args(extra),
     );
     let line = server.wait_for_stdout("baseUrl");

@@ -289,6 +289,12 @@ pub(crate) fn http_get(url: &str) -> String {
     body
 }
 
+/// A GET on loopback answered `200` with JSON: the JSON.
+pub(crate) fn get_json(url: &str) -> serde_json::Value {
+    let body = http_get(url);
+    serde_json::from_str(&body).unwrap_or_else(|e| panic!("not json ({e}): {body}"))
+}
+
 /// An HTTP client for loopback: any status is an answer, no proxy, the
 /// test deadline as its timeout.
 fn agent() -> ureq::Agent {

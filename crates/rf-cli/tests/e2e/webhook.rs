@@ -15,6 +15,21 @@ fn listening_url(line: &str) -> String {
         .to_owned()
 }
 
+/// Starts `rf webhook listen` on a free port expecting `token`; returns it
+/// and the URL it listens on.
+fn listen(sb: &Sandbox, token: &str) -> (Running, String) {
+    let mut listener = Running::spawn(sb.rf().args([
+        "webhook",
+        "listen",
+        "--addr",
+        "127.0.0.1:0",
+        "--token",
+        token,
+    ]));
+    let url = listening_url(&listener.wait_for_stderr("listening for webhooks on"));
+    (listener, url)
+}
+
 fn post(url: &str, auth: Option<&str>, body: &str) -> (u16, String) {
     let mut headers = vec![("Content-Type", "application/json")];
     if let Some(auth) = auth {
@@ -26,15 +41,7 @@ fn post(url: &str, auth: Option<&str>, body: &str) -> (u16, String) {
 #[test]
 fn checks_the_token_and_prints_each_notification_as_a_json_line() {
     let sb = Sandbox::new();
-    let mut listener = Running::spawn(sb.rf().args([
-        "webhook",
-        "listen",
-        "--addr",
-        "127.0.0.1:0",
-        "--token",
-        "hook-secret",
-    ]));
-    let url = listening_url(&listener.wait_for_stderr("listening for webhooks on"));
+    let (mut listener, url) = listen(&sb, "hook-secret");
 
     let (status, body) = post(&url, None, JOB_NOTIFICATION);
     assert_eq!(status, 401, "{body}");
@@ -95,15 +102,7 @@ fn receives_the_job_notification_of_a_run() {
     let emu = crate::emu::TestEmulator::start();
     let sb = Sandbox::new();
     let token = format!("rf_{}", crate::emu::WORKSPACE);
-    let mut listener = Running::spawn(sb.rf().args([
-        "webhook",
-        "listen",
-        "--addr",
-        "127.0.0.1:0",
-        "--token",
-        &token,
-    ]));
-    let url = listening_url(&listener.wait_for_stderr("listening for webhooks on"));
+    let (mut listener, url) = listen(&sb, &token);
     crate::util::run(
         emu.rf(&sb)
             .args(run_args(
@@ -132,15 +131,7 @@ fn receives_staging_notifications_of_a_bulk_ingest() {
     let emu = crate::emu::TestEmulator::start();
     let sb = Sandbox::new();
     let token = format!("rf_{}", crate::emu::WORKSPACE);
-    let mut listener = Running::spawn(sb.rf().args([
-        "webhook",
-        "listen",
-        "--addr",
-        "127.0.0.1:0",
-        "--token",
-        &token,
-    ]));
-    let url = listening_url(&listener.wait_for_stderr("listening for webhooks on"));
+    let (mut listener, url) = listen(&sb, &token);
     crate::util::run(
         emu.rf(&sb)
             .args(ingest_args(&crate::emu::samples(), "e2e-hooked-bulk"))
