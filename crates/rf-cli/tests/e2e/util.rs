@@ -86,6 +86,8 @@ pub(crate) struct Done {
     pub(crate) stdout: String,
     pub(crate) stderr: String,
     output: Output,
+    /// The command line that ran, shown when an assertion fails.
+    command: Option<String>,
 }
 
 impl Done {
@@ -95,6 +97,15 @@ impl Done {
             stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
             output,
+            command: None,
+        }
+    }
+
+    /// The same, naming the command line that ran in assertion failures.
+    fn ran(output: Output, command: String) -> Self {
+        Done {
+            command: Some(command),
+            ..Done::from_output(output)
         }
     }
 
@@ -102,7 +113,11 @@ impl Done {
     /// exit code is `code` (`assert_cmd`'s `Assert::code`).
     #[track_caller]
     pub(crate) fn expect_code(&self, code: i32) -> &Self {
-        self.output.clone().assert().code(code);
+        let mut assert = self.output.clone().assert();
+        if let Some(command) = &self.command {
+            assert = assert.append_context("command", command.clone());
+        }
+        assert.code(code);
         self
     }
 
@@ -125,7 +140,16 @@ impl Done {
 
 /// Runs a command to completion.
 pub(crate) fn run(cmd: &mut Command) -> Done {
-    Done::from_output(cmd.assert().get_output().clone())
+    Done::ran(cmd.assert().get_output().clone(), command_line(cmd))
+}
+
+/// `cmd`'s program and arguments, as one line.
+fn command_line(cmd: &Command) -> String {
+    std::iter::once(cmd.get_program())
+        .chain(cmd.get_args())
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// A running child whose stdout and stderr are read line by line in threads.
@@ -135,6 +159,8 @@ pub(crate) struct Running {
     err_lines: mpsc::Receiver<String>,
     pub(crate) out_seen: Vec<String>,
     pub(crate) err_seen: Vec<String>,
+    /// The command line, for failure messages.
+    command: String,
 }
 
 fn reader(pipe: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> {
@@ -190,6 +216,7 @@ impl Running {
             err_lines,
             out_seen: Vec::new(),
             err_seen: Vec::new(),
+            command: command_line(cmd),
         }
     }
 
@@ -222,16 +249,20 @@ impl Running {
         if !closed {
             let _ = self.child.kill();
             panic!(
-                "the child did not exit within {DEADLINE:?}; stderr:\n{}",
+                "the child ({}) did not exit within {DEADLINE:?}; stderr:\n{}",
+                self.command,
                 self.err_seen.join("\n")
             );
         }
         let status = self.child.wait().unwrap();
-        Done::from_output(Output {
-            status,
-            stdout: self.out_seen.join("\n").into_bytes(),
-            stderr: self.err_seen.join("\n").into_bytes(),
-        })
+        Done::ran(
+            Output {
+                status,
+                stdout: self.out_seen.join("\n").into_bytes(),
+                stderr: self.err_seen.join("\n").into_bytes(),
+            },
+            self.command.clone(),
+        )
     }
 }
 
