@@ -118,7 +118,7 @@ pub async fn wait_for_count(
 
 /// Shard summaries, failed file names, and the number of files the shards
 /// report as failed (numeric `failedFiles` in their status metadata).
-async fn shard_report(client: &Client, batch: &str) -> (Vec<ShardStatus>, Vec<String>, u64) {
+async fn shard_report(client: &Client, batch: &str) -> (Vec<ShardStatus>, Vec<Failed>, u64) {
     // Best effort: a failure to list shards must not hide the count problem.
     let shards: Vec<ShardStatus> = client
         .staging()
@@ -146,7 +146,7 @@ fn count_error(
     counted: u64,
     waited: Duration,
     shards: Vec<ShardStatus>,
-    failed_files: Vec<String>,
+    failed: Vec<Failed>,
     rejected: u64,
 ) -> Error {
     Error::CountTimeout(Box::new(CountTimeout {
@@ -164,25 +164,40 @@ fn count_error(
                 objects: s.shard_objects_count,
             })
             .collect(),
-        failed_files,
+        failed_files: failed.iter().map(Failed::describe).collect(),
+        failed_names: failed.into_iter().map(|f| f.name).collect(),
     }))
+}
+
+/// A file a shard's status reports as failed.
+struct Failed {
+    name: String,
+    reason: Option<String>,
+}
+
+impl Failed {
+    /// `name (reason)`.
+    fn describe(&self) -> String {
+        match &self.reason {
+            Some(reason) => format!("{} ({reason})", self.name),
+            None => self.name.clone(),
+        }
+    }
 }
 
 /// Finds file names under keys that mention failure (`failedFiles`,
 /// `failed_files`, ...): strings, or objects' `fileName`/`file_name`/`name`.
-fn collect_failed_files(value: &serde_json::Value, in_failed: bool, out: &mut Vec<String>) {
+fn collect_failed_files(value: &serde_json::Value, in_failed: bool, out: &mut Vec<Failed>) {
     use serde_json::Value;
     match value {
         Value::Object(map) => {
             if in_failed {
                 for key in ["fileName", "file_name", "name"] {
                     if let Some(Value::String(name)) = map.get(key) {
-                        let reason = map
-                            .get("reason")
-                            .and_then(Value::as_str)
-                            .map(|r| format!(" ({r})"))
-                            .unwrap_or_default();
-                        out.push(format!("{name}{reason}"));
+                        out.push(Failed {
+                            name: name.clone(),
+                            reason: map.get("reason").and_then(Value::as_str).map(str::to_owned),
+                        });
                         return;
                     }
                 }
@@ -197,7 +212,10 @@ fn collect_failed_files(value: &serde_json::Value, in_failed: bool, out: &mut Ve
                 collect_failed_files(item, in_failed, out);
             }
         }
-        Value::String(s) if in_failed => out.push(s.clone()),
+        Value::String(s) if in_failed => out.push(Failed {
+            name: s.clone(),
+            reason: None,
+        }),
         _ => {}
     }
 }
@@ -371,7 +389,10 @@ mod tests {
             false,
             &mut out,
         );
-        assert_eq!(out, ["a.jpg (too big)", "b.png"]);
+        let described: Vec<String> = out.iter().map(Failed::describe).collect();
+        assert_eq!(described, ["a.jpg (too big)", "b.png"]);
+        let names: Vec<&str> = out.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(names, ["a.jpg", "b.png"]);
     }
 
     #[test]
@@ -389,6 +410,7 @@ mod tests {
                 objects: 3,
             }],
             failed_files: vec!["x.jpg (bad)".into()],
+            failed_names: vec!["x.jpg".into()],
         };
         let msg = t.to_string();
         assert!(msg.contains("7 of 10"), "{msg}");

@@ -41,8 +41,11 @@ pub struct CountTimeout {
     pub rejected: u64,
     /// Every shard's status (empty for simple batches).
     pub shards: Vec<ShardSummary>,
-    /// Files the service reported as failed (from shard status metadata).
+    /// Files the service reported as failed (from shard status metadata),
+    /// as `name (reason)`.
     pub failed_files: Vec<String>,
+    /// The item names of those files alone.
+    pub failed_names: Vec<String>,
 }
 
 impl fmt::Display for CountTimeout {

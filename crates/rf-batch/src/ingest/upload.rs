@@ -680,7 +680,12 @@ pub fn shard_members(
     Ok(members)
 }
 
-async fn upload_shard(client: &Client, target: &UploadTarget, shard: &ShardPlan) -> Result<()> {
+/// Sends one shard (its tar streamed from the files) through a signed URL.
+pub(crate) async fn upload_shard(
+    client: &Client,
+    target: &UploadTarget,
+    shard: &ShardPlan,
+) -> Result<()> {
     let settings = &target.settings;
     let batch = &target.batch;
     let members: Arc<[TarMember]> =

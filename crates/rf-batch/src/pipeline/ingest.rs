@@ -311,7 +311,7 @@ pub(crate) async fn confirm_count(
         Some(c) if c >= expected => c,
         _ => {
             let events = ctx.events.clone();
-            let count = wait_for_count(
+            let count = match wait_for_count(
                 &ctx.client,
                 p.batch.as_str(),
                 expected,
@@ -321,7 +321,14 @@ pub(crate) async fn confirm_count(
                     events.try_emit(Event::CountPolled { count, expected });
                 },
             )
-            .await?;
+            .await
+            {
+                Ok(count) => count,
+                Err(Error::CountTimeout(t)) if t.rejected > 0 => {
+                    super::refused::settle(ctx, p, &t, poll).await?
+                }
+                Err(e) => return Err(e),
+            };
             p.state.count_confirmed = Some(count);
             p.state.save()?;
             count

@@ -37,6 +37,7 @@ mod export;
 mod ingest;
 mod job;
 mod paths;
+mod refused;
 
 use std::path::PathBuf;
 use std::time::Instant;

@@ -126,3 +126,64 @@ fn a_count_check_that_runs_out_of_time_names_the_flag_that_waits_longer() {
     assert!(line.contains("holds 0 of 12 expected items"), "{line}");
     assert!(line.contains("pass --count-timeout SECS"), "{line}");
 }
+
+/// `rf run --mode bulk` over `images` (its manifest in `out`).
+fn bulk_run(sb: &Sandbox, images: &Path, out: &Path) -> crate::util::Done {
+    run(sb
+        .rf()
+        .arg("--json")
+        .arg("run")
+        .arg("--images")
+        .arg(images)
+        .args(["--workflow", "image-properties", "--mode", "bulk", "--out"])
+        .arg(out))
+}
+
+#[test]
+fn a_file_refused_inside_a_shard_can_be_removed_or_fixed_and_the_rerun_finishes() {
+    let sb = Sandbox::new();
+    let images = sb.path().join("images");
+    images_with_one_corrupt(&images, 2);
+    let out = sb.path().join("out");
+    let first = bulk_run(&sb, &images, &out);
+    // Refused while the shard was indexed: named, with the same exit code
+    // and advice as in single mode.
+    first.expect_code(2);
+    let line = first.error_line();
+    assert!(line.contains("refused 1 of 3 files as invalid"), "{line}");
+    assert!(
+        line.contains("first: broken.jpg (\"broken.jpg\" is not a decodable image"),
+        "{line}"
+    );
+    assert!(line.contains("fix or remove them"), "{line}");
+    // Re-running with the file as it was names it again.
+    let again = bulk_run(&sb, &images, &out);
+    again.expect_code(2);
+    assert!(
+        again.error_line().contains("broken.jpg"),
+        "{}",
+        again.stderr
+    );
+
+    // Fixed: it alone is sent again, and the run finishes with every file.
+    let good = std::fs::read_dir(&images)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.file_name().is_some_and(|n| n != "broken.jpg"))
+        .unwrap();
+    std::fs::copy(good, images.join("broken.jpg")).unwrap();
+    let fixed = bulk_run(&sb, &images, &out);
+    fixed.expect_code(0);
+    assert_eq!(fixed.json()["confirmedCount"], 3, "{}", fixed.stdout);
+
+    // Removed, in another run: the run finishes without it.
+    let sb = Sandbox::new();
+    let images = sb.path().join("images");
+    images_with_one_corrupt(&images, 2);
+    let out = sb.path().join("out");
+    bulk_run(&sb, &images, &out).expect_code(2);
+    std::fs::remove_file(images.join("broken.jpg")).unwrap();
+    let removed = bulk_run(&sb, &images, &out);
+    removed.expect_code(0);
+    assert_eq!(removed.json()["confirmedCount"], 2, "{}", removed.stdout);
+}
