@@ -1,7 +1,7 @@
 //! `--dry-run`: what `rf run` and `rf batch ingest` would do, with nothing
 //! sent that changes state and nothing written.
 
-use crate::emu::samples;
+use crate::emu::{ingest_args, samples};
 use crate::util::{Sandbox, run, run_args};
 
 #[test]
@@ -46,17 +46,7 @@ fn a_dry_run_that_would_not_start_says_why_with_the_usage_code() {
     let empty = sb.path().join("empty");
     std::fs::create_dir_all(&empty).unwrap();
     std::fs::write(empty.join("notes.txt"), b"no media here").unwrap();
-    let done = run(sb
-        .rf()
-        .args([
-            "batch",
-            "ingest",
-            "--batch-id",
-            "dry-2",
-            "--dry-run",
-            "--images",
-        ])
-        .arg(&empty));
+    let done = run(sb.rf().args(ingest_args(&empty, "dry-2")).arg("--dry-run"));
     done.expect_code(2);
     assert!(
         done.error_line().contains("no images found"),
@@ -66,15 +56,8 @@ fn a_dry_run_that_would_not_start_says_why_with_the_usage_code() {
 
     let text = run(sb
         .rf()
-        .args([
-            "batch",
-            "ingest",
-            "--batch-id",
-            "dry-2",
-            "--dry-run",
-            "--images",
-        ])
-        .arg(samples()));
+        .args(ingest_args(&samples(), "dry-2"))
+        .arg("--dry-run"));
     text.expect_code(0);
     assert!(
         text.stdout

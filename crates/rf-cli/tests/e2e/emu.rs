@@ -141,8 +141,16 @@ fn collect(dir: &Path, names: &mut Vec<String>) {
     }
 }
 
-/// Every regular file under `dir` (skipping rf's own state directory).
+/// Every file under `dir` (skipping rf's own state directory).
 pub(crate) fn files_under(dir: &Path) -> Vec<PathBuf> {
+    walk_files(dir, |path| {
+        path.file_name().is_some_and(|n| n == ".rf-state")
+    })
+}
+
+/// Every regular file under `dir`, symbolic links not followed, leaving out
+/// the entries (and what is under them) that `skip` names.
+pub(crate) fn walk_files(dir: &Path, skip: impl Fn(&Path) -> bool) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
@@ -151,12 +159,13 @@ pub(crate) fn files_under(dir: &Path) -> Vec<PathBuf> {
         };
         for entry in entries {
             let path = entry.unwrap().path();
-            if path.file_name().is_some_and(|n| n == ".rf-state") {
+            if skip(&path) {
                 continue;
             }
-            if path.is_dir() {
+            let meta = std::fs::symlink_metadata(&path).unwrap();
+            if meta.is_dir() {
                 stack.push(path);
-            } else {
+            } else if meta.is_file() {
                 out.push(path);
             }
         }

@@ -101,26 +101,12 @@ fn unreachable_api_is_a_remote_failure_without_the_key() {
 
 /// Every file under `dir` whose bytes contain the canary.
 fn files_with_canary(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut hits = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for entry in entries {
-            let path = entry.unwrap().path();
-            let meta = std::fs::symlink_metadata(&path).unwrap();
-            if meta.is_dir() {
-                stack.push(path);
-            } else if meta.is_file() {
-                let bytes = std::fs::read(&path).unwrap_or_default();
-                if bytes.windows(CANARY.len()).any(|w| w == CANARY.as_bytes()) {
-                    hits.push(path);
-                }
-            }
-        }
-    }
-    hits
+    let mut files = crate::emu::walk_files(dir, |_| false);
+    files.retain(|path| {
+        let bytes = std::fs::read(path).unwrap_or_default();
+        bytes.windows(CANARY.len()).any(|w| w == CANARY.as_bytes())
+    });
+    files
 }
 
 #[track_caller]
