@@ -653,6 +653,10 @@ pub(crate) struct EmulatorServeArgs {
     /// [default: 500]
     #[arg(long, value_name = "MS")]
     pub(crate) index_delay_ms: Option<u64>,
+    /// A host (name or IP address) webhooks may be sent to besides loopback
+    /// (repeatable) [default: loopback only]
+    #[arg(long = "allow-webhook-host", value_name = "HOST", action = ArgAction::Append)]
+    pub(crate) allow_webhook_hosts: Vec<String>,
 }
 
 /// `rf webhook ...`.

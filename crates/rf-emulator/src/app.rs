@@ -40,6 +40,12 @@ impl EmulatorState {
         Ok(Self(ctx))
     }
 
+    /// Records the address the router is served on (a non-loopback one
+    /// makes `/_emulator/stats` ask for an API key).
+    pub(crate) fn set_bound(&self, addr: std::net::SocketAddr) {
+        self.0.set_bound(addr);
+    }
+
     /// The first configured (or generated) API key.
     pub fn api_key(&self) -> &str {
         self.0

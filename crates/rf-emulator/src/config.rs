@@ -128,6 +128,10 @@ pub struct EmulatorConfig {
     /// crash inside one process (an emulator leaked with `mem::forget` keeps
     /// its lock until the process ends).
     pub lock_data_dir: bool,
+    /// Hosts (names or IP addresses) webhooks may go to besides loopback
+    /// (`rf emulator serve --allow-webhook-host`). Empty (the default):
+    /// loopback only; a notification for any other host is not sent.
+    pub allowed_webhook_hosts: Vec<String>,
 }
 
 impl std::fmt::Debug for EmulatorConfig {
@@ -149,6 +153,7 @@ impl std::fmt::Debug for EmulatorConfig {
             .field("chaos", &self.chaos)
             .field("owner", &self.owner)
             .field("lock_data_dir", &self.lock_data_dir)
+            .field("allowed_webhook_hosts", &self.allowed_webhook_hosts)
             .finish()
     }
 }
@@ -167,6 +172,7 @@ impl Default for EmulatorConfig {
             chaos: None,
             owner: None,
             lock_data_dir: true,
+            allowed_webhook_hosts: Vec::new(),
         }
     }
 }

@@ -41,6 +41,9 @@ pub(crate) struct Ctx {
     pub(crate) chaos: Chaos,
     /// Counters served at `/_emulator/stats`.
     pub(crate) counters: Counters,
+    /// The address the router is served on, once [`crate::Emulator::start`]
+    /// bound it (unset for a state served by its embedder).
+    bound: std::sync::OnceLock<std::net::SocketAddr>,
 }
 
 impl std::fmt::Debug for Ctx {
@@ -67,12 +70,14 @@ impl Ctx {
         });
         let store = Store::open(config.data_dir.as_deref(), holder.as_ref())?;
         let http = crate::http_client::builder()
-            .redirect(reqwest::redirect::Policy::none())
             .timeout(std::time::Duration::from_secs(60))
             .build()
             .map_err(|e| EmulatorError::Config(format!("cannot build http client: {e}")))?;
-        let webhooks = Webhooks::start(config.webhooks.clone())
-            .map_err(|e| EmulatorError::Config(format!("cannot build webhook http client: {e}")))?;
+        let webhooks = Webhooks::start(
+            config.webhooks.clone(),
+            config.allowed_webhook_hosts.clone(),
+        )
+        .map_err(|e| EmulatorError::Config(format!("cannot build webhook http client: {e}")))?;
         Ok(Ctx {
             store,
             webhooks,
@@ -85,7 +90,19 @@ impl Ctx {
             http,
             index_slots: Arc::new(Semaphore::new(INDEX_SLOTS)),
             closing: tokio_util::sync::CancellationToken::new(),
+            bound: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Records the address the router is served on.
+    pub(crate) fn set_bound(&self, addr: std::net::SocketAddr) {
+        let _ = self.bound.set(addr);
+    }
+
+    /// True when the router is served on a non-loopback address (reachable
+    /// from other machines): `/_emulator/stats` then asks for an API key.
+    pub(crate) fn exposed(&self) -> bool {
+        self.bound.get().is_some_and(|a| !a.ip().is_loopback())
     }
 
     pub(crate) fn now(&self) -> DateTime<Utc> {

@@ -54,6 +54,7 @@ impl Emulator {
             })?,
         };
         let state = EmulatorState::open(config, base_url.clone())?;
+        state.set_bound(local);
         let app = router(state.clone());
         let (stop, stopped) = oneshot::channel::<()>();
         // Responses go out as a header write and body writes: without

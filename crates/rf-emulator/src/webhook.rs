@@ -4,7 +4,9 @@
 //! `Authorization: Bearer rf_<workspace>`, retry non-2xx answers and
 //! connection errors with exponential backoff, keep the `event_id` and count
 //! `delivery_attempt` up. The queue and the number of deliveries in flight
-//! are bounded.
+//! are bounded. Notifications go to loopback hosts only, plus the hosts
+//! allowed in [`crate::EmulatorConfig::allowed_webhook_hosts`] (the check is
+//! [`crate::http_client::check_destination`]); redirects are never followed.
 
 use std::sync::Arc;
 
@@ -14,6 +16,7 @@ use serde_json::Value;
 use tokio::sync::{Semaphore, mpsc};
 
 use crate::config::WebhookConfig;
+use crate::http_client::check_destination;
 
 const QUEUE: usize = 4096;
 const IN_FLIGHT: usize = 32;
@@ -31,11 +34,16 @@ struct Delivery {
 #[derive(Debug, Clone)]
 pub(crate) struct Webhooks {
     tx: mpsc::Sender<Delivery>,
+    /// Hosts allowed besides loopback.
+    allowed_hosts: Arc<[String]>,
 }
 
 impl Webhooks {
     /// Starts the dispatcher on the current runtime.
-    pub(crate) fn start(config: WebhookConfig) -> Result<Self, reqwest::Error> {
+    pub(crate) fn start(
+        config: WebhookConfig,
+        allowed_hosts: Vec<String>,
+    ) -> Result<Self, reqwest::Error> {
         let (tx, mut rx) = mpsc::channel::<Delivery>(QUEUE);
         let client = crate::http_client::builder()
             .timeout(config.timeout)
@@ -54,7 +62,15 @@ impl Webhooks {
                 });
             }
         });
-        Ok(Self { tx })
+        Ok(Self {
+            tx,
+            allowed_hosts: allowed_hosts.into(),
+        })
+    }
+
+    /// Why a notification to `url` would not be sent (`None`: it would be).
+    pub(crate) fn refusal(&self, url: &str) -> Option<String> {
+        check_destination(url, &self.allowed_hosts).err()
     }
 
     /// Queues the job notification (`roboflow-batch-job-notification-v1`)
@@ -87,6 +103,10 @@ impl Webhooks {
 
     /// Queues a notification; `body` must be a JSON object.
     fn send(&self, url: &str, workspace: &str, body: Value) {
+        if let Some(reason) = self.refusal(url) {
+            tracing::warn!(url = %redact_url(url), "webhook not sent: {reason}");
+            return;
+        }
         let d = Delivery {
             url: url.to_string(),
             workspace: workspace.to_string(),
@@ -117,6 +137,7 @@ async fn deliver(client: &reqwest::Client, config: &WebhookConfig, mut d: Delive
         .clone()
         .unwrap_or_else(|| format!("Bearer rf_{}", d.workspace));
     let mut backoff = config.initial_backoff;
+    let mut why = String::new();
     for attempt in 1..=config.max_attempts.max(1) {
         if let Value::Object(map) = &mut d.body {
             map.insert("delivery_attempt".into(), Value::from(attempt));
@@ -132,14 +153,13 @@ async fn deliver(client: &reqwest::Client, config: &WebhookConfig, mut d: Delive
                 tracing::debug!(url = %redact_url(&d.url), attempt, "webhook delivered");
                 return;
             }
-            Ok(r) => tracing::info!(
-                url = %redact_url(&d.url),
-                attempt,
-                status = r.status().as_u16(),
-                "webhook receiver refused the notification"
-            ),
+            Ok(r) => {
+                why = format!("the receiver answered HTTP {}", r.status());
+                tracing::info!(url = %redact_url(&d.url), attempt, "webhook not delivered: {why}");
+            }
             Err(e) => {
-                tracing::info!(url = %redact_url(&d.url), attempt, "webhook delivery failed: {e}")
+                why = format!("connection error: {}", e.without_url());
+                tracing::info!(url = %redact_url(&d.url), attempt, "webhook not delivered: {why}");
             }
         }
         if attempt < config.max_attempts {
@@ -147,7 +167,11 @@ async fn deliver(client: &reqwest::Client, config: &WebhookConfig, mut d: Delive
             backoff = backoff.saturating_mul(2);
         }
     }
-    tracing::warn!(url = %redact_url(&d.url), "webhook given up after {} attempts", config.max_attempts);
+    tracing::warn!(
+        url = %redact_url(&d.url),
+        "webhook given up after {} attempts; last failure: {why}",
+        config.max_attempts
+    );
 }
 
 /// A URL for logs: scheme, host and path only (query strings may hold secrets).

@@ -110,6 +110,12 @@ impl Served {
             self.workspace,
             self.data_dir.display()
         ));
+        if !args.addr.ip().is_loopback() {
+            output.note(&format!(
+                "warning: listening on {}, which is not loopback: anyone who can reach it can try keys; /_emulator/stats asks for an API key here",
+                args.addr
+            ));
+        }
         if !args.keys.is_empty() {
             output.note("clients authenticate with the key(s) given by --key");
         }
@@ -169,6 +175,7 @@ fn config_for(args: &EmulatorServeArgs, data_dir: PathBuf) -> EmulatorConfig {
         config.index_delay = Duration::from_millis(ms);
     }
     config.chaos = chaos_config(args);
+    config.allowed_webhook_hosts = args.allow_webhook_hosts.clone();
     config
 }
 

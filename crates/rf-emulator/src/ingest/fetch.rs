@@ -7,26 +7,11 @@ use std::io::Write;
 use rf_types::MAX_IMAGE_BYTES;
 
 use crate::ctx::Ctx;
+use crate::http_client::is_loopback_url;
 use crate::media::{FileFailure, sniff_video};
 
 /// Largest video fetched by reference.
 const MAX_VIDEO_FETCH: u64 = 2 * 1024 * 1024 * 1024;
-
-/// True when `url` points at this machine (the only place the emulator fetches from).
-pub(crate) fn is_loopback_url(url: &str) -> bool {
-    let Ok(u) = url::Url::parse(url) else {
-        return false;
-    };
-    if !matches!(u.scheme(), "http" | "https") {
-        return false;
-    }
-    match u.host() {
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        None => false,
-    }
-}
 
 fn unsafe_url(url: &str) -> FileFailure {
     FileFailure::new(
@@ -123,20 +108,4 @@ pub(super) async fn fetch_video(
         ));
     }
     Ok(len)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn loopback_detection() {
-        assert!(is_loopback_url("http://127.0.0.1:8080/a.png"));
-        assert!(is_loopback_url("http://localhost/a.png"));
-        assert!(is_loopback_url("http://[::1]:9/a"));
-        assert!(!is_loopback_url("https://files.example.net/a.png"));
-        assert!(!is_loopback_url("http://10.0.0.1/a.png"));
-        assert!(!is_loopback_url("file:///etc/passwd"));
-        assert!(!is_loopback_url("not a url"));
-    }
 }

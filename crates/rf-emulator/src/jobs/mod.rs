@@ -24,7 +24,7 @@ use serde_json::{Value, json};
 
 use crate::ctx::Ctx;
 use crate::model::{Job, JobPhase, TaskRec};
-use crate::webhook::job_notifications_url;
+use crate::webhook::{job_notifications_url, redact_url};
 
 pub(crate) use runner::spawn;
 
@@ -83,11 +83,31 @@ fn finish(ctx: &Ctx, key: &JobKey, success: bool, message: &str) {
             None,
             log::Entry::new(severity, log_type, json!({"message": message})),
         );
-        job_notifications_url(&job.definition)
+        let url = job_notifications_url(&job.definition)?;
+        match ctx.webhooks.refusal(&url) {
+            Some(reason) => {
+                log::push_log(job, stage.as_deref(), None, webhook_refused(&url, &reason));
+                None
+            }
+            None => Some(url),
+        }
     });
     if let Some(Some(url)) = url {
         ctx.webhooks.send_job(&url, &key.ws, &key.job, success);
     }
+}
+
+/// The job log entry of a notification not sent, and why.
+fn webhook_refused(url: &str, reason: &str) -> log::Entry {
+    log::Entry::new(
+        "warning",
+        "webhook-refused",
+        json!({
+            "message": format!("job notification not sent to {}: {reason}", redact_url(url)),
+            "url": redact_url(url),
+            "reason": reason,
+        }),
+    )
 }
 
 /// Logs why the job cannot run (`log_type`, in `stage`) and fails it.

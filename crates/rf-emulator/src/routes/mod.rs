@@ -113,12 +113,18 @@ pub(crate) fn build(ctx: Arc<Ctx>) -> Router {
         .with_state(ctx)
 }
 
-/// The emulator's own statistics endpoint (never faulted, no key needed).
+/// The emulator's own statistics endpoint (never faulted; no key needed on
+/// a loopback address, a valid one on any other).
 const STATS_PATH: &str = "/_emulator/stats";
 
 /// `GET /_emulator/stats`.
-async fn stats(State(ctx): State<Arc<Ctx>>) -> Json<EmulatorStats> {
-    Json(ctx.stats())
+async fn stats(State(ctx): State<Arc<Ctx>>, req: Request) -> Result<Json<EmulatorStats>, ApiError> {
+    if ctx.exposed() {
+        let (parts, _) = req.into_parts();
+        let params = crate::params::Params::parse(parts.uri.query());
+        auth::authenticate(&ctx, &parts, &params)?;
+    }
+    Ok(Json(ctx.stats()))
 }
 
 /// Counts every request but the stats ones and, in chaos mode, injects the

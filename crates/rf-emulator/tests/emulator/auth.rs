@@ -59,3 +59,33 @@ async fn a_key_never_sees_another_workspace() {
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     env.emu.shutdown().await;
 }
+
+#[tokio::test]
+async fn stats_need_a_key_on_a_non_loopback_address() {
+    let emu = Emulator::start(EmulatorConfig::for_tests(), "0.0.0.0:0".parse().unwrap())
+        .await
+        .unwrap();
+    let url = format!(
+        "http://127.0.0.1:{}/_emulator/stats",
+        emu.local_addr().port()
+    );
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let anonymous = http.get(&url).send().await.unwrap();
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+    let wrong = http.get(&url).bearer_auth("nope").send().await.unwrap();
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    let keyed = http.get(&url).bearer_auth("test-key").send().await.unwrap();
+    assert_eq!(keyed.status(), StatusCode::OK);
+    emu.shutdown().await;
+    // on loopback the stats stay open
+    let env = start().await;
+    let open = env
+        .http
+        .get(format!("{}_emulator/stats", env.base()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(open.status(), StatusCode::OK);
+    env.emu.shutdown().await;
+}

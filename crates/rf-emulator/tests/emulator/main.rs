@@ -29,6 +29,7 @@ mod properties;
 mod secrets;
 mod signed_urls;
 mod staging;
+mod webhooks;
 
 mod chaos;
 mod fuzz;
