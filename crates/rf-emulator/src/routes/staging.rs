@@ -194,7 +194,8 @@ pub(crate) fn download_url(ctx: &Ctx, ws: &str, batch: &str, f: &FileRec) -> Str
     })
 }
 
-/// `GET .../batches/{batchId}/list[?partName=]` (paginated).
+/// `GET .../batches/{batchId}/list[?partName=]` (paginated, sorted by file
+/// name).
 pub(crate) async fn list_files(
     State(ctx): State<Arc<Ctx>>,
     auth: Authed,
@@ -204,10 +205,16 @@ pub(crate) async fn list_files(
     let part = auth.params.get("partName");
     with_batch(&ctx, &auth.ws, &batch_id, |b| {
         check_part(b, part)?;
-        let total = b.files_in(part).count();
+        // Files in a stable order (by name, then part and shard), so that
+        // pages never repeat or skip a file whose shard was indexed late.
+        let mut sorted: Vec<_> = b.files_in(part).collect();
+        sorted.sort_unstable_by(|x, y| {
+            (&x.name, &x.part, &x.shard).cmp(&(&y.name, &y.part, &y.shard))
+        });
+        let total = sorted.len();
         // Cut the page first, then sign: signing every skipped file made
         // each page cost as much as all the pages before it.
-        let (files, next_page_token) = page.take(total, b.files_in(part));
+        let (files, next_page_token) = page.take(total, sorted.into_iter());
         let files_metadata = files
             .into_iter()
             .map(|f| FileMetadata {

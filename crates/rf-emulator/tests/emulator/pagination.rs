@@ -53,3 +53,39 @@ async fn page_size_is_honoured_and_tokens_are_never_empty() {
     assert_eq!(jobs, json!({"jobs": [], "nextPageToken": null}));
     env.emu.shutdown().await;
 }
+
+#[tokio::test]
+async fn file_listings_are_sorted_by_name_across_pages() {
+    let env = start().await;
+    let uploaded = [
+        "m.png", "c.png", "z.png", "a.png", "k.png", "b.png", "y.png",
+    ];
+    for (i, name) in (0u8..).zip(uploaded) {
+        env.upload_image("sorted", name, png(1, 1, i), "file").await;
+    }
+    let mut names = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let mut q = vec![("pageSize", "3")];
+        if let Some(t) = &token {
+            q.push(("nextPageToken", t.as_str()));
+        }
+        let (s, b) = env.get(&env.ds("batches/sorted/list"), &q).await;
+        assert_eq!(s, StatusCode::OK);
+        names.extend(
+            b["filesMetadata"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|f| f["fileName"].as_str().unwrap().to_string()),
+        );
+        match b.get("nextPageToken") {
+            Some(Value::String(t)) => token = Some(t.clone()),
+            _ => break,
+        }
+    }
+    let mut expected: Vec<String> = uploaded.iter().map(|n| (*n).to_string()).collect();
+    expected.sort();
+    assert_eq!(names, expected);
+    env.emu.shutdown().await;
+}

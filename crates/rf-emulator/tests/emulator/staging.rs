@@ -211,9 +211,12 @@ async fn shards_are_indexed_and_counted_every_time() {
     let files = list["filesMetadata"].as_array().unwrap();
     assert_eq!(files.len(), 40);
     assert!(files[0]["shardId"].is_string());
-    let (_, bytes) = env
-        .download(files[5]["downloadURL"].as_str().unwrap())
-        .await;
+    // the listing is sorted by name: find the file rather than its index
+    let fifth = files
+        .iter()
+        .find(|f| f["fileName"] == members[5].0.as_str())
+        .unwrap();
+    let (_, bytes) = env.download(fifth["downloadURL"].as_str().unwrap()).await;
     assert_eq!(bytes, members[5].1);
     // a broken archive is a shard-level error, not a 5xx
     env.put_shard("sharded", vec![7u8; 2000]).await;
