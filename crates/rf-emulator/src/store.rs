@@ -84,7 +84,7 @@ impl Store {
                 (t.path().to_path_buf(), Some(t))
             }
         };
-        std::fs::create_dir_all(&root).map_err(io_err(&root))?;
+        create_owner_only_dir(&root)?;
         let dir_lock = match (lock, &temp) {
             (Some(me), None) => DirLock::Held {
                 _lock: crate::lock::acquire(&root, me)?,
@@ -112,6 +112,7 @@ impl Store {
             Err(e) => return Err(io_err(&state_path)(e)),
         };
         let secret_path = root.join(SECRET_FILE);
+        check_owner_only(&secret_path)?;
         let secret = match std::fs::read_to_string(&secret_path) {
             Ok(s) => hex::decode(s.trim()).map_err(|e| {
                 EmulatorError::Config(format!(
@@ -124,8 +125,11 @@ impl Store {
                 key.extend_from_slice(uuid::Uuid::new_v4().as_bytes());
                 key.extend_from_slice(uuid::Uuid::new_v4().as_bytes());
                 let text = hex::encode(&key);
-                rf_util::write_atomic_via(&secret_path, &tmp, |w| w.write_all(text.as_bytes()))
-                    .map_err(io_err(&secret_path))?;
+                rf_util::write_atomic_via(&secret_path, &tmp, |w| {
+                    restrict_to_owner(w.get_ref())?;
+                    w.write_all(text.as_bytes())
+                })
+                .map_err(io_err(&secret_path))?;
                 key
             }
             Err(e) => return Err(io_err(&secret_path)(e)),
@@ -217,6 +221,12 @@ impl Store {
         written
     }
 
+    /// Path of the blob a signed token names, when `blob` is a blob ID
+    /// ([`is_blob_id`]): never a path outside `blobs/`.
+    pub(crate) fn blob_path_checked(&self, blob: &str) -> Option<PathBuf> {
+        is_blob_id(blob).then(|| self.blobs.join(blob))
+    }
+
     /// Path of a blob file.
     pub(crate) fn blob_path(&self, blob: &str) -> PathBuf {
         self.blobs.join(blob)
@@ -254,6 +264,59 @@ impl Store {
     pub(crate) fn remove_blob(&self, blob: &str) {
         let _ = std::fs::remove_file(self.blob_path(blob));
     }
+}
+
+/// True for a blob ID: an opaque name such as `<uuid>.tar` (letters,
+/// digits, `-` and `_`, then at most one `.` and an extension), never a path.
+pub(crate) fn is_blob_id(name: &str) -> bool {
+    let (stem, ext) = name.split_once('.').unwrap_or((name, "ok"));
+    let word = |s: &str, extra: &[char]| {
+        !s.is_empty()
+            && s.len() <= 80
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || extra.contains(&c))
+    };
+    word(stem, &['-', '_']) && word(ext, &[])
+}
+
+/// Creates the data directory owner-only (0700) when it does not exist yet.
+fn create_owner_only_dir(root: &Path) -> Result<(), EmulatorError> {
+    let mut b = std::fs::DirBuilder::new();
+    b.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
+    b.create(root).map_err(io_err(root))
+}
+
+/// Makes a file being written readable by its owner only (0600).
+fn restrict_to_owner(f: &std::fs::File) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    }
+    let _ = f;
+    Ok(())
+}
+
+/// Refuses an existing signing key that other users may read or write.
+fn check_owner_only(path: &Path) -> Result<(), EmulatorError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(meta) = std::fs::metadata(path) {
+            let mode = meta.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                return Err(EmulatorError::Config(format!(
+                    "signing key {} has mode {mode:o}: other users could forge signed URLs; run `chmod 600 {}` and start again",
+                    path.display(),
+                    path.display()
+                )));
+            }
+        }
+    }
+    let _ = path;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -343,5 +406,43 @@ mod tests {
             .to_vec();
         assert_eq!(a, b);
         assert_eq!(a.len(), 32);
+    }
+
+    #[test]
+    fn blob_ids_are_names_never_paths() {
+        for ok in ["0b6f-aa.tar", "kept.img", "abc_1", "f00.vid"] {
+            assert!(is_blob_id(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "../signing.key",
+            "/etc/shadow",
+            "a/b",
+            "..",
+            ".tar",
+            "a.b.c",
+            "a.",
+            "x\\y",
+            "a b",
+        ] {
+            assert!(!is_blob_id(bad), "{bad}");
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn data_dir_and_signing_key_are_owner_only_and_a_loose_key_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let parent = tempfile::tempdir().unwrap();
+        let dir = parent.path().join("data");
+        drop(Store::open(Some(&dir), None).unwrap());
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&dir), 0o700);
+        let key = dir.join(SECRET_FILE);
+        assert_eq!(mode(&key), 0o600);
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let err = Store::open(Some(&dir), None).unwrap_err().to_string();
+        assert!(err.contains(&key.display().to_string()), "{err}");
+        assert!(err.contains("chmod 600"), "{err}");
     }
 }

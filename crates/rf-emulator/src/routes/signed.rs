@@ -161,7 +161,10 @@ pub(crate) async fn get(
     else {
         return Err(ApiError::forbidden("signed url allows PUT, not GET"));
     };
-    let path = ctx.store.blob_path(&data.blob);
+    let path = ctx
+        .store
+        .blob_path_checked(&data.blob)
+        .ok_or_else(|| ApiError::not_found(format!("file {file_name:?} no longer exists")))?;
     let mut file = tokio::fs::File::open(&path)
         .await
         .map_err(|_| ApiError::not_found(format!("file {file_name:?} no longer exists")))?;

@@ -74,3 +74,43 @@ async fn expired_urls_are_403() {
     }
     env.emu.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_token_signed_for_a_path_outside_the_blobs_is_refused() {
+    use hmac::{KeyInit, Mac};
+    let dir = tempfile::tempdir().unwrap();
+    let config = EmulatorConfig {
+        data_dir: Some(dir.path().to_path_buf()),
+        ..EmulatorConfig::for_tests()
+    };
+    let env = start_with(config).await;
+    env.upload_image("fx", "a.png", png(2, 2, 1), "file").await;
+    let (_, list) = env.get(&env.ds("batches/fx/list"), &[]).await;
+    let url = list["filesMetadata"][0]["downloadURL"].as_str().unwrap();
+    let token = url.rsplit("/_signed/").next().unwrap();
+    let prefix = &url[..url.len() - token.len()];
+    let payload = token.split_once('.').unwrap().0;
+    let mut claims: Value = serde_json::from_slice(&hex::decode(payload).unwrap()).unwrap();
+    let key = hex::decode(
+        std::fs::read_to_string(dir.path().join("signing.key"))
+            .unwrap()
+            .trim(),
+    )
+    .unwrap();
+    for blob in ["../signing.key", "/etc/passwd", "../state.json"] {
+        claims["grant"]["data"]["blob"] = json!(blob);
+        claims["grant"]["data"]["offset"] = json!(0);
+        claims["grant"]["data"]["len"] = json!(64);
+        let payload = hex::encode(claims.to_string());
+        let mut mac = <hmac::Hmac<sha2::Sha256> as KeyInit>::new_from_slice(&key).unwrap();
+        mac.update(payload.as_bytes());
+        let sig = hex::encode(mac.finalize().into_bytes());
+        let (status, body) = env.download(&format!("{prefix}{payload}.{sig}")).await;
+        assert!(status.is_client_error(), "{blob}: {status}");
+        assert!(
+            !String::from_utf8_lossy(&body).contains(&hex::encode(&key)),
+            "{blob}"
+        );
+    }
+    env.emu.shutdown().await;
+}
