@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use rf_types::{BatchId, IngestId, ShardNotificationConfig};
 
 use super::paths::input_dir;
+use super::refused::{Shortfall, settle};
 use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::events::Event;
@@ -325,7 +326,13 @@ pub(crate) async fn confirm_count(
             {
                 Ok(count) => count,
                 Err(Error::CountTimeout(t)) if t.rejected > 0 => {
-                    super::refused::settle(ctx, p, &t, poll).await?
+                    let shortfall = Shortfall {
+                        state: &p.state,
+                        input_dir: &p.input_dir,
+                        batch: &p.batch,
+                        expected,
+                    };
+                    settle(ctx, shortfall, &t, poll).await?
                 }
                 Err(e) => return Err(e),
             };

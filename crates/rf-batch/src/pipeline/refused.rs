@@ -9,14 +9,31 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::ingest::PreparedIngest;
+use std::path::Path;
+
+use rf_types::BatchId;
+
 use crate::context::Context;
 use crate::error::{CountTimeout, Error, Result};
 use crate::files::plan::{PlannedItem, ShardPlan};
 use crate::files::scan::mtime_ns;
 use crate::files::tar_stream::{TAR_END_LEN, member_len};
 use crate::ingest::upload::{UploadSettings, UploadTarget, upload_shard};
+use crate::state::ManifestFile;
 use crate::wait::{PollOptions, wait_for_count};
+
+/// The ingest whose count check stopped on refused files.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Shortfall<'a> {
+    /// Its manifest (the shards' items).
+    pub(crate) state: &'a ManifestFile,
+    /// The input directory, canonical.
+    pub(crate) input_dir: &'a Path,
+    /// The batch.
+    pub(crate) batch: &'a BatchId,
+    /// Items the batch should hold.
+    pub(crate) expected: u64,
+}
 
 /// What became of the refused files since they were sent.
 #[derive(Debug, Default)]
@@ -31,7 +48,7 @@ struct Refused {
 /// again; [`Error::FilesRefused`] when some are still as they were refused.
 pub(crate) async fn settle(
     ctx: &Context,
-    p: &PreparedIngest,
+    p: Shortfall<'_>,
     timeout: &CountTimeout,
     poll: &PollOptions,
 ) -> Result<u64> {
@@ -69,7 +86,7 @@ pub(crate) async fn settle(
 /// Sends the fixed files again, as one more tar shard: a batch filled by
 /// shards takes no single uploads. Not recorded in the manifest: a re-run
 /// finds them in the batch (the count check) and sends nothing more.
-async fn resend(ctx: &Context, p: &PreparedIngest, items: Vec<PlannedItem>) -> Result<()> {
+async fn resend(ctx: &Context, p: Shortfall<'_>, items: Vec<PlannedItem>) -> Result<()> {
     let items: Vec<PlannedItem> = items
         .into_iter()
         .map(|item| refreshed(p, item))
@@ -80,7 +97,7 @@ async fn resend(ctx: &Context, p: &PreparedIngest, items: Vec<PlannedItem>) -> R
         items,
     };
     let target = UploadTarget {
-        input_dir: p.input_dir.clone(),
+        input_dir: p.input_dir.to_path_buf(),
         batch: p.batch.clone(),
         settings: UploadSettings::default(),
     };
@@ -88,7 +105,7 @@ async fn resend(ctx: &Context, p: &PreparedIngest, items: Vec<PlannedItem>) -> R
 }
 
 /// `item` with the size and time its file has now.
-fn refreshed(p: &PreparedIngest, mut item: PlannedItem) -> Result<PlannedItem> {
+fn refreshed(p: Shortfall<'_>, mut item: PlannedItem) -> Result<PlannedItem> {
     let path = p.input_dir.join(&item.relative);
     let meta = std::fs::metadata(&path).map_err(|source| Error::Io {
         context: "cannot read",
@@ -101,7 +118,7 @@ fn refreshed(p: &PreparedIngest, mut item: PlannedItem) -> Result<PlannedItem> {
 }
 
 /// The refused files of this plan, sorted by what the input holds now.
-fn find(p: &PreparedIngest, timeout: &CountTimeout) -> Result<Refused> {
+fn find(p: Shortfall<'_>, timeout: &CountTimeout) -> Result<Refused> {
     let names: HashSet<&str> = timeout.failed_names.iter().map(String::as_str).collect();
     let mut refused = Refused::default();
     for (i, shard) in p.state.ingest.shards.iter().enumerate() {
@@ -117,7 +134,7 @@ fn find(p: &PreparedIngest, timeout: &CountTimeout) -> Result<Refused> {
     Ok(refused)
 }
 
-fn classify(p: &PreparedIngest, item: PlannedItem, refused: &mut Refused) {
+fn classify(p: Shortfall<'_>, item: PlannedItem, refused: &mut Refused) {
     match std::fs::metadata(p.input_dir.join(&item.relative)) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => refused.removed.push(item),
         Ok(meta) if meta.len() == item.size && mtime_ns(&meta) == item.mtime_ns => {
