@@ -157,12 +157,8 @@ pub async fn export(ctx: &Context, options: &ExportOptions) -> Result<ExportRepo
     };
     let summary =
         download_batch(ctx, &options.batch_id, &options.parts, &target, &mut state).await?;
-    if let Some((file, why)) = summary.failures.first() {
-        return Err(Error::DownloadsFailed {
-            failed: summary.failures.len(),
-            total: summary.listed - summary.already,
-            first: format!("{file}: {why}"),
-        });
+    if let Some(failed) = summary.failed() {
+        return Err(failed);
     }
     Ok(ExportReport {
         batch_id: options.batch_id.clone(),

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use rf_types::{BatchId, IngestId, ShardNotificationConfig};
 
-use super::paths::input_dir;
+use super::paths::{check_state_outside_input, input_dir};
 use super::refused::{Shortfall, settle};
 use crate::context::Context;
 use crate::error::{Error, Result};
@@ -411,13 +411,7 @@ impl IngestOptions {
     /// Checks the options without creating or sending anything: the input
     /// directory opens, and the manifest is outside it.
     pub fn validate(&self) -> Result<()> {
-        let state_dir = state_dir_of(&self.state_file);
-        let (input, requested) = input_dir(&self.input_dir)?;
-        let state = std::path::absolute(&state_dir).unwrap_or(state_dir);
-        if state.starts_with(&input) || state.starts_with(&requested) {
-            return Err(Error::StateInsideInput { state, input });
-        }
-        Ok(())
+        check_state_outside_input(&self.input_dir, &state_dir_of(&self.state_file))
     }
 }
 

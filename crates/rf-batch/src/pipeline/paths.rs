@@ -71,12 +71,24 @@ pub(crate) fn check_outside_input(
     if inside(&output, &input, &requested_in) {
         return Err(Error::OutputInsideInput { output, input });
     }
-    if let Some(dir) = state_dir {
-        let state =
-            std::path::absolute(dir).map_err(io_err("cannot resolve state directory", dir))?;
-        if inside(&state, &input, &requested_in) {
-            return Err(Error::StateInsideInput { state, input });
-        }
+    match state_dir {
+        Some(dir) => state_outside(dir, input, &requested_in),
+        None => Ok(()),
+    }
+}
+
+/// Checks, without creating anything, that the state directory `state_dir`
+/// is outside `input_dir`.
+pub(crate) fn check_state_outside_input(input_dir: &Path, state_dir: &Path) -> Result<()> {
+    let (input, requested_in) = self::input_dir(input_dir)?;
+    state_outside(state_dir, input, &requested_in)
+}
+
+fn state_outside(state_dir: &Path, input: PathBuf, requested_input: &Path) -> Result<()> {
+    let state = std::path::absolute(state_dir)
+        .map_err(io_err("cannot resolve state directory", state_dir))?;
+    if inside(&state, &input, requested_input) {
+        return Err(Error::StateInsideInput { state, input });
     }
     Ok(())
 }
@@ -86,16 +98,17 @@ fn inside(path: &Path, canonical_input: &Path, requested_input: &Path) -> bool {
 }
 
 impl RunPaths {
-    /// Resolves and checks the paths of a run reading `input_dir`, writing
-    /// results to `output_dir` (created) and its manifest to `state_dir`
-    /// (default `<output_dir>/.rf-state`, created).
+    /// Resolves the paths of a run reading `input_dir`, writing results to
+    /// `output_dir` (created) and its manifest to `state_dir` (default
+    /// `<output_dir>/.rf-state`, created). Called after
+    /// [`check_outside_input`] refused, before anything was created, paths
+    /// inside the input as given; the canonical ones (symlinks followed)
+    /// are checked here.
     pub(crate) fn resolve(
         input_dir: &Path,
         output_dir: &Path,
         state_dir: Option<&Path>,
     ) -> Result<RunPaths> {
-        // Refuse a directory inside the input before creating it.
-        check_outside_input(input_dir, output_dir, state_dir)?;
         let (input, _) = self::input_dir(input_dir)?;
         let output = create_dir(
             output_dir,

@@ -354,13 +354,7 @@ impl Manifest {
                 let _ = fs::remove_file(f.path());
             }
         };
-        let kind = run
-            .kind
-            .unwrap_or(if tally.images > 0 || tally.videos == 0 {
-                MediaKind::Image
-            } else {
-                MediaKind::Video
-            });
+        let kind = MediaKind::for_run(run.kind, tally.images, tally.videos);
         let (kept, other) = match kind {
             MediaKind::Image => (images, videos),
             MediaKind::Video => (videos, images),
