@@ -132,6 +132,11 @@ pub struct EmulatorConfig {
     /// (`rf emulator serve --allow-webhook-host`). Empty (the default):
     /// loopback only; a notification for any other host is not sent.
     pub allowed_webhook_hosts: Vec<String>,
+    /// How long a connection may take to send a request's headers (the
+    /// first request's, and each next one's once it has begun): a client
+    /// that never finishes them is disconnected then, so idle half-open
+    /// connections cannot pile up. Default 10 s.
+    pub header_read_timeout: Duration,
 }
 
 impl std::fmt::Debug for EmulatorConfig {
@@ -154,6 +159,7 @@ impl std::fmt::Debug for EmulatorConfig {
             .field("owner", &self.owner)
             .field("lock_data_dir", &self.lock_data_dir)
             .field("allowed_webhook_hosts", &self.allowed_webhook_hosts)
+            .field("header_read_timeout", &self.header_read_timeout)
             .finish()
     }
 }
@@ -173,6 +179,7 @@ impl Default for EmulatorConfig {
             owner: None,
             lock_data_dir: true,
             allowed_webhook_hosts: Vec::new(),
+            header_read_timeout: Duration::from_secs(10),
         }
     }
 }

@@ -40,20 +40,48 @@ const JP2_SIGNATURE: &[u8] = &[
     0x00, 0x00, 0x00, 0x0C, 0x6A, 0x50, 0x20, 0x20, 0x0D, 0x0A, 0x87, 0x0A,
 ];
 
-/// Checks that a file name is a plain, flat, image name.
+/// Longest file name accepted, in bytes: the longest name a file system
+/// takes for one path component (`NAME_MAX` on Linux), since a client
+/// saves each file under its name.
+pub(crate) const MAX_NAME_BYTES: usize = 255;
+
+/// Checks that a file name is a plain, flat name that prints as what it
+/// is: no directories, no control characters (CR/LF could forge log lines
+/// and headers), no bidirectional controls (they display a name reversed,
+/// hiding its real extension), at most [`MAX_NAME_BYTES`] bytes.
 pub(crate) fn check_name(name: &str) -> Result<(), FileFailure> {
-    if name.is_empty()
-        || name == "."
-        || name == ".."
-        || name.contains(['/', '\\', '\0'])
-        || name.len() > 255
-    {
-        return Err(FileFailure::new(
-            "invalid-file-name",
-            format!("file name {name:?} must be a plain name without directories"),
+    let invalid = |why: String| Err(FileFailure::new("invalid-file-name", why));
+    if name.len() > MAX_NAME_BYTES {
+        return invalid(format!(
+            "file name is {} bytes long; at most {MAX_NAME_BYTES} bytes are allowed",
+            name.len()
+        ));
+    }
+    if name.is_empty() || name == "." || name == ".." || name.contains(['/', '\\']) {
+        return invalid(format!(
+            "file name {name:?} must be a plain name without directories"
+        ));
+    }
+    if let Some(c) = name.chars().find(|c| c.is_control()) {
+        return invalid(format!(
+            "file name {name:?} contains the control character U+{:04X}",
+            u32::from(c)
+        ));
+    }
+    if let Some(c) = name.chars().find(|c| is_bidi_control(*c)) {
+        return invalid(format!(
+            "file name {name:?} contains the bidirectional control character U+{:04X}, which would display it in another order than it is",
+            u32::from(c)
         ));
     }
     Ok(())
+}
+
+/// The Unicode bidirectional formatting characters: embeddings and
+/// overrides (U+202A–U+202E), isolates (U+2066–U+2069) and the marks
+/// (U+200E, U+200F, U+061C).
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' | '\u{061C}')
 }
 
 /// Validates an image by name and content.
@@ -211,6 +239,36 @@ pub(crate) mod tests {
             check_image("a.png", &big).unwrap_err().kind,
             "file-size-limit-exceeded"
         );
+    }
+
+    #[test]
+    fn names_with_controls_or_over_255_bytes_are_refused_with_their_reason() {
+        let reason = |n: &str| check_name(n).unwrap_err().reason;
+        assert!(check_name(&format!("{}.png", "a".repeat(251))).is_ok());
+        let long = format!("{}.png", "a".repeat(252));
+        assert!(
+            reason(&long).contains("256 bytes long"),
+            "{}",
+            reason(&long)
+        );
+        // Multi-byte characters count in bytes.
+        assert!(reason(&"\u{e9}".repeat(128)).contains("256 bytes"));
+        for (name, code) in [
+            ("a\r.png", "U+000D"),
+            ("a\nb.png", "U+000A"),
+            ("a\u{7f}.png", "U+007F"),
+            ("a\u{85}.png", "U+0085"),
+            ("a\0.png", "U+0000"),
+        ] {
+            let r = reason(name);
+            assert!(r.contains("control character") && r.contains(code), "{r}");
+        }
+        for c in ['\u{202A}', '\u{202E}', '\u{2066}', '\u{2069}', '\u{200F}'] {
+            let r = reason(&format!("invoice{c}gnp.exe"));
+            assert!(r.contains("bidirectional"), "{r}");
+        }
+        assert!(reason("a/b.png").contains("without directories"));
+        assert!(check_name("caf\u{e9} \u{4e2d}.png").is_ok());
     }
 
     #[test]

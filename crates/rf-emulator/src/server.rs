@@ -2,6 +2,11 @@
 //! background and returns a [`RunningEmulator`] handle.
 
 use std::net::SocketAddr;
+use std::time::Duration;
+
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
 
 use tokio::sync::oneshot;
 use url::Url;
@@ -57,21 +62,8 @@ impl Emulator {
         state.set_bound(local);
         let app = router(state.clone());
         let (stop, stopped) = oneshot::channel::<()>();
-        // Responses go out as a header write and body writes: without
-        // TCP_NODELAY, Nagle's algorithm holds the body of a small download
-        // until the client's delayed ACK (40 ms a file on Linux).
-        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-            if let Err(e) = tcp.set_nodelay(true) {
-                tracing::debug!("cannot set TCP_NODELAY: {e}");
-            }
-        });
-        let server = tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = stopped.await;
-                })
-                .await
-        });
+        let header_timeout = state.0.config.header_read_timeout;
+        let server = tokio::spawn(serve(listener, app, header_timeout, stopped));
         tracing::info!(%base_url, "rf emulator listening");
         Ok(RunningEmulator {
             state,
@@ -81,6 +73,54 @@ impl Emulator {
             server,
         })
     }
+}
+
+/// Accepts connections until `stopped`, serving each over HTTP/1.1 with
+/// `header_timeout` to send a request's headers, then waits for the
+/// requests in flight (the connections' keep-alive ends).
+async fn serve(
+    listener: tokio::net::TcpListener,
+    app: axum::Router,
+    header_timeout: Duration,
+    stopped: oneshot::Receiver<()>,
+) -> std::io::Result<()> {
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(header_timeout)
+        .keep_alive(true);
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(stopped);
+    loop {
+        let accepted = tokio::select! {
+            _ = &mut stopped => break,
+            accepted = listener.accept() => accepted,
+        };
+        let tcp = match accepted {
+            Ok((tcp, _)) => tcp,
+            Err(e) => {
+                // Out of file descriptors and the like: pause, then go on.
+                tracing::warn!("cannot accept a connection: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        // Responses go out as a header write and body writes: without
+        // TCP_NODELAY, Nagle's algorithm holds the body of a small download
+        // until the client's delayed ACK (40 ms a file on Linux).
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!("cannot set TCP_NODELAY: {e}");
+        }
+        let service = TowerToHyperService::new(app.clone());
+        let conn = graceful.watch(http.serve_connection(TokioIo::new(tcp), service));
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!("connection ended: {e}");
+            }
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
 }
 
 impl Drop for RunningEmulator {

@@ -28,6 +28,22 @@ use crate::webhook::{job_notifications_url, redact_url};
 
 pub(crate) use runner::spawn;
 
+/// Most distinct devices one TRT compilation job may name (three exist
+/// today; the bound leaves room for new ones and keeps a hostile list from
+/// making a task each).
+pub(crate) const MAX_COMPILATION_DEVICES: usize = 16;
+
+/// The distinct devices of a TRT compilation job, in the order first
+/// named: one compilation task each.
+pub(crate) fn compilation_devices(trt: &rf_types::TrtCompilationJob) -> Vec<String> {
+    let mut seen = std::collections::BTreeSet::new();
+    trt.compilation_devices
+        .iter()
+        .map(|d| d.as_str().to_string())
+        .filter(|d| seen.insert(d.clone()))
+        .collect()
+}
+
 /// The job a runner works on, in the generation it was started for.
 #[derive(Debug, Clone)]
 pub(crate) struct JobKey {

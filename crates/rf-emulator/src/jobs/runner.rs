@@ -91,11 +91,7 @@ fn mark_running(ctx: &Ctx, key: &JobKey) {
 
 /// A TRT compilation job: one task per device.
 async fn run_compilation(ctx: &Arc<Ctx>, key: &JobKey, trt: &TrtCompilationJob) {
-    let devices: Vec<String> = trt
-        .compilation_devices
-        .iter()
-        .map(|d| d.as_str().to_string())
-        .collect();
+    let devices = super::compilation_devices(trt);
     let planned = with_job(ctx, key, |job, now| {
         if job.stages.is_empty() {
             let tasks = devices

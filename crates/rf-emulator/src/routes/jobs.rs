@@ -5,8 +5,8 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use axum::Json;
+use axum::body::Body;
 use axum::extract::{Path, State};
-use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use rf_types::{
     GetJobResponse, JobDefinition, JobId, JobLog, JobLogsResponse, JobMetadata, JobStage,
@@ -16,6 +16,7 @@ use rf_types::{
 use serde_json::{Value, json};
 
 use super::auth::Authed;
+use super::limits::{JOB_DEFINITION_BODY, RESTART_BODY, read_body};
 use crate::batches::check_batch_id;
 use crate::ctx::Ctx;
 use crate::error::{ApiError, ApiResult};
@@ -124,9 +125,10 @@ pub(crate) async fn create_job(
     State(ctx): State<Arc<Ctx>>,
     auth: Authed,
     Path((_, job_id)): Path<(String, String)>,
-    body: Bytes,
+    body: Body,
 ) -> ApiResult<Json<StatusOk>> {
     check_job_id(&job_id)?;
+    let body = read_body(body, JOB_DEFINITION_BODY, "job definition").await?;
     let (raw, def) = parse_definition(&body)?;
     check_job_input(&ctx, &auth.ws, &def)?;
     let job = NewJob {
@@ -159,6 +161,15 @@ fn parse_definition(body: &[u8]) -> ApiResult<(Value, JobDefinition)> {
     })?;
     def.validate()
         .map_err(|e| ApiError::bad_request(format!("invalid job definition: {e}")))?;
+    if let JobDefinition::TrtCompilationV1(trt) = &def {
+        let distinct = jobs::compilation_devices(trt).len();
+        if distinct > jobs::MAX_COMPILATION_DEVICES {
+            return Err(ApiError::bad_request(format!(
+                "invalid job definition at compilationDevices: {distinct} distinct devices; at most {} are allowed",
+                jobs::MAX_COMPILATION_DEVICES
+            )));
+        }
+    }
     Ok((raw, def))
 }
 
@@ -441,9 +452,10 @@ pub(crate) async fn restart(
     State(ctx): State<Arc<Ctx>>,
     auth: Authed,
     Path((_, job_id)): Path<(String, String)>,
-    body: Bytes,
+    body: Body,
 ) -> ApiResult<Json<StatusOk>> {
     check_job_id(&job_id)?;
+    let body = read_body(body, RESTART_BODY, "restart").await?;
     let (raw, overrides) = parse_override(&body)?;
     let now = ctx.now();
     ctx.store.write(|db| {

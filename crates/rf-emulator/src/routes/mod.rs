@@ -21,12 +21,11 @@ use crate::stats::{Counters, EmulatorStats};
 
 mod auth;
 mod jobs;
+mod limits;
 mod signed;
 mod staging;
 mod uploads;
 
-/// Largest JSON body accepted (reference lists can be long).
-const MAX_JSON_BODY: usize = 64 * 1024 * 1024;
 /// Largest error body rewritten into the JSON error shape.
 const MAX_REWRITTEN_ERROR: usize = 64 * 1024;
 
@@ -47,7 +46,7 @@ pub(crate) fn build(ctx: Arc<Ctx>) -> Router {
         .route(&format!("{ds}/{{batch}}"), get(staging::get_batch))
         .route(
             &format!("{ds}/{{batch}}/upload/image"),
-            post(uploads::upload_image).layer(DefaultBodyLimit::disable()),
+            post(uploads::upload_image).layer(DefaultBodyLimit::max(limits::IMAGE_UPLOAD_BODY)),
         )
         .route(
             &format!("{ds}/{{batch}}/upload/video"),
@@ -95,7 +94,7 @@ pub(crate) fn build(ctx: Arc<Ctx>) -> Router {
         )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(DefaultBodyLimit::max(MAX_JSON_BODY));
+        .layer(DefaultBodyLimit::max(limits::DEFAULT_BODY));
     let app = if prefix.is_empty() {
         api
     } else {

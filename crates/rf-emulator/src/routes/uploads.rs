@@ -6,9 +6,9 @@
 use std::sync::Arc;
 
 use axum::Json;
+use axum::body::Body;
 use axum::extract::multipart::MultipartError;
 use axum::extract::{Multipart, Path, State};
-use bytes::Bytes;
 use rf_types::{
     ImageReferencesIngestRequest, ImageReferencesIngestResponse, IngestId, MAX_IMAGE_BYTES,
     NotificationCategory, ReferencesSource, ShardId, SignedUrlDetails, SignedUrlResponse, StatusOk,
@@ -17,6 +17,7 @@ use rf_types::{
 use tokio::io::AsyncWriteExt;
 
 use super::auth::Authed;
+use super::limits::{IMAGE_UPLOAD_BODY, REFERENCES_BODY, read_body, too_large};
 use crate::batches::{Intake, check_batch_id, ensure_batch, precheck_intake, put_file};
 use crate::ctx::Ctx;
 use crate::error::{ApiError, ApiResult};
@@ -107,8 +108,7 @@ async fn receive_image(
     mut multipart: Multipart,
     chosen: &mut Option<ImagePart>,
 ) -> ApiResult<(std::path::PathBuf, u64)> {
-    let malformed =
-        |e: MultipartError| ApiError::bad_request(format!("malformed multipart body: {e}"));
+    let malformed = multipart_error;
     while let Some(field) = multipart.next_field().await.map_err(malformed)? {
         let named_file = field.name() == Some("file");
         let is_file_part = field.file_name().is_some() || named_file;
@@ -151,11 +151,7 @@ async fn receive_part(
     let mut file = tokio::fs::File::create(&part.tmp)
         .await
         .map_err(store_error)?;
-    while let Some(chunk) = field
-        .chunk()
-        .await
-        .map_err(|e| ApiError::bad_request(format!("malformed multipart body: {e}")))?
-    {
+    while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
         part.len += chunk.len() as u64;
         if part.len > MAX_IMAGE_BYTES {
             return Err(ApiError::bad_request(format!(
@@ -169,6 +165,16 @@ async fn receive_part(
         file.write_all(&chunk).await.map_err(store_error)?;
     }
     file.sync_all().await.map_err(store_error)
+}
+
+/// A multipart body that cannot be read: `413` past the image upload
+/// limit, `400` when malformed.
+fn multipart_error(e: MultipartError) -> ApiError {
+    if e.status() == http::StatusCode::PAYLOAD_TOO_LARGE {
+        too_large("image upload", IMAGE_UPLOAD_BODY)
+    } else {
+        ApiError::bad_request(format!("malformed multipart body: {e}"))
+    }
 }
 
 fn signed_response(
@@ -296,9 +302,10 @@ pub(crate) async fn image_references(
     State(ctx): State<Arc<Ctx>>,
     auth: Authed,
     Path((_, batch_id)): Path<(String, String)>,
-    body: Bytes,
+    body: Body,
 ) -> ApiResult<Json<ImageReferencesIngestResponse>> {
     check_batch_id(&batch_id)?;
+    let body = read_body(body, REFERENCES_BODY, "references ingest").await?;
     let req: ImageReferencesIngestRequest = parse_json(&body)?;
     let refs = References {
         kind: ingest::RefKind::Images,
@@ -320,9 +327,10 @@ pub(crate) async fn video_references(
     State(ctx): State<Arc<Ctx>>,
     auth: Authed,
     Path((_, batch_id)): Path<(String, String)>,
-    body: Bytes,
+    body: Body,
 ) -> ApiResult<Json<VideoReferencesIngestResponse>> {
     check_batch_id(&batch_id)?;
+    let body = read_body(body, REFERENCES_BODY, "references ingest").await?;
     let req: VideoReferencesIngestRequest = parse_json(&body)?;
     let refs = References {
         kind: ingest::RefKind::Videos,

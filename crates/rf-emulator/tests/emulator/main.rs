@@ -22,6 +22,7 @@ mod auth;
 mod conformance;
 mod hostile;
 mod jobs;
+mod limits;
 mod pagination;
 mod persistence;
 mod prefix;
