@@ -66,6 +66,11 @@ pub enum Event {
         vanished_after_upload: Vec<String>,
         /// New files (added).
         added: Vec<String>,
+        /// Files the service refused, fixed since (sent again once the
+        /// count check finds them missing).
+        refused_fixed: Vec<String>,
+        /// Files the service refused, removed since (no longer expected).
+        refused_removed: Vec<String>,
     },
     /// The upload plan.
     Planned {

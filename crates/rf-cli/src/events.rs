@@ -202,6 +202,8 @@ impl Renderer {
             vanished_pending,
             vanished_after_upload,
             added,
+            refused_fixed,
+            refused_removed,
         } = event
         else {
             return;
@@ -228,6 +230,20 @@ impl Renderer {
                 "{} changed after upload (kept as uploaded: {})",
                 changed_after_upload.len(),
                 preview(changed_after_upload)
+            ));
+        }
+        if !refused_fixed.is_empty() {
+            parts.push(format!(
+                "refused {} fixed (sent again: {})",
+                plural(refused_fixed.len() as u64, "file"),
+                preview(refused_fixed)
+            ));
+        }
+        if !refused_removed.is_empty() {
+            parts.push(format!(
+                "refused {} removed (no longer expected: {})",
+                plural(refused_removed.len() as u64, "file"),
+                preview(refused_removed)
             ));
         }
         self.output.warn(&format!(

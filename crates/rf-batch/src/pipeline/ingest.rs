@@ -10,7 +10,7 @@ use rf_types::{BatchId, IngestId, ShardNotificationConfig};
 use super::paths::{check_state_outside_input, input_dir};
 use super::refused::{Shortfall, settle};
 use crate::context::Context;
-use crate::error::{Error, Result};
+use crate::error::{CountTimeout, Error, Result};
 use crate::events::Event;
 use crate::ingest::{
     MediaKind, PlanOptions, ScanOptions, SkippedFile, UploadMode, UploadSettings, UploadSummary,
@@ -201,6 +201,8 @@ async fn tell_changes(ctx: &Context, manifest: &Manifest, rec: Reconciliation) {
         vanished_pending: rec.vanished_pending,
         vanished_after_upload: rec.vanished_after_upload,
         added: rec.added,
+        refused_fixed: rec.refused_fixed,
+        refused_removed: rec.refused_removed,
     })
     .await;
 }
@@ -326,13 +328,7 @@ pub(crate) async fn confirm_count(
             {
                 Ok(count) => count,
                 Err(Error::CountTimeout(t)) if t.rejected > 0 => {
-                    let shortfall = Shortfall {
-                        state: &p.state,
-                        input_dir: &p.input_dir,
-                        batch: &p.batch,
-                        expected,
-                    };
-                    settle(ctx, shortfall, &t, poll).await?
+                    settle_refused(ctx, p, &t, poll).await?
                 }
                 Err(e) => return Err(e),
             };
@@ -354,6 +350,33 @@ pub(crate) async fn confirm_count(
     })
     .await;
     Ok(confirmed)
+}
+
+/// Settles a count check that stopped on refused files (see [`settle`])
+/// and records in the manifest which files were refused and whether they
+/// are settled, so that a re-run tells them apart from uploaded files that
+/// changed.
+async fn settle_refused(
+    ctx: &Context,
+    p: &mut PreparedIngest,
+    timeout: &CountTimeout,
+    poll: &PollOptions,
+) -> Result<u64> {
+    let shortfall = Shortfall {
+        state: &p.state,
+        input_dir: &p.input_dir,
+        batch: &p.batch,
+        expected: p.expected,
+    };
+    let mut found = Vec::new();
+    let settled = settle(ctx, shortfall, timeout, poll, &mut found).await;
+    if !found.is_empty() {
+        let refused = &mut p.state.ingest.refused;
+        refused.retain(|r| !found.iter().any(|f| f.relative == r.relative));
+        refused.extend(found);
+        p.state.save()?;
+    }
+    settled
 }
 
 /// An ingest of a directory into a staging batch, alone (no job): what

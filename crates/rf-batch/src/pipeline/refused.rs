@@ -19,7 +19,7 @@ use crate::files::plan::{PlannedItem, ShardPlan};
 use crate::files::scan::mtime_ns;
 use crate::files::tar_stream::{TAR_END_LEN, member_len};
 use crate::ingest::upload::{UploadSettings, UploadTarget, upload_shard};
-use crate::state::ManifestFile;
+use crate::state::{ManifestFile, RefusedFile};
 use crate::wait::{PollOptions, wait_for_count};
 
 /// The ingest whose count check stopped on refused files.
@@ -43,26 +43,45 @@ struct Refused {
     unchanged: Vec<PlannedItem>,
 }
 
+impl Refused {
+    /// Every refused file, as the manifest records it.
+    fn records(&self, settled: bool) -> Vec<RefusedFile> {
+        [&self.removed, &self.changed, &self.unchanged]
+            .into_iter()
+            .flatten()
+            .map(|item| RefusedFile {
+                relative: item.relative.clone(),
+                settled,
+            })
+            .collect()
+    }
+}
+
 /// Settles a count check that stopped on refused files: returns the count
 /// once removed files are no longer expected and fixed ones were sent
 /// again; [`Error::FilesRefused`] when some are still as they were refused.
+/// The refused files found are put in `found` (settled or not), for the
+/// manifest, whatever the outcome.
 pub(crate) async fn settle(
     ctx: &Context,
     p: Shortfall<'_>,
     timeout: &CountTimeout,
     poll: &PollOptions,
+    found: &mut Vec<RefusedFile>,
 ) -> Result<u64> {
     let refused = find(p, timeout)?;
     if refused.removed.len() + refused.changed.len() + refused.unchanged.len() == 0 {
         // Not files of this plan: nothing to settle here.
         return Err(Error::CountTimeout(Box::new(timeout.clone())));
     }
+    *found = refused.records(false);
     if !refused.unchanged.is_empty() {
         return Err(still_refused(&refused.unchanged, timeout, p.expected));
     }
     if !refused.changed.is_empty() {
         resend(ctx, p, refused.changed.clone()).await?;
     }
+    *found = refused.records(true);
     let expected = timeout.counted + refused.changed.len() as u64;
     let count = wait_for_count(
         &ctx.client,

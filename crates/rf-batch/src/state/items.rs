@@ -453,9 +453,10 @@ impl Manifest {
         };
         check(&manifest)?;
         let kind = *run.kind.get_or_insert(manifest.run.kind);
-        if let Some((changes, scan)) =
+        if let Some((mut changes, scan)) =
             manifest.reconcile_streamed(run.input_dir, run.scan, kind, run.plan)?
         {
+            changes.split_refused(&manifest.ingest.refused);
             return Ok(Prepared {
                 manifest,
                 scan,
@@ -477,7 +478,8 @@ impl Manifest {
             }
             std::ops::ControlFlow::Continue(())
         })?;
-        let changes = manifest.reconcile(&files, run.plan)?;
+        let mut changes = manifest.reconcile(&files, run.plan)?;
+        changes.split_refused(&manifest.ingest.refused);
         let other_kind = other.len();
         let mut skipped = tally.skipped;
         skipped.append(&mut other);

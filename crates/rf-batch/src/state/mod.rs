@@ -43,8 +43,8 @@ pub(crate) use lock::state_dir_of;
 pub use lock::{LOCK_FILE, StateLock};
 pub use reconcile::Reconciliation;
 pub use records::{
-    DownloadRecord, ExportState, IngestState, JobRecord, Manifest, RunIdentity, ShardItems,
-    ShardRecord, SingleRecord,
+    DownloadRecord, ExportState, IngestState, JobRecord, Manifest, RefusedFile, RunIdentity,
+    ShardItems, ShardRecord, SingleRecord,
 };
 pub use rf_util::LockHolder;
 

@@ -22,6 +22,11 @@ pub struct Reconciliation {
     pub vanished_after_upload: Vec<String>,
     /// New files, added to the plan.
     pub added: Vec<String>,
+    /// Files the service refused that were changed since (fixed): the count
+    /// check sends them again.
+    pub refused_fixed: Vec<String>,
+    /// Files the service refused that are gone: no longer expected.
+    pub refused_removed: Vec<String>,
 }
 
 impl Reconciliation {
@@ -32,7 +37,42 @@ impl Reconciliation {
             && self.vanished_pending.is_empty()
             && self.vanished_after_upload.is_empty()
             && self.added.is_empty()
+            && self.refused_fixed.is_empty()
+            && self.refused_removed.is_empty()
     }
+
+    /// Moves the files the service refused (`refused`) out of the uploaded
+    /// ones that changed or vanished: a refused file that was fixed or
+    /// removed is what the user was asked to do, not a change the batch
+    /// ignores. Settled ones (sent again or no longer expected by an earlier
+    /// attempt) are not told again.
+    pub fn split_refused(&mut self, refused: &[RefusedFile]) {
+        if refused.is_empty() {
+            return;
+        }
+        let by_name: HashMap<&str, bool> = refused
+            .iter()
+            .map(|r| (r.relative.as_str(), r.settled))
+            .collect();
+        let fixed = take_refused(&mut self.changed_after_upload, &by_name);
+        let removed = take_refused(&mut self.vanished_after_upload, &by_name);
+        self.refused_fixed.extend(fixed);
+        self.refused_removed.extend(removed);
+    }
+}
+
+/// Takes the refused names out of `names`; returns the unsettled ones.
+fn take_refused(names: &mut Vec<String>, refused: &HashMap<&str, bool>) -> Vec<String> {
+    let mut unsettled = Vec::new();
+    names.retain(|name| match refused.get(name.as_str()) {
+        None => true,
+        Some(true) => false,
+        Some(false) => {
+            unsettled.push(name.clone());
+            false
+        }
+    });
+    unsettled
 }
 
 impl Manifest {

@@ -64,6 +64,22 @@ pub struct IngestState {
     pub shards: Vec<ShardRecord>,
     /// Files the scans reported and skipped.
     pub skipped: Vec<SkippedFile>,
+    /// Files of uploaded shards the service refused while indexing them
+    /// (bulk mode), recorded so that a re-run tells a refused file the user
+    /// fixed or removed apart from an uploaded file that changed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub refused: Vec<RefusedFile>,
+}
+
+/// A file of an uploaded shard that the service refused while indexing it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefusedFile {
+    /// Its path relative to the input directory.
+    pub relative: String,
+    /// Whether a later attempt settled it: sent again once fixed, or no
+    /// longer expected once removed.
+    #[serde(default)]
+    pub settled: bool,
 }
 
 /// One item uploaded alone.
@@ -186,6 +202,7 @@ impl Manifest {
                 singles: Vec::new(),
                 shards: Vec::new(),
                 skipped: Vec::new(),
+                refused: Vec::new(),
             },
             count_confirmed: None,
             job: None,

@@ -175,6 +175,28 @@ fn a_file_refused_inside_a_shard_can_be_removed_or_fixed_and_the_rerun_finishes(
     let fixed = bulk_run(&sb, &images, &out);
     fixed.expect_code(0);
     assert_eq!(fixed.json()["confirmedCount"], 3, "{}", fixed.stdout);
+    // Told as the fix it is, not as an uploaded file the batch ignores.
+    assert!(
+        fixed
+            .stderr
+            .contains("refused 1 file fixed (sent again: broken.jpg)"),
+        "{}",
+        fixed.stderr
+    );
+    assert!(
+        !fixed.stderr.contains("kept as uploaded"),
+        "{}",
+        fixed.stderr
+    );
+    assert!(
+        !fixed.stderr.contains("keeps the uploaded version"),
+        "{}",
+        fixed.stderr
+    );
+    // Settled: a later re-run does not tell it again.
+    let later = bulk_run(&sb, &images, &out);
+    later.expect_code(0);
+    assert!(!later.stderr.contains("broken.jpg"), "{}", later.stderr);
 
     // Removed, in another run: the run finishes without it.
     let sb = Sandbox::new();
@@ -186,4 +208,16 @@ fn a_file_refused_inside_a_shard_can_be_removed_or_fixed_and_the_rerun_finishes(
     let removed = bulk_run(&sb, &images, &out);
     removed.expect_code(0);
     assert_eq!(removed.json()["confirmedCount"], 2, "{}", removed.stdout);
+    assert!(
+        removed
+            .stderr
+            .contains("refused 1 file removed (no longer expected: broken.jpg)"),
+        "{}",
+        removed.stderr
+    );
+    assert!(
+        !removed.stderr.contains("the batch keeps them"),
+        "{}",
+        removed.stderr
+    );
 }
