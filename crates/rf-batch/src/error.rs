@@ -15,9 +15,11 @@ use crate::endpoint::Endpoint;
 use crate::files::extract::ExtractError;
 use crate::files::scan::{MediaKind, ScanError};
 
+mod class;
 mod count;
 mod state;
 
+pub use class::{FailureClass, FailureCounts};
 pub use count::{CountTimeout, ShardSummary};
 pub use state::StateError;
 
@@ -224,10 +226,9 @@ pub enum Error {
         /// The first refusal, as text.
         first: String,
     },
-    /// Some downloads failed; re-running retries only those.
-    #[error(
-        "{failed} of {total} downloads failed (first: {first}); re-run the same command to retry only the failed ones"
-    )]
+    /// Some downloads failed; the advice depends on their classes (see
+    /// [`Error::failure_class`]): re-running retries only the failed ones.
+    #[error("{failed} of {total} downloads failed (first: {first}); {}", counts.advice())]
     DownloadsFailed {
         /// Failed downloads.
         failed: usize,
@@ -235,6 +236,8 @@ pub enum Error {
         total: usize,
         /// The first failure, as text.
         first: String,
+        /// The failures by class.
+        counts: FailureCounts,
     },
     /// A download's length did not match what the server announced.
     #[error(

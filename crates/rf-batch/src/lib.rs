@@ -32,7 +32,7 @@ pub mod wait;
 pub use client::{Client, ClientBuilder};
 pub use context::Context;
 pub use endpoint::Endpoint;
-pub use error::{ApiError, ApiErrorKind, DirRole, Error, Result};
+pub use error::{ApiError, ApiErrorKind, DirRole, Error, FailureClass, FailureCounts, Result};
 pub use events::{Event, EventSink, RunReport, Timings};
 pub use job::JobSettings;
 pub use pipeline::{Pipeline, RunConfig};

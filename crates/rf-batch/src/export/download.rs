@@ -32,7 +32,7 @@ use super::extract::{ExtractLimits, extract_archive};
 use crate::client::Client;
 use crate::context::Context;
 use crate::endpoint::Endpoint;
-use crate::error::{Error, Result};
+use crate::error::{Error, FailureCounts, Result};
 use crate::events::Event;
 use crate::state::{DownloadJournal, DownloadRecord, Manifest, ManifestFile, download_key};
 
@@ -101,6 +101,8 @@ pub struct DownloadSummary {
     pub refused: Vec<super::RefusedEntry>,
     /// Failed downloads, with the error text.
     pub failures: Vec<(String, String)>,
+    /// The failed downloads by class (see [`Error::failure_class`]).
+    pub failure_classes: FailureCounts,
     /// Downloads fetched again after a broken or short transfer.
     pub retried: u64,
     /// Whether it stopped early because of cancellation.
@@ -429,6 +431,7 @@ impl DownloadSummary {
                 })
                 .await;
                 self.failures.push((f.file.file_name.clone(), text));
+                self.failure_classes.add(e.failure_class());
             }
         }
         Ok(())
@@ -472,6 +475,7 @@ impl DownloadSummary {
             failed: self.failures.len(),
             total: self.failures.len() + self.files,
             first: format!("{file}: {err}"),
+            counts: self.failure_classes,
         })
     }
 }

@@ -146,6 +146,7 @@ async fn truncated_archive_fails_leaves_nothing_and_is_fetched_again() {
         "{err}"
     );
     assert!(err.to_string().contains("truncated"), "{err}");
+    assert_eq!(err.failure_class(), rf_batch::FailureClass::Retryable);
     assert_eq!(report.failures.len(), 1);
     // Nothing half-written, nothing recorded as done.
     assert_eq!(tree(work.path()), ["out", "out/.rf-state", "out/results"]);
@@ -175,6 +176,12 @@ async fn decompression_bomb_is_refused_with_a_clear_error() {
         .unwrap_err();
     assert!(matches!(err, Error::DownloadsFailed { .. }), "{err}");
     assert!(err.to_string().contains("refusing to extract"), "{err}");
+    // Refused again as it is: no advice to simply re-run.
+    assert_eq!(err.failure_class(), rf_batch::FailureClass::Permanent);
+    assert!(
+        err.to_string().contains("1 cannot succeed as they are"),
+        "{err}"
+    );
     assert_eq!(tree(work.path()), ["out", "out/.rf-state", "out/results"]);
     let m = Manifest::load(&cfg.state_file()).unwrap().unwrap();
     assert!(m.export.downloads.is_empty());

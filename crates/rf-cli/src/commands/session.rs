@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 use std::path::Path;
 
-use rf_batch::{ApiErrorKind, Client, Endpoint, Error};
+use rf_batch::{ApiErrorKind, Client, Endpoint, Error, FailureClass};
 use rf_emulator::{Emulator, EmulatorConfig, EmulatorError, RunningEmulator};
 
 use crate::config::{Api, Config};
@@ -172,7 +172,14 @@ pub(crate) fn map_error(err: &Error) -> CliError {
         | Error::JobFailed { .. }
         | Error::JobTimeout { .. }
         | Error::NoExportOutput { .. } => Kind::Remote,
-        Error::UploadsFailed { .. } | Error::DownloadsFailed { .. } => Kind::Partial,
+        Error::UploadsFailed { .. } => Kind::Partial,
+        // The advice (in the message) and the code follow the class that
+        // needs the most from the user.
+        Error::DownloadsFailed { counts, .. } => match counts.class() {
+            FailureClass::Retryable => Kind::Partial,
+            FailureClass::Local => Kind::Local,
+            _ => Kind::Remote,
+        },
         Error::Cancelled => Kind::Interrupted,
         _ => Kind::Local,
     };
@@ -294,6 +301,20 @@ mod tests {
         })
     }
 
+    fn downloads_failed(retryable: usize, local: usize, permanent: usize) -> Error {
+        let failed = retryable + local + permanent;
+        Error::DownloadsFailed {
+            failed,
+            total: failed + 2,
+            first: "r.tar: boom".into(),
+            counts: rf_batch::FailureCounts {
+                retryable,
+                local,
+                permanent,
+            },
+        }
+    }
+
     #[test]
     fn library_errors_map_to_the_documented_exit_codes() {
         let cases = [
@@ -312,14 +333,9 @@ mod tests {
                 },
                 6,
             ),
-            (
-                Error::DownloadsFailed {
-                    failed: 1,
-                    total: 3,
-                    first: "r.tar: boom".into(),
-                },
-                6,
-            ),
+            (downloads_failed(1, 0, 0), 6),
+            (downloads_failed(1, 1, 0), 1),
+            (downloads_failed(1, 1, 1), 5),
             (
                 Error::JobFailed {
                     job_id: "job-1".into(),
