@@ -67,7 +67,23 @@ pub async fn wait_for_count(
     expected: u64,
     options: &PollOptions,
     cancel: &CancellationToken,
+    on_poll: impl FnMut(u64),
+) -> Result<u64> {
+    wait_past_rejections(client, batch, expected, options, cancel, on_poll, 0).await
+}
+
+/// [`wait_for_count`] for a batch whose shards already reported
+/// `known_rejected` failed files, accounted for in `expected`: only
+/// rejections past those stop the wait early (files sent again for them are
+/// still being indexed while the old reports stand).
+pub(crate) async fn wait_past_rejections(
+    client: &Client,
+    batch: &str,
+    expected: u64,
+    options: &PollOptions,
+    cancel: &CancellationToken,
     mut on_poll: impl FnMut(u64),
+    known_rejected: u64,
 ) -> Result<u64> {
     let started = Instant::now();
     let mut interval = options.initial_interval;
@@ -98,7 +114,8 @@ pub async fn wait_for_count(
         // for every missing item, waiting longer cannot help.
         if last == Some(count) {
             let (shards, failed_files, rejected) = shard_report(client, batch).await;
-            if rejected > 0 && count + rejected >= expected {
+            let new_rejections = rejected.saturating_sub(known_rejected);
+            if new_rejections > 0 && count + new_rejections >= expected {
                 return Err(count_error(
                     batch,
                     expected,

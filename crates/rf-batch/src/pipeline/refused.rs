@@ -20,7 +20,7 @@ use crate::files::scan::mtime_ns;
 use crate::files::tar_stream::{TAR_END_LEN, member_len};
 use crate::ingest::upload::{UploadSettings, UploadTarget, upload_shard};
 use crate::state::{ManifestFile, RefusedFile};
-use crate::wait::{PollOptions, wait_for_count};
+use crate::wait::{PollOptions, wait_past_rejections};
 
 /// The ingest whose count check stopped on refused files.
 #[derive(Debug, Clone, Copy)]
@@ -83,13 +83,16 @@ pub(crate) async fn settle(
     }
     *found = refused.records(true);
     let expected = timeout.counted + refused.changed.len() as u64;
-    let count = wait_for_count(
+    // The shards still report the files refused before; only new
+    // refusals may stop this wait early.
+    let count = wait_past_rejections(
         &ctx.client,
         p.batch.as_str(),
         expected,
         poll,
         &ctx.cancel,
         |_| {},
+        timeout.rejected,
     )
     .await?;
     ctx.warn(format!(
