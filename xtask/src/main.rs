@@ -2,10 +2,12 @@
 //!
 //! Tasks:
 //! - `ci`: fmt check, import cycles, dependency checks, clippy with warnings
-//!   denied, tests, docs (what CI runs);
+//!   denied, tests, docs, packages (what CI runs);
 //! - `cycles`: import cycles between the modules of each crate (`cycles.rs`);
 //! - `deps`: the dependency rules of `deny.toml` (cargo-deny) and unused
 //!   dependencies (cargo-machete), in `deps.rs`;
+//! - `package`: crates.io metadata and `cargo package` of every published
+//!   crate (`package.rs`);
 //! - `compat`: the official Python client (inference-cli 1.8.3) against our
 //!   emulator (installs it in a virtualenv; minutes, ~800 MB);
 //! - `bench`: rf against the raw loopback limit and the official client,
@@ -24,6 +26,7 @@ mod cycles;
 mod cycles_parse;
 mod cycles_resolve;
 mod deps;
+mod package;
 mod soak;
 mod tidy;
 
@@ -109,7 +112,7 @@ pub(crate) fn run_command(command: &mut Command) -> Result<(), String> {
     }
 }
 
-/// The same steps as `.ci/run`, plus the documentation build.
+/// The same steps as `.ci/run`.
 fn ci() -> Result<(), String> {
     run("cargo", &["fmt", "--all", "--", "--check"])?;
     cycles::cycles()?;
@@ -127,7 +130,8 @@ fn ci() -> Result<(), String> {
     )?;
     run("cargo", &["test", "--workspace"])?;
     // RUSTDOCFLAGS is inherited: CI sets `-D warnings` for docs too.
-    run("cargo", &["doc", "--workspace", "--no-deps"])
+    run("cargo", &["doc", "--workspace", "--no-deps"])?;
+    package::package()
 }
 
 fn main() -> ExitCode {
@@ -137,6 +141,7 @@ fn main() -> ExitCode {
         "ci" => ci(),
         "cycles" => cycles::cycles(),
         "deps" => deps::deps(),
+        "package" => package::package(),
         "compat" => compat::compat(),
         "bench" if args.iter().any(|a| a == "--help" || a == "-h") => {
             eprintln!("{}", bench::USAGE);
@@ -146,7 +151,7 @@ fn main() -> ExitCode {
         "soak" => soak::soak(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask <task>\n\ntasks:\n  ci      fmt check, import cycles, dependency checks, clippy -D warnings, tests, docs\n  cycles  import cycles between the modules of each crate\n  deps    dependency rules (deny.toml, cargo-deny) and unused dependencies (cargo-machete)\n  compat  the official inference-cli against the emulator\n  bench   rf vs the raw limit and inference-cli, release mode (bench --help)\n  soak    kill -9 the CLI at random points and re-run it [--seeds N] [--files N] [--chaos-rate R]"
+                "usage: cargo xtask <task>\n\ntasks:\n  ci      fmt check, import cycles, dependency checks, clippy -D warnings, tests, docs, packages\n  cycles  import cycles between the modules of each crate\n  deps    dependency rules (deny.toml, cargo-deny) and unused dependencies (cargo-machete)\n  package crates.io metadata and cargo package of the published crates\n  compat  the official inference-cli against the emulator\n  bench   rf vs the raw limit and inference-cli, release mode (bench --help)\n  soak    kill -9 the CLI at random points and re-run it [--seeds N] [--files N] [--chaos-rate R]"
             );
             return if task == "help" || task == "--help" {
                 ExitCode::SUCCESS
