@@ -8,8 +8,9 @@ use std::path::PathBuf;
 
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 
-/// Version string shown by `rf --version`.
-const VERSION: &str = env!("CARGO_PKG_VERSION");
+/// Version string shown by `rf --version`: the package version and, when
+/// known, the git commit it was built from (`0.1.0 (1a2b3c4)`; build.rs).
+const VERSION: &str = env!("RF_VERSION");
 
 /// rf: run Roboflow batch jobs from the terminal.
 ///

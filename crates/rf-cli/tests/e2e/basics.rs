@@ -3,14 +3,25 @@
 use crate::util::{Sandbox, run};
 
 #[test]
-fn version_prints_the_crate_version() {
+fn version_prints_the_crate_version_and_the_commit() {
     let sb = Sandbox::new();
     let done = run(sb.rf().arg("--version"));
     done.expect_code(0);
-    assert_eq!(
-        done.stdout.trim(),
-        format!("rf {}", env!("CARGO_PKG_VERSION"))
-    );
+    let line = done.stdout.trim();
+    let rest = line
+        .strip_prefix(&format!("rf {}", env!("CARGO_PKG_VERSION")))
+        .unwrap_or_else(|| panic!("not the crate version: {line}"));
+    // Built from a git checkout (as the tests are, when git is installed):
+    // " (<short hash>)" or " (<short hash>-dirty)".
+    if let Some(commit) = rest.strip_prefix(" (").and_then(|r| r.strip_suffix(')')) {
+        let hash = commit.strip_suffix("-dirty").unwrap_or(commit);
+        assert!(
+            hash.len() >= 7 && hash.chars().all(|c| c.is_ascii_hexdigit()),
+            "{line}"
+        );
+    } else {
+        assert_eq!(rest, "", "{line}");
+    }
 }
 
 #[test]
