@@ -239,6 +239,20 @@ pub enum Error {
         /// The failures by class.
         counts: FailureCounts,
     },
+    /// A listing the service returned would never end: a page token that
+    /// came back (a cycle), endless empty pages, far more items than the
+    /// service said there are. Nothing rf can change: the service
+    /// misbehaves.
+    #[error(
+        "{}the listing is broken: {detail}; the service misbehaves: try again later, and report it if it persists",
+        endpoint.map(|e| format!("{e}: ")).unwrap_or_default()
+    )]
+    BrokenListing {
+        /// The listing's endpoint, when known.
+        endpoint: Option<Endpoint>,
+        /// What went wrong.
+        detail: String,
+    },
     /// A download's length did not match what the server announced.
     #[error(
         "download of {file} is truncated or padded: got {got} bytes, expected {expected}; re-run to download it again"

@@ -9,7 +9,7 @@ use rf_types::{
 };
 
 use super::staging::{json_request, page_request};
-use super::{BATCH_PREFIX, Client, paginate};
+use super::{BATCH_PREFIX, Client, paginate_endpoint};
 use crate::endpoint::Endpoint;
 use crate::error::Result;
 
@@ -63,7 +63,7 @@ impl<'a> Jobs<'a> {
     /// `GET .../jobs`: every job of the workspace, page by page.
     pub fn list(&self, page_size: Option<u32>) -> BoxStream<'static, Result<JobMetadata>> {
         let client = self.client.clone();
-        paginate(move |token| {
+        paginate_endpoint(Endpoint::ListJobs, false, move |token| {
             let client = client.clone();
             async move {
                 let url = client.api_url(BATCH_PREFIX, &["jobs"]).await?;
@@ -98,7 +98,7 @@ impl<'a> Jobs<'a> {
         let client = self.client.clone();
         let job_id = job_id.to_string();
         let stage_id = stage_id.to_string();
-        paginate(move |token| {
+        paginate_endpoint(Endpoint::ListTasks, false, move |token| {
             let client = client.clone();
             let job_id = job_id.clone();
             let stage_id = stage_id.clone();
@@ -129,7 +129,7 @@ impl<'a> Jobs<'a> {
     ) -> BoxStream<'static, Result<JobLog>> {
         let client = self.client.clone();
         let job_id = job_id.to_string();
-        paginate(move |token| {
+        paginate_endpoint(Endpoint::JobLogs, false, move |token| {
             let client = client.clone();
             let job_id = job_id.clone();
             async move {

@@ -33,7 +33,9 @@ use serde::de::DeserializeOwned;
 use url::Url;
 
 pub use jobs::Jobs;
-pub use page::{paginate, paginate_ahead};
+pub(crate) use page::paginate_endpoint;
+pub use page::{MAX_EMPTY_PAGES, MAX_PAGES, paginate, paginate_ahead};
+pub(crate) use staging::LIST_FILES_PAGE_SIZE;
 pub use staging::Staging;
 
 use crate::endpoint::Endpoint;

@@ -1,17 +1,30 @@
 //! Pagination: a listing as a stream over continuation tokens.
 
+use std::collections::HashSet;
 use std::future::Future;
 
 use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
 
+use crate::endpoint::Endpoint;
 use crate::error::{Error, Result};
+
+/// Pages a listing may take before it is called broken: at 1,000 items a
+/// page (the largest the service gives) ten million items; no listing of a
+/// workspace comes near.
+pub const MAX_PAGES: u64 = 10_000;
+
+/// Empty pages in a row, each with a token to go on, before a listing is
+/// called broken.
+pub const MAX_EMPTY_PAGES: u32 = 32;
 
 /// Turns a page fetcher into a stream of items.
 ///
 /// `fetch(token)` returns one page and the next token; the stream ends when
 /// the token is absent or empty (an empty token would make some servers start
-/// over). A server that hands back the same token twice is reported instead of
-/// being followed forever.
+/// over). A listing that would never end is [`Error::BrokenListing`] instead
+/// of being followed forever: a token handed out a second time (a cycle),
+/// more than [`MAX_EMPTY_PAGES`] empty pages in a row, or more than
+/// [`MAX_PAGES`] pages.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
@@ -34,7 +47,7 @@ where
     F: FnMut(Option<String>) -> Fut + Send + 'static,
     Fut: Future<Output = Result<(Vec<T>, Option<String>)>> + Send + 'static,
 {
-    pages(fetch, false)
+    pages(fetch, Listing::new(None, false))
 }
 
 /// Like [`paginate`], but the next page is asked for as soon as a page is
@@ -65,7 +78,82 @@ where
     F: FnMut(Option<String>) -> Fut + Send + 'static,
     Fut: Future<Output = Result<(Vec<T>, Option<String>)>> + Send + 'static,
 {
-    pages(fetch, true)
+    pages(fetch, Listing::new(None, true))
+}
+
+/// [`paginate`] (or, `ahead`, [`paginate_ahead`]) of `endpoint`, which a
+/// broken listing names.
+pub(crate) fn paginate_endpoint<T, F, Fut>(
+    endpoint: Endpoint,
+    ahead: bool,
+    fetch: F,
+) -> BoxStream<'static, Result<T>>
+where
+    T: Send + 'static,
+    F: FnMut(Option<String>) -> Fut + Send + 'static,
+    Fut: Future<Output = Result<(Vec<T>, Option<String>)>> + Send + 'static,
+{
+    pages(fetch, Listing::new(Some(endpoint), ahead))
+}
+
+/// How a listing is read, and what it has seen so far: every token (a cycle
+/// is a token seen before), pages and empty pages in a row.
+struct Listing {
+    endpoint: Option<Endpoint>,
+    ahead: bool,
+    tokens: HashSet<String>,
+    pages: u64,
+    empty_in_a_row: u32,
+}
+
+impl Listing {
+    fn new(endpoint: Option<Endpoint>, ahead: bool) -> Self {
+        Listing {
+            endpoint,
+            ahead,
+            tokens: HashSet::new(),
+            pages: 0,
+            empty_in_a_row: 0,
+        }
+    }
+
+    /// The token of the page after one of `items` items that gave `next`:
+    /// `None` at the end; an error when the listing would not end.
+    fn follow(&mut self, items: usize, next: Option<String>) -> Result<Option<String>> {
+        let Some(token) = next.filter(|t| !t.is_empty()) else {
+            return Ok(None);
+        };
+        self.pages += 1;
+        self.empty_in_a_row = if items == 0 {
+            self.empty_in_a_row + 1
+        } else {
+            0
+        };
+        if self.tokens.contains(&token) {
+            return Err(self.broken(format!(
+                "page token {token:?} came back after {} pages (a cycle)",
+                self.pages
+            )));
+        }
+        if self.empty_in_a_row > MAX_EMPTY_PAGES {
+            return Err(self.broken(format!(
+                "{} empty pages in a row, each with a token to go on",
+                self.empty_in_a_row
+            )));
+        }
+        if self.pages >= MAX_PAGES {
+            return Err(self.broken(format!("still going after {} pages", self.pages)));
+        }
+        self.tokens.insert(token.clone());
+        Ok(Some(token))
+    }
+
+    fn broken(&self, detail: String) -> Error {
+        Error::BrokenListing {
+            endpoint: self.endpoint,
+            detail,
+        }
+    }
 }
 
 /// A page being fetched ahead; the fetch is aborted when this is dropped.
@@ -77,7 +165,7 @@ impl<T> Drop for Ahead<T> {
     }
 }
 
-fn pages<T, F, Fut>(fetch: F, ahead: bool) -> BoxStream<'static, Result<T>>
+fn pages<T, F, Fut>(fetch: F, listing: Listing) -> BoxStream<'static, Result<T>>
 where
     T: Send + 'static,
     F: FnMut(Option<String>) -> Fut + Send + 'static,
@@ -89,11 +177,13 @@ where
         next: Option<Option<String>>,
         /// That page, already being fetched.
         ahead: Option<Ahead<T>>,
+        listing: Listing,
     }
     let state = State {
         fetch,
         next: Some(None),
         ahead: None,
+        listing,
     };
     stream::try_unfold(state, move |mut st| async move {
         let Some(token) = st.next.take() else {
@@ -109,18 +199,8 @@ where
             },
             None => (st.fetch)(token.clone()).await?,
         };
-        st.next = match next {
-            Some(t) if t.is_empty() => None,
-            Some(t) if Some(&t) == token.as_ref() => {
-                return Err(Error::InvalidInput {
-                    what: "page token",
-                    detail: format!("the server returned the same page token {t:?} twice"),
-                });
-            }
-            Some(t) => Some(Some(t)),
-            None => None,
-        };
-        if let (true, Some(next)) = (ahead, &st.next) {
+        st.next = st.listing.follow(items.len(), next)?.map(Some);
+        if let (true, Some(next)) = (st.listing.ahead, &st.next) {
             st.ahead = Some(Ahead(tokio::spawn((st.fetch)(next.clone()))));
         }
         Ok(Some((items, st)))
@@ -152,6 +232,49 @@ mod tests {
                 .await
                 .unwrap_err();
         assert!(err.to_string().contains("same"), "{err}");
+    }
+
+    /// What a listing whose page `n` (token `n`, first `None`) is
+    /// `page(n)` yields, or its error.
+    async fn list(page: fn(u64) -> (Vec<u64>, Option<String>)) -> Result<Vec<u64>> {
+        paginate(move |t: Option<String>| async move {
+            let n = t.map_or(0, |t| t.parse::<u64>().unwrap_or(u64::MAX));
+            Ok(page(n))
+        })
+        .try_collect()
+        .await
+    }
+
+    fn broken_detail(r: Result<Vec<u64>>) -> String {
+        match r {
+            Err(Error::BrokenListing { detail, .. }) => detail,
+            other => panic!("not a broken listing: {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_listing_that_would_never_end_is_a_broken_listing() {
+        // A cycle: 0 -> 1 -> 2 -> 1.
+        let cycle = list(|n| (vec![n], Some(if n == 2 { 1 } else { n + 1 }.to_string()))).await;
+        assert!(broken_detail(cycle).contains("\"1\" came back after 3 pages"));
+        // Endless empty pages with fresh tokens.
+        let empty = list(|n| (Vec::new(), Some((n + 1).to_string()))).await;
+        assert!(broken_detail(empty).contains("33 empty pages in a row"));
+        // Items on every page, fresh tokens forever: bounded by the pages.
+        let endless = list(|n| (vec![n], Some((n + 1).to_string()))).await;
+        let detail = broken_detail(endless);
+        assert!(
+            detail.contains(&format!("after {MAX_PAGES} pages")),
+            "{detail}"
+        );
+        // Empty pages between full ones, under the bound, are fine.
+        let sparse = list(|n| {
+            let items = if n % 10 == 0 { vec![n] } else { Vec::new() };
+            (items, (n < 100).then(|| (n + 1).to_string()))
+        })
+        .await
+        .unwrap();
+        assert_eq!(sparse.len(), 11);
     }
 
     #[tokio::test]

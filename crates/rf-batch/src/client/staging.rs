@@ -11,7 +11,7 @@ use rf_types::{
     SignedUrlResponse, VideoReferencesIngestRequest, VideoReferencesIngestResponse,
 };
 
-use super::{Client, STAGING_PREFIX, paginate, paginate_ahead};
+use super::{Client, STAGING_PREFIX, paginate_endpoint};
 use crate::endpoint::Endpoint;
 use crate::error::{Error, Result};
 
@@ -261,7 +261,7 @@ impl<'a> Staging<'a> {
         page_size: Option<u32>,
     ) -> BoxStream<'static, Result<BatchMetadata>> {
         let client = self.client.clone();
-        paginate(move |token| {
+        paginate_endpoint(Endpoint::ListBatches, false, move |token| {
             let client = client.clone();
             async move {
                 let url = client.api_url(STAGING_PREFIX, &["batches"]).await?;
@@ -289,7 +289,7 @@ impl<'a> Staging<'a> {
 
     /// `GET .../batches/{batch}/list`: files and download URLs, page by page
     /// (1,000 files a page), the next page asked for while this one is used
-    /// ([`paginate_ahead`]: a download never waits for the listing; at most
+    /// ([`super::paginate_ahead`]: a download never waits for the listing; at most
     /// two pages in memory).
     pub fn list_files(
         &self,
@@ -299,7 +299,7 @@ impl<'a> Staging<'a> {
         let client = self.client.clone();
         let batch = batch.to_string();
         let part = part.map(str::to_string);
-        paginate_ahead(move |token| {
+        paginate_endpoint(Endpoint::ListFiles, true, move |token| {
             let client = client.clone();
             let batch = batch.clone();
             let part = part.clone();
@@ -323,7 +323,7 @@ impl<'a> Staging<'a> {
     pub fn shards(&self, batch: &str) -> BoxStream<'static, Result<ShardStatus>> {
         let client = self.client.clone();
         let batch = batch.to_string();
-        paginate(move |token| {
+        paginate_endpoint(Endpoint::ListShards, false, move |token| {
             let client = client.clone();
             let batch = batch.clone();
             async move {

@@ -30,6 +30,7 @@ use rf_types::{BatchType, FileMetadata, STAGE_EXPORT};
 
 use super::extract::{ExtractLimits, extract_archive};
 use crate::client::Client;
+use crate::client::LIST_FILES_PAGE_SIZE;
 use crate::context::Context;
 use crate::endpoint::Endpoint;
 use crate::error::{Error, FailureCounts, Result};
@@ -103,6 +104,11 @@ pub struct DownloadSummary {
     pub failures: Vec<(String, String)>,
     /// The failed downloads by class (see [`Error::failure_class`]).
     pub failure_classes: FailureCounts,
+    /// Files of the listing skipped because an earlier file of it had the
+    /// same part and name (they would be written to one path).
+    pub duplicates: usize,
+    /// The first of those (`part/name`, or the name).
+    pub first_duplicate: Option<String>,
     /// Downloads fetched again after a broken or short transfer.
     pub retried: u64,
     /// Whether it stopped early because of cancellation.
@@ -278,6 +284,7 @@ pub async fn download_stream(
     drop(results);
     journal.finish()?;
     summary.cancelled |= ctx.cancel.is_cancelled();
+    listing.warn_duplicates(ctx).await;
     listing.finish(summary)
 }
 
@@ -293,12 +300,59 @@ fn already_here(manifest: &Manifest) -> HashSet<String> {
         .collect()
 }
 
-/// What the listing yielded: how many files, how many already here, and the
-/// error that ended it early, if any.
+/// `files`, ended with [`Error::BrokenListing`] once it yields far more
+/// than the `total` the count endpoint gave (twice as many, and at least a
+/// page more): a listing that hands out new pages forever is stopped
+/// rather than followed. `total` 0 (unknown) bounds nothing.
+pub fn within_count(
+    files: BoxStream<'static, Result<ExportFile>>,
+    total: u64,
+) -> BoxStream<'static, Result<ExportFile>> {
+    if total == 0 {
+        return files;
+    }
+    let bound = total.saturating_add(total.max(u64::from(LIST_FILES_PAGE_SIZE)));
+    let mut listed = 0u64;
+    files
+        .map(move |item| {
+            listed += 1;
+            match item {
+                Ok(_) if listed > bound => Err(Error::BrokenListing {
+                    endpoint: Some(Endpoint::ListFiles),
+                    detail: format!(
+                        "it listed more than {bound} files where the count endpoint says {total}"
+                    ),
+                }),
+                other => other,
+            }
+        })
+        .boxed()
+}
+
+/// A 64-bit hash of `key` (the same in every run).
+fn hash_of(key: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::hash::DefaultHasher::new();
+    key.hash(&mut h);
+    h.finish()
+}
+
+/// Files whose key (part and name) an earlier file of the same listing
+/// had: how many, and the first.
+#[derive(Debug, Default)]
+struct Duplicates {
+    count: usize,
+    first: Option<String>,
+}
+
+/// What the listing yielded: how many files, how many already here, the
+/// files that repeat an earlier one's key, and the error that ended it
+/// early, if any.
 #[derive(Default)]
 struct Listing {
     listed: Arc<AtomicUsize>,
     already: Arc<AtomicUsize>,
+    duplicates: Arc<std::sync::Mutex<Duplicates>>,
     error: Arc<std::sync::Mutex<Option<Error>>>,
 }
 
@@ -335,6 +389,7 @@ impl Listing {
                 };
                 std::future::ready(next)
             })
+            .filter(self.first_of_each_key())
             .filter(move |f| {
                 let here = done.contains(&f.key());
                 if here {
@@ -357,10 +412,53 @@ impl Listing {
             })
     }
 
+    /// A filter that keeps the first file of each key and counts the
+    /// others: two files of one listing with the same name would be
+    /// written to one path. Keys are held as 64-bit hashes (8 bytes a
+    /// file).
+    fn first_of_each_key(
+        &self,
+    ) -> impl FnMut(&ExportFile) -> std::future::Ready<bool> + Send + 'static {
+        let duplicates = self.duplicates.clone();
+        let mut seen: HashSet<u64> = HashSet::new();
+        move |f| {
+            let key = f.key();
+            let first = seen.insert(hash_of(&key));
+            if !first {
+                if let Ok(mut d) = duplicates.lock() {
+                    d.count += 1;
+                    d.first.get_or_insert_with(|| match &f.part {
+                        Some(part) => format!("{part}/{}", f.file.file_name),
+                        None => f.file.file_name.clone(),
+                    });
+                }
+            }
+            std::future::ready(first)
+        }
+    }
+
+    /// Warns of the files skipped because they repeat an earlier name.
+    async fn warn_duplicates(&self, ctx: &Context) {
+        let told = self.duplicates.lock().ok().and_then(|d| {
+            let first = d.first.as_ref()?;
+            Some(format!(
+                "{} files of the listing repeat the name of an earlier file of it (first: {first}); only the first of each was downloaded",
+                d.count
+            ))
+        });
+        if let Some(message) = told {
+            ctx.warn(message).await;
+        }
+    }
+
     /// The summary with the listing's counts, or the listing's error.
     fn finish(self, mut summary: DownloadSummary) -> Result<DownloadSummary> {
         summary.listed = self.listed.load(Ordering::Relaxed);
         summary.already = self.already.load(Ordering::Relaxed);
+        if let Ok(mut d) = self.duplicates.lock() {
+            summary.duplicates = d.count;
+            summary.first_duplicate = d.first.take();
+        }
         let error = self.error.lock().ok().and_then(|mut slot| slot.take());
         match error {
             Some(e) => Err(e),

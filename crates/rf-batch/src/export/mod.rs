@@ -7,6 +7,7 @@ pub use crate::files::extract;
 pub use download::{
     DownloadSettings, DownloadSummary, DownloadTarget, ExportFile, download_one, download_pending,
     download_stream, export_count, export_files, find_export_batch, is_archive, list_export,
+    within_count,
 };
 pub use extract::{
     ExtractError, ExtractLimits, ExtractReport, RefusalReason, RefusedEntry, extract_archive,

@@ -11,7 +11,7 @@ use crate::error::{DirRole, Error, Result};
 use crate::events::Event;
 use crate::export::{
     DownloadSettings, DownloadSummary, DownloadTarget, RefusedEntry, download_stream, export_count,
-    export_files,
+    export_files, within_count,
 };
 use crate::ingest::{MediaKind, UploadMode};
 use crate::state::{Manifest, ManifestFile, RunIdentity, StateLock, state_dir_of};
@@ -39,8 +39,9 @@ pub(crate) async fn download_batch(
         already_downloaded: state.export.downloads.len(),
     })
     .await;
-    let files = export_files(&ctx.client, batch, parts);
+    let files = within_count(export_files(&ctx.client, batch, parts), total);
     let summary = download_stream(ctx, files, target, state).await?;
+
     if !summary.refused.is_empty() {
         ctx.warn(format!(
             "{} archive entries were refused (unsafe paths or links); see the report",

@@ -171,7 +171,8 @@ pub(crate) fn map_error(err: &Error) -> CliError {
         | Error::LengthMismatch { .. }
         | Error::JobFailed { .. }
         | Error::JobTimeout { .. }
-        | Error::NoExportOutput { .. } => Kind::Remote,
+        | Error::NoExportOutput { .. }
+        | Error::BrokenListing { .. } => Kind::Remote,
         Error::UploadsFailed { .. } => Kind::Partial,
         // The advice (in the message) and the code follow the class that
         // needs the most from the user.
@@ -332,6 +333,13 @@ mod tests {
                     first: "a.jpg: boom".into(),
                 },
                 6,
+            ),
+            (
+                Error::BrokenListing {
+                    endpoint: Some(Endpoint::ListFiles),
+                    detail: "a cycle".into(),
+                },
+                5,
             ),
             (downloads_failed(1, 0, 0), 6),
             (downloads_failed(1, 1, 0), 1),
