@@ -424,14 +424,12 @@ impl Listing {
         move |f| {
             let key = f.key();
             let first = seen.insert(hash_of(&key));
-            if !first {
-                if let Ok(mut d) = duplicates.lock() {
-                    d.count += 1;
-                    d.first.get_or_insert_with(|| match &f.part {
-                        Some(part) => format!("{part}/{}", f.file.file_name),
-                        None => f.file.file_name.clone(),
-                    });
-                }
+            if !first && let Ok(mut d) = duplicates.lock() {
+                d.count += 1;
+                d.first.get_or_insert_with(|| match &f.part {
+                    Some(part) => format!("{part}/{}", f.file.file_name),
+                    None => f.file.file_name.clone(),
+                });
             }
             std::future::ready(first)
         }
