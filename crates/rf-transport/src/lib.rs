@@ -7,6 +7,7 @@ mod body;
 mod error;
 mod faults;
 mod mock;
+mod pace;
 mod redact;
 mod request;
 mod reqwest_transport;
@@ -23,6 +24,7 @@ pub use body::{Body, FILE_CHUNK, MultipartFile, PRODUCER_QUEUE, StreamBody, Stre
 pub use error::{BoxError, ErrorKind, TransportError};
 pub use faults::{Fault, FaultCounts, FaultInjecting, FaultPlan};
 pub use mock::{MockRule, MockTransport, RecordedPart, RecordedRequest};
+pub use pace::MinSpeed;
 pub use redact::{REDACTED, is_secret_header, is_secret_param, redact_header, redact_url};
 pub use request::Request;
 pub use reqwest_transport::{

@@ -12,7 +12,9 @@
 //!   that makes no progress for [`DEFAULT_IDLE_TIMEOUT`] fails with
 //!   [`ErrorKind::Timeout`] — progress being hyper taking the next chunk of
 //!   the request body, the response headers arriving, or a chunk of the
-//!   response body arriving; no limit on a whole request by default,
+//!   response body arriving; an answer's body that streams slower than
+//!   [`MinSpeed::DEFAULT`] (1 KiB/s averaged over 10 s) fails the same way,
+//!   so a body that drips never holds a run; no limit on a whole request by default,
 //!   because an upload of a 10 GB file may take hours — set one with
 //!   [`ReqwestTransportBuilder::request_timeout`] or per request with
 //!   [`Request::timeout`](crate::Request::timeout) (it covers the whole
@@ -38,6 +40,7 @@ use http::{HeaderMap, HeaderValue, Method, header};
 
 use crate::body::Body;
 use crate::error::{ErrorKind, TransportError, error_chain};
+use crate::pace::{MinSpeed, paced};
 use crate::redact::redact_url;
 use crate::request::Request;
 use crate::response::Response;
@@ -79,6 +82,7 @@ pub struct ReqwestTransport {
     direct_loopback: Option<reqwest::Client>,
     request_timeout: Option<Duration>,
     idle_timeout: Option<Duration>,
+    min_speed: Option<MinSpeed>,
 }
 
 /// Configures a [`ReqwestTransport`].
@@ -86,6 +90,7 @@ pub struct ReqwestTransport {
 pub struct ReqwestTransportBuilder {
     connect_timeout: Duration,
     idle_timeout: Option<Duration>,
+    min_speed: Option<MinSpeed>,
     request_timeout: Option<Duration>,
     user_agent: String,
     pool_max_idle_per_host: usize,
@@ -117,6 +122,7 @@ impl std::fmt::Debug for ReqwestTransport {
         f.debug_struct("ReqwestTransport")
             .field("request_timeout", &self.request_timeout)
             .field("idle_timeout", &self.idle_timeout)
+            .field("min_speed", &self.min_speed)
             .finish_non_exhaustive()
     }
 }
@@ -126,6 +132,7 @@ impl Default for ReqwestTransportBuilder {
         ReqwestTransportBuilder {
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             idle_timeout: Some(DEFAULT_IDLE_TIMEOUT),
+            min_speed: Some(MinSpeed::DEFAULT),
             request_timeout: None,
             user_agent: USER_AGENT.to_string(),
             pool_max_idle_per_host: DEFAULT_POOL_MAX_IDLE_PER_HOST,
@@ -146,6 +153,15 @@ impl ReqwestTransportBuilder {
     /// limit); see the module docs for what counts as progress.
     pub fn idle_timeout(mut self, timeout: Option<Duration>) -> Self {
         self.idle_timeout = timeout;
+        self
+    }
+
+    /// The least an answer's body must deliver while it streams (default
+    /// [`MinSpeed::DEFAULT`], 1 KiB/s over 10 s; `None`: no floor): a body
+    /// that drips a byte a second keeps making progress, so the idle
+    /// timeout alone would wait for it forever.
+    pub fn min_speed(mut self, floor: Option<MinSpeed>) -> Self {
+        self.min_speed = floor;
         self
     }
 
@@ -206,6 +222,7 @@ impl ReqwestTransportBuilder {
             direct_loopback: direct,
             request_timeout: self.request_timeout,
             idle_timeout: self.idle_timeout,
+            min_speed: self.min_speed,
         })
     }
 
@@ -267,6 +284,7 @@ impl ReqwestTransport {
             direct_loopback: None,
             request_timeout: None,
             idle_timeout: Some(DEFAULT_IDLE_TIMEOUT),
+            min_speed: Some(MinSpeed::DEFAULT),
         }
     }
 }
@@ -361,9 +379,9 @@ impl ReqwestTransport {
                 )
             })
         });
-        let response = match self.idle_timeout {
-            Some(idle) => Response::from_stream(status, headers, idle_limited(stream, idle)),
-            None => Response::from_stream(status, headers, stream),
+        let response = match (self.idle_timeout, self.min_speed) {
+            (None, None) => Response::from_stream(status, headers, stream),
+            (idle, speed) => Response::from_stream(status, headers, paced(stream, idle, speed)),
         };
         response.with_redacted_request(exchange.method, exchange.redacted)
     }
@@ -474,30 +492,6 @@ impl Progress {
             }
         }
     }
-}
-
-/// Fails the body stream with [`ErrorKind::Timeout`] when no chunk arrives for `idle`.
-fn idle_limited(
-    inner: impl futures::Stream<Item = Result<bytes::Bytes, TransportError>> + Send + 'static,
-    idle: Duration,
-) -> impl futures::Stream<Item = Result<bytes::Bytes, TransportError>> + Send + 'static {
-    futures::stream::unfold(Some(inner.boxed()), move |state| async move {
-        let mut inner = state?;
-        match tokio::time::timeout(idle, inner.next()).await {
-            Ok(Some(item)) => Some((item, Some(inner))),
-            Ok(None) => None,
-            Err(_) => Some((
-                Err(TransportError::new(
-                    ErrorKind::Timeout,
-                    format!(
-                        "reading the answer made no progress for {}s",
-                        idle.as_secs_f64()
-                    ),
-                )),
-                None,
-            )),
-        }
-    })
 }
 
 /// Whether `url` points at this machine (`localhost`, 127.0.0.0/8, `::1`).

@@ -1,5 +1,7 @@
 //! The reqwest transport's no-progress (idle) timeout: a stalled upload or
-//! download fails with `Timeout`; a slow upload that keeps moving does not.
+//! download fails with `Timeout`; a slow upload that keeps moving does not;
+//! a download that drips (progress, but far too little) fails on the speed
+//! floor.
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
@@ -7,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures::StreamExt;
-use rf_transport::{Body, ErrorKind, Request, ReqwestTransport, Transport};
+use rf_transport::{Body, ErrorKind, MinSpeed, Request, ReqwestTransport, Transport};
 
 use super::support::{self, url};
 
@@ -79,6 +81,36 @@ async fn download_that_stalls_times_out() {
     assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
     assert!(
         err.to_string().contains(&format!("GET http://{addr}/big")),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn download_that_drips_fails_on_the_speed_floor() {
+    // A byte every 20 ms: progress all the time, 50 bytes/s.
+    let addr = support::dripping_answer(100_000, Duration::from_millis(20)).await;
+    let transport = ReqwestTransport::builder()
+        .no_proxy()
+        .min_speed(Some(MinSpeed {
+            bytes_per_sec: 1000,
+            window: Duration::from_millis(300),
+        }))
+        .build()
+        .unwrap();
+    let mut answer = transport
+        .send(Request::get(url(&format!("http://{addr}/drip"))))
+        .await
+        .unwrap();
+    let err = loop {
+        match answer.chunk().await {
+            Ok(Some(_)) => {}
+            Ok(None) => panic!("a dripping body must not be read to its end"),
+            Err(e) => break e,
+        }
+    };
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
+    assert!(
+        err.to_string().contains("under the floor of 1000 bytes/s"),
         "{err}"
     );
 }

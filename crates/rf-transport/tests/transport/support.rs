@@ -206,6 +206,24 @@ pub(crate) async fn stalled_answer(promised: u64, sent: usize) -> SocketAddr {
     addr
 }
 
+/// Accepts one request and answers `promised` bytes, one byte every
+/// `every`.
+pub(crate) async fn dripping_answer(promised: u64, every: std::time::Duration) -> SocketAddr {
+    let (listener, addr) = listen().await;
+    tokio::spawn(async move {
+        let (mut sock, _) = listener.accept().await?;
+        read_head(&mut sock).await?;
+        let head = format!("HTTP/1.1 200 OK\r\ncontent-length: {promised}\r\n\r\n");
+        sock.write_all(head.as_bytes()).await?;
+        for _ in 0..promised {
+            sock.write_all(b"x").await?;
+            tokio::time::sleep(every).await;
+        }
+        Ok::<_, io::Error>(())
+    });
+    addr
+}
+
 /// Accepts one request, reads its head and `keep` body bytes, then closes
 /// the connection without answering.
 pub(crate) async fn cut_off_upload(keep: usize) -> SocketAddr {
