@@ -1,6 +1,18 @@
-//! The resolved configuration: flags merged with the environment
-//! (`ROBOFLOW_API_KEY`, `API_BASE_URL`, the same variables the official client
-//! reads), where the API is, and how output is written.
+//! The resolved configuration: flags merged with the environment (the
+//! variables the official clients read) and the config file `roboflow
+//! login` writes; where the API is, and how output is written.
+//!
+//! Precedence, first found wins:
+//! - key: `--api-key`, `ROBOFLOW_API_KEY`, the config file's key for the
+//!   workspace (see [`crate::roboflow_config`]); with none of them and no
+//!   URL, the embedded emulator;
+//! - URL: `--api-url`, `API_BASE_URL` (inference-cli), `API_URL` (the
+//!   `roboflow` package; environment, then config file), else the host of
+//!   the region (`ROBOFLOW_REGION`, environment then config file: `us`,
+//!   `eu`);
+//! - workspace: `--workspace`, `RF_WORKSPACE`, the config file's
+//!   workspace when its key is used, else looked up with the key;
+//! - timeout of an API call: `--timeout`, `ROBOFLOW_API_REQUEST_TIMEOUT`.
 //!
 //! This is the only module that reads the environment.
 
@@ -10,9 +22,12 @@ use std::path::PathBuf;
 use crate::args::GlobalArgs;
 use crate::error::{CliError, Kind, Result};
 use crate::output::Output;
+use crate::roboflow_config::{RoboflowConfig, StoredKey};
 
 /// The public API, used when a key is configured but no URL.
 pub(crate) const DEFAULT_API_URL: &str = "https://api.roboflow.com";
+/// The public API of the EU region (`ROBOFLOW_REGION=eu`).
+pub(crate) const EU_API_URL: &str = "https://api.roboflow.eu";
 /// Uploads/downloads in flight when `--concurrency` is not given.
 pub(crate) const DEFAULT_CONCURRENCY: usize = 8;
 
@@ -75,27 +90,72 @@ pub(crate) struct Config {
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Env {
     pub(crate) api_key: Option<String>,
+    /// `API_BASE_URL` (inference-cli's name).
     pub(crate) api_url: Option<String>,
+    /// `API_URL` (the `roboflow` package's name).
+    pub(crate) rfpy_api_url: Option<String>,
+    pub(crate) region: Option<String>,
+    pub(crate) workspace: Option<String>,
+    pub(crate) request_timeout: Option<String>,
     pub(crate) xdg_cache_home: Option<PathBuf>,
     pub(crate) home: Option<PathBuf>,
     pub(crate) webhook_token: Option<String>,
     pub(crate) rf_log: Option<String>,
+    /// The `roboflow login` config file, if there is one.
+    pub(crate) roboflow: Option<RoboflowConfig>,
+    /// Why the config file could not be read, if it could not.
+    pub(crate) roboflow_error: Option<String>,
 }
 
 impl Env {
-    /// Reads the process environment. Empty values count as unset.
+    /// Reads the process environment and the `roboflow login` config file.
+    /// Empty values count as unset.
     pub(crate) fn from_process() -> Self {
         fn var(name: &str) -> Option<String> {
             std::env::var(name).ok().filter(|v| !v.trim().is_empty())
         }
+        let home = var("HOME").map(PathBuf::from);
+        let config_path =
+            RoboflowConfig::path(var("ROBOFLOW_CONFIG_DIR").as_deref(), home.as_deref());
         Env {
             api_key: var("ROBOFLOW_API_KEY"),
             api_url: var("API_BASE_URL"),
+            rfpy_api_url: var("API_URL"),
+            region: var("ROBOFLOW_REGION"),
+            workspace: var("RF_WORKSPACE"),
+            request_timeout: var("ROBOFLOW_API_REQUEST_TIMEOUT"),
             xdg_cache_home: var("XDG_CACHE_HOME").map(PathBuf::from),
-            home: var("HOME").map(PathBuf::from),
+            home,
             webhook_token: var("RF_WEBHOOK_TOKEN"),
             rf_log: var("RF_LOG"),
+            roboflow: None,
+            roboflow_error: None,
         }
+        .with_roboflow_config(config_path.as_deref())
+    }
+
+    /// This environment with the config file at `path` read into it.
+    fn with_roboflow_config(mut self, path: Option<&std::path::Path>) -> Self {
+        match path.map(RoboflowConfig::load) {
+            Some(Ok(config)) => self.roboflow = config,
+            Some(Err(why)) => self.roboflow_error = Some(why),
+            None => {}
+        }
+        self
+    }
+
+    /// Every API key the environment and the config file hold, to keep out
+    /// of any output.
+    pub(crate) fn secrets(&self) -> Vec<String> {
+        let mut keys: Vec<String> = [&self.api_key, &self.webhook_token]
+            .into_iter()
+            .flatten()
+            .cloned()
+            .collect();
+        if let Some(c) = &self.roboflow {
+            keys.extend(c.keys().map(str::to_owned));
+        }
+        keys
     }
 
     /// `$XDG_CACHE_HOME/rf`, else `~/.cache/rf`.
@@ -118,18 +178,22 @@ impl Env {
 }
 
 impl Config {
-    /// Resolves the global flags against the environment.
+    /// Resolves the global flags against the environment and the config
+    /// file (see the module docs for the precedence).
     pub(crate) fn resolve(args: &GlobalArgs, env: &Env, output: Output) -> Result<Self> {
-        let key = args
-            .api_key
-            .clone()
-            .filter(|k| !k.trim().is_empty())
-            .or_else(|| env.api_key.clone());
-        let url = args
-            .api_url
-            .clone()
-            .filter(|u| !u.trim().is_empty())
-            .or_else(|| env.api_url.clone());
+        let flag = |v: &Option<String>| v.clone().filter(|v| !v.trim().is_empty());
+        let mut workspace = flag(&args.workspace).or_else(|| env.workspace.clone());
+        let url = flag(&args.api_url)
+            .or_else(|| env.api_url.clone())
+            .or_else(|| env.rfpy_api_url.clone())
+            .or_else(|| env.roboflow.as_ref().and_then(|c| c.api_url.clone()));
+        let key = match flag(&args.api_key).or_else(|| env.api_key.clone()) {
+            Some(key) => Some(key),
+            None => stored_key(env, workspace.as_deref())?.map(|stored| {
+                workspace.get_or_insert(stored.workspace);
+                stored.key
+            }),
+        };
         let api = match (key, url) {
             (None, None) => Api::Embedded {
                 data_dir: env.emulator_data_dir()?,
@@ -138,17 +202,19 @@ impl Config {
                 return Err(CliError::new(
                     Kind::Auth,
                     format!(
-                        "no api key for {}: set ROBOFLOW_API_KEY or pass --api-key",
+                        "no api key for {}: set ROBOFLOW_API_KEY, pass --api-key, or log in with `roboflow login`",
                         parse_url(&url)?
                     ),
                 ));
             }
             (Some(key), url) => Api::Remote {
-                url: parse_url(url.as_deref().unwrap_or(DEFAULT_API_URL))?,
+                url: match url {
+                    Some(url) => parse_url(&url)?,
+                    None => parse_url(region_url(env)?)?,
+                },
                 key: ApiKey(key.trim().to_owned()),
             },
         };
-        let workspace = args.workspace.clone().filter(|w| !w.trim().is_empty());
         Ok(Config {
             api,
             workspace,
@@ -156,11 +222,57 @@ impl Config {
                 .concurrency
                 .map(usize::from)
                 .unwrap_or(DEFAULT_CONCURRENCY),
-            timeout: args.timeout.map(std::time::Duration::from_secs),
+            timeout: request_timeout(args, env)?,
             output,
             verbose: args.verbose,
             cache_dir: env.cache_dir().ok(),
         })
+    }
+}
+
+/// The config file's key for `workspace` (or its default workspace); a
+/// config file that cannot be read is an error only when a key is needed
+/// from it.
+fn stored_key(env: &Env, workspace: Option<&str>) -> Result<Option<StoredKey>> {
+    if let Some(why) = &env.roboflow_error {
+        return Err(CliError::usage(format!(
+            "{why}; fix or remove it, or set ROBOFLOW_API_KEY"
+        )));
+    }
+    Ok(env.roboflow.as_ref().and_then(|c| c.key_for(workspace)))
+}
+
+/// The public API's host for `ROBOFLOW_REGION` (environment, then config
+/// file): `us` (the default) or `eu`.
+fn region_url(env: &Env) -> Result<&'static str> {
+    let region = env
+        .region
+        .clone()
+        .or_else(|| env.roboflow.as_ref().and_then(|c| c.region.clone()));
+    match region.as_deref().map(|r| r.trim().to_ascii_lowercase()) {
+        None => Ok(DEFAULT_API_URL),
+        Some(r) if r == "us" => Ok(DEFAULT_API_URL),
+        Some(r) if r == "eu" => Ok(EU_API_URL),
+        Some(other) => Err(CliError::usage(format!(
+            "ROBOFLOW_REGION {other:?} is not a region: use us or eu"
+        ))),
+    }
+}
+
+/// `--timeout`, else `ROBOFLOW_API_REQUEST_TIMEOUT` (whole seconds, as the
+/// official client reads it).
+fn request_timeout(args: &GlobalArgs, env: &Env) -> Result<Option<std::time::Duration>> {
+    if let Some(secs) = args.timeout {
+        return Ok(Some(std::time::Duration::from_secs(secs)));
+    }
+    let Some(text) = &env.request_timeout else {
+        return Ok(None);
+    };
+    match text.trim().parse::<u64>() {
+        Ok(secs) if secs > 0 => Ok(Some(std::time::Duration::from_secs(secs))),
+        _ => Err(CliError::usage(format!(
+            "ROBOFLOW_API_REQUEST_TIMEOUT {text:?} is not a whole number of seconds above 0"
+        ))),
     }
 }
 
@@ -356,6 +468,116 @@ mod tests {
         assert_eq!(c.api_label(), "api.roboflow.com-443");
         let c = Config::resolve(&args(None, None), &env(), output()).unwrap();
         assert_eq!(c.api_label(), "embedded");
+    }
+
+    fn logged_in(workspace: &str, key: &str, extra: &str) -> Env {
+        let config = format!(
+            r#"{{"workspaces": {{"id": {{"url": "{workspace}", "apiKey": "{key}"}}}}, "RF_WORKSPACE": "{workspace}"{extra}}}"#
+        );
+        Env {
+            roboflow: Some(serde_json::from_str(&config).unwrap()),
+            ..env()
+        }
+    }
+
+    fn remote(c: &Config) -> (String, String) {
+        let Api::Remote { url, key } = &c.api else {
+            panic!("{:?}", c.api)
+        };
+        (url.to_string(), key.expose().to_owned())
+    }
+
+    #[test]
+    fn the_roboflow_login_key_comes_after_flag_and_environment() {
+        let e = logged_in("acme", "k-file", "");
+        let c = Config::resolve(&args(None, None), &e, output()).unwrap();
+        assert_eq!(
+            remote(&c),
+            ("https://api.roboflow.com/".into(), "k-file".into())
+        );
+        // Its workspace comes with it: no lookup needed.
+        assert_eq!(c.workspace.as_deref(), Some("acme"));
+        let env_key = Env {
+            api_key: Some("k-env".into()),
+            ..e.clone()
+        };
+        let c = Config::resolve(&args(None, None), &env_key, output()).unwrap();
+        assert_eq!(remote(&c).1, "k-env");
+        let c = Config::resolve(&args(Some("k-flag"), None), &env_key, output()).unwrap();
+        assert_eq!(remote(&c).1, "k-flag");
+        // Another workspace asked for: the file has no key for it.
+        let mut other = args(None, None);
+        other.workspace = Some("beta".into());
+        assert!(matches!(
+            Config::resolve(&other, &e, output()).unwrap().api,
+            Api::Embedded { .. }
+        ));
+    }
+
+    #[test]
+    fn the_region_and_api_url_pick_the_host() {
+        let eu = Env {
+            region: Some(" EU ".into()),
+            ..env()
+        };
+        let c = Config::resolve(&args(Some("k"), None), &eu, output()).unwrap();
+        assert_eq!(remote(&c).0, "https://api.roboflow.eu/");
+        // The config file's region, when the environment has none.
+        let e = logged_in("acme", "k", r#", "ROBOFLOW_REGION": "eu""#);
+        let c = Config::resolve(&args(None, None), &e, output()).unwrap();
+        assert_eq!(remote(&c).0, "https://api.roboflow.eu/");
+        // The roboflow package's API_URL beats the region.
+        let e = Env {
+            rfpy_api_url: Some("http://127.0.0.1:9000".into()),
+            ..e
+        };
+        let c = Config::resolve(&args(None, None), &e, output()).unwrap();
+        assert_eq!(remote(&c).0, "http://127.0.0.1:9000/");
+        let bad = Env {
+            region: Some("mars".into()),
+            ..env()
+        };
+        let err = Config::resolve(&args(Some("k"), None), &bad, output()).unwrap_err();
+        assert_eq!(err.kind(), Kind::Usage);
+        assert!(err.to_string().contains("use us or eu"), "{err}");
+    }
+
+    #[test]
+    fn the_request_timeout_variable_is_honoured_after_the_flag() {
+        let e = Env {
+            request_timeout: Some("30".into()),
+            ..env()
+        };
+        let c = Config::resolve(&args(None, None), &e, output()).unwrap();
+        assert_eq!(c.timeout, Some(std::time::Duration::from_secs(30)));
+        let mut flagged = args(None, None);
+        flagged.timeout = Some(5);
+        let c = Config::resolve(&flagged, &e, output()).unwrap();
+        assert_eq!(c.timeout, Some(std::time::Duration::from_secs(5)));
+        for bad in ["60.5", "0", "soon"] {
+            let e = Env {
+                request_timeout: Some(bad.into()),
+                ..env()
+            };
+            let err = Config::resolve(&args(None, None), &e, output()).unwrap_err();
+            assert!(
+                err.to_string().contains("ROBOFLOW_API_REQUEST_TIMEOUT"),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_broken_config_file_matters_only_when_its_key_is_needed() {
+        let e = Env {
+            roboflow_error: Some(
+                "/h/.config/roboflow/config.json is not a roboflow config file".into(),
+            ),
+            ..env()
+        };
+        let err = Config::resolve(&args(None, None), &e, output()).unwrap_err();
+        assert!(err.to_string().contains("fix or remove it"), "{err}");
+        assert!(Config::resolve(&args(Some("k"), None), &e, output()).is_ok());
     }
 
     #[test]

@@ -20,6 +20,7 @@ mod logging;
 mod output;
 mod progress;
 mod render;
+mod roboflow_config;
 mod secrets;
 
 use std::process::ExitCode;
@@ -42,14 +43,10 @@ fn main() -> ExitCode {
         _ => None,
     };
     secrets::register(
-        [
-            cli.global.api_key.clone(),
-            env.api_key.clone(),
-            env.webhook_token.clone(),
-            webhook_token,
-        ]
-        .into_iter()
-        .flatten(),
+        [cli.global.api_key.clone(), webhook_token]
+            .into_iter()
+            .flatten()
+            .chain(env.secrets()),
     );
     let mode = progress::Mode::detect(cli.global.quiet);
     let bars = mode.multi();

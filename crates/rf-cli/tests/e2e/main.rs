@@ -16,6 +16,7 @@ mod json_style;
 mod listings;
 mod messages;
 mod recovery;
+mod roboflow_login;
 mod run;
 mod secrets;
 mod shared_data;

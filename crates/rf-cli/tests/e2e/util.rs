@@ -44,6 +44,11 @@ impl Sandbox {
     pub(crate) fn isolate<'c>(&self, cmd: &'c mut Command) -> &'c mut Command {
         cmd.env_remove("ROBOFLOW_API_KEY")
             .env_remove("API_BASE_URL")
+            .env_remove("API_URL")
+            .env_remove("ROBOFLOW_REGION")
+            .env_remove("RF_WORKSPACE")
+            .env_remove("ROBOFLOW_CONFIG_DIR")
+            .env_remove("ROBOFLOW_API_REQUEST_TIMEOUT")
             .env_remove("RF_WEBHOOK_TOKEN")
             .env_remove("RF_LOG")
             .env("HOME", self.path())
