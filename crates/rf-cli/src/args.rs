@@ -478,6 +478,15 @@ pub(crate) enum JobCommand {
         after_help = "Examples:\n  JOB=$(rf job start --batch-id frames-0601 --workflow my-detector)\n  rf job wait \"$JOB\" && rf job export \"$JOB\" --out results\n  rf job start --batch-id clips-0601 --workflow my-video-workflow --videos --max-video-fps 1"
     )]
     Start(JobStartArgs),
+    /// Compile a model with TensorRT for NVIDIA devices (a TRT compilation job)
+    ///
+    /// Prints the job ID; --wait follows it to its end. Starting a --job-id
+    /// that already exists with the same definition starts nothing new.
+    #[command(
+        name = "trt-compile",
+        after_help = "Examples:\n  rf job trt-compile --model-id my-project/3 --device nvidia-t4 --device nvidia-l4\n  rf job trt-compile --model-id my-project/3 --device nvidia-l40s --job-id trt-my-project-3 --wait"
+    )]
+    TrtCompile(TrtCompileArgs),
     /// List jobs
     List(ListArgs),
     /// Show one job
@@ -535,6 +544,43 @@ pub(crate) struct JobStartArgs {
     /// Job options.
     #[command(flatten)]
     pub(crate) job: JobOptions,
+}
+
+/// `rf job trt-compile`.
+#[derive(Debug, Args)]
+pub(crate) struct TrtCompileArgs {
+    /// The model to compile, e.g. my-project/3
+    #[arg(long, value_name = "MODEL")]
+    pub(crate) model_id: String,
+    /// A device to compile for (repeat for several; duplicates are sent once)
+    #[arg(long = "device", value_enum, value_name = "DEVICE", required = true)]
+    pub(crate) devices: Vec<DeviceArg>,
+    /// Job ID [default: generated, trt-...]
+    #[arg(long, value_name = "ID")]
+    pub(crate) job_id: Option<String>,
+    /// Human-readable job name
+    #[arg(long, value_name = "NAME")]
+    pub(crate) job_name: Option<String>,
+    /// URL that receives a webhook when the job ends
+    #[arg(long, value_name = "URL")]
+    pub(crate) notifications_url: Option<String>,
+    /// Follow the job until it ends (exit 0 when it succeeded, 5 when not)
+    #[arg(long)]
+    pub(crate) wait: bool,
+}
+
+/// `--device` of `rf job trt-compile`: every device the official client knows.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub(crate) enum DeviceArg {
+    /// NVIDIA T4
+    #[value(name = "nvidia-t4")]
+    NvidiaT4,
+    /// NVIDIA L4
+    #[value(name = "nvidia-l4")]
+    NvidiaL4,
+    /// NVIDIA L40S
+    #[value(name = "nvidia-l40s")]
+    NvidiaL40s,
 }
 
 /// A job ID argument.

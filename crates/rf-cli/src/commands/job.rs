@@ -5,13 +5,15 @@ use std::time::Duration;
 use futures::StreamExt;
 use rf_batch::ingest::MediaKind;
 use rf_batch::wait::{PollOptions, wait_for_job};
-use rf_types::{JobId, LogSeverity};
+use rf_types::{JobDefinition, JobId, LogSeverity, TrtCompilationJob};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use super::session::{Session, map_error};
 use super::{export, listing, options};
-use crate::args::{JobCommand, JobLogsArgs, JobRestartArgs, JobStartArgs, SeverityArg};
+use crate::args::{
+    JobCommand, JobLogsArgs, JobRestartArgs, JobStartArgs, SeverityArg, TrtCompileArgs,
+};
 use crate::config::Config;
 use crate::error::{CliError, Kind, Result};
 use crate::events::Renderer;
@@ -38,6 +40,7 @@ pub(crate) async fn run(
 fn name(command: &JobCommand) -> &'static str {
     match command {
         JobCommand::Start(_) => "rf job start",
+        JobCommand::TrtCompile(_) => "rf job trt-compile",
         JobCommand::List(_) => "rf job list",
         JobCommand::Show(_) => "rf job show",
         JobCommand::Stages(_) => "rf job stages",
@@ -61,6 +64,7 @@ async fn dispatch(
     let out = &config.output;
     match command {
         JobCommand::Start(args) => start(args, session, config).await,
+        JobCommand::TrtCompile(args) => trt_compile(args, session, config, progress, cancel).await,
         JobCommand::List(args) => {
             listing::print(jobs.list(None), args.limit, out, render::jobs).await
         }
@@ -165,34 +169,94 @@ async fn start(args: &JobStartArgs, session: &Session, config: &Config) -> Resul
     if options::keep_all_image_outputs(&args.job) {
         options::persist_all_image_outputs(&mut definition);
     }
-    // A job ID given by the user may name a job started before (by an
-    // earlier attempt of this command): follow it if it runs this definition,
-    // refuse clearly if it runs another, never start a second one.
     let name = args.job.job_name.as_deref();
-    let started = if args.job_id.is_some() {
-        rf_batch::job::follow_or_start_job(client, &job_id, &definition, name).await
-    } else {
-        rf_batch::job::start_job(client, &job_id, &definition, name).await
+    let existed = launch(session, &job_id, args.job_id.is_some(), &definition, name).await?;
+    let document = json!({
+        "jobId": job_id.as_str(),
+        "batchId": batch.as_str(),
+        "workflowId": args.workflow,
+        "jobDefinition": definition,
+        "alreadyExisted": existed,
+    });
+    tell_started(&config.output, &job_id, existed, &document)
+}
+
+/// `rf job trt-compile`: a TRT compilation job, followed with `--wait`.
+async fn trt_compile(
+    args: &TrtCompileArgs,
+    session: &Session,
+    config: &Config,
+    progress: Progress,
+    cancel: CancellationToken,
+) -> Result<()> {
+    let job_id = match &args.job_id {
+        Some(id) => options::job_id(id)?,
+        None => JobId::generate_trt(),
     };
-    let existed = started.map_err(|e| map_error(&e))? == rf_batch::job::JobStart::Existing;
-    let out = &config.output;
-    if out.is_json() {
-        out.document(&json!({
-            "jobId": job_id.as_str(),
-            "batchId": batch.as_str(),
-            "workflowId": args.workflow,
-            "jobDefinition": definition,
-            "alreadyExisted": existed,
-        }))
-    } else {
-        if existed {
-            out.note(&format!(
-                "job {job_id} already existed with this definition; nothing new was started"
-            ));
-        }
-        out.note(&format!("follow it with: rf job wait {job_id}"));
-        out.stdout_line(job_id.as_str())
+    let mut job = TrtCompilationJob::new(
+        args.model_id.trim(),
+        options::compilation_devices(&args.devices),
+    );
+    job.notifications_url = args.notifications_url.clone();
+    let definition = JobDefinition::TrtCompilationV1(job);
+    definition
+        .validate()
+        .map_err(|e| CliError::usage(e.to_string()))?;
+    let name = args.job_name.as_deref();
+    let existed = launch(session, &job_id, args.job_id.is_some(), &definition, name).await?;
+    let document = json!({
+        "jobId": job_id.as_str(),
+        "modelId": args.model_id.trim(),
+        "jobDefinition": definition,
+        "alreadyExisted": existed,
+    });
+    if !args.wait {
+        return tell_started(&config.output, &job_id, existed, &document);
     }
+    if !config.output.is_json() {
+        config.output.note(&format!("started job {job_id}"));
+    }
+    wait(job_id.as_str(), session, config, progress, cancel).await
+}
+
+/// Starts `definition` as `job_id`. A job ID the user gave (`given`) may
+/// name a job started before (by an earlier attempt of the same command):
+/// it is followed if it runs this definition, refused clearly if it runs
+/// another; a second one is never started. Returns whether it existed.
+async fn launch(
+    session: &Session,
+    job_id: &JobId,
+    given: bool,
+    definition: &JobDefinition,
+    name: Option<&str>,
+) -> Result<bool> {
+    let client = session.client();
+    let started = if given {
+        rf_batch::job::follow_or_start_job(client, job_id, definition, name).await
+    } else {
+        rf_batch::job::start_job(client, job_id, definition, name).await
+    };
+    Ok(started.map_err(|e| map_error(&e))? == rf_batch::job::JobStart::Existing)
+}
+
+/// Tells a started job: `document` with `--json`, else its ID on stdout and
+/// how to follow it.
+fn tell_started(
+    out: &crate::output::Output,
+    job_id: &JobId,
+    existed: bool,
+    document: &serde_json::Value,
+) -> Result<()> {
+    if out.is_json() {
+        return out.document(document);
+    }
+    if existed {
+        out.note(&format!(
+            "job {job_id} already existed with this definition; nothing new was started"
+        ));
+    }
+    out.note(&format!("follow it with: rf job wait {job_id}"));
+    out.stdout_line(job_id.as_str())
 }
 
 async fn wait(

@@ -4,13 +4,13 @@
 use rf_batch::JobSettings;
 use rf_batch::ingest::ModeChoice;
 use rf_types::{
-    AggregationFormat, BatchId, ComputeConfiguration, InferenceBackend, JobId, MachineType,
-    ParametersOverride,
+    AggregationFormat, BatchId, CompilationDevice, ComputeConfiguration, InferenceBackend, JobId,
+    MachineType, ParametersOverride,
 };
 
 use crate::args::{
-    AggregationFormatArg, InferenceBackendArg, IngestModeArg, JobOptions, MachineTypeArg,
-    RestartOverrides,
+    AggregationFormatArg, DeviceArg, InferenceBackendArg, IngestModeArg, JobOptions,
+    MachineTypeArg, RestartOverrides,
 };
 use crate::error::{CliError, Result};
 
@@ -90,6 +90,22 @@ pub(crate) fn machine_type(arg: MachineTypeArg) -> MachineType {
         MachineTypeArg::Cpu => MachineType::Cpu,
         MachineTypeArg::Gpu => MachineType::Gpu,
     }
+}
+
+/// The devices of `rf job trt-compile`, each once, in the order given.
+pub(crate) fn compilation_devices(args: &[DeviceArg]) -> Vec<CompilationDevice> {
+    let mut devices = Vec::with_capacity(args.len());
+    for arg in args {
+        let device = match arg {
+            DeviceArg::NvidiaT4 => CompilationDevice::NvidiaT4,
+            DeviceArg::NvidiaL4 => CompilationDevice::NvidiaL4,
+            DeviceArg::NvidiaL40s => CompilationDevice::NvidiaL40s,
+        };
+        if !devices.contains(&device) {
+            devices.push(device);
+        }
+    }
+    devices
 }
 
 fn aggregation_format(arg: AggregationFormatArg) -> AggregationFormat {

@@ -285,3 +285,70 @@ fn starting_an_existing_job_id_is_idempotent_or_a_clear_conflict() {
         .collect();
     assert_eq!(ids.len(), 1, "{jobs}");
 }
+
+#[test]
+fn trt_compile_sends_each_device_once_and_is_followed_like_any_job() {
+    let emu = TestEmulator::start();
+    let sb = Sandbox::new();
+    let started = run(emu.rf(&sb).args([
+        "--json",
+        "job",
+        "trt-compile",
+        "--model-id",
+        "my-project/3",
+        "--device",
+        "nvidia-t4",
+        "--device",
+        "nvidia-l40s",
+        "--device",
+        "nvidia-t4",
+        "--job-name",
+        "compile v3",
+    ]));
+    started.expect_code(0);
+    let doc = started.json();
+    let job_id = doc["jobId"].as_str().unwrap().to_owned();
+    assert!(job_id.starts_with("trt-"), "{job_id}");
+    let definition = &doc["jobDefinition"];
+    assert_eq!(definition["type"], "trt-compilation-v1");
+    assert_eq!(definition["modelId"], "my-project/3");
+    assert_eq!(
+        definition["compilationDevices"],
+        serde_json::json!(["nvidia-t4", "nvidia-l40s"])
+    );
+    // One task per device, followed to the end like any job.
+    run(emu.rf(&sb).args(["job", "wait", &job_id])).expect_code(0);
+    // A given job ID: --wait follows it; the same command again starts
+    // nothing new.
+    let args = [
+        "job",
+        "trt-compile",
+        "--model-id",
+        "my-project/3",
+        "--device",
+        "nvidia-l4",
+        "--job-id",
+        "trt-fixed-id",
+        "--wait",
+    ];
+    run(emu.rf(&sb).args(args)).expect_code(0);
+    let again = run(emu.rf(&sb).args(&args[..args.len() - 1]));
+    again.expect_code(0);
+    assert!(
+        again
+            .stderr
+            .contains("already existed with this definition"),
+        "{}",
+        again.stderr
+    );
+    // A device the official client does not know is a usage error.
+    let bad = run(emu.rf(&sb).args([
+        "job",
+        "trt-compile",
+        "--model-id",
+        "p/1",
+        "--device",
+        "nvidia-a100",
+    ]));
+    bad.expect_code(2);
+}
