@@ -661,7 +661,7 @@ pub(crate) enum EmulatorCommand {
     /// once. One emulator per data directory: while it runs, rf without a
     /// key is refused and told its address.
     #[command(
-        after_help = "Examples:\n  rf emulator serve                          # prints API_BASE_URL=... and ROBOFLOW_API_KEY=...\n  rf emulator serve --addr 127.0.0.1:8700 --key dev-key=dev --data-dir ./emu-data\n  rf emulator serve --chaos-rate 0.2 --chaos-seed 42   # faults in a fifth of the requests"
+        after_help = "Examples:\n  rf emulator serve                          # prints API_BASE_URL=... and ROBOFLOW_API_KEY=...\n  rf emulator serve --addr 127.0.0.1:8700 --key dev-key=dev --data-dir ./emu-data\n  rf emulator serve --chaos-rate 0.2 --chaos-seed 42   # faults in a fifth of the requests\n  rf emulator serve --latency-ms 40 --bandwidth-mbps 200  # a WAN link"
     )]
     Serve(EmulatorServeArgs),
 }
@@ -700,6 +700,26 @@ pub(crate) struct EmulatorServeArgs {
     /// [default: 500]
     #[arg(long, value_name = "MS")]
     pub(crate) index_delay_ms: Option<u64>,
+    /// Network shaping: milliseconds added before each answer, like a round
+    /// trip (API and signed URLs alike) [default: 0]
+    #[arg(long, value_name = "MS")]
+    pub(crate) latency_ms: Option<u64>,
+    /// Most extra milliseconds drawn per answer on top of --latency-ms,
+    /// seeded by --latency-seed [default: 0]
+    #[arg(long, value_name = "MS")]
+    pub(crate) latency_jitter_ms: Option<u64>,
+    /// Seed of the latency jitter draws
+    #[arg(long, value_name = "SEED", default_value_t = 0)]
+    pub(crate) latency_seed: u64,
+    /// Network shaping: megabits per second in each direction, one bucket
+    /// shared by all connections (request bodies in, answer bodies out)
+    /// [default: no cap]
+    #[arg(long, value_name = "MBPS", value_parser = parse_mbps)]
+    pub(crate) bandwidth_mbps: Option<f64>,
+    /// Network shaping: connections open at once; more wait to be accepted
+    /// [default: no cap]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) max_connections: Option<u32>,
     /// A host (name or IP address) webhooks may be sent to besides loopback
     /// (repeatable) [default: loopback only]
     #[arg(long = "allow-webhook-host", value_name = "HOST", action = ArgAction::Append)]
@@ -756,6 +776,15 @@ fn parse_key_workspace(s: &str) -> Result<(String, String), String> {
             Ok((key.trim().to_owned(), ws.trim().to_owned()))
         }
         _ => Err("expected KEY=WORKSPACE, e.g. --key my-key=my-workspace".to_owned()),
+    }
+}
+
+fn parse_mbps(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
+        _ => Err(format!(
+            "{s:?} is not a positive number of megabits per second"
+        )),
     }
 }
 

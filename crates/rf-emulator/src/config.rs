@@ -11,6 +11,7 @@ use url::Url;
 
 use crate::chaos::ChaosConfig;
 use crate::error::EmulatorError;
+use crate::shaping::ShapingConfig;
 
 /// How fast simulated job work progresses.
 ///
@@ -116,6 +117,9 @@ pub struct EmulatorConfig {
     pub public_base_url: Option<Url>,
     /// Fault injection ([`ChaosConfig`]); `None` (the default) injects none.
     pub chaos: Option<ChaosConfig>,
+    /// Network shaping ([`ShapingConfig`]: latency, bandwidth, connection
+    /// cap); the default shapes nothing. Independent of [`Self::chaos`].
+    pub shaping: ShapingConfig,
     /// What runs this emulator (`rf run`, `rf emulator serve`, ...), written
     /// into the data directory's lock file so that a second emulator refused
     /// the directory can name it. `None`: the program's file name.
@@ -156,6 +160,7 @@ impl std::fmt::Debug for EmulatorConfig {
             .field("webhooks", &self.webhooks)
             .field("public_base_url", &self.public_base_url)
             .field("chaos", &self.chaos)
+            .field("shaping", &self.shaping)
             .field("owner", &self.owner)
             .field("lock_data_dir", &self.lock_data_dir)
             .field("allowed_webhook_hosts", &self.allowed_webhook_hosts)
@@ -176,6 +181,7 @@ impl Default for EmulatorConfig {
             webhooks: WebhookConfig::default(),
             public_base_url: None,
             chaos: None,
+            shaping: ShapingConfig::default(),
             owner: None,
             lock_data_dir: true,
             allowed_webhook_hosts: Vec::new(),
@@ -243,6 +249,12 @@ impl EmulatorConfig {
         self
     }
 
+    /// Shapes the network (builder style; see [`ShapingConfig`]).
+    pub fn with_shaping(mut self, shaping: ShapingConfig) -> Self {
+        self.shaping = shaping;
+        self
+    }
+
     /// Names what runs this emulator, for the data directory's lock file
     /// (builder style; see [`EmulatorConfig::owner`]).
     pub fn with_owner(mut self, owner: impl Into<String>) -> Self {
@@ -250,7 +262,7 @@ impl EmulatorConfig {
         self
     }
 
-    /// Checks the keys and workspaces and the chaos settings, and gives a
+    /// Checks the keys and workspaces, the chaos and shaping settings, and gives a
     /// configuration without keys a generated one for `local-workspace`.
     pub(crate) fn checked(mut self) -> Result<Self, EmulatorError> {
         if self.keys.is_empty() {
@@ -274,6 +286,7 @@ impl EmulatorConfig {
         if let Some(chaos) = &self.chaos {
             chaos.validate()?;
         }
+        self.shaping.validate()?;
         Ok(self)
     }
 

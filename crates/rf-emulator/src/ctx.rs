@@ -2,7 +2,7 @@
 //! table, the webhook dispatcher, the worker pools, fault injection and
 //! counters. Handlers, the ingest and job workers and the background tasks
 //! all hold an `Arc<Ctx>`; this module depends only on the layers below it
-//! (store, config, webhook, chaos, stats, signed URLs), never on them.
+//! (store, config, webhook, chaos, shaping, stats, signed URLs), never on them.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -15,6 +15,7 @@ use crate::chaos::Chaos;
 use crate::config::EmulatorConfig;
 use crate::error::EmulatorError;
 use crate::lock::LockHolder;
+use crate::shaping::Shaper;
 use crate::signed::{self, Claims};
 use crate::stats::{Counters, EmulatorStats};
 use crate::store::Store;
@@ -39,6 +40,8 @@ pub(crate) struct Ctx {
     pub(crate) closing: tokio_util::sync::CancellationToken,
     /// Fault injection (inactive unless configured).
     pub(crate) chaos: Chaos,
+    /// Network shaping (inactive unless configured).
+    pub(crate) shaper: Arc<Shaper>,
     /// Counters served at `/_emulator/stats`.
     pub(crate) counters: Counters,
     /// The address the router is served on, once [`crate::Emulator::start`]
@@ -82,6 +85,7 @@ impl Ctx {
             store,
             webhooks,
             chaos: Chaos::new(config.chaos.clone()),
+            shaper: Arc::new(Shaper::new(config.shaping.clone())),
             counters: Counters::default(),
             keys: config.keys.iter().cloned().collect(),
             workers: Arc::new(Semaphore::new(config.job_speed.worker_pool.max(1))),
@@ -134,8 +138,11 @@ impl Ctx {
     /// What the emulator has seen so far (the `GET /_emulator/stats` answer).
     pub(crate) fn stats(&self) -> EmulatorStats {
         let now = self.now();
-        self.store
-            .read(|db| self.counters.snapshot(&self.chaos, db, now))
+        let mut stats = self
+            .store
+            .read(|db| self.counters.snapshot(&self.chaos, db, now));
+        stats.shaping = self.shaper.stats();
+        stats
     }
 
     /// Stops background work (jobs stop at their next step), writes a final

@@ -14,6 +14,7 @@ use url::Url;
 use crate::app::{EmulatorState, router};
 use crate::config::EmulatorConfig;
 use crate::error::EmulatorError;
+use crate::shaping::listener::Gate;
 
 /// Entry point to run an emulator server.
 ///
@@ -63,7 +64,9 @@ impl Emulator {
         let app = router(state.clone());
         let (stop, stopped) = oneshot::channel::<()>();
         let header_timeout = state.0.config.header_read_timeout;
-        let server = tokio::spawn(serve(listener, app, header_timeout, stopped));
+        // Counts connections and applies `--max-connections`.
+        let gate = Gate::new(state.0.shaper.clone());
+        let server = tokio::spawn(serve(listener, app, header_timeout, gate, stopped));
         tracing::info!(%base_url, "rf emulator listening");
         Ok(RunningEmulator {
             state,
@@ -75,13 +78,14 @@ impl Emulator {
     }
 }
 
-/// Accepts connections until `stopped`, serving each over HTTP/1.1 with
+/// Accepts connections (through `gate`: counted, capped) until `stopped`, serving each over HTTP/1.1 with
 /// `header_timeout` to send a request's headers, then waits for the
 /// requests in flight (the connections' keep-alive ends).
 async fn serve(
     listener: tokio::net::TcpListener,
     app: axum::Router,
     header_timeout: Duration,
+    gate: Gate,
     stopped: oneshot::Receiver<()>,
 ) -> std::io::Result<()> {
     let mut http = hyper::server::conn::http1::Builder::new();
@@ -91,6 +95,10 @@ async fn serve(
     let graceful = GracefulShutdown::new();
     tokio::pin!(stopped);
     loop {
+        let pass = tokio::select! {
+            _ = &mut stopped => break,
+            pass = gate.pass() => pass,
+        };
         let accepted = tokio::select! {
             _ = &mut stopped => break,
             accepted = listener.accept() => accepted,
@@ -111,7 +119,8 @@ async fn serve(
             tracing::debug!("cannot set TCP_NODELAY: {e}");
         }
         let service = TowerToHyperService::new(app.clone());
-        let conn = graceful.watch(http.serve_connection(TokioIo::new(tcp), service));
+        let io = TokioIo::new(gate.admit(tcp, pass));
+        let conn = graceful.watch(http.serve_connection(io, service));
         tokio::spawn(async move {
             if let Err(e) = conn.await {
                 tracing::debug!("connection ended: {e}");

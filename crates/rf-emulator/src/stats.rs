@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::chaos::{Chaos, ChaosConfig, ChaosKind};
 use crate::model::Db;
+use crate::shaping::ShapingStats;
 
 /// What the emulator has seen since it started (counters are not persisted;
 /// the `workspaces` view is read from the current state).
@@ -26,6 +27,8 @@ pub struct EmulatorStats {
     /// Faults injected by chaos mode, per kind (`throttle`, `error`,
     /// `drop-request`, `drop-response`, `delay`; every kind is listed).
     pub faults: BTreeMap<ChaosKind, u64>,
+    /// What network shaping applied (`null` when none is configured).
+    pub shaping: Option<ShapingStats>,
     /// Signed `PUT`s of tar shards accepted (a re-`PUT` of the same URL
     /// counts again: it replaces the shard).
     pub shard_uploads: u64,
@@ -177,6 +180,7 @@ impl Counters {
                 .into_iter()
                 .map(|k| (k, chaos.injected(k)))
                 .collect(),
+            shaping: None,
             shard_uploads: load(&self.shard_uploads),
             shard_uploads_by_batch: self
                 .shard_uploads_by_batch

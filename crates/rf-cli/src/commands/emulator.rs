@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use rf_emulator::{ChaosConfig, ChaosKind, Emulator, EmulatorConfig, EmulatorError};
+use rf_emulator::{ChaosConfig, ChaosKind, Emulator, EmulatorConfig, EmulatorError, ShapingConfig};
 use serde_json::json;
 
 use super::session::{EMBEDDED_WORKSPACE, SERVE_OWNER};
@@ -19,6 +19,7 @@ pub(crate) async fn serve(args: &EmulatorServeArgs, env: &Env, output: &Output) 
     let data_dir = data_dir(args, env)?;
     let config = config_for(args, data_dir.clone());
     let chaos = config.chaos.clone();
+    let shaping = config.shaping.clone();
     let running = start(config, args.addr, &data_dir).await?;
     // Ctrl-C and SIGTERM stop it cleanly from here on, before any line
     // says where it listens.
@@ -35,6 +36,7 @@ pub(crate) async fn serve(args: &EmulatorServeArgs, env: &Env, output: &Output) 
         key_shown: args.keys.is_empty().then(|| running.api_key().to_string()),
         data_dir,
         chaos,
+        shaping,
     };
     served.announce(args, output)?;
     let stopped = match stop {
@@ -90,6 +92,7 @@ struct Served {
     key_shown: Option<String>,
     data_dir: PathBuf,
     chaos: Option<ChaosConfig>,
+    shaping: ShapingConfig,
 }
 
 impl Served {
@@ -134,6 +137,12 @@ impl Served {
                 c.seed
             ));
         }
+        if self.shaping.is_active() {
+            output.note(&format!(
+                "network shaping: {}; applied at {base_url}/_emulator/stats",
+                shaping_summary(&self.shaping)
+            ));
+        }
         Ok(())
     }
 
@@ -150,8 +159,32 @@ impl Served {
                 "seed": c.seed,
                 "kinds": c.kinds.iter().map(|k| k.as_str()).collect::<Vec<_>>(),
             })),
+            "shaping": self.shaping.is_active().then(|| json!({
+                "latencyMs": self.shaping.latency.as_millis() as u64,
+                "latencyJitterMs": self.shaping.latency_jitter.as_millis() as u64,
+                "bandwidthMbps": self.shaping.bandwidth_mbps,
+                "maxConnections": self.shaping.max_connections,
+            })),
         })
     }
+}
+
+/// One line on the shaping in force.
+fn shaping_summary(s: &ShapingConfig) -> String {
+    let mut parts = vec![format!(
+        "{} ms latency (+0..{} ms jitter, seed {})",
+        s.latency.as_millis(),
+        s.latency_jitter.as_millis(),
+        s.seed
+    )];
+    parts.push(match s.bandwidth_mbps {
+        Some(m) => format!("{m} Mbit/s each way"),
+        None => "no bandwidth cap".to_owned(),
+    });
+    if let Some(n) = s.max_connections {
+        parts.push(format!("at most {n} connections"));
+    }
+    parts.join(", ")
 }
 
 /// The emulator configuration `args` ask for, with state in `data_dir`.
@@ -175,8 +208,20 @@ fn config_for(args: &EmulatorServeArgs, data_dir: PathBuf) -> EmulatorConfig {
         config.index_delay = Duration::from_millis(ms);
     }
     config.chaos = chaos_config(args);
+    config.shaping = shaping_config(args);
     config.allowed_webhook_hosts = args.allow_webhook_hosts.clone();
     config
+}
+
+/// The network shaping asked for (the default shapes nothing).
+fn shaping_config(args: &EmulatorServeArgs) -> ShapingConfig {
+    ShapingConfig {
+        latency: Duration::from_millis(args.latency_ms.unwrap_or(0)),
+        latency_jitter: Duration::from_millis(args.latency_jitter_ms.unwrap_or(0)),
+        bandwidth_mbps: args.bandwidth_mbps,
+        max_connections: args.max_connections.map(|n| n as usize),
+        seed: args.latency_seed,
+    }
 }
 
 /// The chaos settings asked for, or `None` when the rate is 0.
@@ -275,6 +320,53 @@ mod tests {
             PathBuf::from("/d"),
         );
         assert_eq!(off.chaos, None, "rate 0 is off");
+    }
+
+    #[test]
+    fn shaping_flags_reach_the_config() {
+        let plain = config_for(&serve_args(&[]), PathBuf::from("/d"));
+        assert!(!plain.shaping.is_active());
+        let c = config_for(
+            &serve_args(&[
+                "--latency-ms",
+                "40",
+                "--latency-jitter-ms",
+                "5",
+                "--latency-seed",
+                "3",
+                "--bandwidth-mbps",
+                "200",
+                "--max-connections",
+                "16",
+                "--chaos-rate",
+                "0.2",
+            ]),
+            PathBuf::from("/d"),
+        );
+        assert_eq!(
+            c.shaping,
+            ShapingConfig {
+                latency: Duration::from_millis(40),
+                latency_jitter: Duration::from_millis(5),
+                bandwidth_mbps: Some(200.0),
+                max_connections: Some(16),
+                seed: 3,
+            }
+        );
+        assert!(c.chaos.is_some(), "shaping and chaos combine");
+        assert!(
+            shaping_summary(&c.shaping).contains("200 Mbit/s"),
+            "{}",
+            shaping_summary(&c.shaping)
+        );
+        let bad = |argv: &[&str]| {
+            let mut full = vec!["rf", "emulator", "serve"];
+            full.extend_from_slice(argv);
+            Cli::try_parse_from(full).is_err()
+        };
+        assert!(bad(&["--bandwidth-mbps", "0"]));
+        assert!(bad(&["--bandwidth-mbps", "fast"]));
+        assert!(bad(&["--max-connections", "0"]));
     }
 
     #[test]

@@ -103,11 +103,21 @@ pub(crate) fn build(ctx: Arc<Ctx>) -> Router {
             .nest(&prefix, api.clone())
             .merge(api)
     };
+    with_layers(app, ctx, &prefix)
+}
+
+/// The layers around every route, innermost first: JSON errors and the
+/// request log, request counting and chaos, network shaping.
+fn with_layers(app: Router<Arc<Ctx>>, ctx: Arc<Ctx>, prefix: &str) -> Router {
     let stats_paths = [STATS_PATH.to_string(), format!("{prefix}{STATS_PATH}")];
     app.layer(axum::middleware::from_fn(json_errors_and_log))
         .layer(axum::middleware::from_fn_with_state(
-            (ctx.clone(), Arc::new(stats_paths)),
+            (ctx.clone(), Arc::new(stats_paths.clone())),
             count_and_inject_faults,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            (ctx.clone(), Arc::new(stats_paths.clone())),
+            shape_network,
         ))
         .with_state(ctx)
 }
@@ -162,6 +172,19 @@ async fn count_and_inject_faults(
             next.run(req).await
         }
     }
+}
+
+/// Network shaping (outside chaos: a faulted answer is late and paced too);
+/// the stats endpoint is never shaped.
+async fn shape_network(
+    State((ctx, stats_paths)): State<(Arc<Ctx>, Arc<[String; 2]>)>,
+    req: Request,
+    next: Next,
+) -> Response {
+    if stats_paths.iter().any(|p| p == req.uri().path()) {
+        return next.run(req).await;
+    }
+    ctx.shaper.shape(req, next).await
 }
 
 async fn not_found(uri: http::Uri) -> ApiError {

@@ -36,3 +36,4 @@ mod chaos;
 mod fuzz;
 mod idempotency;
 mod isolation;
+mod shaping;
