@@ -50,6 +50,13 @@ pub struct JobSettings {
     pub notifications_url: Option<String>,
     /// Inference backend.
     pub inference_backend: Option<InferenceBackend>,
+    /// Images only: the part of a multipart input batch holding each
+    /// image's metadata (`jobInput.imagesMetadataPart`).
+    pub images_metadata_part: Option<String>,
+    /// Images only: workflow input -> metadata key
+    /// (`imagesMetadataInputsMapping`): each image's metadata value under
+    /// the key is passed to the workflow as that input.
+    pub metadata_mapping: Option<std::collections::BTreeMap<String, String>>,
 }
 
 impl JobSettings {
@@ -154,6 +161,12 @@ pub fn build_definition(
     }
     if let Some(i) = &s.inference_backend {
         b = b.inference_backend(i.clone());
+    }
+    if let Some(part) = &s.images_metadata_part {
+        b = b.images_metadata_part(part.as_str());
+    }
+    if let Some(mapping) = &s.metadata_mapping {
+        b = b.images_metadata_inputs_mapping(mapping.clone());
     }
     b.build().map_err(|e| Error::InvalidInput {
         what: "job options",

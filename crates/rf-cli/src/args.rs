@@ -235,6 +235,13 @@ pub(crate) struct JobOptions {
     /// Part of a multipart input batch to process
     #[arg(long, value_name = "PART")]
     pub(crate) part_name: Option<String>,
+    /// Part of the input batch holding each image's metadata (images only)
+    #[arg(long, value_name = "PART")]
+    pub(crate) images_metadata_part_name: Option<String>,
+    /// Pass metadata key KEY of each image as workflow input INPUT (repeat;
+    /// images only)
+    #[arg(long, value_name = "INPUT=KEY", value_parser = parse_metadata_mapping, action = ArgAction::Append)]
+    pub(crate) metadata_mapping: Vec<(String, String)>,
     /// Machine type
     #[arg(long, value_enum, value_name = "TYPE")]
     pub(crate) machine_type: Option<MachineTypeArg>,
@@ -1049,5 +1056,18 @@ mod tests {
     #[test]
     fn quiet_and_verbose_conflict() {
         assert!(Cli::try_parse_from(["rf", "-q", "-v", "batch", "list"]).is_err());
+    }
+}
+
+/// `INPUT=KEY` of `--metadata-mapping`, split at the first `=` (a key may
+/// hold `=`); both sides non-empty.
+fn parse_metadata_mapping(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((input, key)) if !input.trim().is_empty() && !key.trim().is_empty() => {
+            Ok((input.trim().to_owned(), key.trim().to_owned()))
+        }
+        _ => Err(format!(
+            "{text:?} is not INPUT=KEY (a workflow input name, '=', a metadata key)"
+        )),
     }
 }

@@ -156,6 +156,10 @@ pub(crate) fn job_settings(opts: &JobOptions) -> Result<JobSettings> {
         max_video_fps: opts.max_video_fps.map(f64::from),
         notifications_url: opts.notifications_url.clone(),
         inference_backend: opts.inference_backend.map(inference_backend),
+        images_metadata_part: opts.images_metadata_part_name.clone(),
+        // A repeated input keeps its last key, as in the official client.
+        metadata_mapping: (!opts.metadata_mapping.is_empty())
+            .then(|| opts.metadata_mapping.iter().cloned().collect()),
     })
 }
 

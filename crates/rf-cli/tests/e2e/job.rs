@@ -352,3 +352,50 @@ fn trt_compile_sends_each_device_once_and_is_followed_like_any_job() {
     ]));
     bad.expect_code(2);
 }
+
+#[test]
+fn metadata_inputs_are_sent_where_the_official_client_sends_them() {
+    let emu = TestEmulator::start();
+    let sb = Sandbox::new();
+    emu.stage_samples(&sb, "e2e-meta");
+    let start = |extra: &[&str]| {
+        let mut cmd = emu.rf(&sb);
+        cmd.args([
+            "--json",
+            "job",
+            "start",
+            "--batch-id",
+            "e2e-meta",
+            "--workflow",
+            "image-properties",
+        ])
+        .args(extra);
+        run(&mut cmd)
+    };
+    let done = start(&[
+        "--images-metadata-part-name",
+        "metadata",
+        "--metadata-mapping",
+        "camera_id=camera",
+        "--metadata-mapping",
+        "site=loc=eu",
+        "--metadata-mapping",
+        "camera_id=cam",
+    ]);
+    done.expect_code(0);
+    let definition = &done.json()["jobDefinition"];
+    assert_eq!(definition["jobInput"]["imagesMetadataPart"], "metadata");
+    // Split at the first '='; a repeated input keeps its last key.
+    assert_eq!(
+        definition["processingSpecification"]["imagesMetadataInputsMapping"],
+        serde_json::json!({"camera_id": "cam", "site": "loc=eu"})
+    );
+    // Not INPUT=KEY, or on a video job: usage errors, nothing started.
+    for bad in [
+        &["--metadata-mapping", "camera_id"][..],
+        &["--metadata-mapping", "=camera"][..],
+        &["--videos", "--metadata-mapping", "a=b"][..],
+    ] {
+        start(bad).expect_code(2);
+    }
+}
