@@ -377,12 +377,19 @@ mod tests {
             max_video_fps: None,
             notifications_url: Some("https://hooks.example/jobs".into()),
             inference_backend: Some(InferenceBackend::InferenceModels),
+            images_metadata_part: Some("metadata".into()),
+            metadata_mapping: Some([("camera_id".to_owned(), "camera".to_owned())].into()),
         };
         let batch = BatchId::new("b1").unwrap();
         let def = build_definition(MediaKind::Image, &batch, "ws", "wf", &s).unwrap();
         let v = serde_json::to_value(&def).unwrap();
         assert_eq!(v["type"], "simple-image-processing-v1");
         assert_eq!(v["jobInput"]["partName"], "images");
+        assert_eq!(v["jobInput"]["imagesMetadataPart"], "metadata");
+        assert_eq!(
+            v["processingSpecification"]["imagesMetadataInputsMapping"]["camera_id"],
+            "camera"
+        );
         assert_eq!(v["computeConfiguration"]["machineType"], "gpu");
         assert_eq!(v["computeConfiguration"]["workersPerMachine"], 2);
         assert_eq!(v["processingTimeoutSeconds"], 7200);

@@ -811,6 +811,19 @@ fn parse_rate(s: &str) -> Result<f64, String> {
     }
 }
 
+/// `INPUT=KEY` of `--metadata-mapping`, split at the first `=` (a key may
+/// hold `=`); both sides non-empty.
+fn parse_metadata_mapping(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((input, key)) if !input.trim().is_empty() && !key.trim().is_empty() => {
+            Ok((input.trim().to_owned(), key.trim().to_owned()))
+        }
+        _ => Err(format!(
+            "{text:?} is not INPUT=KEY (a workflow input name, '=', a metadata key)"
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1056,18 +1069,5 @@ mod tests {
     #[test]
     fn quiet_and_verbose_conflict() {
         assert!(Cli::try_parse_from(["rf", "-q", "-v", "batch", "list"]).is_err());
-    }
-}
-
-/// `INPUT=KEY` of `--metadata-mapping`, split at the first `=` (a key may
-/// hold `=`); both sides non-empty.
-fn parse_metadata_mapping(text: &str) -> Result<(String, String), String> {
-    match text.split_once('=') {
-        Some((input, key)) if !input.trim().is_empty() && !key.trim().is_empty() => {
-            Ok((input.trim().to_owned(), key.trim().to_owned()))
-        }
-        _ => Err(format!(
-            "{text:?} is not INPUT=KEY (a workflow input name, '=', a metadata key)"
-        )),
     }
 }
