@@ -159,11 +159,37 @@ pub(crate) enum Command {
     /// Receive webhook notifications locally
     #[command(subcommand)]
     Webhook(WebhookCommand),
+    /// Write an HTML report of downloaded results (one self-contained page)
+    ///
+    /// Reads <OUT_DIR>/results (JSON lines and CSV, every part), the run
+    /// manifest and the job details a run saved, and writes
+    /// <OUT_DIR>/report.html: a gallery of sampled images with their
+    /// predictions drawn, class counts, a confidence histogram, failures,
+    /// fields of other outputs, videos. Needs no network, and neither does
+    /// the page.
+    #[command(
+        after_help = "Examples:\n  rf report out\n  rf report out --sample 500 --output /tmp/out.html\n  rf run --images samples/images --workflow color-blobs --out out --report"
+    )]
+    Report(ReportArgs),
     /// Print a shell completion script to stdout
     #[command(
         after_help = "Examples:\n  rf completions bash > ~/.local/share/bash-completion/completions/rf\n  rf completions zsh  > \"${fpath[1]}/_rf\"\n  rf completions fish > ~/.config/fish/completions/rf.fish"
     )]
     Completions(CompletionsArgs),
+}
+
+/// `rf report`.
+#[derive(Debug, Args)]
+pub(crate) struct ReportArgs {
+    /// The output directory of `rf run`, `rf batch export` or `rf job export`
+    #[arg(value_name = "OUT_DIR")]
+    pub(crate) out_dir: PathBuf,
+    /// Images in the gallery, sampled per class [default: 200]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=5000))]
+    pub(crate) sample: Option<u16>,
+    /// Where to write the page [default: OUT_DIR/report.html]
+    #[arg(long, value_name = "FILE")]
+    pub(crate) output: Option<PathBuf>,
 }
 
 /// Where the media come from: a directory of images or one of videos.
@@ -210,6 +236,10 @@ pub(crate) struct RunArgs {
     /// [default: 600]
     #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
     pub(crate) count_timeout: Option<u64>,
+    /// After the export, write OUT/report.html (as `rf report OUT`), with
+    /// the job's details saved for it
+    #[arg(long)]
+    pub(crate) report: bool,
     /// Job options.
     #[command(flatten)]
     pub(crate) job: JobOptions,

@@ -17,6 +17,7 @@ mod ingest;
 mod job;
 mod listing;
 mod options;
+mod report;
 mod run;
 mod session;
 mod state_lock;
@@ -38,6 +39,7 @@ pub(crate) async fn dispatch(cli: Cli, env: Env, mode: Mode, bars: MultiProgress
     let output = Output::new(cli.global.json, cli.global.quiet, bars);
     match &cli.command {
         Command::Completions(args) => completions::run(args, &output),
+        Command::Report(args) => report::run(args, &output),
         Command::Webhook(WebhookCommand::Listen(args)) => {
             webhook::listen(args, env.webhook_token.clone(), &output).await
         }

@@ -6,10 +6,11 @@ use std::time::Duration;
 use rf_batch::events::RunReport;
 use rf_batch::ingest::MediaKind;
 use rf_batch::{Pipeline, RunConfig};
+use rf_report::{ReportOptions, ReportSummary};
 use tokio_util::sync::CancellationToken;
 
 use super::session::{Session, map_error};
-use super::{options, state_lock};
+use super::{options, report, state_lock};
 use crate::args::RunArgs;
 use crate::config::Config;
 use crate::error::{CliError, Result};
@@ -37,6 +38,9 @@ pub(crate) async fn run(
     let pipeline = Pipeline::new(session.client().clone(), run_config).cancel_token(cancel);
     let (result, renderer) =
         drawn(progress, config, |events| pipeline.events_to(events).run()).await;
+    if let (true, Ok(r)) = (args.report, &result) {
+        report::save_job_details(session.client(), &r.job_id, &args.out, &config.output).await;
+    }
     session.close().await;
     let report = result.map_err(|e| match e {
         rf_batch::Error::State(e @ rf_batch::state::StateError::InUse { .. }) => {
@@ -54,7 +58,12 @@ pub(crate) async fn run(
             human_bytes(report.bytes_downloaded)
         ));
     }
-    print_report(&report, config)
+    let page = if args.report {
+        Some(report::write(&ReportOptions::new(&args.out))?)
+    } else {
+        None
+    };
+    print_report(&report, page.as_ref(), config)
 }
 
 /// The pipeline's configuration from the command line, checked.
@@ -96,10 +105,21 @@ fn run_config(args: &RunArgs, config: &Config) -> Result<RunConfig> {
     Ok(run_config)
 }
 
-fn print_report(report: &RunReport, config: &Config) -> Result<()> {
+/// The run's report as JSON, with the page's summary as `report`.
+fn print_json(report: &RunReport, page: Option<&ReportSummary>, config: &Config) -> Result<()> {
+    let Some(p) = page else {
+        return config.output.document(report);
+    };
+    let mut doc = serde_json::to_value(report)
+        .map_err(|e| CliError::local(format!("cannot print the run report: {e}")))?;
+    doc["report"] = report::json(p);
+    config.output.document(&doc)
+}
+
+fn print_report(report: &RunReport, page: Option<&ReportSummary>, config: &Config) -> Result<()> {
     let out = &config.output;
     if out.is_json() {
-        return out.document(report);
+        return print_json(report, page, config);
     }
     let mut t = Table::key_values();
     t.row([
@@ -168,5 +188,8 @@ fn print_report(report: &RunReport, config: &Config) -> Result<()> {
         took.push_str(" (this attempt; the rest was done by earlier attempts)");
     }
     t.row(["took".to_owned(), took]);
+    if let Some(p) = page {
+        report::rows(&mut t, p);
+    }
     out.table(&t)
 }

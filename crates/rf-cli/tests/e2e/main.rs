@@ -16,6 +16,7 @@ mod json_style;
 mod listings;
 mod messages;
 mod recovery;
+mod report;
 mod roboflow_login;
 mod run;
 mod secrets;
