@@ -27,6 +27,7 @@ mod cycles_parse;
 mod cycles_resolve;
 mod deps;
 mod package;
+mod report_check;
 mod soak;
 mod tidy;
 
@@ -129,6 +130,8 @@ fn ci() -> Result<(), String> {
         ],
     )?;
     run("cargo", &["test", "--workspace"])?;
+    // Skipped with a note when chromium is missing (fails with CI=true).
+    report_check::report_check(&[])?;
     // RUSTDOCFLAGS is inherited: CI sets `-D warnings` for docs too.
     run("cargo", &["doc", "--workspace", "--no-deps"])?;
     package::package()
@@ -149,9 +152,10 @@ fn main() -> ExitCode {
         }
         "bench" => bench::bench(&args[1..]),
         "soak" => soak::soak(&args[1..]),
+        "report-check" => report_check::report_check(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask <task>\n\ntasks:\n  ci      fmt check, import cycles, dependency checks, clippy -D warnings, tests, docs, packages\n  cycles  import cycles between the modules of each crate\n  deps    dependency rules (deny.toml, cargo-deny) and unused dependencies (cargo-machete)\n  package crates.io metadata and cargo package of the published crates\n  compat  the official inference-cli against the emulator\n  bench   rf vs the raw limit and inference-cli, release mode (bench --help)\n  soak    kill -9 the CLI at random points and re-run it [--seeds N] [--files N] [--chaos-rate R]"
+                "usage: cargo xtask <task>\n\ntasks:\n  ci      fmt check, import cycles, dependency checks, clippy -D warnings, tests, report-check, docs, packages\n  cycles  import cycles between the modules of each crate\n  deps    dependency rules (deny.toml, cargo-deny) and unused dependencies (cargo-machete)\n  package crates.io metadata and cargo package of the published crates\n  compat  the official inference-cli against the emulator\n  bench   rf vs the raw limit and inference-cli, release mode (bench --help)\n  soak    kill -9 the CLI at random points and re-run it [--seeds N] [--files N] [--chaos-rate R]\n  report-check  rf run --report's page in headless Chromium: boxes, filter, no fetch [--screenshot FILE]"
             );
             return if task == "help" || task == "--help" {
                 ExitCode::SUCCESS

@@ -15,12 +15,13 @@ use serde_json::Value;
 use crate::{project_root, run};
 
 /// The crates published to crates.io, in dependency order.
-pub(crate) const PUBLISHED: [&str; 6] = [
+pub(crate) const PUBLISHED: [&str; 7] = [
     "rf-types",
     "rf-util",
     "rf-transport",
     "rf-emulator",
     "rf-batch",
+    "rf-report",
     "rf-cli",
 ];
 

@@ -1,29 +1,4 @@
-//! `rf report`: a self-contained HTML page of a batch job's downloaded
-//! results.
-//!
-//! [`write_report`] reads every result file under `<out>/results/` (JSON
-//! lines and CSV) in one streamed pass, the run manifest (to find each
-//! result's source image in the input directory) and the job details a run
-//! saved ([`JOB_DETAILS_FILE`]), and writes `<out>/report.html`: the run's
-//! summary, a gallery of a per-class sample of images with their
-//! predictions drawn (filterable by class and confidence, the filter kept
-//! in the URL fragment, e.g. `#class=red-blob&conf=0.5`), per-class counts,
-//! a confidence histogram, images with no prediction, failed items with
-//! their reasons, a field table and histograms for other outputs, and a
-//! summary per video. Broken or unknown lines are counted and shown, never
-//! fatal.
-//!
-//! The page needs no network: thumbnails are embedded as `data:` URIs, its
-//! style and script are inline, and its Content-Security-Policy forbids
-//! every fetch. Memory and page size are bounded by the sample size, not by
-//! the number of results.
-//!
-//! ```no_run
-//! let opts = rf_report::ReportOptions::new("out");
-//! let summary = rf_report::write_report(&opts)?;
-//! println!("{} ({} results)", summary.path.display(), summary.records);
-//! # Ok::<(), rf_report::ReportError>(())
-//! ```
+#![doc = include_str!("../README.md")]
 
 mod aggregate;
 mod cards;
