@@ -8,6 +8,9 @@
 //!   dependencies (cargo-machete), in `deps.rs`;
 //! - `package`: crates.io metadata and `cargo package` of every published
 //!   crate (`package.rs`);
+//! - `wheel [--check]`: the `rf` binary as a Python wheel (maturin) in
+//!   target/wheels; `--check` installs it in a fresh venv and runs it
+//!   (`wheel.rs`);
 //! - `compat`: the official Python client (inference-cli 1.8.3) against our
 //!   emulator (installs it in a virtualenv; minutes, ~800 MB);
 //! - `bench`: rf against the raw loopback limit and the official client,
@@ -30,6 +33,7 @@ mod package;
 mod report_check;
 mod soak;
 mod tidy;
+mod wheel;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode};
@@ -93,7 +97,8 @@ pub(crate) fn run(program: &str, args: &[&str]) -> Result<(), String> {
     run_command(Command::new(program).args(args))
 }
 
-/// Runs `command` in the project root; an error unless it exits 0.
+/// Runs `command` in the project root, or in the directory it was given;
+/// an error unless it exits 0.
 pub(crate) fn run_command(command: &mut Command) -> Result<(), String> {
     let program = command.get_program().to_string_lossy().into_owned();
     let args: Vec<String> = command
@@ -102,8 +107,10 @@ pub(crate) fn run_command(command: &mut Command) -> Result<(), String> {
         .collect();
     let line = format!("{program} {}", args.join(" "));
     eprintln!("xtask: running {line}");
+    if command.get_current_dir().is_none() {
+        command.current_dir(project_root());
+    }
     let status = command
-        .current_dir(project_root())
         .status()
         .map_err(|e| format!("could not start {program}: {e}"))?;
     if status.success() {
@@ -145,6 +152,7 @@ fn main() -> ExitCode {
         "cycles" => cycles::cycles(),
         "deps" => deps::deps(),
         "package" => package::package(),
+        "wheel" => wheel::wheel(&args[1..]),
         "compat" => compat::compat(),
         "bench" if args.iter().any(|a| a == "--help" || a == "-h") => {
             eprintln!("{}", bench::USAGE);
@@ -155,7 +163,7 @@ fn main() -> ExitCode {
         "report-check" => report_check::report_check(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask <task>\n\ntasks:\n  ci      fmt check, import cycles, dependency checks, clippy -D warnings, tests, report-check, docs, packages\n  cycles  import cycles between the modules of each crate\n  deps    dependency rules (deny.toml, cargo-deny) and unused dependencies (cargo-machete)\n  package crates.io metadata and cargo package of the published crates\n  compat  the official inference-cli against the emulator\n  bench   rf vs the raw limit and inference-cli, release mode (bench --help)\n  soak    kill -9 the CLI at random points and re-run it [--seeds N] [--files N] [--chaos-rate R]\n  report-check  rf run --report's page in headless Chromium: boxes, filter, no fetch [--screenshot FILE]"
+                "usage: cargo xtask <task>\n\ntasks:\n  ci      fmt check, import cycles, dependency checks, clippy -D warnings, tests, report-check, docs, packages\n  cycles  import cycles between the modules of each crate\n  deps    dependency rules (deny.toml, cargo-deny) and unused dependencies (cargo-machete)\n  package crates.io metadata and cargo package of the published crates\n  wheel   the rf wheel (maturin) into target/wheels [--check: install and run it in a fresh venv]\n  compat  the official inference-cli against the emulator\n  bench   rf vs the raw limit and inference-cli, release mode (bench --help)\n  soak    kill -9 the CLI at random points and re-run it [--seeds N] [--files N] [--chaos-rate R]\n  report-check  rf run --report's page in headless Chromium: boxes, filter, no fetch [--screenshot FILE]"
             );
             return if task == "help" || task == "--help" {
                 ExitCode::SUCCESS
