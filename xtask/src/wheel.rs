@@ -105,10 +105,13 @@ fn check_wheel(wheel: &Path) -> Result<(), String> {
     let venv = scratch.join("venv");
     run("python3", &["-m", "venv", &venv.to_string_lossy()])?;
     let pip = venv.join("bin/pip");
+    // No index, no cache, and no pip configuration of this machine (which
+    // may name local wheel folders): the wheel alone.
     run_command(
         Command::new(&pip)
             .args(["install", "--no-index", "--no-cache-dir"])
-            .arg(wheel),
+            .arg(wheel)
+            .env("PIP_CONFIG_FILE", "/dev/null"),
     )?;
     let rf = venv.join("bin/rf");
     check_version(&rf)?;
@@ -127,7 +130,9 @@ fn check_version(rf: &Path) -> Result<(), String> {
     if output.status.success() && line.starts_with(&expected) {
         Ok(())
     } else {
-        Err(format!("rf --version printed {line:?}, expected {expected}..."))
+        Err(format!(
+            "rf --version printed {line:?}, expected {expected}..."
+        ))
     }
 }
 
@@ -155,7 +160,10 @@ fn check_run(rf: &Path, scratch: &Path) -> Result<(), String> {
     if jsonl == 0 {
         return Err(format!("no results in {}", results.display()));
     }
-    eprintln!("xtask: rf run wrote {jsonl} result file(s) into {}", results.display());
+    eprintln!(
+        "xtask: rf run wrote {jsonl} result file(s) into {}",
+        results.display()
+    );
     Ok(())
 }
 
@@ -186,8 +194,11 @@ mod tests {
         std::fs::write(dir.join(&name), b"").unwrap();
         std::fs::write(dir.join("other-1.0-py3-none-any.whl"), b"").unwrap();
         assert_eq!(find_wheel(&dir).unwrap(), dir.join(&name));
-        std::fs::write(dir.join(format!("rf_cli-{version}-py3-none-linux_x86_64.whl")), b"")
-            .unwrap();
+        std::fs::write(
+            dir.join(format!("rf_cli-{version}-py3-none-linux_x86_64.whl")),
+            b"",
+        )
+        .unwrap();
         assert!(find_wheel(&dir).is_err(), "two wheels are ambiguous");
         std::fs::remove_dir_all(&dir).unwrap();
     }
