@@ -105,13 +105,14 @@ fn check_wheel(wheel: &Path) -> Result<(), String> {
     let venv = scratch.join("venv");
     run("python3", &["-m", "venv", &venv.to_string_lossy()])?;
     let pip = venv.join("bin/pip");
-    // No index, no cache, and no pip configuration of this machine (which
-    // may name local wheel folders): the wheel alone.
+    // No index, no cache, and no pip configuration of this machine (files
+    // or PIP_FIND_LINKS may name local wheel folders): the wheel alone.
     run_command(
         Command::new(&pip)
             .args(["install", "--no-index", "--no-cache-dir"])
             .arg(wheel)
-            .env("PIP_CONFIG_FILE", "/dev/null"),
+            .env("PIP_CONFIG_FILE", "/dev/null")
+            .env_remove("PIP_FIND_LINKS"),
     )?;
     let rf = venv.join("bin/rf");
     check_version(&rf)?;
