@@ -61,6 +61,10 @@ pub enum Endpoint {
     AbortJob,
     /// Batch Processing: restart a failed or aborted job.
     RestartJob,
+    /// Batch Processing: start a job over images of the Asset Library.
+    CreateLibraryJob,
+    /// `GET {base}/{workspace}/asynctasks/{task}`: a task of the workspace.
+    GetAsyncTask,
 }
 
 impl Endpoint {
@@ -90,6 +94,8 @@ impl Endpoint {
             Endpoint::JobLogs => "job logs",
             Endpoint::AbortJob => "abort job",
             Endpoint::RestartJob => "restart job",
+            Endpoint::CreateLibraryJob => "create asset library job",
+            Endpoint::GetAsyncTask => "get async task",
         }
     }
 }

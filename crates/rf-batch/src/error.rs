@@ -273,6 +273,24 @@ pub enum Error {
         /// The job's last notification.
         message: String,
     },
+    /// An async task (an Asset Library job's start) ended in failure.
+    #[error(
+        "task {task_id:?} failed: {message}; start the job again with a new request if the cause is fixed"
+    )]
+    TaskFailed {
+        /// The task.
+        task_id: String,
+        /// Why, as the service said.
+        message: String,
+    },
+    /// An async task was still running when the wait ran out.
+    #[error("task {task_id:?} is still running after {waited:?}; wait again later")]
+    TaskTimeout {
+        /// The task.
+        task_id: String,
+        /// How long it was waited for.
+        waited: Duration,
+    },
     /// The job did not finish in time.
     #[error("job {job_id:?} is still running after {waited:?}; wait again later or abort it")]
     JobTimeout {

@@ -12,6 +12,7 @@ pub mod export;
 pub mod files;
 pub mod ingest;
 pub mod job;
+pub mod library;
 pub mod pipeline;
 pub mod state;
 pub mod wait;

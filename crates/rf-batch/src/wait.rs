@@ -43,7 +43,8 @@ impl Default for PollOptions {
 }
 
 impl PollOptions {
-    fn next(&self, current: Duration) -> Duration {
+    /// The pause after one of `current`.
+    pub(crate) fn next(&self, current: Duration) -> Duration {
         current
             .mul_f64(self.multiplier.max(1.0))
             .min(self.max_interval)

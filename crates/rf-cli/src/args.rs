@@ -524,6 +524,22 @@ pub(crate) enum JobCommand {
         after_help = "Examples:\n  rf job trt-compile --model-id my-project/3 --device nvidia-t4 --device nvidia-l4\n  rf job trt-compile --model-id my-project/3 --device nvidia-l40s --job-id trt-my-project-3 --wait"
     )]
     TrtCompile(TrtCompileArgs),
+    /// Start a job over images of the workspace's Asset Library
+    ///
+    /// What `roboflow batch create` does: select images by ID, by RoboQL
+    /// query or all of them. Running the same command again starts nothing
+    /// new (the idempotency key is derived from the request). Prints the
+    /// job ID; --wait follows the task that reports the job's start.
+    #[command(
+        after_help = "Examples:\n  rf job library --workflow defect-detector --query \"tag:night\" --machine-type gpu --wait\n  rf job library --workflow defect-detector --image-ids img-1,img-2\n  rf job library --workflow defect-detector --all --job-name \"whole library\""
+    )]
+    Library(LibraryJobArgs),
+    /// Show a task of the workspace (an Asset Library job's start)
+    ///
+    /// With --wait, polls until it ends: exit 0 when it completed, 5 when
+    /// it failed.
+    #[command(after_help = "Examples:\n  rf job task task-1 --wait")]
+    Task(TaskArgs),
     /// List jobs
     List(ListArgs),
     /// Show one job
@@ -581,6 +597,47 @@ pub(crate) struct JobStartArgs {
     /// Job options.
     #[command(flatten)]
     pub(crate) job: JobOptions,
+}
+
+/// `rf job library`.
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("selection").required(true).args(["image_ids", "query", "all"])))]
+pub(crate) struct LibraryJobArgs {
+    /// Workflow to run
+    #[arg(long, value_name = "ID")]
+    pub(crate) workflow: String,
+    /// Images by ID (repeat or separate with commas; at most 2048)
+    #[arg(long, value_name = "ID", value_delimiter = ',', action = ArgAction::Append)]
+    pub(crate) image_ids: Vec<String>,
+    /// Images a RoboQL query selects
+    #[arg(long, value_name = "ROBOQL")]
+    pub(crate) query: Option<String>,
+    /// Every image of the library
+    #[arg(long)]
+    pub(crate) all: bool,
+    /// Machine type [default: cpu]
+    #[arg(long, value_enum, value_name = "TYPE")]
+    pub(crate) machine_type: Option<MachineTypeArg>,
+    /// Human-readable job name
+    #[arg(long, value_name = "NAME")]
+    pub(crate) job_name: Option<String>,
+    /// Idempotency key (8-128 of A-Z a-z 0-9 _ -) [default: derived from the request]
+    #[arg(long, value_name = "KEY")]
+    pub(crate) idempotency_key: Option<String>,
+    /// Follow the task that reports the job's start until it ends
+    #[arg(long)]
+    pub(crate) wait: bool,
+}
+
+/// `rf job task`.
+#[derive(Debug, Args)]
+pub(crate) struct TaskArgs {
+    /// Task ID
+    #[arg(value_name = "TASK_ID")]
+    pub(crate) task_id: String,
+    /// Poll until the task ends
+    #[arg(long)]
+    pub(crate) wait: bool,
 }
 
 /// `rf job trt-compile`.

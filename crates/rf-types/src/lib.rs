@@ -19,12 +19,13 @@ pub use ids::{
     BatchId, EventId, IdError, IngestId, JobId, PartName, ShardId, StageId, TaskId, Workspace,
 };
 pub use jobs::{
-    AggregationFormat, CompilationDevice, ComputeConfiguration, GetJobResponse, InferenceBackend,
-    JobDefinition, JobDefinitionError, JobLog, JobLogsResponse, JobMetadata, JobStage, JobStatus,
-    ListJobsResponse, ListStagesResponse, ListTasksResponse, LogSeverity, MachineType,
-    ParametersOverride, ParseLogSeverityError, STAGE_EXPORT, STAGE_PROCESSING, StagingBatchInput,
-    StatusKind, TaskStatus, TrtCompilationJob, WorkflowJob, WorkflowJobBuilder,
-    WorkflowsProcessingSpecification, status_kind,
+    AggregationFormat, AssetLibraryJobCreated, AssetLibraryJobRequest, AsyncTask,
+    CompilationDevice, ComputeConfiguration, GetJobResponse, InferenceBackend, JobDefinition,
+    JobDefinitionError, JobLog, JobLogsResponse, JobMetadata, JobStage, JobStatus, LibraryJobError,
+    LibrarySelection, ListJobsResponse, ListStagesResponse, ListTasksResponse, LogSeverity,
+    MAX_LIBRARY_IMAGE_IDS, MachineType, ParametersOverride, ParseLogSeverityError, STAGE_EXPORT,
+    STAGE_PROCESSING, StagingBatchInput, StatusKind, TaskStatus, TrtCompilationJob, WorkflowJob,
+    WorkflowJobBuilder, WorkflowsProcessingSpecification, is_idempotency_key, status_kind,
 };
 pub use staging::{
     BatchMetadata, BatchPart, BatchType, ContentType, CountResponse, FileMetadata,

@@ -3,9 +3,9 @@
 use futures::stream::BoxStream;
 use rf_transport::{Body, Request};
 use rf_types::{
-    GetJobResponse, JobDefinition, JobId, JobLog, JobLogsResponse, JobMetadata, JobStage,
-    ListJobsResponse, ListStagesResponse, ListTasksResponse, LogSeverity, ParametersOverride,
-    TaskStatus,
+    AssetLibraryJobCreated, AssetLibraryJobRequest, AsyncTask, GetJobResponse, JobDefinition,
+    JobId, JobLog, JobLogsResponse, JobMetadata, JobStage, ListJobsResponse, ListStagesResponse,
+    ListTasksResponse, LogSeverity, ParametersOverride, TaskStatus,
 };
 
 use super::staging::{json_request, page_request};
@@ -46,6 +46,40 @@ impl<'a> Jobs<'a> {
             .call(Endpoint::CreateJob, Some(job_id.as_str()), req)
             .await?;
         Ok(())
+    }
+
+    /// `POST .../asset-library/jobs`: starts a job over images of the
+    /// workspace's Asset Library (`202`, with the job and the async task
+    /// that reports its start). The key goes in an `Authorization: Bearer`
+    /// header, as the official `roboflow` client sends it. Retried: the
+    /// request's idempotency key makes a repeated create start no second
+    /// job.
+    pub async fn create_library_job(
+        &self,
+        request: &AssetLibraryJobRequest,
+    ) -> Result<AssetLibraryJobCreated> {
+        let url = self.url(&["asset-library", "jobs"]).await?;
+        let req = json_request(Request::post(url), request, "asset library job")?.idempotent(true);
+        self.client
+            .call_json_bearer(
+                Endpoint::CreateLibraryJob,
+                Some(request.idempotency_key.as_str()),
+                req,
+            )
+            .await
+    }
+
+    /// `GET {base}/{workspace}/asynctasks/{task}`: a task of the workspace
+    /// (how an Asset Library job's start is followed).
+    pub async fn async_task(&self, task_id: &str) -> Result<AsyncTask> {
+        let url = self.client.workspace_url(&["asynctasks", task_id]).await?;
+        self.client
+            .call_json(
+                Endpoint::GetAsyncTask,
+                Some(task_id),
+                Request::get(url).idempotent(true),
+            )
+            .await
     }
 
     /// `GET .../jobs/{job}`: the job's metadata (and the newer status fields).

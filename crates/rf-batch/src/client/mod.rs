@@ -28,7 +28,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use rf_transport::{Request, Response, Transport};
+use rf_transport::{HeaderValue, Request, Response, Transport};
 use serde::de::DeserializeOwned;
 use url::Url;
 
@@ -270,6 +270,16 @@ impl Client {
 
     /// `{base}/{prefix...}/{workspace}/{segments...}`, each segment percent-encoded.
     pub(crate) async fn api_url(&self, prefix: [&str; 3], segments: &[&str]) -> Result<Url> {
+        self.url_under(&prefix, segments).await
+    }
+
+    /// `{base}/{workspace}/{segments...}` (the workspace-level routes, such
+    /// as async tasks), each segment percent-encoded.
+    pub(crate) async fn workspace_url(&self, segments: &[&str]) -> Result<Url> {
+        self.url_under(&[], segments).await
+    }
+
+    async fn url_under(&self, prefix: &[&str], segments: &[&str]) -> Result<Url> {
         let ws = self.workspace().await?;
         let mut url = self.inner.base.clone();
         {
@@ -299,6 +309,35 @@ impl Client {
             req = req.timeout(t);
         }
         self.send_raw(endpoint, id, req).await
+    }
+
+    /// [`Client::call`] with the key in an `Authorization: Bearer` header
+    /// instead of the query (how the official `roboflow` client calls the
+    /// Asset Library routes), and decodes the JSON answer.
+    pub(crate) async fn call_json_bearer<T: DeserializeOwned>(
+        &self,
+        endpoint: Endpoint,
+        id: Option<&str>,
+        mut req: Request,
+    ) -> Result<T> {
+        let bearer =
+            HeaderValue::from_str(&format!("Bearer {}", self.inner.api_key)).map_err(|_| {
+                Error::InvalidInput {
+                    what: "api key",
+                    detail: "holds characters an HTTP header cannot carry".into(),
+                }
+            })?;
+        req = req.header(
+            rf_transport::HeaderName::from_static("authorization"),
+            bearer,
+        );
+        if let Some(t) = self.inner.timeout
+            && req.timeout.is_none()
+        {
+            req = req.timeout(t);
+        }
+        let response = self.send_raw(endpoint, id, req).await?;
+        decode(endpoint, id, response).await
     }
 
     /// Sends a request as is (no API key: signed URLs) and maps error statuses.
@@ -344,11 +383,7 @@ impl Client {
         req: Request,
     ) -> Result<T> {
         let response = self.call(endpoint, id, req).await?;
-        response.json::<T>().await.map_err(|source| Error::Decode {
-            endpoint,
-            id: id.map(str::to_string),
-            source: Box::new(source),
-        })
+        decode(endpoint, id, response).await
     }
 }
 
@@ -407,6 +442,19 @@ fn quoted_message(body: &str) -> String {
     } else {
         text
     }
+}
+
+/// The JSON answer of `endpoint` decoded, or [`Error::Decode`].
+async fn decode<T: DeserializeOwned>(
+    endpoint: Endpoint,
+    id: Option<&str>,
+    response: Response,
+) -> Result<T> {
+    response.json::<T>().await.map_err(|source| Error::Decode {
+        endpoint,
+        id: id.map(str::to_string),
+        source: Box::new(source),
+    })
 }
 
 #[cfg(test)]

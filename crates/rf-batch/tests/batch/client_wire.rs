@@ -541,3 +541,100 @@ async fn retry_after_is_read_as_seconds_or_as_an_http_date() {
         Some(std::time::Duration::ZERO)
     );
 }
+
+#[tokio::test]
+async fn an_asset_library_job_is_created_with_bearer_auth_and_followed_by_its_task() {
+    use rf_types::{AssetLibraryJobRequest, LibrarySelection};
+    let (server, client) = setup().await;
+    let mut request = AssetLibraryJobRequest::new(
+        "defect-detector",
+        LibrarySelection::ImageIds(vec!["img-1".into(), " img-2 ".into(), "img-1".into()]),
+        MachineType::Gpu,
+        "placeholder",
+    )
+    .unwrap();
+    request.display_name = Some("Night defects".into());
+    request.idempotency_key = rf_batch::library::derived_idempotency_key(&request);
+    // The key in a Bearer header, as the roboflow client sends it; none in
+    // the query.
+    Mock::given(method("POST"))
+        .and(path(format!("{BP}/asset-library/jobs")))
+        .and(header("authorization", format!("Bearer {KEY}").as_str()))
+        .and(query_param_is_missing("api_key"))
+        .and(body_json(json!({
+            "workflowId": "defect-detector",
+            "idempotencyKey": request.idempotency_key,
+            "machineType": "gpu",
+            "imageIds": ["img-1", "img-2"],
+            "displayName": "Night defects"
+        })))
+        .respond_with(ResponseTemplate::new(202).set_body_json(json!({
+            "status": "queued", "taskId": "task-1", "jobId": "al-123",
+            "batchId": "asset-library-123", "displayName": "Night defects"
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let created = rf_batch::library::start_library_job(&client, &request)
+        .await
+        .unwrap();
+    assert_eq!(
+        (created.job_id.as_str(), created.task_id.as_str()),
+        ("al-123", "task-1")
+    );
+    // The task: workspace-level, `api_key` in the query; running, then done.
+    Mock::given(method("GET"))
+        .and(path("/acme/asynctasks/task-1"))
+        .and(query_param("api_key", KEY))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "taskId": "task-1", "status": "running", "progress": {"current": 1, "total": 3}
+        })))
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/acme/asynctasks/task-1"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "taskId": "task-1", "status": "completed", "result": {"jobId": "al-123"}
+        })))
+        .mount(&server)
+        .await;
+    let options = rf_batch::wait::PollOptions {
+        initial_interval: std::time::Duration::from_millis(1),
+        ..Default::default()
+    };
+    let mut seen = Vec::new();
+    let task =
+        rf_batch::library::wait_for_task(&client, "task-1", &options, &Default::default(), |t| {
+            seen.push(t.status.clone().unwrap_or_default())
+        })
+        .await
+        .unwrap();
+    assert_eq!(seen, ["running", "completed"]);
+    assert_eq!(task.result.unwrap()["jobId"], "al-123");
+}
+
+#[tokio::test]
+async fn a_failed_task_is_an_error_with_its_reason() {
+    let (server, client) = setup().await;
+    Mock::given(method("GET"))
+        .and(path("/acme/asynctasks/task-9"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "taskId": "task-9", "status": "failed", "error": "query matched no images"
+        })))
+        .mount(&server)
+        .await;
+    let err = rf_batch::library::wait_for_task(
+        &client,
+        "task-9",
+        &Default::default(),
+        &Default::default(),
+        |_| {},
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(&err, Error::TaskFailed { message, .. } if message == "query matched no images"),
+        "{err}"
+    );
+}

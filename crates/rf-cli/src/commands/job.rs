@@ -10,7 +10,7 @@ use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use super::session::{Session, map_error};
-use super::{export, listing, options};
+use super::{export, library, listing, options};
 use crate::args::{
     JobCommand, JobLogsArgs, JobRestartArgs, JobStartArgs, SeverityArg, TrtCompileArgs,
 };
@@ -41,6 +41,8 @@ fn name(command: &JobCommand) -> &'static str {
     match command {
         JobCommand::Start(_) => "rf job start",
         JobCommand::TrtCompile(_) => "rf job trt-compile",
+        JobCommand::Library(_) => "rf job library",
+        JobCommand::Task(_) => "rf job task",
         JobCommand::List(_) => "rf job list",
         JobCommand::Show(_) => "rf job show",
         JobCommand::Stages(_) => "rf job stages",
@@ -65,6 +67,8 @@ async fn dispatch(
     match command {
         JobCommand::Start(args) => start(args, session, config).await,
         JobCommand::TrtCompile(args) => trt_compile(args, session, config, progress, cancel).await,
+        JobCommand::Library(args) => library::start(args, session, config, cancel).await,
+        JobCommand::Task(args) => library::task(args, session, config, cancel).await,
         JobCommand::List(args) => {
             listing::print(jobs.list(None), args.limit, out, render::jobs).await
         }

@@ -15,6 +15,7 @@ mod emulator;
 mod export;
 mod ingest;
 mod job;
+mod library;
 mod listing;
 mod options;
 mod report;

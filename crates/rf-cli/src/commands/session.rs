@@ -140,9 +140,9 @@ fn embedded_start_error(err: &EmulatorError, data_dir: &Path) -> CliError {
 /// The owner `rf emulator serve` writes into the data directory's lock.
 pub(crate) const SERVE_OWNER: &str = "rf emulator serve";
 
-/// The exit-code class and one-line message of a library error.
-pub(crate) fn map_error(err: &Error) -> CliError {
-    let kind = match err {
+/// The exit-code class of a library error.
+fn kind_of(err: &Error) -> Kind {
+    match err {
         Error::Api(api) => match api.kind {
             ApiErrorKind::Unauthenticated | ApiErrorKind::Forbidden => Kind::Auth,
             ApiErrorKind::NotFound => Kind::NotFound,
@@ -172,7 +172,9 @@ pub(crate) fn map_error(err: &Error) -> CliError {
         | Error::JobFailed { .. }
         | Error::JobTimeout { .. }
         | Error::NoExportOutput { .. }
-        | Error::BrokenListing { .. } => Kind::Remote,
+        | Error::BrokenListing { .. }
+        | Error::TaskFailed { .. }
+        | Error::TaskTimeout { .. } => Kind::Remote,
         Error::UploadsFailed { .. } => Kind::Partial,
         // The advice (in the message) and the code follow the class that
         // needs the most from the user.
@@ -183,7 +185,12 @@ pub(crate) fn map_error(err: &Error) -> CliError {
         },
         Error::Cancelled => Kind::Interrupted,
         _ => Kind::Local,
-    };
+    }
+}
+
+/// The exit-code class and one-line message of a library error.
+pub(crate) fn map_error(err: &Error) -> CliError {
+    let kind = kind_of(err);
     let message = match err {
         Error::Cancelled => "interrupted; re-run the same command to resume".to_owned(),
         Error::JobFailed { job_id, message } => format!(

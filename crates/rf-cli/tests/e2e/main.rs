@@ -13,6 +13,7 @@ mod emulator;
 mod faults;
 mod job;
 mod json_style;
+mod library;
 mod listings;
 mod messages;
 mod recovery;

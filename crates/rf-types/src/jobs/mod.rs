@@ -4,6 +4,7 @@
 
 mod builder;
 mod definition;
+mod library;
 mod status;
 
 pub use builder::WorkflowJobBuilder;
@@ -11,6 +12,10 @@ pub use definition::{
     AggregationFormat, CompilationDevice, ComputeConfiguration, InferenceBackend, JobDefinition,
     JobDefinitionError, MachineType, ParametersOverride, StagingBatchInput, TrtCompilationJob,
     WorkflowJob, WorkflowsProcessingSpecification,
+};
+pub use library::{
+    AssetLibraryJobCreated, AssetLibraryJobRequest, AsyncTask, LibraryJobError, LibrarySelection,
+    MAX_LIBRARY_IMAGE_IDS, is_idempotency_key,
 };
 pub use status::{
     GetJobResponse, JobLog, JobLogsResponse, JobMetadata, JobStage, JobStatus, ListJobsResponse,
