@@ -531,7 +531,7 @@ pub(crate) enum JobCommand {
     /// new (the idempotency key is derived from the request). Prints the
     /// job ID; --wait follows the task that reports the job's start.
     #[command(
-        after_help = "Examples:\n  rf job library --workflow defect-detector --query \"tag:night\" --machine-type gpu --wait\n  rf job library --workflow defect-detector --image-ids img-1,img-2\n  rf job library --workflow defect-detector --all --job-name \"whole library\""
+        after_help = "Examples:\n  rf job library --workflow defect-detector --query \"tag:night\" --machine-type gpu --wait\n  rf job library --workflow defect-detector --image-ids img-1,img-2\n  rf job library --workflow defect-detector --all --job-name whole-library"
     )]
     Library(LibraryJobArgs),
     /// Show a task of the workspace (an Asset Library job's start)
