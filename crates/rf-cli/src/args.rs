@@ -1142,7 +1142,11 @@ mod tests {
                         continue;
                     }
                     if let Err(e) = Cli::try_parse_from(&words)
-                        && e.kind() != clap::error::ErrorKind::DisplayHelp
+                        && !matches!(
+                            e.kind(),
+                            clap::error::ErrorKind::DisplayHelp
+                                | clap::error::ErrorKind::DisplayVersion
+                        )
                     {
                         panic!("{doc}: `{}` does not parse: {e}", words.join(" "));
                     }
