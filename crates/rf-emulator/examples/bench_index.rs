@@ -1,9 +1,13 @@
 //! Measures how fast the emulator ingests bulk shards: uploads `SHARDS`
 //! tar shards of `PER_SHARD` images each through signed URLs and polls the
 //! batch count until every image is indexed. Prints images per second.
+//! With `uploads`, measures single-image uploads instead: `COUNT` images
+//! of `IMAGE_BYTES`, `CONCURRENCY` requests at a time, each acknowledged
+//! once stored.
 //!
 //! ```text
 //! cargo run --release -p rf-emulator --example bench_index [-- SHARDS PER_SHARD IMAGE_BYTES]
+//! cargo run --release -p rf-emulator --example bench_index -- uploads [COUNT CONCURRENCY IMAGE_BYTES]
 //! ```
 
 // A benchmark program: printing its figures is its job.
@@ -31,12 +35,20 @@ fn png(seed: u32, size: usize) -> Vec<u8> {
     v
 }
 
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() -> Result<(), BoxError> {
     let args: Vec<usize> = std::env::args()
         .skip(1)
         .filter_map(|a| a.parse().ok())
         .collect();
+    if std::env::args().nth(1).as_deref() == Some("uploads") {
+        let count = args.first().copied().unwrap_or(5_000);
+        let concurrency = args.get(1).copied().unwrap_or(16);
+        let image_bytes = args.get(2).copied().unwrap_or(4 * 1024);
+        return single_uploads(count, concurrency, image_bytes).await;
+    }
     let shards = args.first().copied().unwrap_or(20);
     let per_shard = args.get(1).copied().unwrap_or(500);
     let image_bytes = args.get(2).copied().unwrap_or(20 * 1024);
@@ -116,6 +128,56 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         uploaded.as_secs_f64(),
         elapsed.as_secs_f64(),
         total as f64 / elapsed.as_secs_f64()
+    );
+    emu.shutdown().await;
+    Ok(())
+}
+
+/// Uploads `count` images one request each, `concurrency` at a time, and
+/// prints acknowledged uploads per second.
+async fn single_uploads(
+    count: usize,
+    concurrency: usize,
+    image_bytes: usize,
+) -> Result<(), BoxError> {
+    let emu = Emulator::start(EmulatorConfig::for_tests(), "127.0.0.1:0".parse()?).await?;
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let http = reqwest::Client::builder().no_proxy().build()?;
+    let url = format!(
+        "{}data-staging/v1/external/test-ws/batches/single/upload/image",
+        emu.base_url()
+    );
+    let next = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut workers = Vec::new();
+    for _ in 0..concurrency.max(1) {
+        let (http, url, next) = (http.clone(), url.clone(), next.clone());
+        workers.push(tokio::spawn(async move {
+            loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if i >= count {
+                    return Ok::<_, BoxError>(());
+                }
+                let name = format!("img_{i:06}.png");
+                let part = reqwest::multipart::Part::bytes(png(i as u32, image_bytes))
+                    .file_name(name.clone());
+                http.post(&url)
+                    .query(&[("api_key", "test-key"), ("fileName", name.as_str())])
+                    .multipart(reqwest::multipart::Form::new().part("file", part))
+                    .send()
+                    .await?
+                    .error_for_status()?;
+            }
+        }));
+    }
+    for w in workers {
+        w.await??;
+    }
+    let elapsed = started.elapsed();
+    println!(
+        "{count} single uploads of {image_bytes} B, {concurrency} at a time, acknowledged in {:.2}s: {:.0} uploads/s",
+        elapsed.as_secs_f64(),
+        count as f64 / elapsed.as_secs_f64()
     );
     emu.shutdown().await;
     Ok(())

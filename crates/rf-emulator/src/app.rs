@@ -93,7 +93,8 @@ impl EmulatorState {
         Ok(())
     }
 
-    /// Writes the state snapshot now (also done automatically).
+    /// Commits the pending state changes now (also done continuously: a
+    /// request is answered once its changes are committed).
     pub fn persist(&self) -> Result<(), EmulatorError> {
         self.0.store.persist()
     }
@@ -163,7 +164,7 @@ mod tests {
                 },
                 Content::Images,
             );
-            db.ws_mut("test-ws").batches.insert("b".into(), b);
+            db.insert_batch("test-ws", b);
         });
         assert_eq!(
             remove_orphans(ctx, Duration::from_secs(3600)),

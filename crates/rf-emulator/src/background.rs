@@ -1,66 +1,78 @@
-//! Background work of a running emulator: the snapshot writer, the expiry
-//! sweeper, and resuming jobs left unfinished by a previous run.
+//! Background work of a running emulator: the committer (group commits
+//! of the state, see [`crate::store`]), the expiry sweeper, and resuming
+//! what a previous run left unfinished: jobs, and shards acknowledged but
+//! not indexed yet.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::ctx::Ctx;
+use crate::ingest;
 use crate::jobs;
 
 /// Blob files nothing points at are deleted once they are this old (younger
 /// ones may belong to an upload that is being registered).
 const ORPHAN_AGE: Duration = Duration::from_secs(600);
 
-/// Pause between a burst of writes and the snapshot that records it.
-const PERSIST_DEBOUNCE: Duration = Duration::from_millis(200);
+/// Pause after a failed commit before the next try.
+const COMMIT_RETRY: Duration = Duration::from_millis(200);
 
 /// Starts the background tasks on the current runtime.
 pub(crate) fn start(ctx: &Arc<Ctx>) {
-    let c = ctx.clone();
-    tokio::spawn(async move {
-        let mut last = Duration::ZERO;
-        loop {
+    tokio::spawn(commit_loop(ctx.clone()));
+    tokio::spawn(sweep_loop(ctx.clone()));
+    resume_jobs(ctx);
+    resume_indexing(ctx);
+}
+
+/// Commits the state whenever writes wait for it: one commit at a time,
+/// each taking every change made since the previous one (group commit).
+async fn commit_loop(c: Arc<Ctx>) {
+    loop {
+        if !c.store.needs_commit() {
             tokio::select! {
                 () = c.closing.cancelled() => break,
-                () = c.store.changed() => {}
+                () = c.store.commit_wanted() => continue,
             }
-            // Big states take long to serialise (under the lock): keep the
-            // writer's share of the time at about a tenth.
-            tokio::time::sleep(PERSIST_DEBOUNCE.max(last.saturating_mul(10))).await;
+        }
+        let c2 = c.clone();
+        match tokio::task::spawn_blocking(move || c2.store.commit()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::error!("{e}");
+                tokio::time::sleep(COMMIT_RETRY).await;
+            }
+            Err(e) => tracing::error!("state committer failed: {e}"),
+        }
+    }
+}
+
+/// Drops expired batches now and then, and deletes orphaned blobs.
+async fn sweep_loop(c: Arc<Ctx>) {
+    let period = c
+        .config
+        .batch_ttl
+        .clamp(Duration::from_millis(100), Duration::from_secs(60));
+    let mut last_gc = std::time::Instant::now();
+    loop {
+        tokio::select! {
+            () = c.closing.cancelled() => break,
+            () = tokio::time::sleep(period) => {}
+        }
+        sweep_expired(&c);
+        if last_gc.elapsed() >= ORPHAN_AGE {
+            last_gc = std::time::Instant::now();
             let c2 = c.clone();
-            let started = std::time::Instant::now();
-            let result = tokio::task::spawn_blocking(move || c2.store.persist()).await;
-            last = started.elapsed().min(Duration::from_secs(30));
-            match result {
-                Ok(Err(e)) => tracing::error!("cannot write state snapshot: {e}"),
-                Err(e) => tracing::error!("snapshot writer failed: {e}"),
-                Ok(Ok(())) => {}
-            }
+            let _ = tokio::task::spawn_blocking(move || remove_orphans(&c2, ORPHAN_AGE)).await;
         }
-    });
-    let c = ctx.clone();
-    tokio::spawn(async move {
-        let period = c
-            .config
-            .batch_ttl
-            .clamp(Duration::from_millis(100), Duration::from_secs(60));
-        let mut last_gc = std::time::Instant::now();
-        loop {
-            tokio::select! {
-                () = c.closing.cancelled() => break,
-                () = tokio::time::sleep(period) => {}
-            }
-            sweep_expired(&c);
-            if last_gc.elapsed() >= ORPHAN_AGE {
-                last_gc = std::time::Instant::now();
-                let c2 = c.clone();
-                let _ = tokio::task::spawn_blocking(move || remove_orphans(&c2, ORPHAN_AGE)).await;
-            }
-        }
-    });
+    }
+}
+
+/// Restarts the runners of jobs a previous run left unfinished.
+fn resume_jobs(ctx: &Arc<Ctx>) {
     let jobs: Vec<(String, String)> = ctx.store.read(|db| {
-        db.workspaces
+        db.workspaces()
             .iter()
             .flat_map(|(ws, w)| {
                 w.jobs
@@ -76,31 +88,64 @@ pub(crate) fn start(ctx: &Arc<Ctx>) {
     }
 }
 
+/// Indexes the shards a previous run acknowledged but did not index
+/// (`shard-uploaded`, their blob stored).
+fn resume_indexing(ctx: &Arc<Ctx>) {
+    let now = ctx.now();
+    let shards: Vec<(String, String, String, String)> = ctx.store.read(|db| {
+        let mut out = Vec::new();
+        for (ws, w) in db.workspaces() {
+            for b in w.batches.values().filter(|b| b.expiry > now) {
+                for s in &b.shards {
+                    if let (true, Some(blob)) = (s.status_name == "shard-uploaded", &s.blob) {
+                        out.push((ws.clone(), b.id.clone(), s.id.clone(), blob.clone()));
+                    }
+                }
+            }
+        }
+        out
+    });
+    for (ws, batch, shard, blob) in shards {
+        tracing::info!(workspace = %ws, batch = %batch, shard = %shard, "indexing a shard uploaded before the restart");
+        let ctx = ctx.clone();
+        tokio::spawn(async move {
+            ingest::index_shard(&ctx, &ws, &batch, &shard, &blob).await;
+        });
+    }
+}
+
 /// Drops expired batches and deletes their blobs.
 pub(crate) fn sweep_expired(ctx: &Ctx) {
     let now = ctx.now();
     let blobs: BTreeSet<String> = ctx.store.write(|db| {
+        let mut expired = Vec::new();
+        let mut stale_ingests = Vec::new();
+        for (ws, w) in db.workspaces() {
+            expired.extend(
+                w.batches
+                    .values()
+                    .filter(|b| b.expiry <= now)
+                    .map(|b| (ws.clone(), b.id.clone())),
+            );
+            stale_ingests.extend(
+                w.ingests
+                    .keys()
+                    .filter(|k| {
+                        let batch = k.split('\n').next().unwrap_or("");
+                        w.batches.get(batch).is_none_or(|b| b.expiry <= now)
+                    })
+                    .map(|k| (ws.clone(), k.clone())),
+            );
+        }
         let mut gone = BTreeSet::new();
-        for w in db.workspaces.values_mut() {
-            let expired: Vec<String> = w
-                .batches
-                .iter()
-                .filter(|(_, b)| b.expiry <= now)
-                .map(|(id, _)| id.clone())
-                .collect();
-            for id in expired {
-                if let Some(b) = w.batches.remove(&id) {
-                    gone.extend(b.files.into_iter().map(|f| f.data.blob));
-                    for s in b.shards {
-                        gone.insert(format!("{}.tar", s.id));
-                        gone.insert(format!("{}.refs", s.id));
-                    }
-                }
+        for (ws, id) in expired {
+            if let Some(b) = db.remove_batch(&ws, &id) {
+                gone.extend(b.shards.iter().flat_map(|s| s.blobs()));
+                gone.extend(b.files.into_iter().map(|f| f.data.blob));
             }
-            w.ingests.retain(|k, _| {
-                let batch = k.split('\n').next().unwrap_or("");
-                w.batches.contains_key(batch)
-            });
+        }
+        for (ws, key) in stale_ingests {
+            db.remove_ingest(&ws, &key);
         }
         gone
     });
@@ -115,12 +160,11 @@ pub(crate) fn sweep_expired(ctx: &Ctx) {
 pub(crate) fn remove_orphans(ctx: &Ctx, min_age: Duration) -> usize {
     let referenced: BTreeSet<String> = ctx.store.read(|db| {
         let mut set = BTreeSet::new();
-        for w in db.workspaces.values() {
+        for w in db.workspaces().values() {
             for b in w.batches.values() {
                 set.extend(b.files.iter().map(|f| f.data.blob.clone()));
                 for s in &b.shards {
-                    set.insert(format!("{}.tar", s.id));
-                    set.insert(format!("{}.refs", s.id));
+                    set.extend(s.blobs());
                 }
             }
             for j in w.jobs.values() {

@@ -85,21 +85,18 @@ pub(crate) fn ensure_batch<'a>(
     let now = ctx.now();
     let seq = db.next_seq();
     let ttl = ctx.batch_ttl();
-    let batches = &mut db.ws_mut(ws).batches;
-    let fresh = match batches.get(id) {
+    let fresh = match db.ws(ws).and_then(|w| w.batches.get(id)) {
         None => true,
         Some(b) if b.expiry <= now => true,
         Some(b) if b.kind != intake.kind => return Err(mixing_error(id, b.kind, intake.what)),
         Some(_) => false,
     };
     if fresh {
-        batches.insert(
-            id.to_string(),
-            Batch::new(id, display_name, intake.kind, intake.content, now, ttl, seq),
-        );
+        let batch = Batch::new(id, display_name, intake.kind, intake.content, now, ttl, seq);
+        db.insert_batch(ws, batch);
     }
-    let batch = batches
-        .get_mut(id)
+    let batch = db
+        .batch_mut(ws, id, now)
         .ok_or_else(|| ApiError::internal("batch vanished"))?;
     if batch.owner_job.is_some() {
         return Err(output_batch_error(id));

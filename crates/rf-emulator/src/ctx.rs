@@ -145,8 +145,8 @@ impl Ctx {
         stats
     }
 
-    /// Stops background work (jobs stop at their next step), writes a final
-    /// snapshot and releases the data directory's lock.
+    /// Stops background work (jobs stop at their next step), commits the
+    /// last changes and releases the data directory's lock.
     pub(crate) fn close(&self) -> Result<(), EmulatorError> {
         self.closing.cancel();
         self.workers.close();

@@ -35,6 +35,18 @@ pub enum EmulatorError {
         /// The cause.
         source: serde_json::Error,
     },
+    /// The state database could not be opened, read or written.
+    #[error("state database {path}: {source}")]
+    Database {
+        /// The database file.
+        path: PathBuf,
+        /// The cause.
+        source: redb::Error,
+    },
+    /// A write could not be committed to the state database (the request
+    /// that made it is answered `500`), or the emulator is closed.
+    #[error("the change was not stored: {0}")]
+    NotCommitted(String),
     /// The configuration is not usable.
     #[error("invalid emulator configuration: {0}")]
     Config(String),

@@ -1,24 +1,39 @@
 //! The emulator's persisted state: workspaces, batches, files, shards, jobs.
 //!
 //! These are internal records, not wire models: the HTTP layer turns them
-//! into `rf-types` responses. Everything here is serialised into the JSON
-//! snapshot of the data dir, so field changes must stay backward readable
-//! (`#[serde(default)]` on additions).
+//! into `rf-types` responses. Batches, jobs and ingest records are stored
+//! as JSON values in the data dir's database (and older data dirs hold a
+//! JSON snapshot of the whole [`Db`]), so field changes must stay backward
+//! readable (`#[serde(default)]` on additions).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-/// The whole state.
+/// The whole state, in memory; [`crate::store`] keeps it in the database
+/// record by record. Every change goes through a method here that names
+/// the record it touches ([`Record`]), so the store commits exactly those.
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub(crate) struct Db {
     /// Monotonic counter for creation order.
     #[serde(default)]
     pub(crate) seq: u64,
     #[serde(default)]
-    pub(crate) workspaces: BTreeMap<String, WorkspaceData>,
+    workspaces: BTreeMap<String, WorkspaceData>,
+    /// Records changed since the store last took them.
+    #[serde(skip)]
+    changed: BTreeSet<Record>,
+}
+
+/// One record of the state as the database keeps it: a batch, a job or a
+/// reference ingest's dedup entry, each under its workspace.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Record {
+    Batch { ws: String, id: String },
+    Job { ws: String, id: String },
+    Ingest { ws: String, key: String },
 }
 
 impl Db {
@@ -27,12 +42,78 @@ impl Db {
         self.seq
     }
 
+    /// Every workspace (read only: changes go through the methods below).
+    pub(crate) fn workspaces(&self) -> &BTreeMap<String, WorkspaceData> {
+        &self.workspaces
+    }
+
     pub(crate) fn ws(&self, ws: &str) -> Option<&WorkspaceData> {
         self.workspaces.get(ws)
     }
 
-    pub(crate) fn ws_mut(&mut self, ws: &str) -> &mut WorkspaceData {
+    fn ws_mut(&mut self, ws: &str) -> &mut WorkspaceData {
         self.workspaces.entry(ws.to_string()).or_default()
+    }
+
+    fn touch(&mut self, record: Record) {
+        self.changed.insert(record);
+    }
+
+    /// The records changed since the last call, for the store to commit.
+    pub(crate) fn take_changes(&mut self) -> BTreeSet<Record> {
+        std::mem::take(&mut self.changed)
+    }
+
+    /// Marks records changed again (their commit failed).
+    pub(crate) fn restore_changes(&mut self, records: BTreeSet<Record>) {
+        self.changed.extend(records);
+    }
+
+    /// True when changes wait for the store.
+    pub(crate) fn has_changes(&self) -> bool {
+        !self.changed.is_empty()
+    }
+
+    /// Adds (or replaces) a batch.
+    pub(crate) fn insert_batch(&mut self, ws: &str, batch: Batch) {
+        let id = batch.id.clone();
+        self.ws_mut(ws).batches.insert(id.clone(), batch);
+        self.touch(Record::Batch { ws: ws.into(), id });
+    }
+
+    /// Removes a batch (expired or not).
+    pub(crate) fn remove_batch(&mut self, ws: &str, id: &str) -> Option<Batch> {
+        let gone = self.workspaces.get_mut(ws)?.batches.remove(id)?;
+        self.touch(Record::Batch {
+            ws: ws.into(),
+            id: id.into(),
+        });
+        Some(gone)
+    }
+
+    /// Adds (or replaces) a job.
+    pub(crate) fn insert_job(&mut self, ws: &str, job: Job) {
+        let id = job.id.clone();
+        self.ws_mut(ws).jobs.insert(id.clone(), job);
+        self.touch(Record::Job { ws: ws.into(), id });
+    }
+
+    /// Remembers an accepted reference ingest under its dedup key.
+    pub(crate) fn insert_ingest(&mut self, ws: &str, key: String, record: IngestRecord) {
+        self.ws_mut(ws).ingests.insert(key.clone(), record);
+        self.touch(Record::Ingest { ws: ws.into(), key });
+    }
+
+    /// Forgets a reference ingest's dedup entry.
+    pub(crate) fn remove_ingest(&mut self, ws: &str, key: &str) {
+        if let Some(w) = self.workspaces.get_mut(ws)
+            && w.ingests.remove(key).is_some()
+        {
+            self.touch(Record::Ingest {
+                ws: ws.into(),
+                key: key.into(),
+            });
+        }
     }
 
     /// A live (not expired) batch.
@@ -40,26 +121,89 @@ impl Db {
         self.ws(ws)?.batches.get(id).filter(|b| b.expiry > now)
     }
 
-    /// A live (not expired) batch, mutable.
+    /// A live (not expired) batch, to change.
     pub(crate) fn batch_mut(
         &mut self,
         ws: &str,
         id: &str,
         now: DateTime<Utc>,
     ) -> Option<&mut Batch> {
-        self.workspaces
-            .get_mut(ws)?
-            .batches
-            .get_mut(id)
-            .filter(|b| b.expiry > now)
+        self.batch(ws, id, now)?;
+        self.touch(Record::Batch {
+            ws: ws.into(),
+            id: id.into(),
+        });
+        self.workspaces.get_mut(ws)?.batches.get_mut(id)
     }
 
     pub(crate) fn job(&self, ws: &str, id: &str) -> Option<&Job> {
         self.ws(ws)?.jobs.get(id)
     }
 
+    /// A job, to change.
     pub(crate) fn job_mut(&mut self, ws: &str, id: &str) -> Option<&mut Job> {
+        self.job(ws, id)?;
+        self.touch(Record::Job {
+            ws: ws.into(),
+            id: id.into(),
+        });
         self.workspaces.get_mut(ws)?.jobs.get_mut(id)
+    }
+
+    /// The stored form of a record (JSON), `None` when it no longer exists.
+    pub(crate) fn encode(&self, record: &Record) -> Result<Option<Vec<u8>>, serde_json::Error> {
+        let w = |ws: &str| self.workspaces.get(ws);
+        match record {
+            Record::Batch { ws, id } => w(ws)
+                .and_then(|w| w.batches.get(id))
+                .map(serde_json::to_vec),
+            Record::Job { ws, id } => w(ws).and_then(|w| w.jobs.get(id)).map(serde_json::to_vec),
+            Record::Ingest { ws, key } => w(ws)
+                .and_then(|w| w.ingests.get(key))
+                .map(serde_json::to_vec),
+        }
+        .transpose()
+    }
+
+    /// Puts a record read back from the database (no change is recorded).
+    pub(crate) fn load(&mut self, record: Record, bytes: &[u8]) -> Result<(), serde_json::Error> {
+        match record {
+            Record::Batch { ws, id } => {
+                let b = serde_json::from_slice(bytes)?;
+                self.ws_mut(&ws).batches.insert(id, b);
+            }
+            Record::Job { ws, id } => {
+                let j = serde_json::from_slice(bytes)?;
+                self.ws_mut(&ws).jobs.insert(id, j);
+            }
+            Record::Ingest { ws, key } => {
+                let i = serde_json::from_slice(bytes)?;
+                self.ws_mut(&ws).ingests.insert(key, i);
+            }
+        }
+        Ok(())
+    }
+
+    /// Marks every record changed (a state migrated from a JSON snapshot is
+    /// written whole).
+    pub(crate) fn touch_all(&mut self) {
+        let mut all = BTreeSet::new();
+        for (ws, w) in &self.workspaces {
+            let ws = ws.clone();
+            all.extend(w.batches.keys().map(|id| Record::Batch {
+                ws: ws.clone(),
+                id: id.clone(),
+            }));
+            all.extend(w.jobs.keys().map(|id| Record::Job {
+                ws: ws.clone(),
+                id: id.clone(),
+            }));
+            all.extend(w.ingests.keys().map(|key| Record::Ingest {
+                ws: ws.clone(),
+                key: key.clone(),
+            }));
+        }
+        self.changed.extend(all);
     }
 }
 
@@ -222,6 +366,23 @@ pub(crate) struct ShardRec {
     pub(crate) event_ts: DateTime<Utc>,
     pub(crate) objects: u64,
     pub(crate) metadata: Value,
+    /// The blob holding the shard's content: a new one for every upload,
+    /// so a re-upload never changes bytes an earlier download URL names.
+    /// `None` in states of older emulators and for reference shards not
+    /// fetched yet ([`ShardRec::blobs`] then names the fixed ones).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) blob: Option<String>,
+}
+
+impl ShardRec {
+    /// Every blob the shard may use: its own, and the fixed names older
+    /// emulators gave (`<id>.tar` uploads, `<id>.refs` fetched references).
+    pub(crate) fn blobs(&self) -> impl Iterator<Item = String> + '_ {
+        self.blob
+            .iter()
+            .cloned()
+            .chain([format!("{}.tar", self.id), format!("{}.refs", self.id)])
+    }
 }
 
 /// Life cycle state of a job.

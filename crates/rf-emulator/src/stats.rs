@@ -128,7 +128,7 @@ impl Counters {
     ) -> EmulatorStats {
         let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
         let workspaces = db
-            .workspaces
+            .workspaces()
             .iter()
             .map(|(ws, data)| {
                 let batches = data

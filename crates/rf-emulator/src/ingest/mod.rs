@@ -117,6 +117,14 @@ fn record_index(
 ) {
     let now = ctx.now();
     ctx.store.write(|db| {
+        let current = db
+            .batch(ws, batch_id, now)
+            .and_then(|b| b.shards.iter().find(|s| s.id == shard_id))
+            .and_then(|s| s.blob.as_deref());
+        if current.is_some_and(|c| c != blob) {
+            // A later upload of this shard replaced this one; its index wins.
+            return;
+        }
         let Some(batch) = db.batch_mut(ws, batch_id, now) else {
             return;
         };
@@ -160,6 +168,7 @@ fn record_index(
             event_ts: now,
             objects,
             metadata,
+            blob: Some(blob.to_string()),
         };
         set_shard(batch, rec);
     });
@@ -178,6 +187,7 @@ pub(crate) fn shard_uploaded(ctx: &Arc<Ctx>, ws: &str, batch_id: &str, shard_id:
                 event_ts: now,
                 objects: 0,
                 metadata: json!({}),
+                blob: Some(blob.to_string()),
             };
             set_shard(batch, rec);
         }

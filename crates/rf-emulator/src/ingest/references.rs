@@ -211,6 +211,7 @@ fn register(
                     event_ts: now,
                     objects: chunk.len() as u64,
                     metadata: json!({"ingestId": ingest_id}),
+                    blob: None,
                 });
                 shard_ids.push(shard_id.clone());
             }
@@ -220,7 +221,7 @@ fn register(
             ingest_id: ingest_id.to_string(),
             shard_ids: shard_ids.clone(),
         };
-        db.ws_mut(ws).ingests.insert(dedup_key.clone(), record);
+        db.insert_ingest(ws, dedup_key.clone(), record);
         let accepted = Accepted {
             ingest_id: ingest_id.to_string(),
             shard_ids,

@@ -55,8 +55,7 @@ pub(super) fn output_batch(ctx: &Ctx, db: &mut Db, key: &JobKey, spec: OutputBat
     }
     let seq = db.next_seq();
     let ttl = ctx.batch_ttl();
-    let batches = &mut db.ws_mut(ws).batches;
-    if !batches.contains_key(&name) {
+    if !db.ws(ws).is_some_and(|w| w.batches.contains_key(&name)) {
         let mut b = Batch::new(
             &name,
             Some(&format!("{job} {} output", spec.stage)),
@@ -74,7 +73,7 @@ pub(super) fn output_batch(ctx: &Ctx, db: &mut Db, key: &JobKey, spec: OutputBat
             description: Some(spec.description.to_string()),
             nested: spec.nested,
         });
-        batches.insert(name.clone(), b);
+        db.insert_batch(ws, b);
     }
     name
 }

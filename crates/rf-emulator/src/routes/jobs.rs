@@ -261,7 +261,7 @@ fn insert_job(ctx: &Ctx, ws: &str, new: NewJob) -> ApiResult<bool> {
         };
         let entry = Entry::new("info", "job-created", json!({"type": new.kind}));
         push_log(&mut job, None, None, entry);
-        db.ws_mut(ws).jobs.insert(new.id, job);
+        db.insert_job(ws, job);
         Ok(true)
     })
 }

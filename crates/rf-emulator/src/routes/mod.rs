@@ -106,20 +106,25 @@ pub(crate) fn build(ctx: Arc<Ctx>) -> Router {
     with_layers(app, ctx, &prefix)
 }
 
-/// The layers around every route, innermost first: JSON errors and the
-/// request log, request counting and chaos, network shaping.
+/// The layers around every route, innermost first: commit before
+/// answering, JSON errors and the request log, request counting and chaos,
+/// network shaping.
 fn with_layers(app: Router<Arc<Ctx>>, ctx: Arc<Ctx>, prefix: &str) -> Router {
     let stats_paths = [STATS_PATH.to_string(), format!("{prefix}{STATS_PATH}")];
-    app.layer(axum::middleware::from_fn(json_errors_and_log))
-        .layer(axum::middleware::from_fn_with_state(
-            (ctx.clone(), Arc::new(stats_paths.clone())),
-            count_and_inject_faults,
-        ))
-        .layer(axum::middleware::from_fn_with_state(
-            (ctx.clone(), Arc::new(stats_paths.clone())),
-            shape_network,
-        ))
-        .with_state(ctx)
+    app.layer(axum::middleware::from_fn_with_state(
+        ctx.clone(),
+        commit_before_answering,
+    ))
+    .layer(axum::middleware::from_fn(json_errors_and_log))
+    .layer(axum::middleware::from_fn_with_state(
+        (ctx.clone(), Arc::new(stats_paths.clone())),
+        count_and_inject_faults,
+    ))
+    .layer(axum::middleware::from_fn_with_state(
+        (ctx.clone(), Arc::new(stats_paths.clone())),
+        shape_network,
+    ))
+    .with_state(ctx)
 }
 
 /// The emulator's own statistics endpoint (never faulted; no key needed on
@@ -185,6 +190,25 @@ async fn shape_network(
         return next.run(req).await;
     }
     ctx.shaper.shape(req, next).await
+}
+
+/// Answers a successful request that may have changed the state (any
+/// method but `GET` and `HEAD`) only once its changes are committed: a
+/// `2xx` means durable. A failed commit turns the answer into a `500`.
+async fn commit_before_answering(
+    State(ctx): State<Arc<Ctx>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let reads_only = matches!(*req.method(), http::Method::GET | http::Method::HEAD);
+    let resp = next.run(req).await;
+    if reads_only || !resp.status().is_success() {
+        return resp;
+    }
+    match ctx.store.durable().await {
+        Ok(()) => resp,
+        Err(e) => ApiError::internal(e.to_string()).into_response(),
+    }
 }
 
 async fn not_found(uri: http::Uri) -> ApiError {

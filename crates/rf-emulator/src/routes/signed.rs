@@ -59,7 +59,9 @@ pub(crate) async fn put(
     };
     match claims.grant {
         Grant::UploadShard { shard_id, .. } => {
-            let blob = format!("{shard_id}.tar");
+            // A new blob for every upload: bytes an earlier download URL
+            // names never change.
+            let blob = format!("{}.tar", uuid::Uuid::new_v4().simple());
             ctx.store
                 .commit_blob(&tmp, &blob)
                 .map_err(|e| ApiError::internal(format!("cannot store shard: {e}")))?;

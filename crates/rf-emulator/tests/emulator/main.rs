@@ -20,6 +20,7 @@ use support::{DEADLINE, png, start, start_with, tar_of};
 
 mod auth;
 mod conformance;
+mod crash;
 mod hostile;
 mod jobs;
 mod limits;

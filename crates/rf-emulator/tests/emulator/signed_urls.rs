@@ -114,3 +114,50 @@ async fn a_token_signed_for_a_path_outside_the_blobs_is_refused() {
     }
     env.emu.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_re_upload_to_the_same_url_leaves_earlier_download_urls_on_their_bytes() {
+    let env = start().await;
+    let (url, headers) = env
+        .signed_url("immut", "bulk-upload/image-files", None)
+        .await;
+    let first = png(4, 4, 1);
+    let (s, _) = env
+        .put(&url, &headers, tar_of(&[("a.png", first.clone())]))
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    env.wait_count("immut", 1).await;
+    let (_, list) = env.get(&env.ds("batches/immut/list"), &[]).await;
+    let old_url = list["filesMetadata"][0]["downloadURL"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // The same URL again, other content (a longer member first, so the
+    // old byte range would now hold other bytes if the tar were rewritten).
+    let (s, _) = env
+        .put(
+            &url,
+            &headers,
+            tar_of(&[("z.png", png(9, 9, 7)), ("a.png", png(5, 5, 2))]),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    env.wait_count("immut", 2).await;
+    let (s, bytes) = env.download(&old_url).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        bytes, first,
+        "an earlier download URL now serves other bytes"
+    );
+    // The listing names the new content.
+    let (_, list) = env.get(&env.ds("batches/immut/list"), &[]).await;
+    let a = list["filesMetadata"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["fileName"] == "a.png")
+        .unwrap();
+    let (_, now) = env.download(a["downloadURL"].as_str().unwrap()).await;
+    assert_eq!(now, png(5, 5, 2));
+    env.emu.shutdown().await;
+}
