@@ -53,6 +53,9 @@ fn record_of(table: usize, key: &str) -> Record {
     }
 }
 
+/// A record and its stored form (`None`: the record is gone).
+pub(super) type Encoded = (Record, Option<Vec<u8>>);
+
 /// The open database.
 pub(super) struct Database {
     db: redb::Database,
@@ -155,7 +158,7 @@ impl Database {
     /// one durable transaction.
     pub(super) fn write_encoded(
         &self,
-        encoded: &[(Record, Option<Vec<u8>>)],
+        encoded: &[Encoded],
         seq: u64,
     ) -> Result<(), EmulatorError> {
         let run = || -> Result<(), redb::Error> {
@@ -188,7 +191,7 @@ pub(super) fn encode(
     state: &Db,
     changes: &BTreeSet<Record>,
     path: &Path,
-) -> Result<Vec<(Record, Option<Vec<u8>>)>, EmulatorError> {
+) -> Result<Vec<Encoded>, EmulatorError> {
     changes
         .iter()
         .map(|r| Ok((r.clone(), state.encode(r)?)))
