@@ -32,6 +32,7 @@ mod deps;
 mod package;
 mod report_check;
 mod soak;
+mod soak_emulator;
 mod tidy;
 mod wheel;
 
@@ -163,7 +164,7 @@ fn main() -> ExitCode {
         "report-check" => report_check::report_check(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask <task>\n\ntasks:\n  ci      fmt check, import cycles, dependency checks, clippy -D warnings, tests, report-check, docs, packages\n  cycles  import cycles between the modules of each crate\n  deps    dependency rules (deny.toml, cargo-deny) and unused dependencies (cargo-machete)\n  package crates.io metadata and cargo package of the published crates\n  wheel   the rf wheel (maturin) into target/wheels [--check: install and run it in a fresh venv]\n  compat  the official inference-cli against the emulator\n  bench   rf vs the raw limit and inference-cli, release mode (bench --help)\n  soak    kill -9 the CLI at random points and re-run it [--seeds N] [--files N] [--chaos-rate R]\n  report-check  rf run --report's page in headless Chromium: boxes, filter, no fetch [--screenshot FILE]"
+                "usage: cargo xtask <task>\n\ntasks:\n  ci      fmt check, import cycles, dependency checks, clippy -D warnings, tests, report-check, docs, packages\n  cycles  import cycles between the modules of each crate\n  deps    dependency rules (deny.toml, cargo-deny) and unused dependencies (cargo-machete)\n  package crates.io metadata and cargo package of the published crates\n  wheel   the rf wheel (maturin) into target/wheels [--check: install and run it in a fresh venv]\n  compat  the official inference-cli against the emulator\n  bench   rf vs the raw limit and inference-cli, release mode (bench --help)\n  soak    kill -9 the CLI at random points and re-run it [--seeds N] [--files N] [--chaos-rate R];\n          kill -9 the emulator during uploads and check what it acknowledged [--emulator-kills N]\n  report-check  rf run --report's page in headless Chromium: boxes, filter, no fetch [--screenshot FILE]"
             );
             return if task == "help" || task == "--help" {
                 ExitCode::SUCCESS

@@ -53,6 +53,8 @@ struct Options {
     chaos_rate: f64,
     item_delay_ms: u64,
     kills: u64,
+    /// Kills of `rf emulator serve` during uploads ([`crate::soak_emulator`]).
+    emulator_kills: u64,
 }
 
 impl Options {
@@ -66,6 +68,7 @@ impl Options {
             chaos_rate: 0.05,
             item_delay_ms: 50,
             kills: 1,
+            emulator_kills: 20,
         };
         let mut it = args.iter();
         while let Some(flag) = it.next() {
@@ -83,6 +86,7 @@ impl Options {
                 "--concurrency" => o.concurrency = num("--concurrency")?.clamp(1, 256) as usize,
                 "--item-delay-ms" => o.item_delay_ms = num("--item-delay-ms")?,
                 "--kills" => o.kills = num("--kills")?.clamp(1, 10),
+                "--emulator-kills" => o.emulator_kills = num("--emulator-kills")?,
                 "--chaos-rate" => {
                     o.chaos_rate = value
                         .parse::<f64>()
@@ -465,6 +469,27 @@ fn start_emulator(
     Ok((guard, base))
 }
 
+/// The emulator half ([`crate::soak_emulator`]), with the first input
+/// images as upload content.
+fn emulator_soak(soak: &Soak) -> Result<String, String> {
+    if soak.options.emulator_kills == 0 {
+        return Ok("soak: emulator: skipped (--emulator-kills 0)".into());
+    }
+    let samples = soak
+        .names
+        .iter()
+        .take(8)
+        .map(|n| fs::read(soak.input.join(n)).map_err(|e| format!("{n}: {e}")))
+        .collect::<Result<Vec<_>, _>>()?;
+    crate::soak_emulator::emulator_kills(
+        &soak.rf,
+        &soak.work,
+        samples,
+        soak.options.emulator_kills,
+        soak.options.first_seed,
+    )
+}
+
 /// The soak; see the module docs.
 pub(crate) fn soak(args: &[String]) -> Result<(), String> {
     let options = Options::parse(args)?;
@@ -530,8 +555,13 @@ pub(crate) fn soak(args: &[String]) -> Result<(), String> {
         options.seeds - failures.len() as u64,
         options.seeds
     );
+    let emulator = emulator_soak(&soak);
+    match &emulator {
+        Ok(line) => eprintln!("{line}"),
+        Err(e) => eprintln!("soak: emulator: FAILED: {e}"),
+    }
     if failures.is_empty() {
-        Ok(())
+        emulator.map(drop)
     } else {
         Err(format!(
             "seeds {failures:?} failed; replay one with `cargo xtask soak --first-seed S --seeds 1` (plus the same options)"

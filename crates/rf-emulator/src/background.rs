@@ -24,6 +24,7 @@ pub(crate) fn start(ctx: &Arc<Ctx>) {
     tokio::spawn(sweep_loop(ctx.clone()));
     resume_jobs(ctx);
     resume_indexing(ctx);
+    fail_interrupted_reference_ingests(ctx);
 }
 
 /// Commits the state whenever writes wait for it: one commit at a time,
@@ -111,6 +112,59 @@ fn resume_indexing(ctx: &Arc<Ctx>) {
         tokio::spawn(async move {
             ingest::index_shard(&ctx, &ws, &batch, &shard, &blob).await;
         });
+    }
+}
+
+/// Marks the shards of reference ingests a previous run was still
+/// fetching (`shard-ingest-pending`) failed, saying to ingest them again,
+/// and forgets those ingests, so that the same request is taken anew
+/// rather than answered `duplicated`.
+fn fail_interrupted_reference_ingests(ctx: &Ctx) {
+    let now = ctx.now();
+    let failed = ctx.store.write(|db| {
+        let mut pending: Vec<(String, String, BTreeSet<String>)> = Vec::new();
+        for (ws, w) in db.workspaces() {
+            for b in w.batches.values().filter(|b| b.expiry > now) {
+                let ids: BTreeSet<String> = b
+                    .shards
+                    .iter()
+                    .filter(|s| s.status_name == "shard-ingest-pending")
+                    .map(|s| s.id.clone())
+                    .collect();
+                if !ids.is_empty() {
+                    pending.push((ws.clone(), b.id.clone(), ids));
+                }
+            }
+        }
+        let mut count = 0;
+        for (ws, batch, ids) in pending {
+            let stale: Vec<String> = db.ws(&ws).map_or_else(Vec::new, |w| {
+                w.ingests
+                    .iter()
+                    .filter(|(_, r)| r.shard_ids.iter().any(|s| ids.contains(s)))
+                    .map(|(k, _)| k.clone())
+                    .collect()
+            });
+            for key in stale {
+                db.remove_ingest(&ws, &key);
+            }
+            if let Some(b) = db.batch_mut(&ws, &batch, now) {
+                for s in b.shards.iter_mut().filter(|s| ids.contains(&s.id)) {
+                    s.status_name = "shard-ingest-failed".into();
+                    s.status_type = "error".into();
+                    s.event_ts = now;
+                    s.objects = 0;
+                    s.metadata = serde_json::json!({"reason": "the emulator restarted before these references were fetched; ingest them again"});
+                    count += 1;
+                }
+            }
+        }
+        count
+    });
+    if failed > 0 {
+        tracing::warn!(
+            "{failed} reference shard(s) cut off by a restart marked failed; ingest them again"
+        );
     }
 }
 

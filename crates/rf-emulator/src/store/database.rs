@@ -156,11 +156,7 @@ impl Database {
 
     /// Writes records already encoded (`None`: deleted) and the counter in
     /// one durable transaction.
-    pub(super) fn write_encoded(
-        &self,
-        encoded: &[Encoded],
-        seq: u64,
-    ) -> Result<(), EmulatorError> {
+    pub(super) fn write_encoded(&self, encoded: &[Encoded], seq: u64) -> Result<(), EmulatorError> {
         let run = || -> Result<(), redb::Error> {
             let tx = self.db.begin_write()?;
             {

@@ -204,3 +204,54 @@ async fn acknowledged_shards_get_indexed_after_kill_9() {
     }
     env.emu.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_reference_ingest_cut_off_by_kill_9_is_failed_and_can_be_sent_again() {
+    // A file server that accepts and never answers: the fetch hangs.
+    let hang = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hang_addr = hang.local_addr().unwrap();
+    let held = tokio::spawn(async move {
+        let mut conns = Vec::new();
+        while let Ok((c, _)) = hang.accept().await {
+            conns.push(c);
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::spawn(dir.path(), 0);
+    let http = client();
+    let body = json!({
+        "imageReferences": [{"name": "a.png", "url": format!("http://{hang_addr}/a.png")}],
+        "ingestId": "cut-1"
+    });
+    let r = http
+        .post(server.ds("batches/cut/bulk-upload/image-references"))
+        .query(&[("api_key", "test-key")])
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    server.kill_9();
+    held.abort();
+    let env = start_with(EmulatorConfig::for_tests().with_data_dir(dir.path())).await;
+    let (_, shards) = env.get(&env.ds("batches/cut/shards"), &[]).await;
+    let s = &shards["shards"][0];
+    assert_eq!(s["statusName"], "shard-ingest-failed", "{shards}");
+    assert!(
+        s["statusMetadata"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("ingest them again")
+    );
+    // The same request again is a new ingest, not a duplicate.
+    let (st, b) = env
+        .post(
+            &env.ds("batches/cut/bulk-upload/image-references"),
+            &[],
+            Some(body),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{b}");
+    assert_eq!(b["duplicated"], false, "{b}");
+    env.emu.shutdown().await;
+}
