@@ -410,6 +410,16 @@ impl Error {
         }
     }
 
+    /// Whether it is a sign of overload (429, 503, or a timeout): what
+    /// makes an adaptive concurrency limit back off ([`crate::limit`]).
+    pub fn is_overload(&self) -> bool {
+        match self {
+            Error::Api(api) => matches!(api.status, 429 | 503),
+            Error::Transport { source, .. } => source.kind() == rf_transport::ErrorKind::Timeout,
+            _ => false,
+        }
+    }
+
     /// Whether the service refused the request as invalid (HTTP 400, 413,
     /// 415, 422): the same request will be refused again.
     pub fn is_refusal(&self) -> bool {

@@ -18,6 +18,7 @@ use tokio::sync::mpsc;
 use crate::files::extract::RefusedEntry;
 use crate::files::plan::UploadMode;
 use crate::files::scan::SkippedFile;
+use crate::limit::LimitReport;
 use crate::wait::JobProgress;
 
 /// Something that happened during a run.
@@ -195,6 +196,13 @@ pub enum Event {
         /// Entries refused (unsafe paths, links, ...).
         refused: Vec<RefusedEntry>,
     },
+    /// An adaptive concurrency limit moved ([`crate::limit`]).
+    ConcurrencyChanged {
+        /// `uploads` or `downloads`.
+        transfers: String,
+        /// Transfers allowed in flight from now on.
+        limit: usize,
+    },
     /// Something worth telling the user that does not stop the run.
     Warning {
         /// The warning.
@@ -324,6 +332,10 @@ pub struct RunReport {
     pub upload_retries: u64,
     /// Downloads fetched again after a broken or short transfer.
     pub download_retries: u64,
+    /// What the upload concurrency limit did (where it settled).
+    pub upload_concurrency: Option<LimitReport>,
+    /// What the download concurrency limit did (where it settled).
+    pub download_concurrency: Option<LimitReport>,
     /// Warnings sent during the run.
     pub warnings: Vec<String>,
     /// Uploads and downloads that failed (`"upload shard 3: ..."`); a re-run

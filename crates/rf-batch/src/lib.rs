@@ -13,6 +13,7 @@ pub mod files;
 pub mod ingest;
 pub mod job;
 pub mod library;
+pub mod limit;
 pub mod pipeline;
 pub mod state;
 pub mod wait;

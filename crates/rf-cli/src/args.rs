@@ -34,7 +34,14 @@ pub(crate) struct Cli {
 }
 
 /// The global options that only matter to commands that call the API.
-const API_OPTIONS: [&str; 5] = ["api_key", "api_url", "workspace", "concurrency", "timeout"];
+const API_OPTIONS: [&str; 6] = [
+    "api_key",
+    "api_url",
+    "workspace",
+    "concurrency",
+    "max_concurrency",
+    "timeout",
+];
 
 /// The commands that never call the API (their help hides [`API_OPTIONS`]).
 const OFFLINE_COMMANDS: [&[&str]; 3] = [
@@ -126,9 +133,15 @@ pub(crate) struct GlobalArgs {
     )]
     pub(crate) quiet: bool,
 
-    /// Uploads and downloads in flight at once [default: 8]
-    #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256), help_heading = "Global options")]
+    /// Pin uploads and downloads in flight at once to N [default: adaptive,
+    /// from 8 up to --max-concurrency]
+    #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=128), conflicts_with = "max_concurrency", help_heading = "Global options")]
     pub(crate) concurrency: Option<u16>,
+
+    /// Most uploads and downloads the adaptive limit may run at once
+    /// [default: 64]
+    #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=128), help_heading = "Global options")]
+    pub(crate) max_concurrency: Option<u16>,
 
     /// Give up on an API call (not an upload or download) after SECS, then retry it
     #[arg(long, global = true, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..), help_heading = "Global options")]

@@ -19,6 +19,8 @@
 use std::fmt;
 use std::path::PathBuf;
 
+use rf_batch::limit::Concurrency;
+
 use crate::args::GlobalArgs;
 use crate::error::{CliError, Kind, Result};
 use crate::output::Output;
@@ -28,8 +30,9 @@ use crate::roboflow_config::{RoboflowConfig, StoredKey};
 pub(crate) const DEFAULT_API_URL: &str = "https://api.roboflow.com";
 /// The public API of the EU region (`ROBOFLOW_REGION=eu`).
 pub(crate) const EU_API_URL: &str = "https://api.roboflow.eu";
-/// Uploads/downloads in flight when `--concurrency` is not given.
-pub(crate) const DEFAULT_CONCURRENCY: usize = 8;
+/// The most uploads/downloads in flight when neither `--concurrency` nor
+/// `--max-concurrency` is given (the adaptive limit's ceiling).
+pub(crate) const DEFAULT_MAX_CONCURRENCY: usize = 64;
 
 /// An API key. Never printed: `Debug` and `Display` show `***`.
 #[derive(Clone, PartialEq, Eq)]
@@ -75,7 +78,7 @@ pub(crate) struct Config {
     /// `--workspace`: skips the workspace lookup.
     pub(crate) workspace: Option<String>,
     /// Uploads/downloads in flight.
-    pub(crate) concurrency: usize,
+    pub(crate) concurrency: Concurrency,
     /// `--timeout`: per-request timeout of API calls.
     pub(crate) timeout: Option<std::time::Duration>,
     /// How to write results and notes.
@@ -218,10 +221,7 @@ impl Config {
         Ok(Config {
             api,
             workspace,
-            concurrency: args
-                .concurrency
-                .map(usize::from)
-                .unwrap_or(DEFAULT_CONCURRENCY),
+            concurrency: concurrency_of(args),
             timeout: request_timeout(args, env)?,
             output,
             verbose: args.verbose,
@@ -261,6 +261,17 @@ fn region_url(env: &Env) -> Result<&'static str> {
 
 /// `--timeout`, else `ROBOFLOW_API_REQUEST_TIMEOUT` (whole seconds, as the
 /// official client reads it).
+/// `--concurrency N` pins the number in flight; otherwise it adapts, up to
+/// `--max-concurrency` (default [`DEFAULT_MAX_CONCURRENCY`]).
+fn concurrency_of(args: &GlobalArgs) -> Concurrency {
+    match (args.concurrency, args.max_concurrency) {
+        (Some(n), _) => Concurrency::Fixed(usize::from(n)),
+        (None, max) => {
+            Concurrency::adaptive_up_to(max.map_or(DEFAULT_MAX_CONCURRENCY, usize::from))
+        }
+    }
+}
+
 fn request_timeout(args: &GlobalArgs, env: &Env) -> Result<Option<std::time::Duration>> {
     if let Some(secs) = args.timeout {
         return Ok(Some(std::time::Duration::from_secs(secs)));
@@ -359,6 +370,7 @@ mod tests {
             verbose: 0,
             quiet: false,
             concurrency: None,
+            max_concurrency: None,
             timeout: None,
         }
     }
@@ -379,7 +391,26 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        assert_eq!(c.concurrency, DEFAULT_CONCURRENCY);
+        assert_eq!(
+            c.concurrency,
+            Concurrency::Adaptive {
+                initial: 8,
+                max: DEFAULT_MAX_CONCURRENCY
+            }
+        );
+        let pinned = GlobalArgs {
+            concurrency: Some(32),
+            ..args(None, None)
+        };
+        assert_eq!(concurrency_of(&pinned), Concurrency::Fixed(32));
+        let capped = GlobalArgs {
+            max_concurrency: Some(4),
+            ..args(None, None)
+        };
+        assert_eq!(
+            concurrency_of(&capped),
+            Concurrency::Adaptive { initial: 4, max: 4 }
+        );
     }
 
     #[test]

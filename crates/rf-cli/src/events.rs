@@ -151,6 +151,10 @@ impl Renderer {
             }
             Event::Extracted { .. } => self.extracted(event),
             Event::Warning { message } => self.output.warn(message),
+            Event::ConcurrencyChanged { transfers, limit } if self.verbose > 0 => {
+                self.output
+                    .note(&format!("{transfers}: {limit} in flight at most now"));
+            }
             _ => {}
         }
     }
@@ -462,6 +466,28 @@ fn job_line(p: &JobProgress, elapsed: Duration, stage_elapsed: Duration) -> (u64
 }
 
 /// `1 file`, `2 files`.
+/// What a concurrency limit did, for the report tables: `adaptive, settled
+/// at 24 (peak 64, 2 cuts for overload)` or `fixed at 8`.
+pub(crate) fn concurrency_text(r: &rf_batch::limit::LimitReport) -> String {
+    match r.concurrency {
+        rf_batch::limit::Concurrency::Fixed(n) => format!("fixed at {n}"),
+        rf_batch::limit::Concurrency::Adaptive { max, .. } => {
+            let mut text = format!(
+                "adaptive, settled at {} (peak {}, max {max}",
+                r.settled, r.peak
+            );
+            if r.decreases > 0 {
+                text.push_str(&format!(", {} for overload", plural(r.decreases, "cut")));
+            }
+            if r.pauses > 0 {
+                text.push_str(&format!(", {} for Retry-After", plural(r.pauses, "pause")));
+            }
+            text.push(')');
+            text
+        }
+    }
+}
+
 pub(crate) fn plural(n: u64, word: &str) -> String {
     if n == 1 {
         format!("1 {word}")

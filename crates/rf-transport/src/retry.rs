@@ -248,6 +248,8 @@ impl Sleeper for RecordingSleeper {
 pub struct RetryStats {
     retries: Arc<AtomicU64>,
     gave_up: Arc<AtomicU64>,
+    congestion: Arc<AtomicU64>,
+    retry_after_millis: Arc<AtomicU64>,
 }
 
 impl RetryStats {
@@ -259,6 +261,33 @@ impl RetryStats {
     /// Requests that still failed (error or retryable status) when retrying stopped.
     pub fn gave_up(&self) -> u64 {
         self.gave_up.load(Ordering::Relaxed)
+    }
+
+    /// Attempts that failed with a sign of overload: `429`, `503` or a
+    /// timeout (retried or not). An adaptive concurrency limit reads it to
+    /// back off.
+    pub fn congestion(&self) -> u64 {
+        self.congestion.load(Ordering::Relaxed)
+    }
+
+    /// The `Retry-After` of the latest congested answer that had one, as
+    /// honoured (capped by [`RetryPolicy::retry_after_cap`]; `None`: none
+    /// seen yet).
+    pub fn last_retry_after(&self) -> Option<Duration> {
+        match self.retry_after_millis.load(Ordering::Relaxed) {
+            0 => None,
+            ms => Some(Duration::from_millis(ms.saturating_sub(1))),
+        }
+    }
+
+    /// Counts one congested attempt and its `Retry-After`.
+    fn congested(&self, retry_after: Option<Duration>) {
+        self.congestion.fetch_add(1, Ordering::Relaxed);
+        if let Some(wait) = retry_after {
+            let ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX - 1);
+            self.retry_after_millis
+                .store(ms.saturating_add(1), Ordering::Relaxed);
+        }
     }
 }
 
@@ -348,6 +377,28 @@ impl<T: Transport> Retrying<T> {
         &self.inner
     }
 
+    /// Why `result` may be retried and the `Retry-After` it asked for
+    /// (`None`: it is final); counts a sign of overload.
+    fn retry_reason(
+        &self,
+        result: &Result<Response, TransportError>,
+        idempotent: bool,
+    ) -> Option<(String, Option<Duration>)> {
+        let reason = match result {
+            Ok(r) if is_retryable_status(r.status()) => (
+                format!("status {}", r.status().as_u16()),
+                parse_retry_after(r.headers(), self.sleeper.wall_clock()),
+            ),
+            Err(e) if e.is_retryable(idempotent) => (e.kind().to_string(), None),
+            _ => return None,
+        };
+        if is_congestion(result) {
+            let honoured = reason.1.map(|w| w.min(self.policy.retry_after_cap));
+            self.stats.congested(honoured);
+        }
+        Some(reason)
+    }
+
     fn jittered_backoff(&self, retry: u32) -> Duration {
         let ceiling = self.policy.backoff_ceiling(retry);
         let unit = self
@@ -385,19 +436,12 @@ impl<T: Transport> Transport for Retrying<T> {
                 Ok(r) if idempotent && should_buffer(&r) => buffered(r).await,
                 other => other,
             };
-            let (reason, retry_after) = match &result {
-                Ok(r) if is_retryable_status(r.status()) => (
-                    format!("status {}", r.status().as_u16()),
-                    parse_retry_after(r.headers(), self.sleeper.wall_clock()),
-                ),
-                Err(e) if e.is_retryable(idempotent) => (e.kind().to_string(), None),
-                _ => {
-                    return finish(
-                        result,
-                        attempt,
-                        self.sleeper.now().saturating_duration_since(start),
-                    );
-                }
+            let Some((reason, retry_after)) = self.retry_reason(&result, idempotent) else {
+                return finish(
+                    result,
+                    attempt,
+                    self.sleeper.now().saturating_duration_since(start),
+                );
             };
             let delay = match retry_after {
                 Some(wait) => wait.min(self.policy.retry_after_cap),
@@ -443,6 +487,15 @@ impl<T: Transport> Transport for Retrying<T> {
             );
             self.sleeper.sleep(delay).await;
         }
+    }
+}
+
+/// A `429`, a `503` or a timeout: the server (or the path to it) is
+/// overloaded, not broken.
+fn is_congestion(result: &Result<Response, TransportError>) -> bool {
+    match result {
+        Ok(r) => matches!(r.status().as_u16(), 429 | 503),
+        Err(e) => e.kind() == ErrorKind::Timeout,
     }
 }
 

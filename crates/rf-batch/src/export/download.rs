@@ -35,13 +35,15 @@ use crate::context::Context;
 use crate::endpoint::Endpoint;
 use crate::error::{Error, FailureCounts, Result};
 use crate::events::Event;
+use crate::limit::{Concurrency, LimitReport, Limiter};
 use crate::state::{DownloadJournal, DownloadRecord, Manifest, ManifestFile, download_key};
 
 /// How downloads run.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DownloadSettings {
-    /// Downloads in flight at once (default 8).
-    pub concurrency: usize,
+    /// Downloads in flight at once (default: adaptive from 8 up to 64; see
+    /// [`crate::limit`]).
+    pub concurrency: Concurrency,
     /// Unpack archives (default true).
     pub extract: bool,
     /// Bounds on what one archive may unpack to.
@@ -56,7 +58,7 @@ pub struct DownloadSettings {
 impl Default for DownloadSettings {
     fn default() -> Self {
         DownloadSettings {
-            concurrency: 8,
+            concurrency: Concurrency::default(),
             extract: true,
             limits: ExtractLimits::default(),
             attempts: 3,
@@ -113,6 +115,8 @@ pub struct DownloadSummary {
     pub retried: u64,
     /// Whether it stopped early because of cancellation.
     pub cancelled: bool,
+    /// What the concurrency limit did.
+    pub concurrency: Option<LimitReport>,
 }
 
 /// The export stage's output batch of a job (falls back to the last stage
@@ -267,9 +271,14 @@ pub async fn download_stream(
     // so the whole run stays `Send` for `tokio::spawn`.
     let shared = Arc::new(target.clone());
     let fetch_ctx = ctx.clone();
+    let limiter = Limiter::new(
+        target.settings.concurrency,
+        ctx.client.retry_stats().cloned(),
+    );
+    let file_limiter = limiter.clone();
     let mut results = pending
-        .map(move |f| fetch_with_retries(fetch_ctx.clone(), shared.clone(), f))
-        .buffer_unordered(target.settings.concurrency.max(1))
+        .map(move |f| limited_fetch(fetch_ctx.clone(), shared.clone(), file_limiter.clone(), f))
+        .buffer_unordered(target.settings.concurrency.max())
         .boxed();
     // Each completed download is appended to the manifest's journal, not
     // kept in memory: memory does not grow with the batch, and nothing is
@@ -283,6 +292,7 @@ pub async fn download_stream(
     }
     drop(results);
     journal.finish()?;
+    summary.concurrency = Some(limiter.report());
     summary.cancelled |= ctx.cancel.is_cancelled();
     listing.warn_duplicates(ctx).await;
     listing.finish(summary)
@@ -468,6 +478,31 @@ impl Listing {
 /// What became of one file: `None` when it never started (cancelled), else
 /// its outcome and how many times it was fetched again.
 type FileOutcome = (ExportFile, Option<(Result<DownloadRecord>, u64)>);
+
+/// Downloads one file once the limiter admits it, and tells the limiter
+/// how it went.
+async fn limited_fetch(
+    ctx: Context,
+    target: Arc<DownloadTarget>,
+    limiter: Arc<Limiter>,
+    f: ExportFile,
+) -> FileOutcome {
+    let permit = limiter.acquire().await;
+    let (f, outcome) = fetch_with_retries(ctx.clone(), target, f).await;
+    let (bytes, overload) = match &outcome {
+        Some((Ok(record), _)) => (record.bytes, false),
+        Some((Err(e), _)) => (0, e.is_overload()),
+        None => (0, false),
+    };
+    if let Some(limit) = permit.finish(bytes, overload) {
+        ctx.emit(Event::ConcurrencyChanged {
+            transfers: "downloads".to_owned(),
+            limit,
+        })
+        .await;
+    }
+    (f, outcome)
+}
 
 /// Downloads one file, again after a broken transfer while attempts remain.
 async fn fetch_with_retries(

@@ -26,14 +26,16 @@ use crate::client::Client;
 use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::events::Event;
+use crate::limit::{Concurrency, LimitReport, Limiter};
 use crate::state::{Manifest, ManifestFile, ShardRecord};
 use crate::wait::pause;
 
 /// How uploads run.
 #[derive(Debug, Clone, PartialEq)]
 pub struct UploadSettings {
-    /// Uploads in flight at once (default 8, like the official client).
-    pub concurrency: usize,
+    /// Uploads in flight at once (default: adaptive from 8 up to 64; see
+    /// [`crate::limit`]).
+    pub concurrency: Concurrency,
     /// Batch display name sent with each upload.
     pub display_name: Option<String>,
     /// Staging webhook registered through each shard's `notification_config.json`.
@@ -47,7 +49,7 @@ pub struct UploadSettings {
 impl Default for UploadSettings {
     fn default() -> Self {
         UploadSettings {
-            concurrency: 8,
+            concurrency: Concurrency::default(),
             display_name: None,
             notification: None,
             attempts: 3,
@@ -79,6 +81,8 @@ pub struct UploadSummary {
     pub resent: u64,
     /// Whether it stopped early because of cancellation.
     pub cancelled: bool,
+    /// What the concurrency limit did (`None` when nothing was pending).
+    pub concurrency: Option<LimitReport>,
 }
 
 /// One upload. A shard is described by its record; its items are read
@@ -142,11 +146,23 @@ pub async fn upload_pending(
     // below updates it between polls; the lock is never held across an await.
     let shared = std::sync::Mutex::new(state);
     let shared_ref = &shared;
+    let limiter = Limiter::new(
+        target.settings.concurrency,
+        ctx.client.retry_stats().cloned(),
+    );
+    let any = !pending.is_empty();
+    let unit_limiter = limiter.clone();
     let mut results = futures::stream::iter(pending.into_iter().map(move |(shard, i)| {
         let unit = unit_at(&lock(shared_ref), shard, i);
-        send_unit(ctx.clone(), shared_target.clone(), items_file.clone(), unit)
+        let sender = Sender {
+            ctx: ctx.clone(),
+            target: shared_target.clone(),
+            items_file: items_file.clone(),
+            limiter: unit_limiter.clone(),
+        };
+        sender.send(unit)
     }))
-    .buffer_unordered(target.settings.concurrency.max(1));
+    .buffer_unordered(target.settings.concurrency.max());
     while let Some((unit, result)) = results.next().await {
         recorder.record(ctx, &shared, unit, result).await?;
     }
@@ -154,6 +170,7 @@ pub async fn upload_pending(
     let state = shared
         .into_inner()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
+    recorder.summary.concurrency = any.then(|| limiter.report());
     recorder.finish(state)
 }
 
@@ -194,23 +211,42 @@ fn unit_at(manifest: &Manifest, shard: bool, i: usize) -> Unit {
 /// its outcome and how many times it was resent.
 type UnitOutcome = (Unit, Option<(Result<()>, u64)>);
 
-async fn send_unit(
+/// What one unit's upload needs (owned: the whole run stays `Send`).
+struct Sender {
     ctx: Context,
     target: Arc<UploadTarget>,
     items_file: Option<Arc<Path>>,
-    unit: Unit,
-) -> UnitOutcome {
-    if ctx.cancel.is_cancelled() {
-        return (unit, None);
+    limiter: Arc<Limiter>,
+}
+
+impl Sender {
+    /// Uploads `unit` once the limiter admits it.
+    async fn send(self, unit: Unit) -> UnitOutcome {
+        let permit = self.limiter.acquire().await;
+        if self.ctx.cancel.is_cancelled() {
+            return (unit, None);
+        }
+        let ctx = &self.ctx;
+        ctx.emit(Event::UploadStarted {
+            unit: unit.label(),
+            items: unit.items(),
+            bytes: unit.bytes(),
+        })
+        .await;
+        let outcome = upload_unit(ctx, &self.target, &unit, self.items_file.as_deref()).await;
+        let (bytes, overload) = match &outcome.0 {
+            Ok(()) => (unit.bytes(), false),
+            Err(e) => (0, e.is_overload()),
+        };
+        if let Some(limit) = permit.finish(bytes, overload) {
+            ctx.emit(Event::ConcurrencyChanged {
+                transfers: "uploads".to_owned(),
+                limit,
+            })
+            .await;
+        }
+        (unit, Some(outcome))
     }
-    ctx.emit(Event::UploadStarted {
-        unit: unit.label(),
-        items: unit.items(),
-        bytes: unit.bytes(),
-    })
-    .await;
-    let outcome = upload_unit(&ctx, &target, &unit, items_file.as_deref()).await;
-    (unit, Some(outcome))
 }
 
 /// Records each unit's outcome in the manifest and the summary.
@@ -373,6 +409,9 @@ impl UploadSummary {
         self.retryable_failures = round.retryable_failures;
         self.refused = round.refused;
         self.cancelled = round.cancelled;
+        if round.concurrency.is_some() {
+            self.concurrency = round.concurrency;
+        }
     }
 
     /// The failures as one error, if there were any: [`Error::FilesRefused`]

@@ -14,6 +14,7 @@ use crate::export::{
     export_files, within_count,
 };
 use crate::ingest::{MediaKind, UploadMode};
+use crate::limit::LimitReport;
 use crate::state::{Manifest, ManifestFile, RunIdentity, StateLock, state_dir_of};
 
 /// Downloads every file of `batch` (only `parts`, when not empty) that the
@@ -115,6 +116,8 @@ pub struct ExportReport {
     pub extracted_files: u64,
     /// Archive entries refused now.
     pub refused_entries: Vec<RefusedEntry>,
+    /// What the download concurrency limit did (where it settled).
+    pub concurrency: Option<LimitReport>,
     /// Warnings said during the export.
     pub warnings: Vec<String>,
     /// How long it took.
@@ -170,6 +173,7 @@ pub async fn export(ctx: &Context, options: &ExportOptions) -> Result<ExportRepo
         bytes: summary.bytes,
         extracted_files: summary.extracted_files,
         refused_entries: summary.refused,
+        concurrency: summary.concurrency,
         warnings: ctx.take_warnings(),
         took: started.elapsed(),
     })

@@ -16,6 +16,7 @@ use crate::ingest::{
     MediaKind, PlanOptions, ScanOptions, SkippedFile, UploadMode, UploadSettings, UploadSummary,
     UploadTarget, upload_all,
 };
+use crate::limit::LimitReport;
 use crate::state::{
     FreshRun, Manifest, ManifestFile, Prepared, Reconciliation, StateLock, state_dir_of,
 };
@@ -462,6 +463,8 @@ pub struct IngestReport {
     pub resumed: bool,
     /// Files not used, with the reason.
     pub skipped: Vec<SkippedFile>,
+    /// What the upload concurrency limit did (where it settled).
+    pub concurrency: Option<LimitReport>,
     /// Warnings said during the ingest.
     pub warnings: Vec<String>,
     /// How long it took.
@@ -524,6 +527,7 @@ pub async fn ingest(ctx: &Context, options: &IngestOptions) -> Result<IngestRepo
         state_file: p.state.path().to_path_buf(),
         resumed: p.resumed,
         skipped: p.skipped,
+        concurrency: summary.concurrency,
         warnings: ctx.take_warnings(),
         took: started.elapsed(),
     })

@@ -348,6 +348,7 @@ impl Run {
         self.report.uploaded_now = summary.items;
         self.report.shards_uploaded_now = summary.shards;
         self.report.upload_retries = summary.resent;
+        self.report.upload_concurrency = summary.concurrency;
         self.report.failures.extend(
             summary
                 .failures
@@ -395,6 +396,7 @@ impl Run {
         report.downloaded_before = summary.already;
         report.download_retries += summary.retried;
         report.downloaded_now = summary.files;
+        report.download_concurrency = summary.concurrency;
         report.bytes_downloaded = summary.bytes;
         report.extracted_files = summary.extracted_files;
         report.refused_entries = summary.refused.clone();

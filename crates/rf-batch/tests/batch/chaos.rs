@@ -59,7 +59,7 @@ fn chaos_config(input: &std::path::Path, out: &std::path::Path, mode: ModeChoice
     let mut c = config(input, out, "wf");
     c.plan.mode = mode;
     c.plan.max_images_per_shard = 6;
-    c.upload.concurrency = 3;
+    c.upload.concurrency = rf_batch::limit::Concurrency::Fixed(3);
     c.upload.attempts = 4;
     c.download.attempts = 5;
     c.count_poll = crate::common::fast_poll(20);

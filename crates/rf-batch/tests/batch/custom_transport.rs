@@ -83,7 +83,7 @@ async fn failed_shards_are_retried_in_the_same_run() {
     let (input, out) = scratch_dirs();
     make_images(input.path(), 30);
     let mut cfg = bulk_config(input.path(), out.path(), 10);
-    cfg.upload.concurrency = 1;
+    cfg.upload.concurrency = rf_batch::limit::Concurrency::Fixed(1);
     let report = Pipeline::new(client(&fake), cfg).run().await.unwrap();
     let st = fake.state.lock().unwrap();
     assert_eq!(st.puts(), 5, "3 shards, 2 of them sent twice");
@@ -102,7 +102,7 @@ async fn resume_after_failures_uploads_only_the_rest() {
     let (input, out) = scratch_dirs();
     make_images(input.path(), 50);
     let mut cfg = bulk_config(input.path(), out.path(), 10);
-    cfg.upload.concurrency = 1;
+    cfg.upload.concurrency = rf_batch::limit::Concurrency::Fixed(1);
     cfg.upload.attempts = 1;
     let (partial, outcome) = Pipeline::new(client(&fake), cfg.clone())
         .run_with_report()
@@ -153,7 +153,7 @@ async fn dropped_connection_after_delivery_is_not_resent() {
     let (input, out) = scratch_dirs();
     make_images(input.path(), 30);
     let mut cfg = bulk_config(input.path(), out.path(), 10);
-    cfg.upload.concurrency = 1;
+    cfg.upload.concurrency = rf_batch::limit::Concurrency::Fixed(1);
     // The run checks the batch for the shard whose answer was lost, finds it,
     // and completes in one go without sending it again.
     let (tx, mut rx) = tokio::sync::mpsc::channel(256);

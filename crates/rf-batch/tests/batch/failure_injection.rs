@@ -80,7 +80,7 @@ async fn flaky_network_loses_nothing_and_duplicates_nothing() {
     let mut cfg = config(input.path(), out.path(), "image-properties");
     cfg.plan.mode = ModeChoice::Bulk;
     cfg.plan.max_images_per_shard = 10;
-    cfg.upload.concurrency = 3;
+    cfg.upload.concurrency = rf_batch::limit::Concurrency::Fixed(3);
 
     let report = Pipeline::new(client.clone(), cfg.clone())
         .run()

@@ -13,6 +13,7 @@
 
 mod common;
 
+mod adaptive;
 mod chaos;
 mod client_wire;
 mod custom_transport;

@@ -406,7 +406,7 @@ async fn export_streams_the_listing_into_the_downloads() {
     let out = tempfile::tempdir().unwrap();
     let mut manifest = export_manifest();
     let settings = rf_batch::export::DownloadSettings {
-        concurrency: 1,
+        concurrency: rf_batch::limit::Concurrency::Fixed(1),
         ..Default::default()
     };
     let summary = export_out(&client, out.path(), &mut manifest, &settings)

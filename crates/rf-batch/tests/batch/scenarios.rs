@@ -139,7 +139,7 @@ fn bulk_of_ten(
     let mut cfg = config(input, out, "image-properties");
     cfg.plan.mode = ModeChoice::Bulk;
     cfg.plan.max_images_per_shard = 10;
-    cfg.upload.concurrency = concurrency;
+    cfg.upload.concurrency = rf_batch::limit::Concurrency::Fixed(concurrency);
     cfg
 }
 

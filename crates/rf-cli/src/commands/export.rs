@@ -111,5 +111,8 @@ fn print_export(report: &ExportReport, config: &Config) -> Result<()> {
             format!("{} unsafe archive entries", report.refused_entries.len()),
         ]);
     }
+    if let Some(c) = &report.concurrency {
+        t.row(["concurrency".to_owned(), crate::events::concurrency_text(c)]);
+    }
     out.table(&t)
 }

@@ -266,6 +266,9 @@ fn print_ingest(report: &IngestReport, config: &Config) -> Result<()> {
     if let Some(n) = report.count {
         t.row(["indexed".to_owned(), n.to_string()]);
     }
+    if let Some(c) = &report.concurrency {
+        t.row(["concurrency".to_owned(), crate::events::concurrency_text(c)]);
+    }
     out.table(&t)
 }
 

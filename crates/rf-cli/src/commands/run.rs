@@ -116,6 +116,22 @@ fn print_json(report: &RunReport, page: Option<&ReportSummary>, config: &Config)
     config.output.document(&doc)
 }
 
+/// Where the upload and download limits settled (`None`: neither ran).
+fn concurrency_row(report: &RunReport) -> Option<String> {
+    let limits = [
+        ("uploads", &report.upload_concurrency),
+        ("downloads", &report.download_concurrency),
+    ];
+    let limits: Vec<String> = limits
+        .iter()
+        .filter_map(|(what, r)| {
+            r.as_ref()
+                .map(|r| format!("{what} {}", crate::events::concurrency_text(r)))
+        })
+        .collect();
+    (!limits.is_empty()).then(|| limits.join("; "))
+}
+
 fn print_report(report: &RunReport, page: Option<&ReportSummary>, config: &Config) -> Result<()> {
     let out = &config.output;
     if out.is_json() {
@@ -180,6 +196,9 @@ fn print_report(report: &RunReport, page: Option<&ReportSummary>, config: &Confi
             report.download_retries
         ),
     ]);
+    if let Some(limits) = concurrency_row(report) {
+        t.row(["concurrency".to_owned(), limits]);
+    }
     if !report.warnings.is_empty() {
         t.row(["warnings".to_owned(), report.warnings.len().to_string()]);
     }

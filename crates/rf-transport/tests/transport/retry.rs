@@ -328,3 +328,24 @@ async fn real_sleeper_waits_retry_after_zero_without_delay() {
     assert_eq!(r.send(get()).await.unwrap().attempts(), 2);
     assert!(started.elapsed() < Duration::from_secs(2));
 }
+
+#[tokio::test]
+async fn overload_signs_are_counted_as_congestion_with_their_retry_after() {
+    let mock = MockTransport::new();
+    mock.on(Method::GET, "/x")
+        .times(1)
+        .response_header("retry-after", "2")
+        .respond(429, "slow down");
+    mock.on(Method::GET, "/x").times(1).respond(503, "busy");
+    mock.on(Method::GET, "/x").times(1).respond(500, "broken");
+    mock.on(Method::GET, "/x").times(1).fail(ErrorKind::Timeout);
+    mock.on(Method::GET, "/x").respond(200, "ok");
+    let (r, _) = retrying(&mock, RetryPolicy::default());
+    assert_eq!(r.stats().congestion(), 0);
+    assert_eq!(r.stats().last_retry_after(), None);
+    let answer = r.send(get()).await.unwrap();
+    assert_eq!(answer.attempts(), 5);
+    // 429, 503 and the timeout; the 500 is a failure, not overload.
+    assert_eq!(r.stats().congestion(), 3);
+    assert_eq!(r.stats().last_retry_after(), Some(Duration::from_secs(2)));
+}

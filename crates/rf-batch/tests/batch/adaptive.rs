@@ -1,0 +1,71 @@
+//! The adaptive concurrency limit against the emulator over loopback: under
+//! throttling (`429` to a share of requests) it cuts the number in flight
+//! instead of raising it, and the run still ends exact. Counts only, no
+//! timings.
+
+use std::time::Duration;
+
+use crate::common::{config, make_images, scratch_dirs, start_emulator_with};
+use rf_batch::ingest::ModeChoice;
+use rf_batch::limit::Concurrency;
+use rf_batch::{Client, Pipeline};
+use rf_emulator::{ChaosConfig, ChaosKind, EmulatorConfig};
+use rf_transport::{ReqwestTransport, RetryPolicy, Retrying};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn throttling_cuts_the_limit_and_the_run_stays_exact() {
+    let n = 48;
+    let chaos = ChaosConfig {
+        kinds: vec![ChaosKind::Throttle],
+        ..ChaosConfig::new(16, 0.25)
+    };
+    let emu = start_emulator_with(EmulatorConfig::for_tests().with_chaos(chaos)).await;
+    // The emulator asks for up to 1 s; honour at most 20 ms of it, so the
+    // test stays fast (the limiter pauses for what the transport honoured).
+    let policy = RetryPolicy {
+        max_attempts: 20,
+        base_delay: Duration::from_millis(1),
+        max_delay: Duration::from_millis(5),
+        retry_after_cap: Duration::from_millis(20),
+        ..RetryPolicy::default()
+    };
+    let retrying = Retrying::new(ReqwestTransport::new().unwrap(), policy).with_rng_seed(3);
+    let stats = retrying.stats();
+    let client = Client::builder()
+        .transport(retrying)
+        .retry_stats(stats.clone())
+        .base_url(emu.base_url().as_str())
+        .api_key(emu.api_key())
+        .build()
+        .unwrap();
+    let (input, out) = scratch_dirs();
+    make_images(input.path(), n);
+    let mut cfg = config(input.path(), out.path(), "image-properties");
+    cfg.plan.mode = ModeChoice::Single;
+    cfg.upload.concurrency = Concurrency::Adaptive {
+        initial: 16,
+        max: 64,
+    };
+    let report = Pipeline::new(client, cfg).run().await.unwrap();
+
+    // Exact: every image once, every result on disk, nothing failed.
+    let s = emu.state().stats();
+    let batch = &s.workspaces[emu.workspace()].batches[&report.batch_id];
+    assert_eq!((batch.files, batch.distinct_names), (n as u64, n as u64));
+    assert_eq!(report.confirmed_count, n as u64);
+    assert!(report.failures.is_empty(), "{:?}", report.failures);
+    // Every 429 was a congestion sign, and was sent again (no give-up).
+    let throttled = s.faults[&ChaosKind::Throttle];
+    assert!(throttled > 0, "{s:?}");
+    assert_eq!(stats.congestion(), throttled);
+    assert_eq!(stats.gave_up(), 0);
+    assert_eq!(report.transport_retries, throttled);
+    // The uploads' limit was cut and ended below its peak instead of rising.
+    let up = report.upload_concurrency.expect("uploads ran");
+    assert!(up.decreases >= 1, "{up:?}");
+    assert!(up.settled < up.peak, "{up:?}");
+    assert!(up.pauses >= 1, "a Retry-After held new starts: {up:?}");
+    let down = report.download_concurrency.expect("downloads ran");
+    assert_eq!(down.concurrency, Concurrency::default());
+    emu.shutdown().await;
+}
