@@ -2,7 +2,9 @@
 //! `cargo xtask ci` and `.ci/run`). First the metadata every published
 //! crate needs, read from `cargo metadata`: a description, license,
 //! repository, homepage, documentation, rust-version, a README that exists,
-//! keywords and categories; every other member says `publish = false`. Then
+//! keywords and categories; every other member says `publish = false`;
+//! no published crate promises a `rust-version` below one of the crates it
+//! builds with (normal and build dependencies, transitively). Then
 //! `cargo package` of the published crates, which cargo orders by their
 //! dependencies, packages with the unpublished ones standing in for the
 //! registry, and builds each from its own `.crate` file (so a file a crate
@@ -37,7 +39,11 @@ const REQUIRED: [&str; 6] = [
 
 /// Checks the metadata, then packages and verifies every published crate.
 pub(crate) fn package() -> Result<(), String> {
-    check_metadata(&workspace_metadata()?)?;
+    check_metadata(&workspace_metadata(false)?)?;
+    let too_low = msrv_problems(&workspace_metadata(true)?);
+    if !too_low.is_empty() {
+        return Err(format!("rust-version:\n  {}", too_low.join("\n  ")));
+    }
     let mut args = vec!["package", "--allow-dirty"];
     for name in PUBLISHED {
         args.extend(["-p", name]);
@@ -45,10 +51,15 @@ pub(crate) fn package() -> Result<(), String> {
     run("cargo", &args)
 }
 
-/// `cargo metadata --no-deps` of the workspace.
-fn workspace_metadata() -> Result<Value, String> {
+/// `cargo metadata` of the workspace: its members only (`--no-deps`), or
+/// with every dependency and the resolved graph.
+fn workspace_metadata(with_deps: bool) -> Result<Value, String> {
+    let mut args = vec!["metadata", "--format-version", "1"];
+    if !with_deps {
+        args.push("--no-deps");
+    }
     let output = Command::new("cargo")
-        .args(["metadata", "--format-version", "1", "--no-deps"])
+        .args(args)
         .current_dir(project_root())
         .output()
         .map_err(|e| format!("could not start cargo metadata: {e}"))?;
@@ -59,6 +70,61 @@ fn workspace_metadata() -> Result<Value, String> {
         ));
     }
     serde_json::from_slice(&output.stdout).map_err(|e| format!("cargo metadata output: {e}"))
+}
+
+/// A `rust-version` as numbers (`1.89` → `[1, 89]`), for comparing.
+fn rust_version(text: &str) -> Vec<u64> {
+    text.split('.').map(|n| n.parse().unwrap_or(0)).collect()
+}
+
+/// Published crates whose `rust-version` is below that of a crate they
+/// build with (normal and build dependencies, transitively): they would not
+/// build on the Rust they promise.
+fn msrv_problems(metadata: &Value) -> Vec<String> {
+    let empty = Vec::new();
+    let packages = metadata["packages"].as_array().unwrap_or(&empty);
+    let nodes = metadata["resolve"]["nodes"].as_array().unwrap_or(&empty);
+    let package = |id: &Value| packages.iter().find(|p| p["id"] == *id);
+    let node = |id: &Value| nodes.iter().find(|n| n["id"] == *id);
+    let mut problems = Vec::new();
+    for published in packages
+        .iter()
+        .filter(|p| PUBLISHED.iter().any(|n| p["name"] == *n))
+    {
+        let promised = rust_version(published["rust_version"].as_str().unwrap_or("0"));
+        let mut seen: Vec<&Value> = Vec::new();
+        let mut stack = vec![&published["id"]];
+        while let Some(id) = stack.pop() {
+            if seen.contains(&id) {
+                continue;
+            }
+            seen.push(id);
+            let deps = node(id)
+                .and_then(|n| n["deps"].as_array())
+                .unwrap_or(&empty);
+            for dep in deps {
+                let kinds = dep["dep_kinds"].as_array().unwrap_or(&empty);
+                if kinds
+                    .iter()
+                    .any(|k| k["kind"].is_null() || k["kind"] == "build")
+                {
+                    stack.push(&dep["pkg"]);
+                }
+            }
+        }
+        for dep in seen.into_iter().skip(1).filter_map(package) {
+            let needs = dep["rust_version"].as_str().unwrap_or("0");
+            if rust_version(needs) > promised {
+                problems.push(format!(
+                    "{}: rust-version {} but {} needs {needs}",
+                    published["name"].as_str().unwrap_or("?"),
+                    published["rust_version"].as_str().unwrap_or("none"),
+                    dep["name"].as_str().unwrap_or("?"),
+                ));
+            }
+        }
+    }
+    problems
 }
 
 /// Every problem with the workspace's packages, as one error listing them.
@@ -121,7 +187,40 @@ mod tests {
 
     #[test]
     fn the_workspace_metadata_is_ready_for_crates_io() {
-        check_metadata(&workspace_metadata().unwrap()).unwrap();
+        check_metadata(&workspace_metadata(false).unwrap()).unwrap();
+    }
+
+    #[test]
+    fn every_published_rust_version_covers_its_dependencies() {
+        let problems = msrv_problems(&workspace_metadata(true).unwrap());
+        assert!(problems.is_empty(), "{problems:#?}");
+    }
+
+    #[test]
+    fn a_dependency_needing_a_newer_rust_is_named() {
+        let metadata = serde_json::json!({
+            "packages": [
+                {"id": "a", "name": "rf-types", "rust_version": "1.85"},
+                {"id": "b", "name": "helper", "rust_version": "1.80"},
+                {"id": "c", "name": "deep", "rust_version": "1.88"},
+                {"id": "d", "name": "test-only", "rust_version": "1.90"},
+            ],
+            "resolve": {"nodes": [
+                {"id": "a", "deps": [
+                    {"pkg": "b", "dep_kinds": [{"kind": null}]},
+                    {"pkg": "d", "dep_kinds": [{"kind": "dev"}]},
+                ]},
+                {"id": "b", "deps": [{"pkg": "c", "dep_kinds": [{"kind": "build"}]}]},
+                {"id": "c", "deps": []},
+                {"id": "d", "deps": []},
+            ]},
+        });
+        assert_eq!(
+            msrv_problems(&metadata),
+            ["rf-types: rust-version 1.85 but deep needs 1.88"]
+        );
+        assert!(rust_version("1.89") > rust_version("1.85.1"));
+        assert!(rust_version("1.100") > rust_version("1.99"));
     }
 
     #[test]
