@@ -25,6 +25,22 @@ pub(crate) fn start(ctx: &Arc<Ctx>) {
     resume_jobs(ctx);
     resume_indexing(ctx);
     fail_interrupted_reference_ingests(ctx);
+    resume_webhooks(ctx);
+}
+
+/// Sends again the webhook notifications a previous run had not delivered
+/// (nor given up).
+fn resume_webhooks(ctx: &Ctx) {
+    let waiting: Vec<_> = ctx.store.read(|db| {
+        db.outbox()
+            .iter()
+            .map(|(id, rec)| (id.clone(), rec.clone()))
+            .collect()
+    });
+    for (id, rec) in waiting {
+        tracing::info!("sending a webhook notification again after the restart");
+        ctx.webhooks.resend(id, rec);
+    }
 }
 
 /// Commits the state whenever writes wait for it: one commit at a time,

@@ -26,7 +26,7 @@ const INDEX_SLOTS: usize = 2;
 
 /// Everything handlers and background tasks share.
 pub(crate) struct Ctx {
-    pub(crate) store: Store,
+    pub(crate) store: Arc<Store>,
     pub(crate) config: EmulatorConfig,
     keys: HashMap<String, String>,
     pub(crate) base_url: Url,
@@ -71,7 +71,7 @@ impl Ctx {
             owner: Some(config.owner.clone().unwrap_or_else(program_name)),
             base_url: Some(base_url.to_string()),
         });
-        let store = Store::open(config.data_dir.as_deref(), holder.as_ref())?;
+        let store = Arc::new(Store::open(config.data_dir.as_deref(), holder.as_ref())?);
         let http = crate::http_client::builder()
             .timeout(std::time::Duration::from_secs(60))
             .build()
@@ -79,6 +79,7 @@ impl Ctx {
         let webhooks = Webhooks::start(
             config.webhooks.clone(),
             config.allowed_webhook_hosts.clone(),
+            store.clone(),
         )
         .map_err(|e| EmulatorError::Config(format!("cannot build webhook http client: {e}")))?;
         Ok(Ctx {

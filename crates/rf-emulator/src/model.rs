@@ -22,6 +22,9 @@ pub(crate) struct Db {
     pub(crate) seq: u64,
     #[serde(default)]
     workspaces: BTreeMap<String, WorkspaceData>,
+    /// Webhook notifications not delivered (nor given up) yet, by ID.
+    #[serde(default)]
+    outbox: BTreeMap<String, OutboxRec>,
     /// Records changed since the store last took them.
     #[serde(skip)]
     changed: BTreeSet<Record>,
@@ -34,6 +37,15 @@ pub(crate) enum Record {
     Batch { ws: String, id: String },
     Job { ws: String, id: String },
     Ingest { ws: String, key: String },
+    Outbox { id: String },
+}
+
+/// A webhook notification waiting for delivery: resent after a restart.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct OutboxRec {
+    pub(crate) url: String,
+    pub(crate) workspace: String,
+    pub(crate) body: Value,
 }
 
 impl Db {
@@ -116,6 +128,24 @@ impl Db {
         }
     }
 
+    /// The webhook notifications waiting for delivery.
+    pub(crate) fn outbox(&self) -> &BTreeMap<String, OutboxRec> {
+        &self.outbox
+    }
+
+    /// Adds a notification to deliver.
+    pub(crate) fn insert_outbox(&mut self, id: String, rec: OutboxRec) {
+        self.outbox.insert(id.clone(), rec);
+        self.touch(Record::Outbox { id });
+    }
+
+    /// Removes a notification delivered or given up.
+    pub(crate) fn remove_outbox(&mut self, id: &str) {
+        if self.outbox.remove(id).is_some() {
+            self.touch(Record::Outbox { id: id.into() });
+        }
+    }
+
     /// A live (not expired) batch.
     pub(crate) fn batch(&self, ws: &str, id: &str, now: DateTime<Utc>) -> Option<&Batch> {
         self.ws(ws)?.batches.get(id).filter(|b| b.expiry > now)
@@ -161,6 +191,7 @@ impl Db {
             Record::Ingest { ws, key } => w(ws)
                 .and_then(|w| w.ingests.get(key))
                 .map(serde_json::to_vec),
+            Record::Outbox { id } => self.outbox.get(id).map(serde_json::to_vec),
         }
         .transpose()
     }
@@ -179,6 +210,10 @@ impl Db {
             Record::Ingest { ws, key } => {
                 let i = serde_json::from_slice(bytes)?;
                 self.ws_mut(&ws).ingests.insert(key, i);
+            }
+            Record::Outbox { id } => {
+                let o = serde_json::from_slice(bytes)?;
+                self.outbox.insert(id, o);
             }
         }
         Ok(())
@@ -203,6 +238,11 @@ impl Db {
                 key: key.clone(),
             }));
         }
+        all.extend(
+            self.outbox
+                .keys()
+                .map(|id| Record::Outbox { id: id.clone() }),
+        );
         self.changed.extend(all);
     }
 }

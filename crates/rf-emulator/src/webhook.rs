@@ -4,7 +4,9 @@
 //! `Authorization: Bearer rf_<workspace>`, retry non-2xx answers and
 //! connection errors with exponential backoff, keep the `event_id` and count
 //! `delivery_attempt` up. The queue and the number of deliveries in flight
-//! are bounded. Notifications go to loopback hosts only, plus the hosts
+//! are bounded. Each notification is kept in the state's outbox until it
+//! is delivered or given up, so one a crash cut off is sent again on the
+//! next start ([`Webhooks::resend`]). Notifications go to loopback hosts only, plus the hosts
 //! allowed in [`crate::EmulatorConfig::allowed_webhook_hosts`] (the check is
 //! [`crate::http_client::check_destination`]); redirects are never followed.
 
@@ -17,6 +19,8 @@ use tokio::sync::{Semaphore, mpsc};
 
 use crate::config::WebhookConfig;
 use crate::http_client::check_destination;
+use crate::model::OutboxRec;
+use crate::store::Store;
 
 const QUEUE: usize = 4096;
 const IN_FLIGHT: usize = 32;
@@ -24,6 +28,8 @@ const IN_FLIGHT: usize = 32;
 /// One notification to deliver.
 #[derive(Debug)]
 struct Delivery {
+    /// Its outbox entry.
+    id: String,
     url: String,
     workspace: String,
     /// The payload; `delivery_attempt` is set per attempt.
@@ -36,6 +42,8 @@ pub(crate) struct Webhooks {
     tx: mpsc::Sender<Delivery>,
     /// Hosts allowed besides loopback.
     allowed_hosts: Arc<[String]>,
+    /// Where the outbox is kept.
+    store: Arc<Store>,
 }
 
 impl Webhooks {
@@ -43,12 +51,14 @@ impl Webhooks {
     pub(crate) fn start(
         config: WebhookConfig,
         allowed_hosts: Vec<String>,
+        store: Arc<Store>,
     ) -> Result<Self, reqwest::Error> {
         let (tx, mut rx) = mpsc::channel::<Delivery>(QUEUE);
         let client = crate::http_client::builder()
             .timeout(config.timeout)
             .build()?;
         let slots = Arc::new(Semaphore::new(IN_FLIGHT));
+        let outbox = store.clone();
         tokio::spawn(async move {
             while let Some(d) = rx.recv().await {
                 let Ok(permit) = slots.clone().acquire_owned().await else {
@@ -56,8 +66,16 @@ impl Webhooks {
                 };
                 let client = client.clone();
                 let config = config.clone();
+                let outbox = outbox.clone();
                 tokio::spawn(async move {
+                    let id = d.id.clone();
+                    // On disk before the first attempt: a receiver that saw
+                    // it will see it again if the process dies now.
+                    if let Err(e) = outbox.durable().await {
+                        tracing::debug!("webhook outbox entry not committed: {e}");
+                    }
                     deliver(&client, &config, d).await;
+                    outbox.write(|db| db.remove_outbox(&id));
                     drop(permit);
                 });
             }
@@ -65,6 +83,7 @@ impl Webhooks {
         Ok(Self {
             tx,
             allowed_hosts: allowed_hosts.into(),
+            store,
         })
     }
 
@@ -107,14 +126,46 @@ impl Webhooks {
             tracing::warn!(url = %redact_url(url), "webhook not sent: {reason}");
             return;
         }
-        let d = Delivery {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let rec = OutboxRec {
             url: url.to_string(),
             workspace: workspace.to_string(),
             body,
         };
-        if let Err(e) = self.tx.try_send(d) {
-            tracing::warn!(url = %redact_url(url), "webhook queue full or closed, notification dropped: {e}");
+        self.store
+            .write(|db| db.insert_outbox(id.clone(), rec.clone()));
+        self.queue(id, rec);
+    }
+
+    /// Queues a notification of the outbox left undelivered by a previous
+    /// run (its `event_id` kept).
+    pub(crate) fn resend(&self, id: String, rec: OutboxRec) {
+        if let Some(reason) = self.refusal(&rec.url) {
+            tracing::warn!(url = %redact_url(&rec.url), "webhook not sent: {reason}");
+            self.store.write(|db| db.remove_outbox(&id));
+            return;
         }
+        self.queue(id, rec);
+    }
+
+    fn queue(&self, id: String, rec: OutboxRec) {
+        let d = Delivery {
+            id: id.clone(),
+            url: rec.url,
+            workspace: rec.workspace,
+            body: rec.body,
+        };
+        if let Err(e) = self.tx.try_send(d) {
+            tracing::warn!(url = %redact_url(&rec_url_of(&e)), "webhook queue full or closed, notification dropped: {e}");
+            self.store.write(|db| db.remove_outbox(&id));
+        }
+    }
+}
+
+/// The URL of a delivery that could not be queued.
+fn rec_url_of(e: &mpsc::error::TrySendError<Delivery>) -> String {
+    match e {
+        mpsc::error::TrySendError::Full(d) | mpsc::error::TrySendError::Closed(d) => d.url.clone(),
     }
 }
 

@@ -1,5 +1,6 @@
 //! The state database: one redb file (`state.redb`) with a table per kind
-//! of record (batches, jobs, reference-ingest entries) holding each record
+//! of record (batches, jobs, reference-ingest entries, webhook
+//! notifications waiting for delivery) holding each record
 //! as a JSON value, and the creation counter. A commit is one write
 //! transaction, durable (fsynced) when it returns; the store groups the
 //! changes of many requests into one ([`super::Store::commit`]).
@@ -26,24 +27,29 @@ const MIGRATED_FILE: &str = "state.json.migrated";
 const BATCHES: TableDefinition<&str, &[u8]> = TableDefinition::new("batches");
 const JOBS: TableDefinition<&str, &[u8]> = TableDefinition::new("jobs");
 const INGESTS: TableDefinition<&str, &[u8]> = TableDefinition::new("ingests");
+const OUTBOX: TableDefinition<&str, &[u8]> = TableDefinition::new("outbox");
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 const SEQ: &str = "seq";
 
 /// The record tables, in the order [`key_of`] numbers them.
-const TABLES: [TableDefinition<&str, &[u8]>; 3] = [BATCHES, JOBS, INGESTS];
+const TABLES: [TableDefinition<&str, &[u8]>; 4] = [BATCHES, JOBS, INGESTS, OUTBOX];
 
 /// A record's table (index into [`TABLES`]) and key: `<workspace>/<id>`
-/// (workspaces never hold a `/`).
+/// (workspaces never hold a `/`), or the ID of a webhook notification.
 fn key_of(record: &Record) -> (usize, String) {
     match record {
         Record::Batch { ws, id } => (0, format!("{ws}/{id}")),
         Record::Job { ws, id } => (1, format!("{ws}/{id}")),
         Record::Ingest { ws, key } => (2, format!("{ws}/{key}")),
+        Record::Outbox { id } => (3, id.clone()),
     }
 }
 
 /// The record stored under `key` in table `table` (see [`key_of`]).
 fn record_of(table: usize, key: &str) -> Record {
+    if table == 3 {
+        return Record::Outbox { id: key.into() };
+    }
     let (ws, id) = key.split_once('/').unwrap_or(("", key));
     let (ws, id) = (ws.to_string(), id.to_string());
     match table {
@@ -164,6 +170,7 @@ impl Database {
                     tx.open_table(BATCHES)?,
                     tx.open_table(JOBS)?,
                     tx.open_table(INGESTS)?,
+                    tx.open_table(OUTBOX)?,
                 ];
                 for (record, value) in encoded {
                     let (i, key) = key_of(record);

@@ -13,6 +13,8 @@ use super::*;
 const CHILD_DIR: &str = "RF_EMULATOR_CRASH_CHILD_DIR";
 /// Its indexing delay in milliseconds.
 const CHILD_INDEX_DELAY: &str = "RF_EMULATOR_CRASH_CHILD_INDEX_DELAY_MS";
+/// Its pause before a webhook's second attempt, in milliseconds.
+const CHILD_WEBHOOK_BACKOFF: &str = "RF_EMULATOR_CRASH_CHILD_WEBHOOK_BACKOFF_MS";
 
 /// The server process of the crash tests (does nothing when run on its
 /// own): serves the data dir of [`CHILD_DIR`] and prints its address.
@@ -22,10 +24,12 @@ fn serve_for_crash_test() {
     let Some(dir) = std::env::var_os(CHILD_DIR) else {
         return;
     };
-    let delay = std::env::var(CHILD_INDEX_DELAY)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
+    let millis = |var: &str, default: u64| {
+        std::env::var(var)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .map_or(Duration::from_millis(default), Duration::from_millis)
+    };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -33,7 +37,8 @@ fn serve_for_crash_test() {
         .unwrap();
     rt.block_on(async {
         let mut config = EmulatorConfig::for_tests().with_data_dir(&dir);
-        config.index_delay = Duration::from_millis(delay);
+        config.index_delay = millis(CHILD_INDEX_DELAY, 0);
+        config.webhooks.initial_backoff = millis(CHILD_WEBHOOK_BACKOFF, 10);
         let emu = Emulator::start(config, "127.0.0.1:0".parse().unwrap())
             .await
             .unwrap();
@@ -50,11 +55,16 @@ struct Server {
 
 impl Server {
     fn spawn(dir: &std::path::Path, index_delay_ms: u64) -> Server {
+        Self::spawn_with(dir, index_delay_ms, 10)
+    }
+
+    fn spawn_with(dir: &std::path::Path, index_delay_ms: u64, webhook_backoff_ms: u64) -> Server {
         let mut child = Command::new(std::env::current_exe().unwrap())
             .args(["crash::serve_for_crash_test", "--exact", "--ignored"])
             .args(["--nocapture", "--test-threads=1"])
             .env(CHILD_DIR, dir)
             .env(CHILD_INDEX_DELAY, index_delay_ms.to_string())
+            .env(CHILD_WEBHOOK_BACKOFF, webhook_backoff_ms.to_string())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -253,5 +263,49 @@ async fn a_reference_ingest_cut_off_by_kill_9_is_failed_and_can_be_sent_again() 
         .await;
     assert_eq!(st, StatusCode::OK, "{b}");
     assert_eq!(b["duplicated"], false, "{b}");
+    env.emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_webhook_cut_off_by_kill_9_is_delivered_after_restart() {
+    // The receiver refuses the first call; the server then waits an hour
+    // before its second attempt, and is killed meanwhile.
+    let (rx, hook) = Receiver::start(1).await;
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::spawn_with(dir.path(), 0, 3_600_000);
+    let http = client();
+    assert!(
+        upload(
+            &http,
+            &server.ds("batches/hooked/upload/image"),
+            "a.png",
+            png(2, 2, 1)
+        )
+        .await
+    );
+    let mut job = image_job("hooked", "image-properties", "jsonl");
+    job["notificationsURL"] = json!(hook);
+    let url = format!(
+        "{}batch-processing/v1/external/test-ws/jobs/hooked-job",
+        server.base
+    );
+    let r = http
+        .post(url)
+        .query(&[("api_key", "test-key")])
+        .json(&job)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let first = rx.wait_for(|c| !c.is_empty()).await;
+    server.kill_9();
+    let env = start_with(EmulatorConfig::for_tests().with_data_dir(dir.path())).await;
+    let calls = rx.wait_for(|c| c.len() >= 2).await;
+    assert_eq!(calls[1].1["job_id"], "hooked-job");
+    assert_eq!(calls[1].1["job_state"], "success");
+    assert_eq!(
+        calls[1].1["event_id"], first[0].1["event_id"],
+        "the same notification"
+    );
     env.emu.shutdown().await;
 }
