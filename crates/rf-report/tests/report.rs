@@ -176,3 +176,25 @@ fn typed_errors() {
     let err = write_report(&ReportOptions::new(dir.path())).unwrap_err();
     assert!(matches!(err, ReportError::Manifest(_)));
 }
+
+#[test]
+fn polygons_and_labels_are_drawn() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    fs::create_dir_all(out.join("results")).unwrap();
+    let lines = [
+        json!({"file_name": "seg.png", "seg": {"image": {"width": 100, "height": 100}, "predictions": [
+            {"x": 50, "y": 50, "width": 20, "height": 20, "class": "leaf", "confidence": 0.8,
+             "points": [{"x": 40, "y": 40}, {"x": 60, "y": 40}, {"x": 50, "y": 60}]}]}}),
+        json!({"file_name": "cls.png", "cls": {"top": "cat", "confidence": 0.7}}),
+    ];
+    let text: Vec<String> = lines.iter().map(ToString::to_string).collect();
+    fs::write(out.join("results/r.jsonl"), text.join("\n")).unwrap();
+    let s = write_report(&ReportOptions::new(&out)).unwrap();
+    assert_eq!(s.sampled, 2);
+    let html = fs::read_to_string(&s.path).unwrap();
+    assert!(html.contains("<svg class=\"polys\" viewBox=\"0 0 100 100\""), "{html}");
+    assert!(html.contains("points=\"40.0,40.0 60.0,40.0 50.0,60.0\""));
+    assert!(html.contains("class=\"pred tag\" data-class=\"cat\""));
+    assert!(html.contains("cat 0.70"));
+}
