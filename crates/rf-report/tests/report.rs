@@ -193,7 +193,10 @@ fn polygons_and_labels_are_drawn() {
     let s = write_report(&ReportOptions::new(&out)).unwrap();
     assert_eq!(s.sampled, 2);
     let html = fs::read_to_string(&s.path).unwrap();
-    assert!(html.contains("<svg class=\"polys\" viewBox=\"0 0 100 100\""), "{html}");
+    assert!(
+        html.contains("<svg class=\"polys\" viewBox=\"0 0 100 100\""),
+        "{html}"
+    );
     assert!(html.contains("points=\"40.0,40.0 60.0,40.0 50.0,60.0\""));
     assert!(html.contains("class=\"pred tag\" data-class=\"cat\""));
     assert!(html.contains("cat 0.70"));
