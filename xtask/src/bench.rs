@@ -35,6 +35,9 @@ use crate::bench_measure::{self, Job, Measured};
 use crate::bench_report::{self, Op, Row, ScalePoint, Startup, Tool};
 use crate::{ServerGuard, compat, project_root, run, target_dir};
 
+#[path = "bench_wan.rs"]
+mod wan;
+
 const KEY: &str = "bench-key";
 const WORKSPACE: &str = "bench";
 /// Concurrency of the raw export download (rf's default too).
@@ -59,6 +62,10 @@ pub(crate) struct Options {
     pub(crate) components: bool,
     /// Runs of each measurement; the table shows the median.
     pub(crate) repeat: usize,
+    /// The WAN benchmark instead (`--wan`), its profiles and dataset size.
+    pub(crate) wan: bool,
+    pub(crate) profiles: Vec<&'static str>,
+    pub(crate) wan_size: usize,
 }
 
 impl Default for Options {
@@ -72,12 +79,16 @@ impl Default for Options {
             export: true,
             components: false,
             repeat: 1,
+            wan: false,
+            profiles: wan::PROFILES.iter().map(|p| p.name).collect(),
+            wan_size: 1000,
         }
     }
 }
 
 /// The usage text of `cargo xtask bench`.
 pub(crate) const USAGE: &str = "usage: cargo xtask bench [--sizes N,N] [--peer] [--scaling] [--repeat N] [--no-media] [--no-export] [--no-write] | --components
+       cargo xtask bench --wan [--profiles lan,wan,far] [--wan-size N] [--peer] [--no-write]
 
   --sizes N,N    small-JPEG dataset sizes (default 2000,20000)
   --peer         also run inference-cli 1.8.3 (RF_COMPAT_VENV or target/compat/venv)
@@ -86,7 +97,12 @@ pub(crate) const USAGE: &str = "usage: cargo xtask bench [--sizes N,N] [--peer] 
   --no-media     skip the large images and videos
   --no-export    skip the job and the export runs
   --no-write     print only; leave docs/benchmarks.md alone
-  --components   the component benchmarks (ingest memory, emulator indexing)";
+  --components   the component benchmarks (ingest memory, emulator indexing)
+  --wan          through the emulator's network shaping: profiles lan (1 ms), wan (40 ms,
+                 200 Mbit/s), far (150 ms, 50 Mbit/s); rf default vs --concurrency 1/8/32/128,
+                 curl --parallel-max 8/32/128 and (--peer) inference-cli
+  --profiles L   the --wan profiles to run (default lan,wan,far)
+  --wan-size N   small JPEGs in the --wan dataset (default 1000)";
 
 /// Parses the arguments after `bench`.
 pub(crate) fn parse_options(args: &[String]) -> Result<Options, String> {
@@ -100,6 +116,18 @@ pub(crate) fn parse_options(args: &[String]) -> Result<Options, String> {
             "--no-media" => o.media = false,
             "--no-export" => o.export = false,
             "--components" => o.components = true,
+            "--wan" => o.wan = true,
+            "--profiles" => {
+                let v = it.next().ok_or("--profiles needs a list, e.g. lan,wan")?;
+                o.profiles = wan::parse_profiles(v)?.iter().map(|p| p.name).collect();
+            }
+            "--wan-size" => {
+                let v = it.next().ok_or("--wan-size needs a number, e.g. 1000")?;
+                o.wan_size = match v.parse::<usize>() {
+                    Ok(n) if n > 0 => n,
+                    _ => return Err(format!("--wan-size: {v:?} is not a positive number")),
+                };
+            }
             "--repeat" => {
                 let v = it.next().ok_or("--repeat needs a number, e.g. 3")?;
                 o.repeat = match v.parse::<usize>() {
@@ -286,7 +314,17 @@ pub(crate) fn bench(args: &[String]) -> Result<(), String> {
 
     let (specs, dirs) = datasets(&options, &cache)?;
 
-    let server = start_emulator(&rf, &run_dir)?;
+    if options.wan {
+        let base = WanBase {
+            rf,
+            inference,
+            cache,
+            run_dir,
+            with_time,
+        };
+        return bench_wan(&options, args, &base);
+    }
+    let server = start_emulator(&rf, &run_dir, &[])?;
     let ctx = Ctx {
         rf,
         inference,
@@ -315,6 +353,41 @@ pub(crate) fn bench(args: &[String]) -> Result<(), String> {
     Ok(())
 }
 
+/// What every `--wan` profile shares.
+struct WanBase {
+    rf: PathBuf,
+    inference: Option<PathBuf>,
+    cache: PathBuf,
+    run_dir: PathBuf,
+    with_time: bool,
+}
+
+/// `cargo xtask bench --wan`: every profile, then the section
+/// `bench-wan` of docs/benchmarks.md.
+fn bench_wan(options: &Options, args: &[String], base: &WanBase) -> Result<(), String> {
+    let profiles = wan::parse_profiles(&options.profiles.join(","))?;
+    let tables = wan::run_profiles(base, &profiles, options.wan_size)?;
+    let machine = machine_description(base.inference.is_some());
+    let section = format!(
+        "Command: `{}`
+
+Machine: {machine}
+
+{tables}",
+        command_line(args)
+    );
+    println!("{section}");
+    if options.write {
+        let path = project_root().join("docs/benchmarks.md");
+        let doc = fs::read_to_string(&path).map_err(io("read", &path))?;
+        let doc = bench_report::replace_section(&doc, "bench-wan", &section);
+        fs::write(&path, doc).map_err(io("write", &path))?;
+        eprintln!("bench: results written into {}", path.display());
+    }
+    let _ = fs::remove_dir_all(&base.run_dir);
+    Ok(())
+}
+
 fn command_line(args: &[String]) -> String {
     let mut s = "cargo xtask bench".to_string();
     for a in args {
@@ -325,12 +398,13 @@ fn command_line(args: &[String]) -> String {
 }
 
 /// Starts the emulator without simulated delays on a free port; waits for its URL.
-fn start_emulator(rf: &Path, run_dir: &Path) -> Result<Server, String> {
+fn start_emulator(rf: &Path, run_dir: &Path, extra: &[String]) -> Result<Server, String> {
     let log = run_dir.join("emulator.log");
     let log_file = fs::File::create(&log).map_err(io("create", &log))?;
     let mut child = Command::new(rf)
         .args(["emulator", "serve", "--addr", "127.0.0.1:0"])
         .args(["--item-delay-ms", "0", "--index-delay-ms", "0"])
+        .args(extra)
         .args(["--key", &format!("{KEY}={WORKSPACE}")])
         .arg("--data-dir")
         .arg(run_dir.join("emulator-data"))
@@ -1140,6 +1214,24 @@ mod tests {
         assert_eq!(parse_options(&args(&["--repeat", "3"])).unwrap().repeat, 3);
         assert!(parse_options(&args(&["--repeat", "0"])).is_err());
         assert!(parse_options(&args(&["--repeat"])).is_err());
+    }
+
+    #[test]
+    fn wan_options() {
+        let o = parse_options(&args(&[
+            "--wan",
+            "--profiles",
+            "wan,far",
+            "--wan-size",
+            "300",
+        ]))
+        .unwrap();
+        assert!(o.wan);
+        assert_eq!(o.profiles, vec!["wan", "far"]);
+        assert_eq!(o.wan_size, 300);
+        assert_eq!(Options::default().profiles, vec!["lan", "wan", "far"]);
+        assert!(parse_options(&args(&["--profiles", "moon"])).is_err());
+        assert!(parse_options(&args(&["--wan-size", "0"])).is_err());
     }
 
     #[test]
