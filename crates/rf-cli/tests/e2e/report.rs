@@ -69,3 +69,21 @@ fn report_of_a_directory_without_results_is_a_usage_error() {
     let bad = run(sb.rf().args(["report", "x", "--sample", "0"]));
     bad.expect_code(2);
 }
+
+#[test]
+fn csv_results_give_the_same_figures() {
+    let sb = Sandbox::new();
+    let out = sb.path().join("out");
+    let mut args = run_args(&samples(), "color-blobs", &out);
+    args.extend([
+        "--aggregation-format".into(),
+        "csv".into(),
+        "--report".into(),
+    ]);
+    let done = run(sb.rf().arg("--json").args(&args));
+    done.expect_code(0);
+    let doc = done.json();
+    assert_eq!(doc["report"]["records"], 12, "{doc}");
+    assert_eq!(doc["report"]["predictions"], 63, "{doc}");
+    assert_eq!(doc["report"]["brokenLines"], 0, "{doc}");
+}
