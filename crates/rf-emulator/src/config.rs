@@ -136,10 +136,11 @@ pub struct EmulatorConfig {
     /// (`rf emulator serve --allow-webhook-host`). Empty (the default):
     /// loopback only; a notification for any other host is not sent.
     pub allowed_webhook_hosts: Vec<String>,
-    /// How long a connection may take to send a request's headers (the
-    /// first request's, and each next one's once it has begun): a client
-    /// that never finishes them is disconnected then, so idle half-open
-    /// connections cannot pile up. Default 10 s.
+    /// How long a connection may take to send a request's headers, counted
+    /// from its start and from the end of each answer: a client that never
+    /// finishes them is disconnected then, so half-sent requests cannot
+    /// pile up (an idle keep-alive connection is closed after it too).
+    /// Default 10 s.
     pub header_read_timeout: Duration,
 }
 
