@@ -18,6 +18,12 @@ const ORPHAN_AGE: Duration = Duration::from_secs(600);
 /// Pause after a failed commit before the next try.
 const COMMIT_RETRY: Duration = Duration::from_millis(200);
 
+/// Longest a change nobody waits for (job progress, indexing results) waits
+/// for its commit: such changes are gathered for this long, so a running
+/// job does not rewrite its record for every item. A request waiting for
+/// its write ends the pause at once.
+const BACKGROUND_COMMIT_PAUSE: Duration = Duration::from_millis(100);
+
 /// Starts the background tasks on the current runtime.
 pub(crate) fn start(ctx: &Arc<Ctx>) {
     tokio::spawn(commit_loop(ctx.clone()));
@@ -44,13 +50,22 @@ fn resume_webhooks(ctx: &Ctx) {
 }
 
 /// Commits the state whenever writes wait for it: one commit at a time,
-/// each taking every change made since the previous one (group commit).
+/// each taking every change made since the previous one (group commit);
+/// at once when a request waits, else after [`BACKGROUND_COMMIT_PAUSE`].
 async fn commit_loop(c: Arc<Ctx>) {
-    loop {
+    // Closing: the store's release makes the last commit.
+    while !c.closing.is_cancelled() {
         if !c.store.needs_commit() {
             tokio::select! {
                 () = c.closing.cancelled() => break,
                 () = c.store.commit_wanted() => continue,
+            }
+        }
+        if !c.store.has_waiters() {
+            tokio::select! {
+                () = c.closing.cancelled() => {}
+                () = tokio::time::sleep(BACKGROUND_COMMIT_PAUSE) => {}
+                () = c.store.commit_awaited() => {}
             }
         }
         let c2 = c.clone();

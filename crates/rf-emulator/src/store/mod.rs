@@ -16,7 +16,7 @@ mod database;
 
 use std::io::{Seek, SeekFrom, Write as _};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use tokio::sync::{Notify, watch};
@@ -41,6 +41,10 @@ pub(crate) struct Store {
     commits: watch::Sender<Commits>,
     /// Wakes the committer.
     pending: Notify,
+    /// Requests waiting in [`Store::durable`], and the signal that one
+    /// came: the committer then commits at once rather than batching.
+    waiters: AtomicUsize,
+    urgent: Notify,
     /// The database and the data directory's lock; held while committing.
     durable: Mutex<Durable>,
     secret: Vec<u8>,
@@ -128,6 +132,8 @@ impl Store {
             version: AtomicU64::new(0),
             commits: watch::Sender::new(Commits::default()),
             pending: Notify::new(),
+            waiters: AtomicUsize::new(0),
+            urgent: Notify::new(),
             durable: Mutex::new(Durable {
                 database: Some(database),
                 _lock: dir_lock,
@@ -182,7 +188,9 @@ impl Store {
         if rx.borrow().committed >= target {
             return Ok(());
         }
+        let _waiting = Waiting::new(&self.waiters);
         self.pending.notify_one();
+        self.urgent.notify_one();
         let state = rx
             .wait_for(|c| {
                 c.committed >= target || c.failed.as_ref().is_some_and(|(v, _)| *v >= target)
@@ -204,6 +212,16 @@ impl Store {
     /// Waits until a write (or a waiter) asks for a commit.
     pub(crate) async fn commit_wanted(&self) {
         self.pending.notified().await;
+    }
+
+    /// True when a request waits for a commit.
+    pub(crate) fn has_waiters(&self) -> bool {
+        self.waiters.load(Ordering::Acquire) > 0
+    }
+
+    /// Waits until a request starts waiting for a commit.
+    pub(crate) async fn commit_awaited(&self) {
+        self.urgent.notified().await;
     }
 
     /// Commits every change made so far in one durable transaction (after
@@ -316,6 +334,23 @@ impl Store {
     /// Deletes a blob file (missing files are fine).
     pub(crate) fn remove_blob(&self, blob: &str) {
         let _ = std::fs::remove_file(self.blob_path(blob));
+    }
+}
+
+/// Counts one request waiting in [`Store::durable`] while it lives (also
+/// when its future is dropped).
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl<'a> Waiting<'a> {
+    fn new(count: &'a AtomicUsize) -> Self {
+        count.fetch_add(1, Ordering::AcqRel);
+        Self(count)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
