@@ -13,6 +13,7 @@ mod error;
 mod http_client;
 mod ingest;
 mod jobs;
+mod library;
 mod lock;
 mod media;
 mod model;
