@@ -142,6 +142,12 @@ pub struct EmulatorConfig {
     /// pile up (an idle keep-alive connection is closed after it too).
     /// Default 10 s.
     pub header_read_timeout: Duration,
+    /// The asset library (`rf emulator serve --library DIR`): the images
+    /// under this directory, tagged by their folders (and the `tags` of a
+    /// sidecar `<file>.json`), which Asset Library jobs and RoboQL ingests
+    /// select from. `None` (the default): no library; those requests are
+    /// refused with a 400 that says so.
+    pub library: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for EmulatorConfig {
@@ -166,6 +172,7 @@ impl std::fmt::Debug for EmulatorConfig {
             .field("lock_data_dir", &self.lock_data_dir)
             .field("allowed_webhook_hosts", &self.allowed_webhook_hosts)
             .field("header_read_timeout", &self.header_read_timeout)
+            .field("library", &self.library)
             .finish()
     }
 }
@@ -187,6 +194,7 @@ impl Default for EmulatorConfig {
             lock_data_dir: true,
             allowed_webhook_hosts: Vec::new(),
             header_read_timeout: Duration::from_secs(10),
+            library: None,
         }
     }
 }

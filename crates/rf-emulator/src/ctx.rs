@@ -44,6 +44,8 @@ pub(crate) struct Ctx {
     pub(crate) shaper: Arc<Shaper>,
     /// Counters served at `/_emulator/stats`.
     pub(crate) counters: Counters,
+    /// The asset library ([`EmulatorConfig::library`]), indexed at start.
+    pub(crate) library: crate::library::Library,
     /// The address the router is served on, once [`crate::Emulator::start`]
     /// bound it (unset for a state served by its embedder).
     bound: std::sync::OnceLock<std::net::SocketAddr>,
@@ -71,6 +73,7 @@ impl Ctx {
             owner: Some(config.owner.clone().unwrap_or_else(program_name)),
             base_url: Some(base_url.to_string()),
         });
+        let library = crate::library::Library::load(config.library.as_deref())?;
         let store = Arc::new(Store::open(config.data_dir.as_deref(), holder.as_ref())?);
         let http = crate::http_client::builder()
             .timeout(std::time::Duration::from_secs(60))
@@ -88,6 +91,7 @@ impl Ctx {
             chaos: Chaos::new(config.chaos.clone()),
             shaper: Arc::new(Shaper::new(config.shaping.clone())),
             counters: Counters::default(),
+            library,
             keys: config.keys.iter().cloned().collect(),
             workers: Arc::new(Semaphore::new(config.job_speed.worker_pool.max(1))),
             config,

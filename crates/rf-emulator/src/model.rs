@@ -38,6 +38,7 @@ pub(crate) enum Record {
     Job { ws: String, id: String },
     Ingest { ws: String, key: String },
     Outbox { id: String },
+    Task { ws: String, id: String },
 }
 
 /// A webhook notification waiting for delivery: resent after a restart.
@@ -108,6 +109,26 @@ impl Db {
         let id = job.id.clone();
         self.ws_mut(ws).jobs.insert(id.clone(), job);
         self.touch(Record::Job { ws: ws.into(), id });
+    }
+
+    /// Adds (or replaces) an async task.
+    pub(crate) fn insert_task(&mut self, ws: &str, task: AsyncTaskRecord) {
+        let id = task.task_id.clone();
+        self.ws_mut(ws).tasks.insert(id.clone(), task);
+        self.touch(Record::Task { ws: ws.into(), id });
+    }
+
+    /// An async task.
+    pub(crate) fn task(&self, ws: &str, id: &str) -> Option<&AsyncTaskRecord> {
+        self.ws(ws)?.tasks.get(id)
+    }
+
+    /// The Asset Library job task started with idempotency key `key`.
+    pub(crate) fn task_by_key(&self, ws: &str, key: &str) -> Option<&AsyncTaskRecord> {
+        self.ws(ws)?
+            .tasks
+            .values()
+            .find(|t| t.idempotency_key.as_deref() == Some(key))
     }
 
     /// Remembers an accepted reference ingest under its dedup key.
@@ -192,6 +213,7 @@ impl Db {
                 .and_then(|w| w.ingests.get(key))
                 .map(serde_json::to_vec),
             Record::Outbox { id } => self.outbox.get(id).map(serde_json::to_vec),
+            Record::Task { ws, id } => w(ws).and_then(|w| w.tasks.get(id)).map(serde_json::to_vec),
         }
         .transpose()
     }
@@ -215,6 +237,10 @@ impl Db {
                 let o = serde_json::from_slice(bytes)?;
                 self.outbox.insert(id, o);
             }
+            Record::Task { ws, id } => {
+                let t = serde_json::from_slice(bytes)?;
+                self.ws_mut(&ws).tasks.insert(id, t);
+            }
         }
         Ok(())
     }
@@ -237,6 +263,10 @@ impl Db {
                 ws: ws.clone(),
                 key: key.clone(),
             }));
+            all.extend(w.tasks.keys().map(|id| Record::Task {
+                ws: ws.clone(),
+                id: id.clone(),
+            }));
         }
         all.extend(
             self.outbox
@@ -257,6 +287,32 @@ pub(crate) struct WorkspaceData {
     /// Reference ingests already accepted, keyed by `batch \n ingestId \n payload hash`.
     #[serde(default)]
     pub(crate) ingests: BTreeMap<String, IngestRecord>,
+    /// Async tasks (an Asset Library job's start), by task ID.
+    #[serde(default)]
+    pub(crate) tasks: BTreeMap<String, AsyncTaskRecord>,
+}
+
+/// An async task of the workspace: the start of an Asset Library job.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct AsyncTaskRecord {
+    pub(crate) task_id: String,
+    /// `completed` or `failed` (the emulator starts the job before it
+    /// answers).
+    pub(crate) status: String,
+    /// What the task produced (`jobId`, `batchId`, `images`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) result: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) error: Option<String>,
+    /// The create's idempotency key and body, to answer a repeat the same.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) idempotency_key: Option<String>,
+    #[serde(default)]
+    pub(crate) request: serde_json::Value,
+    /// The answer the create got.
+    #[serde(default)]
+    pub(crate) created: serde_json::Value,
 }
 
 /// A remembered reference ingest (for `duplicated: true`).

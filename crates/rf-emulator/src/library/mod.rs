@@ -86,11 +86,6 @@ impl Library {
         Ok(Library { images })
     }
 
-    /// Whether the emulator was given a library.
-    pub(crate) fn is_empty(&self) -> bool {
-        self.images.is_empty()
-    }
-
     /// The images with these IDs, in the order given.
     pub(crate) fn by_ids(&self, ids: &[String]) -> Result<Vec<&LibraryImage>, SelectionError> {
         self.check_present()?;

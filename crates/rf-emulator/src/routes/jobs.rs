@@ -131,20 +131,35 @@ pub(crate) async fn create_job(
     let body = read_body(body, JOB_DEFINITION_BODY, "job definition").await?;
     let (raw, def) = parse_definition(&body)?;
     check_job_input(&ctx, &auth.ws, &def)?;
+    let name = auth.params.get("name").unwrap_or(&job_id).to_string();
+    start_job(&ctx, &auth.ws, &job_id, name, &def, raw)?;
+    Ok(Json(StatusOk::ok()))
+}
+
+/// Adds job `job_id` running `def` (`raw` as sent) and starts it; the same
+/// job again starts nothing, another definition under its ID is a conflict.
+pub(super) fn start_job(
+    ctx: &Arc<Ctx>,
+    ws: &str,
+    job_id: &str,
+    name: String,
+    def: &JobDefinition,
+    raw: Value,
+) -> ApiResult<()> {
     let job = NewJob {
-        name: auth.params.get("name").unwrap_or(&job_id).to_string(),
-        id: job_id.clone(),
+        name,
+        id: job_id.to_owned(),
         kind: def.kind_str(),
-        params: job_params(&def),
+        params: job_params(def),
         definition: raw,
     };
-    if insert_job(&ctx, &auth.ws, job)? {
+    if insert_job(ctx, ws, job)? {
         Counters::bump(&ctx.counters.jobs_created);
-        jobs::spawn(&ctx, &auth.ws, &job_id);
+        jobs::spawn(ctx, ws, job_id);
     } else {
         Counters::bump(&ctx.counters.job_starts_repeated);
     }
-    Ok(Json(StatusOk::ok()))
+    Ok(())
 }
 
 /// The body of a job creation: as sent (stored and compared on a repeat)

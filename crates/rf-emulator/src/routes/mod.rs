@@ -21,6 +21,7 @@ use crate::stats::{Counters, EmulatorStats};
 
 mod auth;
 mod jobs;
+mod library;
 mod limits;
 mod signed;
 mod staging;
@@ -41,7 +42,12 @@ pub(crate) fn build(ctx: Arc<Ctx>) -> Router {
     let ds = "/data-staging/v1/external/{ws}/batches";
     let bp = "/batch-processing/v1/external/{ws}/jobs";
     let api: Router<Arc<Ctx>> = Router::new()
-        .route("/", get(staging::workspace))
+        .route("/", get(staging::workspace).post(staging::workspace))
+        .route(
+            "/batch-processing/v1/external/{ws}/asset-library/jobs",
+            post(library::create_job),
+        )
+        .route("/{ws}/asynctasks/{task}", get(library::get_task))
         .route(ds, get(staging::list_batches))
         .route(&format!("{ds}/{{batch}}"), get(staging::get_batch))
         .route(
@@ -66,7 +72,7 @@ pub(crate) fn build(ctx: Arc<Ctx>) -> Router {
         )
         .route(
             &format!("{ds}/{{batch}}/roboql-ingest"),
-            post(uploads::roboql_ingest),
+            post(library::roboql_ingest),
         )
         .route(&format!("{ds}/{{batch}}/count"), get(staging::count))
         .route(&format!("{ds}/{{batch}}/parts"), get(staging::parts))

@@ -345,10 +345,3 @@ pub(crate) async fn video_references(
         duplicated: Some(accepted.duplicated),
     }))
 }
-
-/// `POST .../batches/{batchId}/roboql-ingest` — not emulated.
-pub(crate) async fn roboql_ingest(_auth: Authed) -> ApiError {
-    ApiError::bad_request(
-        "roboql ingest is not supported by the emulator: upload files or ingest references instead",
-    )
-}

@@ -28,11 +28,12 @@ const BATCHES: TableDefinition<&str, &[u8]> = TableDefinition::new("batches");
 const JOBS: TableDefinition<&str, &[u8]> = TableDefinition::new("jobs");
 const INGESTS: TableDefinition<&str, &[u8]> = TableDefinition::new("ingests");
 const OUTBOX: TableDefinition<&str, &[u8]> = TableDefinition::new("outbox");
+const TASKS: TableDefinition<&str, &[u8]> = TableDefinition::new("tasks");
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 const SEQ: &str = "seq";
 
 /// The record tables, in the order [`key_of`] numbers them.
-const TABLES: [TableDefinition<&str, &[u8]>; 4] = [BATCHES, JOBS, INGESTS, OUTBOX];
+const TABLES: [TableDefinition<&str, &[u8]>; 5] = [BATCHES, JOBS, INGESTS, OUTBOX, TASKS];
 
 /// A record's table (index into [`TABLES`]) and key: `<workspace>/<id>`
 /// (workspaces never hold a `/`), or the ID of a webhook notification.
@@ -42,6 +43,7 @@ fn key_of(record: &Record) -> (usize, String) {
         Record::Job { ws, id } => (1, format!("{ws}/{id}")),
         Record::Ingest { ws, key } => (2, format!("{ws}/{key}")),
         Record::Outbox { id } => (3, id.clone()),
+        Record::Task { ws, id } => (4, format!("{ws}/{id}")),
     }
 }
 
@@ -55,7 +57,8 @@ fn record_of(table: usize, key: &str) -> Record {
     match table {
         0 => Record::Batch { ws, id },
         1 => Record::Job { ws, id },
-        _ => Record::Ingest { ws, key: id },
+        2 => Record::Ingest { ws, key: id },
+        _ => Record::Task { ws, id },
     }
 }
 

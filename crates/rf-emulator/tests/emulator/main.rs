@@ -23,6 +23,7 @@ mod conformance;
 mod crash;
 mod hostile;
 mod jobs;
+mod library;
 mod limits;
 mod pagination;
 mod persistence;

@@ -121,7 +121,11 @@ async fn parts_and_roboql_on_the_wrong_batches_are_4xx() {
         )
         .await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
-    assert!(b["error"].as_str().unwrap().contains("roboql"));
+    // No --library: said so, with what to do.
+    assert!(
+        b["error"].as_str().unwrap().contains("no asset library"),
+        "{b}"
+    );
     let (s, _) = env.get(&env.ds("batches/missing/shards"), &[]).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
     let (s, _) = env.get(&env.bp("jobs/none/stages"), &[]).await;
