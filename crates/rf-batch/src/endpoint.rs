@@ -31,6 +31,8 @@ pub enum Endpoint {
     IngestImageReferences,
     /// Data Staging: stage videos by reference (URLs).
     IngestVideoReferences,
+    /// Data Staging: stage the Asset Library images a RoboQL query selects.
+    RoboqlIngest,
     /// Data Staging: one batch's metadata.
     GetBatch,
     /// Data Staging: the workspace's batches.
@@ -79,6 +81,7 @@ impl Endpoint {
             Endpoint::SignedUpload => "signed upload",
             Endpoint::IngestImageReferences => "ingest image references",
             Endpoint::IngestVideoReferences => "ingest video references",
+            Endpoint::RoboqlIngest => "roboql ingest",
             Endpoint::GetBatch => "get batch",
             Endpoint::ListBatches => "list batches",
             Endpoint::Count => "count",

@@ -374,7 +374,7 @@ pub(crate) enum BatchCommand {
     /// manifest lives under $XDG_CACHE_HOME/rf/ingest/, never in the input
     /// directory).
     #[command(
-        after_help = "Examples:\n  rf batch ingest --images ./frames --batch-id frames-0601 --wait\n  rf batch ingest --videos ./clips --batch-id clips-0601\n  rf batch ingest --references refs.jsonl --batch-id remote-0601"
+        after_help = "Examples:\n  rf batch ingest --images ./frames --batch-id frames-0601 --wait\n  rf batch ingest --videos ./clips --batch-id clips-0601\n  rf batch ingest --references refs.jsonl --batch-id remote-0601\n  rf batch ingest --query \"tag:night AND tag:cam1\" --batch-id night-0601"
     )]
     Ingest(BatchIngestArgs),
     /// List batches
@@ -415,6 +415,11 @@ pub(crate) struct IngestSource {
     /// JSON-lines file of image references (`{"name": ..., "url": ...}` per line)
     #[arg(long, value_name = "FILE")]
     pub(crate) references: Option<PathBuf>,
+    /// Images of the workspace's Asset Library that a RoboQL query selects
+    /// (the service fills the batch afterwards; follow it with `rf batch
+    /// count`)
+    #[arg(long, value_name = "ROBOQL", conflicts_with_all = ["wait", "dry_run", "mode"])]
+    pub(crate) query: Option<String>,
 }
 
 /// `rf batch ingest`.
@@ -831,6 +836,11 @@ pub(crate) struct EmulatorServeArgs {
     /// (repeatable) [default: loopback only]
     #[arg(long = "allow-webhook-host", value_name = "HOST", action = ArgAction::Append)]
     pub(crate) allow_webhook_hosts: Vec<String>,
+    /// An asset library: the images under DIR, tagged by their folders (and
+    /// a sidecar FILE.json's "tags"), for Asset Library jobs and RoboQL
+    /// ingests [default: none]
+    #[arg(long, value_name = "DIR")]
+    pub(crate) library: Option<std::path::PathBuf>,
 }
 
 /// `rf webhook ...`.

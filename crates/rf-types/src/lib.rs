@@ -23,9 +23,10 @@ pub use jobs::{
     CompilationDevice, ComputeConfiguration, GetJobResponse, InferenceBackend, JobDefinition,
     JobDefinitionError, JobLog, JobLogsResponse, JobMetadata, JobStage, JobStatus, LibraryJobError,
     LibrarySelection, ListJobsResponse, ListStagesResponse, ListTasksResponse, LogSeverity,
-    MAX_LIBRARY_IMAGE_IDS, MachineType, ParametersOverride, ParseLogSeverityError, STAGE_EXPORT,
-    STAGE_PROCESSING, StagingBatchInput, StatusKind, TaskStatus, TrtCompilationJob, WorkflowJob,
-    WorkflowJobBuilder, WorkflowsProcessingSpecification, is_idempotency_key, status_kind,
+    MAX_LIBRARY_IMAGE_IDS, MachineType, ParametersOverride, ParseLogSeverityError,
+    RoboqlIngestRequest, STAGE_EXPORT, STAGE_PROCESSING, StagingBatchInput, StatusKind, TaskStatus,
+    TrtCompilationJob, WorkflowJob, WorkflowJobBuilder, WorkflowsProcessingSpecification,
+    is_idempotency_key, status_kind,
 };
 pub use staging::{
     BatchMetadata, BatchPart, BatchType, ContentType, CountResponse, FileMetadata,

@@ -7,8 +7,9 @@ use rf_transport::{Body, Request, Response};
 use rf_types::{
     BatchId, BatchMetadata, BatchPart, CountResponse, FileMetadata, GetBatchResponse,
     ImageReferencesIngestRequest, ImageReferencesIngestResponse, ListBatchesResponse,
-    ListFilesResponse, ListPartsResponse, ListShardsResponse, ShardStatus, SignedUrlDetails,
-    SignedUrlResponse, VideoReferencesIngestRequest, VideoReferencesIngestResponse,
+    ListFilesResponse, ListPartsResponse, ListShardsResponse, RoboqlIngestRequest, ShardStatus,
+    SignedUrlDetails, SignedUrlResponse, VideoReferencesIngestRequest,
+    VideoReferencesIngestResponse,
 };
 
 use super::{Client, STAGING_PREFIX, paginate_endpoint};
@@ -188,6 +189,25 @@ impl<'a> Staging<'a> {
     ) -> Result<VideoReferencesIngestResponse> {
         self.ingest_references(batch, true, request, display_name)
             .await
+    }
+
+    /// `POST .../batches/{batch}/roboql-ingest`: stages the Asset Library
+    /// images `request.query` selects. The service fills the batch
+    /// afterwards; its answer carries nothing to wait on (follow the batch's
+    /// count or shards, or the webhook).
+    pub async fn roboql_ingest(
+        &self,
+        batch: &BatchId,
+        request: &RoboqlIngestRequest,
+    ) -> Result<()> {
+        let url = self
+            .url(&["batches", batch.as_str(), "roboql-ingest"])
+            .await?;
+        let req = json_request(Request::post(url), request, "roboql ingest")?.idempotent(true);
+        self.client
+            .call(Endpoint::RoboqlIngest, Some(batch.as_str()), req)
+            .await?;
+        Ok(())
     }
 
     /// What both references endpoints share.

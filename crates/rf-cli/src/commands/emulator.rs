@@ -210,6 +210,7 @@ fn config_for(args: &EmulatorServeArgs, data_dir: PathBuf) -> EmulatorConfig {
     config.chaos = chaos_config(args);
     config.shaping = shaping_config(args);
     config.allowed_webhook_hosts = args.allow_webhook_hosts.clone();
+    config.library = args.library.clone();
     config
 }
 

@@ -45,9 +45,15 @@ pub(crate) fn check_input(args: &BatchIngestArgs) -> Result<()> {
         (Some(dir), _, _) => options::input_dir("--images", dir),
         (None, Some(dir), _) => options::input_dir("--videos", dir),
         (None, None, Some(file)) => options::input_file("--references", file),
-        (None, None, None) => Err(CliError::usage(
-            "pass --images DIR, --videos DIR or --references FILE",
-        )),
+        (None, None, None) => match &args.source.query {
+            Some(q) if q.trim().is_empty() => Err(CliError::usage(
+                "--query is blank: give a RoboQL query, such as \"tag:night\"",
+            )),
+            Some(_) => Ok(()),
+            None => Err(CliError::usage(
+                "pass --images DIR, --videos DIR, --references FILE or --query ROBOQL",
+            )),
+        },
     }
 }
 
@@ -63,6 +69,9 @@ pub(crate) async fn run(
     if let Some(path) = &args.source.references {
         return references(args, &batch, path, session, config, &cancel).await;
     }
+    if let Some(query) = &args.source.query {
+        return roboql(args, &batch, query, session, config).await;
+    }
     let (dir, kind, flag) = match (&args.source.images, &args.source.videos) {
         (Some(dir), _) => (dir, MediaKind::Image, "--images"),
         (None, Some(dir)) => (dir, MediaKind::Video, "--videos"),
@@ -75,6 +84,34 @@ pub(crate) async fn run(
     options::input_dir(flag, dir)?;
     let input = Input { dir, kind };
     directory(args, &batch, input, session, config, progress, cancel).await
+}
+
+/// `rf batch ingest --query`: asks the service to stage the library images
+/// the query selects.
+async fn roboql(
+    args: &BatchIngestArgs,
+    batch: &BatchId,
+    query: &str,
+    session: &Session,
+    config: &Config,
+) -> Result<()> {
+    let mut request = rf_types::RoboqlIngestRequest::new(query);
+    request.display_name = args.batch_name.clone();
+    request.notifications_url = args.notifications_url.clone();
+    session
+        .client()
+        .staging()
+        .roboql_ingest(batch, &request)
+        .await
+        .map_err(|e| ingest_error(e, batch))?;
+    let out = &config.output;
+    if out.is_json() {
+        return out.document(&json!({"batchId": batch.as_str(), "query": query}));
+    }
+    out.note(&format!(
+        "the service stages what the query selects into batch {batch}; follow it with: rf batch count {batch}"
+    ));
+    out.stdout_line(batch.as_str())
 }
 
 async fn references(

@@ -124,3 +124,97 @@ fn a_failed_task_and_a_bad_selection_are_told_apart() {
         rf_at(&sb, &base, bad).expect_code(2);
     }
 }
+
+#[test]
+fn a_library_job_on_the_emulator_runs_over_the_images_its_query_selects() {
+    let emu = crate::emu::TestEmulator::with(|mut c| {
+        c.library = Some(crate::emu::samples());
+        c
+    });
+    let sb = Sandbox::new();
+    let args = [
+        "job",
+        "library",
+        "--workflow",
+        "image-properties",
+        "--query",
+        "tag:park",
+        "--wait",
+    ];
+    let done = run(emu.rf(&sb).args(args));
+    done.expect_code(0);
+    let job = done.stdout.trim().to_owned();
+    assert!(job.starts_with("al-"), "{}", done.stdout);
+    assert!(done.stderr.contains("completed"), "{}", done.stderr);
+    // The same command again starts nothing new: the same job.
+    let again = run(emu.rf(&sb).args(args));
+    again.expect_code(0);
+    assert_eq!(again.stdout.trim(), job);
+    run(emu.rf(&sb).args(["job", "wait", &job])).expect_code(0);
+    // A query outside the emulator's subset: a usage error naming it.
+    let bad = run(emu.rf(&sb).args([
+        "job",
+        "library",
+        "--workflow",
+        "image-properties",
+        "--query",
+        "split:valid",
+    ]));
+    bad.expect_code(2);
+    assert!(
+        bad.error_line().contains("\"split\" is not supported"),
+        "{}",
+        bad.stderr
+    );
+}
+
+#[test]
+fn a_roboql_ingest_stages_what_the_query_selects() {
+    let emu = crate::emu::TestEmulator::with(|mut c| {
+        c.library = Some(crate::emu::samples());
+        c
+    });
+    let sb = Sandbox::new();
+    let done = run(emu.rf(&sb).args([
+        "batch",
+        "ingest",
+        "--query",
+        "tag:street",
+        "--batch-id",
+        "street-rq",
+    ]));
+    done.expect_code(0);
+    assert_eq!(done.stdout.trim(), "street-rq");
+    let count = run(emu.rf(&sb).args(["--json", "batch", "count", "street-rq"]));
+    count.expect_code(0);
+    let streets = std::fs::read_dir(crate::emu::samples().join("street"))
+        .unwrap()
+        .count();
+    assert_eq!(count.json()["count"], streets as u64, "{}", count.stdout);
+    // Videos have no RoboQL form, and --wait has nothing to wait on: both
+    // refused before any request.
+    for bad in [
+        &[
+            "batch",
+            "ingest",
+            "--query",
+            "tag:x",
+            "--videos",
+            "d",
+            "--batch-id",
+            "b",
+        ][..],
+        &[
+            "batch",
+            "ingest",
+            "--query",
+            "tag:x",
+            "--batch-id",
+            "b",
+            "--wait",
+        ][..],
+        &["batch", "ingest", "--query", " ", "--batch-id", "b"][..],
+    ] {
+        run(emu.rf(&sb).args(bad)).expect_code(2);
+    }
+}

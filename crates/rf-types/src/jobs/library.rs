@@ -161,6 +161,47 @@ fn unique_ids(ids: Vec<String>) -> Result<Vec<String>, LibraryJobError> {
     }
 }
 
+/// The body of `POST DS/{ws}/batches/{batch}/roboql-ingest`: stages the
+/// images of the workspace's Asset Library that a RoboQL query selects.
+///
+/// ```
+/// let body = rf_types::RoboqlIngestRequest::new("tag:night AND tag:cam1");
+/// let v = serde_json::to_value(&body).unwrap();
+/// assert_eq!(v, serde_json::json!({"query": "tag:night AND tag:cam1"}));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RoboqlIngestRequest {
+    /// The query, sent as it is.
+    pub query: String,
+    /// Display name of the batch (no fallback to its ID, as the official
+    /// client sends it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    /// Names the ingest in its webhook.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ingest_id: Option<String>,
+    /// Where the end-of-ingest webhook goes (wire name `notificationsURL`).
+    #[serde(
+        rename = "notificationsURL",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub notifications_url: Option<String>,
+}
+
+impl RoboqlIngestRequest {
+    /// An ingest of what `query` selects.
+    pub fn new(query: impl Into<String>) -> Self {
+        RoboqlIngestRequest {
+            query: query.into(),
+            display_name: None,
+            ingest_id: None,
+            notifications_url: None,
+        }
+    }
+}
+
 /// The `202` answer to an Asset Library job create.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -15,7 +15,7 @@ pub use definition::{
 };
 pub use library::{
     AssetLibraryJobCreated, AssetLibraryJobRequest, AsyncTask, LibraryJobError, LibrarySelection,
-    MAX_LIBRARY_IMAGE_IDS, is_idempotency_key,
+    MAX_LIBRARY_IMAGE_IDS, RoboqlIngestRequest, is_idempotency_key,
 };
 pub use status::{
     GetJobResponse, JobLog, JobLogsResponse, JobMetadata, JobStage, JobStatus, ListJobsResponse,
