@@ -374,7 +374,7 @@ pub(crate) enum BatchCommand {
     /// manifest lives under $XDG_CACHE_HOME/rf/ingest/, never in the input
     /// directory).
     #[command(
-        after_help = "Examples:\n  rf batch ingest --images ./frames --batch-id frames-0601 --wait\n  rf batch ingest --videos ./clips --batch-id clips-0601\n  rf batch ingest --references refs.jsonl --batch-id remote-0601\n  rf batch ingest --query \"tag:night AND tag:cam1\" --batch-id night-0601"
+        after_help = "Examples:\n  rf batch ingest --images ./frames --batch-id frames-0601 --wait\n  rf batch ingest --videos ./clips --batch-id clips-0601\n  rf batch ingest --references refs.jsonl --batch-id remote-0601\n  rf batch ingest --query tag:night --batch-id night-0601"
     )]
     Ingest(BatchIngestArgs),
     /// List batches
