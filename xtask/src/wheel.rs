@@ -1,7 +1,9 @@
 //! `cargo xtask wheel [--check]`: the `rf` binary as a Python wheel, built
 //! with maturin (`bindings = "bin"`, python/pyproject.toml, the `dist`
-//! profile) into `target/wheels`. maturin is installed at a pinned version
-//! into `target/venv-tools` when missing.
+//! profile) into `target/wheels`, linked by zig against glibc 2.17 so that
+//! the wheel is tagged manylinux2014 (a binary linked against this system's
+//! glibc would need 2.34 or newer). maturin and zig (the `ziglang` wheel)
+//! are installed at pinned versions into `target/venv-tools` when missing.
 //!
 //! `--check` then installs the wheel into a fresh virtualenv with no package
 //! index (`pip install --no-index`), and runs the `rf` it put on the venv's
@@ -17,6 +19,9 @@ use crate::{project_root, run, run_command, target_dir};
 /// The maturin `cargo xtask wheel` installs (python/pyproject.toml's
 /// build-system accepts it).
 const MATURIN: &str = "1.16.0";
+
+/// The zig that links the binary (`maturin build --zig`), from PyPI.
+const ZIGLANG: &str = "0.15.1";
 
 /// The wheel's distribution name (python/pyproject.toml), as in file names.
 const DIST_NAME: &str = "rf_cli";
@@ -42,20 +47,37 @@ fn tool(name: &str) -> PathBuf {
     target_dir().join("venv-tools/bin").join(name)
 }
 
-/// Installs the pinned maturin unless it is there already.
+/// Installs the pinned maturin and zig unless they are there already.
 fn ensure_maturin() -> Result<PathBuf, String> {
     let maturin = tool("maturin");
-    let installed = Command::new(&maturin)
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == format!("maturin {MATURIN}"));
+    let prints = |program: &Path, args: &[&str], expected: &str| {
+        Command::new(program)
+            .args(args)
+            .output()
+            .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == expected)
+    };
+    let installed = prints(&maturin, &["--version"], &format!("maturin {MATURIN}"))
+        && prints(&tool("python3"), &["-m", "ziglang", "version"], ZIGLANG);
     if !installed {
         let venv = target_dir().join("venv-tools");
         run("python3", &["-m", "venv", &venv.to_string_lossy()])?;
-        let pin = format!("maturin=={MATURIN}");
-        run(&tool("pip").to_string_lossy(), &["install", "-q", &pin])?;
+        let maturin_pin = format!("maturin=={MATURIN}");
+        let zig_pin = format!("ziglang=={ZIGLANG}");
+        run(
+            &tool("pip").to_string_lossy(),
+            &["install", "-q", &maturin_pin, &zig_pin],
+        )?;
     }
     Ok(maturin)
+}
+
+/// `PATH` with `target/venv-tools/bin` first: maturin finds zig through
+/// the `python3` there (`python3 -m ziglang`).
+fn tools_first_path() -> Result<std::ffi::OsString, String> {
+    let tools = target_dir().join("venv-tools/bin");
+    let rest = std::env::var_os("PATH").unwrap_or_default();
+    std::env::join_paths(std::iter::once(tools).chain(std::env::split_paths(&rest)))
+        .map_err(|e| format!("PATH: {e}"))
 }
 
 /// Builds the wheel into `target/wheels` and returns its path.
@@ -68,9 +90,16 @@ fn build() -> Result<PathBuf, String> {
     }
     run_command(
         Command::new(&maturin)
-            .args(["build", "--out"])
+            .args([
+                "build",
+                "--zig",
+                "--compatibility",
+                "manylinux2014",
+                "--out",
+            ])
             .arg(&out)
-            .current_dir(project_root().join("python")),
+            .current_dir(project_root().join("python"))
+            .env("PATH", tools_first_path()?),
     )?;
     find_wheel(&out)
 }
