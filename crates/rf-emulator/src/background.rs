@@ -1,7 +1,7 @@
 //! Background work of a running emulator: the committer (group commits
 //! of the state, see [`crate::store`]), the expiry sweeper, and resuming
-//! what a previous run left unfinished: jobs, and shards acknowledged but
-//! not indexed yet.
+//! what a previous run left unfinished: jobs, shards acknowledged but not
+//! indexed yet, reference ingests still being fetched, webhook deliveries.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -30,7 +30,8 @@ pub(crate) fn start(ctx: &Arc<Ctx>) {
     tokio::spawn(sweep_loop(ctx.clone()));
     resume_jobs(ctx);
     resume_indexing(ctx);
-    fail_interrupted_reference_ingests(ctx);
+    let resumed = resume_reference_ingests(ctx);
+    fail_interrupted_reference_ingests(ctx, &resumed);
     resume_webhooks(ctx);
 }
 
@@ -146,11 +147,36 @@ fn resume_indexing(ctx: &Arc<Ctx>) {
     }
 }
 
+/// Resumes the fetch of every reference ingest a previous run left
+/// unfinished (its references are kept with it until the fetch ends);
+/// returns the shards being fetched again.
+fn resume_reference_ingests(ctx: &Arc<Ctx>) -> BTreeSet<String> {
+    let pending: Vec<_> = ctx.store.read(|db| {
+        db.workspaces()
+            .iter()
+            .flat_map(|(ws, w)| {
+                w.ingests
+                    .iter()
+                    .filter(|(_, r)| r.pending.is_some())
+                    .map(move |(key, r)| (ws.clone(), key.clone(), r.clone()))
+            })
+            .collect()
+    });
+    let mut shards = BTreeSet::new();
+    for (ws, key, rec) in pending {
+        tracing::info!(workspace = %ws, ingest = %rec.ingest_id, "resuming a reference ingest cut off by the restart");
+        shards.extend(rec.shard_ids.iter().cloned());
+        ingest::resume_fetch(ctx, &ws, &key, &rec);
+    }
+    shards
+}
+
 /// Marks the shards of reference ingests a previous run was still
-/// fetching (`shard-ingest-pending`) failed, saying to ingest them again,
-/// and forgets those ingests, so that the same request is taken anew
-/// rather than answered `duplicated`.
-fn fail_interrupted_reference_ingests(ctx: &Ctx) {
+/// fetching (`shard-ingest-pending`) and that cannot be resumed (their
+/// references were not kept: state of an older version) failed, saying to
+/// ingest them again, and forgets those ingests, so that the same request
+/// is taken anew rather than answered `duplicated`.
+fn fail_interrupted_reference_ingests(ctx: &Ctx, resumed: &BTreeSet<String>) {
     let now = ctx.now();
     let failed = ctx.store.write(|db| {
         let mut pending: Vec<(String, String, BTreeSet<String>)> = Vec::new();
@@ -160,6 +186,7 @@ fn fail_interrupted_reference_ingests(ctx: &Ctx) {
                     .shards
                     .iter()
                     .filter(|s| s.status_name == "shard-ingest-pending")
+                    .filter(|s| !resumed.contains(&s.id))
                     .map(|s| s.id.clone())
                     .collect();
                 if !ids.is_empty() {

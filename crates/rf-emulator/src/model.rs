@@ -137,6 +137,19 @@ impl Db {
         self.touch(Record::Ingest { ws: ws.into(), key });
     }
 
+    /// Marks a reference ingest's fetch done (nothing to resume).
+    pub(crate) fn finish_ingest(&mut self, ws: &str, key: &str) {
+        if let Some(w) = self.workspaces.get_mut(ws)
+            && let Some(rec) = w.ingests.get_mut(key)
+            && rec.pending.take().is_some()
+        {
+            self.touch(Record::Ingest {
+                ws: ws.into(),
+                key: key.into(),
+            });
+        }
+    }
+
     /// Forgets a reference ingest's dedup entry.
     pub(crate) fn remove_ingest(&mut self, ws: &str, key: &str) {
         if let Some(w) = self.workspaces.get_mut(ws)
@@ -320,6 +333,26 @@ pub(crate) struct AsyncTaskRecord {
 pub(crate) struct IngestRecord {
     pub(crate) ingest_id: String,
     pub(crate) shard_ids: Vec<String>,
+    /// What is still to fetch, kept until the fetch ends so that a restart
+    /// resumes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) pending: Option<PendingFetch>,
+}
+
+/// A reference ingest's fetch, as a restart needs it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct PendingFetch {
+    pub(crate) batch_id: String,
+    pub(crate) videos: bool,
+    #[serde(default)]
+    pub(crate) notifications_url: Option<String>,
+    #[serde(default)]
+    pub(crate) categories: Option<Vec<String>>,
+    /// Why the references file could not be fetched, if it could not.
+    #[serde(default)]
+    pub(crate) failure: Option<String>,
+    /// The chunks: a shard ID (images) and its references.
+    pub(crate) work: Vec<(String, Vec<rf_types::Reference>)>,
 }
 
 /// Batch type.

@@ -27,7 +27,9 @@ use crate::model::{BlobRef, Content, FileRec, ShardRec};
 use crate::shard::{ShardIndex, index_tar};
 use crate::webhook::new_event_id;
 
-pub(crate) use references::{Accepted, RefKind, ReferencesRequest, accept_references};
+pub(crate) use references::{
+    Accepted, RefKind, ReferencesRequest, accept_references, resume_fetch,
+};
 
 /// Most failed files listed in one files-status webhook.
 const MAX_WEBHOOK_FILES: usize = 1000;

@@ -19,7 +19,7 @@ use crate::batches::{Intake, ensure_batch, put_file};
 use crate::ctx::Ctx;
 use crate::error::{ApiError, ApiResult};
 use crate::media::{FileFailure, check_image, check_video_name};
-use crate::model::{BlobRef, Content, IngestRecord, ShardRec};
+use crate::model::{BlobRef, Content, IngestRecord, PendingFetch, ShardRec};
 use crate::shard::{IndexedFile, ShardIndex};
 
 use super::fetch::{fetch, fetch_video};
@@ -91,29 +91,95 @@ pub(crate) async fn accept_references(
         .ingest_id
         .clone()
         .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
-    let (accepted, work) = register(ctx, &req, &ingest_id, &resolved.digest, resolved.refs)?;
+    let failure = resolved.failure.map(|f| f.reason);
+    let registration = Registration {
+        req: &req,
+        ingest_id: &ingest_id,
+        digest: &resolved.digest,
+        failure: failure.clone(),
+    };
+    let (accepted, work, key) = register(ctx, registration, resolved.refs)?;
     if accepted.duplicated {
         return Ok(accepted);
     }
-    let hook = req.notifications_url.clone().map(|url| {
+    let hook = hook_of(&req, &ingest_id);
+    let ctx = ctx.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(ctx.config.index_delay).await;
+        fetch_all(&ctx, &req, work, hook.as_ref(), failure).await;
+        let ws = req.ws.clone();
+        ctx.store.write(|db| db.finish_ingest(&ws, &key));
+    });
+    Ok(accepted)
+}
+
+/// Where the ingest's webhooks go (none without a notifications URL).
+fn hook_of(req: &ReferencesRequest, ingest_id: &str) -> Option<Hook> {
+    req.notifications_url.clone().map(|url| {
         let cats = req
             .categories
             .clone()
             .unwrap_or_else(|| vec!["ingest-status".to_string()]);
         Hook {
             url,
-            ingest_id,
+            ingest_id: ingest_id.to_owned(),
             ingest_status: cats.iter().any(|c| c == "ingest-status"),
             files_status: cats.iter().any(|c| c == "files-status"),
         }
+    })
+}
+
+/// Resumes the fetch of ingest `key` of workspace `ws` that a previous run
+/// left unfinished: the chunks whose shard is still pending (images) or
+/// every video again (stored by name, so a repeat replaces itself).
+pub(crate) fn resume_fetch(ctx: &Arc<Ctx>, ws: &str, key: &str, rec: &IngestRecord) {
+    let Some(p) = rec.pending.clone() else {
+        return;
+    };
+    let req = ReferencesRequest {
+        ws: ws.to_owned(),
+        batch_id: p.batch_id.clone(),
+        kind: if p.videos {
+            RefKind::Videos
+        } else {
+            RefKind::Images
+        },
+        ingest_id: Some(rec.ingest_id.clone()),
+        notifications_url: p.notifications_url.clone(),
+        categories: p.categories.clone(),
+        display_name: None,
+    };
+    let now = ctx.now();
+    let still_pending: std::collections::BTreeSet<String> = ctx.store.read(|db| {
+        db.batch(ws, &p.batch_id, now)
+            .map_or_else(Default::default, |b| {
+                b.shards
+                    .iter()
+                    .filter(|s| s.status_name == "shard-ingest-pending")
+                    .map(|s| s.id.clone())
+                    .collect()
+            })
     });
-    let failure = resolved.failure.map(|f| f.reason);
-    let ctx = ctx.clone();
+    let work: Work = p
+        .work
+        .into_iter()
+        .filter(|(shard, _)| p.videos || still_pending.contains(shard))
+        .collect();
+    let hook = hook_of(&req, &rec.ingest_id);
+    let (ctx, key) = (ctx.clone(), key.to_owned());
     tokio::spawn(async move {
-        tokio::time::sleep(ctx.config.index_delay).await;
-        fetch_all(&ctx, &req, work, hook.as_ref(), failure).await;
+        fetch_all(&ctx, &req, work, hook.as_ref(), p.failure).await;
+        let ws = req.ws.clone();
+        ctx.store.write(|db| db.finish_ingest(&ws, &key));
     });
-    Ok(accepted)
+}
+
+/// What [`register`] records besides the references.
+struct Registration<'a> {
+    req: &'a ReferencesRequest,
+    ingest_id: &'a str,
+    digest: &'a str,
+    failure: Option<String>,
 }
 
 fn check_notifications(req: &ReferencesRequest) -> ApiResult<()> {
@@ -168,11 +234,10 @@ async fn resolve(ctx: &Ctx, source: ReferencesSource) -> ApiResult<Resolved> {
 /// or finds the same request accepted before.
 fn register(
     ctx: &Ctx,
-    req: &ReferencesRequest,
-    ingest_id: &str,
-    digest: &str,
+    r: Registration<'_>,
     refs: Vec<Reference>,
-) -> ApiResult<(Accepted, Work)> {
+) -> ApiResult<(Accepted, Work, String)> {
+    let (req, ingest_id, digest) = (r.req, r.ingest_id, r.digest);
     let (ws, batch_id) = (req.ws.as_str(), req.batch_id.as_str());
     let dedup_key = format!(
         "{batch_id}\n{}\n{digest}",
@@ -195,7 +260,7 @@ fn register(
                 shard_ids: rec.shard_ids.clone(),
                 duplicated: true,
             };
-            return Ok((accepted, Vec::new()));
+            return Ok((accepted, Vec::new(), dedup_key.clone()));
         }
         let intake = req.kind.intake();
         let batch = ensure_batch(ctx, db, ws, batch_id, intake, req.display_name.as_deref())?;
@@ -220,6 +285,14 @@ fn register(
         let record = IngestRecord {
             ingest_id: ingest_id.to_string(),
             shard_ids: shard_ids.clone(),
+            pending: Some(PendingFetch {
+                batch_id: batch_id.to_owned(),
+                videos: req.kind == RefKind::Videos,
+                notifications_url: req.notifications_url.clone(),
+                categories: req.categories.clone(),
+                failure: r.failure.clone(),
+                work: work.clone(),
+            }),
         };
         db.insert_ingest(ws, dedup_key.clone(), record);
         let accepted = Accepted {
@@ -227,7 +300,7 @@ fn register(
             shard_ids,
             duplicated: false,
         };
-        Ok((accepted, work))
+        Ok((accepted, work, dedup_key.clone()))
     })
 }
 
