@@ -472,6 +472,27 @@ pub(crate) struct ListArgs {
     pub(crate) limit: Option<usize>,
 }
 
+/// `rf job list`.
+#[derive(Debug, Args)]
+pub(crate) struct JobListArgs {
+    /// Show at most N entries
+    #[arg(long, value_name = "N")]
+    pub(crate) limit: Option<usize>,
+    /// Only jobs whose name, workflow or status text matches (at most 160
+    /// characters)
+    #[arg(long, value_name = "TEXT", value_parser = parse_search)]
+    pub(crate) search: Option<String>,
+}
+
+/// A job search: 1 to 160 characters.
+fn parse_search(text: &str) -> Result<String, String> {
+    match text.trim().chars().count() {
+        0 => Err("the search is empty".into()),
+        n if n > 160 => Err(format!("the search has {n} characters; at most 160")),
+        _ => Ok(text.trim().to_owned()),
+    }
+}
+
 /// A batch ID argument.
 #[derive(Debug, Args)]
 pub(crate) struct BatchIdArg {
@@ -558,8 +579,8 @@ pub(crate) enum JobCommand {
     /// it failed.
     #[command(after_help = "Examples:\n  rf job task task-1 --wait")]
     Task(TaskArgs),
-    /// List jobs
-    List(ListArgs),
+    /// List jobs (--search keeps those whose name, workflow or status matches)
+    List(JobListArgs),
     /// Show one job
     Show(JobIdArg),
     /// List the stages of a job

@@ -529,6 +529,17 @@ impl JobPhase {
     pub(crate) fn is_terminal(self) -> bool {
         matches!(self, Self::Succeeded | Self::Failed | Self::Aborted)
     }
+
+    /// The phase in words (what a job search matches).
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Running => "running",
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+            Self::Aborted => "aborted",
+        }
+    }
 }
 
 /// Parameters in force for a job (creation values with restart overrides applied).

@@ -96,18 +96,29 @@ impl<'a> Jobs<'a> {
 
     /// `GET .../jobs`: every job of the workspace, page by page.
     pub fn list(&self, page_size: Option<u32>) -> BoxStream<'static, Result<JobMetadata>> {
+        self.search(None, page_size)
+    }
+
+    /// `GET .../jobs?search=...`: the jobs whose name, workflow or status
+    /// text matches `search` (the service's search, as `roboflow batch
+    /// list --search` sends it), page by page; `None`: every job.
+    pub fn search(
+        &self,
+        search: Option<&str>,
+        page_size: Option<u32>,
+    ) -> BoxStream<'static, Result<JobMetadata>> {
         let client = self.client.clone();
+        let search = search.map(str::to_owned);
         paginate_endpoint(Endpoint::ListJobs, false, move |token| {
             let client = client.clone();
+            let search = search.clone();
             async move {
                 let url = client.api_url(BATCH_PREFIX, &["jobs"]).await?;
-                let r: ListJobsResponse = client
-                    .call_json(
-                        Endpoint::ListJobs,
-                        None,
-                        page_request(url, page_size, token),
-                    )
-                    .await?;
+                let mut req = page_request(url, page_size, token);
+                if let Some(s) = search {
+                    req = req.query("search", s);
+                }
+                let r: ListJobsResponse = client.call_json(Endpoint::ListJobs, None, req).await?;
                 Ok((r.jobs, r.next_page_token))
             }
         })

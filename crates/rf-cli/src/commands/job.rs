@@ -70,7 +70,8 @@ async fn dispatch(
         JobCommand::Library(args) => library::start(args, session, config, cancel).await,
         JobCommand::Task(args) => library::task(args, session, config, cancel).await,
         JobCommand::List(args) => {
-            listing::print(jobs.list(None), args.limit, out, render::jobs).await
+            let listed = jobs.search(args.search.as_deref(), None);
+            listing::print(listed, args.limit, out, render::jobs).await
         }
         JobCommand::Show(args) => {
             let job = jobs.get(&args.job_id).await.map_err(|e| map_error(&e))?;

@@ -399,3 +399,51 @@ fn metadata_inputs_are_sent_where_the_official_client_sends_them() {
         start(bad).expect_code(2);
     }
 }
+
+#[test]
+fn job_list_search_keeps_the_jobs_whose_name_or_workflow_matches() {
+    let emu = TestEmulator::start();
+    let sb = Sandbox::new();
+    emu.stage_samples(&sb, "e2e-search");
+    for (id, workflow, name) in [
+        ("e2e-s-props", "image-properties", "Night props"),
+        ("e2e-s-blobs", "color-blobs", "Day blobs"),
+    ] {
+        run(emu.rf(&sb).args([
+            "job",
+            "start",
+            "--batch-id",
+            "e2e-search",
+            "--workflow",
+            workflow,
+            "--job-id",
+            id,
+            "--job-name",
+            name,
+        ]))
+        .expect_code(0);
+    }
+    let ids = |search: &str| {
+        let done = run(emu
+            .rf(&sb)
+            .args(["--json", "job", "list", "--search", search]));
+        done.expect_code(0);
+        let mut ids: Vec<String> = done
+            .json()
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|j| j["jobId"].as_str().unwrap().to_owned())
+            .collect();
+        ids.sort();
+        ids
+    };
+    assert_eq!(ids("NIGHT"), ["e2e-s-props"]);
+    assert_eq!(ids("color-blobs"), ["e2e-s-blobs"]);
+    assert_eq!(ids("e2e-s-"), ["e2e-s-blobs", "e2e-s-props"]);
+    assert!(ids("nothing-like-it").is_empty());
+    run(emu
+        .rf(&sb)
+        .args(["job", "list", "--search", &"x".repeat(161)]))
+    .expect_code(2);
+}

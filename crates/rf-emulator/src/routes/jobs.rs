@@ -303,11 +303,15 @@ pub(crate) async fn list_jobs(
     auth: Authed,
 ) -> ApiResult<Json<ListJobsResponse>> {
     let page = auth.params.page()?;
+    let search = auth.params.get("search").map(str::to_lowercase);
     let (jobs, next_page_token) = ctx.store.read(|db| {
         let mut all: Vec<&Job> = db
             .ws(&auth.ws)
             .map(|w| w.jobs.values().collect())
             .unwrap_or_default();
+        if let Some(s) = &search {
+            all.retain(|j| job_matches(j, s));
+        }
         all.sort_by_key(|j| j.seq);
         page.take(all.len(), all.into_iter().map(job_metadata))
     });
@@ -315,6 +319,25 @@ pub(crate) async fn list_jobs(
         jobs,
         next_page_token,
     }))
+}
+
+/// Whether `search` (lower case) is in the job's ID, name, workflow or
+/// status text (its phase, current stage and last notification), as the
+/// service searches "names, Workflows, and status text".
+fn job_matches(j: &Job, search: &str) -> bool {
+    let workflow = j.definition["processingSpecification"]["workflowId"]
+        .as_str()
+        .unwrap_or_default();
+    [
+        j.id.as_str(),
+        j.name.as_str(),
+        workflow,
+        j.phase.as_str(),
+        j.current_stage.as_deref().unwrap_or_default(),
+        &j.last_notification.to_string(),
+    ]
+    .iter()
+    .any(|text| text.to_lowercase().contains(search))
 }
 
 /// `GET .../jobs/{jobId}/stages`.
