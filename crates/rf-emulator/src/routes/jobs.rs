@@ -519,13 +519,17 @@ pub(crate) async fn restart(
 }
 
 /// A restart body: as sent (kept in the job's restart history) and parsed;
-/// an empty body overrides nothing.
+/// an empty body or `{}` overrides nothing.
 fn parse_override(body: &[u8]) -> ApiResult<(Value, Option<ParametersOverride>)> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok((json!({}), None));
     }
     let raw: Value = serde_json::from_slice(body)
         .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))?;
+    // `{}` (what `roboflow batch restart` sends) overrides nothing too.
+    if raw.as_object().is_some_and(serde_json::Map::is_empty) {
+        return Ok((raw, None));
+    }
     let o: ParametersOverride = serde_path_to_error::deserialize(raw.clone()).map_err(|e| {
         let path = e.path().to_string();
         ApiError::bad_request(format!(

@@ -487,6 +487,14 @@ async fn timeout_then_restart_with_overrides() {
     assert_eq!(r.status(), StatusCode::OK);
     let again = env.wait_job("slow").await;
     assert_eq!(again["job"]["error"], true);
+    // `{}` (the roboflow client's body) overrides nothing, like no body.
+    assert_eq!(
+        env.post(&env.bp("jobs/slow/restart"), &[], Some(json!({})))
+            .await
+            .0,
+        StatusCode::OK
+    );
+    assert_eq!(env.wait_job("slow").await["job"]["error"], true);
     let over = json!({"type": "parameters-override-v1", "processingTimeoutSeconds": 100.0, "maxParallelTasks": 2});
     assert_eq!(
         env.post(&env.bp("jobs/slow/restart"), &[], Some(over.clone()))
@@ -496,7 +504,10 @@ async fn timeout_then_restart_with_overrides() {
     );
     let ok = env.wait_job("slow").await;
     assert_eq!(ok["job"]["error"], false, "{ok}");
-    assert_eq!(ok["job"]["restartParametersOverride"], json!([{}, over]));
+    assert_eq!(
+        ok["job"]["restartParametersOverride"],
+        json!([{}, {}, over])
+    );
     // restarting a succeeded job is refused
     assert_eq!(
         env.post(&env.bp("jobs/slow/restart"), &[], None).await.0,
