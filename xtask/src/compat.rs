@@ -1,5 +1,5 @@
-//! `cargo xtask compat`: the official Python client (inference-cli 1.8.3)
-//! against our emulator, unchanged.
+//! `cargo xtask compat`: the official Python clients (inference-cli 1.8.3,
+//! then roboflow 1.7.3 in `compat_rfpy`) against our emulator, unchanged.
 //!
 //! Installs `inference-cli` into a virtualenv under `target/compat/venv`
 //! (or uses `RF_COMPAT_VENV`), builds `rf`, starts `rf emulator serve` on a
@@ -119,6 +119,24 @@ impl Ctx {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
 
+    /// Waits until job `job` ends (deadline 120 s): whether it failed or
+    /// was aborted.
+    fn job_failed(&self, job: &str) -> Result<bool, String> {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let shown: serde_json::Value = serde_json::from_str(&self.rf(&["job", "show", job])?)
+                .map_err(|e| format!("rf job show {job}: {e}"))?;
+            let j = shown.get("job").unwrap_or(&shown);
+            if j.get("isTerminal").and_then(serde_json::Value::as_bool) == Some(true) {
+                return Ok(j.get("error").and_then(serde_json::Value::as_bool) == Some(true));
+            }
+            if Instant::now() > deadline {
+                return Err(format!("job {job} did not end within 120 s"));
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
     /// Polls `rf batch count` until it reaches `expected` (deadline 60 s).
     fn wait_count(&self, batch: &str, expected: u64) -> Result<(), String> {
         let deadline = Instant::now() + Duration::from_secs(60);
@@ -167,46 +185,98 @@ fn make_bulk_dataset(dir: &Path, n: usize) -> Result<(), String> {
 
 /// `cargo xtask compat`: every step of the official client against the
 /// emulator.
-pub(crate) fn compat() -> Result<(), String> {
-    let inference = ensure_inference_cli()?;
+/// `--only inference` or `--only roboflow` runs one client's half.
+pub(crate) fn compat(args: &[String]) -> Result<(), String> {
+    let only = match args {
+        [] => None,
+        [flag, which] if flag == "--only" && (which == "inference" || which == "roboflow") => {
+            Some(which.as_str())
+        }
+        _ => return Err("usage: cargo xtask compat [--only inference|roboflow]".into()),
+    };
     run("cargo", &["build", "-p", "rf-cli"])?;
     let rf = target_dir().join("debug/rf");
     let work = project_root().join("target/compat/work");
     let _ = fs::remove_dir_all(&work);
     fs::create_dir_all(&work).map_err(|e| e.to_string())?;
-    let (_guard, ctx) = start(inference, rf, &work)?;
-    let samples = copy_samples(&work)?;
-    staging_steps(&ctx, &samples, &work)?;
-    let exported = job_and_export(&ctx, &work)?;
+    if only != Some("roboflow") {
+        inference_half(rf.clone(), &work)?;
+    }
+    if only != Some("inference") {
+        roboflow_half(&rf, &work)?;
+        eprintln!("compat: roboflow 1.7.3 passed every step");
+    }
+    Ok(())
+}
+
+/// inference-cli's every step against a fresh emulator.
+fn inference_half(rf: PathBuf, work: &Path) -> Result<(), String> {
+    let inference = ensure_inference_cli()?;
+    let (_guard, ctx) = start(inference, rf, work)?;
+    let samples = copy_samples(work)?;
+    staging_steps(&ctx, &samples, work)?;
+    let exported = job_and_export(&ctx, work)?;
     abort_and_restart(&ctx)?;
     eprintln!("compat: inference-cli 1.8.3 passed every step ({exported} files exported)");
     Ok(())
 }
 
+/// The `roboflow` CLI against an emulator with the sample images as its
+/// asset library (see `compat_rfpy`).
+fn roboflow_half(rf: &Path, work: &Path) -> Result<(), String> {
+    let roboflow = crate::compat_rfpy::ensure_roboflow()?;
+    let library = project_root().join("samples/images");
+    // Slow enough that the abort lands before the job ends.
+    let library = library.to_string_lossy();
+    let flags = ["--library", &library, "--item-delay-ms", "400"];
+    let (_guard, base_url) = serve(rf, &work.join("emulator-rfpy"), &flags)?;
+    let home = work.join("rfpy-home");
+    fs::create_dir_all(&home).map_err(|e| e.to_string())?;
+    let ctx = Ctx {
+        inference: PathBuf::new(),
+        rf: rf.to_path_buf(),
+        base_url: base_url.clone(),
+        work: work.to_path_buf(),
+    };
+    let r = crate::compat_rfpy::Rfpy {
+        roboflow: &roboflow,
+        base_url: &base_url,
+        key: KEY,
+        home: &home,
+    };
+    crate::compat_rfpy::steps(&r, &|job| ctx.job_failed(job))
+}
+
 /// Starts `rf emulator serve` on a free port: the guard that stops it and
 /// the context the steps use.
 fn start(inference: PathBuf, rf: PathBuf, work: &Path) -> Result<(ServerGuard, Ctx), String> {
+    let (guard, base_url) = serve(&rf, &work.join("emulator-data"), &[])?;
+    let ctx = Ctx {
+        inference,
+        rf,
+        base_url,
+        work: work.to_path_buf(),
+    };
+    Ok((guard, ctx))
+}
+
+/// `rf emulator serve` on a free port with `data_dir` and `extra` flags:
+/// the guard that stops it and its base URL.
+fn serve(rf: &Path, data_dir: &Path, extra: &[&str]) -> Result<(ServerGuard, String), String> {
     let port = free_port()?;
-    let data_dir = work.join("emulator-data");
-    let server = Command::new(&rf)
+    let server = Command::new(rf)
         .args(["emulator", "serve", "--addr", &format!("127.0.0.1:{port}")])
         .args(["--key", &format!("{KEY}={WORKSPACE}")])
         .arg("--data-dir")
-        .arg(&data_dir)
+        .arg(data_dir)
+        .args(extra)
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()
         .map_err(|e| format!("cannot start rf emulator serve: {e}"))?;
     let guard = ServerGuard(server);
     wait_ready(port)?;
-
-    let ctx = Ctx {
-        inference,
-        rf,
-        base_url: format!("http://127.0.0.1:{port}"),
-        work: work.to_path_buf(),
-    };
-    Ok((guard, ctx))
+    Ok((guard, format!("http://127.0.0.1:{port}")))
 }
 
 /// A copy of the street samples (the official client writes

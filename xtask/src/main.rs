@@ -25,6 +25,7 @@ mod bench_data;
 mod bench_measure;
 mod bench_report;
 mod compat;
+mod compat_rfpy;
 mod cycles;
 mod cycles_parse;
 mod cycles_resolve;
@@ -154,7 +155,7 @@ fn main() -> ExitCode {
         "deps" => deps::deps(),
         "package" => package::package(),
         "wheel" => wheel::wheel(&args[1..]),
-        "compat" => compat::compat(),
+        "compat" => compat::compat(&args[1..]),
         "bench" if args.iter().any(|a| a == "--help" || a == "-h") => {
             eprintln!("{}", bench::USAGE);
             return ExitCode::SUCCESS;
@@ -164,7 +165,7 @@ fn main() -> ExitCode {
         "report-check" => report_check::report_check(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask <task>\n\ntasks:\n  ci      fmt check, import cycles, dependency checks, clippy -D warnings, tests, report-check, docs, packages\n  cycles  import cycles between the modules of each crate\n  deps    dependency rules (deny.toml, cargo-deny) and unused dependencies (cargo-machete)\n  package crates.io metadata and cargo package of the published crates\n  wheel   the rf wheel (maturin) into target/wheels [--check: install and run it in a fresh venv]\n  compat  the official inference-cli against the emulator\n  bench   rf vs the raw limit and inference-cli, release mode (bench --help)\n  soak    kill -9 the CLI at random points and re-run it [--seeds N] [--files N] [--chaos-rate R];\n          kill -9 the emulator during uploads and check what it acknowledged [--emulator-kills N]\n  report-check  rf run --report's page in headless Chromium: boxes, filter, no fetch [--screenshot FILE]"
+                "usage: cargo xtask <task>\n\ntasks:\n  ci      fmt check, import cycles, dependency checks, clippy -D warnings, tests, report-check, docs, packages\n  cycles  import cycles between the modules of each crate\n  deps    dependency rules (deny.toml, cargo-deny) and unused dependencies (cargo-machete)\n  package crates.io metadata and cargo package of the published crates\n  wheel   the rf wheel (maturin) into target/wheels [--check: install and run it in a fresh venv]\n  compat  the official inference-cli and roboflow CLIs against the emulator [--only inference|roboflow]\n  bench   rf vs the raw limit and inference-cli, release mode (bench --help)\n  soak    kill -9 the CLI at random points and re-run it [--seeds N] [--files N] [--chaos-rate R];\n          kill -9 the emulator during uploads and check what it acknowledged [--emulator-kills N]\n  report-check  rf run --report's page in headless Chromium: boxes, filter, no fetch [--screenshot FILE]"
             );
             return if task == "help" || task == "--help" {
                 ExitCode::SUCCESS

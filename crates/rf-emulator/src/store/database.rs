@@ -169,12 +169,11 @@ impl Database {
         let run = || -> Result<(), redb::Error> {
             let tx = self.db.begin_write()?;
             {
-                let mut tables = [
-                    tx.open_table(BATCHES)?,
-                    tx.open_table(JOBS)?,
-                    tx.open_table(INGESTS)?,
-                    tx.open_table(OUTBOX)?,
-                ];
+                // Every record table, in `key_of`'s numbering.
+                let mut tables = TABLES
+                    .into_iter()
+                    .map(|t| tx.open_table(t))
+                    .collect::<Result<Vec<_>, _>>()?;
                 for (record, value) in encoded {
                     let (i, key) = key_of(record);
                     let t = &mut tables[i];

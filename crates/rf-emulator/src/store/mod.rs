@@ -246,7 +246,13 @@ impl Store {
         let written = encoded.and_then(|encoded| {
             if !encoded.is_empty() {
                 sync_dir(&self.blobs)?;
-                database.write_encoded(&encoded, seq)?;
+                // A panic while writing is a failed commit like any other:
+                // its changes are kept for the next one and its waiters
+                // told, never acknowledged by a later commit.
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    database.write_encoded(&encoded, seq)
+                }))
+                .map_err(|_| EmulatorError::NotCommitted("the state writer panicked".into()))??;
             }
             Ok(())
         });

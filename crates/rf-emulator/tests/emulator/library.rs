@@ -139,3 +139,34 @@ async fn a_roboql_ingest_fills_the_batch_and_the_workspace_is_found_by_post() {
         (StatusCode::OK, Some("test-ws"))
     );
 }
+
+#[tokio::test]
+async fn tasks_and_idempotency_keys_survive_a_restart() {
+    let (lib, _) = with_library().await;
+    let data = tempfile::tempdir().unwrap();
+    let config = || {
+        let mut c = EmulatorConfig::for_tests().with_data_dir(data.path());
+        c.library = Some(lib.path().to_path_buf());
+        c
+    };
+    let body = json!({
+        "workflowId": "image-properties", "idempotencyKey": "launch-0003",
+        "machineType": "cpu", "imageIds": ["day/c.png"]
+    });
+    let env = start_with(config()).await;
+    let (s, created) = env.library_job(body.clone()).await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{created}");
+    env.emu.shutdown().await;
+    let env = start_with(config()).await;
+    let task = created["taskId"].as_str().unwrap();
+    let (s, t) = env
+        .get(&format!("{}test-ws/asynctasks/{task}", env.base()), &[])
+        .await;
+    assert_eq!(
+        (s, &t["status"]),
+        (StatusCode::OK, &json!("completed")),
+        "{t}"
+    );
+    assert_eq!(env.library_job(body).await.1, created);
+    env.emu.shutdown().await;
+}
