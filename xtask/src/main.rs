@@ -74,6 +74,30 @@ impl Drop for ServerGuard {
     }
 }
 
+/// Spawns `command` (an `rf --json emulator serve ...`): the guard that
+/// stops it, and the base URL its first stdout line gives.
+pub(crate) fn serve_json(mut command: Command) -> Result<(ServerGuard, String), String> {
+    let mut server = command
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .map_err(|e| format!("cannot start rf emulator serve: {e}"))?;
+    let stdout = server.stdout.take();
+    let guard = ServerGuard(server);
+    let mut first = String::new();
+    if let Some(pipe) = stdout {
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(pipe), &mut first)
+            .map_err(|e| format!("reading the emulator's start line: {e}"))?;
+    }
+    let start: serde_json::Value = serde_json::from_str(first.trim())
+        .map_err(|e| format!("the emulator's start line is not json ({e}): {first}"))?;
+    let base = start["baseUrl"]
+        .as_str()
+        .ok_or_else(|| format!("no baseUrl in {start}"))?
+        .to_owned();
+    Ok((guard, base))
+}
+
 /// One GET of `http://{host}{path}` (`host` is `127.0.0.1:PORT`): the
 /// status, whatever it is, and the body as text.
 pub(crate) fn http_get(host: &str, path: &str, timeout: Duration) -> Result<(u16, String), String> {

@@ -438,7 +438,8 @@ fn start_emulator(
     work: &Path,
     options: &Options,
 ) -> Result<(ServerGuard, String), String> {
-    let mut server = Command::new(rf)
+    let mut command = Command::new(rf);
+    command
         .args(["--json", "emulator", "serve", "--addr", "127.0.0.1:0"])
         .args(["--key", &format!("{KEY}={WORKSPACE}")])
         .arg("--data-dir")
@@ -446,27 +447,8 @@ fn start_emulator(
         .args(["--item-delay-ms", &options.item_delay_ms.to_string()])
         .args(["--index-delay-ms", "20"])
         .args(["--chaos-rate", &options.chaos_rate.to_string()])
-        .args(["--chaos-seed", &options.first_seed.to_string()])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(|e| format!("cannot start rf emulator serve: {e}"))?;
-    let stdout = server.stdout.take();
-    let guard = ServerGuard(server);
-    let mut first = String::new();
-    if let Some(pipe) = stdout {
-        BufReader::new(pipe)
-            .read_line(&mut first)
-            .map_err(|e| format!("reading the emulator's start line: {e}"))?;
-    }
-    let start: serde_json::Value = serde_json::from_str(first.trim())
-        .map_err(|e| format!("the emulator's start line is not json ({e}): {first}"))?;
-    let base = start["baseUrl"]
-        .as_str()
-        .ok_or_else(|| format!("no baseUrl in {start}"))?
-        .to_owned();
-
-    Ok((guard, base))
+        .args(["--chaos-seed", &options.first_seed.to_string()]);
+    crate::serve_json(command)
 }
 
 /// The emulator half ([`crate::soak_emulator`]), with the first input

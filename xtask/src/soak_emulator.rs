@@ -10,9 +10,8 @@
 //! from the soak's first seed.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -45,31 +44,15 @@ struct Server {
 
 impl Server {
     fn start(rf: &Path, data: &Path) -> Result<Server, String> {
-        let mut child = Command::new(rf)
+        let mut command = Command::new(rf);
+        command
             .args(["--json", "emulator", "serve", "--addr", "127.0.0.1:0"])
             .args(["--key", &format!("{KEY}=crash-ws")])
             .arg("--data-dir")
             .arg(data)
-            .args(["--index-delay-ms", "20"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|e| format!("cannot start rf emulator serve: {e}"))?;
-        let stdout = child.stdout.take();
-        let guard = ServerGuard(child);
-        let mut first = String::new();
-        if let Some(pipe) = stdout {
-            BufReader::new(pipe)
-                .read_line(&mut first)
-                .map_err(|e| format!("reading the emulator's start line: {e}"))?;
-        }
-        let start: serde_json::Value = serde_json::from_str(first.trim())
-            .map_err(|e| format!("the emulator's start line is not json ({e}): {first}"))?;
-        let base = start["baseUrl"]
-            .as_str()
-            .ok_or_else(|| format!("no baseUrl in {start}"))?
-            .trim_end_matches('/')
-            .to_owned();
+            .args(["--index-delay-ms", "20"]);
+        let (guard, base) = crate::serve_json(command)?;
+        let base = base.trim_end_matches('/').to_owned();
         let agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(Duration::from_secs(30)))
