@@ -8,13 +8,16 @@
 //! `cargo package` of the published crates, which cargo orders by their
 //! dependencies, packages with the unpublished ones standing in for the
 //! registry, and builds each from its own `.crate` file (so a file a crate
-//! reads at compile time but does not ship fails here).
+//! reads at compile time but does not ship fails here). It verifies in
+//! `target/package-verify`, and first forgets what an earlier run unpacked
+//! and built of our crates: cargo would reuse it while the version is the
+//! same, verifying against stale sources.
 
 use std::process::Command;
 
 use serde_json::Value;
 
-use crate::{project_root, run};
+use crate::{project_root, run_command, target_dir};
 
 /// The crates published to crates.io, in dependency order.
 pub(crate) const PUBLISHED: [&str; 7] = [
@@ -44,11 +47,69 @@ pub(crate) fn package() -> Result<(), String> {
     if !too_low.is_empty() {
         return Err(format!("rust-version:\n  {}", too_low.join("\n  ")));
     }
-    let mut args = vec!["package", "--allow-dirty"];
+    forget_unpacked_packages()?;
+    let verify_dir = target_dir().join("package-verify");
+    forget_built_packages(&verify_dir)?;
+    let mut command = Command::new("cargo");
+    command
+        .args(["package", "--allow-dirty"])
+        .env("CARGO_TARGET_DIR", &verify_dir);
     for name in PUBLISHED {
-        args.extend(["-p", name]);
+        command.args(["-p", name]);
     }
-    run("cargo", &args)
+    run_command(&mut command)
+}
+
+/// Removes the build fingerprints of our crates from `verify_dir`, the
+/// target directory `cargo package` verifies in (its own, so that only
+/// packaged builds of our crates are there). Cargo takes a crate from a
+/// registry as unchanged while its version is, so without this a crate
+/// changed since the last run would be verified against the old build of
+/// the crates it depends on.
+fn forget_built_packages(verify_dir: &std::path::Path) -> Result<(), String> {
+    let Ok(entries) = std::fs::read_dir(verify_dir.join("debug/.fingerprint")) else {
+        return Ok(());
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if PUBLISHED.iter().any(|p| name.starts_with(&format!("{p}-"))) {
+            std::fs::remove_dir_all(entry.path())
+                .map_err(|e| format!("{}: {e}", entry.path().display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// Removes the sources cargo unpacked from an earlier `cargo package`.
+///
+/// Cargo verifies a crate against the others through a temporary local
+/// registry, unpacked into `$CARGO_HOME/registry/src/-<hash>/<name>-<version>`
+/// (a local registry's directory has no host name before the dash). It
+/// unpacks a crate there once and reuses it while the version stays the
+/// same, so a crate changed since would be verified against its old
+/// sources. Only our published crates' directories in local registries go.
+fn forget_unpacked_packages() -> Result<(), String> {
+    let cargo_home = std::env::var_os("CARGO_HOME")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".cargo")))
+        .ok_or("neither CARGO_HOME nor HOME is set")?;
+    let Ok(registries) = std::fs::read_dir(cargo_home.join("registry/src")) else {
+        return Ok(());
+    };
+    let version = env!("CARGO_PKG_VERSION");
+    for registry in registries.flatten() {
+        if !registry.file_name().to_string_lossy().starts_with('-') {
+            continue;
+        }
+        for name in PUBLISHED {
+            let unpacked = registry.path().join(format!("{name}-{version}"));
+            if unpacked.is_dir() {
+                std::fs::remove_dir_all(&unpacked)
+                    .map_err(|e| format!("{}: {e}", unpacked.display()))?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// `cargo metadata` of the workspace: its members only (`--no-deps`), or
