@@ -7,7 +7,7 @@ use rf_types::BatchId;
 
 use crate::ctx::Ctx;
 use crate::error::{ApiError, ApiResult};
-use crate::model::{Batch, BatchKind, BlobRef, Content, Db, FileRec, ShardRec};
+use crate::model::{Batch, BatchKind, BlobRef, Content, Db, FileRec, PartRec, ShardRec};
 
 /// A way of putting files into a batch: the batch type it needs, the content
 /// it adds, and how an error names it.
@@ -49,6 +49,13 @@ impl Intake {
         kind: BatchKind::SimpleBatch,
         content: Content::Videos,
         what: "video references",
+    };
+    /// `POST .../roboql-ingest` of images that carry metadata: a multipart
+    /// batch with an `images` and a `metadata` part.
+    pub(crate) const IMAGES_WITH_METADATA: Intake = Intake {
+        kind: BatchKind::MultipartBatch,
+        content: Content::Images,
+        what: "images with metadata (a RoboQL ingest)",
     };
 }
 
@@ -142,6 +149,43 @@ pub(crate) fn put_file(
         nested: None,
     };
     if let Some(existing) = batch.files.iter_mut().find(|f| f.name == rec.name) {
+        let old = std::mem::replace(existing, rec);
+        owns_blob(&old.data.blob).then_some(old.data.blob)
+    } else {
+        batch.files.push(rec);
+        None
+    }
+}
+
+/// Stores `data` as file `name` of part `part` of a multipart batch
+/// (adding the part, of `content`, when missing; replacing a file of the
+/// same name in that part). Returns the replaced file's own blob, if any.
+pub(crate) fn put_part_file(
+    batch: &mut Batch,
+    part: &str,
+    name: String,
+    data: BlobRef,
+    content: Content,
+) -> Option<String> {
+    if !batch.parts.iter().any(|p| p.name == part) {
+        batch.parts.push(PartRec {
+            name: part.to_owned(),
+            part_type: BatchKind::SimpleBatch,
+            content,
+            description: None,
+            nested: None,
+        });
+    }
+    let rec = FileRec {
+        name,
+        data,
+        content,
+        part: Some(part.to_owned()),
+        shard: None,
+        nested: None,
+    };
+    let same = |f: &&mut FileRec| f.name == rec.name && f.part == rec.part;
+    if let Some(existing) = batch.files.iter_mut().find(same) {
         let old = std::mem::replace(existing, rec);
         owns_blob(&old.data.blob).then_some(old.data.blob)
     } else {

@@ -603,6 +603,11 @@ pub(crate) struct TaskInput {
     pub(crate) name: String,
     pub(crate) data: BlobRef,
     pub(crate) content: Content,
+    /// The image's metadata file (`<name>.json` in the job's
+    /// `imagesMetadataPart`), when the job names such a part and the file
+    /// exists.
+    #[serde(default)]
+    pub(crate) metadata: Option<BlobRef>,
 }
 
 /// One job log entry.

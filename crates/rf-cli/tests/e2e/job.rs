@@ -353,11 +353,56 @@ fn trt_compile_sends_each_device_once_and_is_followed_like_any_job() {
     bad.expect_code(2);
 }
 
+/// A library of two sample images in folder `cams`, with sidecars giving
+/// each a metadata object (`frame_001` lacks the `loc=eu` key).
+fn metadata_library() -> tempfile::TempDir {
+    let lib = tempfile::tempdir().unwrap();
+    let cams = lib.path().join("cams");
+    std::fs::create_dir_all(&cams).unwrap();
+    for (name, metadata) in [
+        ("frame_000.jpg", r#"{"cam": "c1", "loc=eu": "north"}"#),
+        ("frame_001.jpg", r#"{"cam": "c2"}"#),
+    ] {
+        let sample = crate::emu::samples().join(name);
+        std::fs::copy(sample, cams.join(name)).unwrap();
+        let sidecar = format!(r#"{{"metadata": {metadata}}}"#);
+        std::fs::write(cams.join(format!("{name}.json")), sidecar).unwrap();
+    }
+    lib
+}
+
+/// Every JSON line of the `.jsonl` files under `dir`.
+fn jsonl_records(dir: &std::path::Path) -> Vec<serde_json::Value> {
+    let mut records = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            records.extend(jsonl_records(&path));
+        } else if path.extension().is_some_and(|e| e == "jsonl") {
+            let text = std::fs::read_to_string(&path).unwrap();
+            records.extend(text.lines().map(|l| serde_json::from_str(l).unwrap()));
+        }
+    }
+    records
+}
+
 #[test]
-fn metadata_inputs_are_sent_where_the_official_client_sends_them() {
-    let emu = TestEmulator::start();
+fn metadata_inputs_are_sent_and_reach_the_workflow() {
+    let lib = metadata_library();
+    let emu = TestEmulator::with(|mut c| {
+        c.library = Some(lib.path().to_path_buf());
+        c
+    });
     let sb = Sandbox::new();
-    emu.stage_samples(&sb, "e2e-meta");
+    let ingest = [
+        "batch",
+        "ingest",
+        "--query",
+        "tag:cams",
+        "--batch-id",
+        "e2e-meta",
+    ];
+    run(emu.rf(&sb).args(ingest)).expect_code(0);
     let start = |extra: &[&str]| {
         let mut cmd = emu.rf(&sb);
         cmd.args([
@@ -366,6 +411,8 @@ fn metadata_inputs_are_sent_where_the_official_client_sends_them() {
             "start",
             "--batch-id",
             "e2e-meta",
+            "--part-name",
+            "images",
             "--workflow",
             "image-properties",
         ])
@@ -373,6 +420,8 @@ fn metadata_inputs_are_sent_where_the_official_client_sends_them() {
         run(&mut cmd)
     };
     let done = start(&[
+        "--job-id",
+        "e2e-meta-1",
         "--images-metadata-part-name",
         "metadata",
         "--metadata-mapping",
@@ -390,7 +439,34 @@ fn metadata_inputs_are_sent_where_the_official_client_sends_them() {
         definition["processingSpecification"]["imagesMetadataInputsMapping"],
         serde_json::json!({"camera_id": "cam", "site": "loc=eu"})
     );
-    // Not INPUT=KEY, or on a video job: usage errors, nothing started.
+    // The workflow received the mapped values; the image lacking a key
+    // failed.
+    run(emu.rf(&sb).args(["job", "wait", "e2e-meta-1"])).expect_code(0);
+    let out = sb.path().join("results");
+    let export = [
+        "job",
+        "export",
+        "e2e-meta-1",
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    run(emu.rf(&sb).args(export)).expect_code(0);
+    let records = jsonl_records(&out);
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(records[0]["file_name"], "cams__frame_000.jpg");
+    assert_eq!(
+        records[0]["workflow_inputs"],
+        serde_json::json!({"camera_id": "c1", "site": "north"})
+    );
+    let logs =
+        run(emu
+            .rf(&sb)
+            .args(["--json", "job", "logs", "e2e-meta-1", "--severity", "error"]));
+    let logs = logs.expect_code(0).stdout.clone();
+    assert!(logs.contains("Missing keys"), "{logs}");
+    assert!(logs.contains("cams__frame_001.jpg"), "{logs}");
+    // Not INPUT=KEY, or on a video job: usage errors, nothing started;
+    // a metadata part the batch lacks: refused by the service.
     for bad in [
         &["--metadata-mapping", "camera_id"][..],
         &["--metadata-mapping", "=camera"][..],
@@ -398,6 +474,13 @@ fn metadata_inputs_are_sent_where_the_official_client_sends_them() {
     ] {
         start(bad).expect_code(2);
     }
+    let absent = start(&["--images-metadata-part-name", "sidecars"]);
+    assert_ne!(absent.code, Some(0));
+    assert!(
+        absent.stderr.contains("no part \"sidecars\""),
+        "{}",
+        absent.stderr
+    );
 }
 
 #[test]

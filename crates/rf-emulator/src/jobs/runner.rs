@@ -21,7 +21,8 @@ use tokio::sync::Semaphore;
 
 use crate::ctx::Ctx;
 use crate::model::{
-    Batch, BatchKind, Content, Db, FileRec, JobParams, JobPhase, StageRec, TaskInput, TaskRec,
+    Batch, BatchKind, BlobRef, Content, Db, FileRec, JobParams, JobPhase, StageRec, TaskInput,
+    TaskRec,
 };
 use crate::workflows::Workflow;
 
@@ -152,6 +153,11 @@ async fn run_workflow_job(ctx: &Arc<Ctx>, key: &JobKey, wf: &WorkflowJob, is_vid
             .part_name
             .as_ref()
             .map(|p| p.as_str().to_string()),
+        metadata_part: wf
+            .job_input
+            .images_metadata_part
+            .as_ref()
+            .map(|p| p.as_str().to_string()),
         is_video,
     };
     match plan_processing(ctx, key, &input) {
@@ -226,6 +232,8 @@ fn check_workflow(ctx: &Ctx, key: &JobKey, wf: &WorkflowJob, is_video: bool) -> 
 struct JobInput {
     batch: String,
     part: Option<String>,
+    /// The part holding each image's metadata (`imagesMetadataPart`).
+    metadata_part: Option<String>,
     is_video: bool,
 }
 
@@ -320,7 +328,23 @@ fn task_inputs(
             if input.is_video { "videos" } else { "images" }
         ));
     }
-    Ok(group_files(batch, &files, input.is_video, per_task))
+    let mut groups = group_files(batch, &files, input.is_video, per_task);
+    if let Some(part) = &input.metadata_part {
+        attach_metadata(batch, part, &mut groups);
+    }
+    Ok(groups)
+}
+
+/// Joins each image with its metadata file in `part`: the file named like
+/// the image plus `.json`.
+fn attach_metadata(batch: &Batch, part: &str, groups: &mut [Vec<TaskInput>]) {
+    let by_name: HashMap<&str, &BlobRef> = batch
+        .files_in(Some(part))
+        .filter_map(|f| Some((f.name.strip_suffix(".json")?, &f.data)))
+        .collect();
+    for input in groups.iter_mut().flatten() {
+        input.metadata = by_name.get(input.name.as_str()).map(|d| (*d).clone());
+    }
 }
 
 fn group_files(
@@ -358,6 +382,7 @@ fn task_input(f: &FileRec) -> TaskInput {
         name: f.name.clone(),
         data: f.data.clone(),
         content: f.content,
+        metadata: None,
     }
 }
 
@@ -382,6 +407,10 @@ fn processing_work(
         workflow,
         csv: matches!(spec.aggregation_format, Some(AggregationFormat::Csv)),
         parameters: spec.workflow_parameters.clone().unwrap_or_default(),
+        metadata_mapping: spec
+            .images_metadata_inputs_mapping
+            .clone()
+            .unwrap_or_default(),
         max_fps: spec
             .max_video_fps
             .as_ref()

@@ -5,6 +5,8 @@
 //! `maxImageFailureRate`) and stores one result file; an export task packs
 //! result files ([`super::export`]); a compilation task just succeeds.
 
+use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::io::Read;
 
 use serde_json::{Map, Value, json};
@@ -33,6 +35,8 @@ pub(super) struct Processing {
     /// CSV results (`aggregationFormat: csv`) instead of JSONL.
     pub(super) csv: bool,
     pub(super) parameters: Map<String, Value>,
+    /// `imagesMetadataInputsMapping`: workflow input name → metadata key.
+    pub(super) metadata_mapping: BTreeMap<String, String>,
     pub(super) max_fps: Option<f64>,
     /// Simulated compute seconds each task may spend.
     pub(super) budget_seconds: f64,
@@ -160,27 +164,100 @@ fn count_failure(
     !too_many
 }
 
+/// Most bytes of one image's metadata file the workflow reads.
+const MAX_METADATA_BYTES: u64 = 1 << 20;
+
 /// The result record of one input file, or why the workflow failed on it.
+/// With a metadata mapping, the record shows the values the workflow's
+/// inputs received (`workflow_inputs`).
 fn run_workflow(
     ctx: &Ctx,
     p: &Processing,
     input: &TaskInput,
 ) -> Result<Map<String, Value>, String> {
+    let mapped = metadata_inputs(ctx, p, input)?;
+    let parameters = if mapped.is_empty() {
+        Cow::Borrowed(&p.parameters)
+    } else {
+        let mut all = mapped.clone();
+        all.extend(p.parameters.clone());
+        Cow::Owned(all)
+    };
     // A decoder bug on a hostile file must not take the task down.
-    let mut out =
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| process_item(ctx, p, input)))
-            .unwrap_or_else(|_| Err("the workflow crashed on this file".to_string()))?;
+    let run = || process_item(ctx, p, input, &parameters);
+    let mut out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(run))
+        .unwrap_or_else(|_| Err("the workflow crashed on this file".to_string()))?;
     let mut rec = Map::new();
     rec.insert("file_name".into(), input.name.clone().into());
     rec.insert("workflow_id".into(), p.workflow.id().into());
+    if !mapped.is_empty() {
+        rec.insert("workflow_inputs".into(), Value::Object(mapped));
+    }
     rec.append(&mut out);
     Ok(rec)
+}
+
+/// The workflow inputs `imagesMetadataInputsMapping` gives this image: each
+/// input's value from the image's metadata, or from `workflowParameters`,
+/// which win (as in the official local runner). An image whose metadata
+/// lacks a mapped key fails with the keys it lacks.
+fn metadata_inputs(
+    ctx: &Ctx,
+    p: &Processing,
+    input: &TaskInput,
+) -> Result<Map<String, Value>, String> {
+    if p.metadata_mapping.is_empty() || input.content == Content::Videos {
+        return Ok(Map::new());
+    }
+    let metadata = read_metadata(ctx, input)?;
+    let mut values = Map::new();
+    let mut missing = Vec::new();
+    for (workflow_input, key) in &p.metadata_mapping {
+        let value = p
+            .parameters
+            .get(workflow_input)
+            .or_else(|| metadata.get(key));
+        match value {
+            Some(v) => drop(values.insert(workflow_input.clone(), v.clone())),
+            None => missing.push(key.as_str()),
+        }
+    }
+    if missing.is_empty() {
+        Ok(values)
+    } else {
+        Err(format!(
+            "Missing keys in the image's metadata ({}.json of the job's imagesMetadataPart): {}",
+            input.name,
+            missing.join(", ")
+        ))
+    }
+}
+
+/// The image's metadata object (empty when it has no metadata file).
+fn read_metadata(ctx: &Ctx, input: &TaskInput) -> Result<Map<String, Value>, String> {
+    let Some(data) = &input.metadata else {
+        return Ok(Map::new());
+    };
+    if data.len > MAX_METADATA_BYTES {
+        return Err(format!(
+            "the image's metadata file is {} bytes, more than the {MAX_METADATA_BYTES} a workflow reads",
+            data.len
+        ));
+    }
+    let mut bytes = Vec::new();
+    ctx.store
+        .open_range(data)
+        .and_then(|f| f.take(data.len).read_to_end(&mut bytes))
+        .map_err(|e| format!("the image's metadata file is unreadable: {e}"))?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| format!("the image's metadata file is not a JSON object: {e}"))
 }
 
 fn process_item(
     ctx: &Ctx,
     p: &Processing,
     input: &TaskInput,
+    parameters: &Map<String, Value>,
 ) -> Result<Map<String, Value>, String> {
     let mut f = ctx
         .store
@@ -196,7 +273,7 @@ fn process_item(
         let mut bytes = vec![0u8; len];
         f.read_exact(&mut bytes)
             .map_err(|e| format!("input file is unreadable: {e}"))?;
-        p.workflow.run_image(&bytes, &p.parameters).map_err(|e| e.0)
+        p.workflow.run_image(&bytes, parameters).map_err(|e| e.0)
     }
 }
 

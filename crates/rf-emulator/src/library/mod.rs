@@ -1,7 +1,8 @@
 //! The asset library the emulator serves (`rf emulator serve --library
 //! DIR`): the images under a directory, each with an ID (its path under the
 //! directory, `/`-separated), its tags (the names of the folders it is in,
-//! plus the `tags` of an optional sidecar `<file>.json`), selected by ID or
+//! plus the `tags` of an optional sidecar `<file>.json`, whose `metadata`
+//! object is the image's metadata), selected by ID or
 //! by a RoboQL query ([`roboql`]) for Asset Library jobs and RoboQL ingests.
 //!
 //! The index is read once, when the emulator starts; every workspace sees
@@ -13,6 +14,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
+use serde_json::{Map, Value};
 
 use crate::error::EmulatorError;
 use roboql::{Query, QueryError, Subject};
@@ -29,6 +31,9 @@ pub(crate) struct LibraryImage {
     pub(crate) path: PathBuf,
     pub(crate) file_name: String,
     pub(crate) tags: BTreeSet<String>,
+    /// The sidecar's `metadata` object (what RoboQL ingests put into a
+    /// batch's `metadata` part, for jobs' `imagesMetadataInputsMapping`).
+    pub(crate) metadata: Option<Map<String, Value>>,
 }
 
 impl Subject for LibraryImage {
@@ -72,6 +77,8 @@ pub(crate) enum SelectionError {
 struct Sidecar {
     #[serde(default)]
     tags: Vec<String>,
+    #[serde(default)]
+    metadata: Option<Map<String, Value>>,
 }
 
 impl Library {
@@ -177,18 +184,23 @@ fn image(root: &Path, path: PathBuf, file_name: String) -> LibraryImage {
         .flat_map(Path::components)
         .map(|c| c.as_os_str().to_string_lossy().into_owned())
         .collect();
-    let sidecar = path.with_file_name(format!("{file_name}.json"));
-    if let Ok(text) = std::fs::read_to_string(&sidecar)
-        && let Ok(s) = serde_json::from_str::<Sidecar>(&text)
-    {
-        tags.extend(s.tags);
-    }
+    let sidecar = read_sidecar(&path.with_file_name(format!("{file_name}.json")));
+    tags.extend(sidecar.tags);
     LibraryImage {
         id,
         path,
         file_name,
         tags,
+        metadata: sidecar.metadata,
     }
+}
+
+/// The sidecar at `path`; an absent or unreadable one is empty.
+fn read_sidecar(path: &Path) -> Sidecar {
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|text| serde_json::from_str(&text).ok())
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -205,7 +217,10 @@ mod tests {
         put("night/cam1/a.jpg", b"x");
         put("night/cam2/b.png", b"x");
         put("day/c.jpg", b"x");
-        put("day/c.jpg.json", br#"{"tags": ["defect"]}"#);
+        put(
+            "day/c.jpg.json",
+            br#"{"tags": ["defect"], "metadata": {"camera": "c7"}}"#,
+        );
         put("day/notes.txt", b"not an image");
         put(".hidden/d.jpg", b"x");
         let lib = Library::load(Some(dir.path())).unwrap();
@@ -229,6 +244,16 @@ mod tests {
         );
         assert_eq!(ids(lib.by_query("tag:defect").unwrap()), ["day/c.jpg"]);
         assert_eq!(lib.by_query("tag:snow"), Err(SelectionError::Empty));
+    }
+
+    #[test]
+    fn a_sidecars_metadata_object_is_the_images_metadata() {
+        let (_dir, lib) = library();
+        let all = lib.by_query("").unwrap();
+        let c = all.iter().find(|i| i.id == "day/c.jpg").unwrap();
+        assert_eq!(c.metadata.as_ref().unwrap()["camera"], "c7");
+        let a = all.iter().find(|i| i.id == "night/cam1/a.jpg").unwrap();
+        assert_eq!(a.metadata, None);
     }
 
     #[test]

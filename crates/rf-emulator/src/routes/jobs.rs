@@ -188,7 +188,8 @@ fn parse_definition(body: &[u8]) -> ApiResult<(Value, JobDefinition)> {
     Ok((raw, def))
 }
 
-/// A workflow job's input batch (and part) must exist.
+/// A workflow job's input batch (and part, and metadata part) must exist;
+/// a metadata mapping needs a metadata part.
 fn check_job_input(ctx: &Ctx, ws: &str, def: &JobDefinition) -> ApiResult<()> {
     let Some(wf) = def.workflow() else {
         return Ok(());
@@ -196,16 +197,28 @@ fn check_job_input(ctx: &Ctx, ws: &str, def: &JobDefinition) -> ApiResult<()> {
     let now = ctx.now();
     let batch = wf.job_input.batch_id.as_str();
     check_batch_id(batch)?;
-    let part = wf.job_input.part_name.as_ref().map(|p| p.as_str());
+    let metadata = wf.job_input.images_metadata_part.as_ref();
+    let mapping = &wf.processing_specification.images_metadata_inputs_mapping;
+    if mapping.as_ref().is_some_and(|m| !m.is_empty()) && metadata.is_none() {
+        return Err(ApiError::bad_request(
+            "processingSpecification.imagesMetadataInputsMapping needs jobInput.imagesMetadataPart: the part of the input batch that holds the images' metadata",
+        ));
+    }
+    let parts = [wf.job_input.part_name.as_ref(), metadata];
     ctx.store.read(|db| match db.batch(ws, batch, now) {
         None => Err(ApiError::not_found(format!(
             "input batch {batch:?} not found (never created, or expired)"
         ))),
-        Some(b) => match part {
-            Some(p) if !b.parts.iter().any(|x| x.name == p) => Err(ApiError::bad_request(format!(
-                "input batch {batch:?} has no part {p:?}"
+        Some(b) => match parts
+            .into_iter()
+            .flatten()
+            .find(|p| !b.parts.iter().any(|x| x.name == p.as_str()))
+        {
+            Some(p) => Err(ApiError::bad_request(format!(
+                "input batch {batch:?} has no part {:?}",
+                p.as_str()
             ))),
-            _ => Ok(()),
+            None => Ok(()),
         },
     })
 }

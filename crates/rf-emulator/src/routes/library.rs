@@ -9,6 +9,10 @@
 //! already `completed` with `{jobId, batchId, images}`. The same
 //! idempotency key with the same body answers the same job and task; with
 //! another body, `409`.
+//!
+//! A RoboQL ingest of images with metadata makes a multipart batch: the
+//! images in part [`IMAGES_PART`], each one's metadata as `<name>.json` in
+//! part [`METADATA_PART`], for jobs' `imagesMetadataInputsMapping`.
 
 use std::sync::Arc;
 
@@ -17,16 +21,18 @@ use axum::body::Body;
 use axum::extract::{Path, State};
 use http::StatusCode;
 use rf_types::{AssetLibraryJobRequest, BatchId, JobDefinition, WorkflowJob};
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 use super::auth::Authed;
 use super::jobs::start_job;
 use super::limits::{JOB_DEFINITION_BODY, read_body};
-use crate::batches::{Intake, check_batch_id, ensure_batch, precheck_intake, put_file};
+use crate::batches::{
+    Intake, check_batch_id, ensure_batch, precheck_intake, put_file, put_part_file,
+};
 use crate::ctx::Ctx;
 use crate::error::{ApiError, ApiResult};
 use crate::library::{LibraryImage, SelectionError};
-use crate::model::{AsyncTaskRecord, BlobRef, Content};
+use crate::model::{AsyncTaskRecord, Batch, BlobRef, Content};
 
 /// `POST BP/{ws}/asset-library/jobs`.
 pub(crate) async fn create_job(
@@ -42,7 +48,7 @@ pub(crate) async fn create_job(
     let images = select(&ctx, &request)?;
     let job_id = format!("al-{}", short_id());
     let batch = format!("{job_id}-library");
-    let count = gather(&ctx, &auth.ws, &batch, &images, None).await?;
+    let count = gather(&ctx, &auth.ws, &batch, &images, None, Layout::Simple).await?;
     let def = workflow_job(&auth.ws, &batch, &request)?;
     let name = request
         .display_name
@@ -120,46 +126,129 @@ fn select<'a>(ctx: &'a Ctx, request: &AssetLibraryJobRequest) -> ApiResult<Vec<&
     selected.map_err(|e| ApiError::bad_request(e.to_string()))
 }
 
-/// Copies `images` into staging batch `batch` (a simple batch of images,
-/// created if missing); returns how many it holds.
+/// The part of a RoboQL-ingested batch that holds its images, when they
+/// carry metadata.
+pub(crate) const IMAGES_PART: &str = "images";
+/// The part that holds each image's metadata, as `<image name>.json`.
+pub(crate) const METADATA_PART: &str = "metadata";
+
+/// How [`gather`] lays out the batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Layout {
+    /// A simple batch of the images.
+    Simple,
+    /// A multipart batch: the images in part [`IMAGES_PART`], each image's
+    /// sidecar metadata as `<name>.json` in part [`METADATA_PART`].
+    WithMetadata,
+}
+
+impl Layout {
+    /// The layout a RoboQL ingest of `images` gets: with metadata when any
+    /// image has some.
+    fn of(images: &[&LibraryImage]) -> Layout {
+        if images.iter().any(|i| i.metadata.is_some()) {
+            Layout::WithMetadata
+        } else {
+            Layout::Simple
+        }
+    }
+
+    fn intake(self) -> Intake {
+        match self {
+            Layout::Simple => Intake::SINGLE_IMAGES,
+            Layout::WithMetadata => Intake::IMAGES_WITH_METADATA,
+        }
+    }
+}
+
+/// One library image copied into the blob store.
+struct Stored {
+    name: String,
+    image: BlobRef,
+    metadata: Option<BlobRef>,
+}
+
+/// Copies `images` into staging batch `batch` (created if missing, laid
+/// out as `layout` says); returns how many images it holds.
 async fn gather(
     ctx: &Ctx,
     ws: &str,
     batch: &str,
     images: &[&LibraryImage],
     display_name: Option<&str>,
+    layout: Layout,
 ) -> ApiResult<usize> {
     check_batch_id(batch)?;
-    precheck_intake(ctx, ws, batch, Intake::SINGLE_IMAGES)?;
+    precheck_intake(ctx, ws, batch, layout.intake())?;
     let mut stored = Vec::with_capacity(images.len());
     for image in images {
-        let tmp = ctx.store.tmp_path();
-        let blob = format!("{}.img", uuid::Uuid::new_v4().simple());
-        let copied = tokio::fs::copy(&image.path, &tmp).await;
-        let len = copied.map_err(|e| {
-            ApiError::internal(format!("cannot read library image {}: {e}", image.id))
-        })?;
-        ctx.store
-            .commit_blob(&tmp, &blob)
-            .map_err(|e| ApiError::internal(format!("cannot store image: {e}")))?;
-        stored.push((
-            image.id.replace('/', "__"),
-            BlobRef {
-                blob,
-                offset: 0,
-                len,
-            },
-        ));
+        stored.push(store_image(ctx, image, layout).await?);
     }
     let count = stored.len();
     ctx.store.write(|db| {
-        let b = ensure_batch(ctx, db, ws, batch, Intake::SINGLE_IMAGES, display_name)?;
-        for (name, data) in stored {
-            put_file(b, name, data, Content::Images);
+        let b = ensure_batch(ctx, db, ws, batch, layout.intake(), display_name)?;
+        for s in stored {
+            put_stored(b, s, layout);
         }
         Ok::<_, ApiError>(())
     })?;
     Ok(count)
+}
+
+/// Copies one library image (and, with metadata, its metadata as JSON)
+/// into the blob store.
+async fn store_image(ctx: &Ctx, image: &LibraryImage, layout: Layout) -> ApiResult<Stored> {
+    let tmp = ctx.store.tmp_path();
+    let copied = tokio::fs::copy(&image.path, &tmp).await;
+    let len = copied
+        .map_err(|e| ApiError::internal(format!("cannot read library image {}: {e}", image.id)))?;
+    let stored_image = commit(ctx, &tmp, len)?;
+    let metadata = match (layout, &image.metadata) {
+        (Layout::WithMetadata, Some(m)) => Some(store_metadata(ctx, m).await?),
+        _ => None,
+    };
+    Ok(Stored {
+        name: image.id.replace('/', "__"),
+        image: stored_image,
+        metadata,
+    })
+}
+
+/// Writes one image's metadata object as a JSON blob.
+async fn store_metadata(ctx: &Ctx, metadata: &Map<String, Value>) -> ApiResult<BlobRef> {
+    let body = serde_json::to_vec(metadata)
+        .map_err(|e| ApiError::internal(format!("cannot encode metadata: {e}")))?;
+    let tmp = ctx.store.tmp_path();
+    tokio::fs::write(&tmp, &body)
+        .await
+        .map_err(|e| ApiError::internal(format!("cannot store metadata: {e}")))?;
+    commit(ctx, &tmp, body.len() as u64)
+}
+
+/// Moves the temp file `tmp` of `len` bytes into the blob store.
+fn commit(ctx: &Ctx, tmp: &std::path::Path, len: u64) -> ApiResult<BlobRef> {
+    let blob = format!("{}.img", uuid::Uuid::new_v4().simple());
+    ctx.store
+        .commit_blob(tmp, &blob)
+        .map_err(|e| ApiError::internal(format!("cannot store image: {e}")))?;
+    Ok(BlobRef {
+        blob,
+        offset: 0,
+        len,
+    })
+}
+
+/// Adds one stored image (and its metadata) to the batch.
+fn put_stored(b: &mut Batch, s: Stored, layout: Layout) {
+    if layout == Layout::Simple {
+        put_file(b, s.name, s.image, Content::Images);
+        return;
+    }
+    let metadata_name = format!("{}.json", s.name);
+    put_part_file(b, IMAGES_PART, s.name, s.image, Content::Images);
+    if let Some(m) = s.metadata {
+        put_part_file(b, METADATA_PART, metadata_name, m, Content::Metadata);
+    }
 }
 
 /// The image job over `batch` the request asks for.
@@ -226,7 +315,8 @@ pub(crate) async fn roboql_ingest(
         .by_query(&request.query)
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
     let display = request.display_name.as_deref();
-    let count = gather(&ctx, &auth.ws, &batch, &images, display).await?;
+    let layout = Layout::of(&images);
+    let count = gather(&ctx, &auth.ws, &batch, &images, display, layout).await?;
     let ingest_id = request.ingest_id.unwrap_or_else(short_id);
     Ok((
         StatusCode::ACCEPTED,

@@ -7,12 +7,23 @@ use reqwest::StatusCode;
 use rf_emulator::EmulatorConfig;
 use serde_json::{Value, json};
 
+use crate::support::answers::image_job;
 use crate::support::{Env, png, start_with};
 
 /// An emulator whose library holds `night/cam1/a.png`, `night/cam2/b.png`
 /// and `day/c.png`.
 async fn with_library() -> (tempfile::TempDir, Env) {
+    with_library_and(&[]).await
+}
+
+/// [`with_library`] with more files (sidecars) in the library.
+async fn with_library_and(extra: &[(&str, &str)]) -> (tempfile::TempDir, Env) {
     let dir = tempfile::tempdir().unwrap();
+    for (rel, text) in extra {
+        let path = dir.path().join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
     for (i, rel) in ["night/cam1/a.png", "night/cam2/b.png", "day/c.png"]
         .iter()
         .enumerate()
@@ -169,4 +180,141 @@ async fn tasks_and_idempotency_keys_survive_a_restart() {
     );
     assert_eq!(env.library_job(body).await.1, created);
     env.emu.shutdown().await;
+}
+
+/// A library whose night images carry metadata: `a` has a camera and a
+/// site, `b` only a camera.
+async fn with_metadata() -> (tempfile::TempDir, Env) {
+    with_library_and(&[
+        (
+            "night/cam1/a.png.json",
+            r#"{"metadata": {"camera": "c1", "site": "north"}}"#,
+        ),
+        ("night/cam2/b.png.json", r#"{"metadata": {"camera": "c2"}}"#),
+    ])
+    .await
+}
+
+/// An image job over part `images` of `batch`, mapping workflow inputs to
+/// metadata keys from part `metadata`.
+fn metadata_job(batch: &str, mapping: Value) -> Value {
+    let mut job = image_job(batch, "image-properties", "jsonl");
+    job["jobInput"]["partName"] = json!("images");
+    job["jobInput"]["imagesMetadataPart"] = json!("metadata");
+    job["processingSpecification"]["imagesMetadataInputsMapping"] = mapping;
+    job
+}
+
+#[tokio::test]
+async fn a_roboql_ingest_of_images_with_metadata_is_a_multipart_batch() {
+    let (_dir, env) = with_metadata().await;
+    let (s, b) = env
+        .post(
+            &env.ds("batches/rq-meta/roboql-ingest"),
+            &[],
+            Some(json!({"query": "tag:night"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{b}");
+    let (_, parts) = env.get(&env.ds("batches/rq-meta/parts"), &[]).await;
+    let names: Vec<&str> = parts["batchParts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["partName"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["images", "metadata"], "{parts}");
+    let (_, list) = env
+        .get(&env.ds("batches/rq-meta/list"), &[("partName", "metadata")])
+        .await;
+    let files: Vec<&str> = list["filesMetadata"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["fileName"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        files,
+        ["night__cam1__a.png.json", "night__cam2__b.png.json"]
+    );
+    // Images without metadata still make a simple batch.
+    let (s, _) = env
+        .post(
+            &env.ds("batches/rq-day/roboql-ingest"),
+            &[],
+            Some(json!({"query": "tag:day"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED);
+    let (s, _) = env.get(&env.ds("batches/rq-day/parts"), &[]).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn workflows_receive_mapped_metadata_and_fail_images_missing_a_key() {
+    let (_dir, env) = with_metadata().await;
+    let query = Some(json!({"query": "tag:night"}));
+    let (s, _) = env
+        .post(&env.ds("batches/rq-map/roboql-ingest"), &[], query)
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED);
+    let mapping = json!({"camera_id": "camera", "site": "site", "zone": "zone"});
+    let mut job = metadata_job("rq-map", mapping);
+    // workflowParameters win over metadata, and stand in for a missing key.
+    job["processingSpecification"]["workflowParameters"] = json!({"zone": "z9"});
+    let done = env.run_job("map", job).await;
+    assert_eq!(done["job"]["error"], false, "{done}");
+    let bytes = env.first_output("map", 0).await;
+    let lines: Vec<Value> = String::from_utf8(bytes)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(lines[0]["file_name"], "night__cam1__a.png");
+    assert_eq!(
+        lines[0]["workflow_inputs"],
+        json!({"camera_id": "c1", "site": "north", "zone": "z9"})
+    );
+    let (_, logs) = env
+        .get(&env.bp("jobs/map/logs"), &[("severity", "error")])
+        .await;
+    let failed = &logs["logs"][0];
+    assert_eq!(failed["logType"], "image-processing-failed", "{logs}");
+    assert_eq!(failed["payload"]["fileName"], "night__cam2__b.png");
+    let reason = failed["payload"]["reason"].as_str().unwrap();
+    assert!(reason.starts_with("Missing keys"), "{reason}");
+    assert!(reason.ends_with(": site"), "{reason}");
+}
+
+#[tokio::test]
+async fn a_metadata_part_must_exist_and_a_mapping_needs_one() {
+    let (_dir, env) = with_metadata().await;
+    let query = Some(json!({"query": "tag:night"}));
+    let (s, _) = env
+        .post(&env.ds("batches/rq-bad/roboql-ingest"), &[], query)
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED);
+    let mut no_part = metadata_job("rq-bad", json!({"camera_id": "camera"}));
+    no_part["jobInput"]["imagesMetadataPart"] = json!("sidecars");
+    let (s, b) = env.post(&env.bp("jobs/bad1"), &[], Some(no_part)).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{b}");
+    assert!(
+        b["error"]
+            .as_str()
+            .unwrap()
+            .contains("no part \"sidecars\""),
+        "{b}"
+    );
+    let mut unmapped = metadata_job("rq-bad", json!({"camera_id": "camera"}));
+    unmapped["jobInput"]
+        .as_object_mut()
+        .unwrap()
+        .remove("imagesMetadataPart");
+    let (s, b) = env.post(&env.bp("jobs/bad2"), &[], Some(unmapped)).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{b}");
+    assert!(
+        b["error"].as_str().unwrap().contains("imagesMetadataPart"),
+        "{b}"
+    );
 }
