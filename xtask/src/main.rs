@@ -15,6 +15,8 @@
 //!   emulator (installs it in a virtualenv; minutes, ~800 MB);
 //! - `bench`: rf against the raw loopback limit and the official client,
 //!   release mode; results into docs/benchmarks.md (`bench --help`);
+//! - `testservers`: install the pinned local S3, GCS and Azure servers the
+//!   cloud-storage tests start (`testservers.rs`);
 //! - `soak`: `kill -9` the CLI at random points of a run and re-run it, many
 //!   seeds (see docs/reliability.md; `soak.rs` lists the options).
 #![allow(clippy::print_stdout, clippy::print_stderr)]
@@ -34,6 +36,7 @@ mod package;
 mod report_check;
 mod soak;
 mod soak_emulator;
+mod testservers;
 mod tidy;
 mod wheel;
 
@@ -151,6 +154,7 @@ fn ci() -> Result<(), String> {
     run("cargo", &["fmt", "--all", "--", "--check"])?;
     cycles::cycles()?;
     deps::deps()?;
+    testservers::testservers()?;
     run(
         "cargo",
         &[
@@ -187,9 +191,10 @@ fn main() -> ExitCode {
         "bench" => bench::bench(&args[1..]),
         "soak" => soak::soak(&args[1..]),
         "report-check" => report_check::report_check(&args[1..]),
+        "testservers" => testservers::testservers(),
         _ => {
             eprintln!(
-                "usage: cargo xtask <task>\n\ntasks:\n  ci      fmt check, import cycles, dependency checks, clippy -D warnings, tests, report-check, docs, packages\n  cycles  import cycles between the modules of each crate\n  deps    dependency rules (deny.toml, cargo-deny) and unused dependencies (cargo-machete)\n  package crates.io metadata and cargo package of the published crates\n  wheel   the rf wheel (maturin) into target/wheels [--check: install and run it in a fresh venv]\n  compat  the official inference-cli and roboflow CLIs against the emulator [--only inference|roboflow]\n  bench   rf vs the raw limit and inference-cli, release mode (bench --help)\n  soak    kill -9 the CLI at random points and re-run it [--seeds N] [--files N] [--chaos-rate R];\n          kill -9 the emulator during uploads and check what it acknowledged [--emulator-kills N]\n  report-check  rf run --report's page in headless Chromium: boxes, filter, no fetch [--screenshot FILE]"
+                "usage: cargo xtask <task>\n\ntasks:\n  ci      fmt check, import cycles, dependency checks, clippy -D warnings, tests, report-check, docs, packages\n  cycles  import cycles between the modules of each crate\n  deps    dependency rules (deny.toml, cargo-deny) and unused dependencies (cargo-machete)\n  package crates.io metadata and cargo package of the published crates\n  wheel   the rf wheel (maturin) into target/wheels [--check: install and run it in a fresh venv]\n  compat  the official inference-cli and roboflow CLIs against the emulator [--only inference|roboflow]\n  bench   rf vs the raw limit and inference-cli, release mode (bench --help)\n  soak    kill -9 the CLI at random points and re-run it [--seeds N] [--files N] [--chaos-rate R];\n          kill -9 the emulator during uploads and check what it acknowledged [--emulator-kills N]\n  testservers  install the local S3, GCS and Azure servers the tests start (target/testservers)\n  report-check  rf run --report's page in headless Chromium: boxes, filter, no fetch [--screenshot FILE]"
             );
             return if task == "help" || task == "--help" {
                 ExitCode::SUCCESS
