@@ -384,6 +384,10 @@ pub enum Error {
     /// The run was cancelled; the manifest is consistent and a re-run resumes.
     #[error("cancelled; re-run the same command to resume")]
     Cancelled,
+    /// A bucket could not be listed or signed (see [`crate::cloud`]).
+    #[cfg(feature = "cloud")]
+    #[error(transparent)]
+    Cloud(#[from] crate::cloud::CloudError),
 }
 
 impl ApiError {

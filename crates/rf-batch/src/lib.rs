@@ -4,6 +4,8 @@
 #![warn(clippy::too_many_lines)]
 
 pub mod client;
+#[cfg(feature = "cloud")]
+pub mod cloud;
 pub mod context;
 pub mod endpoint;
 pub mod error;

@@ -184,7 +184,21 @@ fn kind_of(err: &Error) -> Kind {
             _ => Kind::Remote,
         },
         Error::Cancelled => Kind::Interrupted,
+        Error::Cloud(cloud) => cloud_kind(cloud),
         _ => Kind::Local,
+    }
+}
+
+/// The exit-code class of a bucket error: a wrong URL or one that lists
+/// nothing is usage, credentials missing or refused are authentication, a
+/// missing bucket is not found.
+fn cloud_kind(err: &rf_batch::cloud::CloudError) -> Kind {
+    use rf_batch::cloud::CloudError as C;
+    match err {
+        C::Url(_) | C::Config { .. } | C::EmptyPrefix { .. } | C::NoMatch { .. } => Kind::Usage,
+        C::NoCredentials { .. } | C::AccessDenied { .. } => Kind::Auth,
+        C::BucketNotFound { .. } => Kind::NotFound,
+        _ => Kind::Remote,
     }
 }
 

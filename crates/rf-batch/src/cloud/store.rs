@@ -1,0 +1,133 @@
+//! Opens a bucket from each cloud's standard environment.
+//!
+//! - S3: `AmazonS3Builder::from_env()`: `AWS_ACCESS_KEY_ID`,
+//!   `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, `AWS_REGION` /
+//!   `AWS_DEFAULT_REGION`, `AWS_ENDPOINT_URL` (S3-compatible stores; an
+//!   `http://` endpoint is allowed as given), web identity and container
+//!   credentials, else the instance metadata service.
+//! - GCS: `GoogleCloudStorageBuilder::from_env()`:
+//!   `GOOGLE_APPLICATION_CREDENTIALS` or `GOOGLE_SERVICE_ACCOUNT` (a service
+//!   account file, which may carry `gcs_base_url` and `disable_oauth` for an
+//!   emulator), else application default credentials.
+//! - Azure: `MicrosoftAzureBuilder::from_env()`: `AZURE_STORAGE_ACCOUNT_NAME`
+//!   with `AZURE_STORAGE_ACCOUNT_KEY` or `AZURE_STORAGE_SAS_KEY`,
+//!   `AZURE_STORAGE_ENDPOINT`, `AZURE_STORAGE_USE_EMULATOR=true` for Azurite
+//!   (`AZURITE_BLOB_STORAGE_URL` moves it off `127.0.0.1:10000`).
+//!
+//! HTTPS uses rustls with the ring provider, as rf-transport does.
+
+use std::sync::Arc;
+
+use object_store::ObjectStore;
+use object_store::aws::AmazonS3Builder;
+use object_store::azure::MicrosoftAzureBuilder;
+use object_store::gcp::GoogleCloudStorageBuilder;
+use object_store::signer::Signer;
+
+use super::error::CloudError;
+use super::url::{CloudUrl, Provider};
+
+/// An object store that can also presign URLs (S3, GCS and Azure all can).
+pub trait SigningStore: ObjectStore + Signer {}
+
+impl<T: ObjectStore + Signer> SigningStore for T {}
+
+/// An opened bucket.
+pub type Store = Arc<dyn SigningStore>;
+
+/// Opens the bucket of `url` with credentials and endpoints from the
+/// environment (see the module docs). Nothing is sent yet: a missing bucket
+/// or refused key shows at the first listing.
+pub fn open(url: &CloudUrl) -> Result<Store, CloudError> {
+    // object_store builds its own reqwest client; reqwest is built without
+    // a default crypto provider (rf-transport passes its own), so the
+    // process default is set to the same ring provider. An earlier install
+    // (by this call or the application) is kept.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    check_credentials(url)?;
+    let config = |source: object_store::Error| CloudError::Config {
+        provider: url.provider(),
+        url: url.as_str().to_owned(),
+        source: Box::new(source),
+    };
+    Ok(match url.provider() {
+        Provider::S3 => {
+            let mut builder = AmazonS3Builder::from_env().with_bucket_name(url.bucket());
+            if env("AWS_ENDPOINT_URL")
+                .or_else(|| env("AWS_ENDPOINT"))
+                .is_some_and(|e| e.starts_with("http://"))
+            {
+                builder = builder.with_allow_http(true);
+            }
+            Arc::new(builder.build().map_err(config)?)
+        }
+        Provider::Gcs => Arc::new(
+            GoogleCloudStorageBuilder::from_env()
+                .with_bucket_name(url.bucket())
+                .build()
+                .map_err(config)?,
+        ),
+        Provider::Azure => {
+            let mut builder = MicrosoftAzureBuilder::from_env().with_container_name(url.bucket());
+            if env("AZURE_STORAGE_ENDPOINT").is_some_and(|e| e.starts_with("http://")) {
+                builder = builder.with_allow_http(true);
+            }
+            Arc::new(builder.build().map_err(config)?)
+        }
+    })
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+/// Refuses at once when the environment offers no credential at all and
+/// the platform's metadata service is switched off (`AWS_EC2_METADATA_DISABLED`,
+/// `NO_GCE_CHECK`), rather than waiting for a listing to time out.
+fn check_credentials(url: &CloudUrl) -> Result<(), CloudError> {
+    let any = |names: &[&str]| names.iter().any(|n| env(n).is_some());
+    let flag = |name: &str| env(name).is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    let (missing, hint) = match url.provider() {
+        Provider::S3 => (
+            !any(&[
+                "AWS_ACCESS_KEY_ID",
+                "AWS_WEB_IDENTITY_TOKEN_FILE",
+                "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+                "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+            ]) && !flag("AWS_SKIP_SIGNATURE")
+                && flag("AWS_EC2_METADATA_DISABLED"),
+            "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_ENDPOINT_URL for an S3-compatible store)",
+        ),
+        Provider::Gcs => (
+            !any(&[
+                "GOOGLE_APPLICATION_CREDENTIALS",
+                "GOOGLE_SERVICE_ACCOUNT",
+                "GOOGLE_SERVICE_ACCOUNT_PATH",
+                "GOOGLE_SERVICE_ACCOUNT_KEY",
+                "SERVICE_ACCOUNT",
+            ]) && flag("NO_GCE_CHECK"),
+            "set GOOGLE_APPLICATION_CREDENTIALS to a service account key file",
+        ),
+        Provider::Azure => (
+            !flag("AZURE_STORAGE_USE_EMULATOR")
+                && (env("AZURE_STORAGE_ACCOUNT_NAME").is_none()
+                    || !any(&[
+                        "AZURE_STORAGE_ACCOUNT_KEY",
+                        "AZURE_STORAGE_ACCESS_KEY",
+                        "AZURE_STORAGE_SAS_KEY",
+                        "AZURE_STORAGE_SAS_TOKEN",
+                        "AZURE_CLIENT_ID",
+                        "AZURE_FEDERATED_TOKEN_FILE",
+                    ]) && flag("AZURE_NO_MANAGED_IDENTITY")),
+            "set AZURE_STORAGE_ACCOUNT_NAME with AZURE_STORAGE_ACCOUNT_KEY or AZURE_STORAGE_SAS_KEY (or AZURE_STORAGE_USE_EMULATOR=true for Azurite)",
+        ),
+    };
+    if missing {
+        return Err(CloudError::NoCredentials {
+            provider: url.provider(),
+            url: url.as_str().to_owned(),
+            hint,
+        });
+    }
+    Ok(())
+}
