@@ -64,7 +64,7 @@ fn wait_ready(port: u16) -> Result<(), String> {
     Err("the emulator did not answer on its port within 30 s".into())
 }
 
-struct Ctx {
+pub(crate) struct Ctx {
     inference: PathBuf,
     rf: PathBuf,
     base_url: String,
@@ -73,7 +73,7 @@ struct Ctx {
 
 impl Ctx {
     /// Runs `inference rf-cloud <args>`; fails on a non-zero exit or a traceback.
-    fn inference(&self, args: &[&str]) -> Result<String, String> {
+    pub(crate) fn inference(&self, args: &[&str]) -> Result<String, String> {
         eprintln!("compat: inference rf-cloud {}", args.join(" "));
         let out = Command::new(&self.inference)
             .arg("rf-cloud")
@@ -100,7 +100,7 @@ impl Ctx {
     }
 
     /// Runs `rf --json <args>` against the same emulator and returns stdout.
-    fn rf(&self, args: &[&str]) -> Result<String, String> {
+    pub(crate) fn rf(&self, args: &[&str]) -> Result<String, String> {
         let out = Command::new(&self.rf)
             .arg("--json")
             .args(args)
@@ -121,7 +121,7 @@ impl Ctx {
 
     /// Waits until job `job` ends (deadline 120 s): whether it failed or
     /// was aborted.
-    fn job_failed(&self, job: &str) -> Result<bool, String> {
+    pub(crate) fn job_failed(&self, job: &str) -> Result<bool, String> {
         let deadline = Instant::now() + Duration::from_secs(120);
         loop {
             let shown: serde_json::Value = serde_json::from_str(&self.rf(&["job", "show", job])?)
@@ -138,7 +138,7 @@ impl Ctx {
     }
 
     /// Polls `rf batch count` until it reaches `expected` (deadline 60 s).
-    fn wait_count(&self, batch: &str, expected: u64) -> Result<(), String> {
+    pub(crate) fn wait_count(&self, batch: &str, expected: u64) -> Result<(), String> {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let out = self.rf(&["batch", "count", batch])?;
@@ -157,7 +157,7 @@ impl Ctx {
 }
 
 /// Reads `"key": <number>` at the top level of a JSON document.
-fn json_u64(doc: &str, key: &str) -> Option<u64> {
+pub(crate) fn json_u64(doc: &str, key: &str) -> Option<u64> {
     let value: serde_json::Value = serde_json::from_str(doc).ok()?;
     value.get(key)?.as_u64()
 }
@@ -212,11 +212,13 @@ pub(crate) fn compat(args: &[String]) -> Result<(), String> {
 /// inference-cli's every step against a fresh emulator.
 fn inference_half(rf: PathBuf, work: &Path) -> Result<(), String> {
     let inference = ensure_inference_cli()?;
-    let (_guard, ctx) = start(inference, rf, work)?;
+    let library = crate::compat_parity::make_library(work)?;
+    let (_guard, ctx) = start(inference, rf, work, &library)?;
     let samples = copy_samples(work)?;
     staging_steps(&ctx, &samples, work)?;
     let exported = job_and_export(&ctx, work)?;
     abort_and_restart(&ctx)?;
+    crate::compat_parity::steps(&ctx, work, 6)?;
     eprintln!("compat: inference-cli 1.8.3 passed every step ({exported} files exported)");
     Ok(())
 }
@@ -247,10 +249,17 @@ fn roboflow_half(rf: &Path, work: &Path) -> Result<(), String> {
     crate::compat_rfpy::steps(&r, &|job| ctx.job_failed(job))
 }
 
-/// Starts `rf emulator serve` on a free port: the guard that stops it and
-/// the context the steps use.
-fn start(inference: PathBuf, rf: PathBuf, work: &Path) -> Result<(ServerGuard, Ctx), String> {
-    let (guard, base_url) = serve(&rf, &work.join("emulator-data"), &[])?;
+/// Starts `rf emulator serve` on a free port, with `library` as its asset
+/// library: the guard that stops it and the context the steps use.
+fn start(
+    inference: PathBuf,
+    rf: PathBuf,
+    work: &Path,
+    library: &Path,
+) -> Result<(ServerGuard, Ctx), String> {
+    let library = library.to_string_lossy();
+    let flags = ["--library", library.as_ref()];
+    let (guard, base_url) = serve(&rf, &work.join("emulator-data"), &flags)?;
     let ctx = Ctx {
         inference,
         rf,

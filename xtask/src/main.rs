@@ -27,6 +27,7 @@ mod bench_data;
 mod bench_measure;
 mod bench_report;
 mod compat;
+mod compat_parity;
 mod compat_rfpy;
 mod cycles;
 mod cycles_parse;
