@@ -86,9 +86,14 @@ struct Line {
     settled: Option<String>,
 }
 
-/// The concurrency an rf `--json` report says it ran with.
+/// The concurrency an rf `--json` report says it ran with: the last JSON
+/// value of its output (pretty-printed over many lines, maybe after
+/// others), read as a stream of values, never line by line.
 fn settled_of(stdout: &str) -> Option<String> {
-    let v: Value = serde_json::from_str(stdout.lines().last()?).ok()?;
+    let v: Value = serde_json::Deserializer::from_str(stdout)
+        .into_iter::<Value>()
+        .map_while(Result::ok)
+        .last()?;
     let c = v.get("concurrency")?;
     let settled = c.get("settled")?.as_u64()?;
     let peak = c.get("peak")?.as_u64()?;
@@ -329,4 +334,26 @@ pub(super) fn run_profiles(
         section.push('\n');
     }
     Ok(section)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::settled_of;
+
+    #[test]
+    fn settled_is_read_from_pretty_printed_json() {
+        let pretty = serde_json::to_string_pretty(&serde_json::json!({
+            "batch": "b",
+            "concurrency": {
+                "concurrency": {"adaptive": {"initial": 32, "max": 128}},
+                "settled": 96, "peak": 128, "decreases": 0, "pauses": 0
+            }
+        }))
+        .unwrap();
+        assert_eq!(settled_of(&pretty).as_deref(), Some("96 (peak 128)"));
+        let fixed = r#"{"note": 1}
+{"concurrency": {"concurrency": {"fixed": 8}, "settled": 8, "peak": 8}}"#;
+        assert_eq!(settled_of(fixed).as_deref(), Some("8 (fixed)"));
+        assert_eq!(settled_of("not json"), None);
+    }
 }
