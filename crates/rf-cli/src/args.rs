@@ -134,12 +134,12 @@ pub(crate) struct GlobalArgs {
     pub(crate) quiet: bool,
 
     /// Pin uploads and downloads in flight at once to N [default: adaptive,
-    /// from 8 up to --max-concurrency]
+    /// from 32 up to --max-concurrency]
     #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=128), conflicts_with = "max_concurrency", help_heading = "Global options")]
     pub(crate) concurrency: Option<u16>,
 
     /// Most uploads and downloads the adaptive limit may run at once
-    /// [default: 64]
+    /// [default: 128]
     #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=128), help_heading = "Global options")]
     pub(crate) max_concurrency: Option<u16>,
 

@@ -31,8 +31,9 @@ pub(crate) const DEFAULT_API_URL: &str = "https://api.roboflow.com";
 /// The public API of the EU region (`ROBOFLOW_REGION=eu`).
 pub(crate) const EU_API_URL: &str = "https://api.roboflow.eu";
 /// The most uploads/downloads in flight when neither `--concurrency` nor
-/// `--max-concurrency` is given (the adaptive limit's ceiling).
-pub(crate) const DEFAULT_MAX_CONCURRENCY: usize = 64;
+/// `--max-concurrency` is given (the adaptive limit's ceiling): as many as
+/// the memory bound allows.
+pub(crate) const DEFAULT_MAX_CONCURRENCY: usize = rf_batch::limit::MEMORY_CAP;
 
 /// An API key. Never printed: `Debug` and `Display` show `***`.
 #[derive(Clone, PartialEq, Eq)]
@@ -394,7 +395,7 @@ mod tests {
         assert_eq!(
             c.concurrency,
             Concurrency::Adaptive {
-                initial: 8,
+                initial: rf_batch::limit::DEFAULT_INITIAL,
                 max: DEFAULT_MAX_CONCURRENCY
             }
         );

@@ -41,7 +41,7 @@ use crate::state::{DownloadJournal, DownloadRecord, Manifest, ManifestFile, down
 /// How downloads run.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DownloadSettings {
-    /// Downloads in flight at once (default: adaptive from 8 up to 64; see
+    /// Downloads in flight at once (default: adaptive from 32 up to 128; see
     /// [`crate::limit`]).
     pub concurrency: Concurrency,
     /// Unpack archives (default true).

@@ -33,7 +33,7 @@ use crate::wait::pause;
 /// How uploads run.
 #[derive(Debug, Clone, PartialEq)]
 pub struct UploadSettings {
-    /// Uploads in flight at once (default: adaptive from 8 up to 64; see
+    /// Uploads in flight at once (default: adaptive from 32 up to 128; see
     /// [`crate::limit`]).
     pub concurrency: Concurrency,
     /// Batch display name sent with each upload.
@@ -127,11 +127,26 @@ pub struct UploadTarget {
 }
 
 /// Uploads every pending unit of the manifest (see the module docs), saving
-/// it after completions.
+/// it after completions, under a limiter of its own.
 pub async fn upload_pending(
     ctx: &Context,
     target: &UploadTarget,
     state: &mut ManifestFile,
+) -> Result<UploadSummary> {
+    let limiter = Limiter::new(
+        target.settings.concurrency,
+        ctx.client.retry_stats().cloned(),
+    );
+    upload_pending_with(ctx, target, state, &limiter).await
+}
+
+/// [`upload_pending`] under `limiter`: [`upload_all`] keeps one across its
+/// rounds, so a later round starts where the last one's limit was.
+async fn upload_pending_with(
+    ctx: &Context,
+    target: &UploadTarget,
+    state: &mut ManifestFile,
+    limiter: &Arc<Limiter>,
 ) -> Result<UploadSummary> {
     // Only positions here: a shard's items are read from the items file
     // when it starts, so memory holds at most `concurrency` shards of them.
@@ -146,10 +161,6 @@ pub async fn upload_pending(
     // below updates it between polls; the lock is never held across an await.
     let shared = std::sync::Mutex::new(state);
     let shared_ref = &shared;
-    let limiter = Limiter::new(
-        target.settings.concurrency,
-        ctx.client.retry_stats().cloned(),
-    );
     let any = !pending.is_empty();
     let unit_limiter = limiter.clone();
     let mut results = futures::stream::iter(pending.into_iter().map(move |(shard, i)| {
@@ -356,7 +367,9 @@ pub const UPLOAD_ROUNDS: u32 = 4;
 /// Uploads everything the manifest still lacks, in rounds: each round first
 /// settles the shards whose transfer broke ([`resolve_uncertain_shards`]:
 /// found in the batch means done, absent means send again), then runs
-/// [`upload_pending`]. Another round follows while the last one made progress
+/// [`upload_pending`], all rounds under one limiter (a round after broken
+/// transfers starts at the level the last one reached, not from scratch).
+/// Another round follows while the last one made progress
 /// and all its failures may succeed later, up to [`UPLOAD_ROUNDS`]. So a lost
 /// answer or a dropped connection neither fails the run nor duplicates a
 /// shard, and a service that fails everything is reported, not hammered.
@@ -373,11 +386,15 @@ pub async fn upload_all(
 ) -> Result<UploadSummary> {
     let mut total = UploadSummary::default();
     let mut broken = 0u64;
+    let limiter = Limiter::new(
+        target.settings.concurrency,
+        ctx.client.retry_stats().cloned(),
+    );
     for round in 1..=UPLOAD_ROUNDS {
         let found = resolve_uncertain_shards(ctx, &target.batch, state, settle).await?;
         // Broken transfers of the last round that did not arrive go again.
         total.resent += broken.saturating_sub(found as u64);
-        let summary = upload_pending(ctx, target, state).await?;
+        let summary = upload_pending_with(ctx, target, state, &limiter).await?;
         let progress = summary.units > 0 || found > 0;
         total.add_round(summary);
         let failed = total.failures.len();

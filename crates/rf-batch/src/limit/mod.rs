@@ -7,9 +7,12 @@
 //!
 //! - it measures in windows of `limit` completions the work done per second
 //!   (bytes, plus 64 KiB per request for its round trip);
-//! - from `initial` it doubles while each doubling raises throughput by at
-//!   least 10% (slow start); when a step does not pay, it returns to the
-//!   last limit that did and holds;
+//! - it starts at `initial` ([`DEFAULT_INITIAL`] = 32 by default: a quarter
+//!   of what memory allows, so a short transfer over a long round trip does
+//!   not spend most of its time ramping up) and doubles after every window
+//!   while each doubling raises throughput by at least 10% (slow start: from
+//!   32 to 128 in two windows, about two round trips); when a step does not
+//!   pay, it returns to the last limit that did and holds;
 //! - holding, it probes a quarter more every third window and keeps it only
 //!   if throughput rises by 10% again;
 //! - on a sign of overload (`429`, `503` or a timeout, counted by
@@ -30,6 +33,8 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 mod aimd;
+#[cfg(test)]
+mod sim;
 
 use aimd::{Controller, Outcome};
 
@@ -38,6 +43,12 @@ use aimd::{Controller, Outcome};
 /// read-ahead), so 128 of them stay within 32 MiB.
 pub const MEMORY_CAP: usize = 128;
 
+/// Where an adaptive limit starts by default: a quarter of [`MEMORY_CAP`]
+/// (8 MiB of transfers at most), high enough that a short transfer over a
+/// long round trip is not spent ramping up, low enough that a busy service
+/// sees at most this many requests before the first sign of overload.
+pub const DEFAULT_INITIAL: usize = 32;
+
 /// The longest pause a `Retry-After` imposes on new starts.
 const MAX_PAUSE: Duration = Duration::from_secs(30);
 
@@ -45,7 +56,7 @@ const MAX_PAUSE: Duration = Duration::from_secs(30);
 ///
 /// ```
 /// use rf_batch::limit::Concurrency;
-/// assert_eq!(Concurrency::default(), Concurrency::Adaptive { initial: 8, max: 64 });
+/// assert_eq!(Concurrency::default(), Concurrency::Adaptive { initial: 32, max: 128 });
 /// assert_eq!(Concurrency::Fixed(4).initial(), 4);
 /// assert_eq!(Concurrency::Adaptive { initial: 8, max: 1000 }.max(), 128);
 /// ```
@@ -66,19 +77,17 @@ pub enum Concurrency {
 
 impl Default for Concurrency {
     fn default() -> Self {
-        Concurrency::Adaptive {
-            initial: 8,
-            max: 64,
-        }
+        Concurrency::adaptive_up_to(MEMORY_CAP)
     }
 }
 
 impl Concurrency {
-    /// An adaptive limit up to `max` (starting at 8, or `max` if lower).
+    /// An adaptive limit up to `max` (starting at [`DEFAULT_INITIAL`], or
+    /// `max` if lower).
     pub fn adaptive_up_to(max: usize) -> Self {
         let max = max.clamp(1, MEMORY_CAP);
         Concurrency::Adaptive {
-            initial: 8.min(max),
+            initial: DEFAULT_INITIAL.min(max),
             max,
         }
     }
@@ -308,7 +317,7 @@ mod tests {
         let adaptive = serde_json::to_value(Concurrency::default()).unwrap();
         assert_eq!(
             adaptive,
-            serde_json::json!({"adaptive": {"initial": 8, "max": 64}})
+            serde_json::json!({"adaptive": {"initial": 32, "max": 128}})
         );
         let l = Limiter::new(Concurrency::Fixed(3), None);
         let report = serde_json::to_value(l.report()).unwrap();
