@@ -58,7 +58,12 @@ impl Link {
 
 /// Runs `items` requests over `link`; returns when the limit first
 /// reached `watch`, if it did.
-async fn run(limiter: &Arc<Limiter>, link: &Arc<Link>, items: usize, watch: usize) -> Option<Duration> {
+async fn run(
+    limiter: &Arc<Limiter>,
+    link: &Arc<Link>,
+    items: usize,
+    watch: usize,
+) -> Option<Duration> {
     let start = Instant::now();
     let reached = Arc::new(std::sync::Mutex::new(None));
     let stream = futures::stream::iter(0..items).map(|_| {
@@ -75,8 +80,7 @@ async fn run(limiter: &Arc<Limiter>, link: &Arc<Link>, items: usize, watch: usiz
         .buffer_unordered(limiter.concurrency.max())
         .collect::<()>()
         .await;
-    let reached = *reached.lock().unwrap();
-    reached
+    *reached.lock().unwrap()
 }
 
 #[tokio::test(start_paused = true)]
