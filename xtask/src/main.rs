@@ -23,6 +23,7 @@
 #![warn(clippy::too_many_lines)]
 
 mod bench;
+mod bench_cloud;
 mod bench_data;
 mod bench_measure;
 mod bench_report;
@@ -190,12 +191,17 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         "bench" => bench::bench(&args[1..]),
+        "bench-cloud" if args.iter().any(|a| a == "--help" || a == "-h") => {
+            eprintln!("{}", bench_cloud::USAGE);
+            return ExitCode::SUCCESS;
+        }
+        "bench-cloud" => bench_cloud::bench_cloud(&args[1..]),
         "soak" => soak::soak(&args[1..]),
         "report-check" => report_check::report_check(&args[1..]),
         "testservers" => testservers::testservers(),
         _ => {
             eprintln!(
-                "usage: cargo xtask <task>\n\ntasks:\n  ci      fmt check, import cycles, dependency checks, clippy -D warnings, tests, report-check, docs, packages\n  cycles  import cycles between the modules of each crate\n  deps    dependency rules (deny.toml, cargo-deny) and unused dependencies (cargo-machete)\n  package crates.io metadata and cargo package of the published crates\n  wheel   the rf wheel (maturin) into target/wheels [--check: install and run it in a fresh venv]\n  compat  the official inference-cli and roboflow CLIs against the emulator [--only inference|roboflow]\n  bench   rf vs the raw limit and inference-cli, release mode (bench --help)\n  soak    kill -9 the CLI at random points and re-run it [--seeds N] [--files N] [--chaos-rate R];\n          kill -9 the emulator during uploads and check what it acknowledged [--emulator-kills N]\n  testservers  install the local S3, GCS and Azure servers the tests start (target/testservers)\n  report-check  rf run --report's page in headless Chromium: boxes, filter, no fetch [--screenshot FILE]"
+                "usage: cargo xtask <task>\n\ntasks:\n  ci      fmt check, import cycles, dependency checks, clippy -D warnings, tests, report-check, docs, packages\n  cycles  import cycles between the modules of each crate\n  deps    dependency rules (deny.toml, cargo-deny) and unused dependencies (cargo-machete)\n  package crates.io metadata and cargo package of the published crates\n  wheel   the rf wheel (maturin) into target/wheels [--check: install and run it in a fresh venv]\n  compat  the official inference-cli and roboflow CLIs against the emulator [--only inference|roboflow]\n  bench   rf vs the raw limit and inference-cli, release mode (bench --help)\n  bench-cloud  ingest from a local S3 server: rf vs inference-cli (bench-cloud --help)\n  soak    kill -9 the CLI at random points and re-run it [--seeds N] [--files N] [--chaos-rate R];\n          kill -9 the emulator during uploads and check what it acknowledged [--emulator-kills N]\n  testservers  install the local S3, GCS and Azure servers the tests start (target/testservers)\n  report-check  rf run --report's page in headless Chromium: boxes, filter, no fetch [--screenshot FILE]"
             );
             return if task == "help" || task == "--help" {
                 ExitCode::SUCCESS

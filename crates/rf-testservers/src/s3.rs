@@ -72,12 +72,30 @@ impl S3Server {
     /// not signed.
     pub fn get(&self, key: &str) -> Result<(u16, Vec<u8>), Error> {
         let url = format!("{}/{BUCKET}/{key}", self.endpoint());
-        let authorization = format!(
+        let request = agent()
+            .get(&url)
+            .header("authorization", &Self::unsigned_authorization());
+        crate::read_answer(SERVER, &url, request.call())
+    }
+
+    /// Stores `bytes` as object `key` of [`BUCKET`] (unsigned, as
+    /// [`S3Server::get`]).
+    pub fn put(&self, key: &str, bytes: &[u8]) -> Result<(), Error> {
+        let url = format!("{}/{BUCKET}/{key}", self.endpoint());
+        let answer = agent()
+            .put(&url)
+            .header("authorization", &Self::unsigned_authorization())
+            .send(bytes);
+        check_answer(SERVER, &format!("PUT {url}"), answer, &[]).map(drop)
+    }
+
+    /// An `Authorization` header naming the test credentials with a dummy
+    /// signature: moto reads the access key from it and checks nothing else.
+    fn unsigned_authorization() -> String {
+        format!(
             "AWS4-HMAC-SHA256 Credential={}/20260101/{}/s3/aws4_request, SignedHeaders=host, Signature=0",
             Self::ACCESS_KEY_ID,
             Self::REGION
-        );
-        let request = agent().get(&url).header("authorization", &authorization);
-        crate::read_answer(SERVER, &url, request.call())
+        )
     }
 }
