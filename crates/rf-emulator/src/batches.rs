@@ -195,9 +195,19 @@ pub(crate) fn put_part_file(
 }
 
 /// Sets the status of a shard of `batch` (replacing the one of the same ID).
-pub(crate) fn set_shard(batch: &mut Batch, rec: ShardRec) {
+/// A shard made by a reference ingest keeps its `ingestId` in every later
+/// status's metadata: a client that lost the answer to its ingest finds
+/// there that the chunk was accepted.
+pub(crate) fn set_shard(batch: &mut Batch, mut rec: ShardRec) {
     match batch.shards.iter_mut().find(|s| s.id == rec.id) {
-        Some(s) => *s = rec,
+        Some(s) => {
+            if let (Some(id), Some(new)) =
+                (s.metadata.get("ingestId"), rec.metadata.as_object_mut())
+            {
+                new.entry("ingestId").or_insert_with(|| id.clone());
+            }
+            *s = rec;
+        }
         None => batch.shards.push(rec),
     }
 }

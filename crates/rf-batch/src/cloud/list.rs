@@ -11,7 +11,7 @@
 use futures::StreamExt;
 use futures::stream::BoxStream;
 use object_store::path::Path as StorePath;
-use object_store::{ObjectMeta, ObjectStore};
+use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt};
 
 use super::error::CloudError;
 use super::url::CloudUrl;
@@ -46,7 +46,8 @@ pub struct ListTally {
 }
 
 /// A streamed, filtered listing of one bucket URL.
-pub struct Listing {
+pub struct Listing<'a> {
+    store: &'a dyn ObjectStore,
     url: CloudUrl,
     kind: MediaKind,
     max_image_bytes: u64,
@@ -54,7 +55,7 @@ pub struct Listing {
     tally: ListTally,
 }
 
-impl std::fmt::Debug for Listing {
+impl std::fmt::Debug for Listing<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Listing")
             .field("url", &self.url.as_str())
@@ -64,18 +65,19 @@ impl std::fmt::Debug for Listing {
     }
 }
 
-impl Listing {
+impl<'a> Listing<'a> {
     /// Starts listing `url` in `store` for media of `kind`; images over
     /// `max_image_bytes` are left out.
     pub fn new(
-        store: &dyn ObjectStore,
+        store: &'a dyn ObjectStore,
         url: &CloudUrl,
         kind: MediaKind,
         max_image_bytes: u64,
-    ) -> Listing {
+    ) -> Listing<'a> {
         let prefix = url.prefix();
         let prefix = (!prefix.as_ref().is_empty()).then_some(prefix);
         Listing {
+            store,
             url: url.clone(),
             kind,
             max_image_bytes,
@@ -89,7 +91,10 @@ impl Listing {
     /// nothing was listed at all, [`CloudError::NoMatch`] otherwise.
     pub async fn next(&mut self) -> Result<Option<CloudObject>, CloudError> {
         while let Some(meta) = self.inner.next().await {
-            let meta = meta.map_err(|e| CloudError::from_listing(self.url.as_str(), e))?;
+            let meta = match meta {
+                Ok(meta) => meta,
+                Err(e) => return Err(self.listing_error(e).await),
+            };
             self.tally.listed += 1;
             if let Some(object) = self.keep(meta) {
                 self.tally.kept += 1;
@@ -109,6 +114,28 @@ impl Listing {
                 has_glob: self.url.pattern().is_some(),
             }),
             _ => Ok(None),
+        }
+    }
+
+    /// Sorts a listing error by its type. Stores report a missing bucket or
+    /// a refused key on a listing as a generic error (only single-object
+    /// calls are typed), so when the very first page fails that way, one
+    /// object is asked for: an existing bucket lists even when empty, so a
+    /// failed listing with a typed "not found" there means no bucket, and a
+    /// typed refusal means no access.
+    async fn listing_error(&self, error: object_store::Error) -> CloudError {
+        let url = self.url.as_str();
+        if self.tally.listed > 0 || !matches!(error, object_store::Error::Generic { .. }) {
+            return CloudError::from_listing(url, error);
+        }
+        let probe = StorePath::from(format!("{}/.rf-probe", self.url.prefix()));
+        match self.store.head(&probe).await {
+            Err(e @ object_store::Error::NotFound { .. })
+            | Err(
+                e @ (object_store::Error::PermissionDenied { .. }
+                | object_store::Error::Unauthenticated { .. }),
+            ) => CloudError::from_listing(url, e),
+            _ => CloudError::from_listing(url, error),
         }
     }
 

@@ -16,5 +16,5 @@ pub mod url;
 
 pub use error::CloudError;
 pub use list::{CloudObject, ListTally, Listing};
-pub use store::{SigningStore, Store, open};
+pub use store::{SigningStore, Store, open, open_with_env};
 pub use url::{CloudUrl, CloudUrlError, Provider};

@@ -16,6 +16,7 @@
 //!
 //! HTTPS uses rustls with the ring provider, as rf-transport does.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use object_store::ObjectStore;
@@ -36,40 +37,70 @@ impl<T: ObjectStore + Signer> SigningStore for T {}
 pub type Store = Arc<dyn SigningStore>;
 
 /// Opens the bucket of `url` with credentials and endpoints from the
-/// environment (see the module docs). Nothing is sent yet: a missing bucket
-/// or refused key shows at the first listing.
+/// process environment (see the module docs). Nothing is sent yet: a
+/// missing bucket or refused key shows at the first listing.
 pub fn open(url: &CloudUrl) -> Result<Store, CloudError> {
+    open_with_env(url, std::env::vars())
+}
+
+/// [`open`] with the environment given as `(name, value)` pairs instead of
+/// read from the process (what tests and embedding applications use).
+pub fn open_with_env(
+    url: &CloudUrl,
+    vars: impl IntoIterator<Item = (String, String)>,
+) -> Result<Store, CloudError> {
     // object_store builds its own reqwest client; reqwest is built without
     // a default crypto provider (rf-transport passes its own), so the
     // process default is set to the same ring provider. An earlier install
     // (by this call or the application) is kept.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    check_credentials(url)?;
+    let env: Env = vars.into_iter().filter(|(_, v)| !v.is_empty()).collect();
+    check_credentials(url, &env)?;
     let config = |source: object_store::Error| CloudError::Config {
         provider: url.provider(),
         url: url.as_str().to_owned(),
         source: Box::new(source),
     };
+    let http_endpoint = |names: &[&str]| {
+        names
+            .iter()
+            .find_map(|n| env.get(*n))
+            .is_some_and(|e| e.starts_with("http://"))
+    };
     Ok(match url.provider() {
         Provider::S3 => {
-            let mut builder = AmazonS3Builder::from_env().with_bucket_name(url.bucket());
-            if env("AWS_ENDPOINT_URL")
-                .or_else(|| env("AWS_ENDPOINT"))
-                .is_some_and(|e| e.starts_with("http://"))
-            {
+            let mut builder = AmazonS3Builder::new();
+            for (key, value) in configs(&env, "AWS_") {
+                builder = builder.with_config(key, value);
+            }
+            builder = builder.with_bucket_name(url.bucket());
+            if http_endpoint(&["AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL", "AWS_ENDPOINT"]) {
                 builder = builder.with_allow_http(true);
             }
             Arc::new(builder.build().map_err(config)?)
         }
-        Provider::Gcs => Arc::new(
-            GoogleCloudStorageBuilder::from_env()
-                .with_bucket_name(url.bucket())
-                .build()
-                .map_err(config)?,
-        ),
+        Provider::Gcs => {
+            let mut builder = GoogleCloudStorageBuilder::new();
+            if let Some(path) = env.get("SERVICE_ACCOUNT") {
+                builder = builder.with_service_account_path(path);
+            }
+            for (key, value) in configs(&env, "GOOGLE_") {
+                builder = builder.with_config(key, value);
+            }
+            Arc::new(
+                builder
+                    .with_bucket_name(url.bucket())
+                    .build()
+                    .map_err(config)?,
+            )
+        }
         Provider::Azure => {
-            let mut builder = MicrosoftAzureBuilder::from_env().with_container_name(url.bucket());
-            if env("AZURE_STORAGE_ENDPOINT").is_some_and(|e| e.starts_with("http://")) {
+            let mut builder = MicrosoftAzureBuilder::new();
+            for (key, value) in configs(&env, "AZURE_") {
+                builder = builder.with_config(key, value);
+            }
+            builder = builder.with_container_name(url.bucket());
+            if http_endpoint(&["AZURE_STORAGE_ENDPOINT", "AZURE_ENDPOINT"]) {
                 builder = builder.with_allow_http(true);
             }
             Arc::new(builder.build().map_err(config)?)
@@ -77,16 +108,29 @@ pub fn open(url: &CloudUrl) -> Result<Store, CloudError> {
     })
 }
 
-fn env(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.is_empty())
+type Env = HashMap<String, String>;
+
+/// The variables starting with `prefix` that the builder knows, as its
+/// config keys: what each builder's `from_env` does with the process
+/// environment.
+fn configs<'a, K: std::str::FromStr>(
+    env: &'a Env,
+    prefix: &'a str,
+) -> impl Iterator<Item = (K, &'a String)> + 'a {
+    env.iter()
+        .filter(move |(name, _)| name.starts_with(prefix))
+        .filter_map(|(name, value)| Some((name.to_ascii_lowercase().parse().ok()?, value)))
 }
 
 /// Refuses at once when the environment offers no credential at all and
 /// the platform's metadata service is switched off (`AWS_EC2_METADATA_DISABLED`,
 /// `NO_GCE_CHECK`), rather than waiting for a listing to time out.
-fn check_credentials(url: &CloudUrl) -> Result<(), CloudError> {
-    let any = |names: &[&str]| names.iter().any(|n| env(n).is_some());
-    let flag = |name: &str| env(name).is_some_and(|v| v.eq_ignore_ascii_case("true"));
+fn check_credentials(url: &CloudUrl, env: &Env) -> Result<(), CloudError> {
+    let any = |names: &[&str]| names.iter().any(|n| env.contains_key(*n));
+    let flag = |name: &str| {
+        env.get(name)
+            .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+    };
     let (missing, hint) = match url.provider() {
         Provider::S3 => (
             !any(&[
@@ -110,7 +154,7 @@ fn check_credentials(url: &CloudUrl) -> Result<(), CloudError> {
         ),
         Provider::Azure => (
             !flag("AZURE_STORAGE_USE_EMULATOR")
-                && (env("AZURE_STORAGE_ACCOUNT_NAME").is_none()
+                && (!any(&["AZURE_STORAGE_ACCOUNT_NAME", "AZURE_STORAGE_ACCOUNT"])
                     || !any(&[
                         "AZURE_STORAGE_ACCOUNT_KEY",
                         "AZURE_STORAGE_ACCESS_KEY",

@@ -6,16 +6,23 @@
 //! [`upload_pending`] sends what a manifest still lacks, and [`upload_all`]
 //! does so in rounds that settle broken transfers without duplicating them.
 
+#[cfg(feature = "cloud")]
+pub mod cloud;
 pub mod references;
 pub mod upload;
 
 pub use crate::files::{names, plan, scan, tar_stream};
 
+#[cfg(feature = "cloud")]
+pub use cloud::{CloudIngestOptions, CloudIngestReport, DEFAULT_PRESIGN_EXPIRY, ingest_cloud};
 pub use names::flat_name;
 pub use plan::{
     ModeChoice, Plan, PlanOptions, PlannedItem, ShardCutter, ShardPlan, UploadMode, plan,
 };
-pub use references::{ReferencesSummary, ingest_references_file};
+pub use references::{
+    ChunkAccepted, ChunkPolicy, ReferencesSummary, ReferencesTarget, ingest_references_file,
+    send_references,
+};
 pub use scan::{
     MediaKind, ScanError, ScanOptions, ScanReport, ScanTally, ScannedFile, SkipReason, SkippedFile,
     scan, scan_each,

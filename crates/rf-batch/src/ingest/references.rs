@@ -1,19 +1,24 @@
-//! Reference ingest: images or videos that the service downloads by URL,
-//! listed in a local JSONL file (`{"name": ..., "url": ...}` per line).
+//! Reference ingest: images or videos that the service downloads by URL.
 //!
-//! The file is read line by line and sent in chunks of at most
-//! [`MAX_REFERENCES_PER_REQUEST`] references, so a file of millions of lines
-//! never sits in memory whole. Each chunk carries its own ingest ID
-//! (`<ingest_id>-<n>`) so the service's duplicate detection recognises a
-//! retried chunk without confusing two different ones. Chunks go several
-//! at once under an adaptive limit ([`MAX_CHUNKS_IN_FLIGHT`]).
+//! [`send_references`] takes any stream of references and sends it in
+//! chunks of at most [`MAX_REFERENCES_PER_REQUEST`] while the stream is
+//! still being read, so millions of references never sit in memory whole.
+//! Chunks go several at once under an adaptive limit ([`crate::limit`],
+//! from 2 up to [`MAX_CHUNKS_IN_FLIGHT`]: cut on `429`, `503` or timeouts,
+//! grown while throughput rises) and are recorded in stream order. A
+//! [`ChunkPolicy`] names each chunk (its ingest ID), may skip a chunk the
+//! service already accepted, and is told of each acceptance. Two sources use
+//! it: a local JSONL file ([`ingest_references_file`], chunk IDs
+//! `<ingest_id>-<n>`) and a bucket listing (`ingest::cloud`, deterministic
+//! IDs and a journal of accepted chunks).
 
-use std::path::{Path, PathBuf};
+use std::future::Future;
+use std::path::Path;
 
-use futures::StreamExt;
-
+use futures::stream::FuturesOrdered;
+use futures::{Stream, StreamExt};
 use rf_types::{
-    BatchId, ImageReferencesIngestRequest, IngestId, Reference, ReferencesSource,
+    BatchId, ImageReferencesIngestRequest, IngestId, Reference, ReferencesSource, ShardId,
     VideoReferencesIngestRequest,
 };
 use tokio::io::AsyncBufReadExt;
@@ -26,37 +31,203 @@ use crate::limit::{Concurrency, Limiter};
 /// Most references sent in one request (the official client's chunk size).
 pub const MAX_REFERENCES_PER_REQUEST: usize = 20_000;
 
-/// What a reference ingest did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ReferencesSummary {
-    /// References sent.
-    pub references: u64,
-    /// Requests made (one per chunk).
-    pub requests: u64,
-    /// Ingest IDs of the chunks.
-    pub ingest_ids: Vec<String>,
-    /// Chunks the service recognised as repeats.
-    pub duplicated: u64,
-}
-
 /// Chunks sent at once at most: each holds up to
 /// [`MAX_REFERENCES_PER_REQUEST`] references (a few MB) in memory.
 pub const MAX_CHUNKS_IN_FLIGHT: usize = 4;
 
-/// One chunk read from the file: its ingest ID and its references.
-struct Chunk {
-    id: String,
-    refs: Vec<Reference>,
+/// What a reference ingest did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReferencesSummary {
+    /// References read from the source (sent or in skipped chunks).
+    pub references: u64,
+    /// Requests made (one per chunk sent).
+    pub requests: u64,
+    /// Ingest IDs of the chunks sent.
+    pub ingest_ids: Vec<String>,
+    /// Chunks the service recognised as repeats.
+    pub duplicated: u64,
+    /// Chunks not sent because the service had accepted them already.
+    pub skipped_chunks: u64,
+    /// References in those chunks.
+    pub skipped_references: u64,
+}
+
+/// What the service answered to one chunk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChunkAccepted {
+    /// The chunk's ingest ID.
+    pub ingest_id: String,
+    /// References in the chunk.
+    pub references: u64,
+    /// Shards the service creates for it (images only).
+    pub shard_ids: Vec<ShardId>,
+    /// Whether the service recognised it as a repeat.
+    pub duplicated: bool,
+}
+
+/// How the chunks of a reference ingest are named and resumed.
+pub trait ChunkPolicy {
+    /// The ingest ID of chunk number `index` (from 0) holding `refs`.
+    fn ingest_id(&mut self, index: u64, refs: &[Reference]) -> String;
+    /// Whether the chunk `ingest_id` (of `references` references) was
+    /// accepted before and need not be sent.
+    fn already_accepted(
+        &mut self,
+        ingest_id: &str,
+        references: u64,
+    ) -> impl Future<Output = Result<bool>> + Send;
+    /// Records that the service accepted a chunk.
+    fn accepted(&mut self, chunk: &ChunkAccepted) -> Result<()>;
+}
+
+/// Where a reference ingest goes.
+#[derive(Debug, Clone, Copy)]
+pub struct ReferencesTarget<'a> {
+    /// The client.
+    pub client: &'a Client,
+    /// The batch.
+    pub batch: &'a BatchId,
+    /// Images or videos.
+    pub kind: MediaKind,
+    /// References per request (clamped to 1..=[`MAX_REFERENCES_PER_REQUEST`]).
+    pub chunk_size: usize,
+    /// The batch's display name, if it is created.
+    pub display_name: Option<&'a str>,
+}
+
+/// Sends every reference of `refs` in chunks, each as soon as it is full,
+/// up to [`MAX_CHUNKS_IN_FLIGHT`] at once. An error of the stream stops the
+/// ingest before its chunk is sent, once the chunks before it are answered.
+pub async fn send_references<S, P>(
+    target: &ReferencesTarget<'_>,
+    refs: S,
+    policy: &mut P,
+) -> Result<ReferencesSummary>
+where
+    S: Stream<Item = Result<Reference>>,
+    P: ChunkPolicy,
+{
+    let mut sender = Sender {
+        target,
+        chunk_size: target.chunk_size.clamp(1, MAX_REFERENCES_PER_REQUEST),
+        limiter: Limiter::new(
+            Concurrency::Adaptive {
+                initial: 2,
+                max: MAX_CHUNKS_IN_FLIGHT,
+            },
+            target.client.retry_stats().cloned(),
+        ),
+        in_flight: FuturesOrdered::new(),
+        index: 0,
+        summary: ReferencesSummary::default(),
+    };
+    let mut refs = std::pin::pin!(refs);
+    let mut chunk: Vec<Reference> = Vec::with_capacity(sender.chunk_size.min(1024));
+    let mut failed = None;
+    let mut done = false;
+    loop {
+        let room = sender.in_flight.len() < MAX_CHUNKS_IN_FLIGHT;
+        tokio::select! {
+            biased;
+            Some(answer) = sender.in_flight.next() => {
+                let accepted = answer?;
+                sender.record(policy, &accepted)?;
+            }
+            next = refs.next(), if room && !done => match next {
+                Some(Ok(reference)) => {
+                    chunk.push(reference);
+                    if chunk.len() == sender.chunk_size {
+                        sender.dispatch(policy, std::mem::take(&mut chunk)).await?;
+                    }
+                }
+                Some(Err(e)) => (failed, done) = (Some(e), true),
+                None => {
+                    done = true;
+                    if !chunk.is_empty() {
+                        sender.dispatch(policy, std::mem::take(&mut chunk)).await?;
+                    }
+                }
+            },
+            else => return failed.map_or(Ok(sender.summary), Err),
+        }
+    }
+}
+
+/// The chunks of one [`send_references`] call: those in flight, in order.
+struct Sender<'t, 'a> {
+    target: &'t ReferencesTarget<'a>,
+    chunk_size: usize,
+    limiter: std::sync::Arc<Limiter>,
+    in_flight: FuturesOrdered<ChunkFuture<'t>>,
+    index: u64,
+    summary: ReferencesSummary,
+}
+
+impl<'t> Sender<'t, '_> {
+    /// Names the chunk, skips it if the service has it, else starts sending it.
+    async fn dispatch<P: ChunkPolicy>(
+        &mut self,
+        policy: &mut P,
+        refs: Vec<Reference>,
+    ) -> Result<()> {
+        let n = refs.len() as u64;
+        self.summary.references += n;
+        let id = policy.ingest_id(self.index, &refs);
+        self.index += 1;
+        if policy.already_accepted(&id, n).await? {
+            self.summary.skipped_chunks += 1;
+            self.summary.skipped_references += n;
+            return Ok(());
+        }
+        let (target, limiter) = (self.target, self.limiter.clone());
+        self.in_flight.push_back(Box::pin(async move {
+            let permit = limiter.acquire().await;
+            let work: usize = refs.iter().map(|r| r.name.len() + r.url.len()).sum();
+            let answer = send_chunk(target, refs, &id).await;
+            let overload = answer.as_ref().err().is_some_and(Error::is_overload);
+            permit.finish(work as u64, overload);
+            answer
+        }));
+        Ok(())
+    }
+
+    /// Counts an answered chunk and tells the policy.
+    fn record<P: ChunkPolicy>(&mut self, policy: &mut P, accepted: &ChunkAccepted) -> Result<()> {
+        self.summary.requests += 1;
+        self.summary.duplicated += u64::from(accepted.duplicated);
+        self.summary.ingest_ids.push(accepted.ingest_id.clone());
+        policy.accepted(accepted)
+    }
+}
+
+/// A chunk being sent.
+type ChunkFuture<'t> = std::pin::Pin<Box<dyn Future<Output = Result<ChunkAccepted>> + Send + 't>>;
+
+/// Chunk IDs `<base>-<n>`, nothing skipped: a references file.
+#[derive(Debug)]
+struct NumberedIds<'a>(&'a str);
+
+impl ChunkPolicy for NumberedIds<'_> {
+    fn ingest_id(&mut self, index: u64, _refs: &[Reference]) -> String {
+        format!("{}-{index}", self.0)
+    }
+
+    async fn already_accepted(&mut self, _ingest_id: &str, _references: u64) -> Result<bool> {
+        Ok(false)
+    }
+
+    fn accepted(&mut self, _chunk: &ChunkAccepted) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// Ingests every reference of the JSONL file at `path` into `batch`.
 ///
-/// Chunks are sent as they are read, several at once under an adaptive
-/// limit ([`crate::limit`], from 2 up to [`MAX_CHUNKS_IN_FLIGHT`]: cut on
-/// `429`, `503` or timeouts, grown while throughput rises); they are
-/// counted in file order. Blank lines are skipped; a line that is not
-/// `{"name", "url"}` JSON stops the ingest with an error naming the line,
-/// once the chunks before it are sent, and before anything of its chunk is.
+/// Blank lines are skipped; a line that is not `{"name", "url"}` JSON stops
+/// the ingest with an error naming the line, before anything of its chunk is
+/// sent. Each chunk carries its own ingest ID (`<ingest_id>-<n>`) so the
+/// service's duplicate detection recognises a retried chunk without
+/// confusing two different ones.
 pub async fn ingest_references_file(
     client: &Client,
     batch: &BatchId,
@@ -73,141 +244,79 @@ pub async fn ingest_references_file(
             path: path.to_path_buf(),
             source,
         })?;
-    let reader = ChunkReader {
-        lines: tokio::io::BufReader::new(file).lines(),
-        path: path.to_path_buf(),
-        chunk_size: chunk_size.clamp(1, MAX_REFERENCES_PER_REQUEST),
-        ingest_id: ingest_id.to_string(),
-        line_no: 0,
-        chunks: 0,
+    let lines = tokio::io::BufReader::new(file).lines();
+    let refs =
+        futures::stream::try_unfold((lines, 0u64), move |(mut lines, mut line_no)| async move {
+            loop {
+                let line = lines.next_line().await.map_err(|source| Error::Io {
+                    context: "cannot read references file",
+                    path: path.to_path_buf(),
+                    source,
+                })?;
+                let Some(line) = line else { return Ok(None) };
+                line_no += 1;
+                if line.trim().is_empty() {
+                    continue;
+                }
+                let reference = serde_json::from_str(&line).map_err(|e| Error::InvalidInput {
+                    what: "references file",
+                    detail: format!(
+                        "{} line {line_no}: {e}; expected {{\"name\": ..., \"url\": ...}}",
+                        path.display()
+                    ),
+                })?;
+                return Ok(Some((reference, (lines, line_no))));
+            }
+        });
+    let target = ReferencesTarget {
+        client,
+        batch,
+        kind,
+        chunk_size,
+        display_name,
     };
-    let limiter = Limiter::new(
-        Concurrency::Adaptive {
-            initial: 2,
-            max: MAX_CHUNKS_IN_FLIGHT,
-        },
-        client.retry_stats().cloned(),
-    );
-    let sent = reader
-        .into_stream()
-        .map(|chunk| {
-            let limiter = limiter.clone();
-            async move {
-                let chunk = chunk?;
-                let permit = limiter.acquire().await;
-                let work: usize = chunk.refs.iter().map(|r| r.name.len() + r.url.len()).sum();
-                let count = chunk.refs.len() as u64;
-                let r = send_chunk(client, batch, kind, chunk.refs, &chunk.id, display_name).await;
-                let overload = r.as_ref().err().is_some_and(Error::is_overload);
-                permit.finish(work as u64, overload);
-                r.map(|duplicated| (chunk.id, count, duplicated))
-            }
-        })
-        .buffered(MAX_CHUNKS_IN_FLIGHT);
-    let mut sent = std::pin::pin!(sent);
-    let mut summary = ReferencesSummary::default();
-    while let Some(done) = sent.next().await {
-        let (id, count, duplicated) = done?;
-        summary.references += count;
-        summary.requests += 1;
-        summary.duplicated += u64::from(duplicated);
-        summary.ingest_ids.push(id);
-    }
-    Ok(summary)
-}
-
-/// Reads a references file chunk by chunk.
-struct ChunkReader {
-    lines: tokio::io::Lines<tokio::io::BufReader<tokio::fs::File>>,
-    path: PathBuf,
-    chunk_size: usize,
-    ingest_id: String,
-    line_no: u64,
-    chunks: u64,
-}
-
-impl ChunkReader {
-    /// The chunks, ended after the first error.
-    fn into_stream(self) -> impl futures::Stream<Item = Result<Chunk>> {
-        futures::stream::unfold(Some(self), |reader| async move {
-            let mut reader = reader?;
-            match reader.next_chunk().await {
-                Ok(None) => None,
-                Ok(Some(chunk)) => Some((Ok(chunk), Some(reader))),
-                Err(e) => Some((Err(e), None)),
-            }
-        })
-    }
-
-    /// The next chunk (`None` at the end of the file).
-    async fn next_chunk(&mut self) -> Result<Option<Chunk>> {
-        let mut refs: Vec<Reference> = Vec::with_capacity(self.chunk_size.min(1024));
-        while refs.len() < self.chunk_size {
-            let line = self.lines.next_line().await.map_err(|source| Error::Io {
-                context: "cannot read references file",
-                path: self.path.clone(),
-                source,
-            })?;
-            let Some(line) = line else { break };
-            self.line_no += 1;
-            if line.trim().is_empty() {
-                continue;
-            }
-            let reference = serde_json::from_str(&line).map_err(|e| Error::InvalidInput {
-                what: "references file",
-                detail: format!(
-                    "{} line {}: {e}; expected {{\"name\": ..., \"url\": ...}}",
-                    self.path.display(),
-                    self.line_no
-                ),
-            })?;
-            refs.push(reference);
-        }
-        if refs.is_empty() {
-            return Ok(None);
-        }
-        let id = format!("{}-{}", self.ingest_id, self.chunks);
-        self.chunks += 1;
-        Ok(Some(Chunk { id, refs }))
-    }
+    send_references(&target, refs, &mut NumberedIds(ingest_id)).await
 }
 
 async fn send_chunk(
-    client: &Client,
-    batch: &BatchId,
-    kind: MediaKind,
+    target: &ReferencesTarget<'_>,
     refs: Vec<Reference>,
     ingest_id: &str,
-    display_name: Option<&str>,
-) -> Result<bool> {
+) -> Result<ChunkAccepted> {
+    let references = refs.len() as u64;
     let source = ReferencesSource::Inline(refs);
-    let ingest_id = Some(IngestId::from(ingest_id));
-    Ok(match kind {
+    let id = Some(IngestId::from(ingest_id));
+    let staging = target.client.staging();
+    let (duplicated, shard_ids) = match target.kind {
         MediaKind::Image => {
             let req = ImageReferencesIngestRequest {
                 source,
-                ingest_id,
+                ingest_id: id,
                 notifications_url: None,
                 notification_categories: None,
             };
-            let r = client
-                .staging()
-                .ingest_image_references(batch, &req, display_name)
+            let r = staging
+                .ingest_image_references(target.batch, &req, target.display_name)
                 .await?;
-            r.duplicated.unwrap_or(false)
+            (r.duplicated, r.shard_ids.unwrap_or_default())
         }
         MediaKind::Video => {
             let req = VideoReferencesIngestRequest {
                 source,
-                ingest_id,
+                ingest_id: id,
                 notifications_url: None,
                 notification_categories: None,
             };
-            let r = client
-                .staging()
-                .ingest_video_references(batch, &req, display_name)
+            let r = staging
+                .ingest_video_references(target.batch, &req, target.display_name)
                 .await?;
-            r.duplicated.unwrap_or(false)
+            (r.duplicated, Vec::new())
         }
+    };
+    Ok(ChunkAccepted {
+        ingest_id: ingest_id.to_owned(),
+        references,
+        shard_ids,
+        duplicated: duplicated.unwrap_or(false),
     })
 }

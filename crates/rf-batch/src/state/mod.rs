@@ -26,6 +26,7 @@
 
 use std::path::{Path, PathBuf};
 
+pub mod chunks;
 mod file;
 pub mod items;
 mod journal;
@@ -36,6 +37,7 @@ mod resume;
 mod store;
 
 pub use crate::error::StateError;
+pub use chunks::{ChunkJournal, ChunkRecord};
 pub use file::ManifestFile;
 pub use items::{FreshRun, ItemRange, Prepared, ScanSummary, items_path_for};
 pub use journal::{DownloadJournal, download_key};

@@ -9,13 +9,16 @@
 //!   loopback, the emulator in process, and the stateful fake service;
 //! - `chaos`, `failure_injection`: faults, lost answers and retries;
 //! - `hostile_export`: hostile archives through the whole pipeline;
-//! - `references`: ingest by reference.
+//! - `references`: ingest by reference;
+//! - `cloud`: ingest from buckets on local S3, GCS and Azure servers.
 
 mod common;
 
 mod adaptive;
 mod chaos;
 mod client_wire;
+#[cfg(feature = "cloud")]
+mod cloud;
 mod custom_transport;
 mod failure_injection;
 mod hostile_export;

@@ -1,0 +1,241 @@
+//! Reference ingest straight from a bucket (S3, GCS, Azure Blob).
+//!
+//! The bucket is listed as a stream ([`crate::cloud::Listing`]: glob, hidden
+//! names, extension and size rules of a local scan); each object kept is
+//! presigned for `GET` and becomes a reference named by its key relative to
+//! the prefix, flattened by the local files' rule ([`super::flat_name`]:
+//! `a/x.jpg` → `a__x.jpg`, unique and the same on every run). References go
+//! out in chunks of at most [`MAX_REFERENCES_PER_REQUEST`] while the
+//! listing continues ([`send_references`]).
+//!
+//! Each chunk's ingest ID is derived from the batch, the bucket URL, the
+//! chunk's number and the names in it, so a re-run over an unchanged bucket
+//! (stores list keys in order) builds the same chunks with the same IDs.
+//! Accepted chunks are appended to a [`ChunkJournal`]; on a re-run a
+//! recorded chunk is checked with the service before it is skipped: its
+//! shards must be in the batch's shard listing (images), or the batch must
+//! exist (videos, whose ingest announces no shards). A chunk that fails the
+//! check is sent again.
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use futures::TryStreamExt;
+use object_store::signer::Method;
+use rf_types::{BatchId, Reference};
+use sha2::{Digest, Sha256};
+
+use super::references::{
+    ChunkAccepted, ChunkPolicy, MAX_REFERENCES_PER_REQUEST, ReferencesSummary, ReferencesTarget,
+    send_references,
+};
+use super::scan::{MAX_IMAGE_BYTES, MediaKind};
+use crate::ApiErrorKind;
+use crate::client::Client;
+use crate::cloud::{CloudError, CloudUrl, ListTally, Listing, SigningStore};
+use crate::error::{Error, Result};
+use crate::state::ChunkJournal;
+
+/// How long presigned URLs stay valid by default: 24 hours, like the
+/// official client. The service fetches the objects after accepting the
+/// chunk, possibly much later on a busy queue, so an expiry of minutes could
+/// fail the ingest; a longer one only widens the window in which a leaked
+/// URL reads the object (S3 and GCS signatures allow at most 7 days).
+pub const DEFAULT_PRESIGN_EXPIRY: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// What a bucket ingest does.
+#[derive(Debug, Clone)]
+pub struct CloudIngestOptions {
+    /// The bucket, prefix and glob.
+    pub url: CloudUrl,
+    /// The batch.
+    pub batch_id: BatchId,
+    /// Images or videos.
+    pub kind: MediaKind,
+    /// The journal of accepted chunks (one per batch and URL; keep it to
+    /// make a re-run resume).
+    pub journal: PathBuf,
+    /// How long each presigned URL stays valid.
+    pub presign_expiry: Duration,
+    /// References per request (at most [`MAX_REFERENCES_PER_REQUEST`]).
+    pub chunk_size: usize,
+    /// The batch's display name, if it is created.
+    pub display_name: Option<String>,
+    /// Largest image kept, in bytes.
+    pub max_image_bytes: u64,
+}
+
+impl CloudIngestOptions {
+    /// An ingest of `url` into `batch_id` with every default.
+    pub fn new(url: CloudUrl, batch_id: BatchId, kind: MediaKind, journal: PathBuf) -> Self {
+        CloudIngestOptions {
+            url,
+            batch_id,
+            kind,
+            journal,
+            presign_expiry: DEFAULT_PRESIGN_EXPIRY,
+            chunk_size: MAX_REFERENCES_PER_REQUEST,
+            display_name: None,
+            max_image_bytes: MAX_IMAGE_BYTES,
+        }
+    }
+}
+
+/// What a bucket ingest did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CloudIngestReport {
+    /// The chunks: sent, skipped as accepted before, repeats.
+    pub references: ReferencesSummary,
+    /// What the listing saw and left out.
+    pub listing: ListTally,
+}
+
+/// Lists, presigns and ingests every media object of `options.url` (see the
+/// module docs).
+pub async fn ingest_cloud(
+    client: &Client,
+    store: &dyn SigningStore,
+    options: &CloudIngestOptions,
+) -> Result<CloudIngestReport> {
+    let journal = ChunkJournal::open(
+        &options.journal,
+        options.batch_id.as_str(),
+        options.url.as_str(),
+    )?;
+    let mut policy = CloudChunks {
+        client,
+        batch: &options.batch_id,
+        source: options.url.as_str(),
+        journal,
+        shards: None,
+    };
+    let mut listing = Listing::new(store, &options.url, options.kind, options.max_image_bytes);
+    let (expiry, bucket_url) = (options.presign_expiry, options.url.as_str());
+    let refs = futures::stream::try_unfold(&mut listing, move |listing| async move {
+        let Some(object) = listing.next().await? else {
+            return Ok(None);
+        };
+        let url = store
+            .signed_url(Method::GET, &object.location, expiry)
+            .await
+            .map_err(|source| CloudError::Sign {
+                url: bucket_url.to_owned(),
+                key: object.location.to_string(),
+                source: Box::new(source),
+            })?;
+        let reference = Reference::new(super::flat_name(&object.relative), url.to_string());
+        Ok::<_, Error>(Some((reference, listing)))
+    });
+    let target = ReferencesTarget {
+        client,
+        batch: &options.batch_id,
+        kind: options.kind,
+        chunk_size: options.chunk_size,
+        display_name: options.display_name.as_deref(),
+    };
+    let references = send_references(&target, refs, &mut policy).await?;
+    Ok(CloudIngestReport {
+        references,
+        listing: listing.tally(),
+    })
+}
+
+/// The deterministic ingest ID of chunk `index` of `source` into `batch`.
+pub fn chunk_ingest_id(batch: &str, source: &str, index: u64, refs: &[Reference]) -> String {
+    let mut hash = Sha256::new();
+    for part in [batch.as_bytes(), source.as_bytes(), &index.to_be_bytes()] {
+        hash.update(part);
+        hash.update([0]);
+    }
+    for r in refs {
+        hash.update(r.name.as_bytes());
+        hash.update([0]);
+    }
+    format!("rf-{index}-{}", hex::encode(&hash.finalize()[..12]))
+}
+
+/// Chunk naming and resuming of a bucket ingest.
+struct CloudChunks<'a> {
+    client: &'a Client,
+    batch: &'a BatchId,
+    source: &'a str,
+    journal: ChunkJournal,
+    /// The batch's shards, listed once at the first chunk.
+    shards: Option<BatchShards>,
+}
+
+/// What the batch's shard listing shows: its shard IDs, and the ingest IDs
+/// its shards name in their `statusMetadata` (where the service says).
+#[derive(Default)]
+struct BatchShards {
+    ids: HashSet<String>,
+    ingest_ids: HashSet<String>,
+}
+
+impl CloudChunks<'_> {
+    async fn batch_exists(&self) -> Result<bool> {
+        match self.client.staging().batch(self.batch.as_str()).await {
+            Ok(_) => Ok(true),
+            Err(e) if e.is_api(ApiErrorKind::NotFound) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn shards(&mut self) -> Result<&BatchShards> {
+        if self.shards.is_none() {
+            let mut listed = BatchShards::default();
+            let mut stream = self.client.staging().shards(self.batch.as_str());
+            loop {
+                match stream.try_next().await {
+                    Ok(Some(shard)) => {
+                        let ingest_id = shard
+                            .status_metadata
+                            .as_ref()
+                            .and_then(|m| m.get("ingestId"))
+                            .and_then(|v| v.as_str());
+                        listed.ingest_ids.extend(ingest_id.map(str::to_owned));
+                        listed.ids.insert(shard.shard_id.to_string());
+                    }
+                    Ok(None) => break,
+                    // A batch not created yet has no shards.
+                    Err(e) if e.is_api(ApiErrorKind::NotFound) => break,
+                    Err(e) => return Err(e),
+                }
+            }
+            self.shards = Some(listed);
+        }
+        Ok(self.shards.get_or_insert_default())
+    }
+}
+
+impl ChunkPolicy for CloudChunks<'_> {
+    fn ingest_id(&mut self, index: u64, refs: &[Reference]) -> String {
+        chunk_ingest_id(self.batch.as_str(), self.source, index, refs)
+    }
+
+    async fn already_accepted(&mut self, ingest_id: &str, references: u64) -> Result<bool> {
+        let recorded = self.journal.get(ingest_id).map(|r| r.shard_ids.clone());
+        if recorded.as_ref().is_some_and(Vec::is_empty) {
+            // A video chunk: the service announces no shards for it.
+            return self.batch_exists().await;
+        }
+        let shards = self.shards().await?;
+        let seen = match &recorded {
+            Some(ids) => ids.iter().all(|s| shards.ids.contains(s)),
+            // Accepted, but the run stopped before recording it.
+            None => shards.ingest_ids.contains(ingest_id),
+        };
+        if seen && recorded.is_none() {
+            self.journal.append(ingest_id, references, Vec::new())?;
+        }
+        Ok(seen)
+    }
+
+    fn accepted(&mut self, chunk: &ChunkAccepted) -> Result<()> {
+        let shard_ids = chunk.shard_ids.iter().map(ToString::to_string).collect();
+        self.journal
+            .append(&chunk.ingest_id, chunk.references, shard_ids)?;
+        Ok(())
+    }
+}

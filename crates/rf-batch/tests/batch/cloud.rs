@@ -1,0 +1,198 @@
+//! Ingest straight from a bucket, against real local object-store servers
+//! (rf-testservers: moto for S3, fake-gcs-server, Azurite) and the emulator
+//! over loopback, which fetches the presigned loopback URLs. Without the
+//! servers installed these tests are skipped with a line saying so, except
+//! under `CI=true`, where they fail (`cargo xtask testservers` installs them).
+
+use object_store::path::Path as StorePath;
+use object_store::{ObjectStoreExt, PutPayload};
+use rf_batch::cloud::{CloudError, CloudUrl, Store, open_with_env};
+use rf_batch::ingest::{CloudIngestOptions, MediaKind, ingest_cloud};
+use rf_batch::wait::wait_for_count;
+use rf_batch::{CancellationToken, Error};
+use rf_types::BatchId;
+
+use crate::common::*;
+
+/// The test tree under `prefix`: five images (two with the same basename
+/// in different folders), a text file, a hidden image, and an image outside
+/// the prefix.
+fn tree(prefix: &str) -> Vec<(String, Vec<u8>)> {
+    let (_, jpeg) = sample_images()
+        .into_iter()
+        .find(|(rel, _)| rel.ends_with(".jpg"))
+        .unwrap();
+    let keys = [
+        "a/x.jpg",
+        "b/x.jpg",
+        "b/c/y.jpg",
+        "z.JPG",
+        "w.jpg",
+        "notes.txt",
+        ".hidden/h.jpg",
+    ];
+    let mut out: Vec<(String, Vec<u8>)> = keys
+        .iter()
+        .map(|k| (format!("{prefix}/{k}"), jpeg.clone()))
+        .collect();
+    out.push(("elsewhere/o.jpg".to_owned(), jpeg));
+    out
+}
+
+/// Puts [`tree`] into `store` through object_store.
+async fn fill(store: &Store, prefix: &str) {
+    for (key, bytes) in tree(prefix) {
+        store
+            .put(&StorePath::from(key), PutPayload::from(bytes))
+            .await
+            .unwrap();
+    }
+}
+
+fn env_of(pairs: Vec<(&'static str, String)>) -> Vec<(String, String)> {
+    pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
+}
+
+/// Ingests `url` into a fresh batch in chunks of 2, checks the exact count
+/// and that a re-run sends nothing, then that a chunk accepted but not
+/// recorded is found on the service and not sent again.
+async fn ingest_exact_and_resumable(url: &str, env: Vec<(String, String)>) {
+    let url = CloudUrl::parse(url).unwrap();
+    let store: Store = open_with_env(&url, env).unwrap();
+    let emu = start_emulator().await;
+    let client = http_client(&emu);
+    let dir = tempfile::tempdir().unwrap();
+    let batch = BatchId::new("bucket").unwrap();
+    let journal = dir.path().join("chunks.jsonl");
+    let mut options = CloudIngestOptions::new(url, batch, MediaKind::Image, journal.clone());
+    options.chunk_size = 2;
+    let first = ingest_cloud(&client, store.as_ref(), &options)
+        .await
+        .unwrap();
+    assert_eq!(first.references.references, 5);
+    assert_eq!(first.references.requests, 3);
+    assert_eq!((first.listing.hidden, first.listing.other), (1, 1));
+    let cancel = CancellationToken::new();
+    let count = wait_for_count(&client, "bucket", 5, &fast_poll(60), &cancel, |_| {})
+        .await
+        .unwrap();
+    assert_eq!(count, 5);
+    let names: Vec<String> = {
+        use futures::TryStreamExt;
+        let mut n: Vec<String> = client
+            .staging()
+            .list_files("bucket", None)
+            .map_ok(|f| f.file_name)
+            .try_collect()
+            .await
+            .unwrap();
+        n.sort();
+        n
+    };
+    assert_eq!(
+        names,
+        ["a__x.jpg", "b__c__y.jpg", "b__x.jpg", "w.jpg", "z.JPG"]
+    );
+
+    // The same command again: every chunk checked, none sent.
+    let again = ingest_cloud(&client, store.as_ref(), &options)
+        .await
+        .unwrap();
+    assert_eq!(
+        (again.references.requests, again.references.skipped_chunks),
+        (0, 3)
+    );
+    assert_eq!(again.references.ingest_ids, Vec::<String>::new());
+
+    // A run that stopped between the answer and the journal: the service's
+    // shards name the chunk, so it is not sent again either.
+    std::fs::write(&journal, "").unwrap();
+    let lost = ingest_cloud(&client, store.as_ref(), &options)
+        .await
+        .unwrap();
+    assert_eq!(
+        (lost.references.requests, lost.references.skipped_chunks),
+        (0, 3)
+    );
+    assert_eq!(client.staging().count("bucket", None).await.unwrap(), 5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_bucket_ingest_is_exact_and_resumable() {
+    let Some(s3) = rf_testservers::s3() else {
+        return;
+    };
+    let store = open_with_env(&CloudUrl::parse(&s3.url("")).unwrap(), env_of(s3.env())).unwrap();
+    fill(&store, "in").await;
+    ingest_exact_and_resumable(&s3.url("in"), env_of(s3.env())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gcs_bucket_ingest_is_exact_and_resumable() {
+    let Some(gcs) = rf_testservers::gcs() else {
+        return;
+    };
+    for (key, bytes) in tree("in") {
+        gcs.put(&key, &bytes).unwrap();
+    }
+    ingest_exact_and_resumable(&gcs.url("in"), env_of(gcs.env())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn azure_container_ingest_is_exact_and_resumable() {
+    let Some(az) = rf_testservers::azure() else {
+        return;
+    };
+    let store = open_with_env(&CloudUrl::parse(&az.url("")).unwrap(), env_of(az.env())).unwrap();
+    fill(&store, "in").await;
+    ingest_exact_and_resumable(&az.url("in"), env_of(az.env())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bucket_errors_are_typed() {
+    let Some(s3) = rf_testservers::s3() else {
+        return;
+    };
+    let emu = start_emulator().await;
+    let client = http_client(&emu);
+    let dir = tempfile::tempdir().unwrap();
+    let run = |url: &str, env: Vec<(String, String)>| {
+        let url = CloudUrl::parse(url).unwrap();
+        let options = CloudIngestOptions::new(
+            url.clone(),
+            BatchId::new("errors").unwrap(),
+            MediaKind::Image,
+            dir.path().join("j.jsonl"),
+        );
+        let client = &client;
+        async move {
+            let store = open_with_env(&url, env).map_err(Error::from)?;
+            ingest_cloud(client, store.as_ref(), &options).await
+        }
+    };
+    let store = open_with_env(&CloudUrl::parse(&s3.url("")).unwrap(), env_of(s3.env())).unwrap();
+    fill(&store, "in").await;
+    let cloud = |r: Result<_, Error>| match r {
+        Err(Error::Cloud(e)) => e,
+        other => panic!("expected a bucket error, got {other:?}"),
+    };
+    let e = cloud(run("s3://no-such-bucket/p/", env_of(s3.env())).await);
+    assert!(matches!(e, CloudError::BucketNotFound { .. }), "{e}");
+    let e = cloud(run(&s3.url("nothing-here/"), env_of(s3.env())).await);
+    assert!(matches!(e, CloudError::EmptyPrefix { .. }), "{e}");
+    let e = cloud(run(&s3.url("in/**/*.png"), env_of(s3.env())).await);
+    assert!(
+        matches!(
+            e,
+            CloudError::NoMatch {
+                listed: 7,
+                has_glob: true,
+                ..
+            }
+        ),
+        "{e}"
+    );
+    let bare = vec![("AWS_EC2_METADATA_DISABLED".to_owned(), "true".to_owned())];
+    let e = cloud(run(&s3.url("in/"), bare).await);
+    assert!(matches!(e, CloudError::NoCredentials { .. }), "{e}");
+}
