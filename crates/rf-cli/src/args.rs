@@ -374,7 +374,7 @@ pub(crate) enum BatchCommand {
     /// manifest lives under $XDG_CACHE_HOME/rf/ingest/, never in the input
     /// directory).
     #[command(
-        after_help = "Examples:\n  rf batch ingest --images ./frames --batch-id frames-0601 --wait\n  rf batch ingest --videos ./clips --batch-id clips-0601\n  rf batch ingest --references refs.jsonl --batch-id remote-0601\n  rf batch ingest --query tag:night --batch-id night-0601"
+        after_help = "Examples:\n  rf batch ingest --images ./frames --batch-id frames-0601 --wait\n  rf batch ingest --videos ./clips --batch-id clips-0601\n  rf batch ingest --references refs.jsonl --batch-id remote-0601\n  rf batch ingest --images s3://my-bucket/frames/ --batch-id frames-0601 --wait\n  rf batch ingest --images 'gs://my-bucket/2024/**/*.jpg' --batch-id frames-2024\n  rf batch ingest --query tag:night --batch-id night-0601"
     )]
     Ingest(BatchIngestArgs),
     /// List batches
@@ -406,11 +406,14 @@ pub(crate) enum BatchCommand {
 #[derive(Debug, Args)]
 #[group(required = true, multiple = false)]
 pub(crate) struct IngestSource {
-    /// Directory of images (searched recursively)
-    #[arg(long, value_name = "DIR")]
+    /// Directory of images (searched recursively), or a bucket: s3://,
+    /// gs://, az:// or azure:// BUCKET/PREFIX/, optionally with a glob
+    /// (s3://b/p/**/*.jpg)
+    #[arg(long, value_name = "DIR|URL")]
     pub(crate) images: Option<PathBuf>,
-    /// Directory of videos (searched recursively)
-    #[arg(long, value_name = "DIR")]
+    /// Directory of videos (searched recursively), or a bucket URL as for
+    /// --images
+    #[arg(long, value_name = "DIR|URL")]
     pub(crate) videos: Option<PathBuf>,
     /// JSON-lines file of image references (`{"name": ..., "url": ...}` per line)
     #[arg(long, value_name = "FILE")]
@@ -451,6 +454,10 @@ pub(crate) struct BatchIngestArgs {
     /// change nothing (read-only API calls only)
     #[arg(long, conflicts_with = "references")]
     pub(crate) dry_run: bool,
+    /// With a bucket URL: how long the presigned object URLs the service
+    /// downloads stay valid, in seconds (60 to 604800) [default: 86400]
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(60..=604_800))]
+    pub(crate) presign_expiry: Option<u64>,
 }
 
 /// `--mode`.

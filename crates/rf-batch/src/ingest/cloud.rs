@@ -32,10 +32,10 @@ use super::references::{
 };
 use super::scan::{MAX_IMAGE_BYTES, MediaKind};
 use crate::ApiErrorKind;
-use crate::client::Client;
+use crate::context::Context;
 use crate::cloud::{CloudError, CloudUrl, ListTally, Listing, SigningStore};
 use crate::error::{Error, Result};
-use crate::state::ChunkJournal;
+use crate::state::{ChunkJournal, StateLock};
 
 /// How long presigned URLs stay valid by default: 24 hours, like the
 /// official client. The service fetches the objects after accepting the
@@ -53,9 +53,12 @@ pub struct CloudIngestOptions {
     pub batch_id: BatchId,
     /// Images or videos.
     pub kind: MediaKind,
-    /// The journal of accepted chunks (one per batch and URL; keep it to
-    /// make a re-run resume).
+    /// The journal of accepted chunks (one per batch and URL, see
+    /// [`journal_file_name`]; keep it to make a re-run resume). Its
+    /// directory is locked for the run ([`StateLock`]).
     pub journal: PathBuf,
+    /// Who the ingest says it is in the lock (default `an rf-batch ingest`).
+    pub lock_owner: Option<String>,
     /// How long each presigned URL stays valid.
     pub presign_expiry: Duration,
     /// References per request (at most [`MAX_REFERENCES_PER_REQUEST`]).
@@ -74,6 +77,7 @@ impl CloudIngestOptions {
             batch_id,
             kind,
             journal,
+            lock_owner: None,
             presign_expiry: DEFAULT_PRESIGN_EXPIRY,
             chunk_size: MAX_REFERENCES_PER_REQUEST,
             display_name: None,
@@ -93,18 +97,29 @@ pub struct CloudIngestReport {
 
 /// Lists, presigns and ingests every media object of `options.url` (see the
 /// module docs).
+///
+/// Cancelling `ctx` stops before the next chunk ([`Error::Cancelled`]);
+/// every chunk accepted so far is in the journal.
 pub async fn ingest_cloud(
-    client: &Client,
+    ctx: &Context,
     store: &dyn SigningStore,
     options: &CloudIngestOptions,
 ) -> Result<CloudIngestReport> {
+    let dir = options
+        .journal
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    let owner = options.lock_owner.as_deref().unwrap_or("an rf-batch ingest");
+    let _lock = StateLock::acquire(dir, owner)?;
     let journal = ChunkJournal::open(
         &options.journal,
         options.batch_id.as_str(),
         options.url.as_str(),
     )?;
+    let client = &ctx.client;
     let mut policy = CloudChunks {
-        client,
+        ctx,
         batch: &options.batch_id,
         source: options.url.as_str(),
         journal,
@@ -141,6 +156,14 @@ pub async fn ingest_cloud(
     })
 }
 
+/// The journal's file name for an ingest of `url` of `kind`: one per source
+/// (`cloud-<16 hex of the URL's SHA-256>-images.jsonl`), so several buckets
+/// can feed one batch, each resuming on its own.
+pub fn journal_file_name(url: &CloudUrl, kind: MediaKind) -> String {
+    let hash = Sha256::digest(url.as_str().as_bytes());
+    format!("cloud-{}-{}.jsonl", hex::encode(&hash[..8]), kind.plural())
+}
+
 /// The deterministic ingest ID of chunk `index` of `source` into `batch`.
 pub fn chunk_ingest_id(batch: &str, source: &str, index: u64, refs: &[Reference]) -> String {
     let mut hash = Sha256::new();
@@ -157,7 +180,7 @@ pub fn chunk_ingest_id(batch: &str, source: &str, index: u64, refs: &[Reference]
 
 /// Chunk naming and resuming of a bucket ingest.
 struct CloudChunks<'a> {
-    client: &'a Client,
+    ctx: &'a Context,
     batch: &'a BatchId,
     source: &'a str,
     journal: ChunkJournal,
@@ -175,7 +198,7 @@ struct BatchShards {
 
 impl CloudChunks<'_> {
     async fn batch_exists(&self) -> Result<bool> {
-        match self.client.staging().batch(self.batch.as_str()).await {
+        match self.ctx.client.staging().batch(self.batch.as_str()).await {
             Ok(_) => Ok(true),
             Err(e) if e.is_api(ApiErrorKind::NotFound) => Ok(false),
             Err(e) => Err(e),
@@ -185,7 +208,7 @@ impl CloudChunks<'_> {
     async fn shards(&mut self) -> Result<&BatchShards> {
         if self.shards.is_none() {
             let mut listed = BatchShards::default();
-            let mut stream = self.client.staging().shards(self.batch.as_str());
+            let mut stream = self.ctx.client.staging().shards(self.batch.as_str());
             loop {
                 match stream.try_next().await {
                     Ok(Some(shard)) => {
@@ -215,6 +238,7 @@ impl ChunkPolicy for CloudChunks<'_> {
     }
 
     async fn already_accepted(&mut self, ingest_id: &str, references: u64) -> Result<bool> {
+        self.ctx.check_cancel()?;
         let recorded = self.journal.get(ingest_id).map(|r| r.shard_ids.clone());
         if recorded.as_ref().is_some_and(Vec::is_empty) {
             // A video chunk: the service announces no shards for it.

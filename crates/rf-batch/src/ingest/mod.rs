@@ -14,7 +14,9 @@ pub mod upload;
 pub use crate::files::{names, plan, scan, tar_stream};
 
 #[cfg(feature = "cloud")]
-pub use cloud::{CloudIngestOptions, CloudIngestReport, DEFAULT_PRESIGN_EXPIRY, ingest_cloud};
+pub use cloud::{
+    CloudIngestOptions, CloudIngestReport, DEFAULT_PRESIGN_EXPIRY, ingest_cloud, journal_file_name,
+};
 pub use names::flat_name;
 pub use plan::{
     ModeChoice, Plan, PlanOptions, PlannedItem, ShardCutter, ShardPlan, UploadMode, plan,

@@ -9,7 +9,7 @@ use object_store::{ObjectStoreExt, PutPayload};
 use rf_batch::cloud::{CloudError, CloudUrl, Store, open_with_env};
 use rf_batch::ingest::{CloudIngestOptions, MediaKind, ingest_cloud};
 use rf_batch::wait::wait_for_count;
-use rf_batch::{CancellationToken, Error};
+use rf_batch::{CancellationToken, Context, Error};
 use rf_types::BatchId;
 
 use crate::common::*;
@@ -61,12 +61,13 @@ async fn ingest_exact_and_resumable(url: &str, env: Vec<(String, String)>) {
     let store: Store = open_with_env(&url, env).unwrap();
     let emu = start_emulator().await;
     let client = http_client(&emu);
+    let ctx = Context::new(client.clone());
     let dir = tempfile::tempdir().unwrap();
     let batch = BatchId::new("bucket").unwrap();
     let journal = dir.path().join("chunks.jsonl");
     let mut options = CloudIngestOptions::new(url, batch, MediaKind::Image, journal.clone());
     options.chunk_size = 2;
-    let first = ingest_cloud(&client, store.as_ref(), &options)
+    let first = ingest_cloud(&ctx, store.as_ref(), &options)
         .await
         .unwrap();
     assert_eq!(first.references.references, 5);
@@ -95,7 +96,7 @@ async fn ingest_exact_and_resumable(url: &str, env: Vec<(String, String)>) {
     );
 
     // The same command again: every chunk checked, none sent.
-    let again = ingest_cloud(&client, store.as_ref(), &options)
+    let again = ingest_cloud(&ctx, store.as_ref(), &options)
         .await
         .unwrap();
     assert_eq!(
@@ -107,7 +108,7 @@ async fn ingest_exact_and_resumable(url: &str, env: Vec<(String, String)>) {
     // A run that stopped between the answer and the journal: the service's
     // shards name the chunk, so it is not sent again either.
     std::fs::write(&journal, "").unwrap();
-    let lost = ingest_cloud(&client, store.as_ref(), &options)
+    let lost = ingest_cloud(&ctx, store.as_ref(), &options)
         .await
         .unwrap();
     assert_eq!(
@@ -164,10 +165,10 @@ async fn bucket_errors_are_typed() {
             MediaKind::Image,
             dir.path().join("j.jsonl"),
         );
-        let client = &client;
+        let ctx = Context::new(client.clone());
         async move {
             let store = open_with_env(&url, env).map_err(Error::from)?;
-            ingest_cloud(client, store.as_ref(), &options).await
+            ingest_cloud(&ctx, store.as_ref(), &options).await
         }
     };
     let store = open_with_env(&CloudUrl::parse(&s3.url("")).unwrap(), env_of(s3.env())).unwrap();

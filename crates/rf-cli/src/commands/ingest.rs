@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rf_batch::Context;
+use rf_batch::cloud::CloudUrl;
 use rf_batch::ingest::{MediaKind, UploadMode, ingest_references_file};
 use rf_batch::pipeline::{IngestOptions, IngestReport};
 use rf_batch::state::StateError;
@@ -19,7 +20,7 @@ use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use super::session::{Session, map_error};
-use super::{options, state_lock};
+use super::{bucket, options, state_lock};
 use crate::args::BatchIngestArgs;
 use crate::config::Config;
 use crate::error::{CliError, Result};
@@ -37,6 +38,14 @@ const REFERENCES_CHUNK: usize = rf_batch::ingest::references::MAX_REFERENCES_PER
 /// happens, so a typo is a usage error and starts no emulator.
 pub(crate) fn check_input(args: &BatchIngestArgs) -> Result<()> {
     options::batch_id(&args.batch_id)?;
+    if let Some((url, _)) = bucket_source(args)? {
+        if args.dry_run {
+            return Err(CliError::usage(format!(
+                "--dry-run lists nothing in a bucket yet; run without it to ingest {url}"
+            )));
+        }
+        return Ok(());
+    }
     match (
         &args.source.images,
         &args.source.videos,
@@ -66,6 +75,9 @@ pub(crate) async fn run(
     cancel: CancellationToken,
 ) -> Result<()> {
     let batch = options::batch_id(&args.batch_id)?;
+    if let Some((url, kind)) = bucket_source(args)? {
+        return bucket(args, &batch, url, kind, session, config, cancel).await;
+    }
     if let Some(path) = &args.source.references {
         return references(args, &batch, path, session, config, &cancel).await;
     }
@@ -84,6 +96,55 @@ pub(crate) async fn run(
     options::input_dir(flag, dir)?;
     let input = Input { dir, kind };
     directory(args, &batch, input, session, config, progress, cancel).await
+}
+
+/// The bucket URL given to `--images` or `--videos`, if any.
+fn bucket_source(args: &BatchIngestArgs) -> Result<Option<(CloudUrl, MediaKind)>> {
+    let given = [
+        (&args.source.images, MediaKind::Image),
+        (&args.source.videos, MediaKind::Video),
+    ];
+    for (value, kind) in given {
+        if let Some(url) = value.as_deref().map(bucket::bucket_url).transpose()?.flatten() {
+            return Ok(Some((url, kind)));
+        }
+    }
+    Ok(None)
+}
+
+/// `rf batch ingest --images s3://...`: lists, presigns and ingests the
+/// bucket, then (`--wait`) waits for the count.
+async fn bucket(
+    args: &BatchIngestArgs,
+    batch: &BatchId,
+    url: CloudUrl,
+    kind: MediaKind,
+    session: &Session,
+    config: &Config,
+    cancel: CancellationToken,
+) -> Result<()> {
+    if args.notifications_url.is_some() {
+        config
+            .output
+            .warn("--notifications-url is not supported with a bucket yet; ignored");
+    }
+    let request = bucket::BucketIngest {
+        url: url.clone(),
+        kind,
+        batch,
+        display_name: args.batch_name.clone(),
+        presign_expiry: args
+            .presign_expiry
+            .map_or(rf_batch::ingest::DEFAULT_PRESIGN_EXPIRY, Duration::from_secs),
+        owner: "rf batch ingest",
+    };
+    let report = bucket::ingest(request, session, config, cancel.clone()).await?;
+    let mut count = None;
+    if args.wait {
+        let expected = report.references.references;
+        count = Some(wait_count(session, batch.as_str(), expected, args, &cancel).await?);
+    }
+    bucket::print(&url, kind, batch, &report, count, config)
 }
 
 /// `rf batch ingest --query`: asks the service to stage the library images

@@ -9,6 +9,7 @@
 //! how to go on (re-run the same command to resume).
 
 mod batch;
+mod bucket;
 mod completions;
 mod dry_run;
 mod emulator;
