@@ -32,8 +32,8 @@ use super::references::{
 };
 use super::scan::{MAX_IMAGE_BYTES, MediaKind};
 use crate::ApiErrorKind;
-use crate::context::Context;
 use crate::cloud::{CloudError, CloudUrl, ListTally, Listing, SigningStore};
+use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::state::{ChunkJournal, StateLock};
 
@@ -110,7 +110,10 @@ pub async fn ingest_cloud(
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(std::path::Path::new("."));
-    let owner = options.lock_owner.as_deref().unwrap_or("an rf-batch ingest");
+    let owner = options
+        .lock_owner
+        .as_deref()
+        .unwrap_or("an rf-batch ingest");
     let _lock = StateLock::acquire(dir, owner)?;
     let journal = ChunkJournal::open(
         &options.journal,

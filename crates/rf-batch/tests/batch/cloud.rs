@@ -67,9 +67,7 @@ async fn ingest_exact_and_resumable(url: &str, env: Vec<(String, String)>) {
     let journal = dir.path().join("chunks.jsonl");
     let mut options = CloudIngestOptions::new(url, batch, MediaKind::Image, journal.clone());
     options.chunk_size = 2;
-    let first = ingest_cloud(&ctx, store.as_ref(), &options)
-        .await
-        .unwrap();
+    let first = ingest_cloud(&ctx, store.as_ref(), &options).await.unwrap();
     assert_eq!(first.references.references, 5);
     assert_eq!(first.references.requests, 3);
     assert_eq!((first.listing.hidden, first.listing.other), (1, 1));
@@ -96,9 +94,7 @@ async fn ingest_exact_and_resumable(url: &str, env: Vec<(String, String)>) {
     );
 
     // The same command again: every chunk checked, none sent.
-    let again = ingest_cloud(&ctx, store.as_ref(), &options)
-        .await
-        .unwrap();
+    let again = ingest_cloud(&ctx, store.as_ref(), &options).await.unwrap();
     assert_eq!(
         (again.references.requests, again.references.skipped_chunks),
         (0, 3)
@@ -108,9 +104,7 @@ async fn ingest_exact_and_resumable(url: &str, env: Vec<(String, String)>) {
     // A run that stopped between the answer and the journal: the service's
     // shards name the chunk, so it is not sent again either.
     std::fs::write(&journal, "").unwrap();
-    let lost = ingest_cloud(&ctx, store.as_ref(), &options)
-        .await
-        .unwrap();
+    let lost = ingest_cloud(&ctx, store.as_ref(), &options).await.unwrap();
     assert_eq!(
         (lost.references.requests, lost.references.skipped_chunks),
         (0, 3)

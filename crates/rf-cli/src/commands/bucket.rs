@@ -54,9 +54,10 @@ pub(crate) async fn ingest(
     config: &Config,
     cancel: CancellationToken,
 ) -> Result<CloudIngestReport> {
-    let store = rf_batch::cloud::open(&request.url)
-        .map_err(|e| map_error(&rf_batch::Error::Cloud(e)))?;
-    let journal = journal_dir(config, request.batch)?.join(journal_file_name(&request.url, request.kind));
+    let store =
+        rf_batch::cloud::open(&request.url).map_err(|e| map_error(&rf_batch::Error::Cloud(e)))?;
+    let journal =
+        journal_dir(config, request.batch)?.join(journal_file_name(&request.url, request.kind));
     let mut options = CloudIngestOptions::new(
         request.url.clone(),
         request.batch.clone(),

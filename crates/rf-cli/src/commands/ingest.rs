@@ -105,7 +105,12 @@ fn bucket_source(args: &BatchIngestArgs) -> Result<Option<(CloudUrl, MediaKind)>
         (&args.source.videos, MediaKind::Video),
     ];
     for (value, kind) in given {
-        if let Some(url) = value.as_deref().map(bucket::bucket_url).transpose()?.flatten() {
+        if let Some(url) = value
+            .as_deref()
+            .map(bucket::bucket_url)
+            .transpose()?
+            .flatten()
+        {
             return Ok(Some((url, kind)));
         }
     }
@@ -133,9 +138,10 @@ async fn bucket(
         kind,
         batch,
         display_name: args.batch_name.clone(),
-        presign_expiry: args
-            .presign_expiry
-            .map_or(rf_batch::ingest::DEFAULT_PRESIGN_EXPIRY, Duration::from_secs),
+        presign_expiry: args.presign_expiry.map_or(
+            rf_batch::ingest::DEFAULT_PRESIGN_EXPIRY,
+            Duration::from_secs,
+        ),
         owner: "rf batch ingest",
     };
     let report = bucket::ingest(request, session, config, cancel.clone()).await?;

@@ -8,6 +8,7 @@ mod util;
 mod archives;
 mod basics;
 mod batch;
+mod bucket;
 mod dry_run;
 mod emulator;
 mod faults;
