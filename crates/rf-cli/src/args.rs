@@ -209,11 +209,12 @@ pub(crate) struct ReportArgs {
 #[derive(Debug, Args)]
 #[group(required = true, multiple = false)]
 pub(crate) struct MediaSource {
-    /// Directory of images (searched recursively)
-    #[arg(long, value_name = "DIR")]
+    /// Directory of images (searched recursively), or a bucket: s3://,
+    /// gs://, az:// or azure:// BUCKET/PREFIX/, optionally with a glob
+    #[arg(long, value_name = "DIR|URL")]
     pub(crate) images: Option<PathBuf>,
-    /// Directory of videos (searched recursively)
-    #[arg(long, value_name = "DIR")]
+    /// Directory of videos (searched recursively), or a bucket URL
+    #[arg(long, value_name = "DIR|URL")]
     pub(crate) videos: Option<PathBuf>,
 }
 
@@ -253,6 +254,10 @@ pub(crate) struct RunArgs {
     /// the job's details saved for it
     #[arg(long)]
     pub(crate) report: bool,
+    /// With a bucket URL: how long the presigned object URLs the service
+    /// downloads stay valid, in seconds (60 to 604800) [default: 86400]
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(60..=604_800))]
+    pub(crate) presign_expiry: Option<u64>,
     /// Job options.
     #[command(flatten)]
     pub(crate) job: JobOptions,

@@ -93,7 +93,10 @@ impl<'a> Listing<'a> {
         while let Some(meta) = self.inner.next().await {
             let meta = match meta {
                 Ok(meta) => meta,
-                Err(e) => return Err(self.listing_error(e).await),
+                Err(e) => {
+                    let first_page = self.tally.listed == 0;
+                    return Err(listing_error(self.store, &self.url, first_page, e).await);
+                }
             };
             self.tally.listed += 1;
             if let Some(object) = self.keep(meta) {
@@ -114,28 +117,6 @@ impl<'a> Listing<'a> {
                 has_glob: self.url.pattern().is_some(),
             }),
             _ => Ok(None),
-        }
-    }
-
-    /// Sorts a listing error by its type. Stores report a missing bucket or
-    /// a refused key on a listing as a generic error (only single-object
-    /// calls are typed), so when the very first page fails that way, one
-    /// object is asked for: an existing bucket lists even when empty, so a
-    /// failed listing with a typed "not found" there means no bucket, and a
-    /// typed refusal means no access.
-    async fn listing_error(&self, error: object_store::Error) -> CloudError {
-        let url = self.url.as_str();
-        if self.tally.listed > 0 || !matches!(error, object_store::Error::Generic { .. }) {
-            return CloudError::from_listing(url, error);
-        }
-        let probe = StorePath::from(format!("{}/.rf-probe", self.url.prefix()));
-        match self.store.head(&probe).await {
-            Err(e @ object_store::Error::NotFound { .. })
-            | Err(
-                e @ (object_store::Error::PermissionDenied { .. }
-                | object_store::Error::Unauthenticated { .. }),
-            ) => CloudError::from_listing(url, e),
-            _ => CloudError::from_listing(url, error),
         }
     }
 
@@ -167,6 +148,33 @@ impl<'a> Listing<'a> {
             relative,
             size: meta.size,
         })
+    }
+}
+
+/// Sorts a listing error by its type. Stores report a missing bucket or
+/// a refused key on a listing as a generic error (only single-object
+/// calls are typed), so when the very first page fails that way, one
+/// object is asked for: an existing bucket lists even when empty, so a
+/// failed listing with a typed "not found" there means no bucket, and a
+/// typed refusal means no access.
+async fn listing_error(
+    store: &dyn ObjectStore,
+    url: &CloudUrl,
+    first_page: bool,
+    error: object_store::Error,
+) -> CloudError {
+    let probe = StorePath::from(format!("{}/.rf-probe", url.prefix()));
+    let url = url.as_str();
+    if !first_page || !matches!(error, object_store::Error::Generic { .. }) {
+        return CloudError::from_listing(url, error);
+    }
+    match store.head(&probe).await {
+        Err(e @ object_store::Error::NotFound { .. })
+        | Err(
+            e @ (object_store::Error::PermissionDenied { .. }
+            | object_store::Error::Unauthenticated { .. }),
+        ) => CloudError::from_listing(url, e),
+        _ => CloudError::from_listing(url, error),
     }
 }
 

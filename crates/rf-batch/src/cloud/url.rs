@@ -200,6 +200,15 @@ impl CloudUrl {
     }
 }
 
+/// Two URLs are equal when their text is.
+impl PartialEq for CloudUrl {
+    fn eq(&self, other: &CloudUrl) -> bool {
+        self.original == other.original
+    }
+}
+
+impl Eq for CloudUrl {}
+
 impl fmt::Display for CloudUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.original)

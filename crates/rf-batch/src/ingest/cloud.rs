@@ -115,6 +115,16 @@ pub async fn ingest_cloud(
         .as_deref()
         .unwrap_or("an rf-batch ingest");
     let _lock = StateLock::acquire(dir, owner)?;
+    ingest_cloud_locked(ctx, store, options).await
+}
+
+/// [`ingest_cloud`] for a caller that holds the journal directory's lock
+/// already (the pipeline, whose state directory it is).
+pub(crate) async fn ingest_cloud_locked(
+    ctx: &Context,
+    store: &dyn SigningStore,
+    options: &CloudIngestOptions,
+) -> Result<CloudIngestReport> {
     let journal = ChunkJournal::open(
         &options.journal,
         options.batch_id.as_str(),

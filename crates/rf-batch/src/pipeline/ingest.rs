@@ -133,7 +133,7 @@ fn open_or_plan(source: &IngestSource) -> Result<Prepared> {
 
 /// [`Error::ForeignRun`] when the manifest records another run than
 /// `source`: another input, workflow, kind or batch.
-fn check_same_run(source: &IngestSource, m: &Manifest) -> Result<()> {
+pub(super) fn check_same_run(source: &IngestSource, m: &Manifest) -> Result<()> {
     let run = &m.run;
     let same = run.input_dir == source.input_dir
         && run.workflow_id == source.workflow_id

@@ -32,6 +32,8 @@
 //! recorded, and `run` returns [`Error::Cancelled`](crate::Error::Cancelled). The job keeps running on
 //! the service; a re-run follows it.
 
+#[cfg(feature = "cloud")]
+mod bucket;
 mod dry_run;
 mod export;
 mod ingest;
@@ -106,6 +108,16 @@ pub struct RunConfig {
     /// run refused while this one holds it (default `an rf-batch pipeline`;
     /// see [`crate::state::StateLock`]).
     pub lock_owner: Option<String>,
+    /// Ingest from this bucket instead of `input_dir` (by reference:
+    /// listed, presigned and sent as it is listed; see
+    /// [`crate::ingest::cloud`]). Credentials come from the process
+    /// environment ([`crate::cloud::open`]).
+    #[cfg(feature = "cloud")]
+    pub bucket: Option<crate::cloud::CloudUrl>,
+    /// How long the presigned URLs of a bucket ingest stay valid (default
+    /// [`crate::ingest::DEFAULT_PRESIGN_EXPIRY`]).
+    #[cfg(feature = "cloud")]
+    pub presign_expiry: std::time::Duration,
 }
 
 impl RunConfig {
@@ -138,6 +150,10 @@ impl RunConfig {
             download: DownloadSettings::default(),
             skip_export: false,
             lock_owner: None,
+            #[cfg(feature = "cloud")]
+            bucket: None,
+            #[cfg(feature = "cloud")]
+            presign_expiry: crate::ingest::DEFAULT_PRESIGN_EXPIRY,
         }
     }
 
@@ -156,11 +172,44 @@ impl RunConfig {
     /// given; otherwise the run checks them once the scan has chosen it).
     /// [`Pipeline::run`] checks the same before it starts.
     pub fn validate(&self) -> Result<()> {
-        paths::check_outside_input(&self.input_dir, &self.output_dir, self.state_dir.as_deref())?;
+        if self.has_bucket() {
+            paths::check_dir_or_absent(&self.output_dir, crate::DirRole::Output)?;
+            if let Some(dir) = &self.state_dir {
+                paths::check_dir_or_absent(dir, crate::DirRole::State)?;
+            }
+        } else {
+            paths::check_outside_input(
+                &self.input_dir,
+                &self.output_dir,
+                self.state_dir.as_deref(),
+            )?;
+        }
         if let Some(kind) = self.kind {
             self.job.validate(kind, &self.workflow_id)?;
         }
         Ok(())
+    }
+}
+
+impl RunConfig {
+    /// Whether the input is a bucket rather than `input_dir`.
+    fn has_bucket(&self) -> bool {
+        #[cfg(feature = "cloud")]
+        return self.bucket.is_some();
+        #[cfg(not(feature = "cloud"))]
+        false
+    }
+
+    fn paths(&self) -> Result<RunPaths> {
+        #[cfg(feature = "cloud")]
+        if let Some(url) = &self.bucket {
+            return RunPaths::resolve_remote(
+                url.as_str(),
+                &self.output_dir,
+                self.state_dir.as_deref(),
+            );
+        }
+        RunPaths::resolve(&self.input_dir, &self.output_dir, self.state_dir.as_deref())
     }
 }
 
@@ -254,11 +303,7 @@ impl Run {
     async fn execute(&mut self) -> Result<()> {
         let phase = Instant::now();
         self.config.validate()?;
-        let paths = RunPaths::resolve(
-            &self.config.input_dir,
-            &self.config.output_dir,
-            self.config.state_dir.as_deref(),
-        )?;
+        let paths = self.config.paths()?;
         self.report.output_dir = paths.output_dir.clone();
         self.report.state_file = paths.state_file.clone();
         // One run at a time per state directory, held until the run ends.
@@ -269,14 +314,7 @@ impl Run {
                 .as_deref()
                 .unwrap_or("an rf-batch pipeline"),
         )?;
-        let mut ingest = prepare(&self.ctx, self.source(&paths)).await?;
-        self.note_prepared(&ingest);
-        self.report.timings.scan = phase.elapsed();
-
-        let phase = Instant::now();
-        let uploaded = self.upload(&mut ingest).await;
-        self.report.timings.ingest = phase.elapsed();
-        uploaded?;
+        let mut ingest = self.ingest(&paths, phase).await?;
 
         let phase = Instant::now();
         self.report.confirmed_count =
@@ -297,6 +335,38 @@ impl Run {
         let exported = self.export(&mut ingest, &job_id, paths.output_dir).await;
         self.report.timings.export = phase.elapsed();
         exported
+    }
+
+    /// The ingest stages: scan, plan and upload a directory, or ingest a
+    /// bucket by reference.
+    async fn ingest(&mut self, paths: &RunPaths, phase: Instant) -> Result<PreparedIngest> {
+        #[cfg(feature = "cloud")]
+        if let Some(url) = self.config.bucket.clone() {
+            let source = bucket::BucketSource {
+                url: &url,
+                state_file: paths.state_file.clone(),
+                batch_id: self.config.batch_id.clone(),
+                workflow_id: &self.config.workflow_id,
+                kind: self.config.kind.unwrap_or(MediaKind::Image),
+                presign_expiry: self.config.presign_expiry,
+                display_name: self.config.batch_name.clone(),
+                max_image_bytes: self.config.scan.max_image_bytes,
+            };
+            let ingest = bucket::ingest_bucket(&self.ctx, source).await?;
+            self.note_prepared(&ingest);
+            self.report.uploaded_now = ingest.expected - ingest.uploaded_before;
+            self.report.timings.ingest = phase.elapsed();
+            return Ok(ingest);
+        }
+        let mut ingest = prepare(&self.ctx, self.source(paths)).await?;
+        self.note_prepared(&ingest);
+        self.report.timings.scan = phase.elapsed();
+
+        let phase = Instant::now();
+        let uploaded = self.upload(&mut ingest).await;
+        self.report.timings.ingest = phase.elapsed();
+        uploaded?;
+        Ok(ingest)
     }
 
     /// What the scan of this run reads, and where its manifest goes.

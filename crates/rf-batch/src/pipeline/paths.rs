@@ -146,6 +146,44 @@ impl RunPaths {
     }
 }
 
+impl RunPaths {
+    /// The paths of a run whose input is not a local directory (a bucket,
+    /// named by `source`): the output and state directories are created;
+    /// there is no input directory to keep them out of.
+    #[cfg(feature = "cloud")]
+    pub(crate) fn resolve_remote(
+        source: &str,
+        output_dir: &Path,
+        state_dir: Option<&Path>,
+    ) -> Result<RunPaths> {
+        check_dir_or_absent(output_dir, DirRole::Output)?;
+        if let Some(dir) = state_dir {
+            check_dir_or_absent(dir, DirRole::State)?;
+        }
+        let creating = [
+            "cannot create output directory",
+            "cannot open output directory",
+        ];
+        let output = create_dir(output_dir, creating)?;
+        let state_file = match state_dir {
+            Some(dir) => create_dir(
+                dir,
+                [
+                    "cannot create state directory",
+                    "cannot open state directory",
+                ],
+            )?
+            .join(MANIFEST_FILE),
+            None => output.join(".rf-state").join(MANIFEST_FILE),
+        };
+        Ok(RunPaths {
+            input_dir: PathBuf::from(source),
+            output_dir: output,
+            state_file,
+        })
+    }
+}
+
 /// Creates `dir` and returns its canonical path; `[creating, opening]`
 /// say what failed.
 fn create_dir(dir: &Path, [creating, opening]: [&'static str; 2]) -> Result<PathBuf> {

@@ -73,7 +73,16 @@ fn run_config(args: &RunArgs, config: &Config) -> Result<RunConfig> {
         (None, Some(dir)) => (dir, MediaKind::Video, "--videos"),
         (None, None) => return Err(CliError::usage("pass --images DIR or --videos DIR")),
     };
-    options::input_dir(flag, input)?;
+    let bucket = super::bucket::bucket_url(input)?;
+    match &bucket {
+        Some(url) if args.dry_run => {
+            return Err(CliError::usage(format!(
+                "--dry-run lists nothing in a bucket yet; run without it to process {url}"
+            )));
+        }
+        Some(_) => {}
+        None => options::input_dir(flag, input)?,
+    }
     if options::keep_all_image_outputs(&args.job) {
         return Err(CliError::usage(
             "`rf run --save-image-outputs` needs the outputs named with --image-outputs-to-save NAME,...; to keep every image output, use `rf job start --save-image-outputs`",
@@ -81,6 +90,10 @@ fn run_config(args: &RunArgs, config: &Config) -> Result<RunConfig> {
     }
     let mut run_config = RunConfig::new(input, &args.out, &args.workflow);
     run_config.kind = Some(kind);
+    run_config.bucket = bucket;
+    if let Some(secs) = args.presign_expiry {
+        run_config.presign_expiry = Duration::from_secs(secs);
+    }
     run_config.batch_id = args
         .batch_id
         .as_deref()

@@ -147,3 +147,48 @@ fn bucket_errors_have_their_exit_codes() {
     assert_eq!(c, Some(3), "{line}");
     assert!(line.contains("AWS_ACCESS_KEY_ID"), "{line}");
 }
+
+#[test]
+fn rf_run_over_an_s3_bucket_counts_exactly_and_resumes_without_resending() {
+    let Some(s3) = rf_testservers::s3() else {
+        return;
+    };
+    let n = put_samples(&s3, "run");
+    let emu = TestEmulator::start();
+    let sb = Sandbox::new();
+    let out = sb.path().join("out");
+    let url = s3.url("run/");
+    let rf_run = || {
+        let mut cmd = emu.rf(&sb);
+        with_s3(&mut cmd, &s3).args([
+            "--json",
+            "run",
+            "--images",
+            &url,
+            "--workflow",
+            "image-properties",
+            "--out",
+            out.to_str().unwrap(),
+            "--batch-id",
+            "e2e-run-s3",
+        ]);
+        run(&mut cmd)
+    };
+    let first = rf_run();
+    let report = first.expect_code(0).json();
+    assert_eq!(report["confirmedCount"], n, "{report}");
+    assert_eq!(report["uploadedNow"], n, "{report}");
+    assert!(report["outputBatch"].is_string(), "{report}");
+    let again = rf_run();
+    let report = again.expect_code(0).json();
+    assert_eq!(report["confirmedCount"], n, "{report}");
+    assert_eq!(report["uploadedNow"], 0, "{report}");
+    let shards = run(emu
+        .rf(&sb)
+        .args(["--json", "batch", "shards", "e2e-run-s3"]));
+    assert_eq!(
+        shards.expect_code(0).json().as_array().unwrap().len(),
+        1,
+        "one chunk, sent once"
+    );
+}
