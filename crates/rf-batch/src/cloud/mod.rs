@@ -11,6 +11,7 @@
 
 pub mod error;
 pub mod list;
+mod sas;
 pub mod store;
 pub mod url;
 

@@ -12,7 +12,9 @@
 //! - Azure: `MicrosoftAzureBuilder::from_env()`: `AZURE_STORAGE_ACCOUNT_NAME`
 //!   with `AZURE_STORAGE_ACCOUNT_KEY` or `AZURE_STORAGE_SAS_KEY`,
 //!   `AZURE_STORAGE_ENDPOINT`, `AZURE_STORAGE_USE_EMULATOR=true` for Azurite
-//!   (`AZURITE_BLOB_STORAGE_URL` moves it off `127.0.0.1:10000`).
+//!   (`AZURITE_BLOB_STORAGE_URL` moves it off `127.0.0.1:10000`). With a
+//!   SAS token and no key, presigned URLs are the blob's URL with the token
+//!   ([`super::sas`]).
 //!
 //! HTTPS uses rustls with the ring provider, as rf-transport does.
 
@@ -26,6 +28,7 @@ use object_store::gcp::GoogleCloudStorageBuilder;
 use object_store::signer::Signer;
 
 use super::error::CloudError;
+use super::sas::SasStore;
 use super::url::{CloudUrl, Provider};
 
 /// An object store that can also presign URLs (S3, GCS and Azure all can).
@@ -103,9 +106,47 @@ pub fn open_with_env(
             if http_endpoint(&["AZURE_STORAGE_ENDPOINT", "AZURE_ENDPOINT"]) {
                 builder = builder.with_allow_http(true);
             }
-            Arc::new(builder.build().map_err(config)?)
+            let store = builder.build().map_err(config)?;
+            match sas_container(url, &env) {
+                Some((container_url, sas)) => Arc::new(SasStore::new(store, container_url, &sas)),
+                None => Arc::new(store),
+            }
         }
     })
+}
+
+/// The container's URL and the SAS token, when Azure is reached with a
+/// token only (no account key, no emulator): object_store cannot presign
+/// with a token, [`SasStore`] appends it.
+fn sas_container(url: &CloudUrl, env: &Env) -> Option<(url::Url, String)> {
+    let first = |names: &[&str]| names.iter().find_map(|n| env.get(*n)).cloned();
+    let sas = first(&["AZURE_STORAGE_SAS_KEY", "AZURE_STORAGE_SAS_TOKEN"])?;
+    let has_key = first(&[
+        "AZURE_STORAGE_ACCOUNT_KEY",
+        "AZURE_STORAGE_ACCESS_KEY",
+        "AZURE_STORAGE_MASTER_KEY",
+    ])
+    .is_some();
+    let emulator = env
+        .get("AZURE_STORAGE_USE_EMULATOR")
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    if has_key || emulator {
+        return None;
+    }
+    let endpoint = match first(&["AZURE_STORAGE_ENDPOINT", "AZURE_ENDPOINT"]) {
+        Some(e) => e,
+        None => {
+            let account = first(&["AZURE_STORAGE_ACCOUNT_NAME", "AZURE_STORAGE_ACCOUNT"])?;
+            format!("https://{account}.blob.core.windows.net")
+        }
+    };
+    let mut container_url = url::Url::parse(&endpoint).ok()?;
+    container_url
+        .path_segments_mut()
+        .ok()?
+        .pop_if_empty()
+        .push(url.bucket());
+    Some((container_url, sas))
 }
 
 type Env = HashMap<String, String>;

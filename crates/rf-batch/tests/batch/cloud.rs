@@ -143,6 +143,47 @@ async fn azure_container_ingest_is_exact_and_resumable() {
     ingest_exact_and_resumable(&az.url("in"), env_of(az.env())).await;
 }
 
+/// An account SAS for Azurite's account (blob service; list and read).
+fn account_sas() -> String {
+    use base64::Engine as _;
+    use hmac::{KeyInit, Mac};
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let (sv, ss, srt, sp, se, spr) = (
+        "2021-08-06",
+        "b",
+        "sco",
+        "rl",
+        "2099-01-01T00:00:00Z",
+        "https,http",
+    );
+    let account = rf_testservers::AzureServer::ACCOUNT;
+    let to_sign = format!("{account}\n{sp}\n{ss}\n{srt}\n\n{se}\n\n{spr}\n{sv}\n\n");
+    let key = b64.decode(rf_testservers::AzureServer::KEY).unwrap();
+    let mut mac = <hmac::Hmac<sha2::Sha256> as KeyInit>::new_from_slice(&key).unwrap();
+    mac.update(to_sign.as_bytes());
+    let sig = b64.encode(mac.finalize().into_bytes());
+    let sig: String = url::form_urlencoded::byte_serialize(sig.as_bytes()).collect();
+    format!("sv={sv}&ss={ss}&srt={srt}&sp={sp}&se={se}&spr={spr}&sig={sig}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn azure_container_ingest_with_a_sas_token() {
+    let Some(az) = rf_testservers::azure() else {
+        return;
+    };
+    let store = open_with_env(&CloudUrl::parse(&az.url("")).unwrap(), env_of(az.env())).unwrap();
+    fill(&store, "sas").await;
+    let env = vec![
+        (
+            "AZURE_STORAGE_ACCOUNT_NAME".to_owned(),
+            rf_testservers::AzureServer::ACCOUNT.to_owned(),
+        ),
+        ("AZURE_STORAGE_SAS_KEY".to_owned(), account_sas()),
+        ("AZURE_STORAGE_ENDPOINT".to_owned(), az.endpoint()),
+    ];
+    ingest_exact_and_resumable(&az.url("sas"), env).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bucket_errors_are_typed() {
     let Some(s3) = rf_testservers::s3() else {
