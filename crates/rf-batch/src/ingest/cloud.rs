@@ -65,6 +65,8 @@ pub struct CloudIngestOptions {
     pub chunk_size: usize,
     /// The batch's display name, if it is created.
     pub display_name: Option<String>,
+    /// Where the service sends the ingest's webhooks (`notificationsURL`).
+    pub notifications_url: Option<String>,
     /// Largest image kept, in bytes.
     pub max_image_bytes: u64,
 }
@@ -81,6 +83,7 @@ impl CloudIngestOptions {
             presign_expiry: DEFAULT_PRESIGN_EXPIRY,
             chunk_size: MAX_REFERENCES_PER_REQUEST,
             display_name: None,
+            notifications_url: None,
             max_image_bytes: MAX_IMAGE_BYTES,
         }
     }
@@ -161,6 +164,7 @@ pub(crate) async fn ingest_cloud_locked(
         kind: options.kind,
         chunk_size: options.chunk_size,
         display_name: options.display_name.as_deref(),
+        notifications_url: options.notifications_url.as_deref(),
     };
     let references = send_references(&target, refs, &mut policy).await?;
     Ok(CloudIngestReport {

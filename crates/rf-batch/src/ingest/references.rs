@@ -93,6 +93,8 @@ pub struct ReferencesTarget<'a> {
     pub chunk_size: usize,
     /// The batch's display name, if it is created.
     pub display_name: Option<&'a str>,
+    /// Where the service sends the ingest's webhooks (`notificationsURL`).
+    pub notifications_url: Option<&'a str>,
 }
 
 /// Sends every reference of `refs` in chunks, each as soon as it is full,
@@ -274,6 +276,7 @@ pub async fn ingest_references_file(
         kind,
         chunk_size,
         display_name,
+        notifications_url: None,
     };
     send_references(&target, refs, &mut NumberedIds(ingest_id)).await
 }
@@ -292,7 +295,7 @@ async fn send_chunk(
             let req = ImageReferencesIngestRequest {
                 source,
                 ingest_id: id,
-                notifications_url: None,
+                notifications_url: target.notifications_url.map(str::to_owned),
                 notification_categories: None,
             };
             let r = staging
@@ -304,7 +307,7 @@ async fn send_chunk(
             let req = VideoReferencesIngestRequest {
                 source,
                 ingest_id: id,
-                notifications_url: None,
+                notifications_url: target.notifications_url.map(str::to_owned),
                 notification_categories: None,
             };
             let r = staging

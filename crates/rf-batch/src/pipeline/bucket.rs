@@ -35,6 +35,8 @@ pub(crate) struct BucketSource<'a> {
     pub(crate) presign_expiry: Duration,
     /// The batch's display name.
     pub(crate) display_name: Option<String>,
+    /// The staging webhook (`notificationsURL`).
+    pub(crate) notifications_url: Option<String>,
     /// Largest image kept.
     pub(crate) max_image_bytes: u64,
 }
@@ -53,6 +55,7 @@ pub(crate) async fn ingest_bucket(ctx: &Context, src: BucketSource<'_>) -> Resul
     let mut options = CloudIngestOptions::new(src.url.clone(), batch.clone(), src.kind, journal);
     options.presign_expiry = src.presign_expiry;
     options.display_name = src.display_name;
+    options.notifications_url = src.notifications_url;
     options.max_image_bytes = src.max_image_bytes;
     let report = ingest_cloud_locked(ctx, store.as_ref(), &options).await?;
     let found = usize::try_from(report.listing.kept).unwrap_or(usize::MAX);

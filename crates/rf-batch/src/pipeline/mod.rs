@@ -350,6 +350,7 @@ impl Run {
                 kind: self.config.kind.unwrap_or(MediaKind::Image),
                 presign_expiry: self.config.presign_expiry,
                 display_name: self.config.batch_name.clone(),
+                notifications_url: self.config.staging_notifications_url.clone(),
                 max_image_bytes: self.config.scan.max_image_bytes,
             };
             let ingest = bucket::ingest_bucket(&self.ctx, source).await?;

@@ -65,8 +65,14 @@ async fn ingest_exact_and_resumable(url: &str, env: Vec<(String, String)>) {
     let dir = tempfile::tempdir().unwrap();
     let batch = BatchId::new("bucket").unwrap();
     let journal = dir.path().join("chunks.jsonl");
+    let hooks = wiremock::MockServer::start().await;
+    wiremock::Mock::given(wiremock::matchers::method("POST"))
+        .respond_with(wiremock::ResponseTemplate::new(200))
+        .mount(&hooks)
+        .await;
     let mut options = CloudIngestOptions::new(url, batch, MediaKind::Image, journal.clone());
     options.chunk_size = 2;
+    options.notifications_url = Some(format!("{}/hook", hooks.uri()));
     let first = ingest_cloud(&ctx, store.as_ref(), &options).await.unwrap();
     assert_eq!(first.references.references, 5);
     assert_eq!(first.references.requests, 3);
@@ -92,6 +98,20 @@ async fn ingest_exact_and_resumable(url: &str, env: Vec<(String, String)>) {
         names,
         ["a__x.jpg", "b__c__y.jpg", "b__x.jpg", "w.jpg", "z.JPG"]
     );
+    // The chunks carried the webhook: the service reports on them there.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while hooks
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .is_empty()
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no webhook within 30 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 
     // The same command again: every chunk checked, none sent.
     let again = ingest_cloud(&ctx, store.as_ref(), &options).await.unwrap();

@@ -41,6 +41,8 @@ pub(crate) struct BucketIngest<'a> {
     pub(crate) batch: &'a BatchId,
     /// `--batch-name`.
     pub(crate) display_name: Option<String>,
+    /// `--notifications-url`.
+    pub(crate) notifications_url: Option<String>,
     /// `--presign-expiry`.
     pub(crate) presign_expiry: Duration,
     /// Who holds the journal's directory.
@@ -66,6 +68,7 @@ pub(crate) async fn ingest(
     );
     options.presign_expiry = request.presign_expiry;
     options.display_name = request.display_name;
+    options.notifications_url = request.notifications_url;
     options.lock_owner = Some(request.owner.to_owned());
     let ctx = Context::new(session.client().clone()).with_cancel(cancel);
     rf_batch::ingest::ingest_cloud(&ctx, store.as_ref(), &options)

@@ -128,16 +128,16 @@ async fn bucket(
     config: &Config,
     cancel: CancellationToken,
 ) -> Result<()> {
-    if args.notifications_url.is_some() {
-        config
-            .output
-            .warn("--notifications-url is not supported with a bucket yet; ignored");
-    }
+    config.output.note(&format!(
+        "listing {url} and sending its {} by reference as the listing goes",
+        kind.plural()
+    ));
     let request = bucket::BucketIngest {
         url: url.clone(),
         kind,
         batch,
         display_name: args.batch_name.clone(),
+        notifications_url: args.notifications_url.clone(),
         presign_expiry: args.presign_expiry.map_or(
             rf_batch::ingest::DEFAULT_PRESIGN_EXPIRY,
             Duration::from_secs,
