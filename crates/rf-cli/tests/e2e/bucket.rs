@@ -183,6 +183,22 @@ fn rf_run_over_an_s3_bucket_counts_exactly_and_resumes_without_resending() {
     let report = again.expect_code(0).json();
     assert_eq!(report["confirmedCount"], n, "{report}");
     assert_eq!(report["uploadedNow"], 0, "{report}");
+    // Without --json: the same resumed run, told as a table.
+    let mut cmd = emu.rf(&sb);
+    with_s3(&mut cmd, &s3).args([
+        "run",
+        "--images",
+        &url,
+        "--workflow",
+        "image-properties",
+        "--out",
+        out.to_str().unwrap(),
+        "--batch-id",
+        "e2e-run-s3",
+    ]);
+    let table = run(&mut cmd);
+    table.expect_code(0);
+    assert!(table.stdout.contains("e2e-run-s3"), "{}", table.stdout);
     let shards = run(emu
         .rf(&sb)
         .args(["--json", "batch", "shards", "e2e-run-s3"]));
