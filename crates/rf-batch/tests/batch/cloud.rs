@@ -163,6 +163,48 @@ async fn azure_container_ingest_is_exact_and_resumable() {
     ingest_exact_and_resumable(&az.url("in"), env_of(az.env())).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_videos_are_ingested_once() {
+    let Some(s3) = rf_testservers::s3() else {
+        return;
+    };
+    let url = CloudUrl::parse(&s3.url("clips/")).unwrap();
+    let store = open_with_env(&url, env_of(s3.env())).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["a/c1.mp4", "b/c1.mp4", "c2.MOV", "still.jpg"] {
+        let file = dir.path().join("v");
+        make_video(&file, 2048);
+        let bytes = std::fs::read(&file).unwrap();
+        let key = StorePath::from(format!("clips/{name}"));
+        store.put(&key, PutPayload::from(bytes)).await.unwrap();
+    }
+    let emu = start_emulator().await;
+    let client = http_client(&emu);
+    let ctx = Context::new(client.clone());
+    let batch = BatchId::new("clips").unwrap();
+    let journal = dir.path().join("state/chunks.jsonl");
+    let options = CloudIngestOptions::new(url, batch, MediaKind::Video, journal);
+    let first = ingest_cloud(&ctx, store.as_ref(), &options).await.unwrap();
+    assert_eq!(
+        (first.references.references, first.references.requests),
+        (3, 1)
+    );
+    assert_eq!(
+        first.listing.other, 1,
+        "the image is left out of a video ingest"
+    );
+    let cancel = CancellationToken::new();
+    let count = wait_for_count(&client, "clips", 3, &fast_poll(60), &cancel, |_| {}).await;
+    assert_eq!(count.unwrap(), 3);
+    // Video chunks announce no shards: the batch's existence is the check.
+    let again = ingest_cloud(&ctx, store.as_ref(), &options).await.unwrap();
+    assert_eq!(
+        (again.references.requests, again.references.skipped_chunks),
+        (0, 1)
+    );
+    assert_eq!(client.staging().count("clips", None).await.unwrap(), 3);
+}
+
 /// An account SAS for Azurite's account (blob service; list and read).
 fn account_sas() -> String {
     use base64::Engine as _;
