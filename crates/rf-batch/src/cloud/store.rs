@@ -14,7 +14,7 @@
 //!   `AZURE_STORAGE_ENDPOINT`, `AZURE_STORAGE_USE_EMULATOR=true` for Azurite
 //!   (`AZURITE_BLOB_STORAGE_URL` moves it off `127.0.0.1:10000`). With a
 //!   SAS token and no key, presigned URLs are the blob's URL with the token
-//!   ([`super::sas`]).
+//!   (`cloud/sas.rs`).
 //!
 //! HTTPS uses rustls with the ring provider, as rf-transport does.
 
