@@ -8,9 +8,11 @@
 //! out in chunks of at most [`MAX_REFERENCES_PER_REQUEST`] while the
 //! listing continues ([`send_references`]).
 //!
-//! Each chunk's ingest ID is derived from the batch, the bucket URL, the
-//! chunk's number and the names in it, so a re-run over an unchanged bucket
-//! (stores list keys in order) builds the same chunks with the same IDs.
+//! Each chunk's ingest ID is derived from the batch, the bucket URL and the
+//! names in it, and chunks end where a name's hash says ([`ends_chunk`]) or
+//! when full, so a re-run over an unchanged bucket (stores list keys in
+//! order) builds the same chunks with the same IDs, and one over a bucket
+//! that changed rebuilds only the chunks around the change.
 //! Accepted chunks are appended to a [`ChunkJournal`]; on a re-run a
 //! recorded chunk is checked with the service before it is skipped: its
 //! shards must be in the batch's shard listing (images), or the batch must
@@ -136,6 +138,7 @@ pub(crate) async fn ingest_cloud_locked(
     let client = &ctx.client;
     let mut policy = CloudChunks {
         ctx,
+        chunk_size: options.chunk_size.clamp(1, MAX_REFERENCES_PER_REQUEST),
         batch: &options.batch_id,
         source: options.url.as_str(),
         journal,
@@ -181,23 +184,43 @@ pub fn journal_file_name(url: &CloudUrl, kind: MediaKind) -> String {
     format!("cloud-{}-{}.jsonl", hex::encode(&hash[..8]), kind.plural())
 }
 
-/// The deterministic ingest ID of chunk `index` of `source` into `batch`.
-pub fn chunk_ingest_id(batch: &str, source: &str, index: u64, refs: &[Reference]) -> String {
+/// The deterministic ingest ID of a chunk of `source` into `batch` holding
+/// `refs`: a hash of the three (names are unique in a listing, so two
+/// chunks never share one), independent of the chunk's position.
+pub fn chunk_ingest_id(batch: &str, source: &str, refs: &[Reference]) -> String {
     let mut hash = Sha256::new();
-    for part in [batch.as_bytes(), source.as_bytes(), &index.to_be_bytes()] {
-        hash.update(part);
+    for part in [batch, source]
+        .into_iter()
+        .chain(refs.iter().map(|r| r.name.as_str()))
+    {
+        hash.update(part.as_bytes());
         hash.update([0]);
     }
-    for r in refs {
-        hash.update(r.name.as_bytes());
-        hash.update([0]);
+    format!("rf-{}", hex::encode(&hash.finalize()[..16]))
+}
+
+/// Whether a chunk of a bucket ingest ends after `name`, its `len`-th
+/// reference: past a quarter of `chunk_size`, where the name's hash hits
+/// one in `chunk_size / 2`. Boundaries thus depend on the names around
+/// them, not on their positions in the listing: an object added or removed
+/// between two runs changes the chunk it falls in (and seldom the next),
+/// not every chunk after it.
+pub fn ends_chunk(name: &str, len: usize, chunk_size: usize) -> bool {
+    if len < chunk_size / 4 {
+        return false;
     }
-    format!("rf-{index}-{}", hex::encode(&hash.finalize()[..12]))
+    let digest = Sha256::digest(name.as_bytes());
+    let mut head = [0u8; 8];
+    head.copy_from_slice(&digest[..8]);
+    let divisor = (chunk_size / 2).max(2) as u64;
+    u64::from_be_bytes(head) % divisor == 0
 }
 
 /// Chunk naming and resuming of a bucket ingest.
 struct CloudChunks<'a> {
     ctx: &'a Context,
+    /// References per chunk at most.
+    chunk_size: usize,
     batch: &'a BatchId,
     source: &'a str,
     journal: ChunkJournal,
@@ -250,8 +273,12 @@ impl CloudChunks<'_> {
 }
 
 impl ChunkPolicy for CloudChunks<'_> {
-    fn ingest_id(&mut self, index: u64, refs: &[Reference]) -> String {
-        chunk_ingest_id(self.batch.as_str(), self.source, index, refs)
+    fn ingest_id(&mut self, _index: u64, refs: &[Reference]) -> String {
+        chunk_ingest_id(self.batch.as_str(), self.source, refs)
+    }
+
+    fn ends_chunk(&self, reference: &Reference, len: usize) -> bool {
+        ends_chunk(&reference.name, len, self.chunk_size)
     }
 
     async fn already_accepted(&mut self, ingest_id: &str, references: u64) -> Result<bool> {
@@ -278,5 +305,31 @@ impl ChunkPolicy for CloudChunks<'_> {
         self.journal
             .append(&chunk.ingest_id, chunk.references, shard_ids)?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_end_by_name_past_a_quarter_and_average_below_full() {
+        let names: Vec<String> = (0..200_000).map(|i| format!("a/img_{i:07}.jpg")).collect();
+        assert!(!names.iter().any(|n| ends_chunk(n, 4_999, 20_000)));
+        let (mut len, mut chunks) = (0usize, 0usize);
+        for name in &names {
+            len += 1;
+            if ends_chunk(name, len, 20_000) || len == 20_000 {
+                chunks += 1;
+                len = 0;
+            }
+        }
+        // 5,000 + about 10,000 on average, at most 20,000.
+        assert!((10..=40).contains(&chunks), "{chunks} chunks");
+        assert_eq!(
+            chunk_ingest_id("b", "s3://x/", &[Reference::new("a.jpg", "u1")]),
+            chunk_ingest_id("b", "s3://x/", &[Reference::new("a.jpg", "u2")]),
+            "the signed URL is not part of the ID"
+        );
     }
 }

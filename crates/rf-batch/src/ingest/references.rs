@@ -78,6 +78,11 @@ pub trait ChunkPolicy {
     ) -> impl Future<Output = Result<bool>> + Send;
     /// Records that the service accepted a chunk.
     fn accepted(&mut self, chunk: &ChunkAccepted) -> Result<()>;
+    /// Whether the chunk ends after `reference`, its `len`-th, although it
+    /// is not full (default: never; chunks are cut when full).
+    fn ends_chunk(&self, _reference: &Reference, _len: usize) -> bool {
+        false
+    }
 }
 
 /// Where a reference ingest goes.
@@ -137,8 +142,9 @@ where
             }
             next = refs.next(), if room && !done => match next {
                 Some(Ok(reference)) => {
+                    let ends = policy.ends_chunk(&reference, chunk.len() + 1);
                     chunk.push(reference);
-                    if chunk.len() == sender.chunk_size {
+                    if ends || chunk.len() == sender.chunk_size {
                         sender.dispatch(policy, std::mem::take(&mut chunk)).await?;
                     }
                 }
