@@ -158,7 +158,7 @@ fn rf_run_over_an_s3_bucket_counts_exactly_and_resumes_without_resending() {
     let sb = Sandbox::new();
     let out = sb.path().join("out");
     let url = s3.url("run/");
-    let rf_run = || {
+    let rf_run = |extra: &[&str]| {
         let mut cmd = emu.rf(&sb);
         with_s3(&mut cmd, &s3).args([
             "--json",
@@ -172,14 +172,19 @@ fn rf_run_over_an_s3_bucket_counts_exactly_and_resumes_without_resending() {
             "--batch-id",
             "e2e-run-s3",
         ]);
+        cmd.args(extra);
         run(&mut cmd)
     };
-    let first = rf_run();
+    let first = rf_run(&["--report"]);
     let report = first.expect_code(0).json();
+    assert!(
+        out.join("report.html").is_file(),
+        "the page of a bucket run"
+    );
     assert_eq!(report["confirmedCount"], n, "{report}");
     assert_eq!(report["uploadedNow"], n, "{report}");
     assert!(report["outputBatch"].is_string(), "{report}");
-    let again = rf_run();
+    let again = rf_run(&[]);
     let report = again.expect_code(0).json();
     assert_eq!(report["confirmedCount"], n, "{report}");
     assert_eq!(report["uploadedNow"], 0, "{report}");
