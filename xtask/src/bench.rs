@@ -62,10 +62,10 @@ pub(crate) struct Options {
     pub(crate) components: bool,
     /// Runs of each measurement; the table shows the median.
     pub(crate) repeat: usize,
-    /// The WAN benchmark instead (`--wan`), its profiles and dataset size.
+    /// The WAN benchmark instead (`--wan`), its profiles and what it runs.
     pub(crate) wan: bool,
     pub(crate) profiles: Vec<&'static str>,
-    pub(crate) wan_size: usize,
+    pub(crate) wan_options: wan::WanOptions,
 }
 
 impl Default for Options {
@@ -81,14 +81,15 @@ impl Default for Options {
             repeat: 1,
             wan: false,
             profiles: wan::PROFILES.iter().map(|p| p.name).collect(),
-            wan_size: 1000,
+            wan_options: wan::WanOptions::default(),
         }
     }
 }
 
 /// The usage text of `cargo xtask bench`.
 pub(crate) const USAGE: &str = "usage: cargo xtask bench [--sizes N,N] [--peer] [--scaling] [--repeat N] [--no-media] [--no-export] [--no-write] | --components
-       cargo xtask bench --wan [--profiles lan,wan,far] [--wan-size N] [--peer] [--no-write]
+       cargo xtask bench --wan [--profiles lan,wan,far] [--wan-size N] [--wan-peer-size N]
+                               [--wan-sweep N,N] [--wan-videos] [--wan-chaos RATE] [--peer] [--no-write]
 
   --sizes N,N    small-JPEG dataset sizes (default 2000,20000)
   --peer         also run inference-cli 1.8.3 (RF_COMPAT_VENV or target/compat/venv)
@@ -102,7 +103,11 @@ pub(crate) const USAGE: &str = "usage: cargo xtask bench [--sizes N,N] [--peer] 
                  200 Mbit/s), far (150 ms, 50 Mbit/s); rf default vs --concurrency 1/8/32/128,
                  curl --parallel-max 8/32/128 and (--peer) inference-cli
   --profiles L   the --wan profiles to run (default lan,wan,far)
-  --wan-size N   small JPEGs in the --wan dataset (default 1000)";
+  --wan-size N   small JPEGs in the --wan dataset (default 1000)
+  --wan-peer-size N  inference-cli's --wan dataset instead (rf default runs it too)
+  --wan-sweep L  the fixed rf --concurrency / curl --parallel-max values (default 1,8,32,128)
+  --wan-videos   also ingest and export 3 videos of 48 MiB (rf default)
+  --wan-chaos R  add chaos faults to a share R of requests in every profile";
 
 /// Parses the arguments after `bench`.
 pub(crate) fn parse_options(args: &[String]) -> Result<Options, String> {
@@ -121,13 +126,7 @@ pub(crate) fn parse_options(args: &[String]) -> Result<Options, String> {
                 let v = it.next().ok_or("--profiles needs a list, e.g. lan,wan")?;
                 o.profiles = wan::parse_profiles(v)?.iter().map(|p| p.name).collect();
             }
-            "--wan-size" => {
-                let v = it.next().ok_or("--wan-size needs a number, e.g. 1000")?;
-                o.wan_size = match v.parse::<usize>() {
-                    Ok(n) if n > 0 => n,
-                    _ => return Err(format!("--wan-size: {v:?} is not a positive number")),
-                };
-            }
+            a if a.starts_with("--wan-") => o.wan_options.parse_arg(a, &mut it)?,
             "--repeat" => {
                 let v = it.next().ok_or("--repeat needs a number, e.g. 3")?;
                 o.repeat = match v.parse::<usize>() {
@@ -366,7 +365,7 @@ struct WanBase {
 /// `bench-wan` of docs/benchmarks.md.
 fn bench_wan(options: &Options, args: &[String], base: &WanBase) -> Result<(), String> {
     let profiles = wan::parse_profiles(&options.profiles.join(","))?;
-    let tables = wan::run_profiles(base, &profiles, options.wan_size)?;
+    let tables = wan::run_profiles(base, &profiles, &options.wan_options)?;
     let machine = machine_description(base.inference.is_some());
     let section = format!(
         "Command: `{}`
@@ -491,6 +490,8 @@ impl Ctx {
         );
         let out = Command::new("curl")
             .args(["-sS", "--fail-with-body", "-X", method, &url])
+            // `--wan-chaos` faults these too: retried (all are safe to).
+            .args(["--retry", "10", "--retry-all-errors", "--retry-delay", "1"])
             .output()
             .map_err(|e| format!("cannot run curl: {e}"))?;
         let body = String::from_utf8_lossy(&out.stdout);
@@ -1224,14 +1225,29 @@ mod tests {
             "wan,far",
             "--wan-size",
             "300",
+            "--wan-peer-size",
+            "100",
+            "--wan-sweep",
+            "32,128",
+            "--wan-videos",
+            "--wan-chaos",
+            "0.2",
         ]))
         .unwrap();
         assert!(o.wan);
         assert_eq!(o.profiles, vec!["wan", "far"]);
-        assert_eq!(o.wan_size, 300);
+        let w = &o.wan_options;
+        assert_eq!((w.size, w.peer_size, w.videos), (300, Some(100), true));
+        assert_eq!(
+            (w.sweep.clone(), w.chaos_percent),
+            (vec![32, 128], Some(20))
+        );
         assert_eq!(Options::default().profiles, vec!["lan", "wan", "far"]);
         assert!(parse_options(&args(&["--profiles", "moon"])).is_err());
         assert!(parse_options(&args(&["--wan-size", "0"])).is_err());
+        assert!(parse_options(&args(&["--wan-chaos", "1.5"])).is_err());
+        assert!(parse_options(&args(&["--wan-sweep", "0"])).is_err());
+        assert!(parse_options(&args(&["--wan-other"])).is_err());
     }
 
     #[test]

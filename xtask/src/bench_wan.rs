@@ -12,12 +12,12 @@
 
 use std::ffi::OsString;
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
 use super::{Ctx, io, start_emulator, tree_stats};
-use crate::bench_data::{self, Spec};
+use crate::bench_data::{self, Kind, Spec};
 use crate::bench_measure::{Job, Measured};
 
 /// One named link.
@@ -77,13 +77,101 @@ impl Profile {
     }
 }
 
+/// What `--wan` runs in every profile besides its fixed contenders.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct WanOptions {
+    /// Small JPEGs in the dataset (`--wan-size`).
+    pub(crate) size: usize,
+    /// inference-cli's dataset size instead (`--wan-peer-size`); rf default
+    /// runs that dataset too, so the two compare at one size.
+    pub(crate) peer_size: Option<usize>,
+    /// rf `--concurrency` values; curl `--parallel-max` takes those above 1
+    /// (`--wan-sweep`).
+    pub(crate) sweep: Vec<u32>,
+    /// Also 3 videos of 48 MiB, ingested and exported by rf default
+    /// (`--wan-videos`): how much of the cap a large file gets.
+    pub(crate) videos: bool,
+    /// Chaos faults added to every profile, percent of requests
+    /// (`--wan-chaos RATE`); curl, which does not retry, is left out then.
+    pub(crate) chaos_percent: Option<u32>,
+}
+
+impl Default for WanOptions {
+    fn default() -> Self {
+        WanOptions {
+            size: 1000,
+            peer_size: None,
+            sweep: vec![1, 8, 32, 128],
+            videos: false,
+            chaos_percent: None,
+        }
+    }
+}
+
+fn positive(flag: &str, v: Option<&String>) -> Result<usize, String> {
+    match v.map(|v| v.trim().parse::<usize>()) {
+        Some(Ok(n)) if n > 0 => Ok(n),
+        _ => Err(format!("{flag} needs a positive number, got {v:?}")),
+    }
+}
+
+impl WanOptions {
+    /// Takes one `--wan-*` option, and its value from `rest` if it has one.
+    pub(crate) fn parse_arg(
+        &mut self,
+        flag: &str,
+        rest: &mut std::slice::Iter<'_, String>,
+    ) -> Result<(), String> {
+        match flag {
+            "--wan-videos" => self.videos = true,
+            "--wan-size" => self.size = positive(flag, rest.next())?,
+            "--wan-peer-size" => self.peer_size = Some(positive(flag, rest.next())?),
+            "--wan-sweep" => {
+                let list = rest.next().ok_or("--wan-sweep needs a list, e.g. 32,128")?;
+                self.sweep = list
+                    .split(',')
+                    .map(|v| positive(flag, Some(&v.to_string())).map(|n| n as u32))
+                    .collect::<Result<_, _>>()?;
+            }
+            "--wan-chaos" => {
+                let value = rest.next();
+                let rate = value.and_then(|v| v.parse::<f64>().ok());
+                self.chaos_percent = match rate {
+                    Some(r) if r > 0.0 && r <= 1.0 => Some((r * 100.0).round() as u32),
+                    _ => return Err(format!("--wan-chaos needs a rate in (0, 1], got {value:?}")),
+                };
+            }
+            other => return Err(format!("unknown option {other:?}")),
+        }
+        Ok(())
+    }
+}
+
 /// One measured contender.
 struct Line {
     op: &'static str,
     who: String,
+    files: u64,
     m: Measured,
     bytes: u64,
     settled: Option<String>,
+    /// Why it failed (the row shows no figures then).
+    failed: Option<String>,
+}
+
+impl Line {
+    fn failed(op: &'static str, who: &str, files: u64, why: String) -> Line {
+        eprintln!("bench: {who} {op} failed: {why}");
+        Line {
+            op,
+            who: who.to_string(),
+            files,
+            m: Measured::default(),
+            bytes: 0,
+            settled: None,
+            failed: Some(why),
+        }
+    }
 }
 
 /// The concurrency an rf `--json` report says it ran with: the last JSON
@@ -104,195 +192,305 @@ fn settled_of(stdout: &str) -> Option<String> {
     })
 }
 
-/// Measures an rf command; checks the batch or directory afterwards.
+/// Measures an rf command.
 fn rf_line(ctx: &Ctx, op: &'static str, who: &str, args: Vec<OsString>) -> Result<Line, String> {
-    let job = ctx.rf_job(args, &format!("cache-{op}-{who}"));
+    let job = ctx.rf_job(args, &format!("cache-{op}-{}", who.replace(' ', "_")));
     let (m, _, stdout) = ctx.measure(&job)?;
     Ok(Line {
         op,
         who: who.to_string(),
+        files: 0,
         m,
         bytes: 0,
         settled: settled_of(&stdout),
+        failed: None,
     })
 }
 
-fn rf_ingest(ctx: &Ctx, spec: &Spec, dir: &Path, fixed: Option<u32>) -> Result<Line, String> {
-    let batch = match fixed {
-        Some(n) => format!("wan-c{n}"),
-        None => "wan-rf".to_string(),
-    };
-    let mut args: Vec<OsString> = vec!["--json".into()];
-    if let Some(n) = fixed {
-        args.extend(["--concurrency".into(), n.to_string().into()]);
-    }
-    args.extend([
-        "batch".into(),
-        "ingest".into(),
-        "--images".into(),
-        dir.as_os_str().to_owned(),
-        "--batch-id".into(),
-        batch.clone().into(),
-    ]);
-    let who = fixed.map_or("rf default".to_string(), |n| {
-        format!("rf --concurrency {n}")
-    });
-    let mut line = rf_line(ctx, "ingest", &who, args)?;
-    ctx.verify_count(&batch, spec.count as u64)?;
-    line.bytes = spec.total_bytes();
-    Ok(line)
+/// A contender's line, or a line saying how it failed (the run goes on).
+fn or_failed(op: &'static str, who: &str, files: u64, r: Result<Line, String>) -> Line {
+    r.unwrap_or_else(|e| Line::failed(op, who, files, e))
 }
 
-fn rf_export(ctx: &Ctx, n: u64, fixed: Option<u32>) -> Result<Line, String> {
-    let tag = fixed.map_or("default".to_string(), |c| format!("c{c}"));
-    let out = ctx.run_dir.join(format!("wan-export-{tag}"));
+/// rf's ingest of `spec` into `batch` (`fixed`: `--concurrency`), its
+/// count checked.
+fn rf_ingest(ctx: &Ctx, spec: &Spec, dir: &Path, batch: &str, fixed: Option<u32>) -> Line {
+    let n = spec.count as u64;
+    let who = fixed.map_or("rf default".to_string(), |c| {
+        format!("rf --concurrency {c}")
+    });
+    let flag = match spec.kind {
+        Kind::Images => "--images",
+        Kind::Videos => "--videos",
+    };
     let mut args: Vec<OsString> = vec!["--json".into()];
     if let Some(c) = fixed {
         args.extend(["--concurrency".into(), c.to_string().into()]);
     }
-    args.extend([
-        "batch".into(),
-        "export".into(),
-        "wan-rf".into(),
-        "--out".into(),
-        out.clone().into_os_string(),
-    ]);
+    args.extend(["batch".into(), "ingest".into(), flag.into(), dir.into()]);
+    args.extend(["--batch-id".into(), batch.into()]);
+    let r = rf_line(ctx, "ingest", &who, args).and_then(|mut line| {
+        ctx.verify_count(batch, n)?;
+        line.files = n;
+        line.bytes = spec.total_bytes();
+        Ok(line)
+    });
+    or_failed("ingest", &who, n, r)
+}
+
+/// rf's export of `batch` (`n` files) into a fresh directory, its files
+/// counted.
+fn rf_export(ctx: &Ctx, batch: &str, n: u64, fixed: Option<u32>) -> Line {
+    let tag = fixed.map_or("default".to_string(), |c| format!("c{c}"));
+    let out = ctx.run_dir.join(format!("export-{batch}-{tag}"));
     let who = fixed.map_or("rf default".to_string(), |c| {
         format!("rf --concurrency {c}")
     });
-    let mut line = rf_line(ctx, "export", &who, args)?;
-    let (files, bytes) = tree_stats(&out);
-    if files != n {
-        return Err(format!("{who} exported {files} files, expected {n}"));
+    let mut args: Vec<OsString> = vec!["--json".into()];
+    if let Some(c) = fixed {
+        args.extend(["--concurrency".into(), c.to_string().into()]);
     }
-    line.bytes = bytes;
-    Ok(line)
+    args.extend(["batch".into(), "export".into(), batch.into()]);
+    args.extend(["--out".into(), out.clone().into_os_string()]);
+    let r = rf_line(ctx, "export", &who, args).and_then(|mut line| {
+        let (files, bytes) = tree_stats(&out);
+        if files != n {
+            return Err(format!("{who} exported {files} files, expected {n}"));
+        }
+        line.files = n;
+        line.bytes = bytes;
+        Ok(line)
+    });
+    let _ = fs::remove_dir_all(&out);
+    or_failed("export", &who, n, r)
 }
 
-/// curl of every listed file at `parallel`, into a fresh directory.
-fn curl_export(ctx: &Ctx, n: u64, parallel: u32) -> Result<Line, String> {
-    let listing = super::RawListing::fetch(ctx, "wan-rf", &super::Expect::Files(n))?;
-    let dir = ctx.run_dir.join(format!("wan-curl-{parallel}"));
-    fs::create_dir_all(&dir).map_err(io("create", &dir))?;
+/// curl of every listed file of `batch` at `parallel`, into a fresh
+/// directory.
+fn curl_export(ctx: &Ctx, batch: &str, n: u64, parallel: u32) -> Line {
+    let who = format!("curl --parallel-max {parallel}");
+    let dir = ctx.run_dir.join(format!("curl-{batch}-{parallel}"));
+    let r = curl_run(ctx, batch, n, parallel, &dir).map(|m| {
+        let (_, bytes) = tree_stats(&dir);
+        Line {
+            op: "export",
+            who: who.clone(),
+            files: n,
+            m,
+            bytes,
+            settled: None,
+            failed: None,
+        }
+    });
+    let _ = fs::remove_dir_all(&dir);
+    or_failed("export", &who, n, r)
+}
+
+fn curl_run(ctx: &Ctx, batch: &str, n: u64, parallel: u32, dir: &Path) -> Result<Measured, String> {
+    let listing = super::RawListing::fetch(ctx, batch, &super::Expect::Files(n))?;
+    fs::create_dir_all(dir).map_err(io("create", dir))?;
     let cfg = fs::read_to_string(&listing.cfg).map_err(io("read", &listing.cfg))?;
     let raw = listing.raw_dir.to_string_lossy().into_owned();
     let cfg = cfg.replace(&raw, &dir.to_string_lossy());
-    let path = ctx.run_dir.join(format!("wan-curl-{parallel}.cfg"));
+    let path = ctx.run_dir.join(format!("curl-{batch}-{parallel}.cfg"));
     fs::write(&path, cfg).map_err(io("write", &path))?;
-    let job = Job::new(
-        "curl",
-        [
-            "-sS",
-            "--fail",
-            "--parallel",
-            "--parallel-max",
-            &parallel.to_string(),
-            "-K",
-            &path.to_string_lossy(),
-        ],
-    );
-    let (m, _, _) = ctx.measure(&job)?;
-    let (files, bytes) = tree_stats(&dir);
+    let parallel_text = parallel.to_string();
+    let path_text = path.to_string_lossy();
+    let args = [
+        "-sS",
+        "--fail",
+        "--parallel",
+        "--parallel-max",
+        &parallel_text,
+        "-K",
+        &path_text,
+    ];
+    let (m, _, _) = ctx.measure(&Job::new("curl", args))?;
+    let (files, _) = tree_stats(dir);
     if files != n {
         return Err(format!(
             "curl --parallel-max {parallel} wrote {files} files, expected {n}"
         ));
     }
-    Ok(Line {
-        op: "export",
-        who: format!("curl --parallel-max {parallel}"),
-        m,
-        bytes,
-        settled: None,
-    })
+    Ok(m)
 }
 
-/// inference-cli's ingest or export (`None` without `--peer`).
-fn peer_line(ctx: &Ctx, spec: &Spec, dir: &Path, export: bool) -> Result<Option<Line>, String> {
-    let out = ctx.run_dir.join("wan-export-peer");
-    let args: Vec<OsString> = if export {
-        let out = out.clone().into_os_string();
-        vec![
-            "data-staging".into(),
-            "export-batch".into(),
-            "--batch-id".into(),
-            "wan-rf".into(),
-            "--target-dir".into(),
-            out,
-        ]
-    } else {
-        let d = dir.as_os_str().to_owned();
-        vec![
-            "data-staging".into(),
-            "create-batch-of-images".into(),
-            "--images-dir".into(),
-            d,
-            "--batch-id".into(),
-            "wan-peer".into(),
-        ]
-    };
-    let Some(job) = ctx.peer_job(args) else {
-        return Ok(None);
-    };
+const PEER: &str = "inference-cli 1.8.3";
+
+/// inference-cli's ingest of `spec` into `batch` (`None` without `--peer`).
+fn peer_ingest(ctx: &Ctx, spec: &Spec, dir: &Path, batch: &str) -> Option<Line> {
+    let n = spec.count as u64;
+    let args: Vec<OsString> = vec![
+        "data-staging".into(),
+        "create-batch-of-images".into(),
+        "--images-dir".into(),
+        dir.into(),
+        "--batch-id".into(),
+        batch.into(),
+    ];
+    let job = ctx.peer_job(args)?;
     let measured = ctx.measure(&job);
     bench_data::clean_client_files(dir);
-    let (m, _, _) = measured?;
-    let bytes = if export {
+    let r = measured.and_then(|(m, _, _)| {
+        ctx.verify_count(batch, n)?;
+        Ok(peer_row("ingest", n, m, spec.total_bytes()))
+    });
+    Some(or_failed("ingest", PEER, n, r))
+}
+
+/// inference-cli's export of `batch` (`None` without `--peer`).
+fn peer_export(ctx: &Ctx, batch: &str, n: u64) -> Option<Line> {
+    let out = ctx.run_dir.join(format!("export-{batch}-peer"));
+    let args: Vec<OsString> = vec![
+        "data-staging".into(),
+        "export-batch".into(),
+        "--batch-id".into(),
+        batch.into(),
+        "--target-dir".into(),
+        out.clone().into_os_string(),
+    ];
+    let job = ctx.peer_job(args)?;
+    let r = ctx.measure(&job).and_then(|(m, _, _)| {
         let (files, bytes) = tree_stats(&out);
-        if files != spec.count as u64 {
+        if files != n {
             return Err(format!(
-                "inference-cli exported {files} files, expected {}",
-                spec.count
+                "inference-cli exported {files} files, expected {n}"
             ));
         }
-        bytes
-    } else {
-        ctx.verify_count("wan-peer", spec.count as u64)?;
-        spec.total_bytes()
-    };
-    let op = if export { "export" } else { "ingest" };
-    Ok(Some(Line {
+        Ok(peer_row("export", n, m, bytes))
+    });
+    let _ = fs::remove_dir_all(&out);
+    Some(or_failed("export", PEER, n, r))
+}
+
+fn peer_row(op: &'static str, files: u64, m: Measured, bytes: u64) -> Line {
+    Line {
         op,
-        who: "inference-cli 1.8.3".into(),
+        who: PEER.into(),
+        files,
         m,
         bytes,
         settled: None,
-    }))
+        failed: None,
+    }
+}
+
+/// The datasets of a run, generated once into the cache.
+struct Data {
+    spec: Spec,
+    dir: PathBuf,
+    /// inference-cli's own dataset (`--wan-peer-size`).
+    peer: Option<(Spec, PathBuf)>,
+    /// The videos (`--wan-videos`).
+    videos: Option<(Spec, PathBuf)>,
+}
+
+impl Data {
+    fn ensure(cache: &Path, opts: &WanOptions) -> Result<Data, String> {
+        let prepare = |spec: Spec| -> Result<(Spec, PathBuf), String> {
+            let dir = bench_data::ensure(cache, &spec)?;
+            bench_data::clean_client_files(&dir);
+            bench_data::warm(&dir, &spec)?;
+            Ok((spec, dir))
+        };
+        let (spec, dir) = prepare(Spec::small_images(opts.size))?;
+        let peer = match opts.peer_size {
+            Some(n) if n != opts.size => Some(prepare(Spec::small_images(n))?),
+            _ => None,
+        };
+        let videos = if opts.videos {
+            Some(prepare(Spec::videos())?)
+        } else {
+            None
+        };
+        Ok(Data {
+            spec,
+            dir,
+            peer,
+            videos,
+        })
+    }
+}
+
+/// The rf and curl contenders on the main dataset.
+fn measure_main(ctx: &Ctx, opts: &WanOptions, data: &Data) -> Vec<Line> {
+    let n = data.spec.count as u64;
+    let mut lines = vec![rf_ingest(ctx, &data.spec, &data.dir, "wan-rf", None)];
+    if opts.sweep.contains(&8) {
+        lines.push(rf_ingest(ctx, &data.spec, &data.dir, "wan-c8", Some(8)));
+    }
+    lines.push(rf_export(ctx, "wan-rf", n, None));
+    for &c in &opts.sweep {
+        lines.push(rf_export(ctx, "wan-rf", n, Some(c)));
+    }
+    if opts.chaos_percent.is_none() {
+        for &p in opts.sweep.iter().filter(|&&p| p > 1) {
+            lines.push(curl_export(ctx, "wan-rf", n, p));
+        }
+    }
+    lines
+}
+
+/// inference-cli, and rf default on its dataset when that is its own.
+fn measure_peer(ctx: &Ctx, data: &Data) -> Vec<Line> {
+    let mut lines = Vec::new();
+    let (spec, dir, export_batch) = match &data.peer {
+        Some((spec, dir)) => {
+            lines.push(rf_ingest(ctx, spec, dir, "wan-rf-peer-size", None));
+            lines.push(rf_export(ctx, "wan-rf-peer-size", spec.count as u64, None));
+            (spec, dir, "wan-rf-peer-size")
+        }
+        None => (&data.spec, &data.dir, "wan-rf"),
+    };
+    lines.extend(peer_ingest(ctx, spec, dir, "wan-peer"));
+    lines.extend(peer_export(ctx, export_batch, spec.count as u64));
+    lines
 }
 
 /// Every contender in one profile.
-fn measure_profile(ctx: &Ctx, spec: &Spec, dir: &Path) -> Result<Vec<Line>, String> {
-    let n = spec.count as u64;
-    let mut lines = vec![
-        rf_ingest(ctx, spec, dir, None)?,
-        rf_ingest(ctx, spec, dir, Some(8))?,
-    ];
-    lines.extend(peer_line(ctx, spec, dir, false)?);
-    lines.push(rf_export(ctx, n, None)?);
-    for c in [1, 8, 32, 128] {
-        lines.push(rf_export(ctx, n, Some(c))?);
+fn measure_profile(ctx: &Ctx, opts: &WanOptions, data: &Data) -> Vec<Line> {
+    let mut lines = measure_main(ctx, opts, data);
+    if ctx.inference.is_some() {
+        lines.extend(measure_peer(ctx, data));
     }
-    for p in [8, 32, 128] {
-        lines.push(curl_export(ctx, n, p)?);
+    if let Some((spec, dir)) = &data.videos {
+        lines.push(rf_ingest(ctx, spec, dir, "wan-videos", None));
+        lines.push(rf_export(ctx, "wan-videos", spec.count as u64, None));
     }
-    lines.extend(peer_line(ctx, spec, dir, true)?);
-    Ok(lines)
+    lines
 }
 
-fn render(profile: &Profile, spec: &Spec, lines: &[Line]) -> String {
+fn render(profile: &Profile, opts: &WanOptions, data: &Data, lines: &[Line]) -> String {
     let cap = profile.mbps.map(|m| m / 8.0);
+    let chaos = opts
+        .chaos_percent
+        .map_or(String::new(), |p| format!(", {p}% chaos faults"));
     let mut s = format!(
-        "#### {} ({} small JPEGs, {:.1} MB)\n\n| op | contender | wall s | CPU s | peak RSS MiB | MB/s | of cap | rf settled at |\n|---|---|---:|---:|---:|---:|---:|---|\n",
+        "#### {}{chaos} ({} small JPEGs, {:.1} MB{})\n\n| op | contender | files | wall s | CPU s | peak RSS MiB | MB/s | of cap | rf settled at |\n|---|---|---:|---:|---:|---:|---:|---:|---|\n",
         profile.describe(),
-        spec.count,
-        spec.total_bytes() as f64 / 1e6
+        data.spec.count,
+        data.spec.total_bytes() as f64 / 1e6,
+        if data.videos.is_some() {
+            "; 3 videos of 48 MiB"
+        } else {
+            ""
+        }
     );
     for l in lines {
+        if let Some(why) = &l.failed {
+            let why = why.replace('|', "/").replace('\n', " ");
+            s.push_str(&format!(
+                "| {} | {} | {} | failed: {why} | | | | | |\n",
+                l.op, l.who, l.files
+            ));
+            continue;
+        }
         let mbs = l.bytes as f64 / l.m.wall.max(1e-9) / 1e6;
         s.push_str(&format!(
-            "| {} | {} | {:.2} | {} | {} | {:.2} | {} | {} |\n",
+            "| {} | {} | {} | {:.2} | {} | {} | {:.2} | {} | {} |\n",
             l.op,
             l.who,
+            l.files,
             l.m.wall,
             l.m.cpu.map_or("n/a".into(), |c| format!("{c:.2}")),
             l.m.rss_mib().map_or("n/a".into(), |r| format!("{r:.1}")),
@@ -304,34 +502,50 @@ fn render(profile: &Profile, spec: &Spec, lines: &[Line]) -> String {
     s
 }
 
+/// The emulator arguments of `profile` (and `--wan-chaos`).
+fn emulator_args(profile: &Profile, opts: &WanOptions) -> Vec<String> {
+    let mut args = profile.shaping_args();
+    if let Some(p) = opts.chaos_percent {
+        let rate = f64::from(p) / 100.0;
+        args.extend([
+            "--chaos-rate".into(),
+            rate.to_string(),
+            "--chaos-seed".into(),
+            "16".into(),
+        ]);
+    }
+    args
+}
+
 /// Runs every profile; returns the section for docs/benchmarks.md.
 pub(super) fn run_profiles(
     base: &super::WanBase,
     profiles: &[Profile],
-    size: usize,
+    opts: &WanOptions,
 ) -> Result<String, String> {
-    let spec = Spec::small_images(size);
-    let dir = bench_data::ensure(&base.cache, &spec)?;
-    bench_data::clean_client_files(&dir);
-    bench_data::warm(&dir, &spec)?;
+    let data = Data::ensure(&base.cache, opts)?;
     let mut section = String::new();
     for profile in profiles {
         let run_dir = base.run_dir.join(format!("wan-{}", profile.name));
         fs::create_dir_all(&run_dir).map_err(io("create", &run_dir))?;
-        let server = start_emulator(&base.rf, &run_dir, &profile.shaping_args())?;
+        let server = start_emulator(&base.rf, &run_dir, &emulator_args(profile, opts))?;
         let ctx = Ctx {
             rf: base.rf.clone(),
             inference: base.inference.clone(),
             server,
-            run_dir,
+            run_dir: run_dir.clone(),
             with_time: base.with_time,
             ticks: crate::bench_measure::clock_ticks(),
         };
-        let lines = measure_profile(&ctx, &spec, &dir)?;
-        let table = render(profile, &spec, &lines);
+        let lines = measure_profile(&ctx, opts, &data);
+        let table = render(profile, opts, &data, &lines);
         eprintln!("{table}");
         section.push_str(&table);
         section.push('\n');
+        drop(ctx);
+        // The emulator's data of a large run takes gigabytes: gone once
+        // the profile is measured.
+        let _ = fs::remove_dir_all(&run_dir);
     }
     Ok(section)
 }
