@@ -290,9 +290,16 @@ pub(crate) fn bench(args: &[String]) -> Result<(), String> {
     if options.components {
         return components();
     }
-    run("cargo", &["build", "--release", "-p", "rf-cli"])?;
     let target = target_dir();
-    let rf = target.join("release/rf");
+    // `RF_BENCH_RF=path` measures that rf binary (an older build, for a
+    // paired before/after) instead of building this tree's.
+    let rf = match std::env::var_os("RF_BENCH_RF") {
+        Some(path) => PathBuf::from(path),
+        None => {
+            run("cargo", &["build", "--release", "-p", "rf-cli"])?;
+            target.join("release/rf")
+        }
+    };
     let inference = if options.peer {
         Some(compat::ensure_inference_cli()?)
     } else {
