@@ -388,6 +388,11 @@ pub enum Error {
     #[cfg(feature = "cloud")]
     #[error(transparent)]
     Cloud(#[from] crate::cloud::CloudError),
+    /// An export could not be uploaded into its bucket (see
+    /// [`crate::export::bucket`]).
+    #[cfg(feature = "cloud")]
+    #[error(transparent)]
+    Bucket(#[from] crate::export::bucket::BucketError),
 }
 
 impl ApiError {

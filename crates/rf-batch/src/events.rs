@@ -287,6 +287,11 @@ pub struct RunReport {
     pub output_batch: Option<String>,
     /// Where results went.
     pub output_dir: PathBuf,
+    /// What the upload of the results into a bucket did (runs with
+    /// [`crate::RunConfig::bucket`]).
+    #[cfg(feature = "cloud")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub out_bucket: Option<crate::export::bucket::BucketSummary>,
     /// The manifest.
     pub state_file: PathBuf,
     /// Whether an earlier attempt was resumed.

@@ -227,9 +227,15 @@ pub(crate) struct RunArgs {
     /// Workflow to run (its ID in your workspace)
     #[arg(long, value_name = "ID")]
     pub(crate) workflow: String,
-    /// Directory for the results (created if missing; holds the resume manifest)
-    #[arg(long, value_name = "DIR")]
+    /// Directory for the results (created if missing; holds the resume
+    /// manifest), or a bucket: s3://BUCKET/PREFIX/, gs://..., az://...
+    #[arg(long, value_name = "DIR|URL")]
     pub(crate) out: PathBuf,
+    /// For a bucket --out: the local directory the results are downloaded
+    /// into before their upload, and where the resume records live
+    /// [default: $XDG_CACHE_HOME/rf/bucket-exports/<the URL, encoded>]
+    #[arg(long, value_name = "DIR")]
+    pub(crate) staging_dir: Option<PathBuf>,
     /// Staging batch ID [default: generated, and kept in the run manifest]
     #[arg(long, value_name = "ID")]
     pub(crate) batch_id: Option<String>,
@@ -544,9 +550,15 @@ pub(crate) struct BatchExportArgs {
     /// Batch ID
     #[arg(value_name = "BATCH_ID")]
     pub(crate) batch_id: String,
-    /// Directory to download into (created if missing)
-    #[arg(long, value_name = "DIR")]
+    /// Directory to download into (created if missing), or a bucket:
+    /// s3://BUCKET/PREFIX/, gs://..., az://...
+    #[arg(long, value_name = "DIR|URL")]
     pub(crate) out: PathBuf,
+    /// For a bucket --out: the local directory the results are downloaded
+    /// into before their upload, and where the resume records live
+    /// [default: $XDG_CACHE_HOME/rf/bucket-exports/<the URL, encoded>]
+    #[arg(long, value_name = "DIR")]
+    pub(crate) staging_dir: Option<PathBuf>,
     /// Export only these parts (repeatable) [default: all]
     #[arg(long, value_name = "PART", action = ArgAction::Append)]
     pub(crate) part: Vec<String>,
@@ -789,9 +801,15 @@ pub(crate) struct JobExportArgs {
     /// Job ID
     #[arg(value_name = "JOB_ID")]
     pub(crate) job_id: String,
-    /// Directory to download into (created if missing)
-    #[arg(long, value_name = "DIR")]
+    /// Directory to download into (created if missing), or a bucket:
+    /// s3://BUCKET/PREFIX/, gs://..., az://...
+    #[arg(long, value_name = "DIR|URL")]
     pub(crate) out: PathBuf,
+    /// For a bucket --out: the local directory the results are downloaded
+    /// into before their upload, and where the resume records live
+    /// [default: $XDG_CACHE_HOME/rf/bucket-exports/<the URL, encoded>]
+    #[arg(long, value_name = "DIR")]
+    pub(crate) staging_dir: Option<PathBuf>,
 }
 
 /// `rf emulator ...`.

@@ -340,7 +340,7 @@ pub fn within_count(
 }
 
 /// A 64-bit hash of `key` (the same in every run).
-fn hash_of(key: &str) -> u64 {
+pub(crate) fn hash_of(key: &str) -> u64 {
     use std::hash::{Hash, Hasher};
     let mut h = std::hash::DefaultHasher::new();
     key.hash(&mut h);

@@ -1,5 +1,7 @@
 //! Export: find a job's output, download it and unpack it safely.
 
+#[cfg(feature = "cloud")]
+pub mod bucket;
 pub mod download;
 
 pub use crate::files::extract;

@@ -76,6 +76,11 @@ pub struct ExportOptions {
     /// Who the export says it is in its state directory's lock (default
     /// `an rf-batch export`).
     pub lock_owner: Option<String>,
+    /// Also upload the files into this bucket once downloaded into
+    /// `out_dir` (which is then the staging directory; see
+    /// [`crate::export::bucket`]).
+    #[cfg(feature = "cloud")]
+    pub out_bucket: Option<crate::export::bucket::BucketTarget>,
 }
 
 impl ExportOptions {
@@ -87,6 +92,8 @@ impl ExportOptions {
             out_dir: out_dir.into(),
             download: DownloadSettings::default(),
             lock_owner: None,
+            #[cfg(feature = "cloud")]
+            out_bucket: None,
         }
     }
 
@@ -104,6 +111,10 @@ pub struct ExportReport {
     pub batch_id: String,
     /// Where files went.
     pub output_dir: PathBuf,
+    /// What the upload into a bucket did ([`ExportOptions::bucket`]).
+    #[cfg(feature = "cloud")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub out_bucket: Option<crate::export::bucket::BucketSummary>,
     /// Files of the batch (those of `parts`).
     pub files: usize,
     /// Files downloaded now.
@@ -146,6 +157,10 @@ pub async fn export(ctx: &Context, options: &ExportOptions) -> Result<ExportRepo
     // An unknown batch or part is told before anything is created.
     ctx.client.staging().batch(&options.batch_id).await?;
     check_parts(ctx, &options.batch_id, &options.parts).await?;
+    #[cfg(feature = "cloud")]
+    if let Some(target) = &options.out_bucket {
+        target.check().await?;
+    }
     let _lock = StateLock::acquire(
         &state_dir_of(&options.state_file()),
         options
@@ -164,9 +179,16 @@ pub async fn export(ctx: &Context, options: &ExportOptions) -> Result<ExportRepo
     if let Some(failed) = summary.failed() {
         return Err(failed);
     }
+    #[cfg(feature = "cloud")]
+    let out_bucket = match &options.out_bucket {
+        Some(target) => Some(crate::export::bucket::upload_dir(ctx, &out_dir, target).await?),
+        None => None,
+    };
     Ok(ExportReport {
         batch_id: options.batch_id.clone(),
         output_dir: out_dir,
+        #[cfg(feature = "cloud")]
+        out_bucket,
         files: summary.listed,
         downloaded_now: summary.files,
         downloaded_before: summary.already,

@@ -104,6 +104,11 @@ pub struct RunConfig {
     pub download: DownloadSettings,
     /// Stop after the job finished, without downloading (default false).
     pub skip_export: bool,
+    /// Also upload the results into this bucket once downloaded into
+    /// `output_dir` (which is then the staging directory; see
+    /// [`crate::export::bucket`]).
+    #[cfg(feature = "cloud")]
+    pub out_bucket: Option<crate::export::bucket::BucketTarget>,
     /// Who the run says it is in its state directory's lock, for a second
     /// run refused while this one holds it (default `an rf-batch pipeline`;
     /// see [`crate::state::StateLock`]).
@@ -149,6 +154,8 @@ impl RunConfig {
             },
             download: DownloadSettings::default(),
             skip_export: false,
+            #[cfg(feature = "cloud")]
+            out_bucket: None,
             lock_owner: None,
             #[cfg(feature = "cloud")]
             bucket: None,
@@ -314,6 +321,10 @@ impl Run {
                 .as_deref()
                 .unwrap_or("an rf-batch pipeline"),
         )?;
+        #[cfg(feature = "cloud")]
+        if let Some(bucket) = &self.config.out_bucket {
+            bucket.check().await?;
+        }
         let mut ingest = self.ingest(&paths, phase).await?;
 
         let phase = Instant::now();
@@ -459,6 +470,12 @@ impl Run {
         }
         state.export.complete = true;
         state.save()?;
+        #[cfg(feature = "cloud")]
+        if let Some(bucket) = &self.config.out_bucket {
+            let dir = self.report.output_dir.clone();
+            self.report.out_bucket =
+                Some(crate::export::bucket::upload_dir(&self.ctx, &dir, bucket).await?);
+        }
         Ok(())
     }
 

@@ -110,6 +110,7 @@ async fn dispatch(
                     batch_id: args.batch_id.clone(),
                     parts: args.part.clone(),
                     out: args.out.clone(),
+                    staging_dir: args.staging_dir.clone(),
                     command: "rf batch export",
                 },
             )

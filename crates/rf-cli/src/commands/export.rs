@@ -14,6 +14,7 @@ use rf_batch::pipeline::{ExportOptions, ExportReport};
 use rf_batch::state::StateError;
 use tokio_util::sync::CancellationToken;
 
+use super::bucket_out;
 use super::session::{Session, map_error};
 use super::state_lock;
 use crate::config::Config;
@@ -29,8 +30,10 @@ pub(crate) struct Target {
     pub(crate) batch_id: String,
     /// Only these parts (empty: all).
     pub(crate) parts: Vec<String>,
-    /// The directory to download into.
+    /// The directory to download into, or a bucket URL.
     pub(crate) out: PathBuf,
+    /// The staging directory of a bucket `--out` (default: in the cache).
+    pub(crate) staging_dir: Option<PathBuf>,
     /// The command (`rf batch export`, `rf job export`), named to another
     /// `rf` refused the directory meanwhile.
     pub(crate) command: &'static str,
@@ -44,7 +47,9 @@ pub(crate) async fn run(
     cancel: CancellationToken,
     target: Target,
 ) -> Result<()> {
-    let mut options = ExportOptions::new(target.batch_id.clone(), &target.out);
+    let out = bucket_out::out_target(&target.out, target.staging_dir.as_deref(), config)?;
+    let mut options = ExportOptions::new(target.batch_id.clone(), &out.dir);
+    options.out_bucket = out.bucket;
     options.parts.clone_from(&target.parts);
     options.download.concurrency = config.concurrency;
     options.lock_owner = Some(target.command.to_owned());
@@ -110,6 +115,9 @@ fn print_export(report: &ExportReport, config: &Config) -> Result<()> {
             "refused".to_owned(),
             format!("{} unsafe archive entries", report.refused_entries.len()),
         ]);
+    }
+    if let Some(bucket) = &report.out_bucket {
+        t.row(bucket_out::bucket_row(bucket));
     }
     if let Some(c) = &report.concurrency {
         t.row(["concurrency".to_owned(), crate::events::concurrency_text(c)]);

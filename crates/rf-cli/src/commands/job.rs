@@ -113,6 +113,7 @@ async fn dispatch(
                 batch_id: batch,
                 parts: Vec::new(),
                 out: args.out.clone(),
+                staging_dir: args.staging_dir.clone(),
                 command: "rf job export",
             };
             export::run(session, config, progress, cancel, target).await

@@ -10,6 +10,7 @@
 
 mod batch;
 mod bucket;
+mod bucket_out;
 mod completions;
 mod dry_run;
 mod emulator;

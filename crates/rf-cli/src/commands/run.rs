@@ -10,7 +10,7 @@ use rf_report::{ReportOptions, ReportSummary};
 use tokio_util::sync::CancellationToken;
 
 use super::session::{Session, map_error};
-use super::{options, report, state_lock};
+use super::{bucket_out, options, report, state_lock};
 use crate::args::RunArgs;
 use crate::config::Config;
 use crate::error::{CliError, Result};
@@ -88,7 +88,14 @@ fn run_config(args: &RunArgs, config: &Config) -> Result<RunConfig> {
             "`rf run --save-image-outputs` needs the outputs named with --image-outputs-to-save NAME,...; to keep every image output, use `rf job start --save-image-outputs`",
         ));
     }
-    let mut run_config = RunConfig::new(input, &args.out, &args.workflow);
+    let out = bucket_out::out_target(&args.out, args.staging_dir.as_deref(), config)?;
+    if out.bucket.is_some() && args.report {
+        return Err(CliError::usage(
+            "--report writes a page into a local --out; with a bucket --out, run `rf report` on the --staging-dir instead",
+        ));
+    }
+    let mut run_config = RunConfig::new(input, &out.dir, &args.workflow);
+    run_config.out_bucket = out.bucket;
     run_config.kind = Some(kind);
     run_config.bucket = bucket;
     if let Some(secs) = args.presign_expiry {
@@ -187,6 +194,9 @@ fn print_report(report: &RunReport, page: Option<&ReportSummary>, config: &Confi
             report.extracted_files
         ),
     ]);
+    if let Some(bucket) = &report.out_bucket {
+        t.row(bucket_out::bucket_row(bucket));
+    }
     if !report.skipped.is_empty() {
         t.row([
             "skipped".to_owned(),

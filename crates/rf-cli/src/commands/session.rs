@@ -185,6 +185,7 @@ fn kind_of(err: &Error) -> Kind {
         },
         Error::Cancelled => Kind::Interrupted,
         Error::Cloud(cloud) => cloud_kind(cloud),
+        Error::Bucket(bucket) => bucket_kind(bucket),
         _ => Kind::Local,
     }
 }
@@ -199,6 +200,23 @@ fn cloud_kind(err: &rf_batch::cloud::CloudError) -> Kind {
         C::NoCredentials { .. } | C::AccessDenied { .. } => Kind::Auth,
         C::BucketNotFound { .. } => Kind::NotFound,
         _ => Kind::Remote,
+    }
+}
+
+/// The exit-code class of an upload into a bucket: as a listing's for the
+/// bucket itself, remote for one object, local for a file of the staging
+/// directory, partial when some files failed.
+fn bucket_kind(err: &rf_batch::export::bucket::BucketError) -> Kind {
+    use rf_batch::export::bucket::BucketError as B;
+    match err {
+        B::Open(cloud) => cloud_kind(cloud),
+        B::Glob { .. } => Kind::Usage,
+        B::AccessDenied { .. } => Kind::Auth,
+        B::BucketNotFound { .. } => Kind::NotFound,
+        B::UploadsFailed { .. } => Kind::Partial,
+        B::Cancelled => Kind::Interrupted,
+        B::Transfer { .. } | B::Unreachable { .. } => Kind::Remote,
+        _ => Kind::Local,
     }
 }
 

@@ -9,6 +9,7 @@ mod archives;
 mod basics;
 mod batch;
 mod bucket;
+mod buckets;
 mod dry_run;
 mod emulator;
 mod faults;
