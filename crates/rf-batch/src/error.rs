@@ -392,7 +392,7 @@ pub enum Error {
     /// [`crate::export::bucket`]).
     #[cfg(feature = "cloud")]
     #[error(transparent)]
-    Bucket(#[from] crate::export::bucket::BucketError),
+    Bucket(#[from] crate::bucket_types::BucketError),
 }
 
 impl ApiError {

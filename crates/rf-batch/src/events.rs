@@ -291,7 +291,7 @@ pub struct RunReport {
     /// [`crate::RunConfig::bucket`]).
     #[cfg(feature = "cloud")]
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub out_bucket: Option<crate::export::bucket::BucketSummary>,
+    pub out_bucket: Option<crate::bucket_types::BucketSummary>,
     /// The manifest.
     pub state_file: PathBuf,
     /// Whether an earlier attempt was resumed.

@@ -3,6 +3,8 @@
 #![warn(clippy::unwrap_used)]
 #![warn(clippy::too_many_lines)]
 
+#[cfg(feature = "cloud")]
+pub mod bucket_types;
 pub mod client;
 #[cfg(feature = "cloud")]
 pub mod cloud;

@@ -111,7 +111,7 @@ pub struct ExportReport {
     pub batch_id: String,
     /// Where files went.
     pub output_dir: PathBuf,
-    /// What the upload into a bucket did ([`ExportOptions::bucket`]).
+    /// What the upload into a bucket did ([`ExportOptions::out_bucket`]).
     #[cfg(feature = "cloud")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub out_bucket: Option<crate::export::bucket::BucketSummary>,

@@ -184,19 +184,7 @@ fn print_report(report: &RunReport, page: Option<&ReportSummary>, config: &Confi
     if let Some(output_batch) = &report.output_batch {
         t.row(["output batch".to_owned(), output_batch.clone()]);
     }
-    t.row([
-        "results".to_owned(),
-        format!(
-            "{} ({} downloaded now, {} before, {} extracted)",
-            report.output_dir.display(),
-            plural(report.downloaded_now as u64, "file"),
-            report.downloaded_before,
-            report.extracted_files
-        ),
-    ]);
-    if let Some(bucket) = &report.out_bucket {
-        t.row(bucket_out::bucket_row(bucket));
-    }
+    results_rows(&mut t, report);
     if !report.skipped.is_empty() {
         t.row([
             "skipped".to_owned(),
@@ -234,4 +222,22 @@ fn print_report(report: &RunReport, page: Option<&ReportSummary>, config: &Confi
         report::rows(&mut t, p);
     }
     out.table(&t)
+}
+
+/// Where the results went: the directory, and the bucket they were
+/// uploaded into.
+fn results_rows(t: &mut Table, report: &RunReport) {
+    t.row([
+        "results".to_owned(),
+        format!(
+            "{} ({} downloaded now, {} before, {} extracted)",
+            report.output_dir.display(),
+            plural(report.downloaded_now as u64, "file"),
+            report.downloaded_before,
+            report.extracted_files
+        ),
+    ]);
+    if let Some(bucket) = &report.out_bucket {
+        t.row(bucket_out::bucket_row(bucket));
+    }
 }
