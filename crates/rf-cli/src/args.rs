@@ -461,8 +461,8 @@ pub(crate) struct BatchIngestArgs {
     /// URL that receives ingest webhooks (bulk mode only: single uploads get none)
     #[arg(long, value_name = "URL")]
     pub(crate) notifications_url: Option<String>,
-    /// Scan, check and plan a directory ingest, say what would happen, and
-    /// change nothing (read-only API calls only)
+    /// Scan, check and plan a directory ingest (or list a bucket), say what
+    /// would happen, and change nothing (read-only API calls only)
     #[arg(long, conflicts_with = "references")]
     pub(crate) dry_run: bool,
     /// With a bucket URL: how long the presigned object URLs the service

@@ -176,6 +176,20 @@ pub(crate) async fn ingest_cloud_locked(
     })
 }
 
+/// Lists `url` as [`ingest_cloud`] would, without signing or sending
+/// anything: what would be sent (`kept`) and what is left out, and the same
+/// errors for an empty prefix or nothing matching.
+pub async fn list_cloud(
+    store: &dyn SigningStore,
+    url: &CloudUrl,
+    kind: MediaKind,
+    max_image_bytes: u64,
+) -> Result<ListTally> {
+    let mut listing = Listing::new(store, url, kind, max_image_bytes);
+    while listing.next().await?.is_some() {}
+    Ok(listing.tally())
+}
+
 /// The journal's file name for an ingest of `url` of `kind`: one per source
 /// (`cloud-<16 hex of the URL's SHA-256>-images.jsonl`), so several buckets
 /// can feed one batch, each resuming on its own.

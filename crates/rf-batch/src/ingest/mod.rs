@@ -16,6 +16,7 @@ pub use crate::files::{names, plan, scan, tar_stream};
 #[cfg(feature = "cloud")]
 pub use cloud::{
     CloudIngestOptions, CloudIngestReport, DEFAULT_PRESIGN_EXPIRY, ingest_cloud, journal_file_name,
+    list_cloud,
 };
 pub use names::flat_name;
 pub use plan::{

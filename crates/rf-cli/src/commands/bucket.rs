@@ -85,6 +85,45 @@ pub(crate) async fn ingest(
         })
 }
 
+/// `--dry-run`: lists the bucket as the ingest would and says what it would
+/// send; signs and sends nothing.
+pub(crate) async fn dry_run(
+    url: &CloudUrl,
+    kind: MediaKind,
+    batch: &BatchId,
+    config: &Config,
+) -> Result<()> {
+    let store = rf_batch::cloud::open(url).map_err(|e| map_error(&rf_batch::Error::Cloud(e)))?;
+    let max = rf_batch::ingest::scan::MAX_IMAGE_BYTES;
+    let tally = rf_batch::ingest::list_cloud(store.as_ref(), url, kind, max)
+        .await
+        .map_err(|e| map_error(&e))?;
+    let out = &config.output;
+    if out.is_json() {
+        return out.document(&json!({
+            "batchId": batch.as_str(),
+            "source": url.as_str(),
+            "dryRun": true,
+            "wouldSend": tally.kept,
+            "listed": tally.listed,
+            "leftOut": {"unmatched": tally.unmatched, "hidden": tally.hidden, "otherKind": tally.other, "tooLarge": tally.too_large},
+        }));
+    }
+    let mut t = Table::key_values();
+    t.row(["batch".to_owned(), batch.to_string()]);
+    t.row(["source".to_owned(), url.to_string()]);
+    t.row([
+        "would send".to_owned(),
+        format!(
+            "{} {} of {} objects listed (dry run: nothing sent)",
+            tally.kept,
+            kind.plural(),
+            tally.listed
+        ),
+    ]);
+    out.table(&t)
+}
+
 /// Where the journals of bucket ingests into `batch` live.
 fn journal_dir(config: &Config, batch: &BatchId) -> Result<std::path::PathBuf> {
     let cache = config.cache_dir.as_ref().ok_or_else(|| {

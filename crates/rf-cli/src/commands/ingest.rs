@@ -38,12 +38,7 @@ const REFERENCES_CHUNK: usize = rf_batch::ingest::references::MAX_REFERENCES_PER
 /// happens, so a typo is a usage error and starts no emulator.
 pub(crate) fn check_input(args: &BatchIngestArgs) -> Result<()> {
     options::batch_id(&args.batch_id)?;
-    if let Some((url, _)) = bucket_source(args)? {
-        if args.dry_run {
-            return Err(CliError::usage(format!(
-                "--dry-run lists nothing in a bucket yet; run without it to ingest {url}"
-            )));
-        }
+    if bucket_source(args)?.is_some() {
         return Ok(());
     }
     match (
@@ -128,6 +123,9 @@ async fn bucket(
     config: &Config,
     cancel: CancellationToken,
 ) -> Result<()> {
+    if args.dry_run {
+        return bucket::dry_run(&url, kind, batch, config).await;
+    }
     config.output.note(&format!(
         "listing {url} and sending its {} by reference as the listing goes",
         kind.plural()

@@ -104,6 +104,14 @@ fn images_from_an_s3_bucket_exact_count_and_a_rerun_sends_nothing() {
     );
     assert_eq!(names.len(), n);
 
+    // --dry-run lists and sends nothing.
+    let mut dry = ingest(&emu, &sb, &s3, &s3.url("in/park/*.png"), "e2e-s3-dry");
+    dry.arg("--dry-run");
+    let dry = run(&mut dry);
+    assert_eq!(dry.expect_code(0).json()["wouldSend"], 4);
+    let count = run(emu.rf(&sb).args(["batch", "count", "e2e-s3-dry"]));
+    count.expect_code(4);
+
     // A glob: only the PNGs of one folder.
     let png = run(&mut ingest(
         &emu,
