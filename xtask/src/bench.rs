@@ -505,7 +505,12 @@ impl Ctx {
         if !out.status.success() {
             return Err(format!("{method} {path} failed: {body}"));
         }
-        serde_json::from_str(&body).map_err(|e| format!("{method} {path}: not JSON ({e}): {body}"))
+        // A retried call's output holds the failed attempts' bodies first.
+        serde_json::Deserializer::from_str(&body)
+            .into_iter::<Value>()
+            .map_while(Result::ok)
+            .last()
+            .ok_or_else(|| format!("{method} {path}: not JSON: {body}"))
     }
 
     fn batch_path(&self, batch: &str, rest: &str) -> String {

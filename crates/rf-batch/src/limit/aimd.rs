@@ -13,6 +13,11 @@ const GAIN: f64 = 1.10;
 const BACKOFF: f64 = 0.7;
 /// Windows held at a limit before probing a larger one again.
 const PROBE_AFTER: u32 = 3;
+/// The share of a window's completions (one in ten) that must carry a sign
+/// of overload before the limit is cut: fewer are noise that the limit
+/// cannot cure (a service that throttles or fails a few requests whatever
+/// the load; each is still retried after its `Retry-After`).
+const TOLERATED: usize = 10;
 
 /// How a request ended, for the limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,6 +45,8 @@ struct Window {
     work: u64,
     /// A decrease was made in this window (one per window at most).
     reacted: bool,
+    /// Completions in it that carried a sign of overload.
+    congested: usize,
 }
 
 impl Window {
@@ -49,6 +56,7 @@ impl Window {
             completions: 0,
             work: 0,
             reacted,
+            congested: 0,
         }
     }
 }
@@ -88,12 +96,18 @@ impl Controller {
         self.limit
     }
 
-    /// Takes one completion; returns the new limit when it changed.
+    /// Takes one completion; returns the new limit when it changed. A cut
+    /// comes once a tenth of the limit's worth of completions in this
+    /// window carried a sign of overload (at least one).
     pub(crate) fn complete(&mut self, now: Instant, bytes: u64, outcome: Outcome) -> Option<usize> {
         let before = self.limit;
         self.window.completions += 1;
         self.window.work += bytes + REQUEST_WORK;
-        if outcome == Outcome::Congested && !self.window.reacted {
+        if outcome == Outcome::Congested {
+            self.window.congested += 1;
+        }
+        let overloaded = self.window.congested * TOLERATED >= self.limit;
+        if outcome == Outcome::Congested && overloaded && !self.window.reacted {
             self.back_off(now);
         } else if self.window.completions >= self.limit {
             self.end_window(now);
@@ -215,15 +229,21 @@ mod tests {
         let mut now = Instant::now();
         let mut c = Controller::new(32, 64, now);
         now += Duration::from_millis(1);
+        // Fewer than a tenth of 32 (3 signs) are tolerated; the 4th cuts.
+        for _ in 0..3 {
+            assert_eq!(c.complete(now, 0, Outcome::Congested), None);
+        }
         assert_eq!(c.complete(now, 0, Outcome::Congested), Some(22));
         // More 429s from requests sent under the old limit: no second cut.
         for _ in 0..5 {
             assert_eq!(c.complete(now, 0, Outcome::Congested), None);
         }
-        // Once a window of 22 completed, a new sign cuts again.
+        // Once a window of 22 completed, 3 new signs cut again.
         for _ in 0..17 {
             c.complete(now, 0, Outcome::Done);
         }
+        assert_eq!(c.complete(now, 0, Outcome::Congested), None);
+        assert_eq!(c.complete(now, 0, Outcome::Congested), None);
         assert_eq!(c.complete(now, 0, Outcome::Congested), Some(15));
         assert_eq!(c.decreases, 2);
         // Repeated overload drives it to 1, never 0.
@@ -232,15 +252,38 @@ mod tests {
             for _ in 0..n {
                 c.complete(now, 0, Outcome::Done);
             }
-            c.complete(now, 0, Outcome::Congested);
+            for _ in 0..n.div_ceil(TOLERATED) {
+                c.complete(now, 0, Outcome::Congested);
+            }
         }
         assert_eq!(c.limit(), 1);
+    }
+
+    #[test]
+    fn a_few_signs_in_a_large_window_are_tolerated() {
+        let mut now = Instant::now();
+        let mut c = Controller::new(128, 128, now);
+        // 5% of every window overloaded (a service failing a few requests
+        // whatever the load): the limit stays.
+        for _ in 0..10 {
+            for i in 0..128 {
+                now += Duration::from_millis(1);
+                let outcome = if i % 20 == 0 {
+                    Outcome::Congested
+                } else {
+                    Outcome::Done
+                };
+                c.complete(now, 4096, outcome);
+            }
+        }
+        assert_eq!((c.limit(), c.decreases), (128, 0));
     }
 
     #[test]
     fn after_a_cut_it_probes_upwards_again() {
         let mut now = Instant::now();
         let mut c = Controller::new(16, 64, now);
+        c.complete(now, 0, Outcome::Congested);
         c.complete(now, 0, Outcome::Congested);
         let cut = c.limit();
         assert_eq!(cut, 11);

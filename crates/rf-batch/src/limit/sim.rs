@@ -135,7 +135,7 @@ async fn backs_off_on_429_and_stays_below_the_threshold() {
     run(&limiter, &link, items, usize::MAX).await;
     let r = limiter.report();
     assert!(r.decreases >= 1, "{r:?}");
-    assert!(r.peak <= 64, "a 429 ends slow start: {r:?}");
+    assert!(r.peak < 128, "429s end slow start: {r:?}");
     assert!(r.settled <= 50, "cut back near the threshold: {r:?}");
     let throttled = link.throttled.load(Ordering::SeqCst);
     assert!(
