@@ -11,6 +11,8 @@
 //!
 //! Kept out of `cargo test`: the install takes minutes and ~800 MB.
 
+mod parity;
+
 use std::fs;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -212,13 +214,13 @@ pub(crate) fn compat(args: &[String]) -> Result<(), String> {
 /// inference-cli's every step against a fresh emulator.
 fn inference_half(rf: PathBuf, work: &Path) -> Result<(), String> {
     let inference = ensure_inference_cli()?;
-    let library = crate::compat_parity::make_library(work)?;
+    let library = parity::make_library(work)?;
     let (_guard, ctx) = start(inference, rf, work, &library)?;
     let samples = copy_samples(work)?;
     staging_steps(&ctx, &samples, work)?;
     let exported = job_and_export(&ctx, work)?;
     abort_and_restart(&ctx)?;
-    crate::compat_parity::steps(&ctx, work, 6)?;
+    parity::steps(&ctx, work, 6)?;
     eprintln!("compat: inference-cli 1.8.3 passed every step ({exported} files exported)");
     Ok(())
 }

@@ -28,7 +28,6 @@ mod bench_data;
 mod bench_measure;
 mod bench_report;
 mod compat;
-mod compat_parity;
 mod compat_rfpy;
 mod cycles;
 mod cycles_parse;

@@ -1,5 +1,4 @@
-//! inference-cli's commands beyond the API reference (API-CONTRACT-PARITY
-//! in the shared contract): a RoboQL ingest of library images that carry
+//! inference-cli's commands beyond the API reference: a RoboQL ingest of library images that carry
 //! metadata, a job whose workflow inputs come from that metadata
 //! (`--images-metadata-part-name`, `--metadata-mapping`), and a TRT
 //! compilation job; and the video commands (`create-batch-of-videos`,
@@ -9,7 +8,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use crate::compat::Ctx;
+use super::Ctx;
 use crate::project_root;
 
 /// The library the inference half's emulator serves: the street samples
@@ -92,7 +91,7 @@ fn roboql_ingest(ctx: &Ctx, images: usize) -> Result<(), String> {
         "compat-rq",
     ])?;
     let out = ctx.rf(&["batch", "count", "compat-rq", "--part", "images"])?;
-    let count = crate::compat::json_u64(&out, "count");
+    let count = super::json_u64(&out, "count");
     if count != Some(images as u64) {
         return Err(format!(
             "roboql ingest: part images holds {count:?}, expected {images}"
