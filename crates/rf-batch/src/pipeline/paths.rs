@@ -97,6 +97,22 @@ fn inside(path: &Path, canonical_input: &Path, requested_input: &Path) -> bool {
     path.starts_with(requested_input) || path.starts_with(canonical_input)
 }
 
+/// The manifest file of a run writing into `output`: in `state_dir`
+/// (created) when given, else in `<output>/.rf-state`.
+fn state_file_of(output: &Path, state_dir: Option<&Path>) -> Result<PathBuf> {
+    Ok(match state_dir {
+        Some(dir) => create_dir(
+            dir,
+            [
+                "cannot create state directory",
+                "cannot open state directory",
+            ],
+        )?
+        .join(MANIFEST_FILE),
+        None => output.join(".rf-state").join(MANIFEST_FILE),
+    })
+}
+
 impl RunPaths {
     /// Resolves the paths of a run reading `input_dir`, writing results to
     /// `output_dir` (created) and its manifest to `state_dir` (default
@@ -121,17 +137,7 @@ impl RunPaths {
         if output.starts_with(&input) {
             return Err(Error::OutputInsideInput { output, input });
         }
-        let state_file = match state_dir {
-            Some(dir) => create_dir(
-                dir,
-                [
-                    "cannot create state directory",
-                    "cannot open state directory",
-                ],
-            )?
-            .join(MANIFEST_FILE),
-            None => output.join(".rf-state").join(MANIFEST_FILE),
-        };
+        let state_file = state_file_of(&output, state_dir)?;
         if state_file.starts_with(&input) {
             return Err(Error::StateInsideInput {
                 state: state_file,
@@ -165,17 +171,7 @@ impl RunPaths {
             "cannot open output directory",
         ];
         let output = create_dir(output_dir, creating)?;
-        let state_file = match state_dir {
-            Some(dir) => create_dir(
-                dir,
-                [
-                    "cannot create state directory",
-                    "cannot open state directory",
-                ],
-            )?
-            .join(MANIFEST_FILE),
-            None => output.join(".rf-state").join(MANIFEST_FILE),
-        };
+        let state_file = state_file_of(&output, state_dir)?;
         Ok(RunPaths {
             input_dir: PathBuf::from(source),
             output_dir: output,
