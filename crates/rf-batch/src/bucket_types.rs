@@ -11,6 +11,8 @@ use std::sync::Arc;
 use object_store::ObjectStore;
 use object_store::path::{Path as StorePath, PathPart};
 
+use crate::cloud::error::StoreFault;
+
 /// Where an export goes in a bucket: the store, the prefix inside it, and
 /// the URL it was given as (for messages and the journal).
 #[derive(Debug, Clone)]
@@ -265,15 +267,13 @@ impl BucketError {
         source: object_store::Error,
     ) -> Self {
         let url = target.url.clone();
+        let fault = StoreFault::of(&source);
         let source = Box::new(source);
-        match *source {
-            object_store::Error::PermissionDenied { .. }
-            | object_store::Error::Unauthenticated { .. } => {
-                BucketError::AccessDenied { url, source }
-            }
+        match fault {
+            StoreFault::Denied => BucketError::AccessDenied { url, source },
             // A write answered "not found": the bucket is missing.
-            object_store::Error::NotFound { .. } => BucketError::BucketNotFound { url, source },
-            _ => BucketError::Transfer {
+            StoreFault::NotFound => BucketError::BucketNotFound { url, source },
+            StoreFault::Other => BucketError::Transfer {
                 url,
                 key: key.to_string(),
                 source,

@@ -89,18 +89,40 @@ pub enum CloudError {
     },
 }
 
+/// What a store's failure says, by the error's kind (never its text):
+/// shared by ingest ([`CloudError`]) and export into buckets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StoreFault {
+    /// The bucket (or the object) does not exist.
+    NotFound,
+    /// The credentials were refused or do not allow the operation.
+    Denied,
+    /// Anything else.
+    Other,
+}
+
+impl StoreFault {
+    /// The kind of `error`.
+    pub(crate) fn of(error: &object_store::Error) -> StoreFault {
+        match error {
+            object_store::Error::NotFound { .. } => StoreFault::NotFound,
+            object_store::Error::PermissionDenied { .. }
+            | object_store::Error::Unauthenticated { .. } => StoreFault::Denied,
+            _ => StoreFault::Other,
+        }
+    }
+}
+
 impl CloudError {
-    /// Sorts a listing error by its kind (never its text).
+    /// Sorts a listing error by its kind.
     pub(crate) fn from_listing(url: &str, source: object_store::Error) -> CloudError {
         let url = url.to_owned();
+        let fault = StoreFault::of(&source);
         let source = Box::new(source);
-        match *source {
-            object_store::Error::NotFound { .. } => CloudError::BucketNotFound { url, source },
-            object_store::Error::PermissionDenied { .. }
-            | object_store::Error::Unauthenticated { .. } => {
-                CloudError::AccessDenied { url, source }
-            }
-            _ => CloudError::List { url, source },
+        match fault {
+            StoreFault::NotFound => CloudError::BucketNotFound { url, source },
+            StoreFault::Denied => CloudError::AccessDenied { url, source },
+            StoreFault::Other => CloudError::List { url, source },
         }
     }
 }

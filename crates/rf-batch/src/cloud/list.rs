@@ -13,7 +13,7 @@ use futures::stream::BoxStream;
 use object_store::path::Path as StorePath;
 use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt};
 
-use super::error::CloudError;
+use super::error::{CloudError, StoreFault};
 use super::url::CloudUrl;
 use crate::files::scan::{MediaKind, media_kind};
 
@@ -169,11 +169,7 @@ async fn listing_error(
         return CloudError::from_listing(url, error);
     }
     match store.head(&probe).await {
-        Err(e @ object_store::Error::NotFound { .. })
-        | Err(
-            e @ (object_store::Error::PermissionDenied { .. }
-            | object_store::Error::Unauthenticated { .. }),
-        ) => CloudError::from_listing(url, e),
+        Err(e) if StoreFault::of(&e) != StoreFault::Other => CloudError::from_listing(url, e),
         _ => CloudError::from_listing(url, error),
     }
 }

@@ -213,13 +213,11 @@ fn metadata_inputs(
     let mut values = Map::new();
     let mut missing = Vec::new();
     for (workflow_input, key) in &p.metadata_mapping {
-        let value = p
-            .parameters
-            .get(workflow_input)
-            .or_else(|| metadata.get(key));
-        match value {
-            Some(v) => drop(values.insert(workflow_input.clone(), v.clone())),
-            None => missing.push(key.as_str()),
+        let value = p.parameters.get(workflow_input);
+        if let Some(v) = value.or_else(|| metadata.get(key)) {
+            values.insert(workflow_input.clone(), v.clone());
+        } else {
+            missing.push(key.as_str());
         }
     }
     if missing.is_empty() {
