@@ -11,6 +11,7 @@
 //!
 //! Kept out of `cargo test`: the install takes minutes and ~800 MB.
 
+mod cloud;
 mod parity;
 
 use std::fs;
@@ -21,7 +22,9 @@ use std::time::{Duration, Instant};
 
 use crate::{ServerGuard, http_get, project_root, run, target_dir};
 
-const INFERENCE_CLI: &str = "inference-cli==1.8.3";
+/// With its `cloud-storage` extra (s3fs, gcsfs, adlfs), for
+/// `--data-source cloud-storage` (the `compat::cloud` step, `bench-cloud --peer`).
+const INFERENCE_CLI: &str = "inference-cli[cloud-storage]==1.8.3";
 const KEY: &str = "compat-key";
 const WORKSPACE: &str = "compat-ws";
 
@@ -76,10 +79,20 @@ pub(crate) struct Ctx {
 impl Ctx {
     /// Runs `inference rf-cloud <args>`; fails on a non-zero exit or a traceback.
     pub(crate) fn inference(&self, args: &[&str]) -> Result<String, String> {
+        self.inference_with(args, &[])
+    }
+
+    /// [`Ctx::inference`] with more environment variables.
+    pub(crate) fn inference_with(
+        &self,
+        args: &[&str],
+        env: &[(&str, String)],
+    ) -> Result<String, String> {
         eprintln!("compat: inference rf-cloud {}", args.join(" "));
         let out = Command::new(&self.inference)
             .arg("rf-cloud")
             .args(args)
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .env("API_BASE_URL", &self.base_url)
             .env("ROBOFLOW_API_KEY", KEY)
             .env("COLUMNS", "200")
@@ -103,9 +116,15 @@ impl Ctx {
 
     /// Runs `rf --json <args>` against the same emulator and returns stdout.
     pub(crate) fn rf(&self, args: &[&str]) -> Result<String, String> {
+        self.rf_with(args, &[])
+    }
+
+    /// [`Ctx::rf`] with more environment variables.
+    pub(crate) fn rf_with(&self, args: &[&str], env: &[(&str, String)]) -> Result<String, String> {
         let out = Command::new(&self.rf)
             .arg("--json")
             .args(args)
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .env("API_BASE_URL", &self.base_url)
             .env("ROBOFLOW_API_KEY", KEY)
             .output()
@@ -221,6 +240,7 @@ fn inference_half(rf: PathBuf, work: &Path) -> Result<(), String> {
     let exported = job_and_export(&ctx, work)?;
     abort_and_restart(&ctx)?;
     parity::steps(&ctx, work, 6)?;
+    cloud::steps(&ctx)?;
     eprintln!("compat: inference-cli 1.8.3 passed every step ({exported} files exported)");
     Ok(())
 }

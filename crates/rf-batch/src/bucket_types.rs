@@ -11,7 +11,7 @@ use std::sync::Arc;
 use object_store::ObjectStore;
 use object_store::path::{Path as StorePath, PathPart};
 
-use crate::cloud::error::StoreFault;
+use crate::cloud::error::{StoreFault, refine_listing_error};
 
 /// Where an export goes in a bucket: the store, the prefix inside it, and
 /// the URL it was given as (for messages and the journal).
@@ -70,14 +70,19 @@ impl BucketTarget {
     pub async fn check(&self) -> Result<(), BucketError> {
         match self.store.list_with_delimiter(Some(&self.prefix)).await {
             Ok(_) => Ok(()),
-            Err(e) => match BucketError::from_store(self, &self.prefix, e) {
-                // object_store reports most listing failures (a missing
-                // bucket among them: S3 answers 404 NoSuchBucket) as generic.
-                BucketError::Transfer { url, source, .. } => {
-                    Err(BucketError::Unreachable { url, source })
-                }
-                other => Err(other),
-            },
+            Err(e) => {
+                let e = refine_listing_error(self.store.as_ref(), &self.prefix, e).await;
+                Err(self.listing_failure(e))
+            }
+        }
+    }
+
+    /// A failed listing of the target as a [`BucketError`]: typed when the
+    /// store said why, [`BucketError::Unreachable`] otherwise.
+    fn listing_failure(&self, e: object_store::Error) -> BucketError {
+        match BucketError::from_store(self, &self.prefix, e) {
+            BucketError::Transfer { url, source, .. } => BucketError::Unreachable { url, source },
+            other => other,
         }
     }
 

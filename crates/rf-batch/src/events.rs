@@ -5,8 +5,9 @@
 //! them as progress bars or JSON lines). Sending waits when the channel is
 //! full, so a consumer must keep draining it; a dropped receiver is fine (events
 //! are then discarded). The periodic snapshots `CountPolled` and `JobProgress`
-//! are the exception: they are dropped rather than waited for when the channel
-//! is full, since the next one supersedes them. Every event is `Serialize`
+//! and the cumulative `BucketListed` and `BucketChunk` are the exception: they
+//! are dropped rather than waited for when the channel is full, since the
+//! next one supersedes them. Every event is `Serialize`
 //! (tagged by `"event"`).
 
 use std::path::PathBuf;
@@ -195,6 +196,43 @@ pub enum Event {
         files: u64,
         /// Entries refused (unsafe paths, links, ...).
         refused: Vec<RefusedEntry>,
+    },
+    /// How far a bucket ingest's listing is ([`crate::ingest::cloud`]):
+    /// cumulative, sent every [`crate::ingest::cloud::LISTED_EVENT_EVERY`]
+    /// objects listed and when the listing ends; dropped rather than waited
+    /// for when the channel is full (the next one supersedes it).
+    BucketListed {
+        /// Objects the store listed so far.
+        listed: u64,
+        /// Of those, media kept (signed and sent as references).
+        kept: u64,
+        /// Whether the listing is complete.
+        done: bool,
+    },
+    /// A chunk of a bucket ingest was answered: cumulative references sent
+    /// in this run and found accepted by an earlier one. Dropped like
+    /// [`Event::BucketListed`] when the channel is full.
+    BucketChunk {
+        /// References in chunks the service accepted in this run.
+        sent: u64,
+        /// References in chunks accepted before (checked and skipped).
+        skipped: u64,
+        /// Chunks answered so far (sent or skipped).
+        chunks: u64,
+    },
+    /// A file of an export went into a bucket
+    /// ([`crate::export::bucket::upload_dir`]), or was found complete there.
+    BucketUploaded {
+        /// Its path in the export (`/`-separated).
+        file: String,
+        /// Bytes sent now (0 when it was there already).
+        bytes: u64,
+        /// Files uploaded now so far.
+        uploaded_now: u64,
+        /// Files found complete from an earlier run so far.
+        uploaded_before: u64,
+        /// Files to go through in all.
+        total: u64,
     },
     /// An adaptive concurrency limit moved ([`crate::limit`]).
     ConcurrencyChanged {

@@ -23,14 +23,14 @@ pub(crate) const EVENT_QUEUE: usize = 256;
 /// Runs `work` with the events it sends drawn by a [`Renderer`] on its own
 /// task. Returns what `work` gave and the renderer, for a last line (on an
 /// error its unfinished tracks are already cleared).
-pub(crate) async fn drawn<T, F, Fut>(
+pub(crate) async fn drawn<T, E, F, Fut>(
     progress: Progress,
     config: &Config,
     work: F,
-) -> (rf_batch::Result<T>, Option<Renderer>)
+) -> (Result<T, E>, Option<Renderer>)
 where
     F: FnOnce(EventSink) -> Fut,
-    Fut: Future<Output = rf_batch::Result<T>>,
+    Fut: Future<Output = Result<T, E>>,
 {
     let (tx, rx) = mpsc::channel(EVENT_QUEUE);
     let drawing = tokio::spawn(Renderer::new(progress, &config.output, config.verbose).drain(rx));
@@ -61,6 +61,12 @@ pub(crate) struct Renderer {
     job_started: Option<Instant>,
     /// The job's current stage and when it was first seen.
     job_stage: Option<(String, Instant)>,
+    /// A bucket ingest's listing: objects listed, kept, whether it is done.
+    bucket_listed: (u64, u64, bool),
+    /// A bucket ingest's chunks: references sent, skipped, chunks answered.
+    bucket_chunks: (u64, u64, u64),
+    bucket_bytes: u64,
+    bucket_started: Option<Instant>,
 }
 
 impl Renderer {
@@ -77,6 +83,10 @@ impl Renderer {
             download_started: None,
             job_started: None,
             job_stage: None,
+            bucket_listed: (0, 0, false),
+            bucket_chunks: (0, 0, 0),
+            bucket_bytes: 0,
+            bucket_started: None,
         }
     }
 
@@ -150,6 +160,19 @@ impl Renderer {
                     .warn(&format!("download of {file} failed: {error}"));
             }
             Event::Extracted { .. } => self.extracted(event),
+            Event::BucketListed { listed, kept, done } => {
+                self.bucket_listed = (*listed, *kept, *done);
+                self.bucket_ingest();
+            }
+            Event::BucketChunk {
+                sent,
+                skipped,
+                chunks,
+            } => {
+                self.bucket_chunks = (*sent, *skipped, *chunks);
+                self.bucket_ingest();
+            }
+            Event::BucketUploaded { .. } => self.bucket_uploaded(event),
             Event::Warning { message } => self.output.warn(message),
             Event::ConcurrencyChanged { transfers, limit } if self.verbose > 0 => {
                 self.output
@@ -398,6 +421,75 @@ impl Renderer {
                 "{} more archive entries of {file} were refused; --json lists them all",
                 refused.len() - REFUSED_SHOWN
             ));
+        }
+    }
+
+    /// The track of a bucket ingest: references answered so far (sent or
+    /// found accepted before) against the objects kept by the listing,
+    /// whose end is not known until it is done.
+    fn bucket_ingest(&mut self) {
+        let (listed, kept, done) = self.bucket_listed;
+        let (sent, skipped, chunks) = self.bucket_chunks;
+        if !self.progress.has(Phase::Upload) {
+            self.progress
+                .begin(Phase::Upload, None, Unit::Items("references"));
+        }
+        let mut message = format!(
+            "{listed} objects listed{}, {kept} kept; {} in {}",
+            if done { "" } else { " so far" },
+            plural(sent, "reference"),
+            plural(chunks, "chunk")
+        );
+        if skipped > 0 {
+            message.push_str(&format!(", {skipped} accepted before"));
+        }
+        self.progress.update(Phase::Upload, sent + skipped, message);
+        if done && sent + skipped >= kept {
+            self.progress.finish(
+                Phase::Upload,
+                format!(
+                    "{} of {listed} objects sent by reference ({skipped} accepted before)",
+                    plural(kept, "media object")
+                ),
+            );
+        }
+    }
+
+    /// The track of an export's copy into a bucket.
+    fn bucket_uploaded(&mut self, event: &Event) {
+        let Event::BucketUploaded {
+            bytes,
+            uploaded_now,
+            uploaded_before,
+            total,
+            ..
+        } = event
+        else {
+            return;
+        };
+        if !self.progress.has(Phase::BucketUpload) {
+            self.progress
+                .begin(Phase::BucketUpload, Some(*total), Unit::Items("files"));
+            self.bucket_started = Some(Instant::now());
+            self.bucket_bytes = 0;
+        }
+        self.bucket_bytes += bytes;
+        let done = uploaded_now + uploaded_before;
+        let rate = rate(self.bucket_bytes, self.bucket_started);
+        let mut message = format!("{} sent{rate}", human_bytes(self.bucket_bytes));
+        if *uploaded_before > 0 {
+            message.push_str(&format!(", {uploaded_before} there before"));
+        }
+        self.progress.update(Phase::BucketUpload, done, message);
+        if done >= *total {
+            self.progress.finish(
+                Phase::BucketUpload,
+                format!(
+                    "{} in the bucket ({uploaded_now} now, {})",
+                    plural(*total, "file"),
+                    human_bytes(self.bucket_bytes)
+                ),
+            );
         }
     }
 

@@ -63,6 +63,8 @@ pub(crate) enum Phase {
     Job,
     /// Downloading and extracting results.
     Download,
+    /// Copying an export into a bucket (`--out s3://...`).
+    BucketUpload,
 }
 
 impl Phase {
@@ -73,6 +75,7 @@ impl Phase {
             Phase::Index => "indexing",
             Phase::Job => "job",
             Phase::Download => "download",
+            Phase::BucketUpload => "to bucket",
         }
     }
 }

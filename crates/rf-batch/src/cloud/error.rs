@@ -1,5 +1,8 @@
 //! Errors of bucket access: told apart by variant, each with the URL it is about.
 
+use object_store::path::{Path as StorePath, PathPart};
+use object_store::{ObjectStore, ObjectStoreExt};
+
 use super::url::{CloudUrlError, Provider};
 
 /// Why listing or signing a bucket failed.
@@ -99,6 +102,28 @@ pub(crate) enum StoreFault {
     Denied,
     /// Anything else.
     Other,
+}
+
+/// A failed listing's error, made precise where it can be. Stores report a
+/// missing bucket or a refused key on a listing as a generic error (only
+/// single-object calls are typed), so when a listing fails that way one
+/// object under `prefix` is asked for: an existing bucket lists even when
+/// empty, so a typed "not found" there means no bucket, and a typed refusal
+/// means no access. Any other answer leaves `error` as it was. Shared by
+/// ingest's first listing page and the export's check of its target.
+pub(crate) async fn refine_listing_error(
+    store: &dyn ObjectStore,
+    prefix: &StorePath,
+    error: object_store::Error,
+) -> object_store::Error {
+    if !matches!(error, object_store::Error::Generic { .. }) {
+        return error;
+    }
+    let probe = StorePath::from_iter(prefix.parts().chain([PathPart::from(".rf-probe")]));
+    match store.head(&probe).await {
+        Err(typed) if StoreFault::of(&typed) != StoreFault::Other => typed,
+        _ => error,
+    }
 }
 
 impl StoreFault {

@@ -11,9 +11,9 @@
 use futures::StreamExt;
 use futures::stream::BoxStream;
 use object_store::path::Path as StorePath;
-use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt};
+use object_store::{ObjectMeta, ObjectStore};
 
-use super::error::{CloudError, StoreFault};
+use super::error::{CloudError, refine_listing_error};
 use super::url::CloudUrl;
 use crate::files::scan::{MediaKind, media_kind};
 
@@ -151,27 +151,20 @@ impl<'a> Listing<'a> {
     }
 }
 
-/// Sorts a listing error by its type. Stores report a missing bucket or
-/// a refused key on a listing as a generic error (only single-object
-/// calls are typed), so when the very first page fails that way, one
-/// object is asked for: an existing bucket lists even when empty, so a
-/// failed listing with a typed "not found" there means no bucket, and a
-/// typed refusal means no access.
+/// Sorts a listing error by its type; on the first page, a generic error
+/// is made precise by [`refine_listing_error`].
 async fn listing_error(
     store: &dyn ObjectStore,
     url: &CloudUrl,
     first_page: bool,
     error: object_store::Error,
 ) -> CloudError {
-    let probe = StorePath::from(format!("{}/.rf-probe", url.prefix()));
-    let url = url.as_str();
-    if !first_page || !matches!(error, object_store::Error::Generic { .. }) {
-        return CloudError::from_listing(url, error);
-    }
-    match store.head(&probe).await {
-        Err(e) if StoreFault::of(&e) != StoreFault::Other => CloudError::from_listing(url, e),
-        _ => CloudError::from_listing(url, error),
-    }
+    let error = if first_page {
+        refine_listing_error(store, url.prefix(), error).await
+    } else {
+        error
+    };
+    CloudError::from_listing(url.as_str(), error)
 }
 
 #[cfg(test)]

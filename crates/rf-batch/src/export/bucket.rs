@@ -32,7 +32,7 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path as StorePath;
 use object_store::{ObjectStoreExt, PutPayload, WriteMultipart};
 use tokio::io::AsyncReadExt;
@@ -65,6 +65,7 @@ pub async fn upload_dir(
     let journal_path = dir.join(".rf-state").join(BUCKET_JOURNAL);
     let done = Journal::load(&journal_path)?;
     let mut journal = Journal::open(&journal_path)?;
+    let total = count_files(dir).await?;
     let files = walk(dir.to_path_buf());
     let shared = Arc::new((target.clone(), dir.to_path_buf(), done));
     let cancel = ctx.cancel.clone();
@@ -88,19 +89,27 @@ pub async fn upload_dir(
     while let Some(result) = results.next().await {
         let (file, outcome) = result?;
         summary.files += 1;
-        match outcome {
-            Ok(Synced::Before) => summary.uploaded_before += 1,
+        let bytes = match outcome {
+            Ok(Synced::Before) => {
+                summary.uploaded_before += 1;
+                0
+            }
             Ok(Synced::Now(record)) => {
                 summary.uploaded_now += 1;
                 summary.bytes += record.size;
                 summary.multipart += usize::from(record.size > target.settings.part_size as u64);
                 journal.append(&record)?;
+                record.size
             }
             Err(e) if e.is_fatal() => return Err(e),
-            Err(e) => summary
-                .failures
-                .push(format!("{}: {e}", file.relative.display())),
-        }
+            Err(e) => {
+                summary
+                    .failures
+                    .push(format!("{}: {e}", file.relative.display()));
+                continue;
+            }
+        };
+        tell_uploaded(ctx, &file, bytes, &summary, total).await;
     }
     if ctx.cancel.is_cancelled() {
         return Err(BucketError::Cancelled);
@@ -114,6 +123,39 @@ pub async fn upload_dir(
         }),
         None => Ok(summary),
     }
+}
+
+/// Tells that `file` is in the bucket ([`crate::Event::BucketUploaded`]).
+async fn tell_uploaded(
+    ctx: &Context,
+    file: &LocalFile,
+    bytes: u64,
+    summary: &BucketSummary,
+    total: u64,
+) {
+    let name = file
+        .relative
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy())
+        .collect::<Vec<_>>()
+        .join("/");
+    ctx.events
+        .emit(crate::Event::BucketUploaded {
+            file: name,
+            bytes,
+            uploaded_now: summary.uploaded_now as u64,
+            uploaded_before: summary.uploaded_before as u64,
+            total,
+        })
+        .await;
+}
+
+/// How many files [`upload_dir`] goes through (one walk of the directory,
+/// before the one that uploads), for the progress it tells.
+async fn count_files(dir: &Path) -> Result<u64, BucketError> {
+    walk(dir.to_path_buf())
+        .try_fold(0u64, |n, _| std::future::ready(Ok(n + 1)))
+        .await
 }
 
 /// What happened to one file.

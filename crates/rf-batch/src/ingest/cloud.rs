@@ -37,6 +37,7 @@ use crate::ApiErrorKind;
 use crate::cloud::{CloudError, CloudUrl, ListTally, Listing, SigningStore};
 use crate::context::Context;
 use crate::error::{Error, Result};
+use crate::events::Event;
 use crate::state::{ChunkJournal, StateLock};
 
 /// How long presigned URLs stay valid by default: 24 hours, like the
@@ -143,24 +144,12 @@ pub(crate) async fn ingest_cloud_locked(
         source: options.url.as_str(),
         journal,
         shards: None,
+        sent: 0,
+        skipped: 0,
+        chunks: 0,
     };
     let mut listing = Listing::new(store, &options.url, options.kind, options.max_image_bytes);
-    let (expiry, bucket_url) = (options.presign_expiry, options.url.as_str());
-    let refs = futures::stream::try_unfold(&mut listing, move |listing| async move {
-        let Some(object) = listing.next().await? else {
-            return Ok(None);
-        };
-        let url = store
-            .signed_url(Method::GET, &object.location, expiry)
-            .await
-            .map_err(|source| CloudError::Sign {
-                url: bucket_url.to_owned(),
-                key: object.location.to_string(),
-                source: Box::new(source),
-            })?;
-        let reference = Reference::new(super::flat_name(&object.relative), url.to_string());
-        Ok::<_, Error>(Some((reference, listing)))
-    });
+    let refs = signed_references(ctx, store, &mut listing, options);
     let target = ReferencesTarget {
         client,
         batch: &options.batch_id,
@@ -173,6 +162,49 @@ pub(crate) async fn ingest_cloud_locked(
     Ok(CloudIngestReport {
         references,
         listing: listing.tally(),
+    })
+}
+
+/// How often a bucket ingest tells how far its listing is: every this many
+/// objects listed ([`crate::Event::BucketListed`]).
+pub const LISTED_EVENT_EVERY: u64 = 1_000;
+
+/// The listing's kept objects as presigned references, in listing order;
+/// tells the listing's progress as it goes ([`crate::Event::BucketListed`]).
+fn signed_references<'s>(
+    ctx: &'s Context,
+    store: &'s dyn SigningStore,
+    listing: &'s mut Listing<'_>,
+    options: &'s CloudIngestOptions,
+) -> impl futures::Stream<Item = Result<Reference>> + 's {
+    let state = (listing, 0u64);
+    futures::stream::try_unfold(state, move |(listing, told)| async move {
+        let next = listing.next().await?;
+        let tally = listing.tally();
+        let done = next.is_none();
+        let told = if done || tally.listed >= told + LISTED_EVENT_EVERY {
+            ctx.events.try_emit(Event::BucketListed {
+                listed: tally.listed,
+                kept: tally.kept,
+                done,
+            });
+            tally.listed
+        } else {
+            told
+        };
+        let Some(object) = next else {
+            return Ok(None);
+        };
+        let url = store
+            .signed_url(Method::GET, &object.location, options.presign_expiry)
+            .await
+            .map_err(|source| CloudError::Sign {
+                url: options.url.as_str().to_owned(),
+                key: object.location.to_string(),
+                source: Box::new(source),
+            })?;
+        let reference = Reference::new(super::flat_name(&object.relative), url.to_string());
+        Ok::<_, Error>(Some((reference, (listing, told))))
     })
 }
 
@@ -240,6 +272,10 @@ struct CloudChunks<'a> {
     journal: ChunkJournal,
     /// The batch's shards, listed once at the first chunk.
     shards: Option<BatchShards>,
+    /// What [`crate::Event::BucketChunk`] tells.
+    sent: u64,
+    skipped: u64,
+    chunks: u64,
 }
 
 /// What the batch's shard listing shows: its shard IDs, and the ingest IDs
@@ -251,6 +287,16 @@ struct BatchShards {
 }
 
 impl CloudChunks<'_> {
+    /// One more chunk answered: tells the totals so far.
+    fn tell_chunk(&mut self) {
+        self.chunks += 1;
+        self.ctx.events.try_emit(Event::BucketChunk {
+            sent: self.sent,
+            skipped: self.skipped,
+            chunks: self.chunks,
+        });
+    }
+
     async fn batch_exists(&self) -> Result<bool> {
         match self.ctx.client.staging().batch(self.batch.as_str()).await {
             Ok(_) => Ok(true),
@@ -311,6 +357,10 @@ impl ChunkPolicy for CloudChunks<'_> {
         if seen && recorded.is_none() {
             self.journal.append(ingest_id, references, Vec::new())?;
         }
+        if seen {
+            self.skipped += references;
+            self.tell_chunk();
+        }
         Ok(seen)
     }
 
@@ -318,6 +368,8 @@ impl ChunkPolicy for CloudChunks<'_> {
         let shard_ids = chunk.shard_ids.iter().map(ToString::to_string).collect();
         self.journal
             .append(&chunk.ingest_id, chunk.references, shard_ids)?;
+        self.sent += chunk.references;
+        self.tell_chunk();
         Ok(())
     }
 }

@@ -54,6 +54,7 @@ pub(crate) async fn ingest(
     request: BucketIngest<'_>,
     session: &Session,
     config: &Config,
+    events: rf_batch::EventSink,
     cancel: CancellationToken,
 ) -> Result<CloudIngestReport> {
     let store =
@@ -70,7 +71,9 @@ pub(crate) async fn ingest(
     options.display_name = request.display_name;
     options.notifications_url = request.notifications_url;
     options.lock_owner = Some(request.owner.to_owned());
-    let ctx = Context::new(session.client().clone()).with_cancel(cancel);
+    let ctx = Context::new(session.client().clone())
+        .with_cancel(cancel)
+        .with_events(events);
     rf_batch::ingest::ingest_cloud(&ctx, store.as_ref(), &options)
         .await
         .map_err(|e| match e {

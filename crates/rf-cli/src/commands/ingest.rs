@@ -71,7 +71,7 @@ pub(crate) async fn run(
 ) -> Result<()> {
     let batch = options::batch_id(&args.batch_id)?;
     if let Some((url, kind)) = bucket_source(args)? {
-        return bucket(args, &batch, url, kind, session, config, cancel).await;
+        return bucket(args, &batch, (url, kind), session, config, progress, cancel).await;
     }
     if let Some(path) = &args.source.references {
         return references(args, &batch, path, session, config, &cancel).await;
@@ -117,10 +117,10 @@ fn bucket_source(args: &BatchIngestArgs) -> Result<Option<(CloudUrl, MediaKind)>
 async fn bucket(
     args: &BatchIngestArgs,
     batch: &BatchId,
-    url: CloudUrl,
-    kind: MediaKind,
+    (url, kind): (CloudUrl, MediaKind),
     session: &Session,
     config: &Config,
+    progress: Progress,
     cancel: CancellationToken,
 ) -> Result<()> {
     if args.dry_run {
@@ -142,7 +142,12 @@ async fn bucket(
         ),
         owner: "rf batch ingest",
     };
-    let report = bucket::ingest(request, session, config, cancel.clone()).await?;
+    let (report, renderer) = drawn(progress, config, |events| {
+        bucket::ingest(request, session, config, events, cancel.clone())
+    })
+    .await;
+    drop(renderer);
+    let report = report?;
     let mut count = None;
     if args.wait {
         let expected = report.references.references;

@@ -79,7 +79,15 @@ fn images_from_an_s3_bucket_exact_count_and_a_rerun_sends_nothing() {
     assert_eq!(first["references"], n, "{first}");
     assert_eq!(first["count"], n, "{first}");
     assert_eq!(first["requests"], 1, "{first}");
+    // The progress track ends with what went (stderr is not a terminal:
+    // plain lines).
+    let line = format!(
+        "rf: upload: {n} media objects of {n} objects sent by reference (0 accepted before)"
+    );
+    assert!(done.stderr.contains(&line), "{}", done.stderr);
     let again = run(&mut ingest(&emu, &sb, &s3, &url, "e2e-s3"));
+    let line = format!("({n} accepted before)");
+    assert!(again.stderr.contains(&line), "{}", again.stderr);
     let again = again.expect_code(0).json();
     assert_eq!(
         (again["requests"].as_u64(), again["skippedChunks"].as_u64()),
