@@ -31,9 +31,16 @@ pub const BLOCK: u64 = 512;
 /// Bytes that end an archive (two zero blocks).
 pub const TAR_END_LEN: u64 = 2 * BLOCK;
 /// Largest chunk handed to the upload (many small members share one chunk).
-pub const CHUNK_SIZE: usize = 256 * 1024;
+///
+/// A shard in flight holds at most [`CHANNEL_DEPTH`] + 2 chunks (one being
+/// packed, those queued, one being sent): 192 KiB, within the 256 KiB per
+/// transfer that [`crate::limit::MEMORY_CAP`] allows. With 256 KiB chunks
+/// and two queued (1 MiB a shard), a 100,000-file ingest whose adaptive
+/// limit reached 128 shards peaked at 63-69 MiB; now 35-53 MiB
+/// (docs/benchmarks.md, "Ingest memory").
+pub const CHUNK_SIZE: usize = 64 * 1024;
 /// Chunks packed ahead of the upload, per shard.
-pub const CHANNEL_DEPTH: usize = 2;
+pub const CHANNEL_DEPTH: usize = 1;
 
 /// Where a member's bytes come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
