@@ -221,11 +221,19 @@ impl Bench {
         eprintln!("bench-cloud: {who}: {}", job.display());
         let started = Instant::now();
         let (command, _) = run_measured(job, &self.scratch, self.with_time)?;
+        eprintln!(
+            "bench-cloud: {who}: command {:.2} s wall, {} s CPU, {} MiB peak",
+            command.wall,
+            command.cpu.map_or("-".into(), |c| format!("{c:.2}")),
+            command.rss_mib().map_or("-".into(), |m| format!("{m:.1}"))
+        );
         self.wait_count(batch, n)?;
+        let until_count = started.elapsed().as_secs_f64();
+        eprintln!("bench-cloud: {who}: counted exactly after {until_count:.1} s");
         Ok(Row {
             who: who.to_owned(),
             command,
-            until_count: started.elapsed().as_secs_f64(),
+            until_count,
         })
     }
 
@@ -244,10 +252,13 @@ impl Bench {
             .ok_or_else(|| format!("no shard count of {batch} in the emulator's stats"))
     }
 
-    /// Polls `rf batch count` until `batch` holds `n` (deadline: 2 ms an
-    /// object, at least 2 minutes).
+    /// Polls `rf batch count` until `batch` holds `n`; gives up when the
+    /// count has not moved for [`STALL`] (the emulator fetches the objects
+    /// shard by shard, after any other batch's: a fixed deadline cut a
+    /// 100,000-object run short at 99,000).
     fn wait_count(&self, batch: &str, n: usize) -> Result<(), String> {
-        let deadline = Instant::now() + Duration::from_secs(120.max(n as u64 / 500));
+        let mut last = None;
+        let mut moved = Instant::now();
         loop {
             let out = Command::new(&self.rf)
                 .args(["--json", "batch", "count", batch])
@@ -261,13 +272,22 @@ impl Bench {
             if count == Some(n as u64) {
                 return Ok(());
             }
-            if Instant::now() > deadline {
-                return Err(format!("batch {batch} holds {count:?} of {n}"));
+            if count != last {
+                (last, moved) = (count, Instant::now());
+            }
+            if moved.elapsed() > STALL {
+                return Err(format!(
+                    "batch {batch} holds {count:?} of {n}, unchanged for {} s",
+                    STALL.as_secs()
+                ));
             }
             std::thread::sleep(Duration::from_millis(500));
         }
     }
 }
+
+/// How long the batch count may stay unchanged before the bench gives up.
+const STALL: Duration = Duration::from_secs(120);
 
 /// The figures as a markdown section.
 fn render(options: &Options, rows: &[Row]) -> String {
