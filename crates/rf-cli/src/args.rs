@@ -883,6 +883,11 @@ pub(crate) struct EmulatorServeArgs {
     /// [default: no cap]
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub(crate) max_connections: Option<u32>,
+    /// Service capacity: requests answered at once; one arriving while N
+    /// are in the works gets 429 with Retry-After: 1, as from a loaded
+    /// service [default: no cap]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) max_in_flight: Option<u32>,
     /// A host (name or IP address) webhooks may be sent to besides loopback
     /// (repeatable) [default: loopback only]
     #[arg(long = "allow-webhook-host", value_name = "HOST", action = ArgAction::Append)]

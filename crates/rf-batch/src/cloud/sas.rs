@@ -13,6 +13,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use futures::stream::BoxStream;
 use object_store::azure::MicrosoftAzure;
+use object_store::list::{PaginatedListOptions, PaginatedListResult, PaginatedListStore};
 use object_store::path::Path;
 use object_store::signer::{Method, Signer};
 use object_store::{
@@ -58,6 +59,17 @@ impl SasStore {
 impl fmt::Display for SasStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} (SAS)", self.inner)
+    }
+}
+
+#[async_trait]
+impl PaginatedListStore for SasStore {
+    async fn list_paginated(
+        &self,
+        prefix: Option<&str>,
+        opts: PaginatedListOptions,
+    ) -> Result<PaginatedListResult> {
+        self.inner.list_paginated(prefix, opts).await
     }
 }
 

@@ -25,16 +25,19 @@ use object_store::ObjectStore;
 use object_store::aws::AmazonS3Builder;
 use object_store::azure::MicrosoftAzureBuilder;
 use object_store::gcp::GoogleCloudStorageBuilder;
+use object_store::list::PaginatedListStore;
 use object_store::signer::Signer;
 
 use super::error::CloudError;
 use super::sas::SasStore;
 use super::url::{CloudUrl, Provider};
 
-/// An object store that can also presign URLs (S3, GCS and Azure all can).
-pub trait SigningStore: ObjectStore + Signer {}
+/// An object store that can also presign URLs and list page by page (S3,
+/// GCS and Azure all can): the page-level listing lets [`super::Listing`]
+/// find the first-level folders with one bounded request.
+pub trait SigningStore: ObjectStore + Signer + PaginatedListStore {}
 
-impl<T: ObjectStore + Signer> SigningStore for T {}
+impl<T: ObjectStore + Signer + PaginatedListStore> SigningStore for T {}
 
 /// An opened bucket.
 pub type Store = Arc<dyn SigningStore>;

@@ -148,7 +148,8 @@ pub(crate) async fn ingest_cloud_locked(
         skipped: 0,
         chunks: 0,
     };
-    let mut listing = Listing::new(store, &options.url, options.kind, options.max_image_bytes);
+    let mut listing = Listing::new(store, &options.url, options.kind, options.max_image_bytes)
+        .with_folders(store);
     let refs = signed_references(ctx, store, &mut listing, options);
     let target = ReferencesTarget {
         client,
@@ -217,7 +218,7 @@ pub async fn list_cloud(
     kind: MediaKind,
     max_image_bytes: u64,
 ) -> Result<ListTally> {
-    let mut listing = Listing::new(store, url, kind, max_image_bytes);
+    let mut listing = Listing::new(store, url, kind, max_image_bytes).with_folders(store);
     while listing.next().await?.is_some() {}
     Ok(listing.tally())
 }

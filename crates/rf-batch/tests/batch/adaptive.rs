@@ -9,7 +9,7 @@ use crate::common::{config, make_images, scratch_dirs, start_emulator_with};
 use rf_batch::ingest::ModeChoice;
 use rf_batch::limit::Concurrency;
 use rf_batch::{Client, Pipeline};
-use rf_emulator::{ChaosConfig, ChaosKind, EmulatorConfig};
+use rf_emulator::{ChaosConfig, ChaosKind, EmulatorConfig, ShapingConfig};
 use rf_transport::{ReqwestTransport, RetryPolicy, Retrying};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -68,4 +68,70 @@ async fn throttling_cuts_the_limit_and_the_run_stays_exact() {
     let down = report.download_concurrency.expect("downloads ran");
     assert_eq!(down.concurrency, Concurrency::default());
     emu.shutdown().await;
+}
+
+/// One single-mode ingest of `n` images at `concurrency` into an emulator
+/// that answers 8 requests at once and `429` beyond (`max_in_flight`),
+/// every answer 10 ms late so that requests overlap: what the emulator
+/// counted, and the upload limit's report.
+async fn ingest_against_capacity(
+    n: usize,
+    concurrency: Concurrency,
+) -> (rf_emulator::ShapingStats, rf_batch::limit::LimitReport) {
+    let shaping = ShapingConfig {
+        latency: Duration::from_millis(10),
+        max_in_flight: Some(8),
+        ..ShapingConfig::default()
+    };
+    let emu = start_emulator_with(EmulatorConfig::for_tests().with_shaping(shaping)).await;
+    // Retry-After asks for 1 s; honour 10 ms of it. Many attempts: a
+    // pinned 64 against a capacity of 8 loses most of them.
+    let policy = RetryPolicy {
+        max_attempts: 1_000,
+        base_delay: Duration::from_millis(1),
+        max_delay: Duration::from_millis(5),
+        retry_after_cap: Duration::from_millis(10),
+        ..RetryPolicy::default()
+    };
+    let retrying = Retrying::new(ReqwestTransport::new().unwrap(), policy).with_rng_seed(5);
+    let stats = retrying.stats();
+    let client = Client::builder()
+        .transport(retrying)
+        .retry_stats(stats)
+        .base_url(emu.base_url().as_str())
+        .api_key(emu.api_key())
+        .build()
+        .unwrap();
+    let (input, out) = scratch_dirs();
+    make_images(input.path(), n);
+    let mut cfg = config(input.path(), out.path(), "image-properties");
+    cfg.plan.mode = ModeChoice::Single;
+    cfg.upload.concurrency = concurrency;
+    let report = Pipeline::new(client, cfg).run().await.unwrap();
+    let s = emu.state().stats();
+    let batch = &s.workspaces[emu.workspace()].batches[&report.batch_id];
+    assert_eq!((batch.files, batch.distinct_names), (n as u64, n as u64));
+    assert!(report.failures.is_empty(), "{:?}", report.failures);
+    emu.shutdown().await;
+    let up = report.upload_concurrency.expect("uploads ran");
+    (s.shaping.expect("shaping is on"), up)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn against_a_full_service_the_adaptive_limit_sends_far_fewer_requests_than_a_pinned_one() {
+    let n = 240;
+    let (adaptive, up) = ingest_against_capacity(n, Concurrency::default()).await;
+    let (pinned, _) = ingest_against_capacity(n, Concurrency::Fixed(64)).await;
+    // Both exact (checked inside). The adaptive limit came down towards
+    // the capacity, so the service refused far fewer of its requests, and
+    // it asked fewer times in all.
+    assert!(up.decreases >= 1 && up.settled < 32, "{up:?}");
+    assert!(
+        adaptive.over_capacity * 2 < pinned.over_capacity,
+        "adaptive {adaptive:?}\npinned {pinned:?}"
+    );
+    assert!(
+        adaptive.answers_delayed < pinned.answers_delayed,
+        "adaptive {adaptive:?}\npinned {pinned:?}"
+    );
 }

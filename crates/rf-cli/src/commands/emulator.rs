@@ -164,6 +164,7 @@ impl Served {
                 "latencyJitterMs": self.shaping.latency_jitter.as_millis() as u64,
                 "bandwidthMbps": self.shaping.bandwidth_mbps,
                 "maxConnections": self.shaping.max_connections,
+                "maxInFlight": self.shaping.max_in_flight,
             })),
         })
     }
@@ -183,6 +184,9 @@ fn shaping_summary(s: &ShapingConfig) -> String {
     });
     if let Some(n) = s.max_connections {
         parts.push(format!("at most {n} connections"));
+    }
+    if let Some(n) = s.max_in_flight {
+        parts.push(format!("429 beyond {n} requests in flight"));
     }
     parts.join(", ")
 }
@@ -221,6 +225,7 @@ fn shaping_config(args: &EmulatorServeArgs) -> ShapingConfig {
         latency_jitter: Duration::from_millis(args.latency_jitter_ms.unwrap_or(0)),
         bandwidth_mbps: args.bandwidth_mbps,
         max_connections: args.max_connections.map(|n| n as usize),
+        max_in_flight: args.max_in_flight.map(|n| n as usize),
         seed: args.latency_seed,
     }
 }
@@ -339,6 +344,8 @@ mod tests {
                 "200",
                 "--max-connections",
                 "16",
+                "--max-in-flight",
+                "8",
                 "--chaos-rate",
                 "0.2",
             ]),
@@ -351,6 +358,7 @@ mod tests {
                 latency_jitter: Duration::from_millis(5),
                 bandwidth_mbps: Some(200.0),
                 max_connections: Some(16),
+                max_in_flight: Some(8),
                 seed: 3,
             }
         );
@@ -368,6 +376,7 @@ mod tests {
         assert!(bad(&["--bandwidth-mbps", "0"]));
         assert!(bad(&["--bandwidth-mbps", "fast"]));
         assert!(bad(&["--max-connections", "0"]));
+        assert!(bad(&["--max-in-flight", "0"]));
     }
 
     #[test]

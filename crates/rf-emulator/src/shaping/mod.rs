@@ -10,7 +10,12 @@
 //!   outbound one, chunk by chunk as they stream;
 //! - **connections** ([`ShapingConfig::max_connections`],
 //!   `--max-connections`): at most that many open at once; more wait to be
-//!   accepted.
+//!   accepted;
+//! - **capacity** ([`ShapingConfig::max_in_flight`], `--max-in-flight`): a
+//!   service that answers that many requests at once, and `429` with
+//!   `Retry-After: 1` to any that arrives while it is full, as a loaded
+//!   service does: unlike chaos mode's random throttling, these `429`s
+//!   depend on the client's load, so a client that backs off gets fewer.
 //!
 //! These are test conditions, not faults: they are independent of chaos
 //! mode ([`crate::ChaosConfig`]) and combine with it (shaping is the outer
@@ -24,7 +29,7 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::extract::Request;
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
 use rf_util::rng::{mix, unit};
@@ -62,6 +67,9 @@ pub struct ShapingConfig {
     pub bandwidth_mbps: Option<f64>,
     /// Connections open at once (`None`: no cap).
     pub max_connections: Option<usize>,
+    /// Requests answered at once; one arriving while this many are in the
+    /// works gets `429` (`None`: no cap).
+    pub max_in_flight: Option<usize>,
     /// Seed of the jitter draws: the same seed gives the same delays to the
     /// same sequence of answers.
     pub seed: u64,
@@ -74,6 +82,7 @@ impl ShapingConfig {
             || !self.latency_jitter.is_zero()
             || self.bandwidth_mbps.is_some()
             || self.max_connections.is_some()
+            || self.max_in_flight.is_some()
     }
 
     /// Checks the bandwidth is a positive number and the connection cap at
@@ -89,6 +98,11 @@ impl ShapingConfig {
         if self.max_connections == Some(0) {
             return Err(EmulatorError::Config(
                 "max connections must be at least 1".to_string(),
+            ));
+        }
+        if self.max_in_flight == Some(0) {
+            return Err(EmulatorError::Config(
+                "max requests in flight must be at least 1".to_string(),
             ));
         }
         Ok(())
@@ -136,6 +150,14 @@ pub struct ShapingStats {
     pub connections_open: u64,
     /// Accepts that had to wait for a connection to close (`--max-connections`).
     pub connections_waited: u64,
+    /// The configured capacity (`null`: none).
+    pub max_in_flight: Option<usize>,
+    /// Requests in the works now (counted with a capacity set).
+    pub in_flight: u64,
+    /// Most requests in the works at once (counted with a capacity set).
+    pub in_flight_peak: u64,
+    /// Requests answered `429` because the capacity was full.
+    pub over_capacity: u64,
 }
 
 /// One direction of the link: its bucket and what went through it.
@@ -183,6 +205,32 @@ pub(crate) struct Shaper {
     pub(crate) connections_accepted: AtomicU64,
     pub(crate) connections_open: AtomicU64,
     pub(crate) connections_waited: AtomicU64,
+    in_flight: Arc<AtomicU64>,
+    in_flight_peak: AtomicU64,
+    over_capacity: AtomicU64,
+}
+
+/// The `429` of a request that found the capacity full.
+fn over_capacity_answer() -> Response {
+    let mut resp = crate::error::ApiError::new(
+        axum::http::StatusCode::TOO_MANY_REQUESTS,
+        "too many requests in flight (the emulator's --max-in-flight capacity); retry after the Retry-After delay",
+    )
+    .into_response();
+    resp.headers_mut().insert(
+        axum::http::header::RETRY_AFTER,
+        axum::http::HeaderValue::from(1u64),
+    );
+    resp
+}
+
+/// One request in the works: counted out when its answer is ready.
+struct InFlight(Arc<AtomicU64>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl Shaper {
@@ -197,7 +245,26 @@ impl Shaper {
             connections_accepted: AtomicU64::new(0),
             connections_open: AtomicU64::new(0),
             connections_waited: AtomicU64::new(0),
+            in_flight: Arc::new(AtomicU64::new(0)),
+            in_flight_peak: AtomicU64::new(0),
+            over_capacity: AtomicU64::new(0),
         }
+    }
+
+    /// Counts a request in against the capacity: `Err` with the `429` to
+    /// give when it is full, else the guard that counts it out.
+    fn admit(&self) -> Result<Option<InFlight>, Response> {
+        let Some(cap) = self.config.max_in_flight else {
+            return Ok(None);
+        };
+        let now = self.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
+        let guard = InFlight(self.in_flight.clone());
+        self.in_flight_peak.fetch_max(now, Ordering::Relaxed);
+        if now > cap as u64 {
+            Self::bump(&self.over_capacity);
+            return Err(over_capacity_answer());
+        }
+        Ok(Some(guard))
     }
 
     pub(crate) fn config(&self) -> &ShapingConfig {
@@ -220,6 +287,14 @@ impl Shaper {
                 .fetch_add(micros(delay), Ordering::Relaxed);
             tokio::time::sleep(delay).await;
         }
+        let _in_flight = match self.admit() {
+            Ok(guard) => guard,
+            Err(full) => {
+                // Read the upload so the client gets to read the answer.
+                crate::chaos::respond::drain(req.into_body()).await;
+                return full;
+            }
+        };
         let req = match &self.inbound {
             Some(link) => req.map(|b| Body::new(body::ShapedBody::new(b, link.clone()))),
             None => req,
@@ -257,6 +332,10 @@ impl Shaper {
             connections_accepted: load(&self.connections_accepted),
             connections_open: load(&self.connections_open),
             connections_waited: load(&self.connections_waited),
+            max_in_flight: self.config.max_in_flight,
+            in_flight: load(&self.in_flight),
+            in_flight_peak: load(&self.in_flight_peak),
+            over_capacity: load(&self.over_capacity),
         })
     }
 }
@@ -298,6 +377,10 @@ mod tests {
         }));
         assert!(bad(ShapingConfig {
             max_connections: Some(0),
+            ..ShapingConfig::default()
+        }));
+        assert!(bad(ShapingConfig {
+            max_in_flight: Some(0),
             ..ShapingConfig::default()
         }));
         assert!(ShapingConfig::default().validate().is_ok());

@@ -132,3 +132,56 @@ async fn a_connection_beyond_the_cap_waits_for_one_to_close() {
     assert_eq!(sh.max_connections, Some(1));
     env.emu.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_request_beyond_the_capacity_gets_429_while_one_is_in_the_works() {
+    let shaping = ShapingConfig {
+        max_in_flight: Some(1),
+        ..ShapingConfig::default()
+    };
+    let env = start_with(EmulatorConfig::for_tests().with_shaping(shaping)).await;
+    let (url, headers) = env.signed_url("cap", "upload/video", Some("v.mp4")).await;
+    // An upload whose body is held open: the request stays in the works.
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(1);
+    let body = reqwest::Body::wrap_stream(tokio_stream_of(rx));
+    let mut held = env.http.put(&url).body(body);
+    for (k, v) in &headers {
+        held = held.header(k, v);
+    }
+    let held = tokio::spawn(held.send());
+    tx.send(Ok(mp4(1_000))).await.unwrap();
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    while shaping_of(&env).in_flight == 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{:?}",
+            shaping_of(&env)
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let (status, body) = env.get(&env.ds("batches"), &[]).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    assert_eq!(shaping_of(&env).over_capacity, 1);
+    drop(tx);
+    let done = tokio::time::timeout(DEADLINE, held)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(done.status(), StatusCode::OK);
+    let (status, _) = env.get(&env.ds("batches"), &[]).await;
+    assert_eq!(status, StatusCode::OK, "room again once the upload ended");
+    let sh = shaping_of(&env);
+    assert_eq!(
+        (sh.over_capacity, sh.in_flight_peak, sh.max_in_flight),
+        (1, 2, Some(1))
+    );
+    env.emu.shutdown().await;
+}
+
+/// The chunks received on `rx`, as a stream.
+fn tokio_stream_of<T: Send + 'static>(
+    rx: tokio::sync::mpsc::Receiver<T>,
+) -> impl futures::Stream<Item = T> + Send + 'static {
+    futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|x| (x, rx)) })
+}
