@@ -224,6 +224,16 @@ fn over_capacity_answer() -> Response {
     resp
 }
 
+/// Whether a request may be answered now ([`Shaper::admit`]).
+enum Admission {
+    /// No capacity is set.
+    Unlimited,
+    /// Counted in; counted out when the guard drops.
+    Admitted(InFlight),
+    /// The capacity is full: the answer is `429`.
+    Full,
+}
+
 /// One request in the works: counted out when its answer is ready.
 struct InFlight(Arc<AtomicU64>);
 
@@ -251,20 +261,20 @@ impl Shaper {
         }
     }
 
-    /// Counts a request in against the capacity: `Err` with the `429` to
-    /// give when it is full, else the guard that counts it out.
-    fn admit(&self) -> Result<Option<InFlight>, Response> {
+    /// Counts a request in against the capacity: the guard that counts it
+    /// out, or [`Admission::Full`].
+    fn admit(&self) -> Admission {
         let Some(cap) = self.config.max_in_flight else {
-            return Ok(None);
+            return Admission::Unlimited;
         };
         let now = self.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
         let guard = InFlight(self.in_flight.clone());
         self.in_flight_peak.fetch_max(now, Ordering::Relaxed);
         if now > cap as u64 {
             Self::bump(&self.over_capacity);
-            return Err(over_capacity_answer());
+            return Admission::Full;
         }
-        Ok(Some(guard))
+        Admission::Admitted(guard)
     }
 
     pub(crate) fn config(&self) -> &ShapingConfig {
@@ -288,11 +298,12 @@ impl Shaper {
             tokio::time::sleep(delay).await;
         }
         let _in_flight = match self.admit() {
-            Ok(guard) => guard,
-            Err(full) => {
+            Admission::Unlimited => None,
+            Admission::Admitted(guard) => Some(guard),
+            Admission::Full => {
                 // Read the upload so the client gets to read the answer.
                 crate::chaos::respond::drain(req.into_body()).await;
-                return full;
+                return over_capacity_answer();
             }
         };
         let req = match &self.inbound {
