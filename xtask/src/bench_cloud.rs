@@ -201,17 +201,11 @@ impl Bench {
     /// inference-cli's cloud-storage ingest of the same objects.
     fn inference_ingest(&self, inference: &Path, n: usize) -> Result<Row, String> {
         let url = format!("{}/", self.s3.url(PREFIX));
-        let args = [
-            "rf-cloud",
-            "data-staging",
-            "create-batch-of-images",
-            "--data-source",
-            "cloud-storage",
-            "--bucket-path",
+        let mut args = vec!["rf-cloud"];
+        args.extend(crate::compat::cloud::inference_args(
             &url,
-            "--batch-id",
             "cloud-inference",
-        ];
+        ));
         let job = self.env(Job::new(inference, args)).cwd(&self.scratch);
         self.measure("inference-cli 1.8.3", &job, "cloud-inference", n)
     }

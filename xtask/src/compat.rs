@@ -11,7 +11,7 @@
 //!
 //! Kept out of `cargo test`: the install takes minutes and ~800 MB.
 
-mod cloud;
+pub(crate) mod cloud;
 mod parity;
 
 use std::fs;

@@ -27,19 +27,7 @@ pub(crate) fn steps(ctx: &Ctx) -> Result<(), String> {
     fill(&s3)?;
     let url = format!("{}/", s3.url(PREFIX));
     let env = s3.env();
-    ctx.inference_with(
-        &[
-            "data-staging",
-            "create-batch-of-images",
-            "--data-source",
-            "cloud-storage",
-            "--bucket-path",
-            &url,
-            "--batch-id",
-            "compat-cloud-inf",
-        ],
-        &env,
-    )?;
+    ctx.inference_with(&inference_args(&url, "compat-cloud-inf"), &env)?;
     ctx.wait_count("compat-cloud-inf", IMAGES as u64)?;
     let ingest = [
         "batch",
@@ -61,6 +49,21 @@ pub(crate) fn steps(ctx: &Ctx) -> Result<(), String> {
     ctx.wait_count("compat-cloud-rf", IMAGES as u64)?;
     eprintln!("compat: cloud-storage ingest: inference-cli and rf each staged {IMAGES} images");
     Ok(())
+}
+
+/// `inference rf-cloud` arguments of a cloud-storage ingest of `url` into
+/// `batch` (here and in `bench-cloud --peer`).
+pub(crate) fn inference_args<'a>(url: &'a str, batch: &'a str) -> [&'a str; 8] {
+    [
+        "data-staging",
+        "create-batch-of-images",
+        "--data-source",
+        "cloud-storage",
+        "--bucket-path",
+        url,
+        "--batch-id",
+        batch,
+    ]
 }
 
 /// Puts [`IMAGES`] small JPEGs and a text file (which both clients leave

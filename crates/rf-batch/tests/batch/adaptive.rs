@@ -9,8 +9,37 @@ use crate::common::{config, make_images, scratch_dirs, start_emulator_with};
 use rf_batch::ingest::ModeChoice;
 use rf_batch::limit::Concurrency;
 use rf_batch::{Client, Pipeline};
-use rf_emulator::{ChaosConfig, ChaosKind, EmulatorConfig, ShapingConfig};
+use rf_emulator::{ChaosConfig, ChaosKind, EmulatorConfig, RunningEmulator, ShapingConfig};
 use rf_transport::{ReqwestTransport, RetryPolicy, Retrying};
+
+/// A client of `emu` whose transport retries up to `max_attempts` times,
+/// backs off 1-5 ms and honours at most `retry_after_cap` of a
+/// `Retry-After` (so the tests stay fast; the limiter pauses for what the
+/// transport honoured), with its retry counters.
+fn quick_retry_client(
+    emu: &RunningEmulator,
+    max_attempts: u32,
+    retry_after_cap: Duration,
+    seed: u64,
+) -> (Client, rf_transport::RetryStats) {
+    let policy = RetryPolicy {
+        max_attempts,
+        base_delay: Duration::from_millis(1),
+        max_delay: Duration::from_millis(5),
+        retry_after_cap,
+        ..RetryPolicy::default()
+    };
+    let retrying = Retrying::new(ReqwestTransport::new().unwrap(), policy).with_rng_seed(seed);
+    let stats = retrying.stats();
+    let client = Client::builder()
+        .transport(retrying)
+        .retry_stats(stats.clone())
+        .base_url(emu.base_url().as_str())
+        .api_key(emu.api_key())
+        .build()
+        .unwrap();
+    (client, stats)
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn throttling_cuts_the_limit_and_the_run_stays_exact() {
@@ -22,22 +51,7 @@ async fn throttling_cuts_the_limit_and_the_run_stays_exact() {
     let emu = start_emulator_with(EmulatorConfig::for_tests().with_chaos(chaos)).await;
     // The emulator asks for up to 1 s; honour at most 20 ms of it, so the
     // test stays fast (the limiter pauses for what the transport honoured).
-    let policy = RetryPolicy {
-        max_attempts: 20,
-        base_delay: Duration::from_millis(1),
-        max_delay: Duration::from_millis(5),
-        retry_after_cap: Duration::from_millis(20),
-        ..RetryPolicy::default()
-    };
-    let retrying = Retrying::new(ReqwestTransport::new().unwrap(), policy).with_rng_seed(3);
-    let stats = retrying.stats();
-    let client = Client::builder()
-        .transport(retrying)
-        .retry_stats(stats.clone())
-        .base_url(emu.base_url().as_str())
-        .api_key(emu.api_key())
-        .build()
-        .unwrap();
+    let (client, stats) = quick_retry_client(&emu, 20, Duration::from_millis(20), 3);
     let (input, out) = scratch_dirs();
     make_images(input.path(), n);
     let mut cfg = config(input.path(), out.path(), "image-properties");
@@ -86,22 +100,7 @@ async fn ingest_against_capacity(
     let emu = start_emulator_with(EmulatorConfig::for_tests().with_shaping(shaping)).await;
     // Retry-After asks for 1 s; honour 10 ms of it. Many attempts: a
     // pinned 64 against a capacity of 8 loses most of them.
-    let policy = RetryPolicy {
-        max_attempts: 1_000,
-        base_delay: Duration::from_millis(1),
-        max_delay: Duration::from_millis(5),
-        retry_after_cap: Duration::from_millis(10),
-        ..RetryPolicy::default()
-    };
-    let retrying = Retrying::new(ReqwestTransport::new().unwrap(), policy).with_rng_seed(5);
-    let stats = retrying.stats();
-    let client = Client::builder()
-        .transport(retrying)
-        .retry_stats(stats)
-        .base_url(emu.base_url().as_str())
-        .api_key(emu.api_key())
-        .build()
-        .unwrap();
+    let (client, _) = quick_retry_client(&emu, 1_000, Duration::from_millis(10), 5);
     let (input, out) = scratch_dirs();
     make_images(input.path(), n);
     let mut cfg = config(input.path(), out.path(), "image-properties");
