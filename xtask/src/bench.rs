@@ -89,7 +89,8 @@ impl Default for Options {
 /// The usage text of `cargo xtask bench`.
 pub(crate) const USAGE: &str = "usage: cargo xtask bench [--sizes N,N] [--peer] [--scaling] [--repeat N] [--no-media] [--no-export] [--no-write] | --components
        cargo xtask bench --wan [--profiles lan,wan,far] [--wan-size N] [--wan-peer-size N]
-                               [--wan-sweep N,N] [--wan-videos] [--wan-chaos RATE] [--peer] [--no-write]
+                               [--wan-sweep N,N] [--wan-videos] [--wan-chaos RATE] [--wan-http2]
+                               [--peer] [--no-write]
 
   --sizes N,N    small-JPEG dataset sizes (default 2000,20000)
   --peer         also run inference-cli 1.8.3 (RF_COMPAT_VENV or target/compat/venv)
@@ -107,7 +108,8 @@ pub(crate) const USAGE: &str = "usage: cargo xtask bench [--sizes N,N] [--peer] 
   --wan-peer-size N  inference-cli's --wan dataset instead (rf default runs it too)
   --wan-sweep L  the fixed rf --concurrency / curl --parallel-max values (default 1,8,32,128)
   --wan-videos   also ingest and export 3 videos of 48 MiB (rf default)
-  --wan-chaos R  add chaos faults to a share R of requests in every profile";
+  --wan-chaos R  add chaos faults to a share R of requests in every profile
+  --wan-http2    also rf default over cleartext HTTP/2 (--http2-prior-knowledge)";
 
 /// Parses the arguments after `bench`.
 pub(crate) fn parse_options(args: &[String]) -> Result<Options, String> {
@@ -1244,12 +1246,16 @@ mod tests {
             "--wan-videos",
             "--wan-chaos",
             "0.2",
+            "--wan-http2",
         ]))
         .unwrap();
         assert!(o.wan);
         assert_eq!(o.profiles, vec!["wan", "far"]);
         let w = &o.wan_options;
-        assert_eq!((w.size, w.peer_size, w.videos), (300, Some(100), true));
+        assert_eq!(
+            (w.size, w.peer_size, w.videos, w.http2),
+            (300, Some(100), true, true)
+        );
         assert_eq!(
             (w.sweep.clone(), w.chaos_percent),
             (vec![32, 128], Some(20))

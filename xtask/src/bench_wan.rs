@@ -94,6 +94,9 @@ pub(crate) struct WanOptions {
     /// Chaos faults added to every profile, percent of requests
     /// (`--wan-chaos RATE`); curl, which does not retry, is left out then.
     pub(crate) chaos_percent: Option<u32>,
+    /// Also rf default over cleartext HTTP/2 (`--wan-http2`): ingest and
+    /// export, and the videos' with `--wan-videos`.
+    pub(crate) http2: bool,
 }
 
 impl Default for WanOptions {
@@ -104,6 +107,7 @@ impl Default for WanOptions {
             sweep: vec![1, 8, 32, 128],
             videos: false,
             chaos_percent: None,
+            http2: false,
         }
     }
 }
@@ -124,6 +128,7 @@ impl WanOptions {
     ) -> Result<(), String> {
         match flag {
             "--wan-videos" => self.videos = true,
+            "--wan-http2" => self.http2 = true,
             "--wan-size" => self.size = positive(flag, rest.next())?,
             "--wan-peer-size" => self.peer_size = Some(positive(flag, rest.next())?),
             "--wan-sweep" => {
@@ -212,21 +217,55 @@ fn or_failed(op: &'static str, who: &str, files: u64, r: Result<Line, String>) -
     r.unwrap_or_else(|e| Line::failed(op, who, files, e))
 }
 
-/// rf's ingest of `spec` into `batch` (`fixed`: `--concurrency`), its
-/// count checked.
-fn rf_ingest(ctx: &Ctx, spec: &Spec, dir: &Path, batch: &str, fixed: Option<u32>) -> Line {
+/// How rf is set up for one contender.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Setup {
+    /// rf's defaults: the adaptive limit.
+    Default,
+    /// `--concurrency N`.
+    Fixed(u32),
+    /// The defaults over cleartext HTTP/2 (`--http2-prior-knowledge`).
+    Http2,
+}
+
+impl Setup {
+    fn who(self) -> String {
+        match self {
+            Setup::Default => "rf default".to_string(),
+            Setup::Fixed(c) => format!("rf --concurrency {c}"),
+            Setup::Http2 => "rf default, HTTP/2".to_string(),
+        }
+    }
+
+    /// Names this setup's batch or directory apart from the others'.
+    fn tag(self) -> String {
+        match self {
+            Setup::Default => "default".to_string(),
+            Setup::Fixed(c) => format!("c{c}"),
+            Setup::Http2 => "h2".to_string(),
+        }
+    }
+
+    /// The global options after `--json`.
+    fn flags(self) -> Vec<OsString> {
+        match self {
+            Setup::Default => Vec::new(),
+            Setup::Fixed(c) => vec!["--concurrency".into(), c.to_string().into()],
+            Setup::Http2 => vec!["--http2-prior-knowledge".into()],
+        }
+    }
+}
+
+/// rf's ingest of `spec` into `batch`, its count checked.
+fn rf_ingest(ctx: &Ctx, spec: &Spec, dir: &Path, batch: &str, setup: Setup) -> Line {
     let n = spec.count as u64;
-    let who = fixed.map_or("rf default".to_string(), |c| {
-        format!("rf --concurrency {c}")
-    });
+    let who = setup.who();
     let flag = match spec.kind {
         Kind::Images => "--images",
         Kind::Videos => "--videos",
     };
     let mut args: Vec<OsString> = vec!["--json".into()];
-    if let Some(c) = fixed {
-        args.extend(["--concurrency".into(), c.to_string().into()]);
-    }
+    args.extend(setup.flags());
     args.extend(["batch".into(), "ingest".into(), flag.into(), dir.into()]);
     args.extend(["--batch-id".into(), batch.into()]);
     let r = rf_line(ctx, "ingest", &who, args).and_then(|mut line| {
@@ -240,16 +279,11 @@ fn rf_ingest(ctx: &Ctx, spec: &Spec, dir: &Path, batch: &str, fixed: Option<u32>
 
 /// rf's export of `batch` (`n` files) into a fresh directory, its files
 /// counted.
-fn rf_export(ctx: &Ctx, batch: &str, n: u64, fixed: Option<u32>) -> Line {
-    let tag = fixed.map_or("default".to_string(), |c| format!("c{c}"));
-    let out = ctx.run_dir.join(format!("export-{batch}-{tag}"));
-    let who = fixed.map_or("rf default".to_string(), |c| {
-        format!("rf --concurrency {c}")
-    });
+fn rf_export(ctx: &Ctx, batch: &str, n: u64, setup: Setup) -> Line {
+    let out = ctx.run_dir.join(format!("export-{batch}-{}", setup.tag()));
+    let who = setup.who();
     let mut args: Vec<OsString> = vec!["--json".into()];
-    if let Some(c) = fixed {
-        args.extend(["--concurrency".into(), c.to_string().into()]);
-    }
+    args.extend(setup.flags());
     args.extend(["batch".into(), "export".into(), batch.into()]);
     args.extend(["--out".into(), out.clone().into_os_string()]);
     let r = rf_line(ctx, "export", &who, args).and_then(|mut line| {
@@ -415,13 +449,37 @@ impl Data {
 /// The rf and curl contenders on the main dataset.
 fn measure_main(ctx: &Ctx, opts: &WanOptions, data: &Data) -> Vec<Line> {
     let n = data.spec.count as u64;
-    let mut lines = vec![rf_ingest(ctx, &data.spec, &data.dir, "wan-rf", None)];
+    let mut lines = vec![rf_ingest(
+        ctx,
+        &data.spec,
+        &data.dir,
+        "wan-rf",
+        Setup::Default,
+    )];
     if opts.sweep.contains(&8) {
-        lines.push(rf_ingest(ctx, &data.spec, &data.dir, "wan-c8", Some(8)));
+        lines.push(rf_ingest(
+            ctx,
+            &data.spec,
+            &data.dir,
+            "wan-c8",
+            Setup::Fixed(8),
+        ));
     }
-    lines.push(rf_export(ctx, "wan-rf", n, None));
+    if opts.http2 {
+        lines.push(rf_ingest(
+            ctx,
+            &data.spec,
+            &data.dir,
+            "wan-h2",
+            Setup::Http2,
+        ));
+    }
+    lines.push(rf_export(ctx, "wan-rf", n, Setup::Default));
+    if opts.http2 {
+        lines.push(rf_export(ctx, "wan-rf", n, Setup::Http2));
+    }
     for &c in &opts.sweep {
-        lines.push(rf_export(ctx, "wan-rf", n, Some(c)));
+        lines.push(rf_export(ctx, "wan-rf", n, Setup::Fixed(c)));
     }
     if opts.chaos_percent.is_none() {
         for &p in opts.sweep.iter().filter(|&&p| p > 1) {
@@ -436,8 +494,19 @@ fn measure_peer(ctx: &Ctx, data: &Data) -> Vec<Line> {
     let mut lines = Vec::new();
     let (spec, dir, export_batch) = match &data.peer {
         Some((spec, dir)) => {
-            lines.push(rf_ingest(ctx, spec, dir, "wan-rf-peer-size", None));
-            lines.push(rf_export(ctx, "wan-rf-peer-size", spec.count as u64, None));
+            lines.push(rf_ingest(
+                ctx,
+                spec,
+                dir,
+                "wan-rf-peer-size",
+                Setup::Default,
+            ));
+            lines.push(rf_export(
+                ctx,
+                "wan-rf-peer-size",
+                spec.count as u64,
+                Setup::Default,
+            ));
             (spec, dir, "wan-rf-peer-size")
         }
         None => (&data.spec, &data.dir, "wan-rf"),
@@ -454,8 +523,22 @@ fn measure_profile(ctx: &Ctx, opts: &WanOptions, data: &Data) -> Vec<Line> {
         lines.extend(measure_peer(ctx, data));
     }
     if let Some((spec, dir)) = &data.videos {
-        lines.push(rf_ingest(ctx, spec, dir, "wan-videos", None));
-        lines.push(rf_export(ctx, "wan-videos", spec.count as u64, None));
+        lines.push(rf_ingest(ctx, spec, dir, "wan-videos", Setup::Default));
+        lines.push(rf_export(
+            ctx,
+            "wan-videos",
+            spec.count as u64,
+            Setup::Default,
+        ));
+        if opts.http2 {
+            lines.push(rf_ingest(ctx, spec, dir, "wan-videos-h2", Setup::Http2));
+            lines.push(rf_export(
+                ctx,
+                "wan-videos",
+                spec.count as u64,
+                Setup::Http2,
+            ));
+        }
     }
     lines
 }

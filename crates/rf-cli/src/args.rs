@@ -34,13 +34,14 @@ pub(crate) struct Cli {
 }
 
 /// The global options that only matter to commands that call the API.
-const API_OPTIONS: [&str; 6] = [
+const API_OPTIONS: [&str; 7] = [
     "api_key",
     "api_url",
     "workspace",
     "concurrency",
     "max_concurrency",
     "timeout",
+    "http2_prior_knowledge",
 ];
 
 /// The commands that never call the API (their help hides [`API_OPTIONS`]).
@@ -146,6 +147,12 @@ pub(crate) struct GlobalArgs {
     /// Give up on an API call (not an upload or download) after SECS, then retry it
     #[arg(long, global = true, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..), help_heading = "Global options")]
     pub(crate) timeout: Option<u64>,
+
+    /// Speak HTTP/2 from a connection's first byte, for cleartext servers
+    /// known to speak it (`rf emulator serve`); over https HTTP/2 is
+    /// negotiated wherever the server offers it, without this
+    #[arg(long, global = true, help_heading = "Global options")]
+    pub(crate) http2_prior_knowledge: bool,
 }
 
 /// The commands.

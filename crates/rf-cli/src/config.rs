@@ -82,6 +82,8 @@ pub(crate) struct Config {
     pub(crate) concurrency: Concurrency,
     /// `--timeout`: per-request timeout of API calls.
     pub(crate) timeout: Option<std::time::Duration>,
+    /// `--http2-prior-knowledge`: HTTP/2 without negotiation.
+    pub(crate) http2_prior_knowledge: bool,
     /// How to write results and notes.
     pub(crate) output: Output,
     /// `-v` count.
@@ -224,6 +226,7 @@ impl Config {
             workspace,
             concurrency: concurrency_of(args),
             timeout: request_timeout(args, env)?,
+            http2_prior_knowledge: args.http2_prior_knowledge,
             output,
             verbose: args.verbose,
             cache_dir: env.cache_dir().ok(),
@@ -373,6 +376,7 @@ mod tests {
             concurrency: None,
             max_concurrency: None,
             timeout: None,
+            http2_prior_knowledge: false,
         }
     }
 

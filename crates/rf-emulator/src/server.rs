@@ -4,7 +4,8 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 
@@ -78,9 +79,11 @@ impl Emulator {
     }
 }
 
-/// Accepts connections (through `gate`: counted, capped) until `stopped`, serving each over HTTP/1.1 with
-/// `header_timeout` to send a request's headers, then waits for the
-/// requests in flight (the connections' keep-alive ends).
+/// Accepts connections (through `gate`: counted, capped) until `stopped`,
+/// serving each over HTTP/1.1 (with `header_timeout` to send a request's
+/// headers) or, when the client opens with HTTP/2's preface, cleartext
+/// HTTP/2 (h2c with prior knowledge); then waits for the requests in
+/// flight (the connections' keep-alive ends).
 async fn serve(
     listener: tokio::net::TcpListener,
     app: axum::Router,
@@ -88,10 +91,7 @@ async fn serve(
     gate: Gate,
     stopped: oneshot::Receiver<()>,
 ) -> std::io::Result<()> {
-    let mut http = hyper::server::conn::http1::Builder::new();
-    http.timer(TokioTimer::new())
-        .header_read_timeout(header_timeout)
-        .keep_alive(true);
+    let http = connection_builder(header_timeout);
     let graceful = GracefulShutdown::new();
     tokio::pin!(stopped);
     loop {
@@ -120,7 +120,7 @@ async fn serve(
         }
         let service = TowerToHyperService::new(app.clone());
         let io = TokioIo::new(gate.admit(tcp, pass));
-        let conn = graceful.watch(http.serve_connection(io, service));
+        let conn = graceful.watch(http.serve_connection(io, service).into_owned());
         tokio::spawn(async move {
             if let Err(e) = conn.await {
                 tracing::debug!("connection ended: {e}");
@@ -130,6 +130,20 @@ async fn serve(
     drop(listener);
     graceful.shutdown().await;
     Ok(())
+}
+
+/// HTTP/1.1 with keep-alive and a deadline for a request's headers, and
+/// HTTP/2 for clients that start with its preface. The HTTP/2 side keeps
+/// hyper's stream limit (200 concurrent streams a connection), more than
+/// any client of rf's keeps in flight.
+fn connection_builder(header_timeout: Duration) -> auto::Builder<TokioExecutor> {
+    let mut http = auto::Builder::new(TokioExecutor::new());
+    http.http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_timeout)
+        .keep_alive(true);
+    http.http2().timer(TokioTimer::new());
+    http
 }
 
 impl Drop for RunningEmulator {

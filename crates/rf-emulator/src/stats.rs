@@ -22,6 +22,9 @@ pub struct EmulatorStats {
     /// Requests received on every route except `/_emulator/stats` (faulted
     /// ones included).
     pub requests: u64,
+    /// Of [`Self::requests`], those that came over HTTP/2 (h2c, when a
+    /// client such as `rf --http2-prior-knowledge` opens with its preface).
+    pub http2_requests: u64,
     /// The chaos settings in force (`null` when chaos mode is off).
     pub chaos: Option<ChaosConfig>,
     /// Faults injected by chaos mode, per kind (`throttle`, `error`,
@@ -95,6 +98,7 @@ pub struct JobStats {
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
     pub(crate) requests: AtomicU64,
+    pub(crate) http2_requests: AtomicU64,
     shard_uploads: AtomicU64,
     shard_uploads_by_batch: Mutex<BTreeMap<String, u64>>,
     pub(crate) video_uploads: AtomicU64,
@@ -175,6 +179,7 @@ impl Counters {
             .collect();
         EmulatorStats {
             requests: load(&self.requests),
+            http2_requests: load(&self.http2_requests),
             chaos: chaos.config(),
             faults: ChaosKind::ALL
                 .into_iter()

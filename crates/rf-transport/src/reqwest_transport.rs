@@ -96,6 +96,7 @@ pub struct ReqwestTransportBuilder {
     pool_max_idle_per_host: usize,
     pool_idle_timeout: Option<Duration>,
     proxy: ProxyChoice,
+    http2_prior_knowledge: bool,
 }
 
 #[derive(Clone)]
@@ -138,6 +139,7 @@ impl Default for ReqwestTransportBuilder {
             pool_max_idle_per_host: DEFAULT_POOL_MAX_IDLE_PER_HOST,
             pool_idle_timeout: Some(DEFAULT_POOL_IDLE_TIMEOUT),
             proxy: ProxyChoice::Environment,
+            http2_prior_knowledge: false,
         }
     }
 }
@@ -202,6 +204,16 @@ impl ReqwestTransportBuilder {
         self
     }
 
+    /// Speaks HTTP/2 on every connection from its first byte, without
+    /// negotiating (default off). For cleartext servers known to speak it
+    /// (`rf emulator serve`, an h2c proxy): over `https://`, HTTP/2 is
+    /// already negotiated (ALPN) wherever the server offers it, and a
+    /// server that does not would fail every request with this on.
+    pub fn http2_prior_knowledge(mut self, on: bool) -> Self {
+        self.http2_prior_knowledge = on;
+        self
+    }
+
     /// Builds the transport.
     pub fn build(self) -> Result<ReqwestTransport, TransportError> {
         // One verifier for both clients: the trust store is read once, on
@@ -251,6 +263,9 @@ impl ReqwestTransportBuilder {
             .user_agent(self.user_agent.clone())
             .pool_max_idle_per_host(self.pool_max_idle_per_host)
             .pool_idle_timeout(self.pool_idle_timeout);
+        if self.http2_prior_knowledge {
+            builder = builder.http2_prior_knowledge();
+        }
         builder = match proxy {
             ProxyChoice::Environment => builder,
             ProxyChoice::None => builder.no_proxy(),

@@ -85,6 +85,7 @@ pub struct ClientBuilder {
     workspace: Option<String>,
     timeout: Option<Duration>,
     retry_stats: Option<rf_transport::RetryStats>,
+    http2_prior_knowledge: bool,
 }
 
 impl fmt::Debug for ClientBuilder {
@@ -143,6 +144,16 @@ impl ClientBuilder {
         self
     }
 
+    /// Makes the default transport speak HTTP/2 from a connection's first
+    /// byte (see [`rf_transport::ReqwestTransportBuilder::http2_prior_knowledge`]):
+    /// for cleartext servers known to speak it, such as the emulator. Over
+    /// `https://` HTTP/2 is negotiated without it. No effect with
+    /// [`ClientBuilder::transport`].
+    pub fn http2_prior_knowledge(mut self, on: bool) -> Self {
+        self.http2_prior_knowledge = on;
+        self
+    }
+
     /// Builds the client.
     pub fn build(self) -> Result<Client> {
         let api_key = self.api_key.ok_or(Error::InvalidInput {
@@ -171,7 +182,7 @@ impl ClientBuilder {
         let (transport, retry_stats) = match self.transport {
             Some(t) => (t, self.retry_stats),
             None => {
-                let (t, stats) = default_transport()?;
+                let (t, stats) = default_transport(self.http2_prior_knowledge)?;
                 (t, Some(stats))
             }
         };
@@ -192,12 +203,17 @@ impl ClientBuilder {
     }
 }
 
-fn default_transport() -> Result<(Arc<dyn Transport>, rf_transport::RetryStats)> {
-    let reqwest = rf_transport::ReqwestTransport::new().map_err(|source| Error::Transport {
-        endpoint: Endpoint::CreateHttpClient,
-        id: None,
-        source: Box::new(source),
-    })?;
+fn default_transport(
+    http2_prior_knowledge: bool,
+) -> Result<(Arc<dyn Transport>, rf_transport::RetryStats)> {
+    let reqwest = rf_transport::ReqwestTransport::builder()
+        .http2_prior_knowledge(http2_prior_knowledge)
+        .build()
+        .map_err(|source| Error::Transport {
+            endpoint: Endpoint::CreateHttpClient,
+            id: None,
+            source: Box::new(source),
+        })?;
     let retrying = rf_transport::Retrying::new(reqwest, rf_transport::RetryPolicy::default());
     let stats = retrying.stats();
     Ok((Arc::new(retrying), stats))

@@ -35,7 +35,8 @@ impl Session {
             Api::Remote { url, key } => {
                 let mut builder = Client::builder()
                     .base_url(url.as_str())
-                    .api_key(key.expose());
+                    .api_key(key.expose())
+                    .http2_prior_knowledge(config.http2_prior_knowledge);
                 if let Some(ws) = &config.workspace {
                     builder = builder.workspace(ws.clone());
                 }
@@ -72,6 +73,7 @@ impl Session {
                     .base_url(running.base_url().to_string())
                     .api_key(EMBEDDED_KEY)
                     .workspace(EMBEDDED_WORKSPACE)
+                    .http2_prior_knowledge(config.http2_prior_knowledge)
                     .build()
                     .map_err(|e| map_error(&e))?;
                 Ok(Session {

@@ -1,6 +1,8 @@
 //! `rf batch ...` against a separately started emulator.
 
-use crate::emu::{TestEmulator, assert_results_name, ingest_args, sample_names, samples};
+use crate::emu::{
+    TestEmulator, assert_results_name, files_under, ingest_args, sample_names, samples,
+};
 use crate::util::{Sandbox, run};
 
 #[test]
@@ -71,6 +73,36 @@ fn ingest_then_inspect_every_listing() {
     ]));
     export.expect_code(0);
     assert_results_name(&out, &sample_names());
+}
+
+#[test]
+fn http2_prior_knowledge_ingests_and_exports_over_http2_only() {
+    let emu = TestEmulator::start();
+    let sb = Sandbox::new();
+    run(emu
+        .rf(&sb)
+        .arg("--http2-prior-knowledge")
+        .args(ingest_args(&samples(), "e2e-h2"))
+        .arg("--wait"))
+    .expect_code(0);
+    let out = sb.path().join("out");
+    run(emu.rf(&sb).args([
+        "--http2-prior-knowledge",
+        "batch",
+        "export",
+        "e2e-h2",
+        "--out",
+        out.to_str().unwrap(),
+    ]))
+    .expect_code(0);
+    assert_eq!(files_under(&out).len(), 12);
+    assert_results_name(&out, &sample_names());
+    let stats = emu.stats();
+    assert!(stats.requests > 12, "{stats:?}");
+    assert_eq!(
+        stats.http2_requests, stats.requests,
+        "every request of both commands, API and signed URLs, over HTTP/2"
+    );
 }
 
 #[test]

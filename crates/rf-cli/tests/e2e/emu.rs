@@ -73,6 +73,15 @@ impl TestEmulator {
         .expect_code(0);
     }
 
+    /// What the emulator has counted so far.
+    pub(crate) fn stats(&self) -> rf_emulator::EmulatorStats {
+        self.running
+            .as_ref()
+            .expect("running until dropped")
+            .state()
+            .stats()
+    }
+
     /// `rf` pointed at this emulator with the canary key, via flags.
     pub(crate) fn rf(&self, sandbox: &crate::util::Sandbox) -> Command {
         let mut cmd = sandbox.rf();

@@ -158,6 +158,9 @@ async fn count_and_inject_faults(
         return next.run(req).await;
     }
     Counters::bump(&ctx.counters.requests);
+    if req.version() == http::Version::HTTP_2 {
+        Counters::bump(&ctx.counters.http2_requests);
+    }
     let Some(fault) = ctx.chaos.next() else {
         return next.run(req).await;
     };

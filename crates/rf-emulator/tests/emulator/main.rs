@@ -22,6 +22,7 @@ mod auth;
 mod conformance;
 mod crash;
 mod hostile;
+mod http2;
 mod jobs;
 mod library;
 mod limits;
