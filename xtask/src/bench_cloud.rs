@@ -9,6 +9,13 @@
 //! Contenders: `rf batch ingest --images s3://…` and, with `--peer`,
 //! inference-cli 1.8.3's `create-batch-of-images --data-source
 //! cloud-storage --bucket-path s3://…` (its `cloud-storage` extra).
+//!
+//! `--bucket NAME` uses another S3-compatible server instead of moto
+//! (moto reads every key of a bucket for each listing page, so at 100,000
+//! objects its listing, not the client, sets the pace): its endpoint and
+//! credentials come from the standard `AWS_*` variables, and the bench
+//! fills `bench/` in that bucket with signed `PUT`s unless it already
+//! holds the objects.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -31,9 +38,12 @@ const IMAGE_BYTES: usize = 600;
 const FILLERS: usize = 8;
 
 /// The usage text.
-pub(crate) const USAGE: &str = "usage: cargo xtask bench-cloud [--size N] [--peer] [--no-write]
+pub(crate) const USAGE: &str =
+    "usage: cargo xtask bench-cloud [--size N] [--peer] [--bucket NAME] [--no-write]
 
   --size N     objects in the bucket (default 10000)
+  --bucket B   an S3-compatible server's bucket instead of moto's: endpoint, keys and region
+               from AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION
   --peer       also inference-cli 1.8.3 with its cloud-storage extra
   --no-write   print only; leave docs/benchmarks.md alone";
 
@@ -43,6 +53,8 @@ struct Options {
     size: usize,
     peer: bool,
     write: bool,
+    /// `--bucket`: an external S3-compatible server's bucket.
+    bucket: Option<String>,
 }
 
 fn parse_options(args: &[String]) -> Result<Options, String> {
@@ -50,12 +62,20 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
         size: 10_000,
         peer: false,
         write: true,
+        bucket: None,
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
             "--peer" => o.peer = true,
             "--no-write" => o.write = false,
+            "--bucket" => {
+                let v = it.next().ok_or("--bucket needs a bucket name")?;
+                if v.is_empty() || v.contains('/') {
+                    return Err(format!("--bucket: {v:?} is not a bucket name"));
+                }
+                o.bucket = Some(v.clone());
+            }
             "--size" => {
                 let v = it.next().ok_or("--size needs a number, e.g. 100000")?;
                 o.size = match v.parse::<usize>() {
@@ -78,9 +98,135 @@ struct Row {
     until_count: f64,
 }
 
+/// The S3 server of a run.
+enum Store {
+    /// moto, started by the bench.
+    Moto(S3Server),
+    /// Another S3-compatible server, from the `AWS_*` environment.
+    External(ExternalS3),
+}
+
+impl Store {
+    /// `s3://BUCKET/path`.
+    fn url(&self, path: &str) -> String {
+        match self {
+            Store::Moto(s3) => s3.url(path),
+            Store::External(s3) => format!("s3://{}/{path}", s3.bucket),
+        }
+    }
+
+    /// The variables that point a client at the server.
+    fn env(&self) -> Vec<(&'static str, String)> {
+        match self {
+            Store::Moto(s3) => s3.env(),
+            Store::External(s3) => s3.env.clone(),
+        }
+    }
+
+    /// What the run's figures were measured against.
+    fn describe(&self) -> &'static str {
+        match self {
+            Store::Moto(_) => "moto",
+            Store::External(_) => "an S3-compatible server given by `--bucket`",
+        }
+    }
+}
+
+/// An S3-compatible server named by the standard `AWS_*` variables.
+struct ExternalS3 {
+    bucket: String,
+    env: Vec<(&'static str, String)>,
+    store: rf_batch::cloud::Store,
+}
+
+impl ExternalS3 {
+    /// The variables every client is given (they are the caller's own).
+    const VARS: [&'static str; 4] = [
+        "AWS_ENDPOINT_URL",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_REGION",
+    ];
+
+    fn from_env(bucket: &str) -> Result<ExternalS3, String> {
+        let mut env = Vec::new();
+        for var in Self::VARS {
+            let value = std::env::var(var)
+                .map_err(|_| format!("--bucket needs {var} set (the server's {var})"))?;
+            env.push((var, value));
+        }
+        env.push(("AWS_DEFAULT_REGION", env[3].1.clone()));
+        let url = rf_batch::cloud::CloudUrl::parse(&format!("s3://{bucket}/"))
+            .map_err(|e| format!("--bucket {bucket}: {e}"))?;
+        let vars = env.iter().map(|(k, v)| ((*k).to_owned(), v.clone()));
+        let store = rf_batch::cloud::open_with_env(&url, vars)
+            .map_err(|e| format!("S3 store of bucket {bucket}: {e}"))?;
+        Ok(ExternalS3 {
+            bucket: bucket.to_owned(),
+            env,
+            store,
+        })
+    }
+
+    /// Objects under [`PREFIX`] now.
+    fn count(&self, runtime: &tokio::runtime::Runtime) -> Result<usize, String> {
+        use futures::TryStreamExt;
+        use object_store::ObjectStore;
+        let prefix = object_store::path::Path::from(PREFIX);
+        runtime.block_on(async {
+            self.store
+                .list(Some(&prefix))
+                .try_fold(0, |n, _| async move { Ok(n + 1) })
+                .await
+                .map_err(|e| format!("listing s3://{}/{PREFIX}/: {e}", self.bucket))
+        })
+    }
+
+    /// Puts the objects [`object_key`] names, [`FILLERS`] × 4 at once.
+    fn fill(&self, n: usize) -> Result<(), String> {
+        use futures::{StreamExt, TryStreamExt};
+        use object_store::ObjectStoreExt;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| format!("tokio runtime: {e}"))?;
+        let have = self.count(&runtime)?;
+        if have == n {
+            eprintln!("bench-cloud: the bucket already holds {n} objects under {PREFIX}/");
+            return Ok(());
+        }
+        if have != 0 {
+            return Err(format!(
+                "s3://{}/{PREFIX}/ holds {have} objects, not 0 or {n}: empty it first",
+                self.bucket
+            ));
+        }
+        runtime.block_on(
+            futures::stream::iter(0..n)
+                .map(|i| async move {
+                    let key = object_store::path::Path::from(object_key(i));
+                    let body = crate::bench_data::jpeg(IMAGE_BYTES, i as u64);
+                    self.store
+                        .as_ref()
+                        .put(&key, body.into())
+                        .await
+                        .map(drop)
+                        .map_err(|e| format!("PUT {key}: {e}"))
+                })
+                .buffer_unordered(FILLERS * 4)
+                .try_collect::<()>(),
+        )
+    }
+}
+
+/// The key of object `i`: 100 folders under [`PREFIX`].
+fn object_key(i: usize) -> String {
+    format!("{PREFIX}/{:03}/img_{i:07}.jpg", i % 100)
+}
+
 /// The servers and programs of a run.
 struct Bench {
-    s3: S3Server,
+    s3: Store,
     _emulator: ServerGuard,
     base_url: String,
     rf: PathBuf,
@@ -111,7 +257,7 @@ pub(crate) fn bench_cloud(args: &[String]) -> Result<(), String> {
         ));
     }
     rows.push(again);
-    let text = render(&options, &rows);
+    let text = render(&options, bench.s3.describe(), &rows);
     println!("{text}");
     if options.write {
         write_doc(&text)?;
@@ -123,12 +269,22 @@ pub(crate) fn bench_cloud(args: &[String]) -> Result<(), String> {
 fn start(options: &Options) -> Result<Bench, String> {
     run("cargo", &["build", "--release", "-p", "rf-cli"])?;
     let rf = target_dir().join("release/rf");
-    let s3 = S3Server::start().map_err(|e| e.to_string())?;
     let scratch = target_dir().join("bench/cloud");
     let _ = std::fs::remove_dir_all(&scratch);
     std::fs::create_dir_all(&scratch).map_err(|e| format!("{}: {e}", scratch.display()))?;
     let filled = Instant::now();
-    fill_bucket(&s3, options.size)?;
+    let s3 = match &options.bucket {
+        None => {
+            let s3 = S3Server::start().map_err(|e| e.to_string())?;
+            fill_bucket(&s3, options.size)?;
+            Store::Moto(s3)
+        }
+        Some(bucket) => {
+            let s3 = ExternalS3::from_env(bucket)?;
+            s3.fill(options.size)?;
+            Store::External(s3)
+        }
+    };
     eprintln!(
         "bench-cloud: {} objects put into {} in {:.1} s",
         options.size,
@@ -166,8 +322,7 @@ fn fill_bucket(s3: &S3Server, n: usize) -> Result<(), String> {
                             return Ok(());
                         }
                         let body = crate::bench_data::jpeg(IMAGE_BYTES, i as u64);
-                        let key = format!("{PREFIX}/{:03}/img_{i:07}.jpg", i % 100);
-                        s3.put(&key, &body).map_err(|e| e.to_string())?;
+                        s3.put(&object_key(i), &body).map_err(|e| e.to_string())?;
                     }
                 })
             })
@@ -284,12 +439,16 @@ impl Bench {
 const STALL: Duration = Duration::from_secs(120);
 
 /// The figures as a markdown section.
-fn render(options: &Options, rows: &[Row]) -> String {
+fn render(options: &Options, server: &str, rows: &[Row]) -> String {
     let mut s = format!(
-        "Ingest of {} small JPEGs ({IMAGE_BYTES} B each, in 100 folders) from a local S3 server (moto) into `rf emulator serve`, which fetches every presigned URL from it (`cargo xtask bench-cloud --size {}{}`). \"command\" is the client's own run (listing, signing, sending); \"until counted\" adds the emulator's fetching, until the batch count is exact. The run again sends nothing: the emulator made no new shard for it (checked).\n\n",
+        "Ingest of {} small JPEGs ({IMAGE_BYTES} B each, in 100 folders) from a local S3 server ({server}) into `rf emulator serve`, which fetches every presigned URL from it (`cargo xtask bench-cloud --size {}{}{}`). \"command\" is the client's own run (listing, signing, sending); \"until counted\" adds the emulator's fetching, until the batch count is exact. The run again sends nothing: the emulator made no new shard for it (checked).\n\n",
         options.size,
         options.size,
-        if options.peer { " --peer" } else { "" }
+        if options.peer { " --peer" } else { "" },
+        options
+            .bucket
+            .as_ref()
+            .map_or(String::new(), |b| format!(" --bucket {b}"))
     );
     s.push_str("| client | command wall (s) | CPU (s) | peak RSS (MiB) | until counted (s) |\n|---|---|---|---|---|\n");
     for r in rows {
@@ -332,5 +491,8 @@ mod tests {
         assert_eq!((o.size, o.peer, o.write), (100_000, true, true));
         assert!(parse_options(&["--size".into(), "0".into()]).is_err());
         assert!(parse_options(&["--wan".into()]).is_err());
+        let o = parse_options(&["--bucket".into(), "bench".into()]).unwrap();
+        assert_eq!(o.bucket.as_deref(), Some("bench"));
+        assert!(parse_options(&["--bucket".into(), "a/b".into()]).is_err());
     }
 }

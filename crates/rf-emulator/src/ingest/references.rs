@@ -5,6 +5,7 @@
 //! chunk of up to [`MAX_IMAGES_PER_SHARD`], videos one by one, and reported
 //! through shard statuses and data-staging webhooks.
 
+use futures::StreamExt;
 use std::io::Write;
 use std::sync::Arc;
 
@@ -437,29 +438,39 @@ async fn fetch_image_chunk(
     got.first_unsafe
 }
 
-/// Fetches and checks each image, appending the good ones to `out`.
+/// Image references of one chunk fetched at once. Results are written in
+/// the chunk's order, so at most this many images are held in memory.
+const FETCHES_AT_ONCE: usize = 8;
+
+/// Fetches and checks each image ([`FETCHES_AT_ONCE`] at a time), appending
+/// the good ones to `out` in the chunk's order.
 async fn fetch_images(ctx: &Ctx, chunk: Vec<Reference>, out: &mut impl Write) -> ChunkFetch {
     let mut got = ChunkFetch::default();
     let mut offset = 0u64;
-    for r in chunk {
-        let result = match fetch(ctx, &r.url, MAX_IMAGE_BYTES).await {
-            Ok(bytes) => check_image(&r.name, &bytes).map(|_| bytes),
-            Err(f) => Err(f),
-        };
+    let mut fetched = futures::stream::iter(chunk)
+        .map(|r| async move {
+            let result = match fetch(ctx, &r.url, MAX_IMAGE_BYTES).await {
+                Ok(bytes) => check_image(&r.name, &bytes).map(|_| bytes),
+                Err(f) => Err(f),
+            };
+            (r.name, result)
+        })
+        .buffered(FETCHES_AT_ONCE);
+    while let Some((name, result)) = fetched.next().await {
         match result {
             Ok(bytes) => {
                 if out.write_all(&bytes).is_err() {
-                    got.failed.push((r.name, storage_error()));
+                    got.failed.push((name, storage_error()));
                     continue;
                 }
                 got.files.push(IndexedFile {
-                    name: r.name,
+                    name,
                     offset,
                     len: bytes.len() as u64,
                 });
                 offset += bytes.len() as u64;
             }
-            Err(f) => got.fail(r.name, f),
+            Err(f) => got.fail(name, f),
         }
     }
     got
