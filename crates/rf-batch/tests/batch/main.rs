@@ -10,7 +10,8 @@
 //! - `chaos`, `failure_injection`: faults, lost answers and retries;
 //! - `hostile_export`: hostile archives through the whole pipeline;
 //! - `references`: ingest by reference;
-//! - `cloud`: ingest from buckets on local S3, GCS and Azure servers.
+//! - `cloud`: ingest from buckets on local S3, GCS and Azure servers;
+//! - `gcs_export`: export into a GCS bucket, request by request (wiremock).
 
 mod common;
 
@@ -21,6 +22,8 @@ mod client_wire;
 mod cloud;
 mod custom_transport;
 mod failure_injection;
+#[cfg(feature = "cloud")]
+mod gcs_export;
 mod hostile_export;
 mod mock_transport;
 mod references;
