@@ -333,3 +333,40 @@ async fn bucket_errors_are_typed() {
     let e = cloud(run(&s3.url("in/"), bare).await);
     assert!(matches!(e, CloudError::NoCredentials { .. }), "{e}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_key_is_access_denied() {
+    let Some(az) = rf_testservers::azure() else {
+        return;
+    };
+    let store = open_with_env(&CloudUrl::parse(&az.url("")).unwrap(), env_of(az.env())).unwrap();
+    fill(&store, "denied").await;
+    // A well-formed account key that is not the account's: Azurite checks
+    // the signature of every request.
+    let wrong = "d3JvbmcgYWNjb3VudCBrZXkgZm9yIHRoZSB0ZXN0IG9mIGFjY2VzcyBkZW5pZWQ=";
+    let env: Vec<(String, String)> = env_of(az.env())
+        .into_iter()
+        .map(|(k, v)| match k.as_str() {
+            "AZURE_STORAGE_ACCOUNT_KEY" | "AZURE_STORAGE_KEY" => (k, wrong.to_owned()),
+            _ => (k, v),
+        })
+        .collect();
+    let emu = start_emulator().await;
+    let ctx = Context::new(http_client(&emu));
+    let dir = tempfile::tempdir().unwrap();
+    let url = CloudUrl::parse(&az.url("denied/")).unwrap();
+    let options = CloudIngestOptions::new(
+        url.clone(),
+        BatchId::new("denied").unwrap(),
+        MediaKind::Image,
+        dir.path().join("j.jsonl"),
+    );
+    let store = open_with_env(&url, env).unwrap();
+    let result = ingest_cloud(&ctx, store.as_ref(), &options).await;
+    match result {
+        Err(Error::Cloud(CloudError::AccessDenied { url, .. })) => {
+            assert_eq!(url, az.url("denied/"));
+        }
+        other => panic!("expected access denied, got {other:?}"),
+    }
+}

@@ -194,3 +194,41 @@ fn a_missing_bucket_is_told_before_anything_is_uploaded() {
     );
     assert!(!staging.join(".rf-state/rf-run.json").exists());
 }
+
+#[test]
+fn a_refused_key_exits_3_before_anything_is_uploaded() {
+    let Some(azure) = rf_testservers::azure() else {
+        return;
+    };
+    // A well-formed key that is not the account's: Azurite refuses the
+    // signature of the first listing.
+    let wrong = "d3JvbmcgYWNjb3VudCBrZXkgZm9yIHRoZSB0ZXN0IG9mIGFjY2VzcyBkZW5pZWQ=";
+    let env: Vec<(&'static str, String)> = azure
+        .env()
+        .into_iter()
+        .map(|(k, v)| match k {
+            "AZURE_STORAGE_ACCOUNT_KEY" | "AZURE_STORAGE_KEY" => (k, wrong.to_owned()),
+            _ => (k, v),
+        })
+        .collect();
+    let sb = Sandbox::new();
+    let staging = sb.path().join("staging");
+    let target = azure.url("refused/");
+    let done = run(with_env(sb.rf(), &env).args([
+        "run",
+        "--images",
+        &path_arg(&samples()),
+        "--workflow",
+        "image-properties",
+        "--out",
+        &target,
+        "--staging-dir",
+        &path_arg(&staging),
+    ]));
+    done.expect_code(3);
+    let line = done.error_line();
+    assert!(line.contains("access denied"), "{line}");
+    assert!(line.contains(&target), "{line}");
+    assert!(!line.contains(wrong), "the key is never printed: {line}");
+    assert!(!staging.join(".rf-state/rf-run.json").exists());
+}
