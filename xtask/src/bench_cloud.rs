@@ -42,6 +42,8 @@ pub(crate) const USAGE: &str =
     "usage: cargo xtask bench-cloud [--size N] [--peer] [--bucket NAME] [--no-write]
 
   --size N     objects in the bucket (default 10000)
+  --no-count   skip waiting for the emulator to fetch every object (the figures of the
+               clients' commands only: for sizes whose fetching takes too long)
   --bucket B   an S3-compatible server's bucket instead of moto's: endpoint, keys and region
                from AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION
   --peer       also inference-cli 1.8.3 with its cloud-storage extra
@@ -55,6 +57,8 @@ struct Options {
     write: bool,
     /// `--bucket`: an external S3-compatible server's bucket.
     bucket: Option<String>,
+    /// `--no-count`: skip waiting until the batch is counted.
+    count: bool,
 }
 
 fn parse_options(args: &[String]) -> Result<Options, String> {
@@ -63,12 +67,14 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
         peer: false,
         write: true,
         bucket: None,
+        count: true,
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
             "--peer" => o.peer = true,
             "--no-write" => o.write = false,
+            "--no-count" => o.count = false,
             "--bucket" => {
                 let v = it.next().ok_or("--bucket needs a bucket name")?;
                 if v.is_empty() || v.contains('/') {
@@ -94,8 +100,9 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
 struct Row {
     who: String,
     command: Measured,
-    /// Seconds from the command's start until the batch held every object.
-    until_count: f64,
+    /// Seconds from the command's start until the batch held every object
+    /// (`None` with `--no-count`).
+    until_count: Option<f64>,
 }
 
 /// The S3 server of a run.
@@ -232,6 +239,8 @@ struct Bench {
     rf: PathBuf,
     scratch: PathBuf,
     with_time: bool,
+    /// Wait until each batch is counted (not with `--no-count`).
+    count: bool,
 }
 
 /// Runs `cargo xtask bench-cloud`.
@@ -305,6 +314,7 @@ fn start(options: &Options) -> Result<Bench, String> {
         rf,
         scratch,
         with_time: gnu_time_available(),
+        count: options.count,
     })
 }
 
@@ -376,9 +386,14 @@ impl Bench {
             command.cpu.map_or("-".into(), |c| format!("{c:.2}")),
             command.rss_mib().map_or("-".into(), |m| format!("{m:.1}"))
         );
-        self.wait_count(batch, n)?;
-        let until_count = started.elapsed().as_secs_f64();
-        eprintln!("bench-cloud: {who}: counted exactly after {until_count:.1} s");
+        let until_count = if self.count {
+            self.wait_count(batch, n)?;
+            let until = started.elapsed().as_secs_f64();
+            eprintln!("bench-cloud: {who}: counted exactly after {until:.1} s");
+            Some(until)
+        } else {
+            None
+        };
         Ok(Row {
             who: who.to_owned(),
             command,
@@ -445,10 +460,14 @@ fn render(options: &Options, server: &str, rows: &[Row]) -> String {
         options.size,
         options.size,
         if options.peer { " --peer" } else { "" },
-        options
-            .bucket
-            .as_ref()
-            .map_or(String::new(), |b| format!(" --bucket {b}"))
+        format!(
+            "{}{}",
+            options
+                .bucket
+                .as_ref()
+                .map_or(String::new(), |b| format!(" --bucket {b}")),
+            if options.count { "" } else { " --no-count" }
+        )
     );
     s.push_str("| client | command wall (s) | CPU (s) | peak RSS (MiB) | until counted (s) |\n|---|---|---|---|---|\n");
     for r in rows {
@@ -458,8 +477,10 @@ fn render(options: &Options, server: &str, rows: &[Row]) -> String {
             .rss_mib()
             .map_or("-".into(), |m| format!("{m:.1}"));
         s.push_str(&format!(
-            "| {} | {:.2} | {cpu} | {rss} | {:.1} |\n",
-            r.who, r.command.wall, r.until_count
+            "| {} | {:.2} | {cpu} | {rss} | {} |\n",
+            r.who,
+            r.command.wall,
+            r.until_count.map_or("-".into(), |u| format!("{u:.1}"))
         ));
     }
     let rf = rows.iter().find(|r| r.who == "rf");
@@ -494,5 +515,6 @@ mod tests {
         let o = parse_options(&["--bucket".into(), "bench".into()]).unwrap();
         assert_eq!(o.bucket.as_deref(), Some("bench"));
         assert!(parse_options(&["--bucket".into(), "a/b".into()]).is_err());
+        assert!(!parse_options(&["--no-count".into()]).unwrap().count);
     }
 }
