@@ -62,11 +62,22 @@ impl AzureServer {
     /// (`AZURE_STORAGE_ENDPOINT`) and `AZURE_ALLOW_HTTP=true`; and, for
     /// object_store's emulator mode, `AZURITE_BLOB_STORAGE_URL`.
     pub fn env(&self) -> Vec<(&'static str, String)> {
+        self.env_with_key(Self::KEY)
+    }
+
+    /// A well-formed account key that is not the account's: Azurite checks
+    /// every request's signature, so a client with it is refused (403).
+    pub const WRONG_KEY: &'static str =
+        "d3JvbmcgYWNjb3VudCBrZXkgZm9yIHRoZSB0ZXN0IG9mIGFjY2VzcyBkZW5pZWQ=";
+
+    /// [`AzureServer::env`] with `key` as the account key (say
+    /// [`AzureServer::WRONG_KEY`], to be refused).
+    pub fn env_with_key(&self, key: &str) -> Vec<(&'static str, String)> {
         vec![
             ("AZURE_STORAGE_ACCOUNT_NAME", Self::ACCOUNT.to_owned()),
-            ("AZURE_STORAGE_ACCOUNT_KEY", Self::KEY.to_owned()),
+            ("AZURE_STORAGE_ACCOUNT_KEY", key.to_owned()),
             ("AZURE_STORAGE_ACCOUNT", Self::ACCOUNT.to_owned()),
-            ("AZURE_STORAGE_KEY", Self::KEY.to_owned()),
+            ("AZURE_STORAGE_KEY", key.to_owned()),
             ("AZURE_STORAGE_ENDPOINT", self.endpoint()),
             ("AZURE_ALLOW_HTTP", "true".to_owned()),
             ("AZURITE_BLOB_STORAGE_URL", self.process.base_url()),

@@ -341,16 +341,7 @@ async fn a_refused_key_is_access_denied() {
     };
     let store = open_with_env(&CloudUrl::parse(&az.url("")).unwrap(), env_of(az.env())).unwrap();
     fill(&store, "denied").await;
-    // A well-formed account key that is not the account's: Azurite checks
-    // the signature of every request.
-    let wrong = "d3JvbmcgYWNjb3VudCBrZXkgZm9yIHRoZSB0ZXN0IG9mIGFjY2VzcyBkZW5pZWQ=";
-    let env: Vec<(String, String)> = env_of(az.env())
-        .into_iter()
-        .map(|(k, v)| match k.as_str() {
-            "AZURE_STORAGE_ACCOUNT_KEY" | "AZURE_STORAGE_KEY" => (k, wrong.to_owned()),
-            _ => (k, v),
-        })
-        .collect();
+    let env = env_of(az.env_with_key(rf_testservers::AzureServer::WRONG_KEY));
     let emu = start_emulator().await;
     let ctx = Context::new(http_client(&emu));
     let dir = tempfile::tempdir().unwrap();

@@ -167,6 +167,27 @@ fn batch_and_job_export_into_s3_and_azure() {
     assert_eq!(again["outBucket"]["uploadedBefore"], n, "{again}");
 }
 
+/// `rf run` of the samples with `--out OUT --staging-dir STAGING`, the
+/// store's variables `env` set.
+fn run_samples_into(
+    sb: &Sandbox,
+    env: &[(&'static str, String)],
+    out: &str,
+    staging: &Path,
+) -> crate::util::Done {
+    run(with_env(sb.rf(), env).args([
+        "run",
+        "--images",
+        &path_arg(&samples()),
+        "--workflow",
+        "image-properties",
+        "--out",
+        out,
+        "--staging-dir",
+        &path_arg(staging),
+    ]))
+}
+
 #[test]
 fn a_missing_bucket_is_told_before_anything_is_uploaded() {
     let Some(s3) = rf_testservers::s3() else {
@@ -174,17 +195,7 @@ fn a_missing_bucket_is_told_before_anything_is_uploaded() {
     };
     let sb = Sandbox::new();
     let staging = sb.path().join("staging");
-    let done = run(with_env(sb.rf(), &s3.env()).args([
-        "run",
-        "--images",
-        &path_arg(&samples()),
-        "--workflow",
-        "image-properties",
-        "--out",
-        "s3://no-such-bucket/x/",
-        "--staging-dir",
-        &path_arg(&staging),
-    ]));
+    let done = run_samples_into(&sb, &s3.env(), "s3://no-such-bucket/x/", &staging);
     done.expect_code(4);
     assert!(
         done.stderr
@@ -200,31 +211,12 @@ fn a_refused_key_exits_3_before_anything_is_uploaded() {
     let Some(azure) = rf_testservers::azure() else {
         return;
     };
-    // A well-formed key that is not the account's: Azurite refuses the
-    // signature of the first listing.
-    let wrong = "d3JvbmcgYWNjb3VudCBrZXkgZm9yIHRoZSB0ZXN0IG9mIGFjY2VzcyBkZW5pZWQ=";
-    let env: Vec<(&'static str, String)> = azure
-        .env()
-        .into_iter()
-        .map(|(k, v)| match k {
-            "AZURE_STORAGE_ACCOUNT_KEY" | "AZURE_STORAGE_KEY" => (k, wrong.to_owned()),
-            _ => (k, v),
-        })
-        .collect();
+    let wrong = rf_testservers::AzureServer::WRONG_KEY;
+    let env = azure.env_with_key(wrong);
     let sb = Sandbox::new();
     let staging = sb.path().join("staging");
     let target = azure.url("refused/");
-    let done = run(with_env(sb.rf(), &env).args([
-        "run",
-        "--images",
-        &path_arg(&samples()),
-        "--workflow",
-        "image-properties",
-        "--out",
-        &target,
-        "--staging-dir",
-        &path_arg(&staging),
-    ]));
+    let done = run_samples_into(&sb, &env, &target, &staging);
     done.expect_code(3);
     let line = done.error_line();
     assert!(line.contains("access denied"), "{line}");

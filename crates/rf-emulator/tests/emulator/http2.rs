@@ -15,35 +15,27 @@ fn h2_client() -> reqwest::Client {
         .unwrap()
 }
 
-#[tokio::test]
-async fn http2_with_prior_knowledge_is_served_beside_http1() {
-    let env = start_with(EmulatorConfig::for_tests()).await;
-    let h1 = env
+/// The status and HTTP version of `GET batches` through `env`'s client.
+async fn list_batches(env: &Env) -> (StatusCode, Version) {
+    let answer = env
         .http
         .get(env.ds("batches"))
         .query(&[("api_key", "test-key")])
         .send()
         .await
         .unwrap();
-    assert_eq!(
-        (h1.status(), h1.version()),
-        (StatusCode::OK, Version::HTTP_11)
-    );
+    (answer.status(), answer.version())
+}
+
+#[tokio::test]
+async fn http2_with_prior_knowledge_is_served_beside_http1() {
+    let env = start_with(EmulatorConfig::for_tests()).await;
+    assert_eq!(list_batches(&env).await, (StatusCode::OK, Version::HTTP_11));
     let h2 = Env {
         emu: env.emu,
         http: h2_client(),
     };
-    let answer = h2
-        .http
-        .get(h2.ds("batches"))
-        .query(&[("api_key", "test-key")])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        (answer.status(), answer.version()),
-        (StatusCode::OK, Version::HTTP_2)
-    );
+    assert_eq!(list_batches(&h2).await, (StatusCode::OK, Version::HTTP_2));
     // A shard up and a file back down, over HTTP/2.
     let image = crate::support::png(4, 4, 1);
     h2.put_shard("h2", tar_of(&[("a.png", image.clone())]))
