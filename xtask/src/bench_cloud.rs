@@ -455,19 +455,16 @@ const STALL: Duration = Duration::from_secs(120);
 
 /// The figures as a markdown section.
 fn render(options: &Options, server: &str, rows: &[Row]) -> String {
+    let bucket = options
+        .bucket
+        .as_ref()
+        .map_or(String::new(), |b| format!(" --bucket {b}"));
     let mut s = format!(
-        "Ingest of {} small JPEGs ({IMAGE_BYTES} B each, in 100 folders) from a local S3 server ({server}) into `rf emulator serve`, which fetches every presigned URL from it (`cargo xtask bench-cloud --size {}{}{}`). \"command\" is the client's own run (listing, signing, sending); \"until counted\" adds the emulator's fetching, until the batch count is exact. The run again sends nothing: the emulator made no new shard for it (checked).\n\n",
+        "Ingest of {} small JPEGs ({IMAGE_BYTES} B each, in 100 folders) from a local S3 server ({server}) into `rf emulator serve`, which fetches every presigned URL from it (`cargo xtask bench-cloud --size {}{}{bucket}{}`). \"command\" is the client's own run (listing, signing, sending); \"until counted\" adds the emulator's fetching, until the batch count is exact. The run again sends nothing: the emulator made no new shard for it (checked).\n\n",
         options.size,
         options.size,
         if options.peer { " --peer" } else { "" },
-        format!(
-            "{}{}",
-            options
-                .bucket
-                .as_ref()
-                .map_or(String::new(), |b| format!(" --bucket {b}")),
-            if options.count { "" } else { " --no-count" }
-        )
+        if options.count { "" } else { " --no-count" }
     );
     s.push_str("| client | command wall (s) | CPU (s) | peak RSS (MiB) | until counted (s) |\n|---|---|---|---|---|\n");
     for r in rows {
