@@ -17,6 +17,7 @@ mod library;
 mod lock;
 mod media;
 mod model;
+mod opening;
 mod params;
 mod pixels;
 mod routes;

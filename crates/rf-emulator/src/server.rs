@@ -15,6 +15,7 @@ use url::Url;
 use crate::app::{EmulatorState, router};
 use crate::config::EmulatorConfig;
 use crate::error::EmulatorError;
+use crate::opening::Opening;
 use crate::shaping::listener::Gate;
 
 /// Entry point to run an emulator server.
@@ -119,7 +120,8 @@ async fn serve(
             tracing::debug!("cannot set TCP_NODELAY: {e}");
         }
         let service = TowerToHyperService::new(app.clone());
-        let io = TokioIo::new(gate.admit(tcp, pass));
+        // The opening bytes tell HTTP/1.1 from HTTP/2: bounded like headers.
+        let io = TokioIo::new(Opening::new(gate.admit(tcp, pass), header_timeout));
         let conn = graceful.watch(http.serve_connection(io, service).into_owned());
         tokio::spawn(async move {
             if let Err(e) = conn.await {

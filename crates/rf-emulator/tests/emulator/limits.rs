@@ -1,4 +1,5 @@
-//! Request limits: connections that never finish their headers are closed,
+//! Request limits: connections that never finish their headers (or never
+//! send their opening bytes) are closed,
 //! bodies are bounded per endpoint (`413` past the limit), a TRT job's
 //! device list is de-duplicated and bounded, and file names that would
 //! print as something else (control and bidirectional characters) or are
@@ -37,6 +38,38 @@ async fn connections_that_never_finish_their_headers_are_closed() {
         assert!(closed.is_ok(), "a half-sent request was held open");
     }
     // The server still answers whole requests.
+    let (s, _) = env.get(&env.base(), &[]).await;
+    assert_eq!(s, StatusCode::OK);
+    env.emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn connections_that_send_nothing_or_half_a_preface_are_closed() {
+    let mut config = EmulatorConfig::for_tests();
+    config.header_read_timeout = Duration::from_millis(300);
+    let env = start_with(config).await;
+    let addr = env.emu.local_addr();
+    let mut held = Vec::new();
+    for opening in [&b""[..], b"PRI * HTTP/2.0\r\n"] {
+        for _ in 0..10 {
+            let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+            tcp.write_all(opening).await.unwrap();
+            held.push(tcp);
+        }
+    }
+    for mut tcp in held {
+        let mut buf = [0u8; 64];
+        let closed = tokio::time::timeout(DEADLINE, async {
+            loop {
+                match tcp.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {}
+                }
+            }
+        })
+        .await;
+        assert!(closed.is_ok(), "a silent connection was held open");
+    }
     let (s, _) = env.get(&env.base(), &[]).await;
     assert_eq!(s, StatusCode::OK);
     env.emu.shutdown().await;
