@@ -92,6 +92,28 @@ async fn failed_shards_are_retried_in_the_same_run() {
 }
 
 #[tokio::test]
+async fn the_upload_limit_keeps_its_level_across_rounds() {
+    // Ten shards refused with 503 in the first round, with no retry within
+    // it: the adaptive limit is cut, and the second round, which sends them
+    // again, runs under the same limit (a fresh one would report no cut).
+    let fake = FakeService::new();
+    fake.state.lock().unwrap().faults = std::iter::repeat_n(PutFault::Unavailable, 10).collect();
+    let (input, out) = scratch_dirs();
+    make_images(input.path(), 300);
+    let mut cfg = bulk_config(input.path(), out.path(), 10);
+    cfg.upload.attempts = 1;
+    let report = Pipeline::new(client(&fake), cfg).run().await.unwrap();
+    let st = fake.state.lock().unwrap();
+    assert_eq!(st.puts(), 40, "30 shards, 10 of them sent again");
+    assert_eq!(st.count(&report.batch_id), 300, "no duplicates");
+    let limit = report.upload_concurrency.expect("an adaptive upload limit");
+    assert!(
+        limit.decreases >= 1 && limit.settled < rf_batch::limit::DEFAULT_INITIAL,
+        "the second round kept the first round's cut: {limit:?}"
+    );
+}
+
+#[tokio::test]
 async fn resume_after_failures_uploads_only_the_rest() {
     let fake = FakeService::new();
     {
