@@ -89,7 +89,7 @@ impl Default for Options {
 /// The usage text of `cargo xtask bench`.
 pub(crate) const USAGE: &str = "usage: cargo xtask bench [--sizes N,N] [--peer] [--scaling] [--repeat N] [--no-media] [--no-export] [--no-write] | --components
        cargo xtask bench --wan [--profiles lan,wan,far] [--wan-size N] [--wan-peer-size N]
-                               [--wan-sweep N,N] [--wan-videos] [--wan-chaos RATE] [--wan-http2]
+                               [--wan-sweep N,N] [--wan-videos] [--wan-chaos RATE] [--wan-http2] [--wan-job]
                                [--peer] [--no-write]
 
   --sizes N,N    small-JPEG dataset sizes (default 2000,20000)
@@ -109,7 +109,8 @@ pub(crate) const USAGE: &str = "usage: cargo xtask bench [--sizes N,N] [--peer] 
   --wan-sweep L  the fixed rf --concurrency / curl --parallel-max values (default 1,8,32,128)
   --wan-videos   also ingest and export 3 videos of 48 MiB (rf default)
   --wan-chaos R  add chaos faults to a share R of requests in every profile
-  --wan-http2    also rf default over cleartext HTTP/2 (--http2-prior-knowledge)";
+  --wan-http2    also rf default over cleartext HTTP/2 (--http2-prior-knowledge)
+  --wan-job      also a job's output (its archives) exported by rf default, curl and inference-cli";
 
 /// Parses the arguments after `bench`.
 pub(crate) fn parse_options(args: &[String]) -> Result<Options, String> {
@@ -751,16 +752,22 @@ fn run_job(ctx: &Ctx, spec: &Spec) -> Result<String, String> {
     let batch = format!("rf-{}", spec.name);
     // At most 20 characters: "job-200000-r10".
     let job_id = format!("job-{}", spec.name.trim_start_matches("small-"));
+    run_job_over(ctx, &batch, &job_id)
+}
+
+/// Runs job `job_id` with an export stage over `batch` and waits for it
+/// (not measured); returns the export stage's output batch.
+fn run_job_over(ctx: &Ctx, batch: &str, job_id: &str) -> Result<String, String> {
     let start = ctx.rf_job(
         [
             "job",
             "start",
             "--batch-id",
-            &batch,
+            batch,
             "--workflow",
             "image-properties",
             "--job-id",
-            &job_id,
+            job_id,
             "--aggregation-format",
             "jsonl",
             // The emulator charges simulated compute against this budget.
@@ -772,11 +779,11 @@ fn run_job(ctx: &Ctx, spec: &Spec) -> Result<String, String> {
     eprintln!("bench: running job {job_id} over {batch} (not measured)");
     bench_measure::run_measured(&start, &ctx.run_dir, false)?;
     bench_measure::run_measured(
-        &ctx.rf_job(["job", "wait", &job_id], "cache-jobs"),
+        &ctx.rf_job(["job", "wait", job_id], "cache-jobs"),
         &ctx.run_dir,
         false,
     )?;
-    export_output_batch(ctx, &job_id)
+    export_output_batch(ctx, job_id)
 }
 
 /// What an export run must leave on disk.
@@ -1247,14 +1254,15 @@ mod tests {
             "--wan-chaos",
             "0.2",
             "--wan-http2",
+            "--wan-job",
         ]))
         .unwrap();
         assert!(o.wan);
         assert_eq!(o.profiles, vec!["wan", "far"]);
         let w = &o.wan_options;
         assert_eq!(
-            (w.size, w.peer_size, w.videos, w.http2),
-            (300, Some(100), true, true)
+            (w.size, w.peer_size, w.videos, w.http2, w.job),
+            (300, Some(100), true, true, true)
         );
         assert_eq!(
             (w.sweep.clone(), w.chaos_percent),

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use super::{Ctx, io, start_emulator, tree_stats};
+use super::{Ctx, Expect, io, start_emulator, tree_stats};
 use crate::bench_data::{self, Kind, Spec};
 use crate::bench_measure::{Job, Measured};
 
@@ -97,6 +97,10 @@ pub(crate) struct WanOptions {
     /// Also rf default over cleartext HTTP/2 (`--wan-http2`): ingest and
     /// export, and the videos' with `--wan-videos`.
     pub(crate) http2: bool,
+    /// Also a job's output (`--wan-job`): a job over the rf batch, its
+    /// export stage's archives downloaded by rf default, curl and
+    /// inference-cli.
+    pub(crate) job: bool,
 }
 
 impl Default for WanOptions {
@@ -108,6 +112,7 @@ impl Default for WanOptions {
             videos: false,
             chaos_percent: None,
             http2: false,
+            job: false,
         }
     }
 }
@@ -129,6 +134,7 @@ impl WanOptions {
         match flag {
             "--wan-videos" => self.videos = true,
             "--wan-http2" => self.http2 = true,
+            "--wan-job" => self.job = true,
             "--wan-size" => self.size = positive(flag, rest.next())?,
             "--wan-peer-size" => self.peer_size = Some(positive(flag, rest.next())?),
             "--wan-sweep" => {
@@ -277,51 +283,79 @@ fn rf_ingest(ctx: &Ctx, spec: &Spec, dir: &Path, batch: &str, setup: Setup) -> L
     or_failed("ingest", &who, n, r)
 }
 
-/// rf's export of `batch` (`n` files) into a fresh directory, its files
-/// counted.
-fn rf_export(ctx: &Ctx, batch: &str, n: u64, setup: Setup) -> Line {
+/// The row's operation: a batch's files, or a job's output (archives).
+fn export_op(expect: Expect) -> &'static str {
+    match expect {
+        Expect::Files(_) => "export",
+        Expect::Archives => "job output",
+    }
+}
+
+/// The files a failed row names (a job's output: not known).
+fn expected_files(expect: Expect) -> u64 {
+    match expect {
+        Expect::Files(n) => n,
+        Expect::Archives => 0,
+    }
+}
+
+/// What `who`'s export left in `dir` (files, bytes): exactly `n` files, or
+/// for archives at least one.
+fn check_export(who: &str, dir: &Path, expect: Expect) -> Result<(u64, u64), String> {
+    let (files, bytes) = tree_stats(dir);
+    match expect {
+        Expect::Files(n) if files != n => {
+            Err(format!("{who} exported {files} files, expected {n}"))
+        }
+        Expect::Archives if files == 0 => Err(format!("{who} exported nothing")),
+        _ => Ok((files, bytes)),
+    }
+}
+
+/// rf's export of `batch` into a fresh directory, its files counted.
+fn rf_export(ctx: &Ctx, batch: &str, expect: Expect, setup: Setup) -> Line {
     let out = ctx.run_dir.join(format!("export-{batch}-{}", setup.tag()));
-    let who = setup.who();
+    let (who, op) = (setup.who(), export_op(expect));
     let mut args: Vec<OsString> = vec!["--json".into()];
     args.extend(setup.flags());
     args.extend(["batch".into(), "export".into(), batch.into()]);
     args.extend(["--out".into(), out.clone().into_os_string()]);
-    let r = rf_line(ctx, "export", &who, args).and_then(|mut line| {
-        let (files, bytes) = tree_stats(&out);
-        if files != n {
-            return Err(format!("{who} exported {files} files, expected {n}"));
-        }
-        line.files = n;
-        line.bytes = bytes;
+    let r = rf_line(ctx, op, &who, args).and_then(|mut line| {
+        (line.files, line.bytes) = check_export(&who, &out, expect)?;
         Ok(line)
     });
     let _ = fs::remove_dir_all(&out);
-    or_failed("export", &who, n, r)
+    or_failed(op, &who, expected_files(expect), r)
 }
 
 /// curl of every listed file of `batch` at `parallel`, into a fresh
-/// directory.
-fn curl_export(ctx: &Ctx, batch: &str, n: u64, parallel: u32) -> Line {
+/// directory (archives are downloaded, not unpacked).
+fn curl_export(ctx: &Ctx, batch: &str, expect: Expect, parallel: u32) -> Line {
     let who = format!("curl --parallel-max {parallel}");
+    let op = export_op(expect);
     let dir = ctx.run_dir.join(format!("curl-{batch}-{parallel}"));
-    let r = curl_run(ctx, batch, n, parallel, &dir).map(|m| {
-        let (_, bytes) = tree_stats(&dir);
-        Line {
-            op: "export",
-            who: who.clone(),
-            files: n,
-            m,
-            bytes,
-            settled: None,
-            failed: None,
-        }
+    let r = curl_run(ctx, batch, expect, parallel, &dir).map(|(m, files, bytes)| Line {
+        op,
+        who: who.clone(),
+        files,
+        m,
+        bytes,
+        settled: None,
+        failed: None,
     });
     let _ = fs::remove_dir_all(&dir);
-    or_failed("export", &who, n, r)
+    or_failed(op, &who, expected_files(expect), r)
 }
 
-fn curl_run(ctx: &Ctx, batch: &str, n: u64, parallel: u32, dir: &Path) -> Result<Measured, String> {
-    let listing = super::RawListing::fetch(ctx, batch, &super::Expect::Files(n))?;
+/// Runs curl over the listing of `batch`; its measurement, files and bytes.
+fn curl_run(
+    ctx: &Ctx,
+    batch: &str,
+    expect: Expect,
+    parallel: u32,
+    dir: &Path,
+) -> Result<(Measured, u64, u64), String> {
+    let listing = super::RawListing::fetch(ctx, batch, &expect)?;
     fs::create_dir_all(dir).map_err(io("create", dir))?;
     let cfg = fs::read_to_string(&listing.cfg).map_err(io("read", &listing.cfg))?;
     let raw = listing.raw_dir.to_string_lossy().into_owned();
@@ -340,13 +374,9 @@ fn curl_run(ctx: &Ctx, batch: &str, n: u64, parallel: u32, dir: &Path) -> Result
         &path_text,
     ];
     let (m, _, _) = ctx.measure(&Job::new("curl", args))?;
-    let (files, _) = tree_stats(dir);
-    if files != n {
-        return Err(format!(
-            "curl --parallel-max {parallel} wrote {files} files, expected {n}"
-        ));
-    }
-    Ok(m)
+    let listed = Expect::Files(listing.files.len() as u64);
+    let (files, bytes) = check_export(&format!("curl --parallel-max {parallel}"), dir, listed)?;
+    Ok((m, files, bytes))
 }
 
 const PEER: &str = "inference-cli 1.8.3";
@@ -373,8 +403,9 @@ fn peer_ingest(ctx: &Ctx, spec: &Spec, dir: &Path, batch: &str) -> Option<Line> 
 }
 
 /// inference-cli's export of `batch` (`None` without `--peer`).
-fn peer_export(ctx: &Ctx, batch: &str, n: u64) -> Option<Line> {
+fn peer_export(ctx: &Ctx, batch: &str, expect: Expect) -> Option<Line> {
     let out = ctx.run_dir.join(format!("export-{batch}-peer"));
+    let op = export_op(expect);
     let args: Vec<OsString> = vec![
         "data-staging".into(),
         "export-batch".into(),
@@ -385,16 +416,11 @@ fn peer_export(ctx: &Ctx, batch: &str, n: u64) -> Option<Line> {
     ];
     let job = ctx.peer_job(args)?;
     let r = ctx.measure(&job).and_then(|(m, _, _)| {
-        let (files, bytes) = tree_stats(&out);
-        if files != n {
-            return Err(format!(
-                "inference-cli exported {files} files, expected {n}"
-            ));
-        }
-        Ok(peer_row("export", n, m, bytes))
+        let (files, bytes) = check_export("inference-cli", &out, expect)?;
+        Ok(peer_row(op, files, m, bytes))
     });
     let _ = fs::remove_dir_all(&out);
-    Some(or_failed("export", PEER, n, r))
+    Some(or_failed(op, PEER, expected_files(expect), r))
 }
 
 fn peer_row(op: &'static str, files: u64, m: Measured, bytes: u64) -> Line {
@@ -474,16 +500,16 @@ fn measure_main(ctx: &Ctx, opts: &WanOptions, data: &Data) -> Vec<Line> {
             Setup::Http2,
         ));
     }
-    lines.push(rf_export(ctx, "wan-rf", n, Setup::Default));
+    lines.push(rf_export(ctx, "wan-rf", Expect::Files(n), Setup::Default));
     if opts.http2 {
-        lines.push(rf_export(ctx, "wan-rf", n, Setup::Http2));
+        lines.push(rf_export(ctx, "wan-rf", Expect::Files(n), Setup::Http2));
     }
     for &c in &opts.sweep {
-        lines.push(rf_export(ctx, "wan-rf", n, Setup::Fixed(c)));
+        lines.push(rf_export(ctx, "wan-rf", Expect::Files(n), Setup::Fixed(c)));
     }
     if opts.chaos_percent.is_none() {
         for &p in opts.sweep.iter().filter(|&&p| p > 1) {
-            lines.push(curl_export(ctx, "wan-rf", n, p));
+            lines.push(curl_export(ctx, "wan-rf", Expect::Files(n), p));
         }
     }
     lines
@@ -504,7 +530,7 @@ fn measure_peer(ctx: &Ctx, data: &Data) -> Vec<Line> {
             lines.push(rf_export(
                 ctx,
                 "wan-rf-peer-size",
-                spec.count as u64,
+                Expect::Files(spec.count as u64),
                 Setup::Default,
             ));
             (spec, dir, "wan-rf-peer-size")
@@ -512,7 +538,29 @@ fn measure_peer(ctx: &Ctx, data: &Data) -> Vec<Line> {
         None => (&data.spec, &data.dir, "wan-rf"),
     };
     lines.extend(peer_ingest(ctx, spec, dir, "wan-peer"));
-    lines.extend(peer_export(ctx, export_batch, spec.count as u64));
+    lines.extend(peer_export(
+        ctx,
+        export_batch,
+        Expect::Files(spec.count as u64),
+    ));
+    lines
+}
+
+/// A job over the rf batch (not measured), then its export stage's
+/// output (archives) downloaded by rf default, curl at the sweep's largest
+/// level and inference-cli (`--wan-job`).
+fn measure_job_output(ctx: &Ctx, opts: &WanOptions) -> Vec<Line> {
+    let output = match super::run_job_over(ctx, "wan-rf", "job-wan") {
+        Ok(output) => output,
+        Err(e) => return vec![Line::failed("job output", "rf default", 0, e)],
+    };
+    let mut lines = vec![rf_export(ctx, &output, Expect::Archives, Setup::Default)];
+    if opts.chaos_percent.is_none()
+        && let Some(&parallel) = opts.sweep.iter().max()
+    {
+        lines.push(curl_export(ctx, &output, Expect::Archives, parallel));
+    }
+    lines.extend(peer_export(ctx, &output, Expect::Archives));
     lines
 }
 
@@ -522,12 +570,15 @@ fn measure_profile(ctx: &Ctx, opts: &WanOptions, data: &Data) -> Vec<Line> {
     if ctx.inference.is_some() {
         lines.extend(measure_peer(ctx, data));
     }
+    if opts.job {
+        lines.extend(measure_job_output(ctx, opts));
+    }
     if let Some((spec, dir)) = &data.videos {
         lines.push(rf_ingest(ctx, spec, dir, "wan-videos", Setup::Default));
         lines.push(rf_export(
             ctx,
             "wan-videos",
-            spec.count as u64,
+            Expect::Files(spec.count as u64),
             Setup::Default,
         ));
         if opts.http2 {
@@ -535,7 +586,7 @@ fn measure_profile(ctx: &Ctx, opts: &WanOptions, data: &Data) -> Vec<Line> {
             lines.push(rf_export(
                 ctx,
                 "wan-videos",
-                spec.count as u64,
+                Expect::Files(spec.count as u64),
                 Setup::Http2,
             ));
         }
