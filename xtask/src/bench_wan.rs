@@ -564,6 +564,15 @@ fn measure_job_output(ctx: &Ctx, opts: &WanOptions) -> Vec<Line> {
     lines
 }
 
+/// rf's defaults, and over HTTP/2 too with `--wan-http2`.
+fn default_and_http2(opts: &WanOptions) -> Vec<Setup> {
+    let mut setups = vec![Setup::Default];
+    if opts.http2 {
+        setups.push(Setup::Http2);
+    }
+    setups
+}
+
 /// Every contender in one profile.
 fn measure_profile(ctx: &Ctx, opts: &WanOptions, data: &Data) -> Vec<Line> {
     let mut lines = measure_main(ctx, opts, data);
@@ -574,21 +583,11 @@ fn measure_profile(ctx: &Ctx, opts: &WanOptions, data: &Data) -> Vec<Line> {
         lines.extend(measure_job_output(ctx, opts));
     }
     if let Some((spec, dir)) = &data.videos {
-        lines.push(rf_ingest(ctx, spec, dir, "wan-videos", Setup::Default));
-        lines.push(rf_export(
-            ctx,
-            "wan-videos",
-            Expect::Files(spec.count as u64),
-            Setup::Default,
-        ));
-        if opts.http2 {
-            lines.push(rf_ingest(ctx, spec, dir, "wan-videos-h2", Setup::Http2));
-            lines.push(rf_export(
-                ctx,
-                "wan-videos",
-                Expect::Files(spec.count as u64),
-                Setup::Http2,
-            ));
+        for setup in default_and_http2(opts) {
+            let batch = format!("wan-videos-{}", setup.tag());
+            lines.push(rf_ingest(ctx, spec, dir, &batch, setup));
+            let files = Expect::Files(spec.count as u64);
+            lines.push(rf_export(ctx, &batch, files, setup));
         }
     }
     lines

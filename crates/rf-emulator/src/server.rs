@@ -121,9 +121,12 @@ async fn serve(
         }
         let service = TowerToHyperService::new(app.clone());
         // The opening bytes tell HTTP/1.1 from HTTP/2: bounded like headers.
-        let io = TokioIo::new(Opening::new(gate.admit(tcp, pass), header_timeout));
+        let slot = gate.admit(pass);
+        let io = TokioIo::new(Opening::new(tcp, header_timeout));
         let conn = graceful.watch(http.serve_connection(io, service).into_owned());
         tokio::spawn(async move {
+            // Counted open (and under `--max-connections`) until it ends.
+            let _slot = slot;
             if let Err(e) = conn.await {
                 tracing::debug!("connection ended: {e}");
             }

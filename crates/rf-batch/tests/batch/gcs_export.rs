@@ -1,8 +1,10 @@
-//! Export into a GCS bucket, request by request (wiremock). No local GCS
-//! server takes these uploads: object_store writes through GCS's XML API
-//! with a bearer token, which fake-gcs-server accepts only on signed URLs
-//! ("invalid uploadType") and gcp-storage-emulator answers without the
-//! `ETag` a put needs (docs/cli.md). So the wire is checked here instead:
+//! Export into a GCS bucket, request by request (wiremock: no server to
+//! install). No local GCS server takes these uploads: object_store writes
+//! through GCS's XML API with a bearer token, which fake-gcs-server (the
+//! one `cargo xtask testservers` installs, for GCS ingest) accepts only on
+//! signed URLs ("invalid uploadType"); the other one on PyPI, tried by
+//! hand and not used anywhere, answers without the `ETag` a put needs
+//! (docs/cli.md). So the wire is checked here instead:
 //! one `PUT` for a small file, an XML multipart upload for a large one, and
 //! a re-run that only asks `HEAD` and uploads nothing.
 
@@ -54,6 +56,15 @@ fn object(name: &str) -> String {
     format!("/{BUCKET}/{encoded}")
 }
 
+/// The `partNumber` of a multipart upload's part request.
+fn part_number(request: &Request) -> Option<String> {
+    request
+        .url
+        .query_pairs()
+        .find(|(k, _)| k == "partNumber")
+        .map(|(_, v)| v.into_owned())
+}
+
 /// The answers of a GCS XML API that stores nothing: ETags for puts and
 /// parts, an upload ID, a completion, and `HEAD`s of the two objects as
 /// they would be after the first run.
@@ -75,12 +86,7 @@ async fn mount_gcs(server: &MockServer, small_len: usize, big_len: usize) {
         .and(path(object("big.bin")))
         .and(query_param("uploadId", "up-1"))
         .respond_with(|req: &Request| {
-            let part = req
-                .url
-                .query_pairs()
-                .find(|(k, _)| k == "partNumber")
-                .map(|(_, v)| v.into_owned())
-                .unwrap_or_default();
+            let part = part_number(req).unwrap_or_default();
             ResponseTemplate::new(200).insert_header("ETag", format!("\"part-{part}\"").as_str())
         })
         .mount(server)
@@ -156,11 +162,8 @@ async fn gcs_export_puts_small_files_whole_and_large_ones_in_parts_then_resumes(
         .await
         .into_iter()
         .map(|r| {
-            let number = r
-                .url
-                .query_pairs()
-                .find(|(k, _)| k == "partNumber")
-                .and_then(|(_, v)| v.parse().ok())
+            let number = part_number(&r)
+                .and_then(|n| n.parse().ok())
                 .expect("a part number");
             (number, r.body)
         })

@@ -5,9 +5,10 @@
 //! chunk of up to [`MAX_IMAGES_PER_SHARD`], videos one by one, and reported
 //! through shard statuses and data-staging webhooks.
 
-use futures::StreamExt;
 use std::io::Write;
 use std::sync::Arc;
+
+use futures::StreamExt;
 
 use rf_types::{
     ErrorDetails, IngestStatusNotification, MAX_IMAGE_BYTES, MAX_IMAGES_PER_SHARD, Reference,

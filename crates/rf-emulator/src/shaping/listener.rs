@@ -2,13 +2,9 @@
 //! fewer than the maximum are open. Connections beyond it wait in the
 //! kernel's backlog, as they would at a server with a connection cap.
 
-use std::io;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::task::{Context, Poll};
 
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::Shaper;
@@ -50,69 +46,28 @@ impl Gate {
         Pass(slots.clone().acquire_owned().await.ok())
     }
 
-    /// Counts the connection `io` accepted with `pass`, which it holds until
-    /// it closes.
-    pub(crate) fn admit<Io>(&self, io: Io, pass: Pass) -> Counted<Io> {
+    /// Counts a connection accepted with `pass`; the returned slot holds
+    /// it (and its place under the cap) until dropped with the connection.
+    pub(crate) fn admit(&self, pass: Pass) -> Slot {
         Shaper::bump(&self.shaper.connections_accepted);
         self.shaper.connections_open.fetch_add(1, Ordering::Relaxed);
-        Counted {
-            io,
+        Slot {
             _permit: pass.0,
             shaper: self.shaper.clone(),
         }
     }
 }
 
-/// An accepted connection holding its slot until it closes.
+/// An open connection's place: counted out (and its slot under the cap
+/// freed) when dropped, which the server does when the connection ends.
 #[derive(Debug)]
-pub(crate) struct Counted<Io> {
-    io: Io,
+pub(crate) struct Slot {
     _permit: Option<OwnedSemaphorePermit>,
     shaper: Arc<Shaper>,
 }
 
-impl<Io> Drop for Counted<Io> {
+impl Drop for Slot {
     fn drop(&mut self) {
         self.shaper.connections_open.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
-impl<Io: AsyncRead + Unpin> AsyncRead for Counted<Io> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.io).poll_read(cx, buf)
-    }
-}
-
-impl<Io: AsyncWrite + Unpin> AsyncWrite for Counted<Io> {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.io).poll_write(cx, buf)
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.io).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.io).poll_shutdown(cx)
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.io.is_write_vectored()
     }
 }

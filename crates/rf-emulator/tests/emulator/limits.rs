@@ -9,6 +9,22 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 use super::*;
 
+/// Asserts that the server closes `tcp` within [`DEADLINE`]: a read ends
+/// (EOF, a reset, or a 408 answer then EOF).
+async fn assert_closed(mut tcp: tokio::net::TcpStream, why: &str) {
+    let mut buf = [0u8; 1024];
+    let closed = tokio::time::timeout(DEADLINE, async {
+        loop {
+            match tcp.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "{why}");
+}
+
 #[tokio::test]
 async fn connections_that_never_finish_their_headers_are_closed() {
     let mut config = EmulatorConfig::for_tests();
@@ -23,19 +39,8 @@ async fn connections_that_never_finish_their_headers_are_closed() {
             .unwrap();
         held.push(tcp);
     }
-    for mut tcp in held {
-        let mut buf = [0u8; 1024];
-        // Closed: the read ends (EOF, a reset, or a 408 answer then EOF).
-        let closed = tokio::time::timeout(DEADLINE, async {
-            loop {
-                match tcp.read(&mut buf).await {
-                    Ok(0) | Err(_) => break,
-                    Ok(_) => {}
-                }
-            }
-        })
-        .await;
-        assert!(closed.is_ok(), "a half-sent request was held open");
+    for tcp in held {
+        assert_closed(tcp, "a half-sent request was held open").await;
     }
     // The server still answers whole requests.
     let (s, _) = env.get(&env.base(), &[]).await;
@@ -57,18 +62,8 @@ async fn connections_that_send_nothing_or_half_a_preface_are_closed() {
             held.push(tcp);
         }
     }
-    for mut tcp in held {
-        let mut buf = [0u8; 64];
-        let closed = tokio::time::timeout(DEADLINE, async {
-            loop {
-                match tcp.read(&mut buf).await {
-                    Ok(0) | Err(_) => break,
-                    Ok(_) => {}
-                }
-            }
-        })
-        .await;
-        assert!(closed.is_ok(), "a silent connection was held open");
+    for tcp in held {
+        assert_closed(tcp, "a silent connection was held open").await;
     }
     let (s, _) = env.get(&env.base(), &[]).await;
     assert_eq!(s, StatusCode::OK);
