@@ -1,4 +1,5 @@
-//! Downloading a job's export output: find it, list it, fetch it, unpack it.
+//! Downloading an output batch: fetch each file its listing
+//! ([`super::listing`]) gives, write it safely, unpack archives.
 //!
 //! Files go to `<out>/` (simple and sharded batches) or `<out>/<partName>/`
 //! (multipart batches), as the official client lays them out. Each file is
@@ -24,19 +25,18 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
+use futures::StreamExt;
 use futures::stream::BoxStream;
-use futures::{StreamExt, TryStreamExt};
-use rf_types::{BatchType, FileMetadata, STAGE_EXPORT};
 
 use super::extract::{ExtractLimits, extract_archive};
+use super::listing::ExportFile;
 use crate::client::Client;
-use crate::client::LIST_FILES_PAGE_SIZE;
 use crate::context::Context;
 use crate::endpoint::Endpoint;
 use crate::error::{Error, FailureCounts, Result};
 use crate::events::Event;
 use crate::limit::{Concurrency, LimitReport, Limiter};
-use crate::state::{DownloadJournal, DownloadRecord, Manifest, ManifestFile, download_key};
+use crate::state::{DownloadJournal, DownloadRecord, Manifest, ManifestFile};
 
 /// How downloads run.
 #[derive(Debug, Clone, PartialEq)]
@@ -64,26 +64,6 @@ impl Default for DownloadSettings {
             attempts: 3,
             retry_delay: std::time::Duration::from_secs(1),
         }
-    }
-}
-
-/// One file of an output batch.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ExportFile {
-    /// The part it belongs to (multipart batches).
-    pub part: Option<String>,
-    /// Its metadata and download URL.
-    pub file: FileMetadata,
-}
-
-impl ExportFile {
-    /// Its key in the manifest.
-    pub fn key(&self) -> String {
-        download_key(
-            self.part.as_deref(),
-            &self.file.file_name,
-            self.file.shard_id.as_ref().map(|s| s.as_str()),
-        )
     }
 }
 
@@ -117,112 +97,6 @@ pub struct DownloadSummary {
     pub cancelled: bool,
     /// What the concurrency limit did.
     pub concurrency: Option<LimitReport>,
-}
-
-/// The export stage's output batch of a job (falls back to the last stage
-/// that has an output batch).
-pub async fn find_export_batch(client: &Client, job_id: &str) -> Result<String> {
-    let stages = client.jobs().stages(job_id).await?;
-    let export = stages
-        .iter()
-        .find(|s| s.processing_stage_name == STAGE_EXPORT && !s.output_batches.is_empty())
-        .or_else(|| stages.iter().rev().find(|s| !s.output_batches.is_empty()));
-    export
-        .and_then(|s| s.output_batches.first().cloned())
-        .ok_or_else(|| Error::NoExportOutput {
-            job_id: job_id.to_string(),
-        })
-}
-
-/// Every file of `batch`, part by part for a multipart batch, as a stream
-/// that reads the listing one page ahead of its consumer (the next page is
-/// asked for while this one is used, so downloads never wait for it): memory
-/// holds at most two pages (each entry carries a signed URL of about 1 KB),
-/// however large the batch. `parts`, when not empty, keeps only the
-/// files of those parts (multipart batches).
-pub fn export_files(
-    client: &Client,
-    batch: &str,
-    parts: &[String],
-) -> BoxStream<'static, Result<ExportFile>> {
-    let client = client.clone();
-    let batch = batch.to_string();
-    let wanted = parts.to_vec();
-    futures::stream::once(async move {
-        let meta = client.staging().batch(&batch).await?;
-        let files: BoxStream<'static, Result<ExportFile>> =
-            if meta.batch_type == BatchType::MultipartBatch {
-                let mut names: Vec<String> = client
-                    .staging()
-                    .parts(&batch)
-                    .await?
-                    .into_iter()
-                    .map(|p| p.part_name.to_string())
-                    .collect();
-                if !wanted.is_empty() {
-                    names.retain(|n| wanted.contains(n));
-                }
-                futures::stream::iter(names)
-                    .flat_map(move |name| {
-                        client
-                            .staging()
-                            .list_files(&batch, Some(&name))
-                            .map_ok(move |file| ExportFile {
-                                part: Some(name.clone()),
-                                file,
-                            })
-                    })
-                    .boxed()
-            } else {
-                client
-                    .staging()
-                    .list_files(&batch, None)
-                    .map_ok(|file| ExportFile {
-                        part: file.part_name.as_ref().map(|p| p.to_string()),
-                        file,
-                    })
-                    .try_filter(move |f| {
-                        let keep = wanted.is_empty()
-                            || f.part.as_ref().is_some_and(|p| wanted.contains(p));
-                        std::future::ready(keep)
-                    })
-                    .boxed()
-            };
-        Ok::<_, Error>(files)
-    })
-    .try_flatten()
-    .boxed()
-}
-
-/// Every file of `batch`, part by part for a multipart batch, collected
-/// (see [`export_files`] for the streaming form, which keeps memory flat).
-pub async fn list_export(client: &Client, batch: &str) -> Result<Vec<ExportFile>> {
-    export_files(client, batch, &[]).try_collect().await
-}
-
-/// How many files [`export_files`] will yield for `batch` (and `parts`),
-/// from the count endpoint: the total of a progress display, without
-/// listing anything. Best effort: `0` when the count cannot be read (the
-/// download itself does not depend on it).
-pub async fn export_count(client: &Client, batch: &str, parts: &[String]) -> u64 {
-    match try_export_count(client, batch, parts).await {
-        Ok(n) => n,
-        Err(e) => {
-            tracing::debug!(batch, error = %e, "could not count the export batch");
-            0
-        }
-    }
-}
-
-async fn try_export_count(client: &Client, batch: &str, parts: &[String]) -> Result<u64> {
-    if parts.is_empty() {
-        return client.staging().count(batch, None).await;
-    }
-    let mut total = 0;
-    for part in parts {
-        total += client.staging().count(batch, Some(part)).await?;
-    }
-    Ok(total)
 }
 
 /// Where downloads go and how.
@@ -308,35 +182,6 @@ fn already_here(manifest: &Manifest) -> HashSet<String> {
         .filter(|(_, rec)| rec.is_on_disk())
         .map(|(key, _)| key.clone())
         .collect()
-}
-
-/// `files`, ended with [`Error::BrokenListing`] once it yields far more
-/// than the `total` the count endpoint gave (twice as many, and at least a
-/// page more): a listing that hands out new pages forever is stopped
-/// rather than followed. `total` 0 (unknown) bounds nothing.
-pub fn within_count(
-    files: BoxStream<'static, Result<ExportFile>>,
-    total: u64,
-) -> BoxStream<'static, Result<ExportFile>> {
-    if total == 0 {
-        return files;
-    }
-    let bound = total.saturating_add(total.max(u64::from(LIST_FILES_PAGE_SIZE)));
-    let mut listed = 0u64;
-    files
-        .map(move |item| {
-            listed += 1;
-            match item {
-                Ok(_) if listed > bound => Err(Error::BrokenListing {
-                    endpoint: Some(Endpoint::ListFiles),
-                    detail: format!(
-                        "it listed more than {bound} files where the count endpoint says {total}"
-                    ),
-                }),
-                other => other,
-            }
-        })
-        .boxed()
 }
 
 /// A 64-bit hash of `key` (the same in every run).

@@ -10,37 +10,36 @@ use crate::context::Context;
 use crate::error::{DirRole, Error, Result};
 use crate::events::Event;
 use crate::export::{
-    DownloadSettings, DownloadSummary, DownloadTarget, RefusedEntry, download_stream, export_count,
-    export_files, within_count,
+    DownloadSettings, DownloadSummary, DownloadTarget, ExportPlan, RefusedEntry, download_stream,
+    within_count,
 };
 use crate::ingest::{MediaKind, UploadMode};
 use crate::limit::LimitReport;
 use crate::state::{Manifest, ManifestFile, RunIdentity, StateLock, state_dir_of};
 
-/// Downloads every file of `batch` (only `parts`, when not empty) that the
-/// manifest does not record yet into `target.out_dir`, telling the total
-/// first (`ExportListed`). A cancelled download is [`Error::Cancelled`];
-/// failed files are in the summary (see [`DownloadSummary::failed`]).
+/// Downloads every file of the plan's batch that the manifest does not
+/// record yet into `target.out_dir`, telling the total first
+/// (`ExportListed`). A cancelled download is [`Error::Cancelled`]; failed
+/// files are in the summary (see [`DownloadSummary::failed`]).
 pub(crate) async fn download_batch(
     ctx: &Context,
-    batch: &str,
-    parts: &[String],
+    plan: &ExportPlan,
     target: &DownloadTarget,
     state: &mut ManifestFile,
 ) -> Result<DownloadSummary> {
     ctx.check_cancel()?;
-    // The total for progress comes from the count endpoint; the listing
-    // itself is streamed into the downloads (memory: two pages of it).
-    let total = export_count(&ctx.client, batch, parts).await;
-    // The progress starts from what the manifest records; the download
-    // checks each record against the disk (`summary.already`).
+    // The listing is streamed into the downloads (memory: two pages of it);
+    // the plan's count is the progress total. The progress starts from
+    // what the manifest records; the download checks each record against
+    // the disk (`summary.already`).
+    let total = plan.total();
     ctx.emit(Event::ExportListed {
-        output_batch: batch.to_owned(),
+        output_batch: plan.batch().to_owned(),
         files: usize::try_from(total).unwrap_or(usize::MAX),
         already_downloaded: state.export.downloads.len(),
     })
     .await;
-    let files = within_count(export_files(&ctx.client, batch, parts), total);
+    let files = within_count(plan.files(&ctx.client), total);
     let summary = download_stream(ctx, files, target, state).await?;
 
     if !summary.refused.is_empty() {
@@ -155,8 +154,7 @@ pub async fn export(ctx: &Context, options: &ExportOptions) -> Result<ExportRepo
     let started = Instant::now();
     check_dir_or_absent(&options.out_dir, DirRole::Output)?;
     // An unknown batch or part is told before anything is created.
-    ctx.client.staging().batch(&options.batch_id).await?;
-    check_parts(ctx, &options.batch_id, &options.parts).await?;
+    let plan = ExportPlan::ask(&ctx.client, &options.batch_id, &options.parts).await?;
     #[cfg(feature = "cloud")]
     if let Some(target) = &options.out_bucket {
         target.check().await?;
@@ -174,8 +172,7 @@ pub async fn export(ctx: &Context, options: &ExportOptions) -> Result<ExportRepo
         out_dir: out_dir.clone(),
         settings: options.download.clone(),
     };
-    let summary =
-        download_batch(ctx, &options.batch_id, &options.parts, &target, &mut state).await?;
+    let summary = download_batch(ctx, &plan, &target, &mut state).await?;
     if let Some(failed) = summary.failed() {
         return Err(failed);
     }
@@ -199,28 +196,6 @@ pub async fn export(ctx: &Context, options: &ExportOptions) -> Result<ExportRepo
         warnings: ctx.take_warnings(),
         took: started.elapsed(),
     })
-}
-
-/// [`Error::UnknownPart`] for the first of `parts` that `batch` lacks.
-async fn check_parts(ctx: &Context, batch: &str, parts: &[String]) -> Result<()> {
-    if parts.is_empty() {
-        return Ok(());
-    }
-    let known: Vec<String> = ctx
-        .client
-        .staging()
-        .parts(batch)
-        .await?
-        .into_iter()
-        .map(|p| p.part_name.to_string())
-        .collect();
-    match parts.iter().find(|part| !known.contains(part)) {
-        Some(part) => Err(Error::UnknownPart {
-            batch: batch.to_owned(),
-            part: part.clone(),
-        }),
-        None => Ok(()),
-    }
 }
 
 /// Creates the output directory and returns its canonical path.

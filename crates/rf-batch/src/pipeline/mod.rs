@@ -58,7 +58,9 @@ use crate::client::Client;
 use crate::context::Context;
 use crate::error::Result;
 use crate::events::{Event, EventSink, RunReport};
-use crate::export::{DownloadSettings, DownloadSummary, DownloadTarget, find_export_batch};
+use crate::export::{
+    DownloadSettings, DownloadSummary, DownloadTarget, ExportPlan, find_export_batch,
+};
 use crate::ingest::{MediaKind, PlanOptions, ScanOptions, UploadSettings, UploadSummary};
 use crate::job::JobSettings;
 use crate::state::{MANIFEST_FILE, StateLock, state_dir_of};
@@ -463,7 +465,8 @@ impl Run {
             out_dir: output_dir,
             settings: self.config.download.clone(),
         };
-        let summary = download_batch(&self.ctx, &output_batch, &[], &target, state).await?;
+        let plan = ExportPlan::ask(&self.ctx.client, &output_batch, &[]).await?;
+        let summary = download_batch(&self.ctx, &plan, &target, state).await?;
         self.note_download(&summary);
         if let Some(failed) = summary.failed() {
             return Err(failed);

@@ -5,6 +5,7 @@
 //! - `client_wire`: exact request shapes of every endpoint (wiremock);
 //! - `mock_transport`: runs over scripted `MockTransport` answers;
 //! - `custom_transport`: a user-written `Transport` (the fake service);
+//! - `export_plan`: what an export asks before listing, asked at once;
 //! - `scenarios`: whole runs against three backends: the emulator over
 //!   loopback, the emulator in process, and the stateful fake service;
 //! - `chaos`, `failure_injection`: faults, lost answers and retries;
@@ -21,6 +22,7 @@ mod client_wire;
 #[cfg(feature = "cloud")]
 mod cloud;
 mod custom_transport;
+mod export_plan;
 mod failure_injection;
 #[cfg(feature = "cloud")]
 mod gcs_export;
