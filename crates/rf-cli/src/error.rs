@@ -75,6 +75,13 @@ impl CliError {
         Self::new(Kind::Local, message)
     }
 
+    /// The same failure, with `note` after its message.
+    pub(crate) fn with_note(mut self, note: &str) -> Self {
+        self.message.push_str("; ");
+        self.message.push_str(note);
+        self
+    }
+
     /// The kind, which decides the exit code.
     pub(crate) fn kind(&self) -> Kind {
         self.kind

@@ -22,6 +22,7 @@ mod progress;
 mod render;
 mod roboflow_config;
 mod secrets;
+mod workspace_cache;
 
 use std::process::ExitCode;
 

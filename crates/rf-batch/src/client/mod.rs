@@ -268,20 +268,37 @@ impl Client {
     pub async fn workspace(&self) -> Result<String> {
         self.inner
             .workspace
-            .get_or_try_init(|| async {
-                let req = Request::get(self.inner.base.clone()).idempotent(true);
-                let info: rf_types::WorkspaceInfo =
-                    self.call_json(Endpoint::WorkspaceLookup, None, req).await?;
-                if info.workspace.is_empty() {
-                    return Err(Error::InvalidInput {
-                        what: "workspace lookup answer",
-                        detail: "the server returned an empty workspace".into(),
-                    });
-                }
-                Ok(info.workspace)
-            })
+            .get_or_try_init(|| self.lookup_workspace())
             .await
             .cloned()
+    }
+
+    /// The workspace when it is known without a request: given to the
+    /// builder, or looked up already by [`Client::workspace`].
+    ///
+    /// ```
+    /// let client = rf_batch::Client::builder().api_key("k").workspace("ws").build().unwrap();
+    /// assert_eq!(client.known_workspace(), Some("ws"));
+    /// ```
+    pub fn known_workspace(&self) -> Option<&str> {
+        self.inner.workspace.get().map(String::as_str)
+    }
+
+    /// Asks the server which workspace the API key belongs to
+    /// (`GET {base}/?api_key=`), whatever the client holds: to check a
+    /// workspace remembered from an earlier process, say. The client keeps
+    /// using the workspace it has.
+    pub async fn lookup_workspace(&self) -> Result<String> {
+        let req = Request::get(self.inner.base.clone()).idempotent(true);
+        let info: rf_types::WorkspaceInfo =
+            self.call_json(Endpoint::WorkspaceLookup, None, req).await?;
+        if info.workspace.is_empty() {
+            return Err(Error::InvalidInput {
+                what: "workspace lookup answer",
+                detail: "the server returned an empty workspace".into(),
+            });
+        }
+        Ok(info.workspace)
     }
 
     /// `{base}/{prefix...}/{workspace}/{segments...}`, each segment percent-encoded.

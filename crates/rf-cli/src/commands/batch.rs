@@ -23,8 +23,7 @@ pub(crate) async fn run(
     }
     let session = Session::open(config, name(command)).await?;
     let result = dispatch(command, &session, config, progress, cancel).await;
-    session.close().await;
-    result
+    session.finish(result).await
 }
 
 /// The command as typed (names this process in the embedded emulator's lock).

@@ -32,8 +32,8 @@ pub(crate) async fn run(
     if args.dry_run {
         let ctx = rf_batch::Context::new(session.client().clone());
         let dry = rf_batch::pipeline::dry_run(&ctx, &run_config).await;
-        session.close().await;
-        return super::dry_run::print(&dry.map_err(|e| map_error(&e))?, config);
+        let dry = session.finish(dry.map_err(|e| map_error(&e))).await?;
+        return super::dry_run::print(&dry, config);
     }
     let pipeline = Pipeline::new(session.client().clone(), run_config).cancel_token(cancel);
     let (result, renderer) =
@@ -41,13 +41,13 @@ pub(crate) async fn run(
     if let (true, Ok(r)) = (args.report, &result) {
         report::save_job_details(session.client(), &r.job_id, &args.out, &config.output).await;
     }
-    session.close().await;
-    let report = result.map_err(|e| match e {
+    let result = result.map_err(|e| match e {
         rf_batch::Error::State(e @ rf_batch::state::StateError::InUse { .. }) => {
             state_lock::explain(e, &format!("--out {}", args.out.display()), "--out")
         }
         other => map_error(&other),
-    })?;
+    });
+    let report = session.finish(result).await?;
     if let Some(mut r) = renderer {
         r.finish_download(format!(
             "{} ({})",

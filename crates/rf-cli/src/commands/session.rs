@@ -10,6 +10,7 @@ use rf_emulator::{Emulator, EmulatorConfig, EmulatorError, RunningEmulator};
 
 use crate::config::{Api, Config};
 use crate::error::{CliError, Kind, Result};
+use crate::workspace_cache::RememberedWorkspace;
 
 /// The key and workspace of the embedded emulator. Not a secret: the
 /// embedded emulator only listens on loopback inside this process.
@@ -23,6 +24,9 @@ pub(crate) const EMBEDDED_WORKSPACE: &str = "local";
 pub(crate) struct Session {
     client: Client,
     emulator: Option<RunningEmulator>,
+    /// The workspace cache's entry for this key, when no workspace was
+    /// given (see [`crate::workspace_cache`]), and what it held at open.
+    remembered: Option<(RememberedWorkspace, Option<String>)>,
 }
 
 impl Session {
@@ -37,8 +41,13 @@ impl Session {
                     .base_url(url.as_str())
                     .api_key(key.expose())
                     .http2_prior_knowledge(config.http2_prior_knowledge);
-                if let Some(ws) = &config.workspace {
-                    builder = builder.workspace(ws.clone());
+                let remembered = remembered_workspace(config, url.as_str(), key.expose());
+                let workspace = config
+                    .workspace
+                    .clone()
+                    .or_else(|| remembered.as_ref().and_then(|(_, held)| held.clone()));
+                if let Some(ws) = workspace {
+                    builder = builder.workspace(ws);
                 }
                 if let Some(t) = config.timeout {
                     builder = builder.timeout(t);
@@ -47,6 +56,7 @@ impl Session {
                 Ok(Session {
                     client,
                     emulator: None,
+                    remembered,
                 })
             }
             Api::Embedded { data_dir } => {
@@ -79,6 +89,7 @@ impl Session {
                 Ok(Session {
                     client,
                     emulator: Some(running),
+                    remembered: None,
                 })
             }
         }
@@ -87,6 +98,49 @@ impl Session {
     /// The API client.
     pub(crate) fn client(&self) -> &Client {
         &self.client
+    }
+
+    /// Ends the session after a command that ended with `result`: settles
+    /// the remembered workspace ([`Session::settle_workspace`]), then closes.
+    pub(crate) async fn finish<T>(self, result: Result<T>) -> Result<T> {
+        let result = self.settle_workspace(result).await;
+        self.close().await;
+        result
+    }
+
+    /// Keeps the workspace the client looked up for the next command; when
+    /// the command failed as a wrong workspace would make it fail (key
+    /// refused, not found) with a remembered workspace, asks the server
+    /// which workspace is the key's: a different one replaces it (and the
+    /// error says to run the command again), a failed lookup forgets it.
+    async fn settle_workspace<T>(&self, result: Result<T>) -> Result<T> {
+        let Some((entry, held)) = &self.remembered else {
+            return result;
+        };
+        let Some(held) = held else {
+            if let Some(ws) = self.client.known_workspace() {
+                entry.put(ws);
+            }
+            return result;
+        };
+        let err = match result {
+            Err(e) if matches!(e.kind(), Kind::Auth | Kind::NotFound) => e,
+            other => return other,
+        };
+        match self.client.lookup_workspace().await {
+            Ok(ws) if ws == *held => Err(err),
+            Ok(ws) => {
+                entry.put(&ws);
+                Err(err.with_note(&format!(
+                    "this API key's workspace is {ws:?}, not {held:?} as remembered in {}: corrected, run the command again",
+                    entry.path().display()
+                )))
+            }
+            Err(_) => {
+                entry.forget();
+                Err(err)
+            }
+        }
     }
 
     /// Stops the embedded emulator, if any, letting it persist its state.
@@ -111,6 +165,21 @@ impl Drop for Session {
 }
 
 /// Why the embedded emulator did not start, and what to do about it.
+/// The cache entry of the workspace of `key` at `url`, and what it holds;
+/// none when a workspace was given or there is no cache directory.
+fn remembered_workspace(
+    config: &Config,
+    url: &str,
+    key: &str,
+) -> Option<(RememberedWorkspace, Option<String>)> {
+    if config.workspace.is_some() {
+        return None;
+    }
+    let entry = RememberedWorkspace::of(config.cache_dir.as_deref()?, url, key);
+    let held = entry.get();
+    Some((entry, held))
+}
+
 fn embedded_start_error(err: &EmulatorError, data_dir: &Path) -> CliError {
     let EmulatorError::DataDirInUse { holder, .. } = err else {
         return CliError::local(format!(

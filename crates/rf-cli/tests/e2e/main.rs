@@ -26,3 +26,4 @@ mod secrets;
 mod shared_data;
 mod terminal;
 mod webhook;
+mod workspace_cache;
