@@ -126,7 +126,7 @@ pub async fn download_pending(
 /// manifest (or whose recorded copy is no longer on disk),
 /// `settings.concurrency` at a time, reading the listing only as fast as
 /// downloads start: memory holds the manifest and what `files` holds (for
-/// [`export_files`], two pages of the listing), not the whole batch.
+/// [`super::export_files`], two pages of the listing), not the whole batch.
 ///
 /// A listing error ends the run after the downloads already started have
 /// finished and been recorded; it is returned then.
