@@ -511,9 +511,8 @@ fn measure_main(ctx: &Ctx, opts: &WanOptions, data: &Data) -> Vec<Line> {
             Setup::Http2,
         ));
     }
-    lines.push(rf_export(ctx, "wan-rf", Expect::Files(n), Setup::Default));
-    if opts.http2 {
-        lines.push(rf_export(ctx, "wan-rf", Expect::Files(n), Setup::Http2));
+    for setup in default_and_http2(opts) {
+        lines.push(rf_export(ctx, "wan-rf", Expect::Files(n), setup));
     }
     for &c in &opts.sweep {
         lines.push(rf_export(ctx, "wan-rf", Expect::Files(n), Setup::Fixed(c)));

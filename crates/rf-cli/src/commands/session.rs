@@ -164,7 +164,6 @@ impl Drop for Session {
     }
 }
 
-/// Why the embedded emulator did not start, and what to do about it.
 /// The cache entry of the workspace of `key` at `url`, and what it holds;
 /// none when a workspace was given or there is no cache directory.
 fn remembered_workspace(
@@ -180,6 +179,7 @@ fn remembered_workspace(
     Some((entry, held))
 }
 
+/// Why the embedded emulator did not start, and what to do about it.
 fn embedded_start_error(err: &EmulatorError, data_dir: &Path) -> CliError {
     let EmulatorError::DataDirInUse { holder, .. } = err else {
         return CliError::local(format!(

@@ -9,65 +9,52 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 use super::*;
 
-/// Asserts that the server closes `tcp` within [`DEADLINE`]: a read ends
-/// (EOF, a reset, or a 408 answer then EOF).
-async fn assert_closed(mut tcp: tokio::net::TcpStream, why: &str) {
+/// Opens a connection to an emulator with a 300 ms header-read timeout for
+/// each of `openings`, sends it, and asserts that the server closes every
+/// one within [`DEADLINE`] (a read ends: EOF, a reset, or a 408 answer then
+/// EOF), then still answers a whole request.
+async fn assert_stalled_openings_are_closed(openings: &[&[u8]], why: &str) {
+    let mut config = EmulatorConfig::for_tests();
+    config.header_read_timeout = Duration::from_millis(300);
+    let env = start_with(config).await;
+    let addr = env.emu.local_addr();
+    let mut held = Vec::new();
+    for opening in openings {
+        let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+        tcp.write_all(opening).await.unwrap();
+        held.push(tcp);
+    }
     let mut buf = [0u8; 1024];
-    let closed = tokio::time::timeout(DEADLINE, async {
-        loop {
-            match tcp.read(&mut buf).await {
-                Ok(0) | Err(_) => break,
-                Ok(_) => {}
+    for mut tcp in held {
+        let closed = tokio::time::timeout(DEADLINE, async {
+            loop {
+                match tcp.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {}
+                }
             }
-        }
-    })
-    .await;
-    assert!(closed.is_ok(), "{why}");
+        })
+        .await;
+        assert!(closed.is_ok(), "{why}");
+    }
+    let (s, _) = env.get(&env.base(), &[]).await;
+    assert_eq!(s, StatusCode::OK, "the server still answers whole requests");
+    env.emu.shutdown().await;
 }
 
 #[tokio::test]
 async fn connections_that_never_finish_their_headers_are_closed() {
-    let mut config = EmulatorConfig::for_tests();
-    config.header_read_timeout = Duration::from_millis(300);
-    let env = start_with(config).await;
-    let addr = env.emu.local_addr();
-    let mut held = Vec::new();
-    for _ in 0..50 {
-        let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
-        tcp.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: ")
-            .await
-            .unwrap();
-        held.push(tcp);
-    }
-    for tcp in held {
-        assert_closed(tcp, "a half-sent request was held open").await;
-    }
-    // The server still answers whole requests.
-    let (s, _) = env.get(&env.base(), &[]).await;
-    assert_eq!(s, StatusCode::OK);
-    env.emu.shutdown().await;
+    let half_request: &[u8] = b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: ";
+    assert_stalled_openings_are_closed(&[half_request; 50], "a half-sent request was held open")
+        .await;
 }
 
 #[tokio::test]
 async fn connections_that_send_nothing_or_half_a_preface_are_closed() {
-    let mut config = EmulatorConfig::for_tests();
-    config.header_read_timeout = Duration::from_millis(300);
-    let env = start_with(config).await;
-    let addr = env.emu.local_addr();
-    let mut held = Vec::new();
-    for opening in [&b""[..], b"PRI * HTTP/2.0\r\n"] {
-        for _ in 0..10 {
-            let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
-            tcp.write_all(opening).await.unwrap();
-            held.push(tcp);
-        }
-    }
-    for tcp in held {
-        assert_closed(tcp, "a silent connection was held open").await;
-    }
-    let (s, _) = env.get(&env.base(), &[]).await;
-    assert_eq!(s, StatusCode::OK);
-    env.emu.shutdown().await;
+    let silent: &[u8] = b"";
+    let half_preface: &[u8] = b"PRI * HTTP/2.0\r\n";
+    let openings: Vec<&[u8]> = [[silent; 10], [half_preface; 10]].concat();
+    assert_stalled_openings_are_closed(&openings, "a silent connection was held open").await;
 }
 
 /// POSTs `body` raw to `url` and returns the status and error message.
